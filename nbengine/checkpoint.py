@@ -1,0 +1,93 @@
+"""Checkpoints: one .npz file of plain arrays, never pickles.
+
+Layout: ``__format__`` (the format version, an int), ``__model__`` (the model's
+name), ``__config__`` (the model's config as JSON text) and one array per
+parameter or saved statistic. :func:`save` writes a temporary file beside the
+target, reads it back, and only then renames it over the target, so a crash, a
+full disk or a non-finite parameter never replaces a good checkpoint with a broken
+one. :func:`load` reads with ``allow_pickle=False``: a checkpoint cannot run code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+import zlib
+
+import numpy as np
+
+from nbengine.errors import CheckpointError
+
+FORMAT_VERSION = 1
+_RESERVED = ("__format__", "__model__", "__config__")
+
+
+def save(path: str | os.PathLike, model: str, config: dict, arrays: dict[str, np.ndarray]) -> None:
+    """Write a checkpoint atomically; refuse arrays that are not finite."""
+    path = os.fspath(path)
+    for name, arr in arrays.items():
+        if name in _RESERVED:
+            raise ValueError(f"{name!r} is a reserved checkpoint key")
+        if not np.all(np.isfinite(arr)):
+            raise CheckpointError(path, f"not saved: {name!r} holds NaN or inf (the run diverged)")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise CheckpointError(path, "not saved: the folder does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=".nbengine-", suffix=".npz.tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(
+                f,
+                __format__=np.array(FORMAT_VERSION),
+                __model__=np.array(model),
+                __config__=np.array(json.dumps(config, sort_keys=True)),
+                **arrays,
+            )
+            f.flush()
+            os.fsync(f.fileno())
+        load(tmp, model)  # what was written must read back before it replaces anything
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load(path: str | os.PathLike, model: str | None = None) -> tuple[dict, dict[str, np.ndarray]]:
+    """(config, arrays) of a checkpoint; a CheckpointError says what is wrong with it.
+
+    With ``model`` given, a checkpoint of another model is refused.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise CheckpointError(path, "no such file")
+    if os.path.isdir(path):
+        raise CheckpointError(path, "is a directory, not a checkpoint")
+    arrays: dict[str, np.ndarray] = {}
+    try:
+        z = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        raise CheckpointError(path, f"is not an nbengine checkpoint ({e})") from None
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise CheckpointError(path, "is a single .npy array, not an nbengine checkpoint (.npz)")
+    try:
+        with z:
+            for key in z.files:
+                arrays[key] = z[key]
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as e:
+        raise CheckpointError(path, f"is corrupted ({e})") from None
+    if "__format__" not in arrays:
+        raise CheckpointError(path, "is not an nbengine checkpoint (no format version)")
+    try:
+        version = int(arrays.pop("__format__"))
+        found = str(arrays.pop("__model__"))
+        config = json.loads(str(arrays.pop("__config__")))
+    except (KeyError, ValueError, TypeError) as e:
+        raise CheckpointError(path, f"is not an nbengine checkpoint (bad header: {e})") from None
+    if version > FORMAT_VERSION:
+        raise CheckpointError(path, f"was written in format {version}; this nbengine reads up to {FORMAT_VERSION}")
+    if model is not None and found != model:
+        raise CheckpointError(path, f"is a checkpoint of model '{found}', not '{model}'")
+    return config, arrays

@@ -1,0 +1,159 @@
+"""A loader for labelled numeric CSV files: feature columns, then the label last.
+
+The first line may be a header. Two kinds are understood:
+- column names (``radius,texture,...,label``): the last name is the label's;
+- the count header of scikit-learn's bundled files (``569,30,malignant,benign``:
+  rows, features, then one name per class), whose counts are then checked.
+A first line whose cells are all numbers is data, not a header.
+
+Every problem is reported as a :class:`~nbengine.errors.DataError` naming the file,
+the line (1-based, as an editor shows it) and what was expected.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from nbengine.errors import DataError
+
+
+@dataclass
+class LabelledData:
+    """Features x (samples × features, float64), integer labels y, and names."""
+
+    x: np.ndarray
+    y: np.ndarray
+    feature_names: list[str]
+    class_names: list[str]
+    source: str = ""
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def n_features(self) -> int:
+        return self.x.shape[1]
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _read_lines(path: str) -> list[str]:
+    if not os.path.exists(path):
+        raise DataError(path, "no such file")
+    if os.path.isdir(path):
+        raise DataError(path, "is a directory, not a CSV file")
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise DataError(path, f"cannot be read ({e.strerror})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise DataError(path, "is not UTF-8 text (is it a CSV file?)", line) from None
+    if not text.strip():
+        raise DataError(path, "the file is empty")
+    return text.splitlines()
+
+
+def _parse_label(cell: str, path: str, lineno: int, n_classes: int | None) -> int:
+    try:
+        v = float(cell)
+    except ValueError:
+        raise DataError(path, f"label {cell!r} is not a number", lineno) from None
+    if not np.isfinite(v) or v != int(v) or v < 0:
+        raise DataError(path, f"label {cell!r} is not a class number (0, 1, ...)", lineno)
+    label = int(v)
+    if n_classes is not None and label >= n_classes:
+        allowed = ", ".join(str(k) for k in range(n_classes))
+        raise DataError(path, f"label {cell!r} is not one of {allowed}", lineno)
+    return label
+
+
+def load_labelled_csv(path: str | os.PathLike, n_classes: int | None = None) -> LabelledData:
+    """Read a CSV of numeric features with an integer class label in the last column.
+
+    n_classes, when given, limits the labels to 0 .. n_classes-1 (2 for a binary
+    task: a label of 2 is then an error on its line). Features must be finite
+    numbers; every data line must have as many columns as the first one.
+    """
+    path = os.fspath(path)
+    lines = _read_lines(path)
+
+    first = next(i for i, ln in enumerate(lines) if ln.strip())
+    head_cells = [c.strip() for c in lines[first].split(",")]
+    feature_names: list[str] | None = None
+    class_names: list[str] | None = None
+    expect_rows = expect_features = None
+    start = first
+    if not all(_is_number(c) for c in head_cells):
+        start = first + 1
+        if len(head_cells) >= 3 and head_cells[0].isdigit() and head_cells[1].isdigit():
+            # scikit-learn's count header: rows, features, class names
+            expect_rows, expect_features = int(head_cells[0]), int(head_cells[1])
+            class_names = head_cells[2:]
+        else:
+            feature_names = head_cells[:-1]
+
+    n_cols = None
+    rows: list[np.ndarray] = []
+    labels: list[int] = []
+    max_label = len(class_names) if class_names is not None else n_classes
+    for lineno0 in range(start, len(lines)):
+        line = lines[lineno0]
+        lineno = lineno0 + 1
+        if not line.strip():
+            continue
+        cells = line.split(",")
+        if n_cols is None:
+            n_cols = len(cells)
+            if n_cols < 2:
+                raise DataError(path, "a line needs at least one feature and a label, separated by commas", lineno)
+            if feature_names is not None and len(feature_names) + 1 != n_cols:
+                raise DataError(
+                    path, f"has {n_cols} columns, but the header names {len(feature_names) + 1}", lineno
+                )
+            if expect_features is not None and expect_features + 1 != n_cols:
+                raise DataError(
+                    path,
+                    f"has {n_cols} columns, but the header says {expect_features} features and a label",
+                    lineno,
+                )
+        elif len(cells) != n_cols:
+            raise DataError(
+                path, f"has {len(cells)} columns, expected {n_cols} ({n_cols - 1} features and a label)", lineno
+            )
+        try:
+            values = np.array(cells[:-1], dtype=np.float64)
+        except ValueError:
+            for j, c in enumerate(cells[:-1]):
+                if not _is_number(c):
+                    raise DataError(path, f"column {j + 1} is {c.strip()!r}, not a number", lineno) from None
+            raise  # pragma: no cover - numpy and float() disagree
+        if not np.all(np.isfinite(values)):
+            j = int(np.flatnonzero(~np.isfinite(values))[0])
+            raise DataError(path, f"column {j + 1} is {cells[j].strip()!r}, not a finite number", lineno)
+        rows.append(values)
+        labels.append(_parse_label(cells[-1].strip(), path, lineno, max_label))
+
+    if not rows:
+        raise DataError(path, "has a header but no data lines")
+    if expect_rows is not None and expect_rows != len(rows):
+        raise DataError(path, f"the header says {expect_rows} rows, but the file has {len(rows)} (truncated?)")
+
+    x = np.vstack(rows)
+    y = np.asarray(labels, dtype=np.int64)
+    if feature_names is None:
+        feature_names = [f"x{j + 1}" for j in range(x.shape[1])]
+    if class_names is None:
+        k = max(int(y.max()) + 1, n_classes or 0)
+        class_names = [str(c) for c in range(k)]
+    return LabelledData(x=x, y=y, feature_names=feature_names, class_names=class_names, source=path)

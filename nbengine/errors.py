@@ -1,0 +1,46 @@
+"""Typed errors. Each carries the exit code the command line should use.
+
+Exit codes follow one rule across the project: 1 for a run that failed (for
+example a loss that became NaN), 2 for bad usage or bad input (a missing file, a
+malformed CSV, a corrupted checkpoint).
+"""
+
+from __future__ import annotations
+
+import os
+
+
+class NBEngineError(Exception):
+    """Base class: a problem the user can act on, stated in one line."""
+
+    exit_code = 2
+
+
+class DataError(NBEngineError):
+    """A data file is missing or malformed.
+
+    The message names the file, the line when there is one, and the problem:
+    ``data.csv:14: column 3 is 'abc', not a number``.
+    """
+
+    def __init__(self, path: str | os.PathLike, problem: str, line: int | None = None):
+        self.path = os.fspath(path)
+        self.line = line
+        self.problem = problem
+        where = self.path if line is None else f"{self.path}:{line}"
+        super().__init__(f"{where}: {problem}")
+
+
+class CheckpointError(NBEngineError):
+    """A checkpoint cannot be read, is corrupted, or belongs to another model."""
+
+    def __init__(self, path: str | os.PathLike, problem: str):
+        self.path = os.fspath(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class DivergedError(NBEngineError):
+    """Training produced a non-finite loss; nothing was saved from that point on."""
+
+    exit_code = 1
