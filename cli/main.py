@@ -1,5 +1,88 @@
-"""The `nbengine` command: one Click group, a subgroup per verb, a command per model."""
+"""The `nbengine` command: one Click group, a subgroup per verb, a command per model.
+
+Exit codes: 0 success, 1 a run that failed (a diverged loss, a failed gradient
+check), 2 bad usage or bad input. Errors are one line on stderr, no traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
 import click
-@click.group()
+
+from nbengine import __version__
+from nbengine.errors import NBEngineError
+from nbengine_cli import data as data_commands
+from nbengine_cli import logreg
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class Group(click.Group):
+    """A group that turns the engine's typed errors into one line and an exit code."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except NBEngineError as e:
+            click.echo(f"error: {e}", err=True)
+            ctx.exit(e.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+        except BrokenPipeError:
+            # The reader went away (`| head`): stop quietly, as other tools do.
+            sys.stderr.close()
+            ctx.exit(141)
+
+
+@click.group("nbengine", cls=Group, context_settings=CONTEXT)
+@click.version_option(__version__, "-V", "--version", prog_name="nbengine")
 def main():
-    pass
+    """nbengine: neural networks as explicit loops, with every number on show.
+
+    Train the lessons' models, look inside every step with `trace`, and check
+    gradients against finite differences with `gradcheck`.
+
+    \b
+    Start here:
+      nbengine train logreg        train logistic regression on the shipped data
+      nbengine trace logreg        one sample through every step of the chain rule
+      nbengine gradcheck logreg    backprop against finite differences
+    """
+
+
+@main.group(cls=Group)
+def train():
+    """Train a model and print a table per epoch."""
+
+
+@main.group("eval", cls=Group)
+def evaluate():
+    """Evaluate a saved checkpoint on test data."""
+
+
+@main.group(cls=Group)
+def trace():
+    """Print every tensor of one forward and backward pass."""
+
+
+@main.group(cls=Group)
+def gradcheck():
+    """Compare backprop's gradients with finite differences (float64)."""
+
+
+@main.group(cls=Group)
+def data():
+    """The data sets: what ships with nbengine."""
+
+
+train.add_command(logreg.train_logreg)
+evaluate.add_command(logreg.eval_logreg)
+trace.add_command(logreg.trace_logreg)
+gradcheck.add_command(logreg.gradcheck_logreg)
+data.add_command(data_commands.data_list)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -65,13 +65,19 @@ def load(path: str | os.PathLike, model: str | None = None) -> tuple[dict, dict[
         raise CheckpointError(path, "no such file")
     if os.path.isdir(path):
         raise CheckpointError(path, "is a directory, not a checkpoint")
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if not magic:
+        raise CheckpointError(path, "is empty")
+    if magic.startswith(b"\x93NUMPY"):
+        raise CheckpointError(path, "is a single .npy array, not an nbengine checkpoint (.npz)")
+    if not magic.startswith(b"PK"):
+        raise CheckpointError(path, "is not an nbengine checkpoint (not a .npz archive)")
     arrays: dict[str, np.ndarray] = {}
     try:
         z = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as e:
-        raise CheckpointError(path, f"is not an nbengine checkpoint ({e})") from None
-    if not isinstance(z, np.lib.npyio.NpzFile):
-        raise CheckpointError(path, "is a single .npy array, not an nbengine checkpoint (.npz)")
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+        raise CheckpointError(path, f"is corrupted ({e})") from None
     try:
         with z:
             for key in z.files:

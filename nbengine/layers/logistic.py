@@ -69,13 +69,14 @@ class Logistic:
     def loss(self, y: np.ndarray) -> float:
         """Mean binary cross-entropy of the last forward pass against labels y (N,) in {0, 1}."""
         z = self.cache["z"]
+        labels = np.asarray(y)
         y = np.ascontiguousarray(y, dtype=self.dtype)
         L = np.empty(z.shape[0], self.dtype)
         logistic_loss(L, z, y)
         self.cache["y"] = y
         mean = L.mean(dtype=np.float64)
         if tracing():
-            self._rec("y", y, "the label", "1 for class 1, 0 for class 0")
+            self._rec("y", labels, "the label", "1 for class 1, 0 for class 0")
             self._rec("L", L, "L = −(y·log a + (1−y)·log(1−a))", "binary cross-entropy")
             if L.shape[0] > 1:
                 record("mean L", np.asarray(mean, self.dtype), "(1/N) Σₙ Lₙ", "the loss of the batch")
@@ -101,5 +102,5 @@ class Logistic:
             self._rec("dz/dw", x, "dz/dw = x", "the weighted sum's slope in each weight is its input",
                       feature_axis=True)
             how = "averaged over the batch" if N > 1 else ""
-            self._rec_param("dL/dw", dw, "dL/dw = dL/dz · dz/dw = −(y − a)·x", how)
-            self._rec_param("dL/db", db, "dL/db = dL/dz · dz/db = −(y − a)", how)
+            self._rec_param("dL/dw", dw, "dL/dw = dL/da · da/dz · dz/dw = −(y − a)·x", how)
+            self._rec_param("dL/db", db, "dL/db = dL/da · da/dz · dz/db = −(y − a)", how)

@@ -1,0 +1,288 @@
+"""Commands for the first lesson: logistic regression as a one-layer network.
+
+The engine is imported inside each command, so `nbengine --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import os
+
+import click
+from rich.rule import Rule
+from rich.table import Table
+
+from nbengine_cli.output import Output, output_options
+from nbengine_cli.render import StreamingTable, render_step
+
+DEFAULT_DATA = "breast_cancer"
+
+
+def data_option(f):
+    return click.option("--data", default=DEFAULT_DATA, show_default=True, metavar="NAME|PATH",
+                        help="A shipped data set's name or a CSV file: numeric features, then a 0/1 label.")(f)
+
+
+def split_options(f):
+    f = click.option("--split-seed", type=int, default=0, show_default=True,
+                     help="Seed of the stratified train/test split.")(f)
+    f = click.option("--test-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2,
+                     show_default=True, help="Share of each class held out for testing.")(f)
+    return f
+
+
+def short_number(v: float) -> str:
+    """Four decimals, or scientific notation once that would not fit a column."""
+    return f"{v:.4f}" if abs(v) < 1e5 else f"{v:.3e}"
+
+
+def show_trace(out: Output, steps, context: str = "", **fields) -> None:
+    """Render trace steps as tables, or emit them as JSON lines."""
+    from nbengine.trace import step_to_dict
+
+    for s in steps:
+        out.show(render_step(s, out.precision, out.full, context))
+        out.show("")
+        out.emit("trace", **fields, **step_to_dict(s))
+
+
+def build_model(table, seed: int, extra: dict, dtype=None, init_scale: float = 0.01):
+    import numpy as np
+
+    from nbengine.data.split import Standardizer
+    from nbengine.models import LogisticRegression
+
+    return LogisticRegression(
+        table.data.n_features, seed, dtype or np.float32, table.data.feature_names, table.data.class_names,
+        Standardizer.fit(table.x_train), init_scale, extra,
+    )
+
+
+def data_reference(data: str) -> str:
+    """How a checkpoint remembers its --data: a shipped name as it is, a file as an absolute path."""
+    from nbengine.data.registry import SHIPPED
+
+    return data if data in SHIPPED else os.path.abspath(data)
+
+
+@click.command("logreg")
+@data_option
+@click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
+              help="Samples per gradient step (a value ≥ the training set size is full-batch gradient descent).")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.1, show_default=True,
+              help="Learning rate η in w ← w − η·dL/dw.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the initial weights and the shuffling.")
+@split_options
+@click.option("--save", type=click.Path(dir_okay=False), default=None, metavar="CKPT",
+              help="Write the trained model to this .npz checkpoint.")
+@click.option("--trace-every", type=click.IntRange(min=0), default=0, metavar="N",
+              help="Print the tensors of steps 1, N+1, 2N+1, ... (weights, activations, gradients, the update).")
+@output_options
+def train_logreg(data, epochs, batch_size, lr, seed, test_fraction, split_seed, save, trace_every,
+                 json_mode, quiet, precision, full):
+    """Train logistic regression by gradient descent, the chain rule written out.
+
+    Features are standardised with the training set's mean and standard deviation.
+    Each step computes z = Σᵢ wᵢxᵢ + b, a = σ(z), the cross-entropy loss, then
+    dL/dw = dL/da · da/dz · dz/dw and updates w ← w − η·dL/dw.
+    """
+    from nbengine.data.tabular import load_binary_table
+    from nbengine.optim import SGD
+    from nbengine.train import Epoch, Step, Traced, accuracy, batches, fit
+
+    out = Output(json_mode, quiet, precision, full)
+    table = load_binary_table(data, test_fraction, split_seed)
+    config = {"data": data_reference(data), "test_fraction": test_fraction, "split_seed": split_seed,
+              "lr": lr, "epochs": epochs, "batch_size": batch_size}
+    model = build_model(table, seed, config)
+    n_train, n_test, D = len(table.train_idx), len(table.test_idx), table.data.n_features
+    out.status(f"Logistic regression on {table.name}: {n_train} training and {n_test} test samples, "
+               f"{D} features; seed {seed}")
+    out.emit("start", model="logreg", data=table.name, n_train=n_train, n_test=n_test, n_features=D,
+             seed=seed, epochs=epochs, batch_size=batch_size, lr=lr)
+
+    x_train, y_train = model.prepare(table.x_train), table.y_train
+    x_test, y_test = model.prepare(table.x_test), table.y_test
+    optimizer = SGD(model.params, model.grads, lr, labels=model.param_labels)
+    rows = StreamingTable([("epoch", 5), ("loss", 10), ("train acc", 9), ("test acc", 9)])
+    total = epochs * batches(n_train, batch_size)
+    with out.progress("training", total) as advance:
+        for ev in fit(model, optimizer, x_train, y_train, x_test, y_test, epochs=epochs,
+                      batch_size=batch_size, seed=seed, trace_every=trace_every):
+            if isinstance(ev, Step):
+                advance()
+            elif isinstance(ev, Traced):
+                out.show(Rule(f"step {ev.step} (epoch {ev.epoch})"))
+                show_trace(out, ev.steps, step=ev.step, epoch=ev.epoch)
+                rows.started = False  # repeat the header after a trace
+            elif isinstance(ev, Epoch):
+                out.show(rows.row(str(ev.epoch), short_number(ev.loss), f"{ev.train_accuracy:.4f}",
+                                  f"{ev.test_accuracy:.4f}"))
+                out.emit("epoch", epoch=ev.epoch, loss=ev.loss, train_accuracy=ev.train_accuracy,
+                         test_accuracy=ev.test_accuracy)
+
+    test_loss = model.loss(x_test, y_test)
+    test_acc = accuracy(model, x_test, y_test)
+    correct = int(round(test_acc * n_test))
+    out.show(f"test accuracy {test_acc:.4f} ({correct} of {n_test}), test loss {short_number(test_loss)}")
+    if save:
+        model.save(save)
+        out.status(f"saved checkpoint {save}")
+    out.emit("result", test_accuracy=test_acc, test_loss=test_loss, correct=correct, n_test=n_test,
+             checkpoint=save)
+
+
+@click.command("logreg")
+@click.option("--checkpoint", "ckpt", required=True, type=click.Path(dir_okay=False), metavar="CKPT",
+              help="A checkpoint written by `nbengine train logreg --save`.")
+@click.option("--data", default=None, metavar="NAME|PATH",
+              help="Data to evaluate on  [default: the data the model was trained on].")
+@click.option("--split", type=click.Choice(["test", "train", "all"]), default="test", show_default=True,
+              help="Which part: the split recorded in the checkpoint, or every row (all).")
+@output_options
+def eval_logreg(ckpt, data, split, json_mode, quiet, precision, full):
+    """Evaluate a logistic-regression checkpoint: loss, accuracy, confusion matrix."""
+    import numpy as np
+
+    from nbengine.data.tabular import load_binary_table
+    from nbengine.errors import DataError
+    from nbengine.models import LogisticRegression
+
+    out = Output(json_mode, quiet, precision, full)
+    model = LogisticRegression.load(ckpt)
+    cfg = model.extra_config
+    table = load_binary_table(data or cfg.get("data", DEFAULT_DATA), cfg.get("test_fraction", 0.2),
+                              cfg.get("split_seed", 0))
+    if table.data.n_features != model.n_features:
+        raise DataError(table.path, f"has {table.data.n_features} features; the model was trained on "
+                                    f"{model.n_features}")
+    idx = {"test": table.test_idx, "train": table.train_idx, "all": np.arange(len(table.data.y))}[split]
+    x, y = model.prepare(table.data.x[idx]), table.data.y[idx]
+    loss = model.loss(x, y)
+    pred = model.predict(x)
+    acc = float(np.mean(pred == y))
+    confusion = np.zeros((2, 2), dtype=np.int64)
+    np.add.at(confusion, (y, pred), 1)
+
+    names = model.class_names
+    out.show(f"{table.name}, {split} split: {len(y)} samples")
+    out.show("confusion matrix: rows are the true class, columns the predicted one")
+    cm = Table()
+    cm.add_column("")
+    for c in range(2):
+        cm.add_column(f"{c} {names[c]}", justify="right")
+    for r in range(2):
+        cm.add_row(f"{r} {names[r]}", *[str(confusion[r, c]) for c in range(2)])
+    out.show(cm)
+    out.show(f"accuracy {acc:.4f} ({int(confusion.trace())} of {len(y)}), loss {loss:.4f}")
+    out.emit("result", data=table.name, split=split, n=len(y), loss=loss, accuracy=acc,
+             confusion=confusion.tolist(), class_names=names)
+
+
+@click.command("logreg")
+@click.option("--index", "-i", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Which sample (row of the data file, counting from 0).")
+@data_option
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.1, show_default=True,
+              help="Learning rate η of the update shown at the end.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the initial weights.")
+@click.option("--checkpoint", "ckpt", type=click.Path(dir_okay=False), default=None, metavar="CKPT",
+              help="Start from a trained model's weights instead of the initial ones.")
+@split_options
+@output_options
+def trace_logreg(index, data, lr, seed, ckpt, test_fraction, split_seed, json_mode, quiet, precision, full):
+    """One sample through every step of the lesson, with real numbers.
+
+    x, w, b → z = Σᵢ wᵢxᵢ + b → a = σ(z) → L; then the chain rule backwards:
+    dL/da, da/dz, dz/dw, dL/dw, dL/db; then w and b after one update.
+    """
+    import numpy as np
+
+    from nbengine.data.tabular import load_binary_table
+    from nbengine.models import LogisticRegression
+    from nbengine.optim import SGD
+    from nbengine.trace import Tracer
+
+    out = Output(json_mode, quiet, precision, full)
+    if ckpt:
+        model = LogisticRegression.load(ckpt)
+        cfg = model.extra_config
+        table = load_binary_table(cfg.get("data", data), cfg.get("test_fraction", test_fraction),
+                                  cfg.get("split_seed", split_seed))
+    else:
+        table = load_binary_table(data, test_fraction, split_seed)
+        model = build_model(table, seed, {"data": data_reference(data)})
+    n = len(table.data.y)
+    if index >= n:
+        raise click.BadParameter(f"{table.name} has {n} samples (0 to {n - 1}), so {index} is out of range",
+                                 param_hint="'--index'")
+    part = "test" if index in set(table.test_idx.tolist()) else "training"
+    label = int(table.data.y[index])
+    x = model.prepare(table.data.x[index:index + 1])
+    y = table.data.y[index:index + 1]
+    start = f"the weights of {ckpt}" if ckpt else f"initial weights (seed {seed})"
+    out.show(f"Sample {index} of {table.name} ({part} split), label {label} = {model.class_names[label]}; "
+             f"{start}; η = {lr:g}")
+    out.emit("sample", index=index, data=table.name, split=part, label=label,
+             class_name=model.class_names[label], lr=lr)
+
+    optimizer = SGD(model.params, model.grads, lr, labels=model.param_labels)
+    with Tracer() as tracer:
+        model.loss_and_backward(x, y)
+        optimizer.step()
+    a_before = float(tracer.steps[[s.name for s in tracer.steps].index("a")].value)
+    a_after = float(model.predict_proba(x)[0])
+    tracer.add("new a", np.float32(a_after), "a = σ(new w · x + new b)",
+               f"the same sample after the update: {a_before:.4f} → {a_after:.4f}, "
+               f"{'closer to' if abs(a_after - label) < abs(a_before - label) else 'no closer to'} y = {label}")
+    show_trace(out, tracer.steps, index=index)
+
+
+@click.command("logreg")
+@data_option
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Samples in the batch whose mean loss is differentiated.")
+@click.option("--eps", type=click.FloatRange(min=0, min_open=True), default=1e-6, show_default=True,
+              help="Step ε of the central difference (f(p+ε) − f(p−ε)) / 2ε.")
+@click.option("--tolerance", type=click.FloatRange(min=0, min_open=True), default=1e-6, show_default=True,
+              help="Largest relative error that passes.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the weights and the batch.")
+@output_options
+def gradcheck_logreg(data, batch_size, eps, tolerance, seed, json_mode, quiet, precision, full):
+    """Check dL/dw and dL/db of logistic regression against finite differences.
+
+    In float64, on a random batch of real samples and random weights (large
+    enough that a is not near 0.5 everywhere), each parameter entry p is nudged
+    by ±ε and (L(p+ε) − L(p−ε)) / 2ε is compared with backprop's gradient.
+    Exits 1 if any parameter fails.
+    """
+    import numpy as np
+
+    from nbengine.data.tabular import load_binary_table
+    from nbengine.gradcheck import check_gradients
+
+    out = Output(json_mode, quiet, precision, full)
+    table = load_binary_table(data)
+    model = build_model(table, seed, {}, dtype=np.float64, init_scale=0.5)
+    rng = np.random.default_rng(seed)
+    idx = np.sort(rng.choice(len(table.train_idx), size=min(batch_size, len(table.train_idx)), replace=False))
+    x, y = model.prepare(table.x_train[idx]), table.y_train[idx]
+    model.loss_and_backward(x, y)
+    analytic = {k: g.copy() for k, g in model.grads.items()}
+    results = check_gradients(lambda: model.loss(x, y), model.params, analytic, eps=eps, rtol=tolerance, atol=0.0)
+
+    out.status(f"logreg on {table.name}: batch of {len(idx)}, float64, ε = {eps:g}, tolerance {tolerance:g}")
+    t = Table(title="backprop vs finite differences", title_justify="left")
+    for col in ("parameter", "shape", "max abs error", "max rel error", "result"):
+        t.add_column(col, justify="left" if col in ("parameter", "result") else "right")
+    for r in results:
+        shape = "×".join(map(str, r.analytic.shape))
+        t.add_row(f"dL/d{r.name}", shape, f"{r.max_abs:.2e}", f"{r.max_rel:.2e}",
+                  "[green]pass[/]" if r.passed else "[bold red]FAIL[/]")
+        out.emit("gradcheck", parameter=r.name, shape=list(r.analytic.shape), max_abs_error=r.max_abs,
+                 max_rel_error=r.max_rel, passed=r.passed)
+    out.show(t)
+    passed = all(r.passed for r in results)
+    out.emit("result", passed=passed)
+    if not passed:
+        raise click.exceptions.Exit(1)

@@ -1,0 +1,85 @@
+"""Where output goes, in one place.
+
+- Human output (tables, traces, results) goes to stdout, so `nbengine trace logreg > t.txt`
+  and `| less` work as people expect.
+- With --json, stdout carries one JSON object per line and nothing else; human
+  tables are not printed.
+- Progress bars and status lines (the seed used, where a checkpoint went) go to
+  stderr in both modes; progress bars only when stderr is a terminal and -q is off.
+- Rich honours NO_COLOR and turns colour off when the output is not a terminal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from dataclasses import dataclass, field
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+
+@dataclass
+class Output:
+    json_mode: bool = False
+    quiet: bool = False
+    precision: int = 4
+    full: bool = False
+    out: Console = field(init=False)
+    err: Console = field(init=False)
+
+    def __post_init__(self):
+        # Created per command (not at import) so they write to the streams of this
+        # invocation, which is what click's test runner swaps in.
+        self.out = Console(file=sys.stdout, highlight=False, soft_wrap=False)
+        self.err = Console(file=sys.stderr, highlight=False, soft_wrap=False)
+
+    # -- machine output --------------------------------------------------------------
+    def emit(self, event: str, **fields) -> None:
+        """One JSON line on stdout (only in --json mode)."""
+        if self.json_mode:
+            click.echo(json.dumps({"event": event, **fields}, ensure_ascii=False, allow_nan=False))
+
+    # -- human output ----------------------------------------------------------------
+    def show(self, *renderables) -> None:
+        """Human output on stdout; nothing in --json mode."""
+        if not self.json_mode:
+            # soft_wrap: a long line of text is left for the terminal to wrap, so
+            # redirected output keeps whole lines; tables still fit the width.
+            self.out.print(*renderables, soft_wrap=all(isinstance(r, str) for r in renderables))
+
+    def status(self, message: str) -> None:
+        """A short status line on stderr, unless -q."""
+        if not self.quiet:
+            self.err.print(message, soft_wrap=True)
+
+    @contextlib.contextmanager
+    def progress(self, description: str, total: int):
+        """A progress bar on stderr; yields advance(n). Silent off a terminal or with -q."""
+        if self.quiet or not self.err.is_terminal:
+            yield lambda n=1: None
+            return
+        bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=self.err,
+            transient=True,
+        )
+        with bar:
+            task = bar.add_task(description, total=total)
+            yield lambda n=1: bar.advance(task, n)
+
+
+def output_options(f):
+    """--json, -q/--quiet, --precision and --full, shared by every command that shows numbers."""
+    f = click.option("--full", is_flag=True, help="Print every value of large tensors (no … ellipsis).")(f)
+    f = click.option("--precision", type=click.IntRange(1, 12), default=4, show_default=True,
+                     help="Digits after the decimal point in tables.")(f)
+    f = click.option("-q", "--quiet", is_flag=True, help="No progress bar or status lines.")(f)
+    f = click.option("--json", "json_mode", is_flag=True,
+                     help="Write JSON lines to stdout (one object per line) instead of tables.")(f)
+    return f

@@ -1,0 +1,135 @@
+"""Rich renderings of traces and training tables."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Sequence
+
+import numpy as np
+from rich import box
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from nbengine.trace import Step
+
+# Like NumPy's summarisation: past these sizes show the edges and an ellipsis.
+MAX_COLS, EDGE_COLS = 8, 3
+MAX_ROWS, EDGE_ROWS = 12, 4
+
+
+def number_format(values: np.ndarray, precision: int):
+    """One format for a whole tensor, as NumPy chooses one: fixed point, or
+    scientific when the values span a range fixed point would hide."""
+    v = np.asarray(values)
+    if v.dtype.kind in "iub":
+        return lambda x: str(int(x))
+    finite = np.abs(v[np.isfinite(v)])
+    nonzero = finite[finite > 0]
+    scientific = nonzero.size > 0 and (nonzero.max() >= 1e5 or nonzero.min() < 10.0 ** -precision)
+
+    def fmt(x) -> str:
+        x = float(x)
+        if np.isnan(x):
+            return "nan"
+        if np.isinf(x):
+            return "inf" if x > 0 else "-inf"
+        return f"{x:.{precision}e}" if scientific else f"{x:.{precision}f}"
+
+    return fmt
+
+
+def _shown(n: int, limit: int, edge: int, full: bool) -> list[int | None]:
+    """Indices to show along an axis of length n; None marks the ellipsis."""
+    if full or n <= limit:
+        return list(range(n))
+    return list(range(edge)) + [None] + list(range(n - edge, n))
+
+
+def _heading(step: Step, context: str = "") -> Text:
+    t = Text()
+    t.append(step.name, style="bold cyan")
+    if step.formula:
+        t.append("   " + step.formula, style="bold")
+    shape = "×".join(str(s) for s in step.value.shape) or "scalar"
+    t.append(f"   [{shape}]", style="dim")
+    if context:
+        t.append(f"   {context}", style="dim")
+    if step.note:
+        t.append("\n" + step.note, style="italic dim")
+    return t
+
+
+def matrix_table(values: np.ndarray, row_labels: Sequence[str] | None, col_labels: Sequence[str] | None,
+                 precision: int, full: bool, row_header: bool = True) -> Table:
+    """A 2-D array as a table with labelled rows and columns and NumPy-like ellipses.
+    row_header=False leaves out the column of row labels (for a single vector)."""
+    fmt = number_format(values, precision)
+    n_rows, n_cols = values.shape
+    rows = _shown(n_rows, MAX_ROWS, EDGE_ROWS, full)
+    cols = _shown(n_cols, MAX_COLS, EDGE_COLS, full)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    if row_header:
+        table.add_column("", style="dim", no_wrap=True)
+    for j in cols:
+        if j is None:
+            table.add_column("…", justify="center")
+        else:
+            table.add_column(str(col_labels[j]) if col_labels is not None else str(j), justify="right",
+                             max_width=14, overflow="fold")
+    for i in rows:
+        if i is None:
+            cells = ["⋮" if j is not None else "⋱" for j in cols]
+            label = "⋮"
+        else:
+            cells = [fmt(values[i, j]) if j is not None else "…" for j in cols]
+            label = str(row_labels[i]) if row_labels is not None else str(i)
+        table.add_row(*([label] if row_header else []), *cells)
+    return table
+
+
+def vector_table(values: np.ndarray, labels: Sequence[str] | None, precision: int, full: bool) -> Table:
+    """A 1-D array as one row under its labels."""
+    return matrix_table(values.reshape(1, -1), None, labels, precision, full, row_header=False)
+
+
+def render_step(step: Step, precision: int = 4, full: bool = False, context: str = ""):
+    """A trace step: its heading (name, formula, shape, note), then its numbers."""
+    v = step.value
+    heading = _heading(step, context)
+    if v.ndim == 0:
+        heading.append("\n= ", style="bold")
+        heading.append(number_format(v, precision)(v), style="bold green")
+        return heading
+    if v.ndim == 1:
+        return Group(heading, vector_table(v, step.axis_labels(0), precision, full))
+    if v.ndim == 2:
+        return Group(heading, matrix_table(v, step.axis_labels(0), step.axis_labels(1), precision, full))
+    # More than two axes: one table per index of the leading axes, with ellipses.
+    parts = [heading]
+    lead = [_shown(n, MAX_ROWS, EDGE_ROWS, full) for n in v.shape[:-2]]
+    for index in itertools.product(*lead):
+        if None in index:
+            parts.append(Text("⋮", style="dim"))
+            continue
+        parts.append(Text(f"[{', '.join(map(str, index))}, :, :]", style="dim"))
+        parts.append(matrix_table(v[index], step.axis_labels(v.ndim - 2), step.axis_labels(v.ndim - 1),
+                                  precision, full))
+    return Group(*parts)
+
+
+class StreamingTable:
+    """A table printed one row at a time (the header with the first row), so a
+    long run shows each epoch as it ends, on a terminal or in a log file."""
+
+    def __init__(self, columns: Sequence[tuple[str, int]]):
+        self.columns = columns
+        self.started = False
+
+    def row(self, *cells) -> Table:
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, show_header=not self.started, pad_edge=False)
+        for title, width in self.columns:
+            table.add_column(title, justify="right", width=width, no_wrap=True)
+        table.add_row(*cells)
+        self.started = True
+        return table
