@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sys
 from dataclasses import dataclass, field
 
 import click
@@ -29,12 +28,14 @@ class Output:
     full: bool = False
     out: Console = field(init=False)
     err: Console = field(init=False)
+    _above: Console | None = field(init=False, default=None)
 
     def __post_init__(self):
-        # Created per command (not at import) so they write to the streams of this
-        # invocation, which is what click's test runner swaps in.
-        self.out = Console(file=sys.stdout, highlight=False, soft_wrap=False)
-        self.err = Console(file=sys.stderr, highlight=False, soft_wrap=False)
+        # No file= here: Rich then looks up sys.stdout / sys.stderr at each write,
+        # so a live progress bar (which redirects sys.stdout) keeps table rows above
+        # itself, and click's test runner's streams are used.
+        self.out = Console(highlight=False)
+        self.err = Console(stderr=True, highlight=False)
 
     # -- machine output --------------------------------------------------------------
     def emit(self, event: str, **fields) -> None:
@@ -46,9 +47,12 @@ class Output:
     def show(self, *renderables) -> None:
         """Human output on stdout; nothing in --json mode."""
         if not self.json_mode:
+            # While a progress bar is live and stdout is the same terminal, print
+            # through the bar's console so the line lands above the bar.
+            console = self._above or self.out
             # soft_wrap: a long line of text is left for the terminal to wrap, so
             # redirected output keeps whole lines; tables still fit the width.
-            self.out.print(*renderables, soft_wrap=all(isinstance(r, str) for r in renderables))
+            console.print(*renderables, soft_wrap=all(isinstance(r, str) for r in renderables))
 
     def status(self, message: str) -> None:
         """A short status line on stderr, unless -q."""
@@ -71,7 +75,11 @@ class Output:
         )
         with bar:
             task = bar.add_task(description, total=total)
-            yield lambda n=1: bar.advance(task, n)
+            self._above = bar.console if self.out.is_terminal else None
+            try:
+                yield lambda n=1: bar.advance(task, n)
+            finally:
+                self._above = None
 
 
 def output_options(f):
