@@ -1,0 +1,57 @@
+"""The engine returns data and never talks to the terminal: only cli/ prints."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import nbengine
+
+ENGINE = Path(nbengine.__file__).parent
+FORBIDDEN = {"click", "rich", "nbengine_cli", "cli"}
+
+
+def engine_files():
+    files = sorted(ENGINE.rglob("*.py"))
+    assert len(files) >= 10, f"expected the engine's modules under {ENGINE}"
+    return files
+
+
+def test_engine_never_imports_the_cli_or_terminal_libraries():
+    offenders = []
+    for path in engine_files():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            offenders += [f"{path.name}:{node.lineno} imports {n}" for n in names if n.split(".")[0] in FORBIDDEN]
+    assert offenders == []
+
+
+def test_engine_never_prints():
+    offenders = []
+    for path in engine_files():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("print", "input"):
+                offenders.append(f"{path.name}:{node.lineno} calls {node.func.id}()")
+            if isinstance(node, ast.Attribute) and node.attr in ("stdout", "stderr") and \
+                    isinstance(node.value, ast.Name) and node.value.id == "sys":
+                offenders.append(f"{path.name}:{node.lineno} uses sys.{node.attr}")
+    assert offenders == []
+
+
+def test_every_kernel_is_cached():
+    # cache=True on every @njit, so a second start loads compiled code instead of recompiling
+    missing = []
+    for path in sorted((ENGINE / "kernels").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.FunctionDef):
+                for dec in node.decorator_list:
+                    if isinstance(dec, ast.Call) and getattr(dec.func, "id", "") == "njit":
+                        if not any(k.arg == "cache" and getattr(k.value, "value", False) is True for k in dec.keywords):
+                            missing.append(f"{path.name}:{node.name}")
+                    elif getattr(dec, "id", "") == "njit":
+                        missing.append(f"{path.name}:{node.name}")
+    assert missing == []
