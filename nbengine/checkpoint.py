@@ -1,7 +1,8 @@
 """Checkpoints: one .npz file of plain arrays, never pickles.
 
 Layout: ``__format__`` (the format version, an int), ``__model__`` (the model's
-name), ``__config__`` (the model's config as JSON text) and one array per
+name), ``__config__`` (the model's config as JSON text), ``__arrays__`` (the names
+of the arrays that follow, so that a lost entry is noticed) and one array per
 parameter or saved statistic. :func:`save` writes a temporary file beside the
 target, reads it back, and only then renames it over the target, so a crash, a
 full disk or a non-finite parameter never replaces a good checkpoint with a broken
@@ -21,7 +22,7 @@ import numpy as np
 from nbengine.errors import CheckpointError
 
 FORMAT_VERSION = 1
-_RESERVED = ("__format__", "__model__", "__config__")
+_RESERVED = ("__format__", "__model__", "__config__", "__arrays__")
 
 
 def save(path: str | os.PathLike, model: str, config: dict, arrays: dict[str, np.ndarray]) -> None:
@@ -43,11 +44,15 @@ def save(path: str | os.PathLike, model: str, config: dict, arrays: dict[str, np
                 __format__=np.array(FORMAT_VERSION),
                 __model__=np.array(model),
                 __config__=np.array(json.dumps(config, sort_keys=True)),
+                __arrays__=np.array(sorted(arrays), dtype=str),
                 **arrays,
             )
             f.flush()
             os.fsync(f.fileno())
         load(tmp, model)  # what was written must read back before it replaces anything
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it private; give it an ordinary file's mode
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -75,25 +80,33 @@ def load(path: str | os.PathLike, model: str | None = None) -> tuple[dict, dict[
         raise CheckpointError(path, "is not an nbengine checkpoint (not a .npz archive)")
     arrays: dict[str, np.ndarray] = {}
     try:
-        z = np.load(path, allow_pickle=False)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
-        raise CheckpointError(path, f"is corrupted ({e})") from None
-    try:
-        with z:
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
             for key in z.files:
                 arrays[key] = z[key]
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as e:
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError,
+            RuntimeError) as e:
+        # zipfile raises NotImplementedError for a damaged compression method or
+        # version field, and RuntimeError for a damaged "encrypted" flag
         raise CheckpointError(path, f"is corrupted ({e})") from None
     if "__format__" not in arrays:
         raise CheckpointError(path, "is not an nbengine checkpoint (no format version)")
     try:
         version = int(arrays.pop("__format__"))
-        found = str(arrays.pop("__model__"))
-        config = json.loads(str(arrays.pop("__config__")))
-    except (KeyError, ValueError, TypeError) as e:
-        raise CheckpointError(path, f"is not an nbengine checkpoint (bad header: {e})") from None
+    except (ValueError, TypeError, OverflowError) as e:
+        raise CheckpointError(path, f"is not an nbengine checkpoint (bad format version: {e})") from None
     if version > FORMAT_VERSION:
         raise CheckpointError(path, f"was written in format {version}; this nbengine reads up to {FORMAT_VERSION}")
+    try:
+        found = str(arrays.pop("__model__"))
+        config = json.loads(str(arrays.pop("__config__")))
+        listed = sorted(str(k) for k in arrays.pop("__arrays__").reshape(-1))
+    except KeyError as e:
+        raise CheckpointError(path, f"is not an nbengine checkpoint (no {e} entry)") from None
+    except (ValueError, TypeError) as e:
+        raise CheckpointError(path, f"is not an nbengine checkpoint (bad header: {e})") from None
+    if listed != sorted(arrays):
+        # A damaged zip directory can hide entries; the list written with them cannot.
+        raise CheckpointError(path, f"is corrupted (it lists arrays {listed}, holds {sorted(arrays)})")
     if model is not None and found != model:
         raise CheckpointError(path, f"is a checkpoint of model '{found}', not '{model}'")
     return config, arrays

@@ -57,8 +57,8 @@ def compare(name: str, analytic: np.ndarray, numeric: np.ndarray, rtol: float = 
 
     The relative error of an entry is |analytic - numeric| / max(|analytic|, |numeric|)
     (0 where both are 0)."""
-    a = np.asarray(analytic, dtype=np.float64)
-    n = np.asarray(numeric, dtype=np.float64)
+    a = np.array(analytic, dtype=np.float64)  # copies: the result must not change with the caller's arrays
+    n = np.array(numeric, dtype=np.float64)
     if a.shape != n.shape:
         raise ValueError(f"{name}: analytic gradient has shape {a.shape}, numeric {n.shape}")
     diff = np.abs(a - n)

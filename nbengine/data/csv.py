@@ -19,6 +19,8 @@ import numpy as np
 
 from nbengine.errors import DataError
 
+MAX_CLASSES = 100_000  # a label must be below this: classes are numbered 0, 1, 2, ...
+
 
 @dataclass
 class LabelledData:
@@ -57,11 +59,13 @@ def _read_lines(path: str) -> list[str]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
+        line = raw[: e.start].replace(b"\r\n", b"\n").replace(b"\r", b"\n").count(b"\n") + 1
         raise DataError(path, "is not UTF-8 text (is it a CSV file?)", line) from None
     if not text.strip():
         raise DataError(path, "the file is empty")
-    return text.splitlines()
+    # Only \n, \r\n and \r end a line, as in an editor; str.splitlines() would also
+    # split at \x0b, \x0c, \x1c-\x1e, \x85, \u2028 and \u2029 and shift the line numbers.
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
 def _parse_label(cell: str, path: str, lineno: int, n_classes: int | None) -> int:
@@ -71,6 +75,8 @@ def _parse_label(cell: str, path: str, lineno: int, n_classes: int | None) -> in
         raise DataError(path, f"label {cell!r} is not a number", lineno) from None
     if not np.isfinite(v) or v != int(v) or v < 0:
         raise DataError(path, f"label {cell!r} is not a class number (0, 1, ...)", lineno)
+    if v >= MAX_CLASSES:
+        raise DataError(path, f"label {cell!r} is too large for a class number (below {MAX_CLASSES})", lineno)
     label = int(v)
     if n_classes is not None and label >= n_classes:
         allowed = ", ".join(str(k) for k in range(n_classes))

@@ -40,9 +40,16 @@ class Standardizer:
     @classmethod
     def fit(cls, x: np.ndarray) -> "Standardizer":
         x = np.asarray(x, dtype=np.float64)
+        mean = x.mean(axis=0)
         std = x.std(axis=0)
+        if x.shape[0] > 0:
+            # The mean of a constant column can differ from its value by rounding,
+            # leaving a std of about 1e-17 instead of 0; detect constancy exactly.
+            constant = np.all(x == x[:1], axis=0)
+            mean[constant] = x[0, constant]
+            std[constant] = 0.0
         std[std == 0] = 1.0
-        return cls(mean=x.mean(axis=0), std=std)
+        return cls(mean=mean, std=std)
 
     def transform(self, x: np.ndarray, dtype=np.float32) -> np.ndarray:
         return np.ascontiguousarray(((np.asarray(x, dtype=np.float64) - self.mean) / self.std).astype(dtype))

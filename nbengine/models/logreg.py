@@ -68,6 +68,7 @@ class LogisticRegression:
             "seed": self.seed,
             "feature_names": self.feature_names,
             "class_names": self.class_names,
+            "dtype": self.layer.dtype.name,
             **self.extra_config,
         }
 
@@ -87,8 +88,11 @@ class LogisticRegression:
             if "scaler_mean" in arrays:
                 scaler = Standardizer(arrays["scaler_mean"], arrays["scaler_std"])
             extra = {k: v for k, v in config.items()
-                     if k not in ("n_features", "seed", "feature_names", "class_names")}
-            model = cls(n, int(config["seed"]), feature_names=config["feature_names"],
+                     if k not in ("n_features", "seed", "feature_names", "class_names", "dtype")}
+            dtype = np.dtype(config.get("dtype", "float32"))
+            if dtype not in (np.float32, np.float64):
+                raise ValueError(f"dtype {dtype} is not float32 or float64")
+            model = cls(n, int(config["seed"]), dtype, feature_names=config["feature_names"],
                         class_names=config["class_names"], scaler=scaler, extra_config=extra)
             for k in ("w", "b"):
                 if arrays[k].shape != model.params[k].shape:
@@ -96,6 +100,8 @@ class LogisticRegression:
                 model.params[k][...] = arrays[k]
             if scaler is not None and scaler.mean.shape != (n,):
                 raise ValueError(f"scaler_mean has shape {scaler.mean.shape}, expected ({n},)")
-        except (KeyError, ValueError, TypeError) as e:
+        except KeyError as e:
+            raise CheckpointError(path, f"does not hold a valid logreg model (missing {e})") from None
+        except (ValueError, TypeError) as e:
             raise CheckpointError(path, f"does not hold a valid logreg model ({e})") from None
         return model
