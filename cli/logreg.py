@@ -236,6 +236,22 @@ def trace_logreg(index, data, lr, seed, ckpt, test_fraction, split_seed, json_mo
                f"the same sample after the update: {a_before:.4f} → {a_after:.4f}, "
                f"{'closer to' if abs(a_after - label) < abs(a_before - label) else 'no closer to'} y = {label}")
     show_trace(out, tracer.steps, index=index)
+    show_chain(out, {s.name: s.value for s in tracer.steps}, model.feature_names)
+
+
+def show_chain(out: Output, v: dict, feature_names) -> None:
+    """The chain rule for one weight, with the numbers multiplied out: the weight
+    whose gradient is largest, so the product is the one that moves most."""
+    from nbengine.trace import to_json_data
+    i = int(abs(v["dL/dw"]).argmax())
+    p = out.precision
+    factors = [float(v["dL/da"]), float(v["da/dz"]), float(v["dz/dw"][i])]
+    product = float(v["dL/dw"][i])
+    numbers = " × ".join(f"({f:.{p}f})" if f < 0 else f"{f:.{p}f}" for f in factors)
+    out.show(f"The chain for the weight of {feature_names[i]!r} (the largest gradient):")
+    out.show(f"  dL/dw = dL/da · da/dz · dz/dw = {numbers} = {product:.{p}f}")
+    out.emit("chain", feature=feature_names[i], index=i, dL_da=to_json_data(v["dL/da"]),
+             da_dz=to_json_data(v["da/dz"]), dz_dw=to_json_data(v["dz/dw"][i]), dL_dw=to_json_data(v["dL/dw"][i]))
 
 
 @click.command("logreg")

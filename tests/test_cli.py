@@ -156,6 +156,8 @@ def test_trace_shows_every_step_of_the_lesson():
                     "dz/dw = x", "w ← w − η·dL/dw"]:
         assert formula in r.stdout
     assert "Sample 7 of breast_cancer" in r.stdout and "label 0 = malignant" in r.stdout
+    assert "The chain for the weight of 'mean fractal dimension'" in r.stdout
+    assert "dL/dw = dL/da · da/dz · dz/dw = 1.9602 × 0.2499 × 1.7693 = 0.8667" in r.stdout
     assert "…" in r.stdout  # 30 features are summarised
     assert "…" not in run("trace", "logreg", "--index", "7", "--full").stdout
 
@@ -174,6 +176,10 @@ def test_trace_json_numbers_follow_the_chain_rule():
     np.testing.assert_allclose(v["dL/dw"], v["dL/dz"] * v["x"], rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(v["new w"], v["w"] - 0.5 * v["dL/dw"], rtol=1e-5, atol=1e-7)
     assert abs(v["new a"] - v["y"]) < abs(v["a"] - v["y"])  # one step made the prediction better
+    (chain,) = [e for e in events if e["event"] == "chain"]
+    assert chain["index"] == int(np.argmax(np.abs(v["dL/dw"])))
+    assert chain["dz_dw"] == v["x"][chain["index"]]
+    assert chain["dL_da"] * chain["da_dz"] * chain["dz_dw"] == pytest.approx(chain["dL_dw"], rel=1e-5)
 
 
 def test_trace_from_a_checkpoint_uses_its_weights(tmp_path):
