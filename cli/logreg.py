@@ -64,9 +64,10 @@ def data_reference(data: str) -> str:
     return data if data in SHIPPED else os.path.abspath(data)
 
 
-@click.command("logreg")
+@click.command("logreg", short_help="Logistic regression (lesson 1), trained by gradient descent.")
 @data_option
-@click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Passes over the training set.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
               help="Samples per gradient step (a value ≥ the training set size is full-batch gradient descent).")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.1, show_default=True,
@@ -132,7 +133,7 @@ def train_logreg(data, epochs, batch_size, lr, seed, test_fraction, split_seed, 
              checkpoint=save)
 
 
-@click.command("logreg")
+@click.command("logreg", short_help="Loss, accuracy and confusion matrix of a logreg checkpoint.")
 @click.option("--checkpoint", "ckpt", required=True, type=click.Path(dir_okay=False), metavar="CKPT",
               help="A checkpoint written by `nbengine train logreg --save`.")
 @click.option("--data", default=None, metavar="NAME|PATH",
@@ -179,7 +180,7 @@ def eval_logreg(ckpt, data, split, json_mode, quiet, precision, full):
              confusion=confusion.tolist(), class_names=names)
 
 
-@click.command("logreg")
+@click.command("logreg", short_help="One sample through every step of logistic regression.")
 @click.option("--index", "-i", type=click.IntRange(min=0), default=0, show_default=True,
               help="Which sample (row of the data file, counting from 0).")
 @data_option
@@ -254,7 +255,7 @@ def show_chain(out: Output, v: dict, feature_names) -> None:
              da_dz=to_json_data(v["da/dz"]), dz_dw=to_json_data(v["dz/dw"][i]), dL_dw=to_json_data(v["dL/dw"][i]))
 
 
-@click.command("logreg")
+@click.command("logreg", short_help="Logistic regression's gradients against finite differences.")
 @data_option
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
               help="Samples in the batch whose mean loss is differentiated.")
