@@ -35,12 +35,12 @@ def short_number(v: float) -> str:
     return f"{v:.4f}" if abs(v) < 1e5 else f"{v:.3e}"
 
 
-def show_trace(out: Output, steps, context: str = "", **fields) -> None:
-    """Render trace steps as tables, or emit them as JSON lines."""
+def show_trace(out: Output, steps, **fields) -> None:
+    """Render trace steps as tables, or emit them as JSON lines (with fields added)."""
     from nbengine.trace import step_to_dict
 
     for s in steps:
-        out.show(render_step(s, out.precision, out.full, context))
+        out.show(render_step(s, out.precision, out.full))
         out.show("")
         out.emit("trace", **fields, **step_to_dict(s))
 
@@ -88,10 +88,13 @@ def train_logreg(data, epochs, batch_size, lr, seed, test_fraction, split_seed, 
     dL/dw = dL/da · da/dz · dz/dw and updates w ← w − η·dL/dw.
     """
     from nbengine.data.tabular import load_binary_table
+    from nbengine.errors import CheckpointError
     from nbengine.optim import SGD
     from nbengine.train import Epoch, Step, Traced, accuracy, batches, fit
 
     out = Output(json_mode, quiet, precision, full)
+    if save and not os.path.isdir(os.path.dirname(os.path.abspath(save))):
+        raise CheckpointError(save, "cannot be saved: the folder does not exist")  # say so before training
     table = load_binary_table(data, test_fraction, split_seed)
     config = {"data": data_reference(data), "test_fraction": test_fraction, "split_seed": split_seed,
               "lr": lr, "epochs": epochs, "batch_size": batch_size}
@@ -115,7 +118,7 @@ def train_logreg(data, epochs, batch_size, lr, seed, test_fraction, split_seed, 
             elif isinstance(ev, Traced):
                 out.show(Rule(f"step {ev.step} (epoch {ev.epoch})"))
                 show_trace(out, ev.steps, step=ev.step, epoch=ev.epoch)
-                rows.started = False  # repeat the header after a trace
+                rows.repeat_header()
             elif isinstance(ev, Epoch):
                 out.show(rows.row(str(ev.epoch), short_number(ev.loss), f"{ev.train_accuracy:.4f}",
                                   f"{ev.test_accuracy:.4f}"))
@@ -175,7 +178,7 @@ def eval_logreg(ckpt, data, split, json_mode, quiet, precision, full):
     for r in range(2):
         cm.add_row(f"{r} {names[r]}", *[str(confusion[r, c]) for c in range(2)])
     out.show(cm)
-    out.show(f"accuracy {acc:.4f} ({int(confusion.trace())} of {len(y)}), loss {loss:.4f}")
+    out.show(f"accuracy {acc:.4f} ({int(confusion.trace())} of {len(y)}), loss {short_number(loss)}")
     out.emit("result", data=table.name, split=split, n=len(y), loss=loss, accuracy=acc,
              confusion=confusion.tolist(), class_names=names)
 
@@ -183,7 +186,8 @@ def eval_logreg(ckpt, data, split, json_mode, quiet, precision, full):
 @click.command("logreg", short_help="One sample through every step of logistic regression.")
 @click.option("--index", "-i", type=click.IntRange(min=0), default=0, show_default=True,
               help="Which sample (row of the data file, counting from 0).")
-@data_option
+@click.option("--data", default=None, metavar="NAME|PATH",
+              help=f"A shipped data set's name or a CSV file  [default: {DEFAULT_DATA}, or the checkpoint's data].")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.1, show_default=True,
               help="Learning rate η of the update shown at the end.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the initial weights.")
@@ -200,6 +204,7 @@ def trace_logreg(index, data, lr, seed, ckpt, test_fraction, split_seed, json_mo
     import numpy as np
 
     from nbengine.data.tabular import load_binary_table
+    from nbengine.errors import DataError
     from nbengine.models import LogisticRegression
     from nbengine.optim import SGD
     from nbengine.trace import Tracer
@@ -208,9 +213,13 @@ def trace_logreg(index, data, lr, seed, ckpt, test_fraction, split_seed, json_mo
     if ckpt:
         model = LogisticRegression.load(ckpt)
         cfg = model.extra_config
-        table = load_binary_table(cfg.get("data", data), cfg.get("test_fraction", test_fraction),
+        table = load_binary_table(data or cfg.get("data", DEFAULT_DATA), cfg.get("test_fraction", test_fraction),
                                   cfg.get("split_seed", split_seed))
+        if table.data.n_features != model.n_features:
+            raise DataError(table.path, f"has {table.data.n_features} features; the model was trained on "
+                                        f"{model.n_features}")
     else:
+        data = data or DEFAULT_DATA
         table = load_binary_table(data, test_fraction, split_seed)
         model = build_model(table, seed, {"data": data_reference(data)})
     n = len(table.data.y)
@@ -231,7 +240,7 @@ def trace_logreg(index, data, lr, seed, ckpt, test_fraction, split_seed, json_mo
     with Tracer() as tracer:
         model.loss_and_backward(x, y)
         optimizer.step()
-    a_before = float(tracer.steps[[s.name for s in tracer.steps].index("a")].value)
+    a_before = float(next(s.value for s in tracer.steps if s.name == "a"))
     a_after = float(model.predict_proba(x)[0])
     tracer.add("new a", np.float32(a_after), "a = σ(new w · x + new b)",
                f"the same sample after the update: {a_before:.4f} → {a_after:.4f}, "
@@ -244,6 +253,7 @@ def show_chain(out: Output, v: dict, feature_names) -> None:
     """The chain rule for one weight, with the numbers multiplied out: the weight
     whose gradient is largest, so the product is the one that moves most."""
     from nbengine.trace import to_json_data
+
     i = int(abs(v["dL/dw"]).argmax())
     p = out.precision
     factors = [float(v["dL/da"]), float(v["da/dz"]), float(v["dz/dw"][i])]

@@ -46,15 +46,13 @@ def _shown(n: int, limit: int, edge: int, full: bool) -> list[int | None]:
     return list(range(edge)) + [None] + list(range(n - edge, n))
 
 
-def _heading(step: Step, context: str = "") -> Text:
+def _heading(step: Step) -> Text:
     t = Text()
     t.append(step.name, style="bold cyan")
     if step.formula:
         t.append("   " + step.formula, style="bold")
     shape = "×".join(str(s) for s in step.value.shape) or "scalar"
     t.append(f"   [{shape}]", style="dim")
-    if context:
-        t.append(f"   {context}", style="dim")
     if step.note:
         t.append("\n" + step.note, style="italic dim")
     return t
@@ -93,10 +91,10 @@ def vector_table(values: np.ndarray, labels: Sequence[str] | None, precision: in
     return matrix_table(values.reshape(1, -1), None, labels, precision, full, row_header=False)
 
 
-def render_step(step: Step, precision: int = 4, full: bool = False, context: str = ""):
+def render_step(step: Step, precision: int = 4, full: bool = False):
     """A trace step: its heading (name, formula, shape, note), then its numbers."""
     v = step.value
-    heading = _heading(step, context)
+    heading = _heading(step)
     if v.ndim == 0:
         heading.append("\n= ", style="bold")
         heading.append(number_format(v, precision)(v), style="bold green")
@@ -133,3 +131,7 @@ class StreamingTable:
         table.add_row(*cells)
         self.started = True
         return table
+
+    def repeat_header(self) -> None:
+        """Show the header again with the next row (after other output broke the table)."""
+        self.started = False

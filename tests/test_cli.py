@@ -258,3 +258,19 @@ def test_console_script_runs_outside_the_repository(tmp_path):
     assert result["event"] == "result" and result["test_accuracy"] > 0.9
     version = subprocess.run([str(script), "--version"], cwd=tmp_path, capture_output=True, text=True, env=env)
     assert version.stdout.strip() == "nbengine, version 0.1.0"
+
+
+def test_save_into_a_missing_folder_fails_before_training(tmp_path):
+    target = tmp_path / "no" / "such" / "dir" / "m.npz"
+    r = run("train", "logreg", "--save", str(target), code=2)
+    assert r.stderr.strip() == f"error: {target}: cannot be saved: the folder does not exist"
+    assert "epoch" not in r.stdout  # nothing was trained
+
+
+def test_trace_of_a_checkpoint_on_data_with_other_features(tmp_path):
+    ckpt = tmp_path / "m.npz"
+    run("train", "logreg", "--epochs", "1", "--save", str(ckpt), "-q")
+    other = tmp_path / "small.csv"
+    other.write_text("".join(f"{i},{i % 3},{i % 2}\n" for i in range(10)))
+    r = run("trace", "logreg", "--checkpoint", str(ckpt), "--data", str(other), code=2)
+    assert r.stderr.strip() == f"error: {other}: has 2 features; the model was trained on 30"
