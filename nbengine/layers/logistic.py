@@ -59,7 +59,7 @@ class Logistic:
         logistic_forward(z, a, one_minus_a, x, w, b)
         self.cache = {"x": x, "z": z, "a": a, "one_minus_a": one_minus_a}
         if tracing():
-            self._rec("x", x, "the input", "one row of features (standardised)", feature_axis=True)
+            self._rec("x", x, "the input", "the features of each sample, standardised", feature_axis=True)
             self._rec_param("w", w, "the weights", "one weight per feature")
             self._rec_param("b", b, "the bias")
             self._rec("z", z, "z = Σᵢ wᵢxᵢ + b", "the weighted sum")
