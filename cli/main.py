@@ -12,6 +12,7 @@ import click
 
 from nbengine import __version__
 from nbengine.errors import NBEngineError
+from nbengine_cli import bench as bench_commands
 from nbengine_cli import data as data_commands
 from nbengine_cli import logreg
 
@@ -77,11 +78,17 @@ def data():
     """The data sets: what ships with nbengine."""
 
 
+@main.group(cls=Group)
+def bench():
+    """Speed against a reference implementation, as ratios in one run."""
+
+
 train.add_command(logreg.train_logreg)
 evaluate.add_command(logreg.eval_logreg)
 trace.add_command(logreg.trace_logreg)
 gradcheck.add_command(logreg.gradcheck_logreg)
 data.add_command(data_commands.data_list)
+bench.add_command(bench_commands.bench_logreg)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -274,3 +274,14 @@ def test_trace_of_a_checkpoint_on_data_with_other_features(tmp_path):
     other.write_text("".join(f"{i},{i % 3},{i % 2}\n" for i in range(10)))
     r = run("trace", "logreg", "--checkpoint", str(ckpt), "--data", str(other), code=2)
     assert r.stderr.strip() == f"error: {other}: has 2 features; the model was trained on 30"
+
+
+def test_bench_reports_ratios_against_numpy():
+    rows = json_lines(run("bench", "logreg", "--rounds", "1", "--min-round", "0", "--json"))
+    assert len(rows) == 9  # three cases, three implementations each
+    for case in {r["case"] for r in rows}:
+        these = [r for r in rows if r["case"] == case]
+        (ref,) = [r for r in these if r["reference"]]
+        assert ref["speedup"] == 1.0
+        for r in these:
+            assert r["median_s"] > 0 and r["speedup"] == pytest.approx(ref["median_s"] / r["median_s"])

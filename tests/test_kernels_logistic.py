@@ -200,15 +200,18 @@ def test_float32_inputs_compile_a_float32_specialisation():
 
 
 def _fresh_kernels():
-    """Uncached copies of the kernel module's functions, so that their LLVM IR can be read."""
-    options = {"_sigmoid": {"error_model": "numpy"}, "logistic_backward": {"error_model": "numpy"}}
+    """Uncached copies of every compiled function of the kernel module, each with its
+    own options (fastmath, error model), so that their LLVM IR can be read."""
     g = dict(K.__dict__)
     fresh = {}
-    for name in ("_sigmoid", "_softplus", "logistic_forward", "logistic_loss", "logistic_backward"):
-        py = getattr(K, name).py_func
-        fn = types.FunctionType(py.__code__, g, name, py.__defaults__, py.__closure__)
-        fresh[name] = numba.njit(**options.get(name, {}))(fn)
-        g[name] = fresh[name]
+    for name, obj in vars(K).items():
+        if isinstance(obj, numba.core.registry.CPUDispatcher):
+            py = obj.py_func
+            fn = types.FunctionType(py.__code__, g, name, py.__defaults__, py.__closure__)
+            options = {k: v for k, v in obj.targetoptions.items() if k not in ("cache", "nopython")}
+            fresh[name] = numba.njit(**options)(fn)
+            g[name] = fresh[name]
+    assert {"logistic_forward", "logistic_loss", "logistic_backward"} <= set(fresh)
     return fresh
 
 

@@ -18,6 +18,7 @@ Numerics. a and 1 - a are both computed from z directly (1 - a = sigmoid(-z)), s
 neither is lost to rounding when a is close to 1. The loss uses
 log a = -softplus(-z) and log(1 - a) = -softplus(z), which stay finite for any
 finite z; |z| in the hundreds gives a loss of about |z|, never inf or NaN.
+Both need only e^-|z|, which never overflows.
 
 The caller allocates every array; kernels only fill them. All arrays of one call
 share a dtype: float32 for training, float64 for gradient checks. Constants are
@@ -30,21 +31,23 @@ from numba import njit
 
 
 @njit(cache=True, error_model="numpy")
-def _sigmoid(t, one):
-    # 1 / (1 + e^-t), written with e^-|t| so that exp never overflows.
+def _sigmoid_pair(t, one):
+    """(sigmoid(t), sigmoid(-t)) = (1 / (1 + e^-t), 1 / (1 + e^t)), from one exp.
+
+    Written with e = e^-|t| <= 1 so that exp never overflows.
+    """
     e = np.exp(-abs(t))
     if t >= 0:
-        return one / (one + e)
-    return e / (one + e)
+        return one / (one + e), e / (one + e)
+    return e / (one + e), one / (one + e)
 
 
-@njit(cache=True)
-def _softplus(t, zero):
-    # softplus(t) = log(1 + e^t) = max(t, 0) + log(1 + e^-|t|)
-    return max(t, zero) + np.log1p(np.exp(-abs(t)))
-
-
-@njit(cache=True)
+# fastmath "reassoc" lets the compiler split the sum over i into SIMD lanes, which
+# a strict left-to-right sum forbids: 383 µs → 41 µs for N = 4096, D = 256 here
+# (`nbengine bench logreg`). The order of the additions is then fixed by the
+# compiled code, so runs still repeat bit for bit; only the rounding differs from
+# a left-to-right sum. No other fast-math flag is used: inf and NaN keep their meaning.
+@njit(cache=True, fastmath={"reassoc"})
 def logistic_forward(z, a, one_minus_a, x, w, b):
     """z = x·w + b, a = sigmoid(z), and 1 - a, for every sample.
 
@@ -57,8 +60,7 @@ def logistic_forward(z, a, one_minus_a, x, w, b):
         for i in range(D):
             s += w[i] * x[n, i]
         z[n] = s
-        a[n] = _sigmoid(s, one)
-        one_minus_a[n] = _sigmoid(-s, one)
+        a[n], one_minus_a[n] = _sigmoid_pair(s, one)
 
 
 @njit(cache=True)
@@ -66,13 +68,17 @@ def logistic_loss(loss, z, y):
     """Binary cross-entropy of each sample, from z so that it cannot overflow.
 
     z and y are (N,); loss will be (N,).
-    L = -(y log a + (1 - y) log(1 - a)) = y softplus(-z) + (1 - y) softplus(z)
+    L = -(y log a + (1 - y) log(1 - a)) = y softplus(-z) + (1 - y) softplus(z),
+    where softplus(t) = log(1 + e^t) = max(t, 0) + log(1 + e^-|t|). The two
+    softplus terms share log(1 + e^-|z|), and y + (1 - y) = 1, so
+    L = y max(-z, 0) + (1 - y) max(z, 0) + log(1 + e^-|z|).
     """
     N = z.shape[0]
     zero = z.dtype.type(0)
     one = z.dtype.type(1)
     for n in range(N):
-        loss[n] = y[n] * _softplus(-z[n], zero) + (one - y[n]) * _softplus(z[n], zero)
+        shared = np.log1p(np.exp(-abs(z[n])))
+        loss[n] = y[n] * max(-z[n], zero) + (one - y[n]) * max(z[n], zero) + shared
 
 
 @njit(cache=True, error_model="numpy")

@@ -1,0 +1,96 @@
+"""One training step of logistic regression: nbengine against NumPy.
+
+The NumPy reference is written the way a textbook writes it, vectorised:
+z = x @ w + b, a = 1 / (1 + exp(-z)), dw = xᵀ(a − y) / N, w -= lr·dw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from nbengine.bench.timing import Timing, measure
+from nbengine.kernels.logistic import logistic_backward, logistic_forward, logistic_loss
+from nbengine.models.logreg import LogisticRegression
+from nbengine.optim import SGD
+
+LR = 0.1
+
+
+def numpy_step(w: np.ndarray, b: np.ndarray, x: np.ndarray, y: np.ndarray, lr: float) -> float:
+    """Forward, loss, backward and update with NumPy's vectorised operations."""
+    N = x.shape[0]
+    z = x @ w + b[0]
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        a = 1 / (1 + np.exp(-z))
+        loss = -np.mean(y * np.log(a) + (1 - y) * np.log(1 - a))
+    dz = (a - y) / N
+    w -= lr * (x.T @ dz)
+    b -= lr * dz.sum()
+    return float(loss)
+
+
+@dataclass
+class Case:
+    name: str
+    N: int
+    D: int
+
+
+CASES = [
+    Case("batch of 32, 30 features (the default training step)", 32, 30),
+    Case("full batch of 456, 30 features", 456, 30),
+    Case("batch of 4096, 256 features", 4096, 256),
+]
+
+
+def implementations(case: Case, seed: int = 0) -> dict[str, Callable[[], object]]:
+    """The same step three ways, each on its own copy of the same data."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((case.N, case.D)).astype(np.float32)
+    y = (rng.random(case.N) < 0.5).astype(np.float32)
+
+    model = LogisticRegression(case.D, seed)
+    sgd = SGD(model.params, model.grads, LR)
+
+    def nbengine_step():
+        model.loss_and_backward(x, y)
+        sgd.step()
+
+    w = model.params["w"].copy()
+    b = model.params["b"].copy()
+    z, a, one_minus_a, loss = (np.empty(case.N, np.float32) for _ in range(4))
+    dL_da, da_dz, dL_dz = (np.empty(case.N, np.float32) for _ in range(3))
+    dw, db = np.zeros_like(w), np.zeros_like(b)
+
+    def kernels_only():
+        logistic_forward(z, a, one_minus_a, x, w, b)
+        logistic_loss(loss, z, y)
+        dw.fill(0)
+        db.fill(0)
+        logistic_backward(dw, db, dL_da, da_dz, dL_dz, x, a, one_minus_a, y)
+        w[:] -= np.float32(LR) * dw
+        b[:] -= np.float32(LR) * db
+
+    w_ref, b_ref = model.params["w"].copy(), model.params["b"].copy()
+    return {
+        "NumPy, vectorised (reference)": lambda: numpy_step(w_ref, b_ref, x, y, LR),
+        "nbengine, layer + SGD": nbengine_step,
+        "nbengine, kernels only": kernels_only,
+    }
+
+
+REFERENCE = "NumPy, vectorised (reference)"
+
+
+def run(rounds: int = 7, min_round: float = 0.05, cases=CASES):
+    """Yield (case, timings) for every case; timings in seconds per step."""
+    for case in cases:
+        yield case, measure(implementations(case), rounds, min_round)
+
+
+def speedup(timings: dict[str, Timing], name: str) -> float:
+    """How many times faster than the reference (above 1: faster)."""
+    return timings[REFERENCE].median / timings[name].median

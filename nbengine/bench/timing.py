@@ -1,0 +1,51 @@
+"""Timing several implementations of the same work in alternating rounds."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+
+@dataclass
+class Timing:
+    name: str
+    median: float  # seconds per call, median over rounds
+    best: float  # seconds per call, fastest round
+    calls: int  # calls per round
+    rounds: int
+
+
+def _calls_per_round(fn: Callable[[], object], min_round: float) -> int:
+    n = 1
+    while True:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        elapsed = time.perf_counter() - t0
+        if elapsed >= min_round or n >= 1 << 20:
+            return n
+        n = max(n * 2, int(n * min_round / max(elapsed, 1e-9)))
+
+
+def measure(fns: Mapping[str, Callable[[], object]], rounds: int = 7, min_round: float = 0.05) -> dict[str, Timing]:
+    """Seconds per call of each function.
+
+    Each function runs once first (compiling what it needs), then the number of
+    calls per round is chosen so a round takes at least ``min_round`` seconds.
+    The rounds alternate between the functions, so a slow spell of the machine
+    hits them all alike; the median round is reported.
+    """
+    for fn in fns.values():
+        fn()
+    calls = {name: _calls_per_round(fn, min_round) for name, fn in fns.items()}
+    per_call: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            n = calls[name]
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            per_call[name].append((time.perf_counter() - t0) / n)
+    return {name: Timing(name, statistics.median(ts), min(ts), calls[name], rounds) for name, ts in per_call.items()}
