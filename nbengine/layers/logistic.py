@@ -43,8 +43,9 @@ class Logistic:
             labels = (self.feature_names,) if value.ndim == 1 else (None, self.feature_names)
         record(name, value, formula, note, labels)
 
-    def _rec_param(self, name, value, formula, note=""):
-        labels = (self.feature_names,) if name.endswith("w") and self.feature_names is not None else ()
+    def _rec_param(self, name, value, formula, note="", per_feature=False):
+        """Record a parameter-shaped array: w-like (D,) per feature, or b-like (1,) as a scalar."""
+        labels = (self.feature_names,) if per_feature and self.feature_names is not None else ()
         record(name, value if value.shape != (1,) else value[0], formula, note, labels)
 
     # -- forward ---------------------------------------------------------------------
@@ -60,7 +61,7 @@ class Logistic:
         self.cache = {"x": x, "z": z, "a": a, "one_minus_a": one_minus_a}
         if tracing():
             self._rec("x", x, "the input", "the features of each sample, standardised", feature_axis=True)
-            self._rec_param("w", w, "the weights", "one weight per feature")
+            self._rec_param("w", w, "the weights", "one weight per feature", per_feature=True)
             self._rec_param("b", b, "the bias")
             self._rec("z", z, "z = Σᵢ wᵢxᵢ + b", "the weighted sum")
             self._rec("a", a, "a = σ(z) = 1 / (1 + e⁻ᶻ)", "the predicted probability of class 1")
@@ -102,5 +103,5 @@ class Logistic:
             self._rec("dz/dw", x, "dz/dw = x", "the weighted sum's slope in each weight is its input",
                       feature_axis=True)
             how = "averaged over the batch" if N > 1 else ""
-            self._rec_param("dL/dw", dw, "dL/dw = dL/da · da/dz · dz/dw = −(y − a)·x", how)
+            self._rec_param("dL/dw", dw, "dL/dw = dL/da · da/dz · dz/dw = −(y − a)·x", how, per_feature=True)
             self._rec_param("dL/db", db, "dL/db = dL/da · da/dz · dz/db = −(y − a)", how)
