@@ -261,8 +261,8 @@ bad_token = st.sampled_from(["abc", "", " ", "1.2.3", "--5", "1e", "e5", "#", "o
 def test_random_single_cell_corruption_names_the_line(tmp_path_factory, table, data):
     cells, labels, header, newline, final_newline = table
     n_rows, n_features = len(cells), len(cells[0])
-    # without a header, a first line holding a word would be read as a header of names
-    r = data.draw(st.integers(0 if header != "none" else 1, n_rows - 1), label="row")
+    # any line, the first included: a first line mixing numbers and a word is data, not a header
+    r = data.draw(st.integers(0, n_rows - 1), label="row")
     c = data.draw(st.integers(0, n_features), label="column")  # n_features is the label
     token = data.draw(bad_token, label="token")
     rows = [list(row) + [str(lab)] for row, lab in zip(cells, labels)]
@@ -393,3 +393,10 @@ def test_load_binary_table_needs_two_of_each_class(tmp_path):
     path = write(tmp_path, "1,2,0\n3,4,1\n5,6,1\n", "few.csv")
     with pytest.raises(DataError, match="at least 2 samples of each class"):
         load_binary_table(path)
+
+
+def test_a_damaged_first_line_is_data_not_a_header(tmp_path):
+    # Words mixed with numbers on line 1 are a bad data line, not column names that
+    # would silently drop the first sample.
+    e = data_error(write(tmp_path, "1,abc,0\n3,4,1\n"))
+    assert str(e).endswith(":1: column 2 is 'abc', not a number")

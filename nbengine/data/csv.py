@@ -4,7 +4,8 @@ The first line may be a header. Two kinds are understood:
 - column names (``radius,texture,...,label``): the last name is the label's;
 - the count header of scikit-learn's bundled files (``569,30,malignant,benign``:
   rows, features, then one name per class), whose counts are then checked.
-A first line whose cells are all numbers is data, not a header.
+A first line with any number among its names is data, not a header, so a damaged
+first data line is reported rather than taken for column names.
 
 Every problem is reported as a :class:`~nbengine.errors.DataError` naming the file,
 the line (1-based, as an editor shows it) and what was expected.
@@ -100,14 +101,17 @@ def load_labelled_csv(path: str | os.PathLike, n_classes: int | None = None) -> 
     class_names: list[str] | None = None
     expect_rows = expect_features = None
     start = first
-    if not all(_is_number(c) for c in head_cells):
+    numeric = [_is_number(c) for c in head_cells]
+    if len(head_cells) >= 4 and head_cells[0].isdigit() and head_cells[1].isdigit() and not any(numeric[2:]):
+        # scikit-learn's count header: rows, features, then at least two class names
         start = first + 1
-        if len(head_cells) >= 3 and head_cells[0].isdigit() and head_cells[1].isdigit():
-            # scikit-learn's count header: rows, features, class names
-            expect_rows, expect_features = int(head_cells[0]), int(head_cells[1])
-            class_names = head_cells[2:]
-        else:
-            feature_names = head_cells[:-1]
+        expect_rows, expect_features = int(head_cells[0]), int(head_cells[1])
+        class_names = head_cells[2:]
+    elif not any(numeric):
+        start = first + 1
+        feature_names = head_cells[:-1]
+    # else: data. A first line that mixes numbers and words is a data line with a
+    # bad cell, reported as such, not a header that would silently drop a sample.
 
     n_cols = None
     rows: list[np.ndarray] = []
