@@ -7,7 +7,7 @@ import os
 import click
 from rich.table import Table
 
-from nbengine_cli.output import Output
+from nbengine_cli.output import Output, json_options
 
 
 def fmt_seconds(s: float) -> str:
@@ -22,8 +22,7 @@ def fmt_seconds(s: float) -> str:
               help="Timed rounds per implementation (alternating); the median is reported.")
 @click.option("--min-round", type=click.FloatRange(min=0), default=0.05, show_default=True,
               help="Seconds a round lasts at least (calls are repeated to reach it).")
-@click.option("--json", "json_mode", is_flag=True, help="Write JSON lines instead of a table.")
-@click.option("-q", "--quiet", is_flag=True, help="No status lines.")
+@json_options
 def bench_logreg(rounds, min_round, json_mode, quiet):
     """Time one training step (forward, loss, backward, update) of logistic regression.
 

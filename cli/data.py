@@ -5,16 +5,16 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from nbengine_cli.output import Output
+from nbengine_cli.output import Output, json_options
 
 
 @click.command("list")
-@click.option("--json", "json_mode", is_flag=True, help="Write JSON lines instead of a table.")
-def data_list(json_mode):
+@json_options
+def data_list(json_mode, quiet):
     """List the shipped data sets, with their sources and licences."""
     from nbengine.data.registry import SHIPPED, shipped_path
 
-    out = Output(json_mode)
+    out = Output(json_mode, quiet)
     t = Table()
     for col in ("name", "for", "what", "source", "licence"):
         t.add_column(col, overflow="fold")

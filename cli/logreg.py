@@ -57,6 +57,21 @@ def build_model(table, seed: int, extra: dict, dtype=None, init_scale: float = 0
     )
 
 
+def checkpoint_table(model, data: str | None):
+    """The split table a checkpoint's model is used on: --data if given, else the
+    data it was trained on, split as it was; its width must match the model."""
+    from nbengine.data.tabular import load_binary_table
+    from nbengine.errors import DataError
+
+    cfg = model.extra_config
+    table = load_binary_table(data or cfg.get("data", DEFAULT_DATA), cfg.get("test_fraction", 0.2),
+                              cfg.get("split_seed", 0))
+    if table.data.n_features != model.n_features:
+        raise DataError(table.path, f"has {table.data.n_features} features; the model was trained on "
+                                    f"{model.n_features}")
+    return table
+
+
 def data_reference(data: str) -> str:
     """How a checkpoint remembers its --data: a shipped name as it is, a file as an absolute path."""
     from nbengine.data.registry import SHIPPED
@@ -148,18 +163,11 @@ def eval_logreg(ckpt, data, split, json_mode, quiet, precision, full):
     """Evaluate a logistic-regression checkpoint: loss, accuracy, confusion matrix."""
     import numpy as np
 
-    from nbengine.data.tabular import load_binary_table
-    from nbengine.errors import DataError
     from nbengine.models import LogisticRegression
 
     out = Output(json_mode, quiet, precision, full)
     model = LogisticRegression.load(ckpt)
-    cfg = model.extra_config
-    table = load_binary_table(data or cfg.get("data", DEFAULT_DATA), cfg.get("test_fraction", 0.2),
-                              cfg.get("split_seed", 0))
-    if table.data.n_features != model.n_features:
-        raise DataError(table.path, f"has {table.data.n_features} features; the model was trained on "
-                                    f"{model.n_features}")
+    table = checkpoint_table(model, data)
     idx = {"test": table.test_idx, "train": table.train_idx, "all": np.arange(len(table.data.y))}[split]
     x, y = model.prepare(table.data.x[idx]), table.data.y[idx]
     loss = model.loss(x, y)
@@ -204,7 +212,6 @@ def trace_logreg(index, data, lr, seed, ckpt, test_fraction, split_seed, json_mo
     import numpy as np
 
     from nbengine.data.tabular import load_binary_table
-    from nbengine.errors import DataError
     from nbengine.models import LogisticRegression
     from nbengine.optim import SGD
     from nbengine.trace import Tracer
@@ -212,12 +219,7 @@ def trace_logreg(index, data, lr, seed, ckpt, test_fraction, split_seed, json_mo
     out = Output(json_mode, quiet, precision, full)
     if ckpt:
         model = LogisticRegression.load(ckpt)
-        cfg = model.extra_config
-        table = load_binary_table(data or cfg.get("data", DEFAULT_DATA), cfg.get("test_fraction", test_fraction),
-                                  cfg.get("split_seed", split_seed))
-        if table.data.n_features != model.n_features:
-            raise DataError(table.path, f"has {table.data.n_features} features; the model was trained on "
-                                        f"{model.n_features}")
+        table = checkpoint_table(model, data)
     else:
         data = data or DEFAULT_DATA
         table = load_binary_table(data, test_fraction, split_seed)

@@ -20,7 +20,8 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 class Group(click.Group):
-    """A group that turns the engine's typed errors into one line and an exit code."""
+    """The top-level group: it turns the engine's typed errors, raised anywhere
+    below it, into one line and an exit code."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -53,32 +54,32 @@ def main():
     """
 
 
-@main.group(cls=Group)
+@main.group()
 def train():
     """Train a model and print a table per epoch."""
 
 
-@main.group("eval", cls=Group)
+@main.group("eval")
 def evaluate():
     """Evaluate a saved checkpoint on test data."""
 
 
-@main.group(cls=Group)
+@main.group()
 def trace():
     """Print every tensor of one forward and backward pass."""
 
 
-@main.group(cls=Group)
+@main.group()
 def gradcheck():
     """Compare backprop's gradients with finite differences (float64)."""
 
 
-@main.group(cls=Group)
+@main.group()
 def data():
     """The data sets: what ships with nbengine."""
 
 
-@main.group(cls=Group)
+@main.group()
 def bench():
     """Speed against a reference implementation, as ratios in one run."""
 

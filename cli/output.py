@@ -82,12 +82,17 @@ class Output:
                 self._above = None
 
 
-def output_options(f):
-    """--json, -q/--quiet, --precision and --full, shared by every command that shows numbers."""
-    f = click.option("--full", is_flag=True, help="Print every value of large tensors (no … ellipsis).")(f)
-    f = click.option("--precision", type=click.IntRange(1, 12), default=4, show_default=True,
-                     help="Digits after the decimal point in tables.")(f)
+def json_options(f):
+    """--json and -q/--quiet, which every command takes."""
     f = click.option("-q", "--quiet", is_flag=True, help="No progress bar or status lines.")(f)
     f = click.option("--json", "json_mode", is_flag=True,
                      help="Write JSON lines to stdout (one object per line) instead of tables.")(f)
     return f
+
+
+def output_options(f):
+    """json_options plus --precision and --full, for commands that print tensors."""
+    f = click.option("--full", is_flag=True, help="Print every value of large tensors (no … ellipsis).")(f)
+    f = click.option("--precision", type=click.IntRange(1, 12), default=4, show_default=True,
+                     help="Digits after the decimal point in tables.")(f)
+    return json_options(f)

@@ -70,19 +70,20 @@ def load(path: str | os.PathLike, model: str | None = None) -> tuple[dict, dict[
         raise CheckpointError(path, "no such file")
     if os.path.isdir(path):
         raise CheckpointError(path, "is a directory, not a checkpoint")
-    with open(path, "rb") as f:
-        magic = f.read(6)
-    if not magic:
-        raise CheckpointError(path, "is empty")
-    if magic.startswith(b"\x93NUMPY"):
-        raise CheckpointError(path, "is a single .npy array, not an nbengine checkpoint (.npz)")
-    if not magic.startswith(b"PK"):
-        raise CheckpointError(path, "is not an nbengine checkpoint (not a .npz archive)")
     arrays: dict[str, np.ndarray] = {}
     try:
-        with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
-            for key in z.files:
-                arrays[key] = z[key]
+        with open(path, "rb") as f:
+            magic = f.read(6)
+            if not magic:
+                raise CheckpointError(path, "is empty")
+            if magic.startswith(b"\x93NUMPY"):
+                raise CheckpointError(path, "is a single .npy array, not an nbengine checkpoint (.npz)")
+            if not magic.startswith(b"PK"):
+                raise CheckpointError(path, "is not an nbengine checkpoint (not a .npz archive)")
+            f.seek(0)
+            with np.load(f, allow_pickle=False) as z:
+                for key in z.files:
+                    arrays[key] = z[key]
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError,
             RuntimeError) as e:
         # zipfile raises NotImplementedError for a damaged compression method or
