@@ -1,0 +1,143 @@
+"""Two-dimensional convolution, as the CNN lesson slides a filter over an image.
+
+N = batch, H, W = input height and width, C = input channels,
+R, S = filter height and width, K = filters (output channels),
+OH, OW = output height and width; i, j index output rows and columns,
+p, q input rows and columns.
+
+Layout: x is (N, H, W, C) ("NHWC", channels last, as Keras stores images) and
+w is (R, S, C, K), so the innermost loop runs over k along memory. Measured here
+(../shared/PERF-NOTES.md) that order was about 2.5× faster than NCHW.
+
+Forward (a cross-correlation, as every framework computes it):
+    out[n, i, j, k] = b[k] + sum over r, s, c of x[n, p, q, c] * w[r, s, c, k]
+    where p = i*sh + r - pt and q = j*sw + s - pl
+sh, sw are the strides; pt, pl the zero padding added above and to the left.
+A position (p, q) outside the input reads as 0, so it is simply skipped.
+
+Backward, given dout = dL/dout, each product x*w above sends dout back to both:
+    dx[n, p, q, c] += sum over k of dout[n, i, j, k] * w[r, s, c, k]
+    dw[r, s, c, k] += x[n, p, q, c] * dout[n, i, j, k]   (summed over n, i, j)
+    db[k]          += dout[n, i, j, k]                     (summed over n, i, j)
+
+Threads. The batch is cut into P contiguous parts (P fixed by the caller, not by
+the number of threads). A thread works on whole parts: it alone writes dx for
+those samples, and it sums its parts' weight gradients into dw_parts[g]. The
+parts are then added in the order g = 0, 1, ..., P-1, so the result does not
+depend on which thread ran which part: the same inputs give the same bits.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+
+def output_size(size: int, k: int, stride: int, padding) -> tuple[int, int, int]:
+    """(output size, padding before, padding after) along one axis.
+
+    padding "valid": no padding, the window stays inside the input.
+    padding "same": as TensorFlow/Keras pads: out = ceil(size / stride), and the
+    padding needed for that is split with the smaller half before.
+    padding an integer p: p zeros on both sides.
+    """
+    if k < 1 or stride < 1:
+        raise ValueError(f"filter size and stride must be at least 1, not {k} and {stride}")
+    if padding == "valid":
+        before = after = 0
+    elif padding == "same":
+        out = -(-size // stride)
+        total = max((out - 1) * stride + k - size, 0)
+        before, after = total // 2, total - total // 2
+    elif isinstance(padding, (int, np.integer)) and not isinstance(padding, bool) and padding >= 0:
+        before = after = int(padding)
+    else:
+        raise ValueError(f"padding must be 'same', 'valid' or a non-negative integer, not {padding!r}")
+    out = (size + before + after - k) // stride + 1
+    if out < 1:
+        raise ValueError(f"a {k}-wide window does not fit in {size} (+{before + after} padding)")
+    return out, before, after
+
+
+@njit(cache=True, parallel=True)
+def conv2d_forward(out, x, w, b, sh, sw, pt, pl):
+    """out = conv(x, w) + b.
+
+    x is (N, H, W, C), w is (R, S, C, K), b is (K,); out will be (N, OH, OW, K).
+    """
+    N, H, W, C = x.shape
+    R, S, _, K = w.shape
+    _, OH, OW, _ = out.shape
+    for n in prange(N):
+        for i in range(OH):
+            for j in range(OW):
+                for k in range(K):
+                    out[n, i, j, k] = b[k]
+                for r in range(R):
+                    p = i * sh + r - pt
+                    if p < 0 or p >= H:
+                        continue  # a padding row: x reads as 0 there
+                    for s in range(S):
+                        q = j * sw + s - pl
+                        if q < 0 or q >= W:
+                            continue
+                        for c in range(C):
+                            xv = x[n, p, q, c]
+                            for k in range(K):
+                                out[n, i, j, k] += xv * w[r, s, c, k]
+
+
+# fastmath "reassoc" lets the sum over k for dx run in SIMD lanes (a reduction);
+# the order of its additions is fixed by the compiled code, so runs still repeat
+# bit for bit. inf and NaN keep their meaning.
+@njit(cache=True, parallel=True, fastmath={"reassoc"})
+def conv2d_backward(dx, dw_parts, db_parts, dout, x, w, sh, sw, pt, pl, need_dx):
+    """dx (if need_dx), and per-part weight and bias gradients.
+
+    dout is (N, OH, OW, K), x is (N, H, W, C), w is (R, S, C, K).
+    dx will be (N, H, W, C) (zeroed by the caller; untouched if not need_dx);
+    dw_parts is (P, R, S, C, K) and db_parts is (P, K), zeroed by the caller;
+    add them up with :func:`sum_parts`.
+    """
+    N, H, W, C = x.shape
+    R, S, _, K = w.shape
+    _, OH, OW, _ = dout.shape
+    P = dw_parts.shape[0]
+    zero = x.dtype.type(0)
+    for g in prange(P):
+        for n in range(g * N // P, (g + 1) * N // P):  # part g: a contiguous run of samples
+            for i in range(OH):
+                for j in range(OW):
+                    for k in range(K):
+                        db_parts[g, k] += dout[n, i, j, k]
+                    for r in range(R):
+                        p = i * sh + r - pt
+                        if p < 0 or p >= H:
+                            continue
+                        for s in range(S):
+                            q = j * sw + s - pl
+                            if q < 0 or q >= W:
+                                continue
+                            for c in range(C):
+                                xv = x[n, p, q, c]
+                                if need_dx:
+                                    acc = zero
+                                    for k in range(K):
+                                        dw_parts[g, r, s, c, k] += xv * dout[n, i, j, k]
+                                        acc += w[r, s, c, k] * dout[n, i, j, k]
+                                    dx[n, p, q, c] += acc
+                                else:
+                                    for k in range(K):
+                                        dw_parts[g, r, s, c, k] += xv * dout[n, i, j, k]
+
+
+@njit(cache=True)
+def sum_parts(total, parts):
+    """total = parts[0] + parts[1] + ... + parts[P-1], added in that order.
+
+    parts is (P, E) and total is (E,) (flattened views of the gradients).
+    """
+    P, E = parts.shape
+    for e in range(E):
+        total[e] = parts[0, e]
+    for g in range(1, P):
+        for e in range(E):
+            total[e] += parts[g, e]

@@ -1,0 +1,44 @@
+"""Softmax on its own, for a network that applies it as a layer before other
+layers (the lesson's model as written: Dense(10, softmax) and then Dropout).
+
+N = batch, M = classes; indexed n, m (and m2 for a second class index).
+
+Forward (stably, as in softmax_cross_entropy.py):
+    out[n, m] = e^(z[n, m] - z_max) / sum over m2 of e^(z[n, m2] - z_max)
+Backward, from the Jacobian d out[n, m2] / d z[n, m] = out[n, m2] ([m == m2] - out[n, m]):
+    dz[n, m] = out[n, m] * (dout[n, m] - sum over m2 of dout[n, m2] * out[n, m2])
+"""
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, error_model="numpy")
+def softmax_forward(out, z):
+    """z is (N, M); out will be (N, M), each row summing to 1."""
+    N, M = z.shape
+    zero = z.dtype.type(0)
+    for n in range(N):
+        z_max = z[n, 0]
+        for m in range(1, M):
+            if z[n, m] > z_max:
+                z_max = z[n, m]
+        total = zero
+        for m in range(M):
+            out[n, m] = np.exp(z[n, m] - z_max)
+            total += out[n, m]
+        for m in range(M):
+            out[n, m] /= total
+
+
+@njit(cache=True)
+def softmax_backward(dz, dout, out):
+    """dout and out (the forward output) are (N, M); dz will be (N, M)."""
+    N, M = out.shape
+    zero = out.dtype.type(0)
+    for n in range(N):
+        dot = zero
+        for m2 in range(M):
+            dot += dout[n, m2] * out[n, m2]
+        for m in range(M):
+            dz[n, m] = out[n, m] * (dout[n, m] - dot)

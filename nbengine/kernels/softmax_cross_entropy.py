@@ -1,0 +1,48 @@
+"""Softmax and cross-entropy together, the usual last step of a classifier.
+
+N = batch, M = classes; indexed n and m. y[n] is the true class of sample n.
+
+Forward, per sample, computed stably (subtracting the row's largest logit z_max
+changes nothing mathematically but keeps exp from overflowing):
+    probs[n, m] = e^(z[n, m] - z_max) / sum over m' of e^(z[n, m'] - z_max)
+    loss[n]     = -log probs[n, y[n]] = log(sum over m' of e^(z[n, m'] - z_max)) - (z[n, y[n]] - z_max)
+The loss is taken from the log-sum-exp directly, never as log of a probability
+that rounded to 0, so it is finite for any finite logits.
+
+Backward of the batch mean L = (1/N) sum over n of loss[n]: softmax and
+cross-entropy together have the famously simple gradient
+    dz[n, m] = (probs[n, m] - [m == y[n]]) / N
+"""
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, error_model="numpy")
+def softmax_cross_entropy_forward(probs, loss, z, y):
+    """z is (N, M) logits, y is (N,) integer classes; probs will be (N, M), loss (N,)."""
+    N, M = z.shape
+    zero = z.dtype.type(0)
+    for n in range(N):
+        z_max = z[n, 0]
+        for m in range(1, M):
+            if z[n, m] > z_max:
+                z_max = z[n, m]
+        total = zero
+        for m in range(M):
+            probs[n, m] = np.exp(z[n, m] - z_max)
+            total += probs[n, m]
+        for m in range(M):
+            probs[n, m] /= total
+        loss[n] = np.log(total) - (z[n, y[n]] - z_max)
+
+
+@njit(cache=True)
+def softmax_cross_entropy_backward(dz, probs, y):
+    """probs is (N, M) from the forward pass, y is (N,); dz will be (N, M)."""
+    N, M = probs.shape
+    inv_n = probs.dtype.type(1) / probs.dtype.type(N)
+    for n in range(N):
+        for m in range(M):
+            dz[n, m] = probs[n, m] * inv_n
+        dz[n, y[n]] -= inv_n

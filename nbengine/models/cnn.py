@@ -1,0 +1,184 @@
+"""The lesson's MNIST CNN, layer for layer as its Keras code builds it.
+
+    Conv2D(32, 3×3, padding same, relu)
+    MaxPooling2D(2×2, stride 2, padding same)
+    Conv2D(64, 3×3, padding same, relu)
+    MaxPooling2D(2×2, stride 2, padding same)
+    Flatten
+    Dense(1024, relu)
+    Dropout(0.25)              ← here by default
+    Dense(10, softmax)
+    Dropout(0.25)              ← here in the lesson as written (``as_written=True``)
+
+The lesson puts Dropout after the softmax. During training that zeroes some of
+the ten class probabilities and scales up the rest: when it zeroes the true
+class, the loss is -log(1e-7) ≈ 16.1 whatever the network did, and no gradient
+flows from that sample; the probabilities no longer sum to 1. Dropout is meant
+to act on hidden features, so by default it sits before the last Dense, where
+it makes the network not rely on any single one of the 1024 features. Both
+orders have the same 3,241,354 parameters.
+
+With the softmax as the last layer, the loss is computed from the logits in one
+stable step (softmax and cross-entropy together), as Keras does when a softmax
+output meets categorical cross-entropy. As written, the loss sees the dropped
+probabilities and uses Keras's cross-entropy of probabilities (normalised,
+clipped to [1e-7, 1 - 1e-7]).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from nbengine import checkpoint
+from nbengine.errors import CheckpointError
+from nbengine.layers.conv2d import Conv2D
+from nbengine.layers.dense import Dense
+from nbengine.layers.dropout import Dropout
+from nbengine.layers.flatten import Flatten
+from nbengine.layers.losses import CrossEntropy, SoftmaxCrossEntropy
+from nbengine.layers.pooling import MaxPool2D
+from nbengine.trace import record, tracing
+
+INPUT_SHAPE = (28, 28, 1)
+PREDICT_BATCH = 250  # images per forward pass when predicting many
+
+
+@dataclass
+class SummaryRow:
+    name: str
+    kind: str
+    output_shape: tuple[int, ...]  # one sample's; Keras writes (None, ...) for the batch
+    params: int
+    settings: str
+
+
+class CNN:
+    name = "cnn"
+
+    def __init__(self, seed: int = 0, dtype=np.float32, as_written: bool = False, dropout: float = 0.25,
+                 n_classes: int = 10, class_names=None, input_shape=INPUT_SHAPE, extra_config: dict | None = None):
+        self.seed = seed
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be float32 or float64, not {self.dtype}")
+        self.as_written = as_written
+        self.dropout_rate = dropout
+        self.n_classes = n_classes
+        self.class_names = list(class_names) if class_names is not None else [str(c) for c in range(n_classes)]
+        self.input_shape = tuple(input_shape)
+        self.extra_config = dict(extra_config or {})
+        # Dropout draws its masks from its own generator, seeded from the model's seed.
+        dropout_seed = int(np.random.SeedSequence([seed, 1]).generate_state(1)[0])
+        self.layers = [
+            Conv2D("conv1", 32, (3, 3), padding="same", activation="relu"),
+            MaxPool2D("pool1", (2, 2), (2, 2), padding="same"),
+            Conv2D("conv2", 64, (3, 3), padding="same", activation="relu"),
+            MaxPool2D("pool2", (2, 2), (2, 2), padding="same"),
+            Flatten("flatten"),
+            Dense("dense1", 1024, activation="relu"),
+        ]
+        last = Dense("dense2", n_classes, activation="softmax")
+        drop = Dropout("dropout", dropout, dropout_seed)
+        self.layers += [last, drop] if as_written else [drop, last]
+        rng = np.random.default_rng(seed)
+        shape = self.input_shape
+        for layer in self.layers:
+            shape = layer.build(shape, self.dtype, rng)
+        if self.layers[-1] is last:
+            last.emit_logits = True
+            self.loss_fn = SoftmaxCrossEntropy()
+        else:
+            self.loss_fn = CrossEntropy()
+        self.params = {f"{l.name}.{k}": v for l in self.layers for k, v in l.params.items()}
+        self.grads = {f"{l.name}.{k}": v for l in self.layers for k, v in l.grads.items()}
+        self.last_correct = 0
+
+    # -- computing -------------------------------------------------------------------
+    def _check(self, x: np.ndarray) -> np.ndarray:
+        if x.ndim != 4 or x.shape[1:] != self.input_shape:
+            raise ValueError(f"expected images of shape (N, {', '.join(map(str, self.input_shape))}), "
+                             f"got {x.shape}")
+        return np.ascontiguousarray(x, dtype=self.dtype)
+
+    def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
+        """The last layer's output: logits when the loss applies the softmax, else probabilities."""
+        a = self._check(x)
+        if tracing():
+            record("input", a, "pixels / 255", "the images, (N, H, W, C)")
+        for layer in self.layers:
+            a = layer.forward(a, training)
+        return a
+
+    def loss_and_backward(self, x: np.ndarray, y: np.ndarray) -> float:
+        """Forward (training mode), the mean loss, and backward; grads then hold dL/dθ."""
+        out = self.forward(x, training=True)
+        y = np.ascontiguousarray(y, dtype=np.int64)
+        loss = self.loss_fn.forward(out, y)
+        self.last_correct = int(np.sum(np.argmax(out, axis=1) == y))
+        grad = self.loss_fn.backward()
+        for i in range(len(self.layers) - 1, -1, -1):
+            grad = self.layers[i].backward(grad, need_dx=i > 0)  # no gradient for the images themselves
+        return loss
+
+    def _probabilities(self, out: np.ndarray) -> np.ndarray:
+        if isinstance(self.loss_fn, SoftmaxCrossEntropy):
+            return self.loss_fn.probabilities(out)
+        return out.copy()
+
+    def predict_proba(self, x: np.ndarray, batch_size: int = PREDICT_BATCH) -> np.ndarray:
+        """Class probabilities (N, classes), inference mode (dropout off)."""
+        parts = [self._probabilities(self.forward(x[s:s + batch_size], training=False))
+                 for s in range(0, x.shape[0], batch_size)]
+        return np.concatenate(parts) if parts else np.empty((0, self.n_classes), self.dtype)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return np.argmax(self.predict_proba(x), axis=1)
+
+    def loss(self, x: np.ndarray, y: np.ndarray, batch_size: int = PREDICT_BATCH) -> float:
+        """Mean loss in inference mode."""
+        total = 0.0
+        for s in range(0, x.shape[0], batch_size):
+            out = self.forward(x[s:s + batch_size], training=False)
+            yb = np.ascontiguousarray(y[s:s + batch_size], dtype=np.int64)
+            total += self.loss_fn.forward(out, yb) * yb.size
+        return total / max(x.shape[0], 1)
+
+    def summary(self) -> list[SummaryRow]:
+        return [SummaryRow(l.name, l.kind, l.output_shape, l.n_params, l.describe()) for l in self.layers]
+
+    @property
+    def n_params(self) -> int:
+        return sum(p.size for p in self.params.values())
+
+    # -- saving ----------------------------------------------------------------------
+    def config(self) -> dict:
+        return {"seed": self.seed, "dtype": self.dtype.name, "as_written": self.as_written,
+                "dropout": self.dropout_rate, "n_classes": self.n_classes, "class_names": self.class_names,
+                "input_shape": list(self.input_shape), **self.extra_config}
+
+    def save(self, path) -> None:
+        checkpoint.save(path, self.name, self.config(), dict(self.params))
+
+    @classmethod
+    def load(cls, path) -> "CNN":
+        config, arrays = checkpoint.load(path, cls.name)
+        try:
+            known = ("seed", "dtype", "as_written", "dropout", "n_classes", "class_names", "input_shape")
+            model = cls(int(config["seed"]), np.dtype(config["dtype"]), bool(config["as_written"]),
+                        float(config["dropout"]), int(config["n_classes"]), config["class_names"],
+                        tuple(int(d) for d in config["input_shape"]),
+                        {k: v for k, v in config.items() if k not in known})
+            for name, p in model.params.items():
+                a = arrays[name]
+                if a.shape != p.shape:
+                    raise ValueError(f"{name} has shape {a.shape}, expected {p.shape}")
+                if not np.all(np.isfinite(a)):
+                    raise ValueError(f"{name} holds NaN or infinite values")
+                p[...] = a
+        except KeyError as e:
+            raise CheckpointError(path, f"does not hold a valid cnn model (missing {e})") from None
+        except (ValueError, TypeError) as e:
+            raise CheckpointError(path, f"does not hold a valid cnn model ({e})") from None
+        return model
