@@ -1,0 +1,132 @@
+"""Reading and writing IDX files, the format MNIST and Fashion-MNIST are published in.
+
+An IDX file is a small header followed by the raw values of one array:
+
+    bytes 0-1   two zero bytes
+    byte  2     the data type: 0x08 unsigned byte, 0x09 signed byte, 0x0B 16-bit int,
+                0x0C 32-bit int, 0x0D 32-bit float, 0x0E 64-bit float
+    byte  3     the number of dimensions, d
+    then        d sizes, each a big-endian unsigned 32-bit integer
+    then        the values, row-major (the last index changes fastest), big-endian
+
+MNIST's ``train-images-idx3-ubyte`` is ``00 00 08 03``, then 60000, 28, 28, then
+47,040,000 pixel bytes. The files are usually gzip-compressed; gzip is recognised
+by its first two bytes (1f 8b), not by the file name.
+
+Every problem raises :class:`~nbengine.errors.DataError` naming the file and what is wrong.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import zlib
+
+import numpy as np
+
+from nbengine.errors import DataError
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+# type code -> NumPy dtype as stored in the file (">" is big-endian)
+DTYPES: dict[int, np.dtype] = {
+    0x08: np.dtype("u1"),
+    0x09: np.dtype("i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+_CODES = {dt.newbyteorder("="): code for code, dt in DTYPES.items()}
+
+
+def read_file_bytes(path: str | os.PathLike) -> bytes:
+    """The bytes of a file, decompressed when it is gzip (recognised by its first bytes)."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise DataError(path, "no such file")
+    if os.path.isdir(path):
+        raise DataError(path, "is a directory, not a file")
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise DataError(path, f"cannot be read ({e.strerror})") from None
+    if not raw.startswith(GZIP_MAGIC):
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except EOFError:
+        raise DataError(path, "the gzip data is cut short (an incomplete download?)") from None
+    except (gzip.BadGzipFile, zlib.error) as e:
+        raise DataError(path, f"the gzip data is corrupt ({e})") from None
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+
+
+def parse_idx(data: bytes, path: str | os.PathLike = "<bytes>") -> np.ndarray:
+    """The array held by the (already decompressed) bytes of an IDX file.
+
+    The result is in the machine's byte order and owns its memory (it is writable).
+    path is only used in error messages.
+    """
+    path = os.fspath(path)
+    if len(data) < 4:
+        raise DataError(path, f"is too short for an IDX file: {_plural(len(data), 'byte')}, the header alone has 4")
+    if data[0] != 0 or data[1] != 0:
+        raise DataError(path, f"is not an IDX file: it starts with {data[:4].hex(' ')}, "
+                              "an IDX file starts with two zero bytes")
+    code, ndim = data[2], data[3]
+    if code not in DTYPES:
+        known = ", ".join(f"0x{c:02X}" for c in DTYPES)
+        raise DataError(path, f"unknown IDX data type code 0x{code:02X} (known: {known})")
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise DataError(path, f"truncated: the header of {ndim} dimensions needs {header} bytes, found {len(data)}")
+    shape = tuple(int(s) for s in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
+    dtype = DTYPES[code]
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    found = len(data) - header
+    dims = "×".join(str(s) for s in shape) or "scalar"
+    if found < expected:
+        raise DataError(path, f"truncated: a {dims} array of {dtype.newbyteorder('=').name} needs "
+                              f"{expected:,} bytes of data, found {found:,}")
+    if found > expected:
+        raise DataError(path, f"{_plural(found - expected, 'trailing byte')} after the {expected:,} bytes "
+                              f"of the {dims} array the header describes")
+    values = np.frombuffer(data, dtype=dtype, count=expected // dtype.itemsize, offset=header)
+    return values.reshape(shape).astype(dtype.newbyteorder("="))  # a native-order copy
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read an IDX file, raw or gzip-compressed, into a NumPy array."""
+    return parse_idx(read_file_bytes(path), path)
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """The IDX encoding of an array of one of the six IDX types."""
+    array = np.asarray(array)
+    native = array.dtype.newbyteorder("=")
+    if native not in _CODES:
+        names = ", ".join(dt.newbyteorder("=").name for dt in DTYPES.values())
+        raise ValueError(f"IDX has no type for {array.dtype}; it stores {names}")
+    if array.ndim > 255:
+        raise ValueError("IDX stores at most 255 dimensions")
+    code = _CODES[native]
+    header = bytes([0, 0, code, array.ndim]) + np.asarray(array.shape, dtype=">u4").tobytes()
+    return header + np.ascontiguousarray(array, dtype=DTYPES[code]).tobytes()
+
+
+def write_idx(path: str | os.PathLike, array: np.ndarray, compress: bool | None = None) -> None:
+    """Write an array as an IDX file; gzip-compressed when compress is True, or
+    when it is None and the name ends with ``.gz``."""
+    path = os.fspath(path)
+    data = idx_bytes(array)
+    if compress is None:
+        compress = path.endswith(".gz")
+    if compress:
+        data = gzip.compress(data, mtime=0)  # mtime=0: the same array gives the same bytes
+    with open(path, "wb") as f:
+        f.write(data)
