@@ -1,0 +1,444 @@
+"""The image data sets the CNN trains on: 28×28 grey digits (or clothes) and their labels.
+
+:func:`load_images` and :func:`load_split` take one ``ref``, which may be
+
+- ``mnist_5k``: 5,000 real MNIST digits that ship with nbengine (the default);
+- ``mnist`` or ``fashion-mnist``: the full sets, once ``nbengine data fetch NAME`` has
+  downloaded them (four IDX files in the cache folder, see nbengine.data.fetch);
+- a CSV file, plain or ``.csv.gz``, in one of three layouts, told apart by its first line:
+
+  ========================  =======================================  ==================
+  first line                layout                                   labels
+  ========================  =======================================  ==================
+  ``label,pixel0,...``      Kaggle's digit-recogniser ``train.csv``   first column
+  ``pixel0,...,pixel783``   Kaggle's ``test.csv``                     none
+  numbers (no header)       nbengine's ``mnist_5k``: 784 pixels,      last column
+                            then the label
+  ========================  =======================================  ==================
+
+- an IDX images file (``train-images-idx3-ubyte[.gz]``), with the labels file of the
+  standard name beside it (``train-labels-idx1-ubyte[.gz]``) if there is one;
+- a folder holding the four standard MNIST files.
+
+Pixels are whole numbers from 0 (background) to 255 (ink), 28×28, row by row.
+Every problem raises :class:`~nbengine.errors.DataError` with the file, the line when
+there is one, and what is wrong: ``train.csv:5: 784 pixel values expected, found 783``.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from nbengine.data.fetch import dataset_folder, missing_files
+from nbengine.data.idx import parse_idx, read_file_bytes, read_idx
+from nbengine.data.registry import DIGITS, FETCHABLE, MNIST_FILES, SHIPPED, SHIPPED_IMAGES, shipped_path
+from nbengine.data.split import stratified_split
+from nbengine.errors import DataError
+
+SIDE = 28  # images are SIDE × SIDE pixels
+N_PIXELS = SIDE * SIDE  # 784
+N_CLASSES = 10
+DEFAULT = "mnist_5k"
+ROWS_PER_CHUNK = 4096  # CSV lines parsed at once by the fast path (about 25 MB of int64)
+
+
+@dataclass
+class Images:
+    """A set of 28×28 grey images and, when the file has them, their labels."""
+
+    pixels: np.ndarray  # uint8, (N, 28, 28): 0 is background, 255 full ink
+    labels: np.ndarray | None  # int64, (N,), each 0..9; None when the file has no labels
+    source: str  # the file(s) the images came from, for messages
+    class_names: list[str]  # what each label means: "0".."9", or Fashion-MNIST's "T-shirt/top", ...
+
+    def __len__(self) -> int:
+        return self.pixels.shape[0]
+
+    def as_float(self) -> np.ndarray:
+        """The pixels as the network's input: float32 (N, 28, 28, 1), each pixel / 255.
+
+        The last axis is the single (grey) channel; the array is C-contiguous.
+        """
+        x = self.pixels.astype(np.float32) / np.float32(255)
+        return np.ascontiguousarray(x.reshape(len(self), SIDE, SIDE, 1))
+
+    def subset(self, index: np.ndarray) -> "Images":
+        """The images at the given positions, in that order."""
+        labels = None if self.labels is None else self.labels[index]
+        return Images(np.ascontiguousarray(self.pixels[index]), labels, self.source, list(self.class_names))
+
+
+@dataclass
+class ImageSplit:
+    """Training and test images of one data set, and a line saying how they were split."""
+
+    name: str
+    train: Images
+    test: Images
+    description: str  # e.g. "mnist_5k: 4,000 train / 1,000 test, stratified split, seed 0"
+    # Where each image sits in the whole set as load_images(name) gives it; None for an
+    # official split, where the training and test images come from separate files.
+    train_index: np.ndarray | None = None
+    test_index: np.ndarray | None = None
+
+
+# -- checks shared by the formats ----------------------------------------------------------------
+
+def _check_pixels(array: np.ndarray, path: str) -> np.ndarray:
+    """An IDX array as uint8 (N, 28, 28), or a DataError saying why it is not images."""
+    dims = "×".join(str(s) for s in array.shape) or "scalar"
+    if array.ndim != 3:
+        hint = " (is it a labels file?)" if array.ndim == 1 else ""
+        raise DataError(path, f"holds a {dims} array{hint}; images are a count × 28 × 28 array")
+    if array.shape[1:] != (SIDE, SIDE):
+        raise DataError(path, f"holds images of {array.shape[1]}×{array.shape[2]} pixels; "
+                              f"nbengine's image models take 28×28")
+    if array.shape[0] == 0:
+        raise DataError(path, "holds no images")
+    if array.dtype != np.uint8:
+        bad = ~((array >= 0) & (array <= 255) & (array == np.round(array)))
+        if bad.any():
+            i, r, c = (int(k) for k in np.argwhere(bad)[0])
+            raise DataError(path, f"image {i}, row {r}, column {c}: {array[i, r, c]} is not a pixel value "
+                                  f"(a whole number from 0 to 255)")
+        array = array.astype(np.uint8)
+    return np.ascontiguousarray(array)
+
+
+def _check_labels(array: np.ndarray, path: str, n_images: int, images_path: str) -> np.ndarray:
+    """An IDX labels array as int64 (N,), checked against the number of images."""
+    if array.ndim != 1:
+        dims = "×".join(str(s) for s in array.shape) or "scalar"
+        raise DataError(path, f"holds a {dims} array; labels are one number per image")
+    if array.shape[0] != n_images:
+        raise DataError(path, f"has {array.shape[0]:,} labels, but {images_path} has {n_images:,} images")
+    bad = ~((array >= 0) & (array < N_CLASSES) & (array == np.round(array)))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(path, f"label {array[i]} of image {i} is not a class (a whole number from 0 to 9)")
+    return array.astype(np.int64)
+
+
+# -- IDX files -----------------------------------------------------------------------------------
+
+def labels_beside(images_path: str | os.PathLike) -> str | None:
+    """The labels file of the standard name next to an IDX images file, or None.
+
+    ``train-images-idx3-ubyte.gz`` -> ``train-labels-idx1-ubyte.gz`` (or without .gz);
+    the dotted spelling ``train-images.idx3-ubyte`` works the same way.
+    """
+    folder, base = os.path.split(os.fspath(images_path))
+    if "images" not in base:
+        return None
+    stem = base[:-3] if base.endswith(".gz") else base
+    stem = stem.replace("images", "labels").replace("idx3", "idx1")
+    for candidate in (stem + ".gz", stem):
+        path = os.path.join(folder, candidate)
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def load_idx_images(images_path: str | os.PathLike, labels_path: str | os.PathLike | None = None,
+                    class_names=DIGITS, _data: bytes | None = None) -> Images:
+    """Images from an IDX file, with labels from labels_path (None: no labels)."""
+    images_path = os.fspath(images_path)
+    data = read_file_bytes(images_path) if _data is None else _data
+    pixels = _check_pixels(parse_idx(data, images_path), images_path)
+    labels = None
+    source = images_path
+    if labels_path is not None:
+        labels_path = os.fspath(labels_path)
+        labels = _check_labels(read_idx(labels_path), labels_path, len(pixels), images_path)
+        source = f"{images_path} + {os.path.basename(labels_path)}"
+    return Images(pixels, labels, source, list(class_names))
+
+
+def _standard_file(folder: str, name: str) -> str | None:
+    """folder/name as published (``.gz``), or unpacked, or with the dotted spelling."""
+    stem = name[:-3]  # without .gz
+    dotted = stem.replace("-idx", ".idx")
+    for candidate in (name, stem, dotted + ".gz", dotted):
+        path = os.path.join(folder, candidate)
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def load_idx_folder(folder: str | os.PathLike, class_names=DIGITS) -> tuple[Images, Images]:
+    """(training, test) images from a folder holding the four standard MNIST files."""
+    folder = os.fspath(folder)
+    found = [_standard_file(folder, name) for name in MNIST_FILES]
+    missing = [name for name, path in zip(MNIST_FILES, found) if path is None]
+    if missing:
+        raise DataError(folder, f"is a folder without the MNIST files {', '.join(missing)} "
+                                f"(an unpacked file without .gz is fine too)")
+    train_images, train_labels, test_images, test_labels = found
+    return (load_idx_images(train_images, train_labels, class_names),
+            load_idx_images(test_images, test_labels, class_names))
+
+
+# -- CSV files -----------------------------------------------------------------------------------
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass
+class _Layout:
+    """Where the label is in each line of a CSV file, and where the data starts."""
+
+    label: str | None  # "first", "last" or None (no labels)
+    data_line: int  # 0-based index of the line after the header (or of the first line without one)
+
+    @property
+    def n_cols(self) -> int:
+        return N_PIXELS + (self.label is not None)
+
+    @property
+    def pixel_cols(self) -> slice:
+        return slice(1, None) if self.label == "first" else slice(0, N_PIXELS)
+
+    @property
+    def label_col(self) -> int:
+        return 0 if self.label == "first" else N_PIXELS
+
+
+def _layout(first: str, lineno: int, path: str) -> _Layout:
+    """Decide the layout from the first non-blank line (lineno is its 0-based index)."""
+    cells = [c.strip().strip('"').lower() for c in first.split(",")]
+    if any(_is_number(c) for c in cells):
+        # No header (a line mixing numbers and words is a data line with a bad cell,
+        # reported as such): nbengine's own layout, 784 pixels then the label.
+        return _Layout("last", lineno)
+    expected = "'label,pixel0,...,pixel783' (Kaggle's train.csv) or 'pixel0,...,pixel783' (its test.csv)"
+    if "label" in cells[1:-1]:
+        raise DataError(path, f"the header has 'label' in column {cells.index('label') + 1}; it must be the "
+                              f"first or last column", lineno + 1)
+    label = "first" if cells[0] == "label" else "last" if cells[-1] == "label" else None
+    n_pixels = len(cells) - (label is not None)
+    if n_pixels != N_PIXELS:
+        raise DataError(path, f"the header names {n_pixels} pixel columns, expected 784 (28×28): {expected}",
+                        lineno + 1)
+    return _Layout(label, lineno + 1)
+
+
+def _parse_fast(data: bytes, layout: _Layout):
+    """(pixels, labels) of well-formed CSV lines, or None at the first sign of trouble.
+
+    The vectorised path. A few thousand lines at a time (so memory stays bounded), it
+    counts the commas of every line at once, lets NumPy's C parser read the numbers,
+    and checks the ranges on whole arrays. It only says *whether* the data is good;
+    when it is not, the line-by-line path finds the first bad line and says what is
+    wrong with it.
+    """
+    n_cols = layout.n_cols
+    b = np.frombuffer(data, dtype=np.uint8)
+    line_ends = np.flatnonzero(b == ord("\n"))
+    starts = np.concatenate(([0], line_ends + 1))
+    ends = np.concatenate((line_ends, [len(data)]))
+    n = starts.size
+    pixels = np.empty((n, N_PIXELS), dtype=np.uint8)
+    labels = np.empty(n, dtype=np.int64) if layout.label else None
+    for r0 in range(0, n, ROWS_PER_CHUNK):
+        r1 = min(r0 + ROWS_PER_CHUNK, n)
+        lo, hi = starts[r0], ends[r1 - 1]
+        # Every line must have n_cols - 1 commas: count those before each line's end.
+        commas = np.flatnonzero(b[lo:hi] == ord(","))
+        per_line = np.diff(np.searchsorted(commas, ends[r0:r1] - lo), prepend=0)
+        if np.any(per_line != n_cols - 1):  # a short or long line, a blank line, a stray comma
+            return None
+        chunk = data[lo:hi].replace(b"\n", b",")
+        try:
+            with warnings.catch_warnings():
+                # Older NumPy warns and returns what it read instead of raising.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                values = np.fromstring(chunk, dtype=np.int64, sep=",")  # int64: huge values saturate
+        except ValueError:  # a cell that is not a whole number
+            return None
+        if values.size != (r1 - r0) * n_cols:
+            return None
+        table = values.reshape(r1 - r0, n_cols)
+        p = table[:, layout.pixel_cols]
+        if p.min() < 0 or p.max() > 255:
+            return None
+        pixels[r0:r1] = p
+        if labels is not None:
+            y = table[:, layout.label_col]
+            if y.min() < 0 or y.max() >= N_CLASSES:
+                return None
+            labels[r0:r1] = y
+    return pixels, labels
+
+
+def _parse_slow(lines: list[str], layout: _Layout, path: str):
+    """(pixels, labels), line by line: blank lines skipped, any whole-number spelling
+    accepted ("7.0"), and the first bad line reported with what is wrong."""
+    n_cols, pcols, lcol = layout.n_cols, layout.pixel_cols, layout.label_col
+    first_pixel_col = pcols.start or 0
+    rows, labels = [], []
+    for i in range(layout.data_line, len(lines)):
+        line, lineno = lines[i], i + 1
+        if not line.strip():
+            continue
+        cells = line.split(",")
+        if len(cells) != n_cols:
+            found = len(cells) - (layout.label is not None)
+            extra = ""
+            if not rows:
+                where = {"first": "after the label", "last": "then the label", None: "and no label"}[layout.label]
+                extra = f" (a 28×28 image is 784 pixel values, {where})"
+            raise DataError(path, f"{N_PIXELS} pixel values expected, found {found}{extra}", lineno)
+        try:
+            values = np.array(cells, dtype=np.float64)
+        except ValueError:
+            j = next(j for j, c in enumerate(cells) if not _is_number(c))
+            what = "the label" if layout.label and j == lcol else f"pixel {j - first_pixel_col}"
+            raise DataError(path, f"column {j + 1} ({what}) is {cells[j].strip()!r}, not a number", lineno) from None
+        p = values[pcols]
+        bad = ~((p >= 0) & (p <= 255) & (p == np.round(p)))  # NaN and inf fail every comparison
+        if bad.any():
+            k = int(np.flatnonzero(bad)[0])
+            raise DataError(path, f"column {first_pixel_col + k + 1} (pixel {k}) is "
+                                  f"{cells[first_pixel_col + k].strip()!r}, not a pixel value "
+                                  f"(a whole number from 0 to 255)", lineno)
+        if layout.label:
+            y = values[lcol]
+            if not (0 <= y < N_CLASSES and y == round(y)):
+                raise DataError(path, f"label {cells[lcol].strip()!r} is not a class "
+                                      f"(a whole number from 0 to 9)", lineno)
+            labels.append(int(y))
+        rows.append(p.astype(np.uint8))
+    if not rows:
+        raise DataError(path, "has a header but no data lines")
+    return np.vstack(rows), (np.asarray(labels, dtype=np.int64) if layout.label else None)
+
+
+def _text_lines(body: bytes, path: str, first_line: int = 1) -> list[str]:
+    """The lines of body as text; bytes that are not UTF-8 are reported with their line."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = body[: e.start].count(b"\n") + first_line
+        raise DataError(path, "is not text (is it a CSV file?)", line) from None
+    return text.split("\n")
+
+
+def _csv_images(body: bytes, path: str) -> Images:
+    if body.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark, as some editors write
+        body = body[3:]
+    if b"\r" in body:  # Windows (\r\n) and old Mac (\r) line endings, as in an editor
+        body = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    if not body or body.isspace():
+        raise DataError(path, "the file is empty")
+
+    # The first non-blank line: a header, or already data.
+    lineno, pos = 0, 0
+    while True:
+        end = body.find(b"\n", pos)
+        end = len(body) if end == -1 else end
+        if body[pos:end].strip():
+            break
+        lineno, pos = lineno + 1, end + 1
+    layout = _layout(_text_lines(body[pos:end], path, lineno + 1)[0], lineno, path)
+
+    data = body[end + 1 if layout.data_line > lineno else pos:].rstrip()
+    parsed = _parse_fast(data, layout) if data else None
+    if parsed is None:  # something is wrong (or merely irregular): go line by line
+        parsed = _parse_slow(_text_lines(body, path), layout, path)
+    pixels, labels = parsed
+    return Images(pixels.reshape(-1, SIDE, SIDE), labels, path, list(DIGITS))
+
+
+def load_image_csv(path: str | os.PathLike) -> Images:
+    """Images from a CSV file (plain or gzip): Kaggle's train.csv or test.csv, or
+    nbengine's layout of 784 pixels then the label, told apart by the first line."""
+    path = os.fspath(path)
+    return _csv_images(read_file_bytes(path), path)
+
+
+# -- names, files and folders ------------------------------------------------------------------
+
+def _not_fetched(name: str, cache_dir, missing: list[str]) -> DataError:
+    spec = FETCHABLE[name]
+    folder = dataset_folder(name, cache_dir)
+    option = f" --cache-dir {cache_dir}" if cache_dir else ""
+    state = "not downloaded yet" if len(missing) == len(spec.files) else f"incomplete (missing {', '.join(missing)})"
+    return DataError(name, f"{state}: `nbengine data fetch {name}{option}` downloads it ({spec.size}) into "
+                           f"{folder}; the 5,000 digits of `{DEFAULT}` ship with nbengine and need no download")
+
+
+def _load(ref: str, cache_dir) -> tuple[str, Images | tuple[Images, Images]]:
+    """(name, images) for a ref; images is one set, or (train, test) for an official split."""
+    ref = os.fspath(ref)
+    if ref in SHIPPED_IMAGES:
+        images = load_image_csv(shipped_path(ref))
+        images.class_names = list(SHIPPED_IMAGES[ref].class_names)
+        return ref, images
+    if ref in FETCHABLE:
+        missing = missing_files(ref, cache_dir)
+        if missing:
+            raise _not_fetched(ref, cache_dir, missing)
+        return ref, load_idx_folder(dataset_folder(ref, cache_dir), FETCHABLE[ref].class_names)
+    if not os.path.exists(ref):
+        if ref in SHIPPED:
+            problem = "is a table of features (for logreg), not images"
+        else:
+            problem = "no such file or folder"
+        fetchable = " and ".join(FETCHABLE)
+        raise DataError(ref, f"{problem}; image sets: {DEFAULT} (ships with nbengine), {fetchable} "
+                             f"(`nbengine data fetch NAME`), or a CSV or IDX file")
+    name = os.path.basename(os.path.normpath(ref))
+    if os.path.isdir(ref):
+        return name, load_idx_folder(ref)
+    data = read_file_bytes(ref)
+    if data[:2] == b"\0\0":  # every IDX file starts with two zero bytes; text never does
+        return name, load_idx_images(ref, labels_beside(ref), _data=data)
+    return name, _csv_images(data, ref)
+
+
+def load_images(ref: str, cache_dir: str | os.PathLike | None = None) -> Images:
+    """All the images of a ref (see the module's docstring): a fetched set's training
+    images followed by its test images."""
+    _, images = _load(ref, cache_dir)
+    if isinstance(images, Images):
+        return images
+    train, test = images
+    return Images(np.concatenate([train.pixels, test.pixels]), np.concatenate([train.labels, test.labels]),
+                  f"{train.source}, {test.source}", train.class_names)
+
+
+def load_split(ref: str, seed: int = 0, test_fraction: float = 0.2,
+               cache_dir: str | os.PathLike | None = None) -> ImageSplit:
+    """Training and test images of a ref.
+
+    MNIST and Fashion-MNIST (fetched, or a folder of their four files) come with an
+    official split of 60,000 and 10,000 images; seed and test_fraction are then unused.
+    Any other labelled source is split with stratified_split: each class keeps its
+    share in both parts, and the same seed gives the same split (mnist_5k: 4,000
+    training and 1,000 test images, 100 of each digit).
+    """
+    name, images = _load(ref, cache_dir)
+    if not isinstance(images, Images):
+        train, test = images
+        return ImageSplit(name, train, test, f"{name}: {len(train):,} train / {len(test):,} test, the official split")
+    if images.labels is None:
+        raise DataError(images.source, "has no labels (like Kaggle's test.csv), so it has no training and test "
+                                       "split; it can only be looked at or predicted on")
+    train_index, test_index = stratified_split(images.labels, test_fraction, seed)
+    if len(train_index) == 0 or len(test_index) == 0:
+        raise DataError(images.source, f"has too few images ({len(images)}) for both a training and a test part "
+                                       f"with a test fraction of {test_fraction:g}")
+    return ImageSplit(
+        name, images.subset(train_index), images.subset(test_index),
+        f"{name}: {len(train_index):,} train / {len(test_index):,} test, stratified split, seed {seed}",
+        train_index, test_index,
+    )
