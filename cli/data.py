@@ -1,25 +1,230 @@
-"""`nbengine data ...`: the data sets that ship with the package."""
+"""`nbengine data ...`: the data sets that ship with the package, fetching the full
+MNIST and Fashion-MNIST, and looking at one image in the terminal.
+
+The engine is imported inside each command, so `nbengine --help` stays instant.
+"""
 
 from __future__ import annotations
 
+import contextlib
+
 import click
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from nbengine_cli.output import Output, json_options
 
+# The data sets `data fetch` knows (nbengine.data.registry.FETCHABLE, spelled out here
+# so that building the command line does not import the engine and NumPy).
+FETCH_NAMES = ("mnist", "fashion-mnist")
+RAMP = " .:-=+*#%@"  # from background to full ink, for terminals without colour
+
+
+def cache_dir_option(f):
+    return click.option("--cache-dir", type=click.Path(file_okay=False), default=None, metavar="DIR",
+                        help="Where fetched data sets live  [default: $NBENGINE_CACHE_DIR, else the platform's "
+                             "cache folder, e.g. ~/.cache/nbengine].")(f)
+
+
+def human_size(n: int) -> str:
+    """Bytes as people read them: 4.5 kB, 9.9 MB (powers of 1000, as download sizes are given)."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
+
+
+# -- list ----------------------------------------------------------------------------------------
 
 @click.command("list")
+@cache_dir_option
 @json_options
-def data_list(json_mode, quiet):
-    """List the shipped data sets, with their sources and licences."""
-    from nbengine.data.registry import SHIPPED, shipped_path
+def data_list(cache_dir, json_mode, quiet):
+    """List the shipped data sets, and the ones `nbengine data fetch` downloads."""
+    from nbengine.data.fetch import dataset_folder, missing_files
+    from nbengine.data.registry import FETCHABLE, SHIPPED, SHIPPED_IMAGES, shipped_path
 
     out = Output(json_mode, quiet)
-    t = Table()
+    t = Table(title="shipped with nbengine", title_justify="left")
     for col in ("name", "for", "what", "source", "licence"):
         t.add_column(col, overflow="fold")
-    for s in SHIPPED.values():
+    for s in [*SHIPPED.values(), *SHIPPED_IMAGES.values()]:
         t.add_row(s.name, s.task, s.title, s.source, s.licence)
         out.emit("dataset", name=s.name, task=s.task, title=s.title, source=s.source, licence=s.licence,
                  path=shipped_path(s.name))
     out.show(t)
+
+    t = Table(title="downloaded by `nbengine data fetch NAME`", title_justify="left")
+    for col in ("name", "for", "what", "size", "source", "licence", "in the cache"):
+        t.add_column(col, overflow="fold")
+    for f in FETCHABLE.values():
+        folder = dataset_folder(f.name, cache_dir)
+        missing = missing_files(f.name, cache_dir)
+        where = f"yes, {folder}" if not missing else f"no (would go to {folder})"
+        t.add_row(f.name, "cnn", f.title, f.size, f.source, f.licence, where)
+        out.emit("fetchable", name=f.name, task="cnn", title=f.title, size=f.size, source=f.source,
+                 licence=f.licence, present=not missing, folder=str(folder), missing=missing)
+    out.show(t)
+
+
+# -- fetch ---------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def download_progress(out: Output):
+    """A bar per file on stderr, in bytes; yields (progress callback, done(name)).
+
+    Silent with -q or when stderr is not a terminal (the callback is then None).
+    """
+    if out.quiet or not out.err.is_terminal:
+        yield None, lambda name: None
+        return
+    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
+                               TransferSpeedColumn)
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                   TimeRemainingColumn(), console=out.err, transient=True)
+    tasks = {}
+
+    def progress(name: str, done: int, total: int | None) -> None:
+        if name not in tasks:
+            tasks[name] = bar.add_task(name, total=total)
+        bar.update(tasks[name], completed=done, total=total)
+
+    def done(name: str) -> None:
+        if name in tasks:
+            bar.remove_task(tasks.pop(name))
+
+    with bar:
+        # Lines printed meanwhile land above the bar when stdout is the same terminal.
+        out._above = bar.console if out.out.is_terminal else None
+        try:
+            yield progress, done
+        finally:
+            out._above = None
+
+
+@click.command("fetch", short_help="Download MNIST or Fashion-MNIST, checking each file's MD5.")
+@click.argument("name", type=click.Choice(FETCH_NAMES))
+@cache_dir_option
+@click.option("--mirror", "mirrors", multiple=True, metavar="URL",
+              help="A mirror to try before the published ones: the URL of the folder holding the four "
+                   ".gz files. Repeatable.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
+              help="Seconds without data before a mirror is given up.")
+@json_options
+def data_fetch(name, cache_dir, mirrors, timeout, json_mode, quiet):
+    """Download a data set's four IDX files into the cache folder.
+
+    Each file comes from the first mirror that gives a complete copy with the
+    published MD5; it is written to a temporary file and renamed into place only
+    then, so an interrupted download leaves nothing behind. Files already there
+    with the right MD5 are skipped; a file with another MD5 is downloaded again.
+    """
+    from nbengine.data.fetch import dataset_folder, fetch_iter
+    from nbengine.data.registry import FETCHABLE
+
+    out = Output(json_mode, quiet)
+    folder = dataset_folder(name, cache_dir)
+    out.status(f"Fetching {name} (about {FETCHABLE[name].size}) into {folder}")
+    with download_progress(out) as (progress, done):
+        for f in fetch_iter(name, cache_dir, mirrors, progress, timeout):
+            done(f.name)
+            if f.skipped:
+                how = "already present (skipped)"
+            else:
+                how = f"from {f.mirror}" + (" (replaced a copy with another MD5)" if f.replaced else "")
+            out.show(escape(f"{f.name:<28}{human_size(f.size):>9}   MD5 verified   {how}"))
+            out.emit("file", dataset=name, name=f.name, path=f.path, size=f.size, md5=f.md5, verified=True,
+                     mirror=f.mirror, skipped=f.skipped, replaced=f.replaced)
+    out.status(f"{name} is ready: try `nbengine data show {name}`")
+    out.emit("result", dataset=name, folder=str(folder))
+
+
+# -- show ----------------------------------------------------------------------------------------
+
+def half_blocks(pixels) -> Text:
+    """28×28 grey pixels as 14 lines of '▀': each character's foreground is the pixel
+    above and its background the pixel below, so every pixel is drawn."""
+    from rich.color import Color
+    from rich.style import Style
+
+    def grey(v: int) -> Color:
+        return Color.from_rgb(v, v, v)
+
+    text = Text()
+    height, width = pixels.shape
+    for r in range(0, height, 2):
+        pairs = [(int(pixels[r, c]), int(pixels[r + 1, c]) if r + 1 < height else 0) for c in range(width)]
+        c = 0
+        while c < width:  # a run of equal pairs (often background) is one styled piece
+            end = c
+            while end < width and pairs[end] == pairs[c]:
+                end += 1
+            top, bottom = pairs[c]
+            text.append("▀" * (end - c), Style(color=grey(top), bgcolor=grey(bottom)))
+            c = end
+        if r + 2 < height:
+            text.append("\n")
+    return text
+
+
+def ramp(pixels) -> Text:
+    """28×28 grey pixels as 28 lines of characters from RAMP, two per pixel (so the
+    digit is not squashed: a character is about twice as tall as wide)."""
+    lines = ["".join(RAMP[int(v) * len(RAMP) // 256] * 2 for v in row).rstrip() for row in pixels]
+    return Text("\n".join(lines))
+
+
+@click.command("show", short_help="Draw one image of a data set in the terminal, with its label.")
+@click.argument("data", default="mnist_5k", metavar="[NAME|PATH]")
+@click.option("--index", "-i", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Which image of the split, counting from 0.")
+@click.option("--split", type=click.Choice(["train", "test", "all"]), default="train", show_default=True,
+              help="The training or test part (as the CNN is trained and tested on), or every image in file order.")
+@click.option("--split-seed", type=int, default=0, show_default=True,
+              help="Seed of the stratified train/test split (sets without an official split).")
+@click.option("--test-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2,
+              show_default=True, help="Share of each class held out for testing (sets without an official split).")
+@cache_dir_option
+@json_options
+def data_show(data, index, split, split_seed, test_fraction, cache_dir, json_mode, quiet):
+    """Draw one image at full 28×28 resolution, with its label.
+
+    DATA is mnist_5k (the default, shipped), mnist or fashion-mnist (once fetched),
+    a CSV file (Kaggle's train.csv or test.csv, or 784 pixels then the label), an IDX
+    images file, or a folder of the four MNIST files. In colour each character is two
+    pixels (▀ with grey foreground and background); with NO_COLOR, or when the output
+    is not a terminal, a character ramp is drawn instead.
+    """
+    from nbengine.data.images import load_images, load_split
+
+    out = Output(json_mode, quiet)
+    if split == "all":
+        images = load_images(data, cache_dir)
+        name, part = data, "all images"
+    else:
+        parts = load_split(data, split_seed, test_fraction, cache_dir)
+        images = parts.train if split == "train" else parts.test
+        name, part = parts.name, f"{split} split"
+        out.status(parts.description)
+    n = len(images)
+    if index >= n:
+        raise click.BadParameter(f"{name} ({part}) has {n:,} images (0 to {n - 1}), so {index} is out of range",
+                                 param_hint="'--index'")
+    pixels = images.pixels[index]
+    label = None if images.labels is None else int(images.labels[index])
+    class_name = None if label is None else images.class_names[label]
+
+    if label is None:
+        about = "no label"
+    elif class_name == str(label):
+        about = f"label {label}"
+    else:
+        about = f"label {label} = {class_name}"
+    out.show(escape(f"{name}, {part}: image {index} of {n:,}, {about}"))
+    console = out.out
+    colour = console.is_terminal and console.color_system is not None and not console.no_color
+    out.show(half_blocks(pixels) if colour else ramp(pixels))
+    out.emit("image", data=name, split=split, index=index, n=n, label=label, class_name=class_name,
+             pixels=pixels.tolist())
