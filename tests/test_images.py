@@ -187,6 +187,21 @@ def test_well_formed_files_never_take_the_slow_path(tmp_path, monkeypatch):
         np.testing.assert_array_equal(d.pixels, pixels)
 
 
+def test_the_line_by_line_path_takes_over_where_the_fast_one_stopped(tmp_path, monkeypatch):
+    monkeypatch.setattr(images_module, "ROWS_PER_CHUNK", 4)
+    pixels, labels = sample(30, seed=4)
+    lines = csv_text(pixels, labels, "kaggle-train").splitlines()  # the header, then 30 images
+    with_blank = lines[:14] + [""] + lines[14:]  # a blank line 15, in the fourth chunk of lines
+    d = load_images(write(tmp_path, "blank.csv", "\n".join(with_blank)))
+    np.testing.assert_array_equal(d.pixels, pixels)
+    assert d.labels.tolist() == labels.tolist()
+
+    cells = with_blank[24].split(",")
+    with_blank[24] = ",".join([cells[0], "x", *cells[2:]])  # line 25: pixel 0 is 'x'
+    e = data_error(write(tmp_path, "bad.csv", "\n".join(with_blank)))
+    assert str(e).startswith(f"{tmp_path / 'bad.csv'}:25: column 2 (pixel 0) is 'x', not a number")
+
+
 def row(label=3, n=784, bad=None, first=False):
     cells = ["7"] * n
     if bad is not None:

@@ -231,14 +231,15 @@ def _layout(first: str, lineno: int, path: str) -> _Layout:
     return _Layout(label, lineno + 1)
 
 
-def _parse_fast(data: bytes, layout: _Layout):
-    """(pixels, labels) of well-formed CSV lines, or None at the first sign of trouble.
+def _parse_fast(data: bytes, layout: _Layout) -> tuple[np.ndarray, np.ndarray | None, bool]:
+    """(pixels, labels, complete): the data lines read the vectorised way.
 
-    The vectorised path. A few thousand lines at a time (so memory stays bounded), it
-    counts the commas of every line at once, lets NumPy's C parser read the numbers,
-    and checks the ranges on whole arrays. It only says *whether* the data is good;
-    when it is not, the line-by-line path finds the first bad line and says what is
-    wrong with it.
+    A few thousand lines at a time (so memory stays bounded), it counts the commas of
+    every line at once, lets NumPy's C parser read the numbers, and checks the ranges
+    on whole arrays. It stops at the first chunk with anything irregular (a short
+    line, a blank line, a word, a pixel of 300) and returns the lines before that
+    chunk with complete=False; the line-by-line path takes over from there, finds the
+    first bad line and says what is wrong with it.
     """
     n_cols = layout.n_cols
     b = np.frombuffer(data, dtype=np.uint8)
@@ -250,42 +251,51 @@ def _parse_fast(data: bytes, layout: _Layout):
     labels = np.empty(n, dtype=np.int64) if layout.label else None
     for r0 in range(0, n, ROWS_PER_CHUNK):
         r1 = min(r0 + ROWS_PER_CHUNK, n)
-        lo, hi = starts[r0], ends[r1 - 1]
-        # Every line must have n_cols - 1 commas: count those before each line's end.
-        commas = np.flatnonzero(b[lo:hi] == ord(","))
-        per_line = np.diff(np.searchsorted(commas, ends[r0:r1] - lo), prepend=0)
-        if np.any(per_line != n_cols - 1):  # a short or long line, a blank line, a stray comma
-            return None
-        chunk = data[lo:hi].replace(b"\n", b",")
-        try:
-            with warnings.catch_warnings():
-                # Older NumPy warns and returns what it read instead of raising.
-                warnings.simplefilter("ignore", DeprecationWarning)
-                values = np.fromstring(chunk, dtype=np.int64, sep=",")  # int64: huge values saturate
-        except ValueError:  # a cell that is not a whole number
-            return None
-        if values.size != (r1 - r0) * n_cols:
-            return None
-        table = values.reshape(r1 - r0, n_cols)
-        p = table[:, layout.pixel_cols]
-        if p.min() < 0 or p.max() > 255:
-            return None
-        pixels[r0:r1] = p
+        chunk = _parse_chunk(data, b, starts[r0], ends[r0:r1], layout)
+        if chunk is None:
+            return pixels[:r0], (None if labels is None else labels[:r0]), False
+        pixels[r0:r1], y = chunk
         if labels is not None:
-            y = table[:, layout.label_col]
-            if y.min() < 0 or y.max() >= N_CLASSES:
-                return None
             labels[r0:r1] = y
-    return pixels, labels
+    return pixels, labels, True
 
 
-def _parse_slow(lines: list[str], layout: _Layout, path: str):
-    """(pixels, labels), line by line: blank lines skipped, any whole-number spelling
-    accepted ("7.0"), and the first bad line reported with what is wrong."""
+def _parse_chunk(data: bytes, b: np.ndarray, lo: int, ends: np.ndarray, layout: _Layout):
+    """(pixels, labels) of the lines from byte lo to each of ends, or None if any is irregular."""
+    n_cols, rows, hi = layout.n_cols, ends.size, ends[-1]
+    # Every line must have n_cols - 1 commas: count those before each line's end.
+    commas = np.flatnonzero(b[lo:hi] == ord(","))
+    per_line = np.diff(np.searchsorted(commas, ends - lo), prepend=0)
+    if np.any(per_line != n_cols - 1):
+        return None
+    try:
+        with warnings.catch_warnings():
+            # Older NumPy warns and returns what it read instead of raising.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            # int64: a huge number saturates instead of wrapping round into 0..255
+            values = np.fromstring(data[lo:hi].replace(b"\n", b","), dtype=np.int64, sep=",")
+    except ValueError:  # a cell that is not a whole number
+        return None
+    if values.size != rows * n_cols:
+        return None
+    table = values.reshape(rows, n_cols)
+    p = table[:, layout.pixel_cols]
+    if p.min() < 0 or p.max() > 255:
+        return None
+    y = table[:, layout.label_col] if layout.label else None
+    if y is not None and (y.min() < 0 or y.max() >= N_CLASSES):
+        return None
+    return p, y
+
+
+def _parse_slow(lines: list[str], start: int, layout: _Layout, path: str, first: bool):
+    """(pixels, labels) of lines[start:], line by line: blank lines skipped, any
+    whole-number spelling accepted ("7.0"), and the first bad line reported with
+    what is wrong. first: no data line has been read before lines[start]."""
     n_cols, pcols, lcol = layout.n_cols, layout.pixel_cols, layout.label_col
     first_pixel_col = pcols.start or 0
     rows, labels = [], []
-    for i in range(layout.data_line, len(lines)):
+    for i in range(start, len(lines)):
         line, lineno = lines[i], i + 1
         if not line.strip():
             continue
@@ -293,7 +303,7 @@ def _parse_slow(lines: list[str], layout: _Layout, path: str):
         if len(cells) != n_cols:
             found = len(cells) - (layout.label is not None)
             extra = ""
-            if not rows:
+            if first and not rows:  # the very first data line: perhaps not 28×28 images at all
                 where = {"first": "after the label", "last": "then the label", None: "and no label"}[layout.label]
                 extra = f" (a 28×28 image is 784 pixel values, {where})"
             raise DataError(path, f"{N_PIXELS} pixel values expected, found {found}{extra}", lineno)
@@ -317,9 +327,8 @@ def _parse_slow(lines: list[str], layout: _Layout, path: str):
                                       f"(a whole number from 0 to 9)", lineno)
             labels.append(int(y))
         rows.append(p.astype(np.uint8))
-    if not rows:
-        raise DataError(path, "has a header but no data lines")
-    return np.vstack(rows), (np.asarray(labels, dtype=np.int64) if layout.label else None)
+    pixels = np.vstack(rows) if rows else np.empty((0, N_PIXELS), np.uint8)
+    return pixels, (np.asarray(labels, dtype=np.int64) if layout.label else None)
 
 
 def _text_lines(body: bytes, path: str, first_line: int = 1) -> list[str]:
@@ -351,10 +360,16 @@ def _csv_images(body: bytes, path: str) -> Images:
     layout = _layout(_text_lines(body[pos:end], path, lineno + 1)[0], lineno, path)
 
     data = body[end + 1 if layout.data_line > lineno else pos:].rstrip()
-    parsed = _parse_fast(data, layout) if data else None
-    if parsed is None:  # something is wrong (or merely irregular): go line by line
-        parsed = _parse_slow(_text_lines(body, path), layout, path)
-    pixels, labels = parsed
+    if not data:
+        raise DataError(path, "has a header but no data lines")
+    pixels, labels, complete = _parse_fast(data, layout)
+    if not complete:  # something is wrong (or merely irregular): line by line from where it stopped
+        done = len(pixels)  # the fast path's rows are the lines from layout.data_line on, one each
+        more, more_labels = _parse_slow(_text_lines(body, path), layout.data_line + done, layout, path, done == 0)
+        pixels = np.concatenate([pixels, more])
+        labels = None if labels is None else np.concatenate([labels, more_labels])
+    if len(pixels) == 0:
+        raise DataError(path, "has a header but no data lines")
     return Images(pixels.reshape(-1, SIDE, SIDE), labels, path, list(DIGITS))
 
 
