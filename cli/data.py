@@ -7,6 +7,7 @@ The engine is imported inside each command, so `nbengine --help` stays instant.
 from __future__ import annotations
 
 import contextlib
+import os
 
 import click
 from rich.markup import escape
@@ -197,14 +198,18 @@ def data_show(data, index, split, split_seed, test_fraction, cache_dir, json_mod
     pixels (▀ with grey foreground and background); with NO_COLOR, or when the output
     is not a terminal, a character ramp is drawn instead.
     """
-    from nbengine.data.images import load_images, load_split
+    from nbengine.data.images import UnlabelledError, load_images, load_split
+    from nbengine.errors import DataError
 
     out = Output(json_mode, quiet)
     if split == "all":
         images = load_images(data, cache_dir)
-        name, part = data, "all images"
+        name, part = os.path.basename(os.path.normpath(data)), "all images"
     else:
-        parts = load_split(data, split_seed, test_fraction, cache_dir)
+        try:
+            parts = load_split(data, split_seed, test_fraction, cache_dir)
+        except UnlabelledError as e:
+            raise DataError(e.path, f"{e.problem}; `--split all` shows its images") from None
         images = parts.train if split == "train" else parts.test
         name, part = parts.name, f"{split} split"
         out.status(parts.description)

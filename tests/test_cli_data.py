@@ -124,10 +124,10 @@ def test_show_a_kaggle_test_file_without_labels(tmp_path):
     path.write_text(",".join(f"pixel{i}" for i in range(784)) + "\n"
                     + "\n".join(",".join(map(str, row)) for row in pixels.tolist()) + "\n")
     r = run("data", "show", str(path), "--split", "all", "-i", "2")
-    assert r.stdout.splitlines()[0] == f"{path}, all images: image 2 of 3, no label"
+    assert r.stdout.splitlines()[0] == "test.csv, all images: image 2 of 3, no label"
     assert r.stdout.splitlines()[1:] == ramp_lines(pixels[2].reshape(28, 28))
     r = run("data", "show", str(path), code=2)
-    assert "has no labels" in r.stderr and "--split all" not in r.stdout
+    assert r.stderr.startswith(f"error: {path}: has no labels") and r.stderr.strip().endswith("`--split all` shows its images")
 
 
 def test_show_a_bad_file_is_one_line(tmp_path):

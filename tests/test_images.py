@@ -279,7 +279,7 @@ def test_unknown_name_lists_the_image_sets():
 def test_an_unlabelled_file_cannot_be_split(tmp_path):
     pixels, labels = sample(10)
     path = write(tmp_path, "test.csv", csv_text(pixels, labels, "kaggle-test"))
-    with pytest.raises(DataError, match="has no labels .* so it has no training and test split"):
+    with pytest.raises(images_module.UnlabelledError, match="has no labels .* so it has no training and test split"):
         load_split(path)
 
 

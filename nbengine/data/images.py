@@ -46,6 +46,10 @@ DEFAULT = "mnist_5k"
 ROWS_PER_CHUNK = 4096  # CSV lines parsed at once by the fast path (about 25 MB of int64)
 
 
+class UnlabelledError(DataError):
+    """Images without labels (Kaggle's test.csv) were asked for a training and test split."""
+
+
 @dataclass
 class Images:
     """A set of 28×28 grey images and, when the file has them, their labels."""
@@ -446,8 +450,8 @@ def load_split(ref: str, seed: int = 0, test_fraction: float = 0.2,
         train, test = images
         return ImageSplit(name, train, test, f"{name}: {len(train):,} train / {len(test):,} test, the official split")
     if images.labels is None:
-        raise DataError(images.source, "has no labels (like Kaggle's test.csv), so it has no training and test "
-                                       "split; it can only be looked at or predicted on")
+        raise UnlabelledError(images.source, "has no labels (like Kaggle's test.csv), so it has no training and "
+                                             "test split; it can only be looked at or predicted on")
     train_index, test_index = stratified_split(images.labels, test_fraction, seed)
     if len(train_index) == 0 or len(test_index) == 0:
         raise DataError(images.source, f"has too few images ({len(images)}) for both a training and a test part "
