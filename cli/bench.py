@@ -52,3 +52,100 @@ def bench_logreg(rounds, min_round, json_mode, quiet):
                      rounds=t.rounds, speedup=ratio)
         table.add_section()
     out.show(table)
+
+
+def _batch_sizes(ctx, param, value: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of whole numbers") from None
+    if not sizes or min(sizes) < 1:
+        raise click.BadParameter(f"{value!r}: give at least one batch size, each at least 1")
+    return sizes
+
+
+def _ratio(r: float | None) -> str:
+    return "" if r is None else f"{r:.2f}"
+
+
+def setup_lines(setup: dict) -> list[str]:
+    """The thread setup in two lines: what each pool runs on, and the environment as found."""
+    torch = (f"; PyTorch {setup['torch']} threads: {setup['torch_threads']}" if "torch" in setup else "")
+    env = ", ".join(f"{k}={v if v is not None else 'unset'}" for k, v in setup["env"].items())
+    return [
+        f"{setup['cores']} cores; Numba {setup['numba']} threading layer {setup['numba_threading_layer']}, "
+        f"threads: {setup['numba_threads']}; BLAS {setup['blas']} threads: {setup['blas_threads']}{torch}",
+        env,
+    ]
+
+
+@click.command("cnn", short_help="The MNIST CNN against NumPy (im2col) and PyTorch.")
+@click.option("--batch-sizes", default="32,128", show_default=True, callback=_batch_sizes, metavar="N,N,...",
+              help="Batch sizes to time, comma-separated.")
+@click.option("--rounds", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Timed rounds per implementation (alternating); the median is reported.")
+@click.option("--min-round", type=click.FloatRange(min=0), default=0.3, show_default=True,
+              help="Seconds a round lasts at least (calls are repeated to reach it).")
+@click.option("--no-torch", is_flag=True, help="Leave PyTorch out even if it is installed.")
+@click.option("--startup", is_flag=True,
+              help="Also time `nbengine train cnn` from start to its first step, with an empty "
+                   "Numba cache (cold, tens of seconds) and a filled one (warm).")
+@json_options
+def bench_cnn(batch_sizes, rounds, min_round, no_torch, startup, json_mode, quiet):
+    """Time the lesson's CNN: a training step and inference, in images per second.
+
+    nbengine, the textbook's NumPy network (im2col and matrix products) and
+    PyTorch (when installed) start from the same weights and run on the same
+    digits, in alternating rounds in one process with an idle pause between
+    rounds, so no implementation's idle threads spin while another is timed.
+    GFLOP/s counts the multiply-adds of the convolutions and dense layers: 41.9
+    MFLOP per image for a training step, 14.1 for inference. The ratios are the
+    reference's median time over the implementation's: above 1 is faster.
+    """
+    from nbengine.bench import cnn, cnn_torch
+
+    out = Output(json_mode, quiet)
+    use_torch = not no_torch and cnn_torch.available()
+    use_nbengine = cnn.nbengine_available()
+    if not use_nbengine:
+        out.status("nbengine's CNN (nbengine.models.cnn) is not installed: timing the references only")
+    if not no_torch and not use_torch:
+        out.status("PyTorch is not installed: timing without it")
+    out.status(f"{rounds} rounds of at least {min_round:g} s per implementation, batch sizes "
+               f"{', '.join(map(str, batch_sizes))}; about {cnn.flops_per_image('train') / 1e6:.1f} MFLOP "
+               f"per image for training, {cnn.flops_per_image('infer') / 1e6:.1f} for inference")
+
+    table = Table(title="the lesson's MNIST CNN (float32)", title_justify="left")
+    columns = [("case", "left"), ("implementation", "left"), ("median", "right"), ("images/s", "right"),
+               ("GFLOP/s", "right"), ("× NumPy", "right")]
+    if use_torch:
+        columns.append(("× PyTorch", "right"))
+    for col, just in columns:
+        table.add_column(col, justify=just)
+    results = cnn.run(batch_sizes, rounds, min_round, use_torch=use_torch, use_nbengine=use_nbengine)
+    for result in results:
+        case = result.case
+        for i, (name, t) in enumerate(result.timings.items()):
+            row = [case.name if i == 0 else "", name, fmt_seconds(t.median), f"{result.images_per_s(name):,.0f}",
+                   f"{result.gflops(name):.1f}", _ratio(result.ratio(name, cnn.NUMPY))]
+            if use_torch:
+                row.append(_ratio(result.ratio(name, cnn.TORCH)))
+            table.add_row(*row)
+            out.emit("bench", case=case.name, mode=case.mode, batch=case.batch, implementation=name,
+                     median_s=t.median, best_s=t.best, calls_per_round=t.calls, rounds=t.rounds,
+                     images_per_s=result.images_per_s(name), gflops=result.gflops(name),
+                     flops_per_image=cnn.flops_per_image(case.mode),
+                     speedup_vs_numpy=result.ratio(name, cnn.NUMPY), speedup_vs_torch=result.ratio(name, cnn.TORCH))
+        table.add_section()
+    setup = cnn.thread_setup(torch_used=use_torch)
+    out.emit("setup", **setup)
+    for line in setup_lines(setup):
+        out.show(line)
+    out.show(table)
+
+    if startup:
+        out.status("start-up: running `nbengine train cnn --epochs 1 --json` with an empty Numba cache, then again")
+        s = cnn.startup()
+        out.emit("startup", **s)
+        out.show(f"start-up, process start to the first training step of `{s['command']}`: "
+                 f"cold (empty Numba cache) {s['cold_s']:.1f} s, warm (cache filled) {s['warm_s']:.1f} s")

@@ -1,0 +1,481 @@
+"""The lesson's MNIST CNN: nbengine against NumPy (im2col, as the textbook writes it) and PyTorch.
+
+What is timed. For each batch size, two cases: a training step (forward, loss,
+backward and the SGD update, dropout on) and inference (class probabilities,
+dropout off). Every implementation starts from the same weights (an nbengine
+CNN's, copied and converted to each one's layout) and runs on its own copy of
+the same real digits from the shipped ``mnist_5k``, cycling through a few
+batches as training does. Throughput is images per second; the ratio against a
+reference is the reference's median time over the implementation's, so above 1
+is faster.
+
+FLOPs. Only the multiply-adds of the convolutions and dense layers are counted,
+two FLOPs each (ReLU, pooling, softmax and the update are memory traffic, not
+arithmetic). Per image, forward: conv1 28·28·32·9 = 225,792 multiply-adds,
+conv2 14·14·64·288 = 3,612,672, dense1 3136·1024 = 3,211,264, dense2 1024·10 =
+10,240; 7,059,968 in all, 14.1 MFLOP. A training step adds the two backward
+products of each layer (dL/dw and dL/dx, each as large as the forward one) except
+conv1's dL/dx, which nothing needs: 2·(3·7,059,968 − 225,792) = 41,908,224, about
+41.9 MFLOP per image.
+
+Threads: the fight, and what this benchmark does about it.
+
+Three thread pools can live in this process: Numba's (nbengine's ``prange``
+loops; the ``omp`` threading layer, the system's libgomp), OpenBLAS's (NumPy's
+matrix products in the im2col reference), and PyTorch's (its own copy of libgomp,
+with MKL and oneDNN on it). On a 2-core machine each wants both cores. The
+kernels of nbengine make no BLAS calls, so during a step of one implementation
+only its own pool works; the fight is about what idle pools do afterwards.
+
+Measured here (2-core AMD EPYC, numba 0.68.1 with the omp layer, NumPy 2.4 with
+OpenBLAS 0.3.31, torch 2.13; ``spin_tail`` measures the process's CPU use while
+the main thread sleeps, ``cross_penalty`` times a step right after another
+implementation's step):
+
+- After a NumPy step, OpenBLAS's worker threads keep spinning for about 100 ms
+  (its default THREAD_TIMEOUT of 2^28 cycles at 2.45 GHz), burning about one
+  core while nothing is computed. libgomp's workers (Numba's and PyTorch's) go
+  to sleep within 10 ms (GOMP_SPINCOUNT's default when OMP_WAIT_POLICY is unset).
+- So whatever runs right after NumPy shares the cores with spinning OpenBLAS
+  threads: an nbengine training step at batch 32 took 2.5–4.5× its time alone,
+  a PyTorch step about 2×. The other way round the cost was small (NumPy
+  0–15 % slower right after nbengine or PyTorch).
+- ``OPENBLAS_THREAD_TIMEOUT=4`` (set before NumPy loads) removes the tail
+  entirely and did not slow the NumPy step measurably; ``OMP_WAIT_POLICY=PASSIVE``
+  removes libgomp's short tail but not OpenBLAS's; ``OMP_WAIT_POLICY=ACTIVE``
+  makes every libgomp pool spin forever and slowed everything 3–10×;
+  ``OPENBLAS_NUM_THREADS=1`` removes the tail but takes a core from NumPy. The
+  ``workqueue`` layer has no tail but was slower than ``omp`` for nbengine.
+
+What this benchmark does, so each side gets the machine to itself:
+
+- Between two timed rounds of ``measure`` it runs an untimed idle round
+  (``settle``): the main thread sleeps until the process's CPU use has dropped
+  below 5 % of a core, so a round never starts while the previous one's pool is
+  still spinning. Its rounds are dropped from the results. This works whatever
+  the environment and costs about ``min_round`` of wall time per round.
+- Every implementation gets the same number of threads: Numba's thread count
+  (``NUMBA_NUM_THREADS``, by default the number of cores); PyTorch gets it with
+  ``torch.set_num_threads`` and OpenBLAS with ``openblas_set_num_threads``
+  (through ctypes, restored afterwards).
+- Nothing in the environment is changed: ``thread_setup()`` reports it as
+  found, with the threading layer, the thread counts and the BLAS library.
+
+Start-up. ``startup()`` runs ``nbengine train cnn --epochs 1 --json`` as a new
+process and times until the first ``{"event": "step"}`` line: cold with an empty
+``NUMBA_CACHE_DIR`` (every kernel compiled), then warm with the same folder
+(every kernel loaded from the cache).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import gzip
+import json
+import os
+import queue
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from importlib import resources
+from typing import Callable, Iterator, Mapping
+
+import numpy as np
+
+from nbengine.bench import cnn_torch
+from nbengine.bench.cnn_numpy import CONV, HIDDEN, CLASSES, IMAGE, NumpyCNN, geometry, init_params
+from nbengine.bench.timing import Timing, measure
+from nbengine.errors import NBEngineError
+
+NBENGINE = "nbengine"
+NUMPY = "NumPy, im2col (textbook)"
+TORCH = "PyTorch"
+IDLE = "(idle between rounds)"
+LR = 0.01
+BATCHES_CYCLED = 4  # distinct batches each implementation cycles through
+MODES = ("train", "infer")
+
+# -- FLOPs -------------------------------------------------------------------------------
+
+
+def multiply_adds() -> dict[str, int]:
+    """Multiply-adds of one image's forward pass, per conv and dense layer."""
+    g = geometry()
+    macs = {}
+    c = IMAGE[2]
+    for name, k, _, out in CONV:
+        h, w, _ = g[name]
+        macs[name] = h * w * out * k * k * c
+        c = out
+    h, w, c = g["pool2"]
+    macs["dense1"] = h * w * c * HIDDEN
+    macs["dense2"] = HIDDEN * CLASSES
+    return macs
+
+
+def flops_per_image(mode: str) -> int:
+    """FLOPs per image: 2 per multiply-add; training adds dL/dw and dL/dx of every layer but conv1's dL/dx."""
+    macs = multiply_adds()
+    if mode == "infer":
+        return 2 * sum(macs.values())
+    if mode == "train":
+        return 2 * (3 * sum(macs.values()) - macs["conv1"])
+    raise ValueError(f"mode must be 'train' or 'infer', not {mode!r}")
+
+
+@dataclass(frozen=True)
+class Case:
+    mode: str  # "train" or "infer"
+    batch: int
+
+    @property
+    def name(self) -> str:
+        what = "training step" if self.mode == "train" else "inference"
+        return f"{what}, batch of {self.batch}"
+
+    @property
+    def flops(self) -> int:
+        return flops_per_image(self.mode) * self.batch
+
+
+# -- data --------------------------------------------------------------------------------
+
+
+def digits(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, str]:
+    """n real digits from the shipped mnist_5k (pixels / 255, NHWC float32) and their labels.
+
+    Falls back to uniform noise with random labels if the file is not installed;
+    the third value names the source.
+    """
+    rng = np.random.default_rng(seed)
+    try:
+        path = resources.files("nbengine_datasets").joinpath("mnist_5k.csv.gz")
+        with path.open("rb") as raw, gzip.open(raw, "rt") as f:
+            lines = f.readlines()
+    except (ModuleNotFoundError, FileNotFoundError, OSError):
+        x = rng.random((n, *IMAGE), dtype=np.float32)
+        return x, rng.integers(0, CLASSES, n), "uniform noise"
+    rows = rng.choice(len(lines), size=n, replace=n > len(lines))  # the file is sorted by label
+    data = np.array([lines[i].split(",") for i in rows], dtype=np.float32)
+    x = (data[:, :-1] / np.float32(255)).reshape(n, *IMAGE)
+    return np.ascontiguousarray(x), data[:, -1].astype(np.int64), "mnist_5k"
+
+
+# -- threads -----------------------------------------------------------------------------
+
+
+class _OpenBLAS:
+    """OpenBLAS's thread controls through ctypes, found among the process's loaded libraries.
+
+    NumPy's wheels bundle OpenBLAS under a prefixed name (``scipy_openblas_…64_``),
+    so the symbol is tried with and without those affixes. Linux only (it reads
+    /proc/self/maps); elsewhere ``found`` is False and nothing is changed.
+    """
+
+    def __init__(self):
+        self.lib = self.get = self.set = self.config = None
+        try:
+            with open("/proc/self/maps") as f:
+                paths = {line.split()[-1] for line in f if "openblas" in line.lower() and ".so" in line}
+        except OSError:
+            return
+        for path in sorted(paths):
+            lib = ctypes.CDLL(path)
+            for prefix in ("", "scipy_"):
+                for suffix in ("", "64_"):
+                    get = getattr(lib, f"{prefix}openblas_get_num_threads{suffix}", None)
+                    if get is not None:
+                        self.lib, self.get = lib, get
+                        self.set = getattr(lib, f"{prefix}openblas_set_num_threads{suffix}")
+                        self.config = getattr(lib, f"{prefix}openblas_get_config{suffix}", None)
+                        self.get.restype = ctypes.c_int
+                        self.set.argtypes = [ctypes.c_int]
+                        if self.config is not None:
+                            self.config.restype = ctypes.c_char_p
+                        return
+
+    @property
+    def found(self) -> bool:
+        return self.get is not None
+
+    def threads(self) -> int | None:
+        return self.get() if self.found else None
+
+    def describe(self) -> str | None:
+        return self.config().decode() if self.found and self.config is not None else None
+
+
+@contextlib.contextmanager
+def blas_threads(n: int):
+    """OpenBLAS uses n threads inside the block (if it can be found), as before afterwards."""
+    blas = _OpenBLAS()
+    old = blas.threads()
+    if old is not None:
+        blas.set(n)
+    try:
+        yield
+    finally:
+        if old is not None:
+            blas.set(old)
+
+
+def cpu_use(seconds: float) -> float:
+    """Cores the whole process keeps busy while the calling thread sleeps for ``seconds``."""
+    c0, t0 = time.process_time(), time.perf_counter()
+    time.sleep(seconds)
+    return (time.process_time() - c0) / (time.perf_counter() - t0)
+
+
+def settle(max_wait: float = 1.0, slice_s: float = 0.005, threshold: float = 0.05) -> float:
+    """Sleep until the process uses less than ``threshold`` of a core (idle pools parked).
+
+    Returns the seconds waited (at most about ``max_wait``).
+    """
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < max_wait and cpu_use(slice_s) >= threshold:
+        pass
+    return time.perf_counter() - t0
+
+
+def spin_tail(fn: Callable[[], object], slices: int = 20, slice_s: float = 0.01) -> list[float]:
+    """Run fn once, then the cores the process burns in each following slice while idle."""
+    settle()
+    fn()
+    return [cpu_use(slice_s) for _ in range(slices)]
+
+
+def cross_penalty(fns: Mapping[str, Callable[[], object]], repeats: int = 7) -> dict[tuple[str, str], float]:
+    """Median seconds of one call of a, alone (key (a, a)) and right after a call of b (key (a, b)).
+
+    "Alone" calls follow a settle(), so no other pool is spinning.
+    """
+    out = {}
+    for a, fa in fns.items():
+        for b, fb in fns.items():
+            times = []
+            for _ in range(repeats):
+                if a == b:
+                    settle()
+                fb() if a != b else None
+                t0 = time.perf_counter()
+                fa()
+                times.append(time.perf_counter() - t0)
+            out[(a, b)] = float(np.median(times))
+    return out
+
+
+def thread_setup(torch_used: bool = False) -> dict[str, object]:
+    """How the process's thread pools are set up, as found (nothing is changed here)."""
+    import numba
+
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel kernel has run yet
+        layer = f"not started ({numba.config.THREADING_LAYER} requested)"
+    blas_info = {}
+    with contextlib.suppress(Exception):
+        blas_info = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+    blas = _OpenBLAS()
+    setup = {
+        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "numba": numba.__version__,
+        "numba_threading_layer": layer,
+        "numba_threads": numba.get_num_threads(),
+        "blas": f"{blas_info.get('name', 'unknown')} {blas_info.get('version', '')}".strip(),
+        "blas_threads": blas.threads(),
+        "blas_config": blas.describe(),
+        "env": {k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "NUMBA_NUM_THREADS",
+                                               "NUMBA_THREADING_LAYER", "OPENBLAS_NUM_THREADS",
+                                               "OPENBLAS_THREAD_TIMEOUT", "MKL_NUM_THREADS")},
+    }
+    if torch_used and "torch" in sys.modules:
+        setup.update(cnn_torch.thread_info())
+    return setup
+
+
+# -- the implementations -------------------------------------------------------------------
+
+
+def nbengine_available() -> bool:
+    """Whether nbengine's CNN model exists in this installation."""
+    try:
+        import nbengine.models.cnn  # noqa: F401
+    except ModuleNotFoundError:
+        return False
+    return True
+
+
+def start_params(seed: int = 0) -> dict[str, np.ndarray]:
+    """The shared starting weights: an nbengine CNN's, or Keras's initialisation without one."""
+    if nbengine_available():
+        from nbengine.models.cnn import CNN
+
+        return {k: v.copy() for k, v in CNN(seed=seed, dtype=np.float32).params.items()}
+    return init_params(seed, np.float32)
+
+
+def _cycle(x: np.ndarray, y: np.ndarray, batch: int):
+    """A function returning the next of BATCHES_CYCLED batches at each call."""
+    parts = [(np.ascontiguousarray(x[i * batch:(i + 1) * batch]), y[i * batch:(i + 1) * batch])
+             for i in range(len(x) // batch)]
+    state = {"i": 0}
+
+    def nxt():
+        state["i"] = (state["i"] + 1) % len(parts)
+        return parts[state["i"]]
+
+    return nxt
+
+
+def implementations(case: Case, params: Mapping[str, np.ndarray], x: np.ndarray, y: np.ndarray, *,
+                    use_nbengine: bool = True, use_torch: bool = True, threads: int | None = None,
+                    seed: int = 0) -> dict[str, Callable[[], object]]:
+    """One call = one training step or one inference batch, per implementation, each on its own weights."""
+    import numba
+
+    threads = threads or numba.get_num_threads()
+    train = case.mode == "train"
+    fns: dict[str, Callable[[], object]] = {}
+
+    if use_nbengine:
+        from nbengine.models.cnn import CNN
+        from nbengine.optim import SGD
+
+        model = CNN(seed=seed, dtype=np.float32)
+        for k, v in params.items():
+            model.params[k][...] = v
+        sgd = SGD(model.params, model.grads, lr=LR)
+        batch_nb = _cycle(x, y, case.batch)
+
+        def nbengine_train():
+            xb, yb = batch_nb()
+            model.loss_and_backward(xb, yb)
+            sgd.step()
+
+        fns[NBENGINE] = nbengine_train if train else (lambda: model.predict_proba(batch_nb()[0]))
+
+    reference = NumpyCNN(params, lr=LR, seed=seed)
+    batch_np = _cycle(x, y, case.batch)
+    fns[NUMPY] = (lambda: reference.train_step(*batch_np())) if train else \
+        (lambda: reference.predict_proba(batch_np()[0]))
+
+    if use_torch:
+        other = cnn_torch.TorchCNN(params, lr=LR, threads=threads, seed=seed)
+        batch_t = _cycle(x, y, case.batch)
+        fns[TORCH] = (lambda: other.train_step(*batch_t())) if train else \
+            (lambda: other.predict_proba(batch_t()[0]))
+    return fns
+
+
+def with_idle_rounds(fns: Mapping[str, Callable[[], object]]) -> dict[str, Callable[[], object]]:
+    """The same functions with an idle function after each, so alternating rounds are
+    separated by a pause in which the previous pool's spinning threads park."""
+    out = {}
+    for i, (name, fn) in enumerate(fns.items()):
+        out[name] = fn
+        out[f"{IDLE} {i}"] = settle
+    return out
+
+
+@dataclass
+class Result:
+    case: Case
+    timings: dict[str, Timing]  # seconds per call (one batch)
+
+    def images_per_s(self, name: str) -> float:
+        return self.case.batch / self.timings[name].median
+
+    def gflops(self, name: str) -> float:
+        return self.case.flops / self.timings[name].median / 1e9
+
+    def ratio(self, name: str, reference: str) -> float | None:
+        """How many times faster than ``reference`` (None if it was not measured)."""
+        if reference not in self.timings:
+            return None
+        return self.timings[reference].median / self.timings[name].median
+
+
+def run(batch_sizes=(32, 128), rounds: int = 5, min_round: float = 0.3, use_torch: bool | None = None,
+        use_nbengine: bool | None = None, modes=MODES, seed: int = 0) -> Iterator[Result]:
+    """Yield a Result per case: every implementation timed with ``measure`` in alternating
+    rounds in this process, separated by idle rounds (see the module's docstring)."""
+    import numba
+
+    use_torch = cnn_torch.available() if use_torch is None else use_torch
+    use_nbengine = nbengine_available() if use_nbengine is None else use_nbengine
+    threads = numba.get_num_threads()
+    params = start_params(seed)
+    x_all, y_all, _ = digits(BATCHES_CYCLED * max(batch_sizes), seed)
+    with blas_threads(threads):
+        for batch in batch_sizes:
+            for mode in modes:
+                case = Case(mode, batch)
+                n = BATCHES_CYCLED * batch
+                fns = implementations(case, params, x_all[:n], y_all[:n], use_nbengine=use_nbengine,
+                                      use_torch=use_torch, threads=threads, seed=seed)
+                timings = measure(with_idle_rounds(fns), rounds, min_round)
+                yield Result(case, {k: t for k, t in timings.items() if k in fns})
+
+
+# -- start-up ------------------------------------------------------------------------------
+
+
+class StartupError(NBEngineError):
+    """The training command did not reach its first step."""
+
+    exit_code = 1
+
+
+def _first_step(cmd: list[str], env: dict[str, str], timeout: float) -> float:
+    """Seconds from starting cmd until it writes a JSON line with "event": "step"; then it is killed."""
+    lines: queue.Queue = queue.Queue()
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                            env=env, text=True, bufsize=1)
+    err: list[str] = []
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout] + [lines.put(None)],
+                     daemon=True).start()
+    threading.Thread(target=lambda: err.extend(proc.stderr), daemon=True).start()
+    try:
+        while True:
+            left = timeout - (time.perf_counter() - t0)
+            try:
+                line = lines.get(timeout=max(left, 0))
+            except queue.Empty:
+                raise StartupError(f"{' '.join(cmd)}: no step within {timeout:g} s") from None
+            if line is None:
+                proc.wait()
+                tail = "".join(err[-3:]).strip()
+                raise StartupError(f"{' '.join(cmd)} exited with code {proc.returncode} before its first step"
+                                   + (f": {tail}" if tail else ""))
+            with contextlib.suppress(ValueError):
+                if json.loads(line).get("event") == "step":
+                    return time.perf_counter() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+def startup_command() -> list[str]:
+    return [sys.executable, "-m", "nbengine_cli.main", "train", "cnn", "--epochs", "1", "--json"]
+
+
+def startup(timeout: float = 900.0, cache_dir: str | None = None) -> dict[str, float | str]:
+    """Seconds from process start to the first training step: cold (empty Numba cache) and warm.
+
+    The cache folder is a new temporary one unless ``cache_dir`` is given (it
+    should then be empty for a cold start); a temporary one is removed after.
+    """
+    cmd = startup_command()
+    with contextlib.ExitStack() as stack:
+        if cache_dir is None:
+            cache_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="nbengine-numba-cache-"))
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache_dir, "PYTHONUNBUFFERED": "1"}
+        cold = _first_step(cmd, env, timeout)
+        warm = _first_step(cmd, env, timeout)
+    return {"command": " ".join(["nbengine", *cmd[3:]]), "cold_s": cold, "warm_s": warm}

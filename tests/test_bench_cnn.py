@@ -1,0 +1,120 @@
+"""The CNN benchmark's harness, run very small: it must time each implementation and
+report consistent ratios, FLOPs and start-up times, quickly."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from nbengine.bench import cnn
+from nbengine_cli.bench import bench_cnn
+
+TINY = dict(batch_sizes=(2,), rounds=1, min_round=0.0)
+
+
+def check(results, names):
+    assert [r.case.name for r in results] == ["training step, batch of 2", "inference, batch of 2"]
+    for r in results:
+        assert list(r.timings) == names  # the idle rounds are not reported
+        for name in names:
+            assert r.timings[name].median > 0
+            assert r.images_per_s(name) == pytest.approx(2 / r.timings[name].median)
+            assert r.gflops(name) == pytest.approx(r.case.flops / r.timings[name].median / 1e9)
+            assert r.ratio(name, cnn.NUMPY) == pytest.approx(r.timings[cnn.NUMPY].median / r.timings[name].median)
+        assert r.ratio(cnn.NUMPY, cnn.NUMPY) == 1.0
+
+
+def test_flop_count_is_the_lessons():
+    assert cnn.multiply_adds() == {"conv1": 28 * 28 * 32 * 9, "conv2": 14 * 14 * 64 * 288,
+                                   "dense1": 3136 * 1024, "dense2": 1024 * 10}
+    assert cnn.flops_per_image("infer") == 14_119_936
+    assert cnn.flops_per_image("train") == 41_908_224  # about 41.9 MFLOP: conv1 has no dL/dx
+    assert cnn.Case("train", 32).flops == 32 * 41_908_224
+
+
+def test_digits_are_real_images_in_nhwc():
+    x, y, source = cnn.digits(20, seed=1)
+    assert source == "mnist_5k"
+    assert x.shape == (20, 28, 28, 1) and x.dtype == np.float32 and x.flags.c_contiguous
+    assert 0 <= x.min() and x.max() <= 1 and x.max() > 0.9
+    assert y.dtype == np.int64 and set(y) <= set(range(10)) and len(set(y)) > 3  # not all one class
+
+
+def test_harness_times_the_numpy_reference():
+    results = list(cnn.run(**TINY, use_torch=False, use_nbengine=False))
+    check(results, [cnn.NUMPY])
+
+
+def test_harness_times_pytorch():
+    pytest.importorskip("torch")
+    results = list(cnn.run(**TINY, use_torch=True, use_nbengine=False))
+    check(results, [cnn.NUMPY, cnn.TORCH])
+    assert results[0].ratio(cnn.TORCH, cnn.TORCH) == 1.0
+    assert cnn.thread_setup(torch_used=True)["torch_threads"] == cnn.thread_setup()["numba_threads"]
+
+
+def test_harness_times_nbengine():
+    pytest.importorskip("nbengine.models.cnn")
+    results = list(cnn.run(**TINY, use_torch=False, use_nbengine=True))
+    check(results, [cnn.NBENGINE, cnn.NUMPY])
+
+
+def test_thread_setup_and_blas_threads():
+    setup = cnn.thread_setup()
+    assert setup["numba_threads"] >= 1 and "OMP_WAIT_POLICY" in setup["env"]
+    before = setup["blas_threads"]
+    with cnn.blas_threads(1):
+        if before is not None:  # OpenBLAS found among the loaded libraries
+            assert cnn.thread_setup()["blas_threads"] == 1
+    assert cnn.thread_setup()["blas_threads"] == before
+
+
+def test_settle_and_spin_measurements():
+    assert cnn.settle(max_wait=0.2) < 0.5
+    tail = cnn.spin_tail(lambda: None, slices=3, slice_s=0.002)
+    assert len(tail) == 3 and all(v >= 0 for v in tail)
+    penalty = cnn.cross_penalty({"a": lambda: None, "b": lambda: None}, repeats=1)
+    assert set(penalty) == {("a", "a"), ("a", "b"), ("b", "a"), ("b", "b")}
+
+
+def fake_trainer(lines: list[str], then_sleep: float = 30) -> list[str]:
+    script = "import sys, time\n" + "".join(f"print({line!r}, flush=True)\n" for line in lines) + \
+        f"time.sleep({then_sleep})\n"
+    return [sys.executable, "-c", script]
+
+
+def test_startup_stops_at_the_first_step_line_and_kills_the_process():
+    cmd = fake_trainer(['{"event": "start"}', "not json", '{"event": "step", "step": 1}'])
+    seconds = cnn._first_step(cmd, {}, timeout=20)
+    assert 0 < seconds < 10  # the fake trainer would sleep 30 s after the line
+
+
+def test_startup_reports_a_process_that_never_steps():
+    with pytest.raises(cnn.StartupError, match="before its first step"):
+        cnn._first_step(fake_trainer(['{"event": "start"}'], then_sleep=0), {}, timeout=20)
+    with pytest.raises(cnn.StartupError, match="no step within"):
+        cnn._first_step(fake_trainer([], then_sleep=30), {}, timeout=0.5)
+
+
+def test_command_writes_json_lines():
+    r = CliRunner().invoke(bench_cnn, ["--batch-sizes", "2", "--rounds", "1", "--min-round", "0", "--no-torch",
+                                       "--json"])
+    assert r.exit_code == 0, r.output
+    events = [json.loads(line) for line in r.stdout.splitlines()]  # every stdout line is JSON
+    rows = [e for e in events if e["event"] == "bench"]
+    assert {e["mode"] for e in rows} == {"train", "infer"}
+    assert all(e["batch"] == 2 and e["images_per_s"] > 0 for e in rows)
+    assert not any(e["implementation"] == cnn.TORCH for e in rows)
+    (setup,) = [e for e in events if e["event"] == "setup"]
+    assert setup["numba_threads"] >= 1
+
+
+def test_command_rejects_bad_batch_sizes():
+    r = CliRunner().invoke(bench_cnn, ["--batch-sizes", "32,x"])
+    assert r.exit_code == 2 and "comma-separated" in r.output
+    r = CliRunner().invoke(bench_cnn, ["--batch-sizes", "0"])
+    assert r.exit_code == 2
