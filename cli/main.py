@@ -13,6 +13,7 @@ import click
 from nbengine import __version__
 from nbengine.errors import NBEngineError
 from nbengine_cli import bench as bench_commands
+from nbengine_cli import cnn
 from nbengine_cli import data as data_commands
 from nbengine_cli import logreg
 
@@ -49,6 +50,7 @@ def main():
     \b
     Start here:
       nbengine train logreg        train logistic regression on the shipped data
+      nbengine train cnn           train the lesson's CNN on 5,000 real digits
       nbengine trace logreg        one sample through every step of the chain rule
       nbengine gradcheck logreg    backprop against finite differences
     """
@@ -65,6 +67,11 @@ def evaluate():
 
 
 @main.group()
+def predict():
+    """Predict with a trained model and write the predictions to a file."""
+
+
+@main.group()
 def trace():
     """Print every tensor of one forward and backward pass."""
 
@@ -76,7 +83,7 @@ def gradcheck():
 
 @main.group()
 def data():
-    """The data sets: what ships with nbengine."""
+    """The data sets: what ships with nbengine, fetching MNIST, drawing an image."""
 
 
 @main.group()
@@ -86,10 +93,16 @@ def bench():
 
 train.add_command(logreg.train_logreg)
 evaluate.add_command(logreg.eval_logreg)
+train.add_command(cnn.train_cnn)
+evaluate.add_command(cnn.eval_cnn)
+predict.add_command(cnn.predict_cnn)
 trace.add_command(logreg.trace_logreg)
 gradcheck.add_command(logreg.gradcheck_logreg)
 data.add_command(data_commands.data_list)
+data.add_command(data_commands.data_fetch)
+data.add_command(data_commands.data_show)
 bench.add_command(bench_commands.bench_logreg)
+bench.add_command(bench_commands.bench_cnn)
 
 
 if __name__ == "__main__":  # pragma: no cover

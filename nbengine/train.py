@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -47,6 +48,17 @@ class Epoch:
     loss: float
     train_accuracy: float
     test_accuracy: float | None
+    seconds: float = 0.0  # time spent on the epoch's training steps (not on measuring accuracy)
+    samples: int = 0  # training samples seen in the epoch
+    test_loss: float | None = None  # when the model can measure it in the same pass (``evaluate``)
+
+
+@dataclass
+class Stopped:
+    """Training stopped early when asked to (after a whole step, never inside one)."""
+
+    step: int
+    epoch: int
 
 
 def accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
@@ -58,7 +70,8 @@ def batches(n: int, batch_size: int) -> int:
 
 
 def fit(model, optimizer, x_train, y_train, x_test=None, y_test=None, *, epochs: int, batch_size: int,
-        seed: int, trace_every: int = 0) -> Iterator[Step | Traced | Epoch]:
+        seed: int, trace_every: int = 0, running_accuracy: bool = False,
+        should_stop: Callable[[], bool] | None = None) -> Iterator[Step | Traced | Epoch | Stopped]:
     """Mini-batch gradient descent over shuffled training data.
 
     Each epoch visits the training samples in a new order drawn from a generator
@@ -66,6 +79,12 @@ def fit(model, optimizer, x_train, y_train, x_test=None, y_test=None, *, epochs:
     numbers. With ``trace_every`` = k > 0, steps 1, k+1, 2k+1, ... are traced.
     A non-finite loss stops training with :class:`DivergedError` before the
     optimizer applies it.
+
+    The training accuracy of an epoch is measured on the whole training set after
+    the epoch, or, with ``running_accuracy``, counted on each batch as it was
+    trained (with dropout on; what Keras reports, and free): the model then sets
+    ``last_correct`` in ``loss_and_backward``. ``should_stop`` is asked after
+    every step; when it says yes, a :class:`Stopped` event ends the run.
     """
     if epochs < 1 or batch_size < 1:
         raise ValueError("epochs and batch_size must be at least 1")
@@ -77,6 +96,8 @@ def fit(model, optimizer, x_train, y_train, x_test=None, y_test=None, *, epochs:
     for epoch in range(1, epochs + 1):
         order = rng.permutation(N)
         loss_sum = 0.0
+        correct = 0
+        started = time.perf_counter()
         for start in range(0, N, batch_size):
             idx = order[start:start + batch_size]
             step += 1
@@ -90,8 +111,20 @@ def fit(model, optimizer, x_train, y_train, x_test=None, y_test=None, *, epochs:
                     )
                 optimizer.step()
             loss_sum += loss * idx.size
+            if running_accuracy:
+                correct += model.last_correct
             if tracer is not None:
                 yield Traced(step, epoch, tracer.steps)
             yield Step(step, total, epoch, loss)
-        test_acc = accuracy(model, x_test, y_test) if x_test is not None and len(x_test) else None
-        yield Epoch(epoch, loss_sum / N, accuracy(model, x_train, y_train), test_acc)
+            if should_stop is not None and should_stop():
+                yield Stopped(step, epoch)
+                return
+        seconds = time.perf_counter() - started
+        train_acc = correct / N if running_accuracy else accuracy(model, x_train, y_train)
+        test_acc = test_loss = None
+        if x_test is not None and len(x_test):
+            if hasattr(model, "evaluate"):
+                test_loss, test_acc = model.evaluate(x_test, y_test)
+            else:
+                test_acc = accuracy(model, x_test, y_test)
+        yield Epoch(epoch, loss_sum / N, train_acc, test_acc, seconds, N, test_loss)

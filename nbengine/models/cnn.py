@@ -136,14 +136,20 @@ class CNN:
     def predict(self, x: np.ndarray) -> np.ndarray:
         return np.argmax(self.predict_proba(x), axis=1)
 
-    def loss(self, x: np.ndarray, y: np.ndarray, batch_size: int = PREDICT_BATCH) -> float:
-        """Mean loss in inference mode."""
-        total = 0.0
+    def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int = PREDICT_BATCH) -> tuple[float, float]:
+        """(mean loss, accuracy) in inference mode, in one pass over the data."""
+        total, correct = 0.0, 0
         for s in range(0, x.shape[0], batch_size):
             out = self.forward(x[s:s + batch_size], training=False)
             yb = np.ascontiguousarray(y[s:s + batch_size], dtype=np.int64)
             total += self.loss_fn.forward(out, yb) * yb.size
-        return total / max(x.shape[0], 1)
+            correct += int(np.sum(np.argmax(out, axis=1) == yb))
+        n = max(x.shape[0], 1)
+        return total / n, correct / n
+
+    def loss(self, x: np.ndarray, y: np.ndarray) -> float:
+        """Mean loss in inference mode."""
+        return self.evaluate(x, y)[0]
 
     def summary(self) -> list[SummaryRow]:
         return [SummaryRow(l.name, l.kind, l.output_shape, l.n_params, l.describe()) for l in self.layers]
