@@ -38,7 +38,7 @@ def human_size(n: int) -> str:
 
 # -- list ----------------------------------------------------------------------------------------
 
-@click.command("list")
+@click.command("list", short_help="The shipped data sets, and the ones `data fetch` downloads.")
 @cache_dir_option
 @json_options
 def data_list(cache_dir, json_mode, quiet):
@@ -192,7 +192,7 @@ def ramp(pixels) -> Text:
 def data_show(data, index, split, split_seed, test_fraction, cache_dir, json_mode, quiet):
     """Draw one image at full 28×28 resolution, with its label.
 
-    DATA is mnist_5k (the default, shipped), mnist or fashion-mnist (once fetched),
+    NAME|PATH is mnist_5k (the default, shipped), mnist or fashion-mnist (once fetched),
     a CSV file (Kaggle's train.csv or test.csv, or 784 pixels then the label), an IDX
     images file, or a folder of the four MNIST files. In colour each character is two
     pixels (▀ with grey foreground and background); with NO_COLOR, or when the output
