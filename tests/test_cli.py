@@ -240,8 +240,9 @@ def test_missing_data_file():
 
 def test_data_list():
     assert "breast_cancer" in run("data", "list").stdout
-    (entry,) = json_lines(run("data", "list", "--json"))
-    assert entry["name"] == "breast_cancer" and Path(entry["path"]).is_file()
+    entries = {e["name"]: e for e in json_lines(run("data", "list", "--json"))}
+    assert Path(entries["breast_cancer"]["path"]).is_file()
+    assert Path(entries["mnist_5k"]["path"]).is_file()
 
 
 # -- the installed console script -----------------------------------------------------------

@@ -7,7 +7,9 @@ i, j index output rows and columns, p, q input rows and columns.
 Forward, for every window (the same geometry as a convolution, see conv2d.py):
     out[n, i, j, c] = max over r < PH, s < PW of x[n, p, q, c]
     where p = i*sh + r - pt and q = j*sw + s - pl
-Padding positions (p or q outside the input) never take part, as if they held -inf.
+Padding positions (p or q outside the input) never take part, as if they held -inf;
+a window wholly in the padding (possible with a large explicit padding) gives -inf
+and arg -1.
 The first largest value in the window, reading row by row, wins a tie; its
 position is kept as the flat index p*W + q in ``arg``.
 
@@ -67,4 +69,5 @@ def maxpool_backward(dx, dout, arg):
             for j in range(OW):
                 for c in range(C):
                     a = arg[n, i, j, c]
-                    dx[n, a // W, a % W, c] += dout[n, i, j, c]
+                    if a >= 0:  # -1: a window that lies wholly in the padding has no input to blame
+                        dx[n, a // W, a % W, c] += dout[n, i, j, c]
