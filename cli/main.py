@@ -14,6 +14,7 @@ from nbengine import __version__
 from nbengine.errors import NBEngineError
 from nbengine_cli import bench as bench_commands
 from nbengine_cli import cnn
+from nbengine_cli import cnn_trace
 from nbengine_cli import data as data_commands
 from nbengine_cli import logreg
 
@@ -72,6 +73,11 @@ def predict():
 
 
 @main.group()
+def summary():
+    """A model's layers: output shapes and parameter counts."""
+
+
+@main.group()
 def trace():
     """Print every tensor of one forward and backward pass."""
 
@@ -97,6 +103,10 @@ train.add_command(cnn.train_cnn)
 evaluate.add_command(cnn.eval_cnn)
 predict.add_command(cnn.predict_cnn)
 trace.add_command(logreg.trace_logreg)
+trace.add_command(cnn_trace.trace_cnn)
+trace.add_command(cnn_trace.trace_conv)
+trace.add_command(cnn_trace.trace_pool)
+summary.add_command(cnn_trace.summary_cnn)
 gradcheck.add_command(logreg.gradcheck_logreg)
 data.add_command(data_commands.data_list)
 data.add_command(data_commands.data_fetch)
