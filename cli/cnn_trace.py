@@ -582,13 +582,8 @@ def trace_cnn(index, ckpt, data, split, maps, seed, as_written, cache_dir, json_
     # -- backward: one training step without the update ----------------------------------------
     y = np.array([label], np.int64)
     with Tracer() as tracer:
-        # What model.loss_and_backward does, with the gradient carried on to the pixels.
-        z = model.forward(x, training=True)
-        loss = model.loss_fn.forward(z, y)
-        grad = model.loss_fn.backward()
-        for layer in reversed(model.layers):
-            grad = layer.backward(grad, need_dx=True)
-    dx = grad[0].copy()
+        loss = model.loss_and_backward(x, y, input_grad=True)
+    dx = model.input_grad[0]
     kept = next((s.value for s in tracer.steps if s.name.endswith("mask")), None)
     out.show("")
     drop = f": it kept {int(kept.sum()):,} of {kept.size:,} values" if kept is not None else ""

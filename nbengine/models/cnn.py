@@ -94,6 +94,7 @@ class CNN:
         self.params = {f"{l.name}.{k}": v for l in self.layers for k, v in l.params.items()}
         self.grads = {f"{l.name}.{k}": v for l in self.layers for k, v in l.grads.items()}
         self.last_correct = 0
+        self.input_grad = None
 
     # -- computing -------------------------------------------------------------------
     def _check(self, x: np.ndarray) -> np.ndarray:
@@ -111,15 +112,21 @@ class CNN:
             a = layer.forward(a, training)
         return a
 
-    def loss_and_backward(self, x: np.ndarray, y: np.ndarray) -> float:
-        """Forward (training mode), the mean loss, and backward; grads then hold dL/dθ."""
+    def loss_and_backward(self, x: np.ndarray, y: np.ndarray, input_grad: bool = False) -> float:
+        """Forward (training mode), the mean loss, and backward; grads then hold dL/dθ.
+
+        With ``input_grad``, the gradient is carried on to the images themselves and
+        kept in ``self.input_grad`` (N, H, W, C): how the loss changes with each pixel.
+        """
         out = self.forward(x, training=True)
         y = np.ascontiguousarray(y, dtype=np.int64)
         loss = self.loss_fn.forward(out, y)
         self.last_correct = int(np.sum(np.argmax(out, axis=1) == y))
         grad = self.loss_fn.backward()
         for i in range(len(self.layers) - 1, -1, -1):
-            grad = self.layers[i].backward(grad, need_dx=i > 0)  # no gradient for the images themselves
+            # the images are data, not parameters: their gradient only when asked
+            grad = self.layers[i].backward(grad, need_dx=i > 0 or input_grad)
+        self.input_grad = grad.copy() if input_grad else None
         return loss
 
     def _probabilities(self, out: np.ndarray) -> np.ndarray:
