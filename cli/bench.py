@@ -75,8 +75,46 @@ def setup_lines(setup: dict) -> list[str]:
     return [
         f"{setup['cores']} cores; Numba {setup['numba']} threading layer {setup['numba_threading_layer']}, "
         f"threads: {setup['numba_threads']}; BLAS {setup['blas']} threads: {setup['blas_threads']}{torch}",
-        env,
+        f"OpenMP wait policy: {setup['omp_wait_policy']}",
+        f"environment: {env}",
     ]
+
+
+SLICES_SHOWN = 12
+
+
+def show_interference(out: Output, found) -> None:
+    """Two tables: each pool's idle tail, and each training step alone and right after another's."""
+    names = list(found.tails)
+    tails = Table(title=f"after one {found.case.name}: the process's CPU use while nothing runs",
+                  title_justify="left")
+    for col, just in (("implementation", "left"), ("busy until", "right"), ("CPU burnt idle", "right"),
+                      (f"cores used in the first {SLICES_SHOWN} slices of {found.slice_s * 1e3:g} ms", "left")):
+        tails.add_column(col, justify=just)
+    for name in names:
+        tail = found.tails[name]
+        burnt = sum(tail) * found.slice_s
+        tails.add_row(name, fmt_seconds(found.quiet_after(name)) if found.quiet_after(name) else "0",
+                      fmt_seconds(burnt) if burnt else "0", " ".join(f"{v:.1f}" for v in tail[:SLICES_SHOWN]))
+        out.emit("idle_tail", case=found.case.name, implementation=name, slice_s=found.slice_s, cores=tail,
+                 quiet_after_s=found.quiet_after(name))
+    out.show(tails)
+    after = Table(title=f"one {found.case.name}, alone (after an idle pause) and right after another's",
+                  title_justify="left")
+    after.add_column("timed", justify="left")
+    after.add_column("alone", justify="right")
+    for other in names:
+        after.add_column(f"after {other}", justify="right")
+    for name in names:
+        alone = found.penalty[(name, name)]
+        row = [name, fmt_seconds(alone)]
+        for other in names:
+            t = found.penalty[(name, other)]
+            row.append("" if other == name else f"{fmt_seconds(t)} ({t / alone:.2f}×)")
+            out.emit("after", case=found.case.name, timed=name, after=other if other != name else None,
+                     median_s=t, relative=t / alone)
+        after.add_row(*row)
+    out.show(after)
 
 
 @click.command("cnn", short_help="The MNIST CNN against NumPy (im2col) and PyTorch.")
@@ -90,8 +128,17 @@ def setup_lines(setup: dict) -> list[str]:
 @click.option("--startup", is_flag=True,
               help="Also time `nbengine train cnn` from start to its first step, with an empty "
                    "Numba cache (cold, tens of seconds) and a filled one (warm).")
+@click.option("--interference", is_flag=True,
+              help="Also measure the thread fight: how long each implementation's idle threads keep "
+                   "spinning after a training step, and each step's time right after another's.")
+@click.option("--no-idle", is_flag=True,
+              help="Leave out the idle pause between rounds, to see what the thread fight does to the figures.")
+@click.option("--keep-wait-policy", is_flag=True,
+              help="Run OpenMP with OMP_WAIT_POLICY as this process has it (nbengine sets PASSIVE unless "
+                   "you set it) instead of libgomp's default, which PyTorch runs best with.")
 @json_options
-def bench_cnn(batch_sizes, rounds, min_round, no_torch, startup, json_mode, quiet):
+def bench_cnn(batch_sizes, rounds, min_round, no_torch, startup, interference, no_idle, keep_wait_policy,
+              json_mode, quiet):
     """Time the lesson's CNN: a training step and inference, in images per second.
 
     nbengine, the textbook's NumPy network (im2col and matrix products) and
@@ -122,7 +169,10 @@ def bench_cnn(batch_sizes, rounds, min_round, no_torch, startup, json_mode, quie
         columns.append(("× PyTorch", "right"))
     for col, just in columns:
         table.add_column(col, justify=just)
-    results = cnn.run(batch_sizes, rounds, min_round, use_torch=use_torch, use_nbengine=use_nbengine)
+    if no_idle:
+        out.status("no idle pause between rounds: a round may start while the previous one's threads still spin")
+    results = cnn.run(batch_sizes, rounds, min_round, use_torch=use_torch, use_nbengine=use_nbengine,
+                      idle_rounds=not no_idle, libgomp_default=not keep_wait_policy)
     for result in results:
         case = result.case
         for i, (name, t) in enumerate(result.timings.items()):
@@ -142,6 +192,11 @@ def bench_cnn(batch_sizes, rounds, min_round, no_torch, startup, json_mode, quie
     for line in setup_lines(setup):
         out.show(line)
     out.show(table)
+
+    if interference:
+        out.status("interference: idle tails and steps right after one another")
+        show_interference(out, cnn.interference(batch_sizes[0], use_torch=use_torch, use_nbengine=use_nbengine,
+                                               libgomp_default=not keep_wait_policy))
 
     if startup:
         out.status("start-up: running `nbengine train cnn --epochs 1 --json` with an empty Numba cache, then again")

@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from nbengine.bench import cnn
 from nbengine_cli.bench import bench_cnn
 
-TINY = dict(batch_sizes=(2,), rounds=1, min_round=0.0)
+# libgomp_default=False: the test process keeps nbengine's OpenMP wait policy for the tests after these
+TINY = dict(batch_sizes=(2,), rounds=1, min_round=0.0, libgomp_default=False)
 
 
 def check(results, names):
@@ -102,7 +103,7 @@ def test_startup_reports_a_process_that_never_steps():
 
 def test_command_writes_json_lines():
     r = CliRunner().invoke(bench_cnn, ["--batch-sizes", "2", "--rounds", "1", "--min-round", "0", "--no-torch",
-                                       "--json"])
+                                       "--keep-wait-policy", "--json"])
     assert r.exit_code == 0, r.output
     events = [json.loads(line) for line in r.stdout.splitlines()]  # every stdout line is JSON
     rows = [e for e in events if e["event"] == "bench"]
@@ -118,3 +119,64 @@ def test_command_rejects_bad_batch_sizes():
     assert r.exit_code == 2 and "comma-separated" in r.output
     r = CliRunner().invoke(bench_cnn, ["--batch-sizes", "0"])
     assert r.exit_code == 2
+
+
+def test_interference_measures_tails_and_penalties():
+    found = cnn.interference(batch=2, repeats=1, slices=3, slice_s=0.002, use_torch=False, use_nbengine=False,
+                             libgomp_default=False)
+    assert list(found.tails) == [cnn.NUMPY] and len(found.tails[cnn.NUMPY]) == 3
+    assert found.penalty[(cnn.NUMPY, cnn.NUMPY)] > 0
+    assert 0 <= found.quiet_after(cnn.NUMPY) <= 3 * 0.002 + 1e-12
+
+
+def test_command_with_interference_and_without_idle_rounds():
+    r = CliRunner().invoke(bench_cnn, ["--batch-sizes", "2", "--rounds", "1", "--min-round", "0", "--no-torch",
+                                       "--no-idle", "--interference", "--keep-wait-policy", "--json"])
+    assert r.exit_code == 0, r.output
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    kinds = {e["event"] for e in events}
+    assert {"bench", "setup", "idle_tail", "after"} <= kinds
+
+
+@pytest.mark.parametrize("user_policy, expected", [(None, "unset for the benchmark"),
+                                                   ("ACTIVE", "ACTIVE (set by the user)")])
+def test_openmp_starts_with_libgomps_default_unless_the_user_chose(user_policy, expected):
+    """In a new process (OpenMP reads the policy once, when it loads): nbengine's PASSIVE is set
+    aside while the thread pools start, then os.environ is as before."""
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if user_policy:
+        env["OMP_WAIT_POLICY"] = user_policy
+    code = ("import os; from nbengine.bench import cnn; note = cnn.start_thread_pools(False); "
+            "print(note); print(os.environ['OMP_WAIT_POLICY']); print(cnn.thread_setup()['omp_wait_policy'])")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    note, policy, reported = out.stdout.splitlines()
+    assert note.startswith(expected) and reported == note
+    assert policy == (user_policy or "PASSIVE")
+
+
+def test_the_three_implementations_compute_the_same_network():
+    """Same weights, same batch, dropout off: the same probabilities, loss and gradients,
+    so the benchmark compares the same computation."""
+    models = pytest.importorskip("nbengine.models.cnn")
+    from nbengine.bench.cnn_numpy import NumpyCNN
+
+    x, y, _ = cnn.digits(8, seed=2)
+    mine = models.CNN(seed=3, dtype=np.float32, dropout=0.0)
+    params = {k: v.copy() for k, v in mine.params.items()}
+    others = {"NumPy": NumpyCNN(params, dropout=0.0)}
+    if cnn.cnn_torch.available():
+        others["PyTorch"] = cnn.cnn_torch.TorchCNN(params, dropout=0.0, threads=1)
+    probs = mine.predict_proba(x)
+    loss = mine.loss(x, y)
+    train_loss = mine.loss_and_backward(x, y)
+    assert train_loss == pytest.approx(loss, rel=1e-6)
+    for name, other in others.items():
+        np.testing.assert_allclose(other.predict_proba(x), probs, rtol=1e-4, atol=1e-6, err_msg=name)
+        assert other.loss(x, y) == pytest.approx(loss, rel=1e-5), name
+        other.loss_and_backward(x, y)
+        for k, g in other.grads().items():
+            np.testing.assert_allclose(mine.grads[k], g, rtol=1e-3, atol=2e-6, err_msg=f"{name} {k}")

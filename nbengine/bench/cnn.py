@@ -21,45 +21,56 @@ conv1's dL/dx, which nothing needs: 2·(3·7,059,968 − 225,792) = 41,908,224, 
 Threads: the fight, and what this benchmark does about it.
 
 Three thread pools can live in this process: Numba's (nbengine's ``prange``
-loops; the ``omp`` threading layer, the system's libgomp), OpenBLAS's (NumPy's
-matrix products in the im2col reference), and PyTorch's (its own copy of libgomp,
-with MKL and oneDNN on it). On a 2-core machine each wants both cores. The
-kernels of nbengine make no BLAS calls, so during a step of one implementation
-only its own pool works; the fight is about what idle pools do afterwards.
+loops, on the ``omp`` threading layer), OpenBLAS's (NumPy's matrix products in
+the im2col reference) and PyTorch's (OpenMP, with MKL and oneDNN on it). On a
+2-core machine each wants both cores. nbengine's kernels make no BLAS calls, so
+during a step of one implementation only its own pool works; the fight is about
+what idle pools do afterwards, and about one setting they share.
 
-Measured here (2-core AMD EPYC, numba 0.68.1 with the omp layer, NumPy 2.4 with
-OpenBLAS 0.3.31, torch 2.13; ``spin_tail`` measures the process's CPU use while
-the main thread sleeps, ``cross_penalty`` times a step right after another
-implementation's step):
+Measured here (2-core AMD EPYC, numba 0.68.1, NumPy 2.4 with OpenBLAS 0.3.31,
+torch 2.13, a training step at batch 32; ``nbengine bench cnn --interference``
+prints these tables, ``spin_tail`` and ``cross_penalty`` measure them):
 
-- After a NumPy step, OpenBLAS's worker threads keep spinning for about 100 ms
-  (its default THREAD_TIMEOUT of 2^28 cycles at 2.45 GHz), burning about one
-  core while nothing is computed. libgomp's workers (Numba's and PyTorch's) go
-  to sleep within 10 ms (GOMP_SPINCOUNT's default when OMP_WAIT_POLICY is unset).
-- So whatever runs right after NumPy shares the cores with spinning OpenBLAS
-  threads: an nbengine training step at batch 32 took 2.5–4.5× its time alone,
-  a PyTorch step about 2×. The other way round the cost was small (NumPy
-  0–15 % slower right after nbengine or PyTorch).
-- ``OPENBLAS_THREAD_TIMEOUT=4`` (set before NumPy loads) removes the tail
-  entirely and did not slow the NumPy step measurably; ``OMP_WAIT_POLICY=PASSIVE``
-  removes libgomp's short tail but not OpenBLAS's; ``OMP_WAIT_POLICY=ACTIVE``
-  makes every libgomp pool spin forever and slowed everything 3–10×;
-  ``OPENBLAS_NUM_THREADS=1`` removes the tail but takes a core from NumPy. The
-  ``workqueue`` layer has no tail but was slower than ``omp`` for nbengine.
+- After a NumPy step OpenBLAS's worker threads keep spinning for 100–110 ms (its
+  default THREAD_TIMEOUT, 2^28 cycles), burning about one core while nothing is
+  computed. Whatever runs next shares the cores with them: an nbengine step took
+  1.7–2.0× its time alone (once 5×), a PyTorch step 1.8–2.2×. The other way
+  round NumPy lost at most 1.1×. ``OPENBLAS_THREAD_TIMEOUT=4`` (set before NumPy
+  loads) removes the tail and all of these penalties (every ratio within
+  0.92–1.04) without slowing NumPy's step; ``OPENBLAS_NUM_THREADS=1`` removes it
+  by taking a core from NumPy.
+- Numba and PyTorch share one OpenMP runtime: PyTorch ships its own libgomp and
+  Numba's omp layer links the system's, but the dynamic linker binds both to
+  whichever was loaded first (seen with ``LD_DEBUG=bindings``). That libgomp
+  reads OMP_WAIT_POLICY once, when it loads, so both get the same policy.
+- Importing nbengine sets OMP_WAIT_POLICY=PASSIVE unless the user set it (it
+  protects training on a busy machine). Under PASSIVE a PyTorch step alone took
+  11.8–12.0 ms against 9.9–10.1 ms with libgomp's default (spin about 10 ms,
+  then sleep): 18 % slower. nbengine's step was the same under both within the
+  noise (16.1–17.3 ms against 16.7–18.0 ms at batch 32, 58–60 ms against
+  60–61 ms at 128). libgomp's default leaves a tail of about 10 ms of spinning
+  after a Numba or PyTorch step, which cost the next step nothing measurable.
+  ``OMP_WAIT_POLICY=ACTIVE`` (spin without end) fought OpenBLAS at every switch:
+  steps 3–10× slower.
 
-What this benchmark does, so each side gets the machine to itself:
+What this benchmark does, so each side gets the machine as it would alone:
 
 - Between two timed rounds of ``measure`` it runs an untimed idle round
-  (``settle``): the main thread sleeps until the process's CPU use has dropped
-  below 5 % of a core, so a round never starts while the previous one's pool is
-  still spinning. Its rounds are dropped from the results. This works whatever
-  the environment and costs about ``min_round`` of wall time per round.
+  (``settle``): the main thread sleeps until the process uses less than 5 % of
+  a core, so a round never starts while the previous one's threads still spin.
+  Its rounds are dropped from the results. This works whatever the environment
+  and costs about ``min_round`` of wall time per round. ``idle_rounds=False``
+  (``--no-idle``) shows what the figures would be without it.
+- ``start_thread_pools`` starts the OpenMP runtime with libgomp's default
+  policy, setting aside the PASSIVE that importing nbengine chose (os.environ
+  is restored afterwards); a policy the user set is kept, and so is the
+  process's own with ``libgomp_default=False`` (``--keep-wait-policy``).
 - Every implementation gets the same number of threads: Numba's thread count
   (``NUMBA_NUM_THREADS``, by default the number of cores); PyTorch gets it with
   ``torch.set_num_threads`` and OpenBLAS with ``openblas_set_num_threads``
   (through ctypes, restored afterwards).
-- Nothing in the environment is changed: ``thread_setup()`` reports it as
-  found, with the threading layer, the thread counts and the BLAS library.
+- ``thread_setup()`` reports the threading layer, thread counts, BLAS, the wait
+  policy in force and the environment, as found.
 
 Start-up. ``startup()`` runs ``nbengine train cnn --epochs 1 --json`` as a new
 process and times until the first ``{"event": "step"}`` line: cold with an empty
@@ -268,6 +279,78 @@ def cross_penalty(fns: Mapping[str, Callable[[], object]], repeats: int = 7) -> 
     return out
 
 
+WAIT_POLICY = "OMP_WAIT_POLICY"
+NOT_STARTED = "not started by the benchmark"
+_omp_policy = {"note": NOT_STARTED}
+
+
+def initial_environ() -> dict[str, str] | None:
+    """The environment this process started with (Linux: /proc/self/environ), or None if unknown.
+
+    Unlike os.environ it does not show what was set after the start, such as the
+    OMP_WAIT_POLICY that importing nbengine sets.
+    """
+    try:
+        with open("/proc/self/environ", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
+    return {k.decode(errors="replace"): v.decode(errors="replace") for k, v in pairs}
+
+
+def openmp_libraries() -> list[str] | None:
+    """The OpenMP runtimes (libgomp files) mapped into this process; None where that cannot be read."""
+    try:
+        with open("/proc/self/maps") as f:
+            return sorted({line.split()[-1] for line in f if "libgomp" in line})
+    except OSError:
+        return None
+
+
+def start_thread_pools(use_torch: bool, libgomp_default: bool = True) -> str:
+    """Start Numba's threads and import PyTorch, deciding first which OpenMP wait policy they get.
+
+    Numba's and PyTorch's OpenMP calls go to one libgomp in this process, the
+    first one loaded, and it reads OMP_WAIT_POLICY once, when it loads. With
+    ``libgomp_default`` and no policy chosen by the user (importing nbengine sets
+    PASSIVE), both load with the variable unset: libgomp's own default, spin
+    briefly then sleep. Afterwards os.environ is as before. Returns a note saying
+    which policy is in force; ``thread_setup`` reports it.
+    """
+    import numba
+    from numba.np.ufunc import parallel
+
+    def launch():
+        parallel._launch_threads()  # loads the threading layer (and with omp, libgomp)
+        if use_torch:
+            cnn_torch.import_torch()
+
+    loaded, started = openmp_libraries(), initial_environ()
+    current = os.environ.get(WAIT_POLICY)
+    if loaded:
+        note = f"{current or 'unset'} as found (OpenMP was running before the benchmark started)"
+        launch()
+    elif started is not None and WAIT_POLICY in started:
+        note = f"{current} (set by the user)"
+        launch()
+    elif not libgomp_default or started is None or current is None:
+        note = f"{current or 'unset'} as found"
+        launch()
+    else:
+        os.environ.pop(WAIT_POLICY)
+        try:
+            launch()
+        finally:
+            os.environ[WAIT_POLICY] = current
+        note = f"unset for the benchmark: libgomp's default, spin briefly then sleep (nbengine sets {current})"
+    if numba.threading_layer() != "omp" and not use_torch:
+        note += f"; Numba's {numba.threading_layer()} layer does not use it"
+    if _omp_policy["note"] == NOT_STARTED:  # the first start decided it for the whole process
+        _omp_policy["note"] = note
+    return _omp_policy["note"]
+
+
 def thread_setup(torch_used: bool = False) -> dict[str, object]:
     """How the process's thread pools are set up, as found (nothing is changed here)."""
     import numba
@@ -288,6 +371,8 @@ def thread_setup(torch_used: bool = False) -> dict[str, object]:
         "blas": f"{blas_info.get('name', 'unknown')} {blas_info.get('version', '')}".strip(),
         "blas_threads": blas.threads(),
         "blas_config": blas.describe(),
+        "omp_wait_policy": _omp_policy["note"],
+        "openmp_libraries": openmp_libraries(),
         "env": {k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "NUMBA_NUM_THREADS",
                                                "NUMBA_THREADING_LAYER", "OPENBLAS_NUM_THREADS",
                                                "OPENBLAS_THREAD_TIMEOUT", "MKL_NUM_THREADS")},
@@ -400,13 +485,16 @@ class Result:
 
 
 def run(batch_sizes=(32, 128), rounds: int = 5, min_round: float = 0.3, use_torch: bool | None = None,
-        use_nbengine: bool | None = None, modes=MODES, seed: int = 0) -> Iterator[Result]:
+        use_nbengine: bool | None = None, modes=MODES, seed: int = 0, idle_rounds: bool = True,
+        libgomp_default: bool = True) -> Iterator[Result]:
     """Yield a Result per case: every implementation timed with ``measure`` in alternating
-    rounds in this process, separated by idle rounds (see the module's docstring)."""
+    rounds in this process, separated by idle rounds unless ``idle_rounds`` is False.
+    ``libgomp_default``: see ``start_thread_pools``, and the module's docstring."""
     import numba
 
     use_torch = cnn_torch.available() if use_torch is None else use_torch
     use_nbengine = nbengine_available() if use_nbengine is None else use_nbengine
+    start_thread_pools(use_torch, libgomp_default)
     threads = numba.get_num_threads()
     params = start_params(seed)
     x_all, y_all, _ = digits(BATCHES_CYCLED * max(batch_sizes), seed)
@@ -417,8 +505,46 @@ def run(batch_sizes=(32, 128), rounds: int = 5, min_round: float = 0.3, use_torc
                 n = BATCHES_CYCLED * batch
                 fns = implementations(case, params, x_all[:n], y_all[:n], use_nbengine=use_nbengine,
                                       use_torch=use_torch, threads=threads, seed=seed)
-                timings = measure(with_idle_rounds(fns), rounds, min_round)
+                timings = measure(with_idle_rounds(fns) if idle_rounds else fns, rounds, min_round)
                 yield Result(case, {k: t for k, t in timings.items() if k in fns})
+
+
+@dataclass
+class Interference:
+    """What each implementation's thread pool does to the others (see the module's docstring)."""
+
+    case: Case
+    tails: dict[str, list[float]]  # cores busy in each slice after one call, while the caller sleeps
+    slice_s: float
+    penalty: dict[tuple[str, str], float]  # (timed, run just before) -> seconds; (a, a) = after an idle pause
+
+    def quiet_after(self, name: str, threshold: float = 0.05) -> float:
+        """Seconds until the process stays below ``threshold`` cores after a call of ``name``."""
+        busy = [i for i, v in enumerate(self.tails[name]) if v >= threshold]
+        return (busy[-1] + 1) * self.slice_s if busy else 0.0
+
+
+def interference(batch: int = 32, repeats: int = 7, slices: int = 25, slice_s: float = 0.01,
+                 use_torch: bool | None = None, use_nbengine: bool | None = None, seed: int = 0,
+                 libgomp_default: bool = True) -> Interference:
+    """Measure the thread fight for training steps of ``batch``: the idle tail of each
+    implementation's pool, and each one's step alone versus right after another's."""
+    import numba
+
+    use_torch = cnn_torch.available() if use_torch is None else use_torch
+    use_nbengine = nbengine_available() if use_nbengine is None else use_nbengine
+    start_thread_pools(use_torch, libgomp_default)
+    case = Case("train", batch)
+    x, y, _ = digits(BATCHES_CYCLED * batch, seed)
+    with blas_threads(numba.get_num_threads()):
+        fns = implementations(case, start_params(seed), x, y, use_nbengine=use_nbengine, use_torch=use_torch,
+                              seed=seed)
+        for fn in fns.values():  # compile and warm up
+            fn()
+            fn()
+        tails = {name: spin_tail(fn, slices, slice_s) for name, fn in fns.items()}
+        penalty = cross_penalty(fns, repeats)
+    return Interference(case, tails, slice_s, penalty)
 
 
 # -- start-up ------------------------------------------------------------------------------

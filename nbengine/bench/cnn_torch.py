@@ -38,6 +38,13 @@ def available() -> bool:
     return importlib.util.find_spec("torch") is not None
 
 
+def import_torch():
+    """Import torch (about 3 s the first time) and return it."""
+    import torch
+
+    return torch
+
+
 def _paddings() -> dict[str, tuple[int, int, int, int]]:
     """(top, bottom, left, right) for every layer of the lesson's network."""
     g = geometry()
@@ -63,7 +70,7 @@ class TorchCNN:
 
     def __init__(self, params: Mapping[str, np.ndarray], lr: float = 0.01, dropout: float = DROPOUT,
                  threads: int | None = None, seed: int = 0):
-        import torch
+        torch = import_torch()
         import torch.nn.functional as F
 
         self.torch, self.F = torch, F
@@ -152,7 +159,7 @@ class TorchCNN:
 
 def thread_info() -> dict[str, object]:
     """PyTorch's version and thread settings (imports torch)."""
-    import torch
+    torch = import_torch()
 
     return {"torch": torch.__version__, "torch_threads": torch.get_num_threads(),
             "torch_interop_threads": torch.get_num_interop_threads(),
