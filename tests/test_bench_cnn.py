@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from nbengine.bench import cnn
-from nbengine_cli.bench import bench_cnn
+from nbengine_cli.main import main
 
 # libgomp_default=False: the test process keeps nbengine's OpenMP wait policy for the tests after these
 TINY = dict(batch_sizes=(2,), rounds=1, min_round=0.0, libgomp_default=False)
@@ -101,9 +101,14 @@ def test_startup_reports_a_process_that_never_steps():
         cnn._first_step(fake_trainer([], then_sleep=30), {}, timeout=0.5)
 
 
+def bench(*args: str):
+    # through the top-level group, as the command line runs it (click keeps per-command
+    # state such as the help option, so invoking the subcommand alone would differ)
+    return CliRunner().invoke(main, ["bench", "cnn", *args])
+
+
 def test_command_writes_json_lines():
-    r = CliRunner().invoke(bench_cnn, ["--batch-sizes", "2", "--rounds", "1", "--min-round", "0", "--no-torch",
-                                       "--keep-wait-policy", "--json"])
+    r = bench("--batch-sizes", "2", "--rounds", "1", "--min-round", "0", "--no-torch", "--keep-wait-policy", "--json")
     assert r.exit_code == 0, r.output
     events = [json.loads(line) for line in r.stdout.splitlines()]  # every stdout line is JSON
     rows = [e for e in events if e["event"] == "bench"]
@@ -115,9 +120,9 @@ def test_command_writes_json_lines():
 
 
 def test_command_rejects_bad_batch_sizes():
-    r = CliRunner().invoke(bench_cnn, ["--batch-sizes", "32,x"])
+    r = bench("--batch-sizes", "32,x")
     assert r.exit_code == 2 and "comma-separated" in r.output
-    r = CliRunner().invoke(bench_cnn, ["--batch-sizes", "0"])
+    r = bench("--batch-sizes", "0")
     assert r.exit_code == 2
 
 
@@ -130,8 +135,8 @@ def test_interference_measures_tails_and_penalties():
 
 
 def test_command_with_interference_and_without_idle_rounds():
-    r = CliRunner().invoke(bench_cnn, ["--batch-sizes", "2", "--rounds", "1", "--min-round", "0", "--no-torch",
-                                       "--no-idle", "--interference", "--keep-wait-policy", "--json"])
+    r = bench("--batch-sizes", "2", "--rounds", "1", "--min-round", "0", "--no-torch", "--no-idle", "--interference",
+              "--keep-wait-policy", "--json")
     assert r.exit_code == 0, r.output
     events = [json.loads(line) for line in r.stdout.splitlines()]
     kinds = {e["event"] for e in events}

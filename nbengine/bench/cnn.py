@@ -274,7 +274,8 @@ def cross_penalty(fns: Mapping[str, Callable[[], object]], repeats: int = 7) -> 
             for _ in range(repeats):
                 if a == b:
                     settle()
-                fb() if a != b else None
+                else:
+                    fb()
                 t0 = time.perf_counter()
                 fa()
                 times.append(time.perf_counter() - t0)
@@ -407,7 +408,7 @@ def start_params(seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def _cycle(x: np.ndarray, y: np.ndarray, batch: int):
-    """A function returning the next of BATCHES_CYCLED batches at each call."""
+    """A function returning the next of the batches x and y hold, in turn, at each call."""
     parts = [(np.ascontiguousarray(x[i * batch:(i + 1) * batch]), y[i * batch:(i + 1) * batch])
              for i in range(len(x) // batch)]
     state = {"i": 0}
