@@ -69,7 +69,7 @@ def _ratio(r: float | None) -> str:
 
 
 def setup_lines(setup: dict) -> list[str]:
-    """The thread setup in two lines: what each pool runs on, and the environment as found."""
+    """The thread setup in three lines: what each pool runs on, the OpenMP wait policy, the environment."""
     torch = (f"; PyTorch {setup['torch']} threads: {setup['torch_threads']}" if "torch" in setup else "")
     env = ", ".join(f"{k}={v if v is not None else 'unset'}" for k, v in setup["env"].items())
     return [
