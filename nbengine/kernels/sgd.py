@@ -7,21 +7,40 @@ Plain SGD, a step downhill:
 With momentum, a velocity v remembers past steps (Keras's SGD(momentum=mu)):
     v[e] = mu * v[e] - lr * g[e]
     p[e] = p[e] + v[e]
+
+Each element is updated on its own, so a large array is updated in parallel
+(prange), with the same result on any number of threads: 0.47 → 0.27 ms for the
+3.2 million weights of the lesson's dense1 here. A small one is updated by one
+thread: waking the others costs more than it saves (a logistic-regression step
+took 96 µs instead of 7 µs).
 """
 
-from numba import njit
+from numba import njit, prange
+
+PARALLEL_MIN = 1 << 16  # elements from which the update runs on all threads
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def sgd_update(p, g, lr):
     """p and g are (E,); p is updated in place. lr has p's dtype."""
-    for e in range(p.shape[0]):
-        p[e] -= lr * g[e]
+    E = p.shape[0]
+    if E < PARALLEL_MIN:
+        for e in range(E):
+            p[e] -= lr * g[e]
+    else:
+        for e in prange(E):
+            p[e] -= lr * g[e]
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def momentum_update(p, v, g, lr, mu):
     """p, v (the velocity, zero at first) and g are (E,); p and v are updated in place."""
-    for e in range(p.shape[0]):
-        v[e] = mu * v[e] - lr * g[e]
-        p[e] += v[e]
+    E = p.shape[0]
+    if E < PARALLEL_MIN:
+        for e in range(E):
+            v[e] = mu * v[e] - lr * g[e]
+            p[e] += v[e]
+    else:
+        for e in prange(E):
+            v[e] = mu * v[e] - lr * g[e]
+            p[e] += v[e]
