@@ -525,15 +525,34 @@ def test_dense_backward_without_dx_leaves_dx_untouched(dtype):
     assert_close("dw with placeholder dx", dw, dw_with, *tol(dtype, dw_with))
 
 
-def test_dense_backward_accumulates_into_the_callers_arrays():
+def test_backward_kernels_overwrite_what_the_caller_passes():
+    # The kernels zero their outputs themselves: stale values from a previous batch
+    # (here: NaN) must not leak into the gradients.
     rng = np.random.default_rng(12)
     x, w, dout = rand(rng, (3, 4), np.float64), rand(rng, (4, 2), np.float64), rand(rng, (3, 2), np.float64)
     ref_dx, ref_dw, ref_db = ref.dense_ref_backward(dout, x, w)
-    dx, dw, db = np.ones_like(x), np.ones_like(w), np.ones(2)
+    dx, dw, db = np.full_like(x, np.nan), np.full_like(w, np.nan), np.full(2, np.nan)
     dense_backward(dx, dw, db, dout, x, w, True)
-    assert_close("dx", dx, 1 + ref_dx, atol=1e-14)
-    assert_close("dw", dw, 1 + ref_dw, atol=1e-14)
-    assert_close("db", db, 1 + ref_db, atol=1e-14)
+    assert_close("dense dx", dx, ref_dx, atol=1e-14)
+    assert_close("dense dw", dw, ref_dw, atol=1e-14)
+    assert_close("dense db", db, ref_db, atol=1e-14)
+
+    x, w, b = rand(rng, (3, 5, 5, 2), np.float64), rand(rng, (3, 3, 2, 4), np.float64), np.zeros(4)
+    dout = rand(rng, (3, 5, 5, 4), np.float64)
+    ref_dx, ref_dw, ref_db = ref.conv2d_ref_backward(dout, x, w, b, (1, 1), (1, 1, 1, 1))
+    dx, dw_parts, db_parts = np.full_like(x, np.nan), np.full((2,) + w.shape, np.nan), np.full((2, 4), np.nan)
+    conv2d_backward(dx, dw_parts, db_parts, dout, x, w, 1, 1, 1, 1, True)
+    assert_close("conv dx", dx, ref_dx, atol=1e-12)
+    assert_close("conv dw", dw_parts.sum(axis=0), ref_dw, atol=1e-12)
+    assert_close("conv db", db_parts.sum(axis=0), ref_db, atol=1e-12)
+
+    x = rand(rng, (2, 4, 4, 3), np.float64)
+    out, arg = np.empty((2, 2, 2, 3)), np.empty((2, 2, 2, 3), np.int32)
+    maxpool_forward(out, arg, x, 2, 2, 2, 2, 0, 0)
+    dout = rand(rng, (2, 2, 2, 3), np.float64)
+    dx = np.full_like(x, np.nan)
+    maxpool_backward(dx, dout, arg)
+    assert_close("pool dx", dx, ref.maxpool_ref_backward(dout, x, (2, 2), (2, 2), (0, 0, 0, 0)), atol=0)
 
 
 def test_dense_worked_example():

@@ -15,7 +15,8 @@ Forward (a cross-correlation, as every framework computes it):
 sh, sw are the strides; pt, pl the zero padding added above and to the left.
 A position (p, q) outside the input reads as 0, so it is simply skipped.
 
-Backward, given dout = dL/dout, each product x*w above sends dout back to both:
+Backward, given dout = dL/dout, each product x*w above sends dout back to both
+(the kernel zeroes dx, dw and db first, then adds):
     dx[n, p, q, c] += sum over k of dout[n, i, j, k] * w[r, s, c, k]
     dw[r, s, c, k] += x[n, p, q, c] * dout[n, i, j, k]   (summed over n, i, j)
     db[k]          += dout[n, i, j, k]                     (summed over n, i, j)
@@ -102,9 +103,10 @@ def conv2d_backward(dx, dw_parts, db_parts, dout, x, w, sh, sw, pt, pl, need_dx)
     """dx (if need_dx), and per-part weight and bias gradients.
 
     dout is (N, OH, OW, K), x is (N, H, W, C), w is (R, S, C, K).
-    dx will be (N, H, W, C) (zeroed by the caller; untouched if not need_dx);
-    dw_parts is (P, R, S, C, K) and db_parts is (P, K), zeroed by the caller;
-    add them up with :func:`sum_parts`.
+    dx will be (N, H, W, C) (untouched if not need_dx); dw_parts will be
+    (P, R, S, C, K) and db_parts (P, K), to be added up with :func:`sum_parts`.
+    All three are overwritten: each thread first zeroes what it is about to sum
+    into (its own parts and samples), so the caller need not.
 
     Samples go in pairs a, b (the same window positions in both): each w and dw
     value read serves two samples, 2.9 ms instead of 4.0 ms for conv2 at batch 32
@@ -118,6 +120,11 @@ def conv2d_backward(dx, dw_parts, db_parts, dout, x, w, sh, sw, pt, pl, need_dx)
     zero = x.dtype.type(0)
     for g in prange(P):
         n0, n1 = g * N // P, (g + 1) * N // P  # part g: a contiguous run of samples
+        dw_parts[g] = zero
+        db_parts[g] = zero
+        if need_dx:
+            for n in range(n0, n1):
+                dx[n] = zero
         for a in range(n0, n1, 2):
             pair = a + 1 < n1
             b = a + 1 if pair else a

@@ -75,12 +75,14 @@ def dense_backward(dx, dw, db, dout, x, w, need_dx):
     """dx (if need_dx), dw and db from dout.
 
     dout is (N, M), x is (N, D), w is (D, M); dx will be (N, D), dw (D, M) and
-    db (M,), all zeroed by the caller (they are accumulated into).
+    db (M,), all overwritten (dx untouched if not need_dx).
     """
     N, D = x.shape
     M = w.shape[1]
     zero = x.dtype.type(0)
     for d in prange(D):
+        for m in range(M):
+            dw[d, m] = zero
         # samples in pairs a, b (b = a with weight 0 for an odd last one), so each
         # w[d, m] and dw[d, m] read serves two samples
         for a in range(0, N, 2):
@@ -96,9 +98,11 @@ def dense_backward(dx, dw, db, dout, x, w, need_dx):
                 acc_a += w[d, m] * ga
                 acc_b += w[d, m] * gb
             if need_dx:
-                dx[a, d] += acc_a
+                dx[a, d] = acc_a
                 if pair:
-                    dx[b, d] += acc_b
+                    dx[b, d] = acc_b
+    for m in range(M):
+        db[m] = zero
     for n in range(N):
         for m in range(M):
             db[m] += dout[n, m]

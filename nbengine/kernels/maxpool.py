@@ -60,11 +60,13 @@ def maxpool_forward(out, arg, x, ph, pw, sh, sw, pt, pl):
 def maxpool_backward(dx, dout, arg):
     """Route each output's gradient to its window's arg-max.
 
-    dout and arg are (N, OH, OW, C); dx will be (N, H, W, C), zeroed by the caller.
+    dout and arg are (N, OH, OW, C); dx will be (N, H, W, C) (overwritten: each
+    thread zeroes its samples first).
     """
     N, H, W, C = dx.shape
     _, OH, OW, _ = dout.shape
     for n in prange(N):
+        dx[n] = dx.dtype.type(0)
         for i in range(OH):
             for j in range(OW):
                 for c in range(C):

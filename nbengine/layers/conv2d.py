@@ -65,9 +65,9 @@ class Conv2D(Layer):
         w = self.params["w"]
         dz = activation_backward(self, self.activation, dy, a)
         P = min(N, PARTS)
-        dw_parts = self.buffer("dw_parts", (P,) + w.shape, zero=True)
-        db_parts = self.buffer("db_parts", (P, self.filters), zero=True)
-        dx = self.buffer("dx", x.shape, zero=True) if need_dx else self.buffer("dx_unused", (1, 1, 1, 1))
+        dw_parts = self.buffer("dw_parts", (P,) + w.shape)
+        db_parts = self.buffer("db_parts", (P, self.filters))
+        dx = self.buffer("dx", x.shape) if need_dx else self.buffer("dx_unused", (1, 1, 1, 1))
         conv2d_backward(dx, dw_parts, db_parts, dz, x, w, self.strides[0], self.strides[1], self.pt, self.pl, need_dx)
         sum_parts(self.grads["w"].reshape(-1), dw_parts.reshape(P, -1))
         sum_parts(self.grads["b"], db_parts)

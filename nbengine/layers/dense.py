@@ -50,8 +50,6 @@ class Dense(Layer):
     def backward(self, dy, need_dx=True):
         x, a = self.cache["x"], self.cache["a"]
         dz = activation_backward(self, self.cache["act"], dy, a)
-        self.grads["w"].fill(0)
-        self.grads["b"].fill(0)
-        dx = self.buffer("dx", x.shape, zero=True) if need_dx else self.buffer("dx_unused", (1, 1))
+        dx = self.buffer("dx", x.shape) if need_dx else self.buffer("dx_unused", (1, 1))
         dense_backward(dx, self.grads["w"], self.grads["b"], dz, x, self.params["w"], need_dx)
         return dx if need_dx else None

@@ -43,6 +43,6 @@ class MaxPool2D(Layer):
         return out
 
     def backward(self, dy, need_dx=True):
-        dx = self.buffer("dx", self.cache["x_shape"], zero=True)
+        dx = self.buffer("dx", self.cache["x_shape"])
         maxpool_backward(dx, dy, self.cache["arg"])
         return dx
