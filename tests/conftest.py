@@ -1,10 +1,21 @@
-"""Shared test settings."""
+"""Shared test settings and fixtures."""
 
 import os
 
+import numba
+import pytest
 from hypothesis import settings
 
 # In CI, property tests draw the same examples every run, so a red build is reproducible.
 settings.register_profile("ci", derandomize=True, deadline=None)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+
+@pytest.fixture
+def thread_counts():
+    """Thread counts to compare (1 and 2, and every thread available); restores the count."""
+    before = numba.get_num_threads()
+    most = numba.config.NUMBA_NUM_THREADS
+    yield sorted({1, min(2, most), most})
+    numba.set_num_threads(before)

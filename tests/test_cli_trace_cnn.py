@@ -3,36 +3,19 @@
 from __future__ import annotations
 
 import io
-import json
 import re
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from rich.console import Console
 
 from nbengine_cli.heatmap import NEG_RAMP, POS_RAMP, RAMP, heatmap
-from nbengine_cli.main import main
+from test_cli import json_lines, run
 
 SHAPES = {"conv1": [28, 28, 32], "pool1": [14, 14, 32], "conv2": [14, 14, 64], "pool2": [7, 7, 64],
           "flatten": [3136], "dense1": [1024], "dropout": [1024], "dense2": [10]}
 PARAMS = {"conv1.w": [3, 3, 1, 32], "conv1.b": [32], "conv2.w": [3, 3, 32, 64], "conv2.b": [64],
           "dense1.w": [3136, 1024], "dense1.b": [1024], "dense2.w": [1024, 10], "dense2.b": [10]}
-
-
-def run(*args: str, code: int = 0):
-    result = CliRunner().invoke(main, list(args), env={"COLUMNS": "120"})
-    assert result.exit_code == code, (
-        f"nbengine {' '.join(args)} exited {result.exit_code}, expected {code}\n"
-        f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}\n{result.exception!r}"
-    )
-    return result
-
-
-def json_lines(result) -> list[dict]:
-    lines = result.stdout.splitlines()
-    assert lines, "no JSON output"
-    return [json.loads(line) for line in lines]  # every stdout line must be JSON
 
 
 def events(result, kind: str) -> list[dict]:

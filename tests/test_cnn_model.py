@@ -56,15 +56,6 @@ def one_thread():
     numba.set_num_threads(before)
 
 
-@pytest.fixture
-def thread_counts():
-    """Thread counts to compare (1 and 2, and every thread available); restores the count."""
-    before = numba.get_num_threads()
-    most = numba.config.NUMBA_NUM_THREADS
-    yield sorted({1, min(2, most), most})
-    numba.set_num_threads(before)
-
-
 def build(layer, input_shape, dtype=np.float64, seed=0):
     layer.build(input_shape, dtype, np.random.default_rng(seed))
     return layer

@@ -879,15 +879,6 @@ def test_cross_entropy_gradient_matches_finite_differences():
 # == the same bits whatever the number of threads =======================================================
 
 
-@pytest.fixture
-def thread_counts():
-    """Thread counts to compare (1 and 2, and every thread available); restores the count."""
-    before = numba.get_num_threads()
-    most = numba.config.NUMBA_NUM_THREADS
-    yield sorted({1, min(2, most), most})
-    numba.set_num_threads(before)
-
-
 def run_with_threads(counts, fn):
     """fn() under each thread count, twice each, as lists of arrays."""
     results = []

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from nbengine.data.files import is_number, read_bytes
 from nbengine.errors import DataError
 
 MAX_CLASSES = 100_000  # a label must be below this: classes are numbered 0, 1, 2, ...
@@ -39,24 +40,8 @@ class LabelledData:
         return self.x.shape[1]
 
 
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
-
-
 def _read_lines(path: str) -> list[str]:
-    if not os.path.exists(path):
-        raise DataError(path, "no such file")
-    if os.path.isdir(path):
-        raise DataError(path, "is a directory, not a CSV file")
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except OSError as e:
-        raise DataError(path, f"cannot be read ({e.strerror})") from None
+    raw = read_bytes(path, "CSV file")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -101,7 +86,7 @@ def load_labelled_csv(path: str | os.PathLike, n_classes: int | None = None) -> 
     class_names: list[str] | None = None
     expect_rows = expect_features = None
     start = first
-    numeric = [_is_number(c) for c in head_cells]
+    numeric = [is_number(c) for c in head_cells]
     if len(head_cells) >= 4 and head_cells[0].isdigit() and head_cells[1].isdigit() and not any(numeric[2:]):
         # scikit-learn's count header: rows, features, then at least two class names
         start = first + 1
@@ -145,7 +130,7 @@ def load_labelled_csv(path: str | os.PathLike, n_classes: int | None = None) -> 
             values = np.array(cells[:-1], dtype=np.float64)
         except ValueError:
             for j, c in enumerate(cells[:-1]):
-                if not _is_number(c):
+                if not is_number(c):
                     raise DataError(path, f"column {j + 1} is {c.strip()!r}, not a number", lineno) from None
             raise  # pragma: no cover - numpy and float() disagree
         if not np.all(np.isfinite(values)):

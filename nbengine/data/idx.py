@@ -24,6 +24,7 @@ import zlib
 
 import numpy as np
 
+from nbengine.data.files import read_bytes
 from nbengine.errors import DataError
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -43,15 +44,7 @@ _CODES = {dt.newbyteorder("="): code for code, dt in DTYPES.items()}
 def read_file_bytes(path: str | os.PathLike) -> bytes:
     """The bytes of a file, decompressed when it is gzip (recognised by its first bytes)."""
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise DataError(path, "no such file")
-    if os.path.isdir(path):
-        raise DataError(path, "is a directory, not a file")
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except OSError as e:
-        raise DataError(path, f"cannot be read ({e.strerror})") from None
+    raw = read_bytes(path)
     if not raw.startswith(GZIP_MAGIC):
         return raw
     try:

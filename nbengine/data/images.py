@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nbengine.data.fetch import dataset_folder, missing_files
+from nbengine.data.files import is_number
 from nbengine.data.idx import parse_idx, read_file_bytes, read_idx
 from nbengine.data.registry import DIGITS, FETCHABLE, MNIST_FILES, SHIPPED, SHIPPED_IMAGES, shipped_path
 from nbengine.data.split import stratified_split
@@ -188,14 +189,6 @@ def load_idx_folder(folder: str | os.PathLike, class_names=DIGITS) -> tuple[Imag
 
 # -- CSV files -----------------------------------------------------------------------------------
 
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
-
-
 @dataclass
 class _Layout:
     """Where the label is in each line of a CSV file, and where the data starts."""
@@ -219,7 +212,7 @@ class _Layout:
 def _layout(first: str, lineno: int, path: str) -> _Layout:
     """Decide the layout from the first non-blank line (lineno is its 0-based index)."""
     cells = [c.strip().strip('"').lower() for c in first.split(",")]
-    if any(_is_number(c) for c in cells):
+    if any(is_number(c) for c in cells):
         # No header (a line mixing numbers and words is a data line with a bad cell,
         # reported as such): nbengine's own layout, 784 pixels then the label.
         return _Layout("last", lineno)
@@ -314,7 +307,7 @@ def _parse_slow(lines: list[str], start: int, layout: _Layout, path: str, first:
         try:
             values = np.array(cells, dtype=np.float64)
         except ValueError:
-            j = next(j for j, c in enumerate(cells) if not _is_number(c))
+            j = next(j for j, c in enumerate(cells) if not is_number(c))
             what = "the label" if layout.label and j == lcol else f"pixel {j - first_pixel_col}"
             raise DataError(path, f"column {j + 1} ({what}) is {cells[j].strip()!r}, not a number", lineno) from None
         p = values[pcols]

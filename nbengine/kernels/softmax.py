@@ -14,21 +14,31 @@ from numba import njit
 
 
 @njit(cache=True, error_model="numpy")
+def softmax_row(out, z, n):
+    """out[n] = softmax(z[n]) for one row n; returns (log of the sum, z_max).
+
+    log(sum over m of e^(z[n, m] - z_max)) + z_max is log Σ e^z, the log-sum-exp
+    that the cross-entropy needs (see softmax_cross_entropy.py).
+    """
+    M = z.shape[1]
+    z_max = z[n, 0]
+    for m in range(1, M):
+        if z[n, m] > z_max:
+            z_max = z[n, m]
+    total = z.dtype.type(0)
+    for m in range(M):
+        out[n, m] = np.exp(z[n, m] - z_max)
+        total += out[n, m]
+    for m in range(M):
+        out[n, m] /= total
+    return np.log(total), z_max
+
+
+@njit(cache=True, error_model="numpy")
 def softmax_forward(out, z):
     """z is (N, M); out will be (N, M), each row summing to 1."""
-    N, M = z.shape
-    zero = z.dtype.type(0)
-    for n in range(N):
-        z_max = z[n, 0]
-        for m in range(1, M):
-            if z[n, m] > z_max:
-                z_max = z[n, m]
-        total = zero
-        for m in range(M):
-            out[n, m] = np.exp(z[n, m] - z_max)
-            total += out[n, m]
-        for m in range(M):
-            out[n, m] /= total
+    for n in range(z.shape[0]):
+        softmax_row(out, z, n)
 
 
 @njit(cache=True)

@@ -14,27 +14,17 @@ cross-entropy together have the famously simple gradient
     dz[n, m] = (probs[n, m] - [m == y[n]]) / N
 """
 
-import numpy as np
 from numba import njit
+
+from nbengine.kernels.softmax import softmax_row
 
 
 @njit(cache=True, error_model="numpy")
 def softmax_cross_entropy_forward(probs, loss, z, y):
     """z is (N, M) logits, y is (N,) integer classes; probs will be (N, M), loss (N,)."""
-    N, M = z.shape
-    zero = z.dtype.type(0)
-    for n in range(N):
-        z_max = z[n, 0]
-        for m in range(1, M):
-            if z[n, m] > z_max:
-                z_max = z[n, m]
-        total = zero
-        for m in range(M):
-            probs[n, m] = np.exp(z[n, m] - z_max)
-            total += probs[n, m]
-        for m in range(M):
-            probs[n, m] /= total
-        loss[n] = np.log(total) - (z[n, y[n]] - z_max)
+    for n in range(z.shape[0]):
+        log_total, z_max = softmax_row(probs, z, n)
+        loss[n] = log_total - (z[n, y[n]] - z_max)
 
 
 @njit(cache=True)
