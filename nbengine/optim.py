@@ -11,6 +11,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from nbengine.kernels.adam import adam_update
+from nbengine.kernels.norm import sum_of_squares
 from nbengine.kernels.sgd import momentum_update, sgd_update
 from nbengine.trace import record, tracing
 
@@ -90,3 +91,24 @@ class Adam(SGD):
 
 
 OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adam": Adam}
+
+
+NORM_PARTS = 8  # the sum of squares is taken in this many parts, added in order
+
+
+def global_norm(grads: Mapping[str, np.ndarray]) -> float:
+    """The L2 norm of all gradients together, as if they were one long vector."""
+    return float(np.sqrt(sum(sum_of_squares(g.reshape(-1), NORM_PARTS) for g in grads.values())))
+
+
+def clip_global_norm(grads: Mapping[str, np.ndarray], max_norm: float) -> float:
+    """Scale every gradient by max_norm / norm when their global norm exceeds max_norm.
+
+    Exploding gradients (an RNN's problem) then still point the same way but take
+    a bounded step. Returns the norm before clipping. Gradients change in place.
+    """
+    norm = global_norm(grads)
+    if norm > max_norm:
+        for g in grads.values():
+            g *= g.dtype.type(max_norm / (norm + 1e-6))
+    return norm

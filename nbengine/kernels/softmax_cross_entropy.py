@@ -9,30 +9,71 @@ changes nothing mathematically but keeps exp from overflowing):
 The loss is taken from the log-sum-exp directly, never as log of a probability
 that rounded to 0, so it is finite for any finite logits.
 
-Backward of the batch mean L = (1/N) sum over n of loss[n]: softmax and
+Backward of the mean L = (1/N') sum over n of loss[n]: softmax and
 cross-entropy together have the famously simple gradient
-    dz[n, m] = (probs[n, m] - [m == y[n]]) / N
+    dz[n, m] = (probs[n, m] - [m == y[n]]) / N'
+A row whose class is negative (the ignore label, -1, e.g. padding after the end
+of a text) has loss 0 and gradient 0, and N' counts only the other rows.
+
+A language model has many rows (batch × time steps) of many classes (the
+vocabulary); rows then run in parallel, each thread writing its own rows.
 """
 
-from numba import njit
+from numba import njit, prange
 
+from nbengine.kernels.sgd import PARALLEL_MIN
 from nbengine.kernels.softmax import softmax_row
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True)
+def _row_loss(probs, loss, z, y, n):
+    log_total, z_max = softmax_row(probs, z, n)
+    loss[n] = log_total - (z[n, y[n]] - z_max) if y[n] >= 0 else z.dtype.type(0)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
 def softmax_cross_entropy_forward(probs, loss, z, y):
-    """z is (N, M) logits, y is (N,) integer classes; probs will be (N, M), loss (N,)."""
-    for n in range(z.shape[0]):
-        log_total, z_max = softmax_row(probs, z, n)
-        loss[n] = log_total - (z[n, y[n]] - z_max)
+    """z is (N, M) logits, y is (N,) integer classes (negative: ignored);
+    probs will be (N, M), loss (N,)."""
+    N, M = z.shape
+    if N * M < PARALLEL_MIN:
+        for n in range(N):
+            _row_loss(probs, loss, z, y, n)
+    else:
+        for n in prange(N):
+            _row_loss(probs, loss, z, y, n)
 
 
 @njit(cache=True)
+def counted(y):
+    """How many rows count towards the mean (class not negative)."""
+    c = 0
+    for n in range(y.shape[0]):
+        if y[n] >= 0:
+            c += 1
+    return c
+
+
+@njit(cache=True)
+def _row_grad(dz, probs, y, n, inv):
+    M = probs.shape[1]
+    if y[n] < 0:
+        for m in range(M):
+            dz[n, m] = probs.dtype.type(0)
+        return
+    for m in range(M):
+        dz[n, m] = probs[n, m] * inv
+    dz[n, y[n]] -= inv
+
+
+@njit(cache=True, parallel=True)
 def softmax_cross_entropy_backward(dz, probs, y):
     """probs is (N, M) from the forward pass, y is (N,); dz will be (N, M)."""
     N, M = probs.shape
-    inv_n = probs.dtype.type(1) / probs.dtype.type(N)
-    for n in range(N):
-        for m in range(M):
-            dz[n, m] = probs[n, m] * inv_n
-        dz[n, y[n]] -= inv_n
+    inv = probs.dtype.type(1) / probs.dtype.type(max(counted(y), 1))
+    if N * M < PARALLEL_MIN:
+        for n in range(N):
+            _row_grad(dz, probs, y, n, inv)
+    else:
+        for n in prange(N):
+            _row_grad(dz, probs, y, n, inv)

@@ -6,14 +6,16 @@ import numpy as np
 
 from nbengine.kernels.cross_entropy import cross_entropy_backward, cross_entropy_forward
 from nbengine.kernels.softmax import softmax_forward
-from nbengine.kernels.softmax_cross_entropy import softmax_cross_entropy_backward, softmax_cross_entropy_forward
+from nbengine.kernels.softmax_cross_entropy import (counted, softmax_cross_entropy_backward,
+                                                     softmax_cross_entropy_forward)
 from nbengine.trace import record, tracing
 
 KERAS_EPSILON = 1e-7
 
 
 class SoftmaxCrossEntropy:
-    """Softmax of the logits z and the mean cross-entropy, computed together (stable)."""
+    """Softmax of the logits z (rows, classes) and the mean cross-entropy, computed
+    together (stable). Rows whose class is -1 are ignored."""
 
     def forward(self, z: np.ndarray, y: np.ndarray) -> float:
         N = z.shape[0]
@@ -21,10 +23,11 @@ class SoftmaxCrossEntropy:
         losses = np.empty(N, z.dtype)
         softmax_cross_entropy_forward(self.probs, losses, z, y)
         self.y = y
+        self.count = counted(y)  # rows that count: the ignore label -1 does not
         if tracing():
             record("probabilities", self.probs, "softmax(z) = e^z / Σ e^z", "the network's belief in each class")
             record("loss", losses, "-log p[true class]", "cross-entropy per sample")
-        return float(np.mean(losses, dtype=np.float64))
+        return float(np.sum(losses, dtype=np.float64)) / max(self.count, 1)
 
     def backward(self) -> np.ndarray:
         dz = np.empty_like(self.probs)

@@ -1,0 +1,29 @@
+"""The sum of squares of many values, for the global gradient norm.
+
+E = number of values (a flat view), indexed e; P = parts, indexed g.
+
+    total = sum over e of x[e]^2
+The values are cut into P contiguous parts (P fixed by the caller, not by the
+number of threads); each part is summed in float64 on its own, and the parts
+are added in order, so the total is the same on any number of threads.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True, parallel=True)
+def sum_of_squares(x, P):
+    """x is (E,); returns sum of x[e]^2 as a float64."""
+    E = x.shape[0]
+    parts = np.zeros(P, np.float64)
+    for g in prange(P):
+        s = 0.0
+        for e in range(g * E // P, (g + 1) * E // P):
+            v = np.float64(x[e])
+            s += v * v
+        parts[g] = s
+    total = 0.0
+    for g in range(P):
+        total += parts[g]
+    return total

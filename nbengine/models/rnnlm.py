@@ -1,0 +1,164 @@
+"""Language models with a recurrent layer: they read a text one token at a time
+and give, after each token, a probability for every token that could come next.
+
+    token ids (N, T) → Embedding (N, T, D) → RNN or LSTM (N, T, H)
+                     → TimeAffine (N, T, V) scores → softmax cross-entropy with the next token
+
+The loss is the mean of -log p(the token that really came next); its exponential
+is the perplexity, "how many tokens the model is choosing between" (1 is perfect,
+V is guessing uniformly). The recurrent layer carries its state from one batch to
+the next, so with batches cut from one long text (data.text.bptt_batches) it reads
+the text as one stream while the gradient flows back only through the current
+batch (truncated backpropagation through time).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nbengine import checkpoint
+from nbengine.errors import CheckpointError
+from nbengine.layers.embedding import Embedding
+from nbengine.layers.losses import SoftmaxCrossEntropy
+from nbengine.layers.recurrent import TimeLSTM, TimeRNN
+from nbengine.layers.time_affine import TimeAffine
+
+IGNORE = -1  # a target of -1 does not count in the loss
+
+
+class LanguageModel:
+    name = "lm"
+    cell = TimeRNN
+
+    def __init__(self, vocab_size: int, embed_size: int = 100, hidden_size: int = 100, seed: int = 0,
+                 dtype=np.float32, extra_config: dict | None = None):
+        self.vocab_size, self.embed_size, self.hidden_size = vocab_size, embed_size, hidden_size
+        self.seed = seed
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be float32 or float64, not {self.dtype}")
+        self.extra_config = dict(extra_config or {})
+        cell_name = "lstm" if self.cell is TimeLSTM else "rnn"
+        self.embed = Embedding("embed", vocab_size, embed_size)
+        self.recurrent = self.cell(cell_name, embed_size, hidden_size)
+        self.affine = TimeAffine("affine", hidden_size, vocab_size)
+        self.layers = [self.embed, self.recurrent, self.affine]
+        rng = np.random.default_rng(seed)
+        shape = (None,)
+        for layer in self.layers:
+            shape = layer.build(shape, self.dtype, rng)
+        self.loss_fn = SoftmaxCrossEntropy()
+        self.params = {f"{l.name}.{k}": v for l in self.layers for k, v in l.params.items()}
+        self.grads = {f"{l.name}.{k}": v for l in self.layers for k, v in l.grads.items()}
+
+    # -- computing -------------------------------------------------------------------
+    def reset_state(self) -> None:
+        """Forget the carried hidden (and cell) state: the next batch starts a new text."""
+        self.recurrent.reset_state()
+
+    def _check(self, ids: np.ndarray) -> np.ndarray:
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        if ids.ndim != 2:
+            raise ValueError(f"expected token ids of shape (N, T), got {ids.shape}")
+        if ids.size and (ids.min() < 0 or ids.max() >= self.vocab_size):
+            raise ValueError(f"token ids must be in 0..{self.vocab_size - 1}")
+        return ids
+
+    def scores(self, xs: np.ndarray) -> np.ndarray:
+        """The next-token scores (N, T, V) after each token of xs (N, T); the state moves on."""
+        h = self.embed.forward(self._check(xs), training=False)
+        h = self.recurrent.forward(h, training=False)
+        return self.affine.forward(h, training=False)
+
+    def loss(self, xs: np.ndarray, ts: np.ndarray) -> float:
+        """Mean cross-entropy of predicting ts (N, T) after xs, without a backward pass."""
+        s = self.scores(xs)
+        N, T, V = s.shape
+        return self.loss_fn.forward(s.reshape(N * T, V), np.ascontiguousarray(ts, np.int64).reshape(-1))
+
+    def loss_and_backward(self, xs: np.ndarray, ts: np.ndarray) -> float:
+        """Forward, loss and backpropagation through time; grads then hold dL/dθ."""
+        s = self.scores(xs)
+        N, T, V = s.shape
+        loss = self.loss_fn.forward(s.reshape(N * T, V), np.ascontiguousarray(ts, np.int64).reshape(-1))
+        ds = self.loss_fn.backward().reshape(N, T, V)
+        dh = self.affine.backward(ds)
+        dx = self.recurrent.backward(dh)
+        self.embed.backward(dx)
+        return loss
+
+    def next_probabilities(self, ids: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+        """Feed ids (N, T) and return p(next token) (N, V) after the last one,
+        sharpened (temperature < 1) or flattened (> 1) as exp(score / temperature)."""
+        s = self.scores(ids)[:, -1].astype(np.float64) / temperature
+        s -= s.max(axis=1, keepdims=True)
+        p = np.exp(s)
+        return p / p.sum(axis=1, keepdims=True)
+
+    def generate(self, start: np.ndarray, length: int, rng: np.random.Generator, temperature: float = 1.0,
+                 skip: tuple[int, ...] = ()) -> list[int]:
+        """Sample ``length`` tokens after the start ids, one at a time, each fed back in.
+
+        Tokens in ``skip`` (e.g. "<unk>") are never drawn.
+        """
+        self.reset_state()
+        p = self.next_probabilities(np.asarray(start, np.int64).reshape(1, -1), temperature)[0]
+        out = []
+        for _ in range(length):
+            if skip:
+                p[list(skip)] = 0
+                p /= p.sum()
+            token = int(rng.choice(self.vocab_size, p=p))
+            out.append(token)
+            p = self.next_probabilities(np.array([[token]], np.int64), temperature)[0]
+        return out
+
+    @property
+    def n_params(self) -> int:
+        return sum(p.size for p in self.params.values())
+
+    # -- saving ----------------------------------------------------------------------
+    def config(self) -> dict:
+        return {"vocab_size": self.vocab_size, "embed_size": self.embed_size, "hidden_size": self.hidden_size,
+                "seed": self.seed, "dtype": self.dtype.name, **self.extra_config}
+
+    def save(self, path) -> None:
+        checkpoint.save(path, self.name, self.config(), dict(self.params))
+
+    @classmethod
+    def load(cls, path):
+        config, arrays = checkpoint.load(path, cls.name)
+        known = ("vocab_size", "embed_size", "hidden_size", "seed", "dtype")
+        try:
+            model = cls(int(config["vocab_size"]), int(config["embed_size"]), int(config["hidden_size"]),
+                        int(config["seed"]), np.dtype(config["dtype"]),
+                        {k: v for k, v in config.items() if k not in known})
+            for name, p in model.params.items():
+                a = arrays[name]
+                if a.shape != p.shape:
+                    raise ValueError(f"{name} has shape {a.shape}, expected {p.shape}")
+                if not np.all(np.isfinite(a)):
+                    raise ValueError(f"{name} holds NaN or infinite values")
+                p[...] = a
+        except KeyError as e:
+            raise CheckpointError(path, f"does not hold a valid {cls.name} model (missing {e})") from None
+        except (ValueError, TypeError) as e:
+            raise CheckpointError(path, f"does not hold a valid {cls.name} model ({e})") from None
+        return model
+
+
+class RNNLM(LanguageModel):
+    """Embedding → RNN (tanh) → affine → softmax."""
+
+    name = "rnnlm"
+    cell = TimeRNN
+
+
+class LSTMLM(LanguageModel):
+    """Embedding → LSTM (gates f, g, i, o from one fused affine) → affine → softmax."""
+
+    name = "lstmlm"
+    cell = TimeLSTM
+
+
+MODELS = {"rnnlm": RNNLM, "lstmlm": LSTMLM}
