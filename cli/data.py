@@ -28,6 +28,17 @@ def cache_dir_option(f):
                              "cache folder, e.g. ~/.cache/nbengine].")(f)
 
 
+def _mirror_urls(ctx, param, values: tuple[str, ...]) -> tuple[str, ...]:
+    """--mirror values, each an http://, https:// or file:// URL (checked before any download)."""
+    from urllib.parse import urlsplit
+
+    for url in values:
+        if urlsplit(url).scheme.lower() not in ("http", "https", "file"):
+            raise click.BadParameter(f"{url!r} is not a URL: give the address of the folder holding the files, "
+                                     f"such as https://example.org/mnist/ (http://, https:// or file://)")
+    return values
+
+
 def human_size(n: int) -> str:
     """Bytes as people read them: 4.5 kB, 9.9 MB (powers of 1000, as download sizes are given)."""
     for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
@@ -108,7 +119,7 @@ def download_progress(out: Output):
 @click.command("fetch", short_help="Download MNIST or Fashion-MNIST, checking each file's MD5.")
 @click.argument("name", type=click.Choice(FETCH_NAMES))
 @cache_dir_option
-@click.option("--mirror", "mirrors", multiple=True, metavar="URL",
+@click.option("--mirror", "mirrors", multiple=True, metavar="URL", callback=_mirror_urls,
               help="A mirror to try before the published ones: the URL of the folder holding the four "
                    ".gz files. Repeatable.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,

@@ -209,6 +209,22 @@ def test_fetch_failure_is_one_line_and_leaves_nothing(tmp_path, server, fake_mni
     assert os.listdir(tmp_path / "mnist") == []
 
 
+def test_fetch_refuses_a_mirror_that_is_not_a_url(tmp_path):
+    r = run("data", "fetch", "mnist", "--cache-dir", str(tmp_path), "--mirror", "example.org/mnist", code=2)
+    assert "'example.org/mnist' is not a URL" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "mnist").exists()  # refused before anything was tried
+
+
+def test_fetch_from_a_file_url(tmp_path, fake_mnist):
+    (tmp_path / "mirror").mkdir()
+    for name, body in FILES.items():
+        (tmp_path / "mirror" / name).write_bytes(body)
+    mirror = (tmp_path / "mirror").as_uri()
+    events = json_lines(run("data", "fetch", "mnist", "--cache-dir", str(tmp_path / "cache"), "--mirror", mirror,
+                            "--json"))
+    assert [e["mirror"] for e in events[:2]] == [mirror + "/"] * 2
+
+
 def test_fetch_takes_only_known_names():
     assert set(FETCH_NAMES) == set(registry.FETCHABLE)
     r = run("data", "fetch", "cifar10", code=2)
