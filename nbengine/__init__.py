@@ -18,3 +18,11 @@ import os as _os
 # passively costs nothing measurable on an idle machine. A value the user set wins;
 # OpenMP reads it when Numba first starts its threads, so it is set on import.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+# OpenBLAS's threads (NumPy's matrix products) also spin after each product, for
+# up to about 100 ms here, and on 2 cores that took a core from the Numba kernels
+# that ran next: an LSTM language-model step took 63 ms with the default and 45 ms
+# with the shortest spin. Like the setting above it is read once, when NumPy loads
+# OpenBLAS, so it works when nbengine is imported before NumPy (as the command line
+# does); a value the user set wins.
+_os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")

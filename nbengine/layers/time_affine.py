@@ -1,7 +1,13 @@
 """TimeAffine: the same dense layer applied at every time step, (N, T, H) → (N, T, V).
 
-The N·T rows are independent, so they go through the dense kernels as one
-(N·T, H) matrix.
+The N·T rows are independent, so they go through as one (N·T, H) matrix. For a
+language model this is by far the largest product of a step (at the book's PTB
+sizes 700 × 100 × 10,000 multiply-adds forward, twice that backward), and it is a
+plain matrix product, so by default it goes to NumPy's BLAS (a library tuned for
+exactly this). ``blas=False`` runs the same products through the explicit loops
+of kernels/dense.py instead; the tests check that the two agree. Measured here at
+the PTB sizes: a whole LSTM LM training step took 78 ms with the loops and 45 ms
+with BLAS.
 """
 
 from __future__ import annotations
@@ -15,9 +21,10 @@ from nbengine.layers.base import Layer
 class TimeAffine(Layer):
     kind = "TimeAffine"
 
-    def __init__(self, name: str, input_size: int, output_size: int):
+    def __init__(self, name: str, input_size: int, output_size: int, blas: bool = True):
         super().__init__(name)
         self.D, self.M = input_size, output_size
+        self.blas = blas
 
     def _build(self, input_shape, rng):
         self.params = {"W": (rng.standard_normal((self.D, self.M)) / np.sqrt(self.D)).astype(self.dtype),
@@ -28,16 +35,30 @@ class TimeAffine(Layer):
         return f"{self.D} → {self.M:,} scores"
 
     def forward(self, xs, training):
+        """out = x·W + b for every row x of xs."""
         N, T, D = xs.shape
         x = xs.reshape(N * T, D)
         out = self.buffer("out", (N * T, self.M))
-        dense_forward(out, x, self.params["W"], self.params["b"])
+        W, b = self.params["W"], self.params["b"]
+        if self.blas:
+            np.matmul(x, W, out=out)
+            out += b
+        else:
+            dense_forward(out, x, W, b)
         self.cache = {"x": x, "shape": xs.shape}
         return out.reshape(N, T, self.M)
 
     def backward(self, dy, need_dx=True):
+        """dW = xᵀ·dout, db = Σ dout over rows, dx = dout·Wᵀ."""
         x = self.cache["x"]
+        dout = dy.reshape(x.shape[0], self.M)
         dx = self.buffer("dx", x.shape)
-        dense_backward(dx, self.grads["W"], self.grads["b"], dy.reshape(x.shape[0], self.M), x, self.params["W"],
-                       need_dx)
-        return dx.reshape(self.cache["shape"])
+        W, dW, db = self.params["W"], self.grads["W"], self.grads["b"]
+        if self.blas:
+            np.matmul(x.T, dout, out=dW)
+            np.sum(dout, axis=0, out=db)
+            if need_dx:
+                np.matmul(dout, W.T, out=dx)
+        else:
+            dense_backward(dx, dW, db, dout, x, W, need_dx)
+        return dx.reshape(self.cache["shape"]) if need_dx else None
