@@ -155,32 +155,6 @@ def data_fetch(name, cache_dir, mirrors, timeout, json_mode, quiet):
 
 # -- show ----------------------------------------------------------------------------------------
 
-def half_blocks(pixels) -> Text:
-    """28×28 grey pixels as 14 lines of '▀': each character's foreground is the pixel
-    above and its background the pixel below, so every pixel is drawn."""
-    from rich.color import Color
-    from rich.style import Style
-
-    def grey(v: int) -> Color:
-        return Color.from_rgb(v, v, v)
-
-    text = Text()
-    height, width = pixels.shape
-    for r in range(0, height, 2):
-        pairs = [(int(pixels[r, c]), int(pixels[r + 1, c]) if r + 1 < height else 0) for c in range(width)]
-        c = 0
-        while c < width:  # a run of equal pairs (often background) is one styled piece
-            end = c
-            while end < width and pairs[end] == pairs[c]:
-                end += 1
-            top, bottom = pairs[c]
-            text.append("▀" * (end - c), Style(color=grey(top), bgcolor=grey(bottom)))
-            c = end
-        if r + 2 < height:
-            text.append("\n")
-    return text
-
-
 def ramp(pixels) -> Text:
     """28×28 grey pixels as 28 lines of characters from RAMP, two per pixel (so the
     digit is not squashed: a character is about twice as tall as wide)."""
@@ -209,8 +183,11 @@ def data_show(data, index, split, split_seed, test_fraction, cache_dir, json_mod
     pixels (▀ with grey foreground and background); with NO_COLOR, or when the output
     is not a terminal, a character ramp is drawn instead.
     """
+    from rich.color import Color
+
     from nbengine.data.images import UnlabelledError, load_images, load_split
     from nbengine.errors import DataError
+    from nbengine_cli.heatmap import colour_on, half_blocks
 
     out = Output(json_mode, quiet)
     if split == "all":
@@ -239,8 +216,9 @@ def data_show(data, index, split, split_seed, test_fraction, cache_dir, json_mod
     else:
         about = f"label {label} = {class_name}"
     out.show(escape(f"{name}, {part}: image {index} of {n:,}, {about}"))
-    console = out.out
-    colour = console.is_terminal and console.color_system is not None and not console.no_color
-    out.show(half_blocks(pixels) if colour else ramp(pixels))
+    if colour_on(out.out):  # each character two pixels: the upper one in front, the lower one behind
+        out.show(half_blocks([[Color.from_rgb(v, v, v) for v in row] for row in pixels.tolist()]))
+    else:
+        out.show(ramp(pixels))
     out.emit("image", data=name, split=split, index=index, n=n, label=label, class_name=class_name,
              pixels=pixels.tolist())

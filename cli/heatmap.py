@@ -58,6 +58,26 @@ def _number(v: float) -> str:
     return f"{v + 0.0:.3g}"  # + 0.0: no "-0"
 
 
+def half_blocks(colours: list[list[Color]]) -> Text:
+    """Rows of colours, two rows per line of '▀': the upper row's colour in front, the
+    lower row's behind (a last odd row over the terminal's own background)."""
+    text = Text(no_wrap=True, overflow="crop")
+    rows, cols = len(colours), len(colours[0])
+    for r in range(0, rows, 2):
+        top = colours[r]
+        bottom = colours[r + 1] if r + 1 < rows else [None] * cols
+        c = 0
+        while c < cols:  # a run of equal pairs is one styled piece
+            end = c
+            while end < cols and top[end] == top[c] and bottom[end] == bottom[c]:
+                end += 1
+            text.append("▀" * (end - c), Style(color=top[c], bgcolor=bottom[c]))
+            c = end
+        if r + 2 < rows:
+            text.append("\n")
+    return text
+
+
 class HeatMap:
     """A Rich renderable: the map, then a one-line legend (see the module's docstring)."""
 
@@ -116,23 +136,7 @@ class HeatMap:
 
     # -- drawing --------------------------------------------------------------------------------
     def _blocks(self) -> Text:
-        """Two rows per line of '▀' (upper cell in front, lower cell behind)."""
-        text = Text(no_wrap=True, overflow="crop")
-        rows, cols = self.values.shape
-        colours = [[self._colour(v) for v in row] for row in self.values]
-        for r in range(0, rows, 2):
-            top = colours[r]
-            bottom = colours[r + 1] if r + 1 < rows else [None] * cols
-            c = 0
-            while c < cols:  # a run of equal pairs is one styled piece
-                end = c
-                while end < cols and top[end] == top[c] and bottom[end] == bottom[c]:
-                    end += 1
-                text.append("▀" * (end - c), Style(color=top[c], bgcolor=bottom[c]))
-                c = end
-            if r + 2 < rows:
-                text.append("\n")
-        return text
+        return half_blocks([[self._colour(v) for v in row] for row in self.values])
 
     def _ramp(self) -> Text:
         """One line per row, two characters per cell (a character is about twice as tall as wide)."""
