@@ -16,9 +16,9 @@ from rich.columns import Columns
 from rich.table import Table
 from rich.text import Text
 
+from nbengine_cli.cnn import DEFAULT_DATA, checkpoint_data
+from nbengine_cli.data import cache_dir_option
 from nbengine_cli.output import Output, json_options, output_options
-
-DEFAULT_DATA = "mnist_5k"
 
 # The lesson's worked example of a convolution. The first window and the filter are
 # read off the lesson's sum 1·1+0·0+2·0+0·2+2·1+1·3+0·0+2·0+1·1 = 7 (window values
@@ -463,8 +463,7 @@ def layer_note(layer) -> str:
 @click.option("--as-written", is_flag=True,
               help="Untrained weights with Dropout after the softmax, as the lesson's code has it (see "
                    "`nbengine summary cnn`); a checkpoint keeps its own order.")
-@click.option("--cache-dir", type=click.Path(file_okay=False), default=None, metavar="DIR",
-              help="Where `nbengine data fetch` put the full data sets.")
+@cache_dir_option
 @output_options
 def trace_cnn(index, ckpt, data, split, maps, seed, as_written, cache_dir, json_mode, quiet, precision, full):
     """One real digit through the lesson's CNN, then one backward pass.
@@ -484,11 +483,12 @@ def trace_cnn(index, ckpt, data, split, maps, seed, as_written, cache_dir, json_
     from nbengine_cli.heatmap import heatmap
 
     out = Output(json_mode, quiet, precision, full)
-    model = CNN.load(ckpt) if ckpt else None
-    cfg = model.extra_config if model is not None else {}
-    ref = data or cfg.get("data", DEFAULT_DATA)
-    parts = load_split(ref, seed=int(cfg.get("split_seed", 0)), test_fraction=float(cfg.get("test_fraction", 0.2)),
-                       cache_dir=cache_dir)
+    if ckpt:
+        model = CNN.load(ckpt)
+        parts = checkpoint_data(model, data, cache_dir)  # the checkpoint's data and split unless --data
+    else:
+        model = None
+        parts = load_split(data or DEFAULT_DATA, cache_dir=cache_dir)
     out.status(parts.description)
     images = parts.train if split == "train" else parts.test
     n = len(images)
@@ -496,7 +496,7 @@ def trace_cnn(index, ckpt, data, split, maps, seed, as_written, cache_dir, json_
         raise click.BadParameter(f"the {split} split of {parts.name} has {n:,} images (0 to {n - 1}), so {index} "
                                  f"is out of range", param_hint="'--index'")
     if model is None:
-        model = CNN(seed, np.float32, as_written, class_names=images.class_names, extra_config={"data": ref})
+        model = CNN(seed, np.float32, as_written, class_names=images.class_names)
     one = images.subset(np.array([index]))
     x = np.ascontiguousarray(one.as_float(), dtype=model.dtype)
     label = int(one.labels[0])
@@ -505,7 +505,7 @@ def trace_cnn(index, ckpt, data, split, maps, seed, as_written, cache_dir, json_
 
     trained = ckpt is not None
     if trained:
-        epochs = cfg.get("epochs")
+        epochs = model.extra_config.get("epochs")
         weights = f"the weights of {ckpt}" + (f" (trained for {epochs} epochs)" if epochs is not None else "")
     else:
         weights = f"untrained weights (random, seed {seed})"

@@ -166,6 +166,15 @@ def test_trace_cnn_from_a_checkpoint(tmp_path):
     np.testing.assert_array_equal(got["probabilities"], fresh["probabilities"])  # the same weights, the same numbers
 
 
+def test_trace_cnn_takes_the_checkpoints_data_and_split(tmp_path):
+    from nbengine.models.cnn import CNN
+
+    ckpt = tmp_path / "cnn.npz"
+    CNN(seed=0, extra_config={"data": "mnist_5k", "split_seed": 3, "test_fraction": 0.5}).save(ckpt)
+    r = run("trace", "cnn", "--checkpoint", str(ckpt), "--maps", "0", "--json")
+    assert "mnist_5k: 2,500 train / 2,500 test, stratified split, seed 3" in r.stderr
+
+
 def test_trace_cnn_as_written_puts_dropout_after_the_softmax():
     evs = json_lines(run("trace", "cnn", "--as-written", "--json", "--maps", "0"))
     layers = [e["layer"] for e in evs if e["event"] == "trace" and "layer" in e]
