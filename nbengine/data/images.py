@@ -149,10 +149,14 @@ def labels_beside(images_path: str | os.PathLike) -> str | None:
 
 
 def load_idx_images(images_path: str | os.PathLike, labels_path: str | os.PathLike | None = None,
-                    class_names=DIGITS, _data: bytes | None = None) -> Images:
+                    class_names=DIGITS) -> Images:
     """Images from an IDX file, with labels from labels_path (None: no labels)."""
     images_path = os.fspath(images_path)
-    data = read_file_bytes(images_path) if _data is None else _data
+    return _idx_images(read_file_bytes(images_path), images_path, labels_path, class_names)
+
+
+def _idx_images(data: bytes, images_path: str, labels_path: str | os.PathLike | None, class_names) -> Images:
+    """Images from the (decompressed) bytes of the IDX file images_path, with labels from labels_path."""
     pixels = _check_pixels(parse_idx(data, images_path), images_path)
     labels = None
     source = images_path
@@ -223,7 +227,8 @@ def _layout(first: str, lineno: int, path: str) -> _Layout:
     label = "first" if cells[0] == "label" else "last" if cells[-1] == "label" else None
     n_pixels = len(cells) - (label is not None)
     if n_pixels != N_PIXELS:
-        raise DataError(path, f"the header names {n_pixels} pixel columns, expected 784 (28×28): {expected}",
+        raise DataError(path, f"the header names {n_pixels} pixel column{'' if n_pixels == 1 else 's'}, "
+                              f"expected 784 (28×28): {expected}",
                         lineno + 1)
     return _Layout(label, lineno + 1)
 
@@ -238,7 +243,6 @@ def _parse_fast(data: bytes, layout: _Layout) -> tuple[np.ndarray, np.ndarray | 
     chunk with complete=False; the line-by-line path takes over from there, finds the
     first bad line and says what is wrong with it.
     """
-    n_cols = layout.n_cols
     b = np.frombuffer(data, dtype=np.uint8)
     line_ends = np.flatnonzero(b == ord("\n"))
     starts = np.concatenate(([0], line_ends + 1))
@@ -413,7 +417,7 @@ def _load(ref: str, cache_dir) -> tuple[str, Images | tuple[Images, Images]]:
         return name, load_idx_folder(ref)
     data = read_file_bytes(ref)
     if data[:2] == b"\0\0":  # every IDX file starts with two zero bytes; text never does
-        return name, load_idx_images(ref, labels_beside(ref), _data=data)
+        return name, _idx_images(data, ref, labels_beside(ref), DIGITS)
     return name, _csv_images(data, ref)
 
 
