@@ -456,6 +456,40 @@ def chw_rows_to_hwc(w: np.ndarray, shape=FLAT) -> np.ndarray:
     return np.ascontiguousarray(w.reshape(c, h, ww, -1).transpose(1, 2, 0, 3).reshape(h * ww * c, -1))
 
 
+def _relayout(arrays: Mapping[str, np.ndarray], conv_axes, dense1_rows) -> dict[str, np.ndarray]:
+    out = {}
+    for name, a in arrays.items():
+        if name.startswith("conv") and name.endswith(".w"):
+            a = a.transpose(conv_axes)
+        elif name == "dense1.w":
+            a = dense1_rows(a)
+        out[name] = np.array(a, order="C")
+    return out
+
+
+def to_textbook(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Parameters (or gradients) from nbengine's layout to the textbook's, as new arrays:
+    conv weights (R, S, C, K) → (K, C, R, S), dense1's rows from the (h, w, c) order of a
+    flattened NHWC map to the (c, h, w) order of a flattened NCHW one; the rest as they are."""
+    return _relayout(arrays, (3, 2, 0, 1), hwc_rows_to_chw)
+
+
+def from_textbook(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The inverse of to_textbook, as new arrays: back to nbengine's layout."""
+    return _relayout(arrays, (2, 3, 1, 0), chw_rows_to_hwc)
+
+
+def paddings() -> dict[str, tuple[int, int, int, int]]:
+    """(top, bottom, left, right) of every convolution and pooling layer, Keras's "same"."""
+    g = geometry()
+    pads = {}
+    for i, (name, k, _, _) in enumerate(CONV, start=1):
+        before = "input" if i == 1 else f"pool{i - 1}"
+        pads[name] = padding_2d(g[before][:2], (k, k), (1, 1), "same")[1]
+        pads[f"pool{i}"] = padding_2d(g[name][:2], (POOL, POOL), (POOL_STRIDE, POOL_STRIDE), "same")[1]
+    return pads
+
+
 class NumpyCNN:
     """The lesson's CNN as textbook layers: Convolution → Relu → Pooling → Convolution →
     Relu → Pooling → Affine → Relu → Dropout → Affine → SoftmaxWithLoss, NCHW inside.
@@ -473,23 +507,19 @@ class NumpyCNN:
             params = init_params(seed, dtype)
         self.lr = lr
         self.dtype = np.dtype(params["conv1.w"].dtype)
-        p = {k: np.array(v, dtype=self.dtype) for k, v in params.items()}
-        same3 = padding_2d(IMAGE[:2], (3, 3), (1, 1), "same")[1]
-        self.conv1 = Convolution(np.ascontiguousarray(p["conv1.w"].transpose(3, 2, 0, 1)), p["conv1.b"],
-                                 (1, 1), same3, need_dx=False)
-        self.pool1 = Pooling(POOL, POOL, (POOL_STRIDE, POOL_STRIDE),
-                             padding_2d(geometry()["conv1"][:2], (POOL, POOL), (POOL_STRIDE, POOL_STRIDE), "same")[1])
-        self.conv2 = Convolution(np.ascontiguousarray(p["conv2.w"].transpose(3, 2, 0, 1)), p["conv2.b"], (1, 1),
-                                 padding_2d(geometry()["pool1"][:2], (3, 3), (1, 1), "same")[1])
-        self.pool2 = Pooling(POOL, POOL, (POOL_STRIDE, POOL_STRIDE),
-                             padding_2d(geometry()["conv2"][:2], (POOL, POOL), (POOL_STRIDE, POOL_STRIDE), "same")[1])
-        self.dense1 = Affine(hwc_rows_to_chw(p["dense1.w"]), p["dense1.b"])
+        p = to_textbook({k: np.asarray(v, dtype=self.dtype) for k, v in params.items()})
+        pads, stride = paddings(), (POOL_STRIDE, POOL_STRIDE)
+        self.conv1 = Convolution(p["conv1.w"], p["conv1.b"], (1, 1), pads["conv1"], need_dx=False)
+        self.pool1 = Pooling(POOL, POOL, stride, pads["pool1"])
+        self.conv2 = Convolution(p["conv2.w"], p["conv2.b"], (1, 1), pads["conv2"])
+        self.pool2 = Pooling(POOL, POOL, stride, pads["pool2"])
+        self.dense1 = Affine(p["dense1.w"], p["dense1.b"])
         self.dense2 = Affine(p["dense2.w"], p["dense2.b"])
         self.dropout = Dropout(dropout, np.random.default_rng(seed))
         self.layers = [self.conv1, Relu(), self.pool1, self.conv2, Relu(), self.pool2,
                        self.dense1, Relu(), self.dropout, self.dense2]
         self.last = SoftmaxWithLoss()
-        self.trainable = [self.conv1, self.conv2, self.dense1, self.dense2]
+        self.trainable = {"conv1": self.conv1, "conv2": self.conv2, "dense1": self.dense1, "dense2": self.dense2}
 
     def logits(self, x: np.ndarray, train: bool = False) -> np.ndarray:
         out = _nchw(x)
@@ -509,7 +539,7 @@ class NumpyCNN:
         """One step of plain SGD: W ← W − lr·dW for every weight and bias; returns the loss before it."""
         loss = self.loss_and_backward(x, y)
         lr = self.dtype.type(self.lr)
-        for layer in self.trainable:
+        for layer in self.trainable.values():
             layer.W -= lr * layer.dW
             layer.b -= lr * layer.db
         return loss
@@ -524,21 +554,13 @@ class NumpyCNN:
 
     def params(self) -> dict[str, np.ndarray]:
         """The parameters back in nbengine's layout (copies)."""
-        return {
-            "conv1.w": np.ascontiguousarray(self.conv1.W.transpose(2, 3, 1, 0)), "conv1.b": self.conv1.b.copy(),
-            "conv2.w": np.ascontiguousarray(self.conv2.W.transpose(2, 3, 1, 0)), "conv2.b": self.conv2.b.copy(),
-            "dense1.w": chw_rows_to_hwc(self.dense1.W), "dense1.b": self.dense1.b.copy(),
-            "dense2.w": self.dense2.W.copy(), "dense2.b": self.dense2.b.copy(),
-        }
+        return from_textbook({f"{name}.{k}": a for name, layer in self.trainable.items()
+                              for k, a in (("w", layer.W), ("b", layer.b))})
 
     def grads(self) -> dict[str, np.ndarray]:
-        """The last backward pass's gradients in nbengine's layout."""
-        return {
-            "conv1.w": np.ascontiguousarray(self.conv1.dW.transpose(2, 3, 1, 0)), "conv1.b": self.conv1.db,
-            "conv2.w": np.ascontiguousarray(self.conv2.dW.transpose(2, 3, 1, 0)), "conv2.b": self.conv2.db,
-            "dense1.w": chw_rows_to_hwc(self.dense1.dW), "dense1.b": self.dense1.db,
-            "dense2.w": self.dense2.dW, "dense2.b": self.dense2.db,
-        }
+        """The last backward pass's gradients in nbengine's layout (copies)."""
+        return from_textbook({f"{name}.{k}": a for name, layer in self.trainable.items()
+                              for k, a in (("w", layer.dW), ("b", layer.db))})
 
     def n_params(self) -> int:
-        return sum(layer.W.size + layer.b.size for layer in self.trainable)
+        return sum(layer.W.size + layer.b.size for layer in self.trainable.values())

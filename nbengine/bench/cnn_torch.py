@@ -15,7 +15,7 @@ Padding. PyTorch's ``padding="same"`` pads symmetrically (and refuses stride 2),
 while Keras's "same" puts the odd padding position after (bottom/right): for a
 3 × 3 convolution with stride 2 on an even input that is (top, bottom, left,
 right) = (0, 1, 0, 1). So every layer pads explicitly with ``F.pad``, with the
-amounts from ``cnn_numpy.padding_2d``; max pooling pads with -inf so padding never
+amounts from ``cnn_numpy.paddings``; max pooling pads with -inf so padding never
 wins. In the lesson's network the pools need no padding (28 and 14 are even).
 
 Threads. ``torch.set_num_threads`` is set to the number of threads Numba uses,
@@ -29,8 +29,7 @@ from typing import Mapping
 
 import numpy as np
 
-from nbengine.bench.cnn_numpy import (CONV, DROPOUT, IMAGE, POOL, POOL_STRIDE, chw_rows_to_hwc, geometry,
-                                      hwc_rows_to_chw, padding_2d)
+from nbengine.bench.cnn_numpy import DROPOUT, IMAGE, POOL, POOL_STRIDE, from_textbook, paddings, to_textbook
 
 
 def available() -> bool:
@@ -45,15 +44,9 @@ def import_torch():
     return torch
 
 
-def _paddings() -> dict[str, tuple[int, int, int, int]]:
-    """(top, bottom, left, right) for every layer of the lesson's network."""
-    g = geometry()
-    pads = {}
-    for i, (name, k, _, _) in enumerate(CONV, start=1):
-        before = "input" if i == 1 else f"pool{i - 1}"
-        pads[name] = padding_2d(g[before][:2], (k, k), (1, 1), "same")[1]
-        pads[f"pool{i}"] = padding_2d(g[name][:2], (POOL, POOL), (POOL_STRIDE, POOL_STRIDE), "same")[1]
-    return pads
+def _linear_t(name: str, a):
+    """A dense weight transposed between (in, out) and PyTorch's (out, in); anything else as it is."""
+    return a.T if name.startswith("dense") and name.endswith(".w") else a
 
 
 def _f_pad(t, b, l, r) -> tuple[int, int, int, int]:
@@ -80,16 +73,10 @@ class TorchCNN:
         dtype = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}[
             np.dtype(params["conv1.w"].dtype)]
 
-        def tensor(a: np.ndarray):
-            return torch.nn.Parameter(torch.tensor(np.ascontiguousarray(a), dtype=dtype))
-
-        self.w = {
-            "conv1.w": tensor(params["conv1.w"].transpose(3, 2, 0, 1)), "conv1.b": tensor(params["conv1.b"]),
-            "conv2.w": tensor(params["conv2.w"].transpose(3, 2, 0, 1)), "conv2.b": tensor(params["conv2.b"]),
-            "dense1.w": tensor(hwc_rows_to_chw(params["dense1.w"]).T), "dense1.b": tensor(params["dense1.b"]),
-            "dense2.w": tensor(params["dense2.w"].T), "dense2.b": tensor(params["dense2.b"]),
-        }
-        self.pads = {name: _f_pad(*p) for name, p in _paddings().items()}
+        # The textbook's layout but for Linear's weights, which PyTorch stores (out, in).
+        self.w = {k: torch.nn.Parameter(torch.tensor(np.ascontiguousarray(_linear_t(k, a)), dtype=dtype))
+                  for k, a in to_textbook(params).items()}
+        self.pads = {name: _f_pad(*p) for name, p in paddings().items()}
         self.dropout = dropout
         self.opt = torch.optim.SGD(list(self.w.values()), lr=lr)
 
@@ -116,11 +103,9 @@ class TorchCNN:
 
     def train_step(self, x: np.ndarray, y: np.ndarray) -> float:
         """Forward (dropout on), mean cross-entropy, backward, one SGD step; returns the loss."""
-        self.opt.zero_grad(set_to_none=True)
-        loss = self.F.cross_entropy(self.logits(self._input(x), train=True), self._labels(y))
-        loss.backward()
+        loss = self.loss_and_backward(x, y)
         self.opt.step()
-        return float(loss.detach())
+        return loss
 
     def loss_and_backward(self, x: np.ndarray, y: np.ndarray, train: bool = True) -> float:
         """Forward and backward without an update; ``grads()`` then holds the gradients."""
@@ -140,21 +125,16 @@ class TorchCNN:
             return self.F.softmax(self.logits(self._input(x)), dim=1).numpy()
 
     def _to_nbengine(self, get) -> dict[str, np.ndarray]:
-        a = {k: get(v) for k, v in self.w.items()}
-        return {
-            "conv1.w": np.ascontiguousarray(a["conv1.w"].transpose(2, 3, 1, 0)), "conv1.b": a["conv1.b"],
-            "conv2.w": np.ascontiguousarray(a["conv2.w"].transpose(2, 3, 1, 0)), "conv2.b": a["conv2.b"],
-            "dense1.w": chw_rows_to_hwc(a["dense1.w"].T), "dense1.b": a["dense1.b"],
-            "dense2.w": np.ascontiguousarray(a["dense2.w"].T), "dense2.b": a["dense2.b"],
-        }
+        """Each tensor's array (by get) in nbengine's layout; from_textbook copies them."""
+        return from_textbook({k: _linear_t(k, get(v)) for k, v in self.w.items()})
 
     def params(self) -> dict[str, np.ndarray]:
         """The parameters in nbengine's layout (copies)."""
-        return self._to_nbengine(lambda t: t.detach().numpy().copy())
+        return self._to_nbengine(lambda t: t.detach().numpy())
 
     def grads(self) -> dict[str, np.ndarray]:
         """The last backward pass's gradients in nbengine's layout."""
-        return self._to_nbengine(lambda t: t.grad.numpy().copy())
+        return self._to_nbengine(lambda t: t.grad.numpy())
 
 
 def thread_info() -> dict[str, object]:
