@@ -230,13 +230,12 @@ def run_conv(x, f, stride: int, padding: int):
     return out[0, :, :, 0], pt, pl
 
 
-def size_formula(H: int, P: int, R: int, S: int) -> tuple[str, int]:
+def size_formula(H: int, P: int, R: int, S: int) -> str:
     """(H + 2P − R)/S + 1 with the numbers put in, and its value (the division rounds down)."""
     num = H + 2 * P - R
-    value = num // S + 1
     written = f"({H} + 2·{P} − {R})/{S} + 1 = "
     written += f"{num}/{S} + 1" if num % S == 0 else f"⌊{num}/{S}⌋ + 1"
-    return f"{written} = {value}", value
+    return f"{written} = {num // S + 1}"
 
 
 def show_windows(out: Output, case: str, xp, f, y, stride: int, fmt, label: str) -> None:
@@ -306,7 +305,7 @@ def trace_conv(json_mode, quiet, precision, full):
     emit_trace("valid", "X", x, "", "the input")
     emit_trace("valid", "F", f, "", "the filter")
     show_windows(out, "valid", x, f, y, 1, fmt, "X")
-    formula, _ = size_formula(H, 0, R, 1)
+    formula = size_formula(H, 0, R, 1)
     out.show("")
     out.show(beside([Text("output =")], bracket(y, fmt), [Text(f"   {dims(y.shape)}: {formula}")]))
     emit_trace("valid", "Y", y, "Y[i, j] = Σ over r, s of X[i + r, j + s]·F[r, s]", "the output", stride=1,
@@ -318,7 +317,7 @@ def trace_conv(json_mode, quiet, precision, full):
     pad_cells = {(r, c): PAD_STYLE for r in range(xp.shape[0]) for c in range(xp.shape[1])
                  if not (pt <= r < pt + H and pl <= c < pl + x.shape[1])}
     fmt_p = cell_format(np.concatenate([yp.ravel(), x.ravel()]), precision)
-    formula, _ = size_formula(H, 1, R, 1)
+    formula = size_formula(H, 1, R, 1)
     out.show("")
     say(out, "With zero padding 1: a ring of zeros around X, so the filter can centre on every cell",
         "bold")
@@ -331,8 +330,8 @@ def trace_conv(json_mode, quiet, precision, full):
 
     # 3. Stride 2 (with padding 1): the filter jumps two cells at a time.
     ys, _, _ = run_conv(x, f, 2, 1)
-    formula, _ = size_formula(H, 1, R, 2)
-    unpadded, _ = size_formula(H, 0, R, 2)
+    formula = size_formula(H, 1, R, 2)
+    unpadded = size_formula(H, 0, R, 2)
     out.show("")
     say(out, "With stride 2 and padding 1: the window moves two cells at a time", "bold")
     show_windows(out, "strided", xp, f, ys, 2, cell_format(np.concatenate([ys.ravel(), x.ravel()]), precision),
