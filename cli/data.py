@@ -1,5 +1,6 @@
 """`nbengine data ...`: the data sets that ship with the package, fetching the full
-MNIST and Fashion-MNIST, and looking at one image in the terminal.
+MNIST, Fashion-MNIST and the Penn Treebank, and looking at one image or a passage of
+a text corpus in the terminal.
 
 The engine is imported inside each command, so `nbengine --help` stays instant.
 """
@@ -16,9 +17,11 @@ from rich.text import Text
 
 from nbengine_cli.output import Output, json_options
 
-# The data sets `data fetch` knows (nbengine.data.registry.FETCHABLE, spelled out here
-# so that building the command line does not import the engine and NumPy).
-FETCH_NAMES = ("mnist", "fashion-mnist")
+# The data sets `data fetch` knows (nbengine.data.registry.FETCHABLE and FETCHABLE_TEXT,
+# spelled out here so that building the command line does not import the engine and NumPy).
+FETCH_NAMES = ("mnist", "fashion-mnist", "ptb")
+# The text corpora known by name (nbengine.data.text.load_corpus).
+TEXT_NAMES = ("toy", "shakespeare", "ptb")
 RAMP = " .:-=+*#%@"  # from background to full ink, for terminals without colour
 
 
@@ -55,27 +58,32 @@ def human_size(n: int) -> str:
 def data_list(cache_dir, json_mode, quiet):
     """List the shipped data sets, and the ones `nbengine data fetch` downloads."""
     from nbengine.data.fetch import dataset_folder, missing_files
-    from nbengine.data.registry import FETCHABLE, SHIPPED, SHIPPED_IMAGES, shipped_path
+    from nbengine.data.registry import FETCHABLE, FETCHABLE_TEXT, SHIPPED, SHIPPED_IMAGES, SHIPPED_TEXT, shipped_path
+    from nbengine.data.text import TOY_SENTENCE
 
     out = Output(json_mode, quiet)
     t = Table(title="shipped with nbengine", title_justify="left")
     for col in ("name", "for", "what", "source", "licence"):
         t.add_column(col, overflow="fold")
-    for s in [*SHIPPED.values(), *SHIPPED_IMAGES.values()]:
+    for s in [*SHIPPED.values(), *SHIPPED_IMAGES.values(), *SHIPPED_TEXT.values()]:
         t.add_row(s.name, s.task, s.title, s.source, s.licence)
         out.emit("dataset", name=s.name, task=s.task, title=s.title, source=s.source, licence=s.licence,
                  path=shipped_path(s.name))
+    toy = f'the lesson\'s one sentence, "{TOY_SENTENCE}", as train, valid and test'
+    t.add_row("toy", "lm", toy, "Deep Learning from Scratch 2, built into nbengine", "-")
+    out.emit("dataset", name="toy", task="lm", title=toy, source="Deep Learning from Scratch 2", licence=None,
+             path=None)
     out.show(t)
 
     t = Table(title="downloaded by `nbengine data fetch NAME`", title_justify="left")
     for col in ("name", "for", "what", "size", "source", "licence", "in the cache"):
         t.add_column(col, overflow="fold")
-    for f in FETCHABLE.values():
+    for f in [*FETCHABLE.values(), *FETCHABLE_TEXT.values()]:
         folder = dataset_folder(f.name, cache_dir)
         missing = missing_files(f.name, cache_dir)
         where = f"yes, {folder}" if not missing else f"no (would go to {folder})"
-        t.add_row(f.name, "cnn", f.title, f.size, f.source, f.licence, where)
-        out.emit("fetchable", name=f.name, task="cnn", title=f.title, size=f.size, source=f.source,
+        t.add_row(f.name, f.task, f.title, f.size, f.source, f.licence, where)
+        out.emit("fetchable", name=f.name, task=f.task, title=f.title, size=f.size, source=f.source,
                  licence=f.licence, present=not missing, folder=str(folder), missing=missing)
     out.show(t)
 
@@ -116,39 +124,41 @@ def download_progress(out: Output):
             out._above = None
 
 
-@click.command("fetch", short_help="Download MNIST or Fashion-MNIST, checking each file's MD5.")
+@click.command("fetch", short_help="Download MNIST, Fashion-MNIST or the Penn Treebank, checking each file.")
 @click.argument("name", type=click.Choice(FETCH_NAMES))
 @cache_dir_option
 @click.option("--mirror", "mirrors", multiple=True, metavar="URL", callback=_mirror_urls,
-              help="A mirror to try before the published ones: the URL of the folder holding the four "
-                   ".gz files. Repeatable.")
+              help="A mirror to try before the published ones: the URL of the folder holding the data "
+                   "set's files. Repeatable.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
               help="Seconds without data before a mirror is given up.")
 @json_options
 def data_fetch(name, cache_dir, mirrors, timeout, json_mode, quiet):
-    """Download a data set's four IDX files into the cache folder.
+    """Download a data set's files into the cache folder: the four IDX files of mnist or
+    fashion-mnist (checked by their published MD5), or ptb.train.txt, ptb.valid.txt and
+    ptb.test.txt (checked by SHA-256).
 
     Each file comes from the first mirror that gives a complete copy with the
-    published MD5; it is written to a temporary file and renamed into place only
+    published digest; it is written to a temporary file and renamed into place only
     then, so an interrupted download leaves nothing behind. Files already there
-    with the right MD5 are skipped; a file with another MD5 is downloaded again.
+    with the right digest are skipped; a file with another digest is downloaded again.
     """
     from nbengine.data.fetch import dataset_folder, fetch_iter
-    from nbengine.data.registry import FETCHABLE
+    from nbengine.data.registry import fetchable
 
     out = Output(json_mode, quiet)
     folder = dataset_folder(name, cache_dir)
-    out.status(f"Fetching {name} (about {FETCHABLE[name].size}) into {folder}")
+    out.status(f"Fetching {name} (about {fetchable(name).size}) into {folder}")
     with download_progress(out) as (progress, done):
         for f in fetch_iter(name, cache_dir, mirrors, progress, timeout):
             done(f.name)
             if f.skipped:
                 how = "already present (skipped)"
             else:
-                how = f"from {f.mirror}" + (" (replaced a copy with another MD5)" if f.replaced else "")
-            out.show(escape(f"{f.name:<28}{human_size(f.size):>9}   MD5 verified   {how}"))
-            out.emit("file", dataset=name, name=f.name, path=f.path, size=f.size, md5=f.md5, verified=True,
-                     mirror=f.mirror, skipped=f.skipped, replaced=f.replaced)
+                how = f"from {f.mirror}" + (f" (replaced a copy with another {f.hash_name})" if f.replaced else "")
+            out.show(escape(f"{f.name:<28}{human_size(f.size):>9}   {f.hash_name} verified   {how}"))
+            out.emit("file", dataset=name, name=f.name, path=f.path, size=f.size, **{f.algorithm: f.digest},
+                     verified=True, mirror=f.mirror, skipped=f.skipped, replaced=f.replaced)
     out.status(f"{name} is ready: try `nbengine data show {name}`")
     out.emit("result", dataset=name, folder=str(folder))
 
@@ -162,12 +172,39 @@ def ramp(pixels) -> Text:
     return Text("\n".join(lines))
 
 
-@click.command("show", short_help="Draw one image of a data set in the terminal, with its label.")
+TEXT_TOKENS = 200  # words a text corpus shows from --index on
+
+
+def show_text(out: Output, data: str, index: int, split: str, cache_dir) -> None:
+    """`data show` of a text corpus: its description, then TEXT_TOKENS words of a split from --index."""
+    from nbengine.data.text import load_corpus
+
+    corpus = load_corpus(data, "word", cache_dir=cache_dir)
+    out.status(corpus.description)
+    if split == "all":
+        import numpy as np
+
+        ids, part = np.concatenate([corpus.train, corpus.valid, corpus.test]), "all splits"
+    else:
+        ids, part = getattr(corpus, split), f"{split} split"
+    n = len(ids)
+    if index >= n:
+        raise click.BadParameter(f"{data} ({part}) has {n:,} words (0 to {n - 1}), so {index} is out of range",
+                                 param_hint="'--index'")
+    shown = ids[index:index + TEXT_TOKENS]
+    out.show(escape(f"{data}, {part}: words {index:,} to {index + len(shown) - 1:,} of {n:,} "
+                    f"(<eos> shown as a line break)"))
+    out.show(escape(corpus.join(shown)))
+    out.emit("text", data=data, split=split, index=index, n=n, ids=shown.tolist(), tokens=corpus.vocab.decode(shown))
+
+
+@click.command("show", short_help="Draw one image of a data set, or show a passage of a text corpus.")
 @click.argument("data", default="mnist_5k", metavar="[NAME|PATH]")
 @click.option("--index", "-i", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Which image of the split, counting from 0.")
-@click.option("--split", type=click.Choice(["train", "test", "all"]), default="train", show_default=True,
-              help="The training or test part (as the CNN is trained and tested on), or every image in file order.")
+              help="Which image of the split, counting from 0 (for a text corpus, the first word shown).")
+@click.option("--split", type=click.Choice(["train", "valid", "test", "all"]), default="train", show_default=True,
+              help="The training or test part (as the CNN is trained and tested on), or every image in file order; "
+                   "text corpora also have a valid part.")
 @click.option("--split-seed", type=int, default=0, show_default=True,
               help="Seed of the stratified train/test split (sets without an official split).")
 @click.option("--test-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2,
@@ -182,6 +219,9 @@ def data_show(data, index, split, split_seed, test_fraction, cache_dir, json_mod
     images file, or a folder of the four MNIST files. In colour each character is two
     pixels (▀ with grey foreground and background); with NO_COLOR, or when the output
     is not a terminal, a character ramp is drawn instead.
+
+    For a text corpus (toy, shakespeare, or ptb once fetched) it shows 200 words of
+    a split from --index on, as the language models read them.
     """
     from rich.color import Color
 
@@ -190,6 +230,12 @@ def data_show(data, index, split, split_seed, test_fraction, cache_dir, json_mod
     from nbengine_cli.heatmap import colour_on, half_blocks
 
     out = Output(json_mode, quiet)
+    if data in TEXT_NAMES and not os.path.exists(data):
+        show_text(out, data, index, split, cache_dir)
+        return
+    if split == "valid":
+        raise click.BadParameter("image sets have a train and a test split (valid is for text corpora)",
+                                 param_hint="'--split'")
     if split == "all":
         images = load_images(data, cache_dir)
         name, part = os.path.basename(os.path.normpath(data)), "all images"

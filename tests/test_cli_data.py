@@ -19,10 +19,12 @@ from nbengine.data import registry
 from nbengine.data.idx import write_idx
 from nbengine.data.images import load_images, load_split
 from nbengine.data.registry import MNIST_FILES
-from nbengine_cli.data import FETCH_NAMES, RAMP
+from nbengine_cli.data import FETCH_NAMES, RAMP, TEXT_NAMES
 from nbengine_cli.main import main
 
 FILES = {"one.gz": b"first fake file " * 64, "two.gz": b"second fake file " * 3}
+PTB = {"ptb.train.txt": b" the cat sat on the mat \n the dog sat \n" * 3, "ptb.valid.txt": b" the cat \n",
+       "ptb.test.txt": b" a dog sat \n"}
 
 
 def run(*args: str, code: int = 0, env: dict | None = None):
@@ -143,10 +145,10 @@ def test_show_a_bad_file_is_one_line(tmp_path):
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         mirror, _, name = self.path.strip("/").partition("/")
-        if mirror == "error" or name not in FILES:
+        if mirror == "error" or name not in FILES | PTB:
             self.send_error(500 if mirror == "error" else 404)
             return
-        body = FILES[name]
+        body = (FILES | PTB)[name]
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -226,24 +228,92 @@ def test_fetch_from_a_file_url(tmp_path, fake_mnist):
 
 
 def test_fetch_takes_only_known_names():
-    assert set(FETCH_NAMES) == set(registry.FETCHABLE)
+    assert list(FETCH_NAMES) == registry.fetchable_names()
     r = run("data", "fetch", "cifar10", code=2)
-    assert "'mnist'" in r.stderr and "'fashion-mnist'" in r.stderr
+    assert "'mnist'" in r.stderr and "'fashion-mnist'" in r.stderr and "'ptb'" in r.stderr
+
+
+@pytest.fixture
+def fake_ptb(monkeypatch):
+    """'ptb' made of three small files, with no published mirrors."""
+    fake = dataclasses.replace(registry.FETCHABLE_TEXT["ptb"], mirrors=(),
+                               files={name: hashlib.sha256(body).hexdigest() for name, body in PTB.items()})
+    monkeypatch.setitem(registry.FETCHABLE_TEXT, "ptb", fake)
+    return fake
+
+
+def test_fetch_ptb_checks_sha256_and_then_it_loads(tmp_path, server, fake_ptb):
+    r = run("data", "fetch", "ptb", "--cache-dir", str(tmp_path), "--mirror", f"{server}/error/",
+            "--mirror", f"{server}/good/")
+    lines = r.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == ["ptb.train.txt", "ptb.valid.txt", "ptb.test.txt"]
+    assert all("SHA-256 verified" in line and line.endswith(f"from {server}/good/") for line in lines)
+    assert f"Fetching ptb (about 6 MB) into {tmp_path / 'ptb'}" in r.stderr
+    assert "ptb is ready: try `nbengine data show ptb`" in r.stderr
+    assert sorted(os.listdir(tmp_path / "ptb")) == sorted(PTB)
+
+    events = json_lines(run("data", "fetch", "ptb", "--cache-dir", str(tmp_path), "--json"))
+    assert events[0]["sha256"] == fake_ptb.files["ptb.train.txt"] and "md5" not in events[0]
+    assert all(e["skipped"] for e in events[:3])
+
+    r = run("data", "show", "ptb", "--cache-dir", str(tmp_path), "--split", "valid")
+    assert r.stdout.splitlines() == ["ptb, valid split: words 0 to 2 of 3 (<eos> shown as a line break)", "the cat", ""]
+    assert "ptb, words: 33 train / 3 valid / 4 test tokens, vocabulary 8 (with <unk> for tokens training never saw)" \
+        in r.stderr
+
+
+def test_fetch_ptb_failure_leaves_nothing(tmp_path, server, fake_ptb):
+    r = run("data", "fetch", "ptb", "--cache-dir", str(tmp_path), "--mirror", f"{server}/error/", code=2)
+    assert r.stderr.splitlines()[-1] == f"error: ptb.train.txt: could not be downloaded: {server}/error/: HTTP 500"
+    assert os.listdir(tmp_path / "ptb") == []
+
+
+# -- show, text corpora -------------------------------------------------------------------------------
+
+def test_show_a_text_corpus():
+    r = run("data", "show", "shakespeare", "--index", "6")
+    lines = r.stdout.splitlines()
+    assert lines[0] == "shakespeare, train split: words 6 to 205 of 1,163,068 (<eos> shown as a line break)"
+    assert lines[1:5] == ["act i", "", "scene i . athens . the palace of theseus .", ""]
+    assert r.stderr.startswith("shakespeare, words: 1,163,068 train / 64,431 valid / 60,493 test tokens")
+    (event,) = json_lines(run("data", "show", "toy", "--split", "test", "--json", "-i", "5"))
+    assert event == {"event": "text", "data": "toy", "split": "test", "index": 5, "n": 8, "ids": [0, 5, 6],
+                     "tokens": ["say", "hello", "."]}
+    assert run("data", "show", "toy", "--split", "all").stdout.splitlines()[0] == (
+        "toy, all splits: words 0 to 23 of 24 (<eos> shown as a line break)")
+    assert set(TEXT_NAMES) == {"toy", "shakespeare", "ptb"}
+
+
+def test_show_text_errors():
+    r = run("data", "show", "toy", "--index", "8", code=2)
+    assert "toy (train split) has 8 words (0 to 7), so 8 is out of range" in r.stderr
+    r = run("data", "show", "mnist_5k", "--split", "valid", code=2)
+    assert "image sets have a train and a test split (valid is for text corpora)" in r.stderr
+
+
+def test_show_ptb_not_fetched(tmp_path):
+    r = run("data", "show", "ptb", "--cache-dir", str(tmp_path), code=2)
+    assert r.stderr.strip() == (f"error: ptb: not downloaded yet: `nbengine data fetch ptb --cache-dir {tmp_path}` "
+                                f"downloads it (6 MB) into {tmp_path / 'ptb'}; `shakespeare` ships with nbengine "
+                                f"and needs no download")
 
 
 # -- list ---------------------------------------------------------------------------------------------
 
 def test_list_shows_shipped_and_fetchable_sets(tmp_path):
     r = run("data", "list", "--cache-dir", str(tmp_path))
-    for name in ["breast_cancer", "mnist_5k", "mnist", "fashion-mnist", "CC BY-SA 3.0"]:
+    for name in ["breast_cancer", "mnist_5k", "mnist", "fashion-mnist", "CC BY-SA 3.0", "shakespeare", "toy", "ptb"]:
         assert name in r.stdout
     events = json_lines(run("data", "list", "--cache-dir", str(tmp_path), "--json"))
     shipped = {e["name"]: e for e in events if e["event"] == "dataset"}
-    assert set(shipped) == {"breast_cancer", "mnist_5k"}
+    assert set(shipped) == {"breast_cancer", "mnist_5k", "shakespeare", "toy"}
     assert shipped["mnist_5k"]["task"] == "cnn" and os.path.isfile(shipped["mnist_5k"]["path"])
     assert len(load_images(shipped["mnist_5k"]["path"])) == 5000
+    assert shipped["shakespeare"]["task"] == "lm" and shipped["shakespeare"]["path"].endswith("shakespeare.txt.gz")
+    assert os.path.isfile(shipped["shakespeare"]["path"]) and shipped["toy"]["path"] is None
     fetchable = {e["name"]: e for e in events if e["event"] == "fetchable"}
-    assert set(fetchable) == {"mnist", "fashion-mnist"}
+    assert set(fetchable) == {"mnist", "fashion-mnist", "ptb"}
+    assert fetchable["ptb"]["task"] == "lm" and fetchable["ptb"]["missing"] == list(registry.PTB_FILES)
     assert fetchable["mnist"]["present"] is False and fetchable["mnist"]["folder"] == str(tmp_path / "mnist")
     assert fetchable["mnist"]["missing"] == list(MNIST_FILES)
 

