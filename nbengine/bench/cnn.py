@@ -53,7 +53,9 @@ prints these tables, ``spin_tail`` and ``cross_penalty`` measure them):
   ``OMP_WAIT_POLICY=ACTIVE`` (spin without end) fought OpenBLAS at every switch:
   steps 3–10× slower.
 
-What this benchmark does, so each side gets the machine as it would alone:
+What this benchmark does, so each side gets the machine as it would alone (the
+functions named here live in ``nbengine/bench/threads.py``, shared with the
+recurrent language models' benchmark, and are importable from this module too):
 
 - Between two timed rounds of ``measure`` it runs an untimed idle round
   (``settle``): the main thread sleeps until the process uses less than 5 % of
@@ -84,7 +86,6 @@ process and times until the first ``{"event": "step"}`` line: cold with an empty
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import gzip
 import json
 import os
@@ -102,13 +103,15 @@ import numpy as np
 
 from nbengine.bench import cnn_torch
 from nbengine.bench.cnn_numpy import CONV, HIDDEN, CLASSES, IMAGE, NumpyCNN, geometry, init_params
+from nbengine.bench.threads import (IDLE, NOT_STARTED, WAIT_POLICY, _OpenBLAS, blas_threads,  # noqa: F401
+                                    cpu_use, cross_penalty, initial_environ, openmp_libraries, settle,
+                                    spin_tail, start_thread_pools, thread_setup, with_idle_rounds)
 from nbengine.bench.timing import Timing, measure
 from nbengine.errors import NBEngineError
 
 NBENGINE = "nbengine"
 NUMPY = "NumPy, im2col (textbook)"
 TORCH = "PyTorch"
-IDLE = "(idle between rounds)"
 LR = 0.01
 BATCHES_CYCLED = 4  # distinct batches each implementation cycles through
 MODES = ("train", "infer")
@@ -177,213 +180,6 @@ def digits(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, str]:
     data = np.array([lines[i].split(",") for i in rows], dtype=np.float32)
     x = (data[:, :-1] / np.float32(255)).reshape(n, *IMAGE)
     return np.ascontiguousarray(x), data[:, -1].astype(np.int64), "mnist_5k"
-
-
-# -- threads -----------------------------------------------------------------------------
-
-
-class _OpenBLAS:
-    """OpenBLAS's thread controls through ctypes, found among the process's loaded libraries.
-
-    NumPy's wheels bundle OpenBLAS under a prefixed name (``scipy_openblas_…64_``),
-    so the symbol is tried with and without those affixes. Linux only (it reads
-    /proc/self/maps); elsewhere ``found`` is False and nothing is changed.
-    """
-
-    def __init__(self):
-        self.lib = self.get = self.set = self.config = None
-        try:
-            with open("/proc/self/maps") as f:
-                paths = {line.split()[-1] for line in f if "openblas" in line.lower() and ".so" in line}
-        except OSError:
-            return
-        for path in sorted(paths):
-            lib = ctypes.CDLL(path)
-            for prefix in ("", "scipy_"):
-                for suffix in ("", "64_"):
-                    get = getattr(lib, f"{prefix}openblas_get_num_threads{suffix}", None)
-                    if get is not None:
-                        self.lib, self.get = lib, get
-                        self.set = getattr(lib, f"{prefix}openblas_set_num_threads{suffix}")
-                        self.config = getattr(lib, f"{prefix}openblas_get_config{suffix}", None)
-                        self.get.restype = ctypes.c_int
-                        self.set.argtypes = [ctypes.c_int]
-                        if self.config is not None:
-                            self.config.restype = ctypes.c_char_p
-                        return
-
-    @property
-    def found(self) -> bool:
-        return self.get is not None
-
-    def threads(self) -> int | None:
-        return self.get() if self.found else None
-
-    def describe(self) -> str | None:
-        return self.config().decode() if self.found and self.config is not None else None
-
-
-@contextlib.contextmanager
-def blas_threads(n: int):
-    """OpenBLAS uses n threads inside the block (if it can be found), as before afterwards."""
-    blas = _OpenBLAS()
-    old = blas.threads()
-    if old is not None:
-        blas.set(n)
-    try:
-        yield
-    finally:
-        if old is not None:
-            blas.set(old)
-
-
-def cpu_use(seconds: float) -> float:
-    """Cores the whole process keeps busy while the calling thread sleeps for ``seconds``."""
-    c0, t0 = time.process_time(), time.perf_counter()
-    time.sleep(seconds)
-    return (time.process_time() - c0) / (time.perf_counter() - t0)
-
-
-def settle(max_wait: float = 1.0, slice_s: float = 0.005, threshold: float = 0.05) -> float:
-    """Sleep until the process uses less than ``threshold`` of a core (idle pools parked).
-
-    Returns the seconds waited (at most about ``max_wait``).
-    """
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < max_wait and cpu_use(slice_s) >= threshold:
-        pass
-    return time.perf_counter() - t0
-
-
-def spin_tail(fn: Callable[[], object], slices: int = 20, slice_s: float = 0.01) -> list[float]:
-    """Run fn once, then the cores the process burns in each following slice while idle."""
-    settle()
-    fn()
-    return [cpu_use(slice_s) for _ in range(slices)]
-
-
-def cross_penalty(fns: Mapping[str, Callable[[], object]], repeats: int = 7) -> dict[tuple[str, str], float]:
-    """Median seconds of one call of a, alone (key (a, a)) and right after a call of b (key (a, b)).
-
-    "Alone" calls follow a settle(), so no other pool is spinning.
-    """
-    out = {}
-    for a, fa in fns.items():
-        for b, fb in fns.items():
-            times = []
-            for _ in range(repeats):
-                if a == b:
-                    settle()
-                else:
-                    fb()
-                t0 = time.perf_counter()
-                fa()
-                times.append(time.perf_counter() - t0)
-            out[(a, b)] = float(np.median(times))
-    return out
-
-
-WAIT_POLICY = "OMP_WAIT_POLICY"
-NOT_STARTED = "not started by the benchmark"
-_omp_policy = {"note": NOT_STARTED}
-
-
-def initial_environ() -> dict[str, str] | None:
-    """The environment this process started with (Linux: /proc/self/environ), or None if unknown.
-
-    Unlike os.environ it does not show what was set after the start, such as the
-    OMP_WAIT_POLICY that importing nbengine sets.
-    """
-    try:
-        with open("/proc/self/environ", "rb") as f:
-            raw = f.read()
-    except OSError:
-        return None
-    pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
-    return {k.decode(errors="replace"): v.decode(errors="replace") for k, v in pairs}
-
-
-def openmp_libraries() -> list[str] | None:
-    """The OpenMP runtimes (libgomp files) mapped into this process; None where that cannot be read."""
-    try:
-        with open("/proc/self/maps") as f:
-            return sorted({line.split()[-1] for line in f if "libgomp" in line})
-    except OSError:
-        return None
-
-
-def start_thread_pools(use_torch: bool, libgomp_default: bool = True) -> str:
-    """Start Numba's threads and import PyTorch, deciding first which OpenMP wait policy they get.
-
-    Numba's and PyTorch's OpenMP calls go to one libgomp in this process, the
-    first one loaded, and it reads OMP_WAIT_POLICY once, when it loads. With
-    ``libgomp_default`` and no policy chosen by the user (importing nbengine sets
-    PASSIVE), both load with the variable unset: libgomp's own default, spin
-    briefly then sleep. Afterwards os.environ is as before. Returns a note saying
-    which policy is in force; ``thread_setup`` reports it.
-    """
-    import numba
-    from numba.np.ufunc import parallel
-
-    def launch():
-        parallel._launch_threads()  # loads the threading layer (and with omp, libgomp)
-        if use_torch:
-            cnn_torch.import_torch()
-
-    loaded, started = openmp_libraries(), initial_environ()
-    current = os.environ.get(WAIT_POLICY)
-    if loaded:
-        note = f"{current or 'unset'} as found (OpenMP was running before the benchmark started)"
-        launch()
-    elif started is not None and WAIT_POLICY in started:
-        note = f"{current} (set by the user)"
-        launch()
-    elif not libgomp_default or started is None or current is None:
-        note = f"{current or 'unset'} as found"
-        launch()
-    else:
-        os.environ.pop(WAIT_POLICY)
-        try:
-            launch()
-        finally:
-            os.environ[WAIT_POLICY] = current
-        note = f"unset for the benchmark: libgomp's default, spin briefly then sleep (nbengine sets {current})"
-    if numba.threading_layer() != "omp" and not use_torch:
-        note += f"; Numba's {numba.threading_layer()} layer does not use it"
-    if _omp_policy["note"] == NOT_STARTED:  # the first start decided it for the whole process
-        _omp_policy["note"] = note
-    return _omp_policy["note"]
-
-
-def thread_setup(torch_used: bool = False) -> dict[str, object]:
-    """How the process's thread pools are set up, as found (nothing is changed here)."""
-    import numba
-
-    try:
-        layer = numba.threading_layer()
-    except ValueError:  # no parallel kernel has run yet
-        layer = f"not started ({numba.config.THREADING_LAYER} requested)"
-    blas_info = {}
-    with contextlib.suppress(Exception):
-        blas_info = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-    blas = _OpenBLAS()
-    setup = {
-        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "numba": numba.__version__,
-        "numba_threading_layer": layer,
-        "numba_threads": numba.get_num_threads(),
-        "blas": f"{blas_info.get('name', 'unknown')} {blas_info.get('version', '')}".strip(),
-        "blas_threads": blas.threads(),
-        "blas_config": blas.describe(),
-        "omp_wait_policy": _omp_policy["note"],
-        "openmp_libraries": openmp_libraries(),
-        "env": {k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "NUMBA_NUM_THREADS",
-                                               "NUMBA_THREADING_LAYER", "OPENBLAS_NUM_THREADS",
-                                               "OPENBLAS_THREAD_TIMEOUT", "MKL_NUM_THREADS")},
-    }
-    if torch_used and "torch" in sys.modules:
-        setup.update(cnn_torch.thread_info())
-    return setup
 
 
 # -- the implementations -------------------------------------------------------------------
@@ -458,16 +254,6 @@ def implementations(case: Case, params: Mapping[str, np.ndarray], x: np.ndarray,
         fns[TORCH] = (lambda: other.train_step(*batch_t())) if train else \
             (lambda: other.predict_proba(batch_t()[0]))
     return fns
-
-
-def with_idle_rounds(fns: Mapping[str, Callable[[], object]]) -> dict[str, Callable[[], object]]:
-    """The same functions with an idle function after each, so alternating rounds are
-    separated by a pause in which the previous pool's spinning threads park."""
-    out = {}
-    for i, (name, fn) in enumerate(fns.items()):
-        out[name] = fn
-        out[f"{IDLE} {i}"] = settle
-    return out
 
 
 @dataclass
