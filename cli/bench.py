@@ -204,3 +204,118 @@ def bench_cnn(batch_sizes, rounds, min_round, no_torch, startup, interference, n
         out.emit("startup", **s)
         out.show(f"start-up, process start to the first training step of `{s['command']}`: "
                  f"cold (empty Numba cache) {s['cold_s']:.1f} s, warm (cache filled) {s['warm_s']:.1f} s")
+
+
+def _sizes(ctx, param, value: str) -> tuple[str, ...]:
+    from nbengine.bench.rnnlm import SIZES
+
+    names = tuple(v.strip() for v in value.split(",") if v.strip())
+    unknown = [n for n in names if n not in SIZES]
+    if not names or unknown:
+        raise click.BadParameter(f"{value!r}: give sizes from {', '.join(SIZES)}, comma-separated")
+    return names
+
+
+def lm_options(f):
+    """The options `bench rnnlm` and `bench lstmlm` share."""
+    f = json_options(f)
+    for option in reversed([
+        click.option("--sizes", default="ptb,toy", show_default=True, callback=_sizes, metavar="NAME,...",
+                     help="Sizes to time: ptb (the textbook's PTB model: batch 20, time 35, vocabulary 10,000, "
+                          "embedding and hidden 100) and toy (batch 10, time 5, vocabulary 7)."),
+        click.option("--rounds", type=click.IntRange(min=1), default=5, show_default=True,
+                     help="Timed rounds per implementation (alternating); the median is reported."),
+        click.option("--min-round", type=click.FloatRange(min=0), default=0.3, show_default=True,
+                     help="Seconds a round lasts at least (calls are repeated to reach it)."),
+        click.option("--no-torch", is_flag=True, help="Leave PyTorch out even if it is installed."),
+        click.option("--no-idle", is_flag=True,
+                     help="Leave out the idle pause between rounds, to see what the thread fight does to the "
+                          "figures."),
+        click.option("--keep-wait-policy", is_flag=True,
+                     help="Run OpenMP with OMP_WAIT_POLICY as this process has it (nbengine sets PASSIVE unless "
+                          "you set it) instead of libgomp's default, which PyTorch runs best with."),
+    ]):
+        f = option(f)
+    return f
+
+
+def bench_language_model(kind: str, sizes, rounds, min_round, no_torch, no_idle, keep_wait_policy, json_mode,
+                         quiet) -> None:
+    """Time a training step of the RNN or LSTM language model and print the table."""
+    from nbengine.bench import rnn_torch, rnnlm
+
+    out = Output(json_mode, quiet)
+    use_torch = not no_torch and rnn_torch.available()
+    use_nbengine = rnnlm.nbengine_available()
+    if not use_nbengine:
+        out.status("nbengine's language models (nbengine.models.rnnlm) are not installed: timing the references only")
+    if not no_torch and not use_torch:
+        out.status("PyTorch is not installed: timing without it")
+    out.status(f"{rounds} rounds of at least {min_round:g} s per implementation; one step = forward, "
+               f"backpropagation through time, clipping to a global norm of {rnnlm.MAX_NORM:g}, SGD "
+               f"(η {rnnlm.LR:g}); sizes " + "; ".join(rnnlm.SIZES[s].describe() for s in sizes))
+    if no_idle:
+        out.status("no idle pause between rounds: a round may start while the previous one's threads still spin")
+
+    table = Table(title=f"the {rnnlm.MODEL_NAMES[kind]} language model, one training step (float32)",
+                  title_justify="left")
+    columns = [("case", "left"), ("implementation", "left"), ("median", "right"), ("tokens/s", "right"),
+               ("GFLOP/s", "right"), ("× NumPy", "right")]
+    if use_torch:
+        columns.append(("× PyTorch", "right"))
+    for col, just in columns:
+        table.add_column(col, justify=just)
+    results = rnnlm.run((kind,), sizes, rounds, min_round, use_torch=use_torch, use_nbengine=use_nbengine,
+                        idle_rounds=not no_idle, libgomp_default=not keep_wait_policy)
+    for result in results:
+        case, size = result.case, result.case.size
+        for i, (name, t) in enumerate(result.timings.items()):
+            row = [case.name if i == 0 else "", name, fmt_seconds(t.median), f"{result.tokens_per_s(name):,.0f}",
+                   f"{result.gflops(name):.2f}", _ratio(result.ratio(name, rnnlm.NUMPY))]
+            if use_torch:
+                row.append(_ratio(result.ratio(name, rnnlm.TORCH)))
+            table.add_row(*row)
+            out.emit("bench", case=case.name, model=kind, size=size.name, batch=size.batch, time=size.time,
+                     vocab=size.vocab, embed=size.embed, hidden=size.hidden, implementation=name,
+                     median_s=t.median, best_s=t.best, calls_per_round=t.calls, rounds=t.rounds,
+                     tokens_per_s=result.tokens_per_s(name), gflops=result.gflops(name), flops_per_step=case.flops,
+                     speedup_vs_numpy=result.ratio(name, rnnlm.NUMPY),
+                     speedup_vs_torch=result.ratio(name, rnnlm.TORCH))
+        table.add_section()
+    setup = rnnlm.thread_setup(torch_used=use_torch)
+    out.emit("setup", **setup)
+    for line in setup_lines(setup):
+        out.show(line)
+    out.show(table)
+
+
+@click.command("lstmlm", short_help="The LSTM language model's training step against NumPy and PyTorch.")
+@lm_options
+def bench_lstmlm(**options):
+    """Time a training step of the LSTM language model, in tokens per second.
+
+    One step is the textbook's: forward over the time steps, softmax
+    cross-entropy, backpropagation through time, clipping the gradients' global
+    norm, SGD; the state is carried to the next step. nbengine, the textbook's
+    NumPy time layers and PyTorch (nn.LSTM, when installed) start from the same
+    weights and train on the same batches of random token ids, in alternating
+    rounds in one process with an idle pause between rounds. GFLOP/s counts the
+    matrix products (at PTB sizes 4.54 GFLOP a step, 93 % of it the projection
+    onto the vocabulary). The ratios are the reference's median time over the
+    implementation's: above 1 is faster.
+    """
+    bench_language_model("lstm", **options)
+
+
+@click.command("rnnlm", short_help="The RNN language model's training step against NumPy and PyTorch.")
+@lm_options
+def bench_rnnlm(**options):
+    """Time a training step of the RNN (tanh) language model, in tokens per second.
+
+    As `bench lstmlm`, with the plain recurrent layer h = tanh(x·Wx + h·Wh + b)
+    (PyTorch's nn.RNN). GFLOP/s counts the matrix products; at PTB sizes the
+    projection onto the vocabulary is nearly all of them (4.28 GFLOP a step).
+    The ratios are the reference's median time over the implementation's:
+    above 1 is faster.
+    """
+    bench_language_model("rnn", **options)
