@@ -295,14 +295,21 @@ def read_text(path: str | os.PathLike) -> str:
 
 
 def _encode_splits(name: str, level: str, parts: Sequence[list[str]], vocab_size: int | None,
-                   note: str = "") -> Corpus:
-    """The Corpus of three token lists: the vocabulary from train, every split encoded by it."""
+                   note: str = "", first_use: bool = False) -> Corpus:
+    """The Corpus of three token lists: the vocabulary from train, every split encoded by it.
+
+    With ``first_use`` (and no cap), ids follow the order in which tokens first
+    appear, as the book numbers the lesson's sentence (you 0, say 1, goodbye 2, ...).
+    """
     train, valid, test = parts
     if vocab_size is not None and vocab_size < 2:
         raise ValueError(f"vocab_size must be at least 2, not {vocab_size}")
     seen = set(train)
     unseen = any(t not in seen for t in valid) or any(t not in seen for t in test)
-    vocab = Vocabulary.build(train, vocab_size, need_unk=unseen)
+    if first_use and not unseen and (vocab_size is None or vocab_size >= len(seen)):
+        vocab = Vocabulary(dict.fromkeys(train))
+    else:
+        vocab = Vocabulary.build(train, vocab_size, need_unk=unseen)
     distinct = len(seen - {UNK})  # the training split's distinct tokens besides <unk>
     if len(vocab) - (vocab.unk is not None) < distinct:
         about = f" (capped from {len(seen):,}: {UNK} for the rest)"
@@ -383,7 +390,7 @@ def load_corpus(ref: str, level: str = "word", vocab_size: int | None = None, ca
     if ref == "toy":
         tokens = tokenize(TOY_SENTENCE, level)
         return _encode_splits("toy", level, [tokens, tokens, tokens], vocab_size,
-                              note="; the lesson's sentence, the same in every split")
+                              note="; the lesson's sentence, the same in every split", first_use=True)
     if ref in SHIPPED_TEXT:
         path = shipped_path(ref)
         return _load_single_text(read_text(path), path, ref, level, vocab_size,
