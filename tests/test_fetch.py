@@ -106,6 +106,13 @@ def test_a_good_file_is_downloaded_verified_and_reported(tmp_path, mirrors):
     assert [c[1] for c in calls] == sorted(c[1] for c in calls)
 
 
+def test_a_mirror_that_is_not_a_url_is_that_mirrors_problem(tmp_path, mirrors):
+    got = fetch_file(tmp_path, "a.gz", MD5["a.gz"], ["not-a-url", mirrors["good"]])
+    assert got.mirror == mirrors["good"]
+    with pytest.raises(FetchError, match="not-a-url/: unknown url type"):
+        fetch_file(tmp_path / "other", "a.gz", MD5["a.gz"], ["not-a-url"])
+
+
 def test_a_mirror_without_the_trailing_slash_works(tmp_path, mirrors):
     got = fetch_file(tmp_path, "a.gz", MD5["a.gz"], [mirrors["good"].rstrip("/")])
     assert got.mirror == mirrors["good"] and (tmp_path / "a.gz").is_file()

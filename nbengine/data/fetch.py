@@ -177,8 +177,8 @@ def _download(url: str, name: str, tmp, progress: Progress | None, timeout: floa
     """Stream url into the open file tmp; (bytes, digest). Network problems raise _MirrorProblem."""
     h = _hasher(algorithm)
     done, total = 0, None
-    request = urllib.request.Request(url, headers={"User-Agent": f"nbengine/{__version__}"})
     try:
+        request = urllib.request.Request(url, headers={"User-Agent": f"nbengine/{__version__}"})
         with urllib.request.urlopen(request, timeout=timeout) as response:
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
