@@ -106,6 +106,13 @@ def test_a_good_file_is_downloaded_verified_and_reported(tmp_path, mirrors):
     assert [c[1] for c in calls] == sorted(c[1] for c in calls)
 
 
+def test_a_downloaded_file_has_an_ordinary_files_mode(tmp_path, mirrors):
+    umask = os.umask(0)
+    os.umask(umask)
+    fetch_file(tmp_path, "a.gz", MD5["a.gz"], [mirrors["good"]])
+    assert (tmp_path / "a.gz").stat().st_mode & 0o777 == 0o666 & ~umask  # not the temporary file's 0o600
+
+
 def test_a_mirror_that_is_not_a_url_is_that_mirrors_problem(tmp_path, mirrors):
     got = fetch_file(tmp_path, "a.gz", MD5["a.gz"], ["not-a-url", mirrors["good"]])
     assert got.mirror == mirrors["good"]

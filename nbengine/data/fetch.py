@@ -204,6 +204,14 @@ def _download(url: str, name: str, tmp, progress: Progress | None, timeout: floa
     return done, h.hexdigest()
 
 
+def _give_ordinary_mode(path: str) -> None:
+    """The mode a new file gets (0o666 less the umask): the temporary file was made readable
+    by its owner only, which would keep a shared cache folder's files from other users."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
 def fetch_file(folder: str | os.PathLike, name: str, digest: str, mirrors: Sequence[str],
                progress: Progress | None = None, timeout: float = TIMEOUT, algorithm: str = "md5") -> Fetched:
     """Make sure folder/name is there with the given digest, downloading it if needed.
@@ -239,6 +247,7 @@ def fetch_file(folder: str | os.PathLike, name: str, digest: str, mirrors: Seque
             if got != digest:
                 raise _MirrorProblem(f"{label} mismatch (got {got}, expected {digest})")
             try:
+                _give_ordinary_mode(tmp.name)
                 os.replace(tmp.name, target)
             except OSError as e:
                 raise DataError(target, f"cannot be written ({e.strerror})") from None
