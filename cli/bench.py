@@ -153,9 +153,6 @@ def bench_cnn(batch_sizes, rounds, min_round, no_torch, startup, interference, n
 
     out = Output(json_mode, quiet)
     use_torch = not no_torch and cnn_torch.available()
-    use_nbengine = cnn.nbengine_available()
-    if not use_nbengine:
-        out.status("nbengine's CNN (nbengine.models.cnn) is not installed: timing the references only")
     if not no_torch and not use_torch:
         out.status("PyTorch is not installed: timing without it")
     out.status(f"{rounds} rounds of at least {min_round:g} s per implementation, batch sizes "
@@ -171,8 +168,8 @@ def bench_cnn(batch_sizes, rounds, min_round, no_torch, startup, interference, n
         table.add_column(col, justify=just)
     if no_idle:
         out.status("no idle pause between rounds: a round may start while the previous one's threads still spin")
-    results = cnn.run(batch_sizes, rounds, min_round, use_torch=use_torch, use_nbengine=use_nbengine,
-                      idle_rounds=not no_idle, libgomp_default=not keep_wait_policy)
+    results = cnn.run(batch_sizes, rounds, min_round, use_torch=use_torch, idle_rounds=not no_idle,
+                      libgomp_default=not keep_wait_policy)
     for result in results:
         case = result.case
         for i, (name, t) in enumerate(result.timings.items()):
@@ -195,7 +192,7 @@ def bench_cnn(batch_sizes, rounds, min_round, no_torch, startup, interference, n
 
     if interference:
         out.status("interference: idle tails and steps right after one another")
-        show_interference(out, cnn.interference(batch_sizes[0], use_torch=use_torch, use_nbengine=use_nbengine,
+        show_interference(out, cnn.interference(batch_sizes[0], use_torch=use_torch,
                                                libgomp_default=not keep_wait_policy))
 
     if startup:

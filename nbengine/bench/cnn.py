@@ -86,7 +86,7 @@ process and times until the first ``{"event": "step"}`` line: cold with an empty
 from __future__ import annotations
 
 import contextlib
-import gzip
+import itertools
 import json
 import os
 import queue
@@ -96,17 +96,17 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from importlib import resources
 from typing import Callable, Iterator, Mapping
 
 import numpy as np
 
 from nbengine.bench import cnn_torch
-from nbengine.bench.cnn_numpy import CONV, HIDDEN, CLASSES, IMAGE, NumpyCNN, geometry, init_params
+from nbengine.bench.cnn_numpy import CONV, HIDDEN, CLASSES, IMAGE, NumpyCNN, geometry
 from nbengine.bench.threads import (IDLE, NOT_STARTED, WAIT_POLICY, _OpenBLAS, blas_threads,  # noqa: F401
                                     cpu_use, cross_penalty, initial_environ, openmp_libraries, settle,
                                     spin_tail, start_thread_pools, thread_setup, with_idle_rounds)
 from nbengine.bench.timing import Timing, measure
+from nbengine.data.images import DEFAULT, load_images
 from nbengine.errors import NBEngineError
 
 NBENGINE = "nbengine"
@@ -163,57 +163,28 @@ class Case:
 
 
 def digits(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, str]:
-    """n real digits from the shipped mnist_5k (pixels / 255, NHWC float32) and their labels.
-
-    Falls back to uniform noise with random labels if the file is not installed;
-    the third value names the source.
-    """
-    rng = np.random.default_rng(seed)
-    try:
-        path = resources.files("nbengine_datasets").joinpath("mnist_5k.csv.gz")
-        with path.open("rb") as raw, gzip.open(raw, "rt") as f:
-            lines = f.readlines()
-    except (ModuleNotFoundError, FileNotFoundError, OSError):
-        x = rng.random((n, *IMAGE), dtype=np.float32)
-        return x, rng.integers(0, CLASSES, n), "uniform noise"
-    rows = rng.choice(len(lines), size=n, replace=n > len(lines))  # the file is sorted by label
-    data = np.array([lines[i].split(",") for i in rows], dtype=np.float32)
-    x = (data[:, :-1] / np.float32(255)).reshape(n, *IMAGE)
-    return np.ascontiguousarray(x), data[:, -1].astype(np.int64), "mnist_5k"
+    """n real digits drawn from the shipped mnist_5k (pixels / 255, NHWC float32), their
+    labels, and the data set's name."""
+    images = load_images(DEFAULT)
+    rows = np.random.default_rng(seed).choice(len(images), size=n, replace=n > len(images))  # sorted by label
+    chosen = images.subset(rows)
+    return chosen.as_float(), chosen.labels, DEFAULT
 
 
 # -- the implementations -------------------------------------------------------------------
 
 
-def nbengine_available() -> bool:
-    """Whether nbengine's CNN model exists in this installation."""
-    try:
-        import nbengine.models.cnn  # noqa: F401
-    except ModuleNotFoundError:
-        return False
-    return True
-
-
 def start_params(seed: int = 0) -> dict[str, np.ndarray]:
-    """The shared starting weights: an nbengine CNN's, or Keras's initialisation without one."""
-    if nbengine_available():
-        from nbengine.models.cnn import CNN
+    """The shared starting weights: a new nbengine CNN's."""
+    from nbengine.models.cnn import CNN
 
-        return {k: v.copy() for k, v in CNN(seed=seed, dtype=np.float32).params.items()}
-    return init_params(seed, np.float32)
+    return {k: v.copy() for k, v in CNN(seed=seed, dtype=np.float32).params.items()}
 
 
 def _cycle(x: np.ndarray, y: np.ndarray, batch: int):
     """A function returning the next of the batches x and y hold, in turn, at each call."""
-    parts = [(np.ascontiguousarray(x[i * batch:(i + 1) * batch]), y[i * batch:(i + 1) * batch])
-             for i in range(len(x) // batch)]
-    state = {"i": 0}
-
-    def nxt():
-        state["i"] = (state["i"] + 1) % len(parts)
-        return parts[state["i"]]
-
-    return nxt
+    return itertools.cycle([(np.ascontiguousarray(x[i * batch:(i + 1) * batch]), y[i * batch:(i + 1) * batch])
+                            for i in range(len(x) // batch)]).__next__
 
 
 def implementations(case: Case, params: Mapping[str, np.ndarray], x: np.ndarray, y: np.ndarray, *,
@@ -275,7 +246,7 @@ class Result:
 
 
 def run(batch_sizes=(32, 128), rounds: int = 5, min_round: float = 0.3, use_torch: bool | None = None,
-        use_nbengine: bool | None = None, modes=MODES, seed: int = 0, idle_rounds: bool = True,
+        use_nbengine: bool = True, modes=MODES, seed: int = 0, idle_rounds: bool = True,
         libgomp_default: bool = True) -> Iterator[Result]:
     """Yield a Result per case: every implementation timed with ``measure`` in alternating
     rounds in this process, separated by idle rounds unless ``idle_rounds`` is False.
@@ -283,7 +254,6 @@ def run(batch_sizes=(32, 128), rounds: int = 5, min_round: float = 0.3, use_torc
     import numba
 
     use_torch = cnn_torch.available() if use_torch is None else use_torch
-    use_nbengine = nbengine_available() if use_nbengine is None else use_nbengine
     start_thread_pools(use_torch, libgomp_default)
     threads = numba.get_num_threads()
     params = start_params(seed)
@@ -315,14 +285,13 @@ class Interference:
 
 
 def interference(batch: int = 32, repeats: int = 7, slices: int = 25, slice_s: float = 0.01,
-                 use_torch: bool | None = None, use_nbengine: bool | None = None, seed: int = 0,
+                 use_torch: bool | None = None, use_nbengine: bool = True, seed: int = 0,
                  libgomp_default: bool = True) -> Interference:
     """Measure the thread fight for training steps of ``batch``: the idle tail of each
     implementation's pool, and each one's step alone versus right after another's."""
     import numba
 
     use_torch = cnn_torch.available() if use_torch is None else use_torch
-    use_nbengine = nbengine_available() if use_nbengine is None else use_nbengine
     start_thread_pools(use_torch, libgomp_default)
     case = Case("train", batch)
     x, y, _ = digits(BATCHES_CYCLED * batch, seed)
