@@ -124,6 +124,8 @@ def test_command_rejects_bad_batch_sizes():
     assert r.exit_code == 2 and "comma-separated" in r.output
     r = bench("--batch-sizes", "0")
     assert r.exit_code == 2
+    r = bench("--batch-sizes", "32,100000")  # would fill the memory before the first round
+    assert r.exit_code == 2 and "each from 1 to 1024" in r.output
 
 
 def test_interference_measures_tails_and_penalties():
