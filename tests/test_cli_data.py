@@ -277,7 +277,7 @@ def test_show_a_text_corpus():
     assert lines[1:5] == ["act i", "", "scene i . athens . the palace of theseus .", ""]
     assert r.stderr.startswith("shakespeare, words: 1,163,068 train / 64,431 valid / 60,493 test tokens")
     (event,) = json_lines(run("data", "show", "toy", "--split", "test", "--json", "-i", "5"))
-    assert event == {"event": "text", "data": "toy", "split": "test", "index": 5, "n": 8, "ids": [0, 5, 6],
+    assert event == {"event": "text", "data": "toy", "split": "test", "index": 5, "n": 8, "ids": [1, 5, 6],
                      "tokens": ["say", "hello", "."]}
     assert run("data", "show", "toy", "--split", "all").stdout.splitlines()[0] == (
         "toy, all splits: words 0 to 23 of 24 (<eos> shown as a line break)")
