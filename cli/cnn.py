@@ -12,6 +12,7 @@ import signal
 import click
 from rich.table import Table
 
+from nbengine_cli.data import cache_dir_option
 from nbengine_cli.logreg import short_number
 from nbengine_cli.output import Output, json_options
 from nbengine_cli.render import StreamingTable
@@ -94,8 +95,7 @@ def load_split(data: str, split_seed: int, test_fraction: float, cache_dir):
 
 
 def data_options(f):
-    f = click.option("--cache-dir", type=click.Path(file_okay=False), default=None, envvar="NBENGINE_CACHE_DIR",
-                     help="Where `nbengine data fetch` put the full data sets.")(f)
+    f = cache_dir_option(f)
     f = click.option("--split-seed", type=int, default=0, show_default=True,
                      help="Seed of the stratified train/test split (single-file data).")(f)
     f = click.option("--test-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2,
@@ -304,8 +304,7 @@ def eval_cnn(ckpt, data, split, cache_dir, split_seed, test_fraction, threads, j
                    "nbengine reads (labels, if present, are ignored).")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), metavar="CSV",
               help="Where to write the predictions: `ImageId,Label`, ids counted from 1 (Kaggle's format).")
-@click.option("--cache-dir", type=click.Path(file_okay=False), default=None, envvar="NBENGINE_CACHE_DIR",
-              help="Where `nbengine data fetch` put the full data sets.")
+@cache_dir_option
 @threads_option
 @json_options
 def predict_cnn(ckpt, data, out_path, cache_dir, threads, json_mode, quiet):
@@ -346,25 +345,12 @@ def predict_cnn(ckpt, data, out_path, cache_dir, threads, json_mode, quiet):
 
 def write_submission(path: str, pred) -> None:
     """ImageId,Label lines, written atomically (a temporary file renamed into place)."""
-    import tempfile
-
+    from nbengine.data.files import atomic_write
     from nbengine.errors import NBEngineError
 
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".predict-", suffix=".csv", dir=folder)
     try:
-        with os.fdopen(fd, "w", newline="") as f:
+        with atomic_write(path, text=True, suffix=".csv.tmp") as f:
             f.write("ImageId,Label\n")
             f.writelines(f"{i},{int(label)}\n" for i, label in enumerate(pred, start=1))
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
     except OSError as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
         raise NBEngineError(f"{path}: cannot be written ({e.strerror})") from None
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise

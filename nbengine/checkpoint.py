@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 import zlib
 
 import numpy as np
 
+from nbengine.data.files import atomic_write
 from nbengine.errors import CheckpointError
 
 FORMAT_VERSION = 1
@@ -36,9 +36,9 @@ def save(path: str | os.PathLike, model: str, config: dict, arrays: dict[str, np
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise CheckpointError(path, "not saved: the folder does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=".nbengine-", suffix=".npz.tmp", dir=directory)
     try:
-        with os.fdopen(fd, "wb") as f:
+        # what was written must read back before it replaces anything
+        with atomic_write(path, suffix=".npz.tmp", check=lambda tmp: load(tmp, model)) as f:
             np.savez(
                 f,
                 __format__=np.array(FORMAT_VERSION),
@@ -47,17 +47,8 @@ def save(path: str | os.PathLike, model: str, config: dict, arrays: dict[str, np
                 __arrays__=np.array(sorted(arrays), dtype=str),
                 **arrays,
             )
-            f.flush()
-            os.fsync(f.fileno())
-        load(tmp, model)  # what was written must read back before it replaces anything
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it private; give it an ordinary file's mode
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    except OSError as e:
+        raise CheckpointError(path, f"not saved ({e.strerror})") from None
 
 
 def load(path: str | os.PathLike, model: str | None = None) -> tuple[dict, dict[str, np.ndarray]]:

@@ -113,7 +113,7 @@ def test_failed_rename_keeps_the_old_file_and_removes_the_temporary(tmp_path, mo
 
     monkeypatch.setattr(checkpoint.os, "replace", failing_replace)
     model.params["w"][:] = 1.0
-    with pytest.raises(OSError):
+    with pytest.raises(CheckpointError, match="No space left on device"):
         model.save(path)
     assert path.read_bytes() == good
     assert os.listdir(tmp_path) == ["model.npz"]
@@ -128,7 +128,7 @@ def test_failed_write_keeps_the_old_file_and_removes_the_temporary(tmp_path, mon
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(checkpoint.np, "savez", half_written)
-    with pytest.raises(OSError):
+    with pytest.raises(CheckpointError, match="No space left on device"):
         model.save(path)
     assert path.read_bytes() == good
     assert os.listdir(tmp_path) == ["model.npz"]

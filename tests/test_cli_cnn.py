@@ -102,7 +102,7 @@ def test_save_eval_predict(tmp_path):
     ids, labels = zip(*(map(int, ln.split(",")) for ln in lines[1:]))
     assert list(ids) == list(range(1, 51))
     assert all(0 <= v <= 9 for v in labels) and res["n"] == 50
-    assert not [p for p in os.listdir(tmp_path) if p.startswith(".predict-")]  # no temporary file left
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]  # no temporary file left
 
 
 def test_bad_inputs_exit_2(tmp_path):

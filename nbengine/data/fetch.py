@@ -34,7 +34,6 @@ import http.client
 import os
 import socket
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
@@ -43,6 +42,7 @@ from pathlib import Path
 
 from nbengine import __version__
 from nbengine.data.registry import fetchable, fetchable_names
+from nbengine.data.files import atomic_write
 from nbengine.errors import DataError, NBEngineError
 
 CHUNK = 1 << 16  # bytes read from the network at a time
@@ -204,14 +204,6 @@ def _download(url: str, name: str, tmp, progress: Progress | None, timeout: floa
     return done, h.hexdigest()
 
 
-def _give_ordinary_mode(path: str) -> None:
-    """The mode a new file gets (0o666 less the umask): the temporary file was made readable
-    by its owner only, which would keep a shared cache folder's files from other users."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
 def fetch_file(folder: str | os.PathLike, name: str, digest: str, mirrors: Sequence[str],
                progress: Progress | None = None, timeout: float = TIMEOUT, algorithm: str = "md5") -> Fetched:
     """Make sure folder/name is there with the given digest, downloading it if needed.
@@ -238,25 +230,16 @@ def fetch_file(folder: str | os.PathLike, name: str, digest: str, mirrors: Seque
     for mirror in mirrors:
         base = mirror if mirror.endswith("/") else mirror + "/"
         try:
-            tmp = tempfile.NamedTemporaryFile(dir=folder, prefix=f".{name}.", suffix=".part", delete=False)
-        except OSError as e:
-            raise DataError(folder, f"cannot write in the cache folder ({e.strerror})") from None
-        try:
-            with tmp:
-                size, got = _download(base + name, name, tmp, progress, timeout, algorithm)
-            if got != digest:
-                raise _MirrorProblem(f"{label} mismatch (got {got}, expected {digest})")
-            try:
-                _give_ordinary_mode(tmp.name)
-                os.replace(tmp.name, target)
-            except OSError as e:
-                raise DataError(target, f"cannot be written ({e.strerror})") from None
+            # a failed or interrupted download leaves nothing behind
+            with atomic_write(target, suffix=".part") as f:
+                size, got = _download(base + name, name, f, progress, timeout, algorithm)
+                if got != digest:
+                    raise _MirrorProblem(f"{label} mismatch (got {got}, expected {digest})")
             return Fetched(name, os.fspath(target), size, digest, base, replaced, algorithm)
         except _MirrorProblem as p:
             problems.append(f"{base}: {p}")
-        finally:
-            if os.path.exists(tmp.name):
-                os.remove(tmp.name)  # a failed or interrupted download leaves nothing behind
+        except OSError as e:
+            raise DataError(folder, f"cannot write in the cache folder ({e.strerror})") from None
     raise FetchError(name, problems)
 
 
