@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import itertools
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-import numpy as np
 from rich import box
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from nbengine.trace import Step
+if TYPE_CHECKING:  # NumPy loads only when a tensor is rendered, so `nbengine --help` stays quick
+    import numpy as np
+
+    from nbengine.trace import Step
 
 # Like NumPy's summarisation: past these sizes show the edges and an ellipsis.
 MAX_COLS, EDGE_COLS = 8, 3
@@ -21,6 +23,8 @@ MAX_ROWS, EDGE_ROWS = 12, 4
 def number_format(values: np.ndarray, precision: int):
     """One format for a whole tensor, as NumPy chooses one: fixed point, or
     scientific when the values span a range fixed point would hide."""
+    import numpy as np
+
     v = np.asarray(values)
     if v.dtype.kind in "iub":
         return lambda x: str(int(x))
