@@ -1,0 +1,517 @@
+"""Commands for the language models: train, evaluate and sample from the RNN and
+LSTM language models (`rnnlm`, `lstmlm`).
+
+The engine is imported inside each command, so `nbengine --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+
+import click
+from rich.text import Text
+
+from nbengine_cli.cnn import set_threads, stop_on_interrupt, threads_option
+from nbengine_cli.output import Output, json_options
+from nbengine_cli.render import StreamingTable
+
+CELL = {"rnnlm": "RNN", "lstmlm": "LSTM"}
+TEXT_NAMES = ("toy", "shakespeare", "ptb")  # the corpora load_corpus knows by name
+
+# The book's settings for the Penn Treebank (Deep Learning from Scratch 2, chapter 6).
+BOOK = {"batch_size": 20, "time_size": 35, "embed_size": 100, "hidden_size": 100, "vocab_size": 10_000,
+        "optimizer": "sgd", "lr": 20.0, "clip": 0.25, "epochs": 4}
+# The lesson's one sentence: one batch of the whole sentence per epoch, learnt in a second.
+TOY = {"batch_size": 1, "time_size": None, "embed_size": 16, "hidden_size": 32, "vocab_size": None,
+       "optimizer": "adam", "lr": 0.01, "clip": 5.0, "epochs": 200}
+# The learning rate for an optimizer other than the defaults' (momentum's velocity
+# sums about ten steps, so it takes a tenth of SGD's rate).
+TOY_LR = {"sgd": 1.0, "momentum": 0.1, "adam": 0.01}
+# The book's η = 20 (with clip 0.25) is for its LSTM model. The plain RNN's state
+# feeds back through Wh at every step, and steps that large wreck it: on the first
+# 300,000 words of Shakespeare, one epoch at η = 20 ended at a training perplexity of
+# 8 million (a uniform guess scores 10,000), at η = 5 at 446 (validation 276), at
+# η = 1 at 434 (validation 308). So the RNN's default is 5; --ptb-settings still
+# gives the book's 20.
+RNN_LR = 5.0
+BOOK_LR = {"sgd": 20.0, "momentum": 2.0, "adam": 0.001}
+START_WORD = "you"  # DLFS2's start word for generated text
+GENERATE_LENGTH = {"word": 100, "char": 300}
+
+
+def data_reference(data: str) -> str:
+    """How a checkpoint remembers its --data: a corpus name as it is, a path as an absolute path."""
+    return data if data in TEXT_NAMES else os.path.abspath(data)
+
+
+def cache_dir_option(f):
+    return click.option("--cache-dir", type=click.Path(file_okay=False), default=None, envvar="NBENGINE_CACHE_DIR",
+                        help="Where `nbengine data fetch ptb` put the Penn Treebank.")(f)
+
+
+def load_corpus(data: str, level: str, vocab_size, cache_dir):
+    from nbengine.data.text import load_corpus as load
+
+    return load(data, level=level, vocab_size=vocab_size, cache_dir=cache_dir)
+
+
+def ppl_text(v: float) -> str:
+    """A perplexity for a table: 4 decimals near 1, 2 with thousands separators above 10."""
+    if not math.isfinite(v):
+        return "inf"
+    if v < 10:
+        return f"{v:.4f}"
+    return f"{v:,.2f}" if v < 1e7 else f"{v:.3e}"
+
+
+def json_float(v):
+    """A float for a JSON line (JSON has no inf)."""
+    if v is None or math.isfinite(v):
+        return v
+    return "inf" if v > 0 else "-inf"
+
+
+def default_every(epochs: int) -> int:
+    return 1 if epochs <= 20 else max(1, epochs // 10)
+
+
+def say(out: Output, text: str, style: str = "") -> None:
+    out.show(Text(text, style=style))
+
+
+# -- train ----------------------------------------------------------------------------------------
+
+def stacked(*decorators):
+    """Decorators applied as if written one above the other, in this order."""
+    def apply(f):
+        for d in reversed(decorators):
+            f = d(f)
+        return f
+    return apply
+
+
+train_options = stacked(
+    click.option("--data", default="toy", show_default=True, metavar="NAME|PATH",
+                 help="toy (the lesson's sentence, \"You say goodbye and I say hello.\"), shakespeare (ships "
+                      "with nbengine), ptb (after `nbengine data fetch ptb`), a folder of ptb.train.txt, "
+                      "ptb.valid.txt and ptb.test.txt, or a UTF-8 text file (split 90/5/5 by lines)."),
+    click.option("--level", type=click.Choice(["word", "char"]), default="word", show_default=True,
+                 help="Tokens are words (punctuation apart, each line break an <eos>) or characters."),
+    click.option("--epochs", type=click.IntRange(min=1), default=None,
+                 help="Passes over the training text  [default: 200 for toy, else 4]."),
+    click.option("--batch-size", type=click.IntRange(min=1), default=None,
+                 help="Parallel streams through the text  [default: 1 for toy, else 20]."),
+    click.option("--time-size", type=click.IntRange(min=1), default=None,
+                 help="Time steps per batch, how far back the gradient flows (truncated BPTT)  "
+                      "[default: the sentence's length − 1 for toy, else 35]."),
+    click.option("--embed-size", type=click.IntRange(min=1), default=None,
+                 help="Length of a token's vector  [default: 16 for toy, else 100]."),
+    click.option("--hidden-size", type=click.IntRange(min=1), default=None,
+                 help="Hidden units of the recurrent layer  [default: 32 for toy, else 100]."),
+    click.option("--vocab-size", type=click.IntRange(min=2), default=None,
+                 help="Keep the most frequent tokens, <unk> for the rest  [default: 10,000 words; no limit "
+                      "for characters]."),
+    click.option("--optimizer", type=click.Choice(["sgd", "momentum", "adam"]), default=None,
+                 help="sgd: w ← w − η·g (the book's); momentum: with velocity 0.9; adam: per-weight step "
+                      "sizes  [default: adam for toy, else sgd]."),
+    click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+                 help="Learning rate η  [default: toy 0.01 with adam, 1 with sgd; else, with sgd, 20 for the "
+                      "LSTM (the book's) and 5 for the RNN (20 wrecks it), 0.001 with adam]."),
+    click.option("--clip", type=click.FloatRange(min=0, min_open=True), default=None,
+                 help="Scale the gradients down to this global norm when it is larger  [default: 5 for toy, "
+                      "else 0.25]."),
+    click.option("--ptb-settings", is_flag=True,
+                 help="The book's settings for the Penn Treebank: batch 20, time 35, embedding 100, hidden "
+                      "100, vocabulary 10,000, SGD η = 20, clip 0.25, 4 epochs. Options given explicitly "
+                      "still win."),
+    click.option("--seed", type=int, default=0, show_default=True, help="Seed of the initial weights."),
+    click.option("--every", type=click.IntRange(min=1), default=None, metavar="N",
+                 help="A table row every N epochs and after the last  [default: 1, or a tenth of the epochs "
+                      "past 20]. JSON lines have every epoch."),
+    cache_dir_option,
+    threads_option,
+    click.option("--save", type=click.Path(dir_okay=False), default=None, metavar="CKPT",
+                 help="Write the model, its vocabulary and settings to this .npz checkpoint with every "
+                      "table row: after every epoch, or every N with --every (atomically: an interrupted or "
+                      "diverged run leaves the last good one)."),
+    json_options,
+)
+
+TRAIN_HELP = """Train the {cell} language model: after each token, a probability for every next token.
+
+\b
+token ids → Embedding → {layer} → Affine → softmax
+
+The text is read as batch-size parallel streams, time-size tokens at a time; the
+hidden state is carried from one batch to the next (each stream reads as one
+text) while the gradient flows back through one batch only (truncated
+backpropagation through time). A row follows each epoch: the training and
+validation perplexity, exp(mean loss), "how many tokens the model is choosing
+between" (1 is perfect; the vocabulary's size is a uniform guess). The state is
+reset before each epoch and before measuring validation. Ctrl-C stops after the
+current batch.
+"""
+LAYER = {"rnnlm": "RNN, h = tanh(x·Wx + h·Wh + b)", "lstmlm": "LSTM (gates f, g, i, o and a cell c)"}
+
+
+def train_command(model_name: str) -> click.Command:
+    @click.command(model_name, help=TRAIN_HELP.format(cell=CELL[model_name], layer=LAYER[model_name]),
+                   short_help=f"The {CELL[model_name]} language model: Embedding → {CELL[model_name]} → Affine "
+                              f"→ softmax.")
+    @train_options
+    def command(**options):
+        train_lm(model_name, **options)
+
+    return command
+
+
+def train_lm(model_name, data, level, epochs, batch_size, time_size, embed_size, hidden_size, vocab_size, optimizer,
+             lr, clip, ptb_settings, seed, every, cache_dir, threads, save, json_mode, quiet):
+    import time
+
+    import numpy as np
+
+    from nbengine.errors import CheckpointError, DivergedError
+    from nbengine.lm_train import LMEpoch, LMStep, evaluate, fit_lm, perplexity
+    from nbengine.models.rnnlm import MODELS
+    from nbengine.optim import OPTIMIZERS, Momentum
+    from nbengine.train import Stopped
+
+    out = Output(json_mode, quiet)
+    book = ptb_settings or data != "toy"
+    defaults = dict(BOOK if book else TOY)
+    if book and not ptb_settings and model_name == "rnnlm":
+        defaults["lr"] = RNN_LR  # the book's 20 is for the LSTM; see RNN_LR
+    given = {"batch_size": batch_size, "time_size": time_size, "embed_size": embed_size, "hidden_size": hidden_size,
+             "vocab_size": vocab_size, "optimizer": optimizer, "lr": lr, "clip": clip, "epochs": epochs}
+    s = {k: v if v is not None else defaults[k] for k, v in given.items()}
+    if lr is None and s["optimizer"] != defaults["optimizer"]:
+        s["lr"] = (BOOK_LR if book else TOY_LR)[s["optimizer"]]
+        if book and not ptb_settings and model_name == "rnnlm" and s["optimizer"] != "adam":
+            s["lr"] *= RNN_LR / BOOK["lr"]
+    if level == "char" and vocab_size is None:
+        s["vocab_size"] = None  # a text has few characters; keep them all
+    if save and not os.path.isdir(os.path.dirname(os.path.abspath(save))):
+        raise CheckpointError(save, "cannot be saved: the folder does not exist")  # say so before training
+    n_threads = set_threads(threads)
+
+    corpus = load_corpus(data, level, s["vocab_size"], cache_dir)
+    if s["time_size"] is None:  # toy: the whole sentence in one batch
+        s["time_size"] = max(1, len(corpus.train) - 1)
+    B, T, E, H = s["batch_size"], s["time_size"], s["epochs"], s["hidden_size"]
+    vocab = corpus.vocab
+    V = len(vocab)
+    first = corpus.vocab.tokens[int(corpus.train[0])]
+    start = START_WORD if level == "word" and START_WORD in vocab else first
+    config = {"data": data_reference(data), "level": level, "vocab": vocab.to_json(), "vocab_limit": s["vocab_size"],
+              "optimizer": s["optimizer"], "lr": s["lr"], "clip": s["clip"], "batch_size": B, "time_size": T,
+              "epochs": 0, "start": start, "train_tokens": int(len(corpus.train))}
+    model = MODELS[model_name](V, s["embed_size"], H, seed, np.float32, extra_config=config)
+    if s["optimizer"] == "momentum":
+        opt = Momentum(model.params, model.grads, s["lr"])
+    else:
+        opt = OPTIMIZERS[s["optimizer"]](model.params, model.grads, s["lr"])
+    per_epoch = len(corpus.train) // (B * T)
+    plural = "s" if E > 1 else ""
+    out.status(f"{CELL[model_name]} language model, {model.n_params:,} parameters (embedding {s['embed_size']}, "
+               f"hidden {H}); {corpus.description}; {s['optimizer']} η {s['lr']:g}, clip {s['clip']:g}, "
+               f"batch {B} × {T} time steps ({per_epoch:,} per epoch), {E} epoch{plural}; seed {seed}; "
+               f"{n_threads} threads")
+    out.emit("start", model=model_name, data=corpus.name, level=level, n_train=int(len(corpus.train)),
+             n_valid=int(len(corpus.valid)), n_test=int(len(corpus.test)), vocab_size=V, seed=seed, epochs=E,
+             batch_size=B, time_size=T, embed_size=s["embed_size"], hidden_size=H, optimizer=s["optimizer"],
+             lr=s["lr"], clip=s["clip"], threads=n_threads, parameters=model.n_params, steps_per_epoch=per_epoch)
+    warm_up(out, model, s["optimizer"])
+
+    every = every or default_every(E)
+    rows = StreamingTable([("epoch", 5), ("train ppl", 10), ("valid ppl", 10), ("tokens/s", 9), ("time", 6)])
+    per_epoch_bar = per_epoch >= 20  # short epochs share one bar for the whole run
+    last_saved = None
+    stopped = None
+    bar = None
+    step_now = epoch_now = 0
+    span_tokens, span_seconds = 0, 0.0
+    with stop_on_interrupt() as should_stop, contextlib.ExitStack() as stack:
+        events = fit_lm(model, opt, corpus.train, corpus.valid, epochs=E, batch_size=B, time_size=T,
+                        clip=s["clip"], should_stop=should_stop, name=corpus.name)
+        started = time.perf_counter()
+        try:
+            for ev in events:
+                if isinstance(ev, LMStep):
+                    step_now, epoch_now = ev.step, ev.epoch
+                    if bar is None:
+                        bar = stack.enter_context(out.progress(f"epoch {ev.epoch}/{E}", per_epoch) if per_epoch_bar
+                                                  else out.progress("training", E * per_epoch))
+                    bar()
+                    out.emit("step", step=ev.step, epoch=ev.epoch, loss=ev.loss, perplexity=perplexity(ev.loss),
+                             grad_norm=ev.grad_norm)
+                elif isinstance(ev, LMEpoch):
+                    if per_epoch_bar:
+                        stack.close()
+                        bar = None
+                    elapsed = time.perf_counter() - started
+                    speed = ev.tokens / ev.seconds if ev.seconds > 0 else 0.0
+                    span_tokens += ev.tokens
+                    span_seconds += ev.seconds
+                    if ev.epoch % every == 0 or ev.epoch == E:
+                        # tokens/s over the epochs since the last row
+                        rate = span_tokens / span_seconds if span_seconds > 0 else 0.0
+                        span_tokens, span_seconds = 0, 0.0
+                        out.show(rows.row(str(ev.epoch), ppl_text(ev.perplexity), ppl_text(ev.valid_perplexity),
+                                          f"{rate:,.0f}", f"{elapsed:.1f}s"))
+                        if save:
+                            model.extra_config["epochs"] = ev.epoch
+                            model.save(save)
+                            last_saved = ev.epoch
+                    out.emit("epoch", epoch=ev.epoch, loss=ev.loss, perplexity=ev.perplexity,
+                             valid_loss=ev.valid_loss, valid_perplexity=ev.valid_perplexity,
+                             tokens_per_second=speed, seconds=ev.seconds,
+                             checkpoint=save if last_saved == ev.epoch else None)
+                elif isinstance(ev, Stopped):
+                    stopped = ev
+        except DivergedError:
+            stack.close()
+            kept = (f"; {save} holds the model after epoch {last_saved}" if last_saved
+                    else ("; nothing was saved" if save else ""))
+            out.status(f"stopped at step {step_now} (epoch {epoch_now}){kept}")
+            out.emit("diverged", step=step_now, epoch=epoch_now, checkpoint_epoch=last_saved)
+            raise
+
+    if stopped is not None:
+        kept = (f"; {save} holds the model after epoch {last_saved}" if last_saved
+                else ("; nothing was saved" if save else ""))
+        out.status(f"stopped after step {stopped.step} (epoch {stopped.epoch}), as asked{kept}")
+        out.emit("stopped", step=stopped.step, epoch=stopped.epoch, checkpoint_epoch=last_saved)
+        click.get_current_context().exit(130)
+
+    test = evaluate(model, corpus.test, B, T, name=f"{corpus.name} (test)")
+    out.show(f"test perplexity {ppl_text(test.perplexity)} (loss {test.loss:.4f} per token, {test.tokens:,} tokens); "
+             f"a uniform guess over the {V:,} tokens would score {V:,}")
+    if save:
+        out.status(f"saved checkpoint {save}")
+    out.emit("result", test_loss=test.loss, test_perplexity=json_float(test.perplexity), n_test=test.tokens,
+             vocab_size=V, checkpoint=save)
+
+
+def warm_up(out: Output, model, optimizer: str) -> None:
+    """Compile the kernels (first run only), with progress."""
+    from nbengine.lm_train import lm_is_cached, warm_up_lm
+
+    if lm_is_cached(model):
+        for _ in warm_up_lm(model, optimizer):
+            pass
+        return
+    out.status("Compiling the kernels for this machine (first run only; the result is cached) ...")
+    with out.progress("compiling", 2 * len(model.layers) + 3) as advance:
+        for what, done, total in warm_up_lm(model, optimizer):
+            advance()
+            out.emit("compile", step=what, done=done, total=total)
+
+
+# -- checkpoints ----------------------------------------------------------------------------------
+
+def load_model(model_name: str, ckpt: str):
+    """The model of a checkpoint and its vocabulary; a checkpoint without one is refused."""
+    from nbengine.data.text import Vocabulary
+    from nbengine.errors import CheckpointError
+    from nbengine.models.rnnlm import MODELS
+
+    model = MODELS[model_name].load(ckpt)
+    cfg = model.extra_config
+    if "vocab" not in cfg or cfg.get("level") not in ("word", "char"):
+        raise CheckpointError(ckpt, "holds no vocabulary and level (it was not written by "
+                                    f"`nbengine train {model_name} --save`)")
+    try:
+        vocab = Vocabulary.from_json(cfg["vocab"])
+    except ValueError as e:
+        raise CheckpointError(ckpt, f"holds a broken vocabulary ({e})") from None
+    if len(vocab) != model.vocab_size:
+        raise CheckpointError(ckpt, f"holds a vocabulary of {len(vocab):,} tokens for a model of "
+                                    f"{model.vocab_size:,}")
+    return model, vocab
+
+
+def checkpoint_option(f):
+    return click.option("--checkpoint", "ckpt", required=True, type=click.Path(dir_okay=False), metavar="CKPT",
+                        help="A checkpoint written by `nbengine train rnnlm|lstmlm --save`.")(f)
+
+
+def reencode(ids, corpus, vocab, data: str):
+    """A split's ids in the model's vocabulary (a corpus builds its own from its text).
+    Returns (ids, how many tokens became <unk>)."""
+    import numpy as np
+
+    from nbengine.errors import DataError
+
+    if corpus.vocab == vocab:
+        return ids, 0
+    tokens = corpus.vocab.decode(ids)
+    missing = [t for t in tokens if t not in vocab]
+    if missing and vocab.unk is None:
+        raise DataError(data, f"has the token {missing[0]!r}, which the model's vocabulary of {len(vocab):,} tokens "
+                              f"does not hold (and it has no <unk> to stand for it)")
+    return np.asarray(vocab.encode(tokens), np.int64), len(missing)
+
+
+# -- eval -----------------------------------------------------------------------------------------
+
+eval_options = stacked(
+    checkpoint_option,
+    click.option("--data", default=None, metavar="NAME|PATH",
+                 help="The text to measure  [default: the text the model was trained on]."),
+    click.option("--split", type=click.Choice(["test", "valid", "train"]), default="test", show_default=True,
+                 help="Which part of the text."),
+    click.option("--batch-size", type=click.IntRange(min=1), default=None,
+                 help="Parallel streams  [default: the training run's]."),
+    click.option("--time-size", type=click.IntRange(min=1), default=None,
+                 help="Time steps per batch  [default: the training run's]."),
+    cache_dir_option,
+    threads_option,
+    json_options,
+)
+
+EVAL_HELP = """The perplexity of the {cell} language model of a checkpoint on a split of a text:
+exp(mean loss), the loss being -log p(the token that really came next) at every token.
+
+The text is read in batches with the hidden state carried from one to the next, as
+in training, and no backward pass. Tokens the model's vocabulary lacks are read as
+<unk>.
+"""
+
+
+def eval_command(model_name: str) -> click.Command:
+    @click.command(model_name, help=EVAL_HELP.format(cell=CELL[model_name]),
+                   short_help=f"Perplexity of an {CELL[model_name]} language model checkpoint on a text.")
+    @eval_options
+    def command(**options):
+        eval_lm(model_name, **options)
+
+    return command
+
+
+def eval_lm(model_name, ckpt, data, split, batch_size, time_size, cache_dir, threads, json_mode, quiet):
+    out = Output(json_mode, quiet)
+    set_threads(threads)
+    from nbengine.lm_train import evaluate
+
+    model, vocab = load_model(model_name, ckpt)
+    cfg = model.extra_config
+    ref = data or cfg.get("data")
+    if not ref:
+        raise click.UsageError("the checkpoint does not say what it was trained on: give --data")
+    corpus = load_corpus(ref, cfg["level"], cfg.get("vocab_limit"), cache_dir)
+    ids, unknown = reencode(getattr(corpus, split), corpus, vocab, ref)
+    B = batch_size or int(cfg.get("batch_size", BOOK["batch_size"]))
+    T = time_size or int(cfg.get("time_size", BOOK["time_size"]))
+    ev = evaluate(model, ids, B, T, name=f"{corpus.name} ({split})")
+    out.status(corpus.description)
+    if unknown:
+        out.status(f"{unknown:,} tokens the model's vocabulary does not hold are read as <unk>")
+    out.show(f"{split} perplexity {ppl_text(ev.perplexity)} (loss {ev.loss:.4f} per token, {ev.tokens:,} tokens "
+             f"read in batches of {ev.batch_size} × {ev.time_size}); a uniform guess over the {len(vocab):,} "
+             f"tokens would score {len(vocab):,}")
+    out.emit("result", model=model_name, data=corpus.name, split=split, loss=ev.loss,
+             perplexity=json_float(ev.perplexity), tokens=ev.tokens, batch_size=ev.batch_size,
+             time_size=ev.time_size, vocab_size=len(vocab), unknown=unknown)
+
+
+# -- generate -------------------------------------------------------------------------------------
+
+def join_tokens(tokens, level: str, vocab) -> str:
+    """Tokens as text, as the corpus joins them (words by spaces, <eos> a line break)."""
+    import numpy as np
+
+    from nbengine.data.text import Corpus
+
+    empty = np.zeros(0, np.int64)
+    return Corpus("", level, empty, empty, empty, vocab, "").join(tokens)
+
+
+generate_options = stacked(
+    checkpoint_option,
+    click.option("--start", default=None, metavar="TEXT",
+                 help="The text to continue  [default: \"you\" for words when the model knows it, else the "
+                      "training text's first token]."),
+    click.option("--length", type=click.IntRange(min=1), default=None, metavar="N",
+                 help="Tokens to generate  [default: 100 words or 300 characters, at most the training text's "
+                      "length]."),
+    click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+                 help="Below 1 the likeliest tokens win more often; above 1 the choice is flatter: "
+                      "p ∝ exp(score / temperature)."),
+    click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sampling."),
+    threads_option,
+    json_options,
+)
+
+GENERATE_HELP = """Continue a text with the {cell} language model of a checkpoint, one token at a
+time: feed the start text, draw the next token from the model's probabilities, feed
+it back in, and so on.
+
+The same seed gives the same text. "<unk>" is never drawn; at word level each
+"<eos>" (the end of a line) is printed as a line break.
+"""
+
+
+def generate_command(model_name: str) -> click.Command:
+    @click.command(model_name, help=GENERATE_HELP.format(cell=CELL[model_name]),
+                   short_help=f"Sample text from an {CELL[model_name]} language model checkpoint.")
+    @generate_options
+    def command(**options):
+        generate_lm(model_name, **options)
+
+    return command
+
+
+def generate_lm(model_name, ckpt, start, length, temperature, seed, threads, json_mode, quiet):
+    import numpy as np
+
+    from nbengine.data.text import tokenize
+
+    out = Output(json_mode, quiet)
+    set_threads(threads)
+    model, vocab = load_model(model_name, ckpt)
+    cfg = model.extra_config
+    level = cfg["level"]
+    if start is None:
+        start = cfg.get("start") or vocab.tokens[0]
+    start_tokens = tokenize(start, level)
+    if not start_tokens:
+        raise click.BadParameter("has no tokens", param_hint="'--start'")
+    unknown = [t for t in start_tokens if t not in vocab]
+    if unknown and vocab.unk is None:
+        known = ", ".join(vocab.tokens[:12]) + (", …" if len(vocab) > 12 else "")
+        raise click.BadParameter(f"{unknown[0]!r} is not in the model's vocabulary of {len(vocab):,} tokens "
+                                 f"({known}), which has no <unk> to stand for it", param_hint="'--start'")
+    if unknown:
+        listed = ", ".join(repr(t) for t in dict.fromkeys(unknown))
+        out.status(f"note: {listed} {'is' if len(set(unknown)) == 1 else 'are'} not in the model's vocabulary; "
+                   f"read as <unk>")
+    ids = vocab.encode(start_tokens)
+    if length is None:
+        room = int(cfg.get("train_tokens", 10 ** 9)) - len(start_tokens)
+        length = max(1, min(GENERATE_LENGTH[level], room))
+    skip = (vocab.id(vocab.unk),) if vocab.unk is not None else ()
+    rng = np.random.default_rng(seed)
+    generated = model.generate(ids, length, rng, temperature, skip)
+    shown_start = [vocab.unk if t not in vocab else t for t in start_tokens]
+    new_tokens = vocab.decode(generated)
+    text = join_tokens(shown_start + new_tokens, level, vocab)
+    head = join_tokens(shown_start, level, vocab)
+    out.status(f"{CELL[model_name]} language model ({len(vocab):,} {level}s); temperature {temperature:g}, "
+               f"seed {seed}")
+    if text.startswith(head):
+        shown = Text(head, style="bold")
+        shown.append(text[len(head):])
+    else:
+        shown = Text(text)
+    out.show(shown)
+    out.emit("result", model=model_name, start=start, start_tokens=shown_start, tokens=new_tokens,
+             ids=[int(i) for i in generated], text=text, unknown=unknown, temperature=temperature, seed=seed,
+             level=level)
+
+
+train_rnnlm, train_lstmlm = train_command("rnnlm"), train_command("lstmlm")
+eval_rnnlm, eval_lstmlm = eval_command("rnnlm"), eval_command("lstmlm")
+generate_rnnlm, generate_lstmlm = generate_command("rnnlm"), generate_command("lstmlm")
