@@ -17,6 +17,8 @@ from nbengine_cli import cnn
 from nbengine_cli import cnn_trace
 from nbengine_cli import data as data_commands
 from nbengine_cli import logreg
+from nbengine_cli import rnn_trace
+from nbengine_cli import rnnlm
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -73,6 +75,11 @@ def predict():
 
 
 @main.group()
+def generate():
+    """Sample text from a trained language model."""
+
+
+@main.group()
 def summary():
     """A model's layers: output shapes and parameter counts."""
 
@@ -102,6 +109,15 @@ evaluate.add_command(logreg.eval_logreg)
 train.add_command(cnn.train_cnn)
 evaluate.add_command(cnn.eval_cnn)
 predict.add_command(cnn.predict_cnn)
+train.add_command(rnnlm.train_rnnlm)
+train.add_command(rnnlm.train_lstmlm)
+evaluate.add_command(rnnlm.eval_rnnlm)
+evaluate.add_command(rnnlm.eval_lstmlm)
+generate.add_command(rnnlm.generate_rnnlm)
+generate.add_command(rnnlm.generate_lstmlm)
+trace.add_command(rnn_trace.trace_bptt)
+trace.add_command(rnn_trace.trace_rnn)
+trace.add_command(rnn_trace.trace_lstm)
 trace.add_command(logreg.trace_logreg)
 trace.add_command(cnn_trace.trace_cnn)
 trace.add_command(cnn_trace.trace_conv)
@@ -113,6 +129,8 @@ data.add_command(data_commands.data_fetch)
 data.add_command(data_commands.data_show)
 bench.add_command(bench_commands.bench_logreg)
 bench.add_command(bench_commands.bench_cnn)
+bench.add_command(bench_commands.bench_rnnlm)
+bench.add_command(bench_commands.bench_lstmlm)
 
 
 if __name__ == "__main__":  # pragma: no cover
