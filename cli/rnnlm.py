@@ -297,7 +297,7 @@ def train_lm(model_name, data, level, epochs, batch_size, time_size, embed_size,
 
 def warm_up(out: Output, model, optimizer: str) -> None:
     """Compile the kernels (first run only), with progress."""
-    from nbengine.lm_train import lm_is_cached, warm_up_lm
+    from nbengine.warmup import lm_is_cached, warm_up_lm
 
     if lm_is_cached(model):
         for _ in warm_up_lm(model, optimizer):
@@ -419,16 +419,6 @@ def eval_lm(model_name, ckpt, data, split, batch_size, time_size, cache_dir, thr
 
 # -- generate -------------------------------------------------------------------------------------
 
-def join_tokens(tokens, level: str, vocab) -> str:
-    """Tokens as text, as the corpus joins them (words by spaces, <eos> a line break)."""
-    import numpy as np
-
-    from nbengine.data.text import Corpus
-
-    empty = np.zeros(0, np.int64)
-    return Corpus("", level, empty, empty, empty, vocab, "").join(tokens)
-
-
 generate_options = stacked(
     checkpoint_option,
     click.option("--start", default=None, metavar="TEXT",
@@ -467,7 +457,7 @@ def generate_command(model_name: str) -> click.Command:
 def generate_lm(model_name, ckpt, start, length, temperature, seed, threads, json_mode, quiet):
     import numpy as np
 
-    from nbengine.data.text import tokenize
+    from nbengine.data.text import join_tokens, tokenize
 
     out = Output(json_mode, quiet)
     set_threads(threads)
@@ -497,8 +487,8 @@ def generate_lm(model_name, ckpt, start, length, temperature, seed, threads, jso
     generated = model.generate(ids, length, rng, temperature, skip)
     shown_start = [vocab.unk if t not in vocab else t for t in start_tokens]
     new_tokens = vocab.decode(generated)
-    text = join_tokens(shown_start + new_tokens, level, vocab)
-    head = join_tokens(shown_start, level, vocab)
+    text = join_tokens(shown_start + new_tokens, level)
+    head = join_tokens(shown_start, level)
     out.status(f"{CELL[model_name]} language model ({len(vocab):,} {level}s); temperature {temperature:g}, "
                f"seed {seed}")
     if text.startswith(head):

@@ -14,8 +14,7 @@ V, the vocabulary's size, is guessing uniformly).
 
 :func:`fit_lm` does the work and yields what happened (:class:`LMStep` after every
 optimizer step, :class:`LMEpoch` after every epoch, :class:`~nbengine.train.Stopped`
-when asked to stop); the caller decides how to show it. :func:`warm_up_lm` compiles
-the kernels beforehand, one piece at a time, so the wait can be shown.
+when asked to stop); the caller decides how to show it.
 """
 
 from __future__ import annotations
@@ -178,45 +177,3 @@ def fit_lm(model, optimizer, train_ids: np.ndarray, valid_ids: np.ndarray | None
             valid_loss, valid_ppl = ev.loss, ev.perplexity
         model.reset_state()
         yield LMEpoch(epoch, mean, perplexity(mean), valid_loss, valid_ppl, seconds, tokens)
-
-
-# -- compiling the kernels beforehand -----------------------------------------------------------
-
-def lm_is_cached(model) -> bool | None:
-    """Whether Numba's cache holds the model's slowest-to-compile kernel (None: cannot tell)."""
-    from nbengine.kernels.lstm import lstm_backward
-    from nbengine.kernels.rnn import rnn_backward
-    from nbengine.warmup import is_cached
-
-    return is_cached(lstm_backward if model.recurrent.has_cell else rnn_backward)
-
-
-def warm_up_lm(model, optimizer_name: str) -> Iterator[tuple[str, int, int]]:
-    """Run each kernel of a training step once on a tiny twin of the model (same kind and
-    dtype, so the same compiled code; the real model is untouched); yield (what, done, total)."""
-    from nbengine.optim import OPTIMIZERS
-
-    twin = type(model)(3, 2, 2, model.seed, model.dtype)
-    total = 2 * len(twin.layers) + 3
-    done = 0
-    xs = np.zeros((2, 2), np.int64)
-    h = xs
-    for layer in twin.layers:
-        h = layer.forward(h, training=True)
-        done += 1
-        yield f"{layer.name} forward", done, total
-    N, T, V = h.shape
-    twin.loss_fn.forward(h.reshape(N * T, V), xs.reshape(-1))
-    grad = twin.loss_fn.backward().reshape(N, T, V)
-    done += 1
-    yield "loss", done, total
-    for i in range(len(twin.layers) - 1, -1, -1):
-        grad = twin.layers[i].backward(grad)
-        done += 1
-        yield f"{twin.layers[i].name} backward", done, total
-    global_norm(twin.grads)
-    done += 1
-    yield "gradient norm", done, total
-    OPTIMIZERS[optimizer_name](twin.params, twin.grads, 1e-3).step()
-    done += 1
-    yield f"{optimizer_name} update", done, total

@@ -6,7 +6,7 @@ well under a second. On a first run the CNN's kernels take some seconds to
 compile. :func:`warm_up` runs every kernel of a training step on one tiny batch,
 through a throwaway copy of the model (so the real model, its dropout generator
 and its optimizer are untouched), and yields after each piece so the caller can
-show progress.
+show progress. The same for the language models (RNN and LSTM).
 """
 
 from __future__ import annotations
@@ -64,5 +64,43 @@ def warm_up_cnn(model, optimizer_name: str) -> Iterator[tuple[str, int, int]]:
         yield f"{layers[i].name} backward", done, total
     OPTIMIZERS[optimizer_name](twin.params, twin.grads, 1e-3).step()
     twin.predict(x)  # the inference path (softmax without the loss)
+    done += 1
+    yield f"{optimizer_name} update", done, total
+
+
+def lm_is_cached(model) -> bool | None:
+    """Whether Numba's cache holds the model's slowest-to-compile kernel (None: cannot tell)."""
+    from nbengine.kernels.lstm import lstm_backward
+    from nbengine.kernels.rnn import rnn_backward
+    return is_cached(lstm_backward if model.recurrent.has_cell else rnn_backward)
+
+
+def warm_up_lm(model, optimizer_name: str) -> Iterator[tuple[str, int, int]]:
+    """Run each kernel of a training step once on a tiny twin of the model (same kind and
+    dtype, so the same compiled code; the real model is untouched); yield (what, done, total)."""
+    from nbengine.optim import OPTIMIZERS, global_norm
+
+    twin = type(model)(3, 2, 2, model.seed, model.dtype)
+    total = 2 * len(twin.layers) + 3
+    done = 0
+    xs = np.zeros((2, 2), np.int64)
+    h = xs
+    for layer in twin.layers:
+        h = layer.forward(h, training=True)
+        done += 1
+        yield f"{layer.name} forward", done, total
+    N, T, V = h.shape
+    twin.loss_fn.forward(h.reshape(N * T, V), xs.reshape(-1))
+    grad = twin.loss_fn.backward().reshape(N, T, V)
+    done += 1
+    yield "loss", done, total
+    for i in range(len(twin.layers) - 1, -1, -1):
+        grad = twin.layers[i].backward(grad)
+        done += 1
+        yield f"{twin.layers[i].name} backward", done, total
+    global_norm(twin.grads)
+    done += 1
+    yield "gradient norm", done, total
+    OPTIMIZERS[optimizer_name](twin.params, twin.grads, 1e-3).step()
     done += 1
     yield f"{optimizer_name} update", done, total

@@ -226,22 +226,28 @@ class Corpus:
     description: str  # one line: the splits' sizes and the vocabulary
 
     def join(self, tokens: Iterable) -> str:
-        """Tokens (strings, or ids) as text: at word level the words separated by
-        spaces, each ``<eos>`` shown as a line break; at char level the characters
-        put back together, so ``join`` undoes :func:`tokenize` (up to case and spacing)."""
+        """Tokens (strings, or ids) as text; see :func:`join_tokens`."""
         tokens = list(tokens)
         if tokens and not isinstance(tokens[0], str):
             tokens = self.vocab.decode(tokens)
-        if self.level == "char":
-            return "".join(tokens)
-        lines, line = [], []
-        for t in tokens:
-            if t == EOS:
-                lines.append(" ".join(line))
-                line = []
-            else:
-                line.append(t)
-        return "\n".join([*lines, " ".join(line)])
+        return join_tokens(tokens, self.level)
+
+
+def join_tokens(tokens: Iterable[str], level: str) -> str:
+    """Tokens as text: at word level the words separated by spaces, each ``<eos>``
+    shown as a line break; at char level the characters put back together, so it
+    undoes :func:`tokenize` (up to case and spacing)."""
+    tokens = list(tokens)
+    if level == "char":
+        return "".join(tokens)
+    lines, line = [], []
+    for t in tokens:
+        if t == EOS:
+            lines.append(" ".join(line))
+            line = []
+        else:
+            line.append(t)
+    return "\n".join([*lines, " ".join(line)])
 
 
 def split_lines(text: str) -> tuple[str, str, str]:
