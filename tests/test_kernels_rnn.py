@@ -706,21 +706,23 @@ def test_clip_global_norm_worked_example():
 # == TimeAffine =========================================================================================
 
 
-def time_affine(D, M, dtype, seed=0):
-    layer = TimeAffine("affine", D, M)
+def time_affine(D, M, dtype, seed=0, blas=True):
+    layer = TimeAffine("affine", D, M, blas=blas)
     layer.build((None, D), dtype, np.random.default_rng(seed))
     layer.params["b"][...] = rand(np.random.default_rng(seed + 1), (M,), dtype)
     return layer
 
 
+@pytest.mark.parametrize("blas", [True, False], ids=["blas", "loops"])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("N, T, D, M", [
     pytest.param(1, 1, 3, 4, id="N1-T1"), pytest.param(3, 5, 4, 7, id="N3-T5"),
     pytest.param(2, 9, 6, 33, id="N2-T9-M33"),
 ])
-def test_time_affine_matches_reference(N, T, D, M, dtype):
+def test_time_affine_matches_reference(N, T, D, M, dtype, blas):
+    # BLAS by default; the explicit dense loops are the same products and must agree
     rng = np.random.default_rng(N + T + M)
-    layer = time_affine(D, M, dtype)
+    layer = time_affine(D, M, dtype, blas=blas)
     assert layer.output_shape == (None, M)
     W, b = layer.params["W"], layer.params["b"]
     hs = rand(rng, (N, T, D), dtype)
