@@ -7,8 +7,9 @@ training loop runs it: forward over T time steps, softmax cross-entropy,
 backpropagation through time, clipping the gradients' global norm to 0.25, and
 the SGD update; the hidden (and cell) state is carried to the next step. Two
 sizes: the textbook's PTB language model (N 20, T 35, D = H = 100, V 10,000)
-and its toy corpus (N 10, T 5, D = H = 100, V 7, "you say goodbye and i say
-hello."), for the LSTM and the plain tanh RNN. The data are random token ids
+and a toy one, the settings of its first RNN LM training loop (N 10, T 5,
+D = H = 100) with the 7 words of its "you say goodbye and i say hello." (V 7),
+for the LSTM and the plain tanh RNN. The data are random token ids
 (seeded), cut from one long stream into consecutive batches as the textbook's
 training loop cuts a corpus; each implementation cycles through a few such
 batches. Speed does not depend on what the tokens are.
@@ -40,6 +41,22 @@ implementation gets Numba's thread count (PyTorch through
 ``torch.set_num_threads``, OpenBLAS through ``openblas_set_num_threads``), and
 an untimed idle round separates timed rounds so no pool's spinning threads are
 timed in another's round.
+
+Unlike the CNN's, nbengine's language-model step uses two pools itself: Numba's
+loops for the recurrent layer and OpenBLAS for the projection onto the
+vocabulary, alternating many times per step. No wait policy suits all three
+here (2 cores, four runs each, ms per step at PTB / toy sizes):
+
+- libgomp's default (this benchmark's, as for the CNN): nbengine 58–59 / 0.52–0.76,
+  NumPy 51–58 / 0.84–0.86, PyTorch 37–48 / 0.73–0.97. Numba's workers spin
+  after each loop while OpenBLAS's threads want the same cores.
+- OMP_WAIT_POLICY=PASSIVE (nbengine's own; ``libgomp_default=False``,
+  ``--keep-wait-policy``): nbengine 45–47 / 0.92–0.96, NumPy 52–54 / 0.84–0.86,
+  PyTorch 53–60 / 2.9–3.0: every parallel loop wakes sleeping threads.
+
+OPENBLAS_THREAD_TIMEOUT=4, which importing nbengine sets, acts only if nbengine
+is imported before NumPy (the command line does so); with OpenBLAS's default
+timeout nbengine's PTB step took 77–109 ms. benchmarks/README.md has the rest.
 """
 
 from __future__ import annotations
