@@ -1,0 +1,43 @@
+"""e^x for float32, written out so a loop of them runs in SIMD lanes.
+
+NumPy-in-Numba's ``np.exp`` on a float32 calls the C library's ``expf`` one value
+at a time; a language model's softmax takes 7 million of them per step (700 rows
+× 10,000 words) and spent 12 ms there. The same computation as plain arithmetic
+lets the compiler do eight at once: 6.3 → 1.7 ms for those 7 million values here,
+with a largest relative error of 8.5e-8 against a float64 e^x (``expf``: 6.0e-8).
+
+How (the classic range reduction, as in the Cephes library's expf):
+    k = round(x / ln 2), r = x - k ln 2          so e^x = 2^k · e^r, |r| ≤ ln 2 / 2
+    e^r ≈ 1 + r + r² (c0 + c1 r + ... + c5 r⁵)   a polynomial, accurate on that range
+    2^k                                           read from a table of powers of two
+ln 2 is split in two parts (C1 exact in few bits, C2 the rest) so r loses no
+precision. x is clamped to [-87.3, 88], float32's normal range: below it the result
+is e^-87.3 ≈ 1.2e-38 instead of something smaller (nothing, next to a softmax's
+total of at least 1), above it 1.65e38 instead of inf; NaN stays NaN.
+"""
+
+import numpy as np
+from numba import njit
+
+f32 = np.float32
+POW2 = np.array([2.0 ** k for k in range(-127, 128)], np.float32)  # 2^k at index k + 127
+
+
+# fastmath "contract" lets a·b + c become one fused multiply-add: the same code
+# always computes the same bits.
+@njit(cache=True, fastmath={"contract"})
+def exp32(x, pow2):
+    """e^x for a float32 x; pow2 is POW2."""
+    x = min(max(x, f32(-87.3)), f32(88.0))
+    k = np.floor(x * f32(1.4426950408889634) + f32(0.5))  # x / ln 2, rounded
+    r = x - k * f32(0.693359375) - k * f32(-2.12194440e-4)  # x - k ln 2, ln 2 = C1 + C2
+    p = f32(1.9875691500e-4)
+    p = p * r + f32(1.3981999507e-3)
+    p = p * r + f32(8.3334519073e-3)
+    p = p * r + f32(4.1665795894e-2)
+    p = p * r + f32(1.6666665459e-1)
+    p = p * r + f32(5.0000001201e-1)
+    # the table index is clamped as an integer too: for a NaN x, k is NaN and its
+    # integer is undefined; the result is then NaN anyway (p is NaN), as e^NaN should be
+    i = min(max(np.int32(k), np.int32(-127)), np.int32(127))
+    return (p * r * r + r + f32(1.0)) * pow2[i + 127]
