@@ -14,7 +14,7 @@ from rich.table import Table
 
 from nbengine_cli.data import cache_dir_option
 from nbengine_cli.logreg import short_number
-from nbengine_cli.output import Output, json_options
+from nbengine_cli.output import Output, compile_with_progress, json_options
 from nbengine_cli.render import StreamingTable
 
 DEFAULT_DATA = "mnist_5k"
@@ -55,15 +55,7 @@ def warm_up(out: Output, model, optimizer: str) -> None:
     """Compile the kernels (first run only), with progress."""
     from nbengine.warmup import cnn_is_cached, warm_up_cnn
 
-    if cnn_is_cached():
-        for _ in warm_up_cnn(model, optimizer):
-            pass
-        return
-    out.status("Compiling the kernels for this machine (first run only; the result is cached) ...")
-    with out.progress("compiling", 2 * len(model.layers) + 2) as advance:
-        for what, done, total in warm_up_cnn(model, optimizer):
-            advance()
-            out.emit("compile", step=what, done=done, total=total)
+    compile_with_progress(out, cnn_is_cached(), warm_up_cnn(model, optimizer), 2 * len(model.layers) + 2)
 
 
 @contextlib.contextmanager

@@ -96,3 +96,17 @@ def output_options(f):
     f = click.option("--precision", type=click.IntRange(1, 12), default=4, show_default=True,
                      help="Digits after the decimal point in tables.")(f)
     return json_options(f)
+
+
+def compile_with_progress(out: Output, cached: bool | None, steps, total: int) -> None:
+    """Run a model's kernel warm-up (``steps`` yields (what, done, total)); when Numba's
+    cache does not hold the kernels yet, say so and show a progress bar while they compile."""
+    if cached:
+        for _ in steps:
+            pass
+        return
+    out.status("Compiling the kernels for this machine (first run only; the result is cached) ...")
+    with out.progress("compiling", total) as advance:
+        for what, done, total in steps:
+            advance()
+            out.emit("compile", step=what, done=done, total=total)

@@ -14,7 +14,7 @@ import click
 from rich.text import Text
 
 from nbengine_cli.cnn import set_threads, stop_on_interrupt, threads_option
-from nbengine_cli.output import Output, json_options
+from nbengine_cli.output import Output, compile_with_progress, json_options
 from nbengine_cli.render import StreamingTable
 
 CELL = {"rnnlm": "RNN", "lstmlm": "LSTM"}
@@ -299,15 +299,7 @@ def warm_up(out: Output, model, optimizer: str) -> None:
     """Compile the kernels (first run only), with progress."""
     from nbengine.warmup import lm_is_cached, warm_up_lm
 
-    if lm_is_cached(model):
-        for _ in warm_up_lm(model, optimizer):
-            pass
-        return
-    out.status("Compiling the kernels for this machine (first run only; the result is cached) ...")
-    with out.progress("compiling", 2 * len(model.layers) + 3) as advance:
-        for what, done, total in warm_up_lm(model, optimizer):
-            advance()
-            out.emit("compile", step=what, done=done, total=total)
+    compile_with_progress(out, lm_is_cached(model), warm_up_lm(model, optimizer), 2 * len(model.layers) + 3)
 
 
 # -- checkpoints ----------------------------------------------------------------------------------

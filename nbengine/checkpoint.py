@@ -102,3 +102,19 @@ def load(path: str | os.PathLike, model: str | None = None) -> tuple[dict, dict[
     if model is not None and found != model:
         raise CheckpointError(path, f"is a checkpoint of model '{found}', not '{model}'")
     return config, arrays
+
+
+def fill_params(params: dict[str, np.ndarray], arrays: dict[str, np.ndarray]) -> None:
+    """Copy a checkpoint's arrays into a freshly built model's parameters, in place.
+
+    Every parameter must be there with the model's shape and finite values; a
+    missing one raises KeyError, anything else ValueError (the model's ``load``
+    turns both into a CheckpointError naming the file).
+    """
+    for name, p in params.items():
+        a = arrays[name]
+        if a.shape != p.shape:
+            raise ValueError(f"{name} has shape {a.shape}, expected {p.shape}")
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"{name} holds NaN or infinite values")
+        p[...] = a

@@ -183,13 +183,7 @@ class CNN:
                         float(config["dropout"]), int(config["n_classes"]), config["class_names"],
                         tuple(int(d) for d in config["input_shape"]),
                         {k: v for k, v in config.items() if k not in known})
-            for name, p in model.params.items():
-                a = arrays[name]
-                if a.shape != p.shape:
-                    raise ValueError(f"{name} has shape {a.shape}, expected {p.shape}")
-                if not np.all(np.isfinite(a)):
-                    raise ValueError(f"{name} holds NaN or infinite values")
-                p[...] = a
+            checkpoint.fill_params(model.params, arrays)
         except KeyError as e:
             raise CheckpointError(path, f"does not hold a valid cnn model (missing {e})") from None
         except (ValueError, TypeError) as e:

@@ -133,13 +133,7 @@ class LanguageModel:
             model = cls(int(config["vocab_size"]), int(config["embed_size"]), int(config["hidden_size"]),
                         int(config["seed"]), np.dtype(config["dtype"]),
                         {k: v for k, v in config.items() if k not in known})
-            for name, p in model.params.items():
-                a = arrays[name]
-                if a.shape != p.shape:
-                    raise ValueError(f"{name} has shape {a.shape}, expected {p.shape}")
-                if not np.all(np.isfinite(a)):
-                    raise ValueError(f"{name} holds NaN or infinite values")
-                p[...] = a
+            checkpoint.fill_params(model.params, arrays)
         except KeyError as e:
             raise CheckpointError(path, f"does not hold a valid {cls.name} model (missing {e})") from None
         except (ValueError, TypeError) as e:
