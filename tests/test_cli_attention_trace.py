@@ -1,0 +1,122 @@
+"""`trace attention` through the command line: the lesson's four steps of self-attention,
+with the weights and Z from the attention kernel."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pytest
+
+from test_cli import json_lines, run
+
+
+def traces(events):
+    return {e["name"]: e for e in events if e["event"] == "trace"}
+
+
+def result(events):
+    assert events[-1]["event"] == "result"
+    return events[-1]
+
+
+def test_default_sentence_shapes_and_labels():
+    events = json_lines(run("trace", "attention", "--json"))
+    assert events[0]["event"] == "setup" and events[0]["tokens"] == ["I", "am", "good"]
+    step = traces(events)
+    tokens = ["I", "am", "good"]
+    assert step["X"]["shape"] == [3, 4] and step["X"]["labels"] == [tokens, ["e1", "e2", "e3", "e4"]]
+    for name in ("Wq", "Wk", "Wv"):
+        assert step[name]["shape"] == [4, 3]
+    for name, p in (("Q", "q"), ("K", "k"), ("V", "v")):
+        assert step[name]["shape"] == [3, 3]
+        assert step[name]["labels"] == [tokens, [f"{p}1", f"{p}2", f"{p}3"]]
+    for name in ("QK^T", "QK^T/sqrt(d_k)", "weights"):
+        assert step[name]["shape"] == [3, 3] and step[name]["labels"] == [tokens, tokens]
+    X, Wq, Wk, Wv = (np.array(step[k]["data"]) for k in ("X", "Wq", "Wk", "Wv"))
+    Q, K, V = (np.array(step[k]["data"]) for k in ("Q", "K", "V"))
+    np.testing.assert_allclose(Q, X @ Wq, rtol=1e-12)
+    np.testing.assert_allclose(K, X @ Wk, rtol=1e-12)
+    np.testing.assert_allclose(V, X @ Wv, rtol=1e-12)
+    np.testing.assert_allclose(np.array(step["QK^T"]["data"]), Q @ K.T, rtol=1e-12)
+    np.testing.assert_allclose(np.array(step["QK^T/sqrt(d_k)"]["data"]), Q @ K.T / math.sqrt(3), rtol=1e-12)
+    out = run("trace", "attention").stdout
+    for text in ("Step 1", "Step 2", "Step 3", "Step 4", "Q = X·Wq", "QKᵀ / √d_k", "good", "q1", "k1", "v1"):
+        assert text in out, text
+
+
+def test_weights_rows_sum_to_one_and_z_is_weights_times_v():
+    events = json_lines(run("trace", "attention", "--json"))
+    step = traces(events)
+    weights = np.array(step["weights"]["data"])
+    assert np.all(weights > 0)
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(np.array(result(events)["weights"]), weights)
+    # the kernel's softmax agrees with NumPy's on the scaled scores
+    scaled = np.array(step["QK^T/sqrt(d_k)"]["data"])
+    e = np.exp(scaled - scaled.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(weights, e / e.sum(axis=1, keepdims=True), rtol=1e-12)
+    V, Z = np.array(step["V"]["data"]), np.array(step["Z"]["data"])
+    np.testing.assert_allclose(Z, weights @ V, rtol=1e-12, atol=1e-15)
+
+
+def test_weighted_sum_lines_use_the_json_weights():
+    weights = np.array(result(json_lines(run("trace", "attention", "--json")))["weights"])
+    out = run("trace", "attention").stdout
+    tokens = ["I", "am", "good"]
+    for i in range(3):
+        expected = f"z{i + 1} = " + " + ".join(f"{w:.2f}·v({t})" for w, t in zip(weights[i], tokens))
+        assert expected in out
+    most = [tokens[int(j)] for j in weights.argmax(axis=1)]
+    assert "Each token draws most on: " + ", ".join(
+        f"{t} → {m} ({weights[i].max():.2f})" for i, (t, m) in enumerate(zip(tokens, most))) in out
+    assert "the attention weights" in out
+
+
+def test_lesson_example():
+    events = json_lines(run("trace", "attention", "--example", "--json"))
+    step = traces(events)
+    assert step["QK^T"]["data"] == [[110.0, 90.0, 80.0]]
+    assert step["QK^T/sqrt(d_k)"]["data"] == [[13.75, 11.25, 10.0]]
+    weights = np.array(result(events)["weights"])[0]
+    e = np.exp(np.array([13.75, 11.25, 10.0]))
+    np.testing.assert_allclose(weights, e / e.sum(), rtol=1e-12)
+    np.testing.assert_allclose(weights, [0.9045, 0.0742, 0.0213], atol=5e-5)
+    out = run("trace", "attention", "--example").stdout
+    assert "13.7500" in out and "11.2500" in out and "10.0000" in out
+    assert "z1 = 0.90·v(I) + 0.07·v(am) + 0.02·v(good)" in out
+    assert "sharp" in out
+    run("trace", "attention", "I am good", "--example")
+    run("trace", "attention", "a cat", "--example", code=2)
+
+
+@pytest.mark.parametrize("sentence", ["A cat ate the fish because it was hungry", "Hello"])
+def test_any_sentence(sentence):
+    tokens = sentence.split()
+    T = len(tokens)
+    events = json_lines(run("trace", "attention", sentence, "--d-k", "2", "--d-model", "5", "--json"))
+    step = traces(events)
+    assert step["X"]["shape"] == [T, 5] and step["Q"]["shape"] == [T, 2]
+    assert step["weights"]["labels"] == [tokens, tokens]
+    weights = np.array(step["weights"]["data"])
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0, rtol=1e-12)
+    out = run("trace", "attention", sentence, "--d-k", "2", "--d-model", "5").stdout
+    assert len(re.findall(r"^z\d+ = ", out, flags=re.M)) == T
+    for i in range(T):  # each weighted sum whole on its line, with the JSON's weights
+        line = f"z{i + 1} = " + " + ".join(f"{w:.2f}·v({t})" for w, t in zip(weights[i], tokens))
+        assert line in out.splitlines()
+    if T == 1:
+        assert weights.tolist() == [[1.0]]
+        assert "z1 = 1.00·v(Hello)" in out
+
+
+def test_bad_input():
+    r = run("trace", "attention", "", code=2)
+    assert "no words" in r.stderr
+    run("trace", "attention", "   ", code=2)
+    r = run("trace", "attention", "--d-k", "0", code=2)
+    assert "--d-k" in r.stderr
+    run("trace", "attention", "--d-model", "0", code=2)
+    assert run("trace", "attention", "--seed", "3", "--json").stdout == run(
+        "trace", "attention", "--seed", "3", "--json").stdout
