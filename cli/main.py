@@ -12,6 +12,7 @@ import click
 
 from nbengine import __version__
 from nbengine.errors import NBEngineError
+from nbengine_cli import attention_trace
 from nbengine_cli import bench as bench_commands
 from nbengine_cli import cnn
 from nbengine_cli import cnn_trace
@@ -122,6 +123,7 @@ trace.add_command(logreg.trace_logreg)
 trace.add_command(cnn_trace.trace_cnn)
 trace.add_command(cnn_trace.trace_conv)
 trace.add_command(cnn_trace.trace_pool)
+trace.add_command(attention_trace.trace_attention)
 summary.add_command(cnn_trace.summary_cnn)
 gradcheck.add_command(logreg.gradcheck_logreg)
 data.add_command(data_commands.data_list)
