@@ -19,3 +19,14 @@ def thread_counts():
     most = numba.config.NUMBA_NUM_THREADS
     yield sorted({1, min(2, most), most})
     numba.set_num_threads(before)
+
+
+@pytest.fixture
+def one_thread():
+    """Run on one thread: finite differences call the parallel kernels hundreds of
+    times with tiny inputs, and one thread skips waking the others (the determinism
+    tests show that other thread counts give the same bits)."""
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    yield
+    numba.set_num_threads(before)

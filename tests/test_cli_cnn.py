@@ -7,17 +7,16 @@ reported in the README from a real run, not asserted in a test.
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
+from helpers import wait_for_json_line as _wait_for
 from test_cli import json_lines, run
 
 QUICK = ("--limit", "256", "--epochs", "1", "--batch-size", "32")
@@ -133,19 +132,6 @@ def test_diverging_run_stops_with_exit_1_and_keeps_the_last_good_checkpoint(tmp_
     r = run("train", "cnn", *QUICK, "--optimizer", "sgd", "--lr", "1e9", "--save", str(ckpt), code=1)
     assert "loss became" in r.stderr
     assert ckpt.read_bytes() == before
-
-
-def _wait_for(proc, predicate, timeout):
-    deadline = time.monotonic() + timeout
-    lines = []
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if predicate(json.loads(line)):
-            return lines
-    raise AssertionError(f"did not see the expected line; got {lines[-3:]}")
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process is a POSIX feature")

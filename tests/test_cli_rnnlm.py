@@ -13,11 +13,11 @@ import json
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
+from helpers import wait_for_json_line as _wait_for
 from test_cli import json_lines, run
 
 SENTENCE = "you say goodbye and i say hello ."
@@ -179,19 +179,6 @@ def test_a_diverging_run_exits_1_and_keeps_the_last_good_checkpoint(tmp_path):
     assert "diverged" in r.stderr and "larger than any number" in r.stderr
     assert json_lines(r)[-1]["event"] == "diverged"
     assert ckpt.read_bytes() == before
-
-
-def _wait_for(proc, predicate, timeout):
-    deadline = time.monotonic() + timeout
-    lines = []
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if predicate(json.loads(line)):
-            return lines
-    raise AssertionError(f"did not see the expected line; got {lines[-3:]}")
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process is a POSIX feature")

@@ -30,6 +30,8 @@ from nbengine.models.cnn import CNN
 from nbengine.optim import SGD, Adam
 from nbengine.testing import assert_close, assert_gradients_pass
 
+from helpers import f64
+
 LOG_EPS = -np.log(1e-7)  # 16.118..., the loss of a true class whose probability was dropped
 
 
@@ -39,21 +41,6 @@ def images(n, seed=0, dtype=np.float32):
     x = rng.uniform(0.0, 1.0, (n, 28, 28, 1)).astype(dtype)
     y = rng.integers(0, 10, n).astype(np.int64)
     return x, y
-
-
-def f64(a):
-    return np.asarray(a, dtype=np.float64)
-
-
-@pytest.fixture
-def one_thread():
-    """Finite differences call the parallel kernels hundreds of times with tiny inputs;
-    on one thread they skip waking the others. (Other thread counts give the same bits:
-    see the determinism tests.)"""
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(before)
 
 
 def build(layer, input_shape, dtype=np.float64, seed=0):

@@ -19,6 +19,8 @@ from nbengine.gradcheck import check_gradients
 from nbengine.kernels.attention import attention_backward, attention_forward
 from nbengine.testing import assert_close, assert_gradients_pass
 
+from helpers import f64, nans, tolerance as tol
+
 DTYPES = [pytest.param(np.float64, id="float64"), pytest.param(np.float32, id="float32")]
 # (N, T, S, D, E, causal)
 SHAPES = [
@@ -30,21 +32,6 @@ SHAPES = [
     pytest.param(3, 6, 6, 2, 5, True, id="causal-D<E"),
     pytest.param(2, 1, 1, 3, 3, True, id="causal-T=1"),
 ]
-
-
-def tol(dtype, *refs) -> tuple[float, float]:
-    scale = max([1.0] + [float(np.max(np.abs(r), initial=0.0)) for r in refs])
-    if dtype == np.float64:
-        return 1e-12 * scale, 1e-10
-    return 1e-5 * scale, 1e-4
-
-
-def nans(shape, dtype):
-    return np.full(shape, np.nan, dtype)
-
-
-def f64(a):
-    return np.asarray(a, dtype=np.float64)
 
 
 def problem(rng, N, T, S, D, E, dtype):
@@ -66,18 +53,6 @@ def backward(dout, weights, q, k, v, scale):
     dq, dk, dv = nans(q.shape, q.dtype), nans(k.shape, k.dtype), nans(v.shape, v.dtype)
     attention_backward(dq, dk, dv, dout, weights, q, k, v, scale)
     return dq, dk, dv
-
-
-@pytest.fixture
-def one_thread():
-    """Finite differences call the parallel kernels hundreds of times with tiny inputs."""
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(before)
-
-
-# -- against the NumPy reference -------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -11,7 +11,6 @@ them, so each kernel compiles at most two specialisations here.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 import pytest
 
@@ -28,38 +27,16 @@ from nbengine.kernels.softmax import softmax_backward, softmax_forward
 from nbengine.kernels.softmax_cross_entropy import softmax_cross_entropy_backward, softmax_cross_entropy_forward
 from nbengine.testing import assert_close, assert_gradients_pass
 
+from helpers import assert_all_same_bits, f64, rand, run_with_threads, tolerance
+
+
+def tol(dtype, *refs):
+    """The CNN kernels' sums are short enough for a tighter float32 tolerance."""
+    return tolerance(dtype, *refs, f32_atol=2e-6)
+
+
 DTYPES = [pytest.param(np.float64, id="float64"), pytest.param(np.float32, id="float32")]
 KERAS_EPSILON = 1e-7
-
-
-def tol(dtype, *refs) -> tuple[float, float]:
-    """(atol, rtol) for comparing a kernel's output with a float64 reference.
-
-    float32 keeps about 7 digits; a sum of many terms loses a few more, so the
-    absolute tolerance grows with the size of the values compared."""
-    scale = max([1.0] + [float(np.max(np.abs(r), initial=0.0)) for r in refs])
-    if dtype == np.float64:
-        return 1e-12 * scale, 1e-10
-    return 2e-6 * scale, 1e-4
-
-
-def rand(rng, shape, dtype, low=-1.0, high=1.0):
-    return rng.uniform(low, high, size=shape).astype(dtype)
-
-
-def f64(a):
-    return np.asarray(a, dtype=np.float64)
-
-
-def assert_same_bits(name, ours, other):
-    """Equal bit for bit (same dtype and shape); on failure, assert_close's message."""
-    assert ours.dtype == other.dtype and ours.shape == other.shape, (name, ours.dtype, other.dtype)
-    if ours.tobytes() != other.tobytes():
-        assert_close(name, ours, other, atol=0.0, rtol=0.0)
-        raise AssertionError(f"{name}: equal values but different bits (signed zeros?)")
-
-
-# == padding arithmetic =================================================================================
 
 
 @pytest.mark.parametrize("size, k, stride, padding", [
@@ -877,23 +854,6 @@ def test_cross_entropy_gradient_matches_finite_differences():
 
 
 # == the same bits whatever the number of threads =======================================================
-
-
-def run_with_threads(counts, fn):
-    """fn() under each thread count, twice each, as lists of arrays."""
-    results = []
-    for n in counts:
-        numba.set_num_threads(n)
-        results.append((f"{n} threads", fn()))
-        results.append((f"{n} threads again", fn()))
-    return results
-
-
-def assert_all_same_bits(results, names):
-    (first_label, first), rest = results[0], results[1:]
-    for label, arrays in rest:
-        for name, a, b in zip(names, arrays, first):
-            assert_same_bits(f"{name}: {label} vs {first_label}", a, b)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -20,6 +20,8 @@ from nbengine.kernels.gelu import gelu_backward, gelu_forward
 from nbengine.kernels.layernorm import layernorm_backward, layernorm_forward
 from nbengine.testing import assert_close, assert_gradients_pass
 
+from helpers import f64, nans, tolerance as tol
+
 DTYPES = [pytest.param(np.float64, id="float64"), pytest.param(np.float32, id="float32")]
 # (R, C, P)
 LN_SHAPES = [
@@ -30,21 +32,6 @@ LN_SHAPES = [
     pytest.param(2, 33, 4, id="P>R"),
 ]
 EPS = 1e-5
-
-
-def tol(dtype, *refs) -> tuple[float, float]:
-    scale = max([1.0] + [float(np.max(np.abs(r), initial=0.0)) for r in refs])
-    if dtype == np.float64:
-        return 1e-12 * scale, 1e-10
-    return 1e-5 * scale, 1e-4
-
-
-def nans(shape, dtype):
-    return np.full(shape, np.nan, dtype)
-
-
-def f64(a):
-    return np.asarray(a, dtype=np.float64)
 
 
 def ln_problem(rng, R, C, dtype):
@@ -81,18 +68,6 @@ def gelu_grad(dout, x):
     dx = nans(x.shape, x.dtype)
     gelu_backward(dx, dout, x)
     return dx
-
-
-@pytest.fixture
-def one_thread():
-    """Finite differences call the parallel kernels hundreds of times with tiny inputs."""
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(before)
-
-
-# -- against the NumPy reference -------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

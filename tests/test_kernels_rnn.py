@@ -11,7 +11,6 @@ overwrite its outputs, so a value it forgot to write shows up as NaN.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 import pytest
 
@@ -29,39 +28,10 @@ from nbengine.layers.time_affine import TimeAffine
 from nbengine.optim import NORM_PARTS, clip_global_norm, global_norm
 from nbengine.testing import assert_close, assert_gradients_pass
 
+from helpers import assert_all_same_bits, assert_same_bits, f64, nans, rand, run_with_threads, tolerance as tol
+
 DTYPES = [pytest.param(np.float64, id="float64"), pytest.param(np.float32, id="float32")]
 GATES = ["f", "g", "i", "o"]  # the order of the LSTM's 4H columns
-
-
-def tol(dtype, *refs) -> tuple[float, float]:
-    """(atol, rtol) for comparing a kernel's output with a float64 reference.
-
-    float32 keeps about 7 digits; six steps of a recurrence lose a few more, so
-    the absolute tolerance grows with the size of the values compared."""
-    scale = max([1.0] + [float(np.max(np.abs(r), initial=0.0)) for r in refs])
-    if dtype == np.float64:
-        return 1e-12 * scale, 1e-10
-    return 1e-5 * scale, 1e-4
-
-
-def rand(rng, shape, dtype, low=-1.0, high=1.0):
-    return rng.uniform(low, high, size=shape).astype(dtype)
-
-
-def f64(a):
-    return np.asarray(a, dtype=np.float64)
-
-
-def nans(shape, dtype):
-    return np.full(shape, np.nan, dtype)
-
-
-def assert_same_bits(name, ours, other):
-    """Equal bit for bit (same dtype and shape); on failure, assert_close's message."""
-    assert ours.dtype == other.dtype and ours.shape == other.shape, (name, ours.dtype, other.dtype)
-    if ours.tobytes() != other.tobytes():
-        assert_close(name, ours, other, atol=0.0, rtol=0.0)
-        raise AssertionError(f"{name}: equal values but different bits (signed zeros?)")
 
 
 def numeric_entries(f, p, index_sets, eps=1e-6):
@@ -77,20 +47,6 @@ def numeric_entries(f, p, index_sets, eps=1e-6):
         p[idx] = old
         out[k] = (f_plus - f_minus) / (2 * eps)
     return out
-
-
-@pytest.fixture
-def one_thread():
-    """Finite differences call the parallel kernels hundreds of times with tiny inputs;
-    on one thread they skip waking the others. (Other thread counts give the same bits:
-    see the determinism tests.)"""
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(before)
-
-
-# == embedding ==========================================================================================
 
 
 def embed(W, ids):
@@ -752,24 +708,6 @@ def test_time_affine_gradients_match_finite_differences():
 
 
 # == the same bits whatever the number of threads =======================================================
-
-
-def run_with_threads(counts, fn):
-    """fn() under each thread count, twice each, as lists of arrays."""
-    results = []
-    for n in counts:
-        numba.set_num_threads(n)
-        results.append((f"{n} threads", fn()))
-        results.append((f"{n} threads again", fn()))
-    return results
-
-
-def assert_all_same_bits(results, names):
-    (first_label, first), rest = results[0], results[1:]
-    for label, arrays in rest:
-        assert len(arrays) == len(names)
-        for name, a, b in zip(names, arrays, first):
-            assert_same_bits(f"{name}: {label} vs {first_label}", a, b)
 
 
 RNN_OUTPUTS = ["hs", "dxs", "dWx", "dWh", "db", "dh0", "dh_total", "dWx_parts"]

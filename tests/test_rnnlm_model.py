@@ -25,6 +25,8 @@ from nbengine.models.rnnlm import LSTMLM, RNNLM
 from nbengine.optim import SGD, Adam, clip_global_norm
 from nbengine.testing import assert_close, assert_gradients_pass
 
+from helpers import f64
+
 MODELS = [pytest.param(RNNLM, id="rnnlm"), pytest.param(LSTMLM, id="lstmlm")]
 REFERENCES = {RNNLM: ref.NumpyRNNLM, LSTMLM: ref.NumpyLSTMLM}
 V, D, H = 7, 5, 6  # small vocabulary and sizes
@@ -68,24 +70,6 @@ def state(model):
 def set_state(model, saved):
     model.recurrent.h = saved[0].copy()
     model.recurrent.c = None if saved[1] is None else saved[1].copy()
-
-
-def f64(a):
-    return np.asarray(a, dtype=np.float64)
-
-
-@pytest.fixture
-def one_thread():
-    """Finite differences call the parallel kernels hundreds of times with tiny inputs;
-    on one thread they skip waking the others (the determinism tests show other
-    thread counts give the same bits)."""
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(before)
-
-
-# == parameters =========================================================================================
 
 
 @pytest.mark.parametrize("cls", MODELS)

@@ -1,0 +1,75 @@
+"""Helpers the kernel, model and command-line tests share (import: `from helpers import ...`)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numba
+import numpy as np
+
+from nbengine.testing import assert_close
+
+
+def tolerance(dtype, *refs, f32_atol: float = 1e-5) -> tuple[float, float]:
+    """(atol, rtol) for comparing a kernel's output with a float64 reference.
+
+    float32 keeps about 7 digits and a sum of many terms loses a few more, so the
+    absolute tolerance grows with the size of the values compared."""
+    scale = max([1.0] + [float(np.max(np.abs(r), initial=0.0)) for r in refs])
+    if dtype == np.float64:
+        return 1e-12 * scale, 1e-10
+    return f32_atol * scale, 1e-4
+
+
+def rand(rng, shape, dtype, low=-1.0, high=1.0):
+    return rng.uniform(low, high, size=shape).astype(dtype)
+
+
+def nans(shape, dtype):
+    """An output array full of NaN: any value a kernel fails to write shows up."""
+    return np.full(shape, np.nan, dtype)
+
+
+def f64(a):
+    return np.asarray(a, dtype=np.float64)
+
+
+def assert_same_bits(name, ours, other):
+    """Equal bit for bit (same dtype and shape); on failure, assert_close's message."""
+    assert ours.dtype == other.dtype and ours.shape == other.shape, (name, ours.dtype, other.dtype)
+    if ours.tobytes() != other.tobytes():
+        assert_close(name, ours, other, atol=0.0, rtol=0.0)
+        raise AssertionError(f"{name}: equal values but different bits (signed zeros?)")
+
+
+def run_with_threads(counts, fn):
+    """fn() under each thread count, twice each, as lists of arrays."""
+    results = []
+    for n in counts:
+        numba.set_num_threads(n)
+        results.append((f"{n} threads", fn()))
+        results.append((f"{n} threads again", fn()))
+    return results
+
+
+def assert_all_same_bits(results, names):
+    (first_label, first), rest = results[0], results[1:]
+    for label, arrays in rest:
+        assert len(arrays) == len(names)
+        for name, a, b in zip(names, arrays, first):
+            assert_same_bits(f"{name}: {label} vs {first_label}", a, b)
+
+
+def wait_for_json_line(proc, predicate, timeout):
+    """Read a child process's JSON lines until one satisfies predicate; the lines read."""
+    deadline = time.monotonic() + timeout
+    lines = []
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if predicate(json.loads(line)):
+            return lines
+    raise AssertionError(f"did not see the expected line; got {lines[-3:]}")
