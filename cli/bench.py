@@ -152,7 +152,7 @@ def bench_cnn(batch_sizes, rounds, min_round, no_torch, startup, interference, n
     MFLOP per image for a training step, 14.1 for inference. The ratios are the
     reference's median time over the implementation's: above 1 is faster.
     """
-    from nbengine.bench import cnn, cnn_torch
+    from nbengine.bench import cnn, cnn_torch, threads
 
     out = Output(json_mode, quiet)
     use_torch = not no_torch and cnn_torch.available()
@@ -187,7 +187,7 @@ def bench_cnn(batch_sizes, rounds, min_round, no_torch, startup, interference, n
                      flops_per_image=cnn.flops_per_image(case.mode),
                      speedup_vs_numpy=result.ratio(name, cnn.NUMPY), speedup_vs_torch=result.ratio(name, cnn.TORCH))
         table.add_section()
-    setup = cnn.thread_setup(torch_used=use_torch)
+    setup = threads.thread_setup(torch_used=use_torch)
     out.emit("setup", **setup)
     for line in setup_lines(setup):
         out.show(line)
@@ -243,13 +243,10 @@ def lm_options(f):
 def bench_language_model(kind: str, sizes, rounds, min_round, no_torch, no_idle, keep_wait_policy, json_mode,
                          quiet) -> None:
     """Time a training step of the RNN or LSTM language model and print the table."""
-    from nbengine.bench import rnn_torch, rnnlm
+    from nbengine.bench import rnn_torch, rnnlm, threads
 
     out = Output(json_mode, quiet)
     use_torch = not no_torch and rnn_torch.available()
-    use_nbengine = rnnlm.nbengine_available()
-    if not use_nbengine:
-        out.status("nbengine's language models (nbengine.models.rnnlm) are not installed: timing the references only")
     if not no_torch and not use_torch:
         out.status("PyTorch is not installed: timing without it")
     out.status(f"{rounds} rounds of at least {min_round:g} s per implementation; one step = forward, "
@@ -266,7 +263,7 @@ def bench_language_model(kind: str, sizes, rounds, min_round, no_torch, no_idle,
         columns.append(("× PyTorch", "right"))
     for col, just in columns:
         table.add_column(col, justify=just)
-    results = rnnlm.run((kind,), sizes, rounds, min_round, use_torch=use_torch, use_nbengine=use_nbengine,
+    results = rnnlm.run((kind,), sizes, rounds, min_round, use_torch=use_torch,
                         idle_rounds=not no_idle, libgomp_default=not keep_wait_policy)
     for result in results:
         case, size = result.case, result.case.size
@@ -283,7 +280,7 @@ def bench_language_model(kind: str, sizes, rounds, min_round, no_torch, no_idle,
                      speedup_vs_numpy=result.ratio(name, rnnlm.NUMPY),
                      speedup_vs_torch=result.ratio(name, rnnlm.TORCH))
         table.add_section()
-    setup = rnnlm.thread_setup(torch_used=use_torch)
+    setup = threads.thread_setup(torch_used=use_torch)
     out.emit("setup", **setup)
     for line in setup_lines(setup):
         out.show(line)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from nbengine.bench import cnn
+from nbengine.bench import cnn, threads
 from nbengine_cli.main import main
 
 # libgomp_default=False: the test process keeps nbengine's OpenMP wait policy for the tests after these
@@ -55,7 +55,7 @@ def test_harness_times_pytorch():
     results = list(cnn.run(**TINY, use_torch=True, use_nbengine=False))
     check(results, [cnn.NUMPY, cnn.TORCH])
     assert results[0].ratio(cnn.TORCH, cnn.TORCH) == 1.0
-    assert cnn.thread_setup(torch_used=True)["torch_threads"] == cnn.thread_setup()["numba_threads"]
+    assert threads.thread_setup(torch_used=True)["torch_threads"] == threads.thread_setup()["numba_threads"]
 
 
 def test_harness_times_nbengine():
@@ -65,20 +65,20 @@ def test_harness_times_nbengine():
 
 
 def test_thread_setup_and_blas_threads():
-    setup = cnn.thread_setup()
+    setup = threads.thread_setup()
     assert setup["numba_threads"] >= 1 and "OMP_WAIT_POLICY" in setup["env"]
     before = setup["blas_threads"]
-    with cnn.blas_threads(1):
+    with threads.blas_threads(1):
         if before is not None:  # OpenBLAS found among the loaded libraries
-            assert cnn.thread_setup()["blas_threads"] == 1
-    assert cnn.thread_setup()["blas_threads"] == before
+            assert threads.thread_setup()["blas_threads"] == 1
+    assert threads.thread_setup()["blas_threads"] == before
 
 
 def test_settle_and_spin_measurements():
-    assert cnn.settle(max_wait=0.2) < 0.5
-    tail = cnn.spin_tail(lambda: None, slices=3, slice_s=0.002)
+    assert threads.settle(max_wait=0.2) < 0.5
+    tail = threads.spin_tail(lambda: None, slices=3, slice_s=0.002)
     assert len(tail) == 3 and all(v >= 0 for v in tail)
-    penalty = cnn.cross_penalty({"a": lambda: None, "b": lambda: None}, repeats=1)
+    penalty = threads.cross_penalty({"a": lambda: None, "b": lambda: None}, repeats=1)
     assert set(penalty) == {("a", "a"), ("a", "b"), ("b", "a"), ("b", "b")}
 
 
@@ -156,8 +156,8 @@ def test_openmp_starts_with_libgomps_default_unless_the_user_chose(user_policy, 
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     if user_policy:
         env["OMP_WAIT_POLICY"] = user_policy
-    code = ("import os; from nbengine.bench import cnn; note = cnn.start_thread_pools(False); "
-            "print(note); print(os.environ['OMP_WAIT_POLICY']); print(cnn.thread_setup()['omp_wait_policy'])")
+    code = ("import os; from nbengine.bench import threads; note = threads.start_thread_pools(False); "
+            "print(note); print(os.environ['OMP_WAIT_POLICY']); print(threads.thread_setup()['omp_wait_policy'])")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     note, policy, reported = out.stdout.splitlines()

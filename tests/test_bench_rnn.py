@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from nbengine.bench import rnnlm
+from nbengine.bench import rnnlm, threads
 from nbengine_cli.main import main
 
 TINY_SIZE = rnnlm.Size("tiny", batch=2, time=3, vocab=5, embed=4, hidden=3)
@@ -70,7 +70,7 @@ def test_harness_times_pytorch():
     results = list(rnnlm.run(kinds=("lstm",), **TINY, use_torch=True, use_nbengine=False))
     check(results, ["lstm"], [rnnlm.NUMPY, rnnlm.TORCH])
     assert results[0].ratio(rnnlm.TORCH, rnnlm.TORCH) == 1.0
-    assert rnnlm.thread_setup(torch_used=True)["torch_threads"] == rnnlm.thread_setup()["numba_threads"]
+    assert threads.thread_setup(torch_used=True)["torch_threads"] == threads.thread_setup()["numba_threads"]
 
 
 def test_harness_times_nbengine():
@@ -81,7 +81,7 @@ def test_harness_times_nbengine():
 
 def test_torch_is_not_imported_to_ask_whether_it_is_there():
     code = ("import sys; from nbengine.bench import rnnlm, rnn_torch; rnn_torch.available(); "
-            "rnnlm.nbengine_available(); print('torch' in sys.modules)")
+            "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"

@@ -102,9 +102,7 @@ import numpy as np
 
 from nbengine.bench import cnn_torch
 from nbengine.bench.cnn_numpy import CONV, HIDDEN, CLASSES, IMAGE, NumpyCNN, geometry
-from nbengine.bench.threads import (IDLE, NOT_STARTED, WAIT_POLICY, _OpenBLAS, blas_threads,  # noqa: F401
-                                    cpu_use, cross_penalty, initial_environ, openmp_libraries, settle,
-                                    spin_tail, start_thread_pools, thread_setup, with_idle_rounds)
+from nbengine.bench.threads import blas_threads, cross_penalty, spin_tail, start_thread_pools, with_idle_rounds
 from nbengine.bench.timing import Timing, measure
 from nbengine.data.images import DEFAULT, load_images
 from nbengine.errors import NBEngineError

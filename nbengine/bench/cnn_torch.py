@@ -135,12 +135,3 @@ class TorchCNN:
     def grads(self) -> dict[str, np.ndarray]:
         """The last backward pass's gradients in nbengine's layout."""
         return self._to_nbengine(lambda t: t.grad.numpy())
-
-
-def thread_info() -> dict[str, object]:
-    """PyTorch's version and thread settings (imports torch)."""
-    torch = import_torch()
-
-    return {"torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "torch_interop_threads": torch.get_num_interop_threads(),
-            "torch_parallel": torch.__config__.parallel_info().splitlines()[-1].strip()}

@@ -67,8 +67,8 @@ from typing import Callable, Iterator, Mapping, Sequence
 import numpy as np
 
 from nbengine.bench import rnn_torch
-from nbengine.bench.rnn_numpy import NumpyLSTMLM, NumpyRNNLM, init_params
-from nbengine.bench.threads import blas_threads, start_thread_pools, thread_setup, with_idle_rounds  # noqa: F401
+from nbengine.bench.rnn_numpy import NumpyLSTMLM, NumpyRNNLM
+from nbengine.bench.threads import blas_threads, start_thread_pools, with_idle_rounds
 from nbengine.bench.timing import Timing, measure
 
 NBENGINE = "nbengine"
@@ -172,16 +172,6 @@ def _cycle(batches: Sequence[tuple[np.ndarray, np.ndarray]]) -> Callable[[], tup
 # -- the implementations -------------------------------------------------------------------
 
 
-def nbengine_available() -> bool:
-    """Whether nbengine's language models (and the clipping they train with) exist in this installation."""
-    try:
-        from nbengine.models.rnnlm import LSTMLM, RNNLM  # noqa: F401
-        from nbengine.optim import SGD, clip_global_norm  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def nbengine_model(kind: str, size: Size, seed: int = 0, dtype=np.float32):
     from nbengine.models.rnnlm import LSTMLM, RNNLM
 
@@ -190,10 +180,8 @@ def nbengine_model(kind: str, size: Size, seed: int = 0, dtype=np.float32):
 
 
 def start_params(kind: str, size: Size, seed: int = 0) -> dict[str, np.ndarray]:
-    """The shared starting weights: an nbengine model's, or the textbook's initialisation without one."""
-    if nbengine_available():
-        return {k: v.copy() for k, v in nbengine_model(kind, size, seed).params.items()}
-    return init_params(kind, size.vocab, size.embed, size.hidden, seed, np.float32)
+    """The shared starting weights: a fresh nbengine model's, copied."""
+    return {k: v.copy() for k, v in nbengine_model(kind, size, seed).params.items()}
 
 
 def implementations(case: Case, params: Mapping[str, np.ndarray], batches: Sequence[tuple[np.ndarray, np.ndarray]],
@@ -255,7 +243,7 @@ class Result:
 
 
 def run(kinds: Sequence[str] = ("lstm",), sizes: Sequence[str] = ("ptb", "toy"), rounds: int = 5,
-        min_round: float = 0.3, use_torch: bool | None = None, use_nbengine: bool | None = None, seed: int = 0,
+        min_round: float = 0.3, use_torch: bool | None = None, use_nbengine: bool = True, seed: int = 0,
         idle_rounds: bool = True, libgomp_default: bool = True, size_table: Mapping[str, Size] = SIZES
         ) -> Iterator[Result]:
     """Yield a Result per (model, size): every implementation timed with ``measure`` in
@@ -265,7 +253,6 @@ def run(kinds: Sequence[str] = ("lstm",), sizes: Sequence[str] = ("ptb", "toy"),
     import numba
 
     use_torch = rnn_torch.available() if use_torch is None else use_torch
-    use_nbengine = nbengine_available() if use_nbengine is None else use_nbengine
     start_thread_pools(use_torch, libgomp_default)
     threads = numba.get_num_threads()
     with blas_threads(threads):

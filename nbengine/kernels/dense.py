@@ -21,7 +21,6 @@ Threads write disjoint memory (rows of out; rows of dw and columns of dx), so
 the result does not depend on the number of threads.
 """
 
-import numpy as np
 from numba import njit, prange
 
 G = 4  # samples that share each read of w in the forward pass

@@ -35,7 +35,3 @@ def activation_backward(layer, kind: str | None, da: np.ndarray, a: np.ndarray) 
     else:
         softmax_backward(dz, da, a)
     return dz
-
-
-def formula(kind: str | None) -> str:
-    return {None: "", "relu": "max(z, 0)", "softmax": "e^z / Σ e^z"}[kind]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from nbengine.kernels.conv2d import conv2d_backward, conv2d_forward, output_size, sum_parts
-from nbengine.layers.activation import ACTIVATIONS, activate, activation_backward, formula
+from nbengine.layers.activation import ACTIVATIONS, activate, activation_backward
 from nbengine.layers.base import Layer, glorot_uniform
 from nbengine.trace import record, tracing
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from nbengine.kernels.embedding import embedding_backward, embedding_forward
 from nbengine.layers.base import Layer
 
