@@ -115,13 +115,8 @@ def download_progress(out: Output):
         if name in tasks:
             bar.remove_task(tasks.pop(name))
 
-    with bar:
-        # Lines printed meanwhile land above the bar when stdout is the same terminal.
-        out._above = bar.console if out.out.is_terminal else None
-        try:
-            yield progress, done
-        finally:
-            out._above = None
+    with out.live(bar):
+        yield progress, done
 
 
 @click.command("fetch", short_help="Download MNIST, Fashion-MNIST or the Penn Treebank, checking each file.")

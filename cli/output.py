@@ -73,11 +73,18 @@ class Output:
             console=self.err,
             transient=True,
         )
-        with bar:
+        with self.live(bar):
             task = bar.add_task(description, total=total)
+            yield lambda n=1: bar.advance(task, n)
+
+    @contextlib.contextmanager
+    def live(self, bar: Progress):
+        """Run a Rich progress bar (on stderr) with human output landing above it
+        when stdout is the same terminal."""
+        with bar:
             self._above = bar.console if self.out.is_terminal else None
             try:
-                yield lambda n=1: bar.advance(task, n)
+                yield bar
             finally:
                 self._above = None
 
