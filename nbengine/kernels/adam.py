@@ -19,7 +19,7 @@ lesson's 3.2 million dense1 weights here. Small arrays use one thread (see sgd.p
 import numpy as np
 from numba import njit, prange
 
-from nbengine.kernels.sgd import PARALLEL_MIN
+from nbengine.kernels import PARALLEL_MIN
 
 
 @njit(cache=True)

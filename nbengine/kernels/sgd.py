@@ -17,7 +17,7 @@ took 96 µs instead of 7 µs).
 
 from numba import njit, prange
 
-PARALLEL_MIN = 1 << 16  # elements from which the update runs on all threads
+from nbengine.kernels import PARALLEL_MIN
 
 
 @njit(cache=True, parallel=True)

@@ -21,7 +21,7 @@ vocabulary); rows then run in parallel, each thread writing its own rows.
 
 from numba import njit, prange
 
-from nbengine.kernels.sgd import PARALLEL_MIN
+from nbengine.kernels import PARALLEL_MIN
 from nbengine.kernels.softmax import softmax_row
 
 
