@@ -1,6 +1,7 @@
-"""Layer normalisation and GELU in NumPy: an independent reference.
+"""The pieces of a transformer in NumPy: an independent reference.
 
 # R = rows (batch × positions), C = features; E = any number of values
+# N = batch, T = positions, D = model size, H = heads, V = vocabulary
 
 Whole-array formulation, nothing imported from nbengine's kernels, so it can judge them:
 
@@ -9,7 +10,14 @@ Whole-array formulation, nothing imported from nbengine's kernels, so it can jud
     gelu_ref(x) -> out
     gelu_ref_backward(dout, x) -> dx
 
+    multi_head_attention_ref(x, p, heads, causal, prefix="") -> (out, weights)
+    transformer_block_ref(x, p, heads, causal, prefix="") -> y
+    transformer_lm_ref(ids, p, heads, blocks) -> scores
+
 x (R, C), gamma and beta (C,); mean and rstd (R,). GELU is the tanh approximation.
+The attention and block references take x (N, T, D) and a dict p of parameters
+named as nbengine's layers name them ("attn.q.W", "ln1.gamma", ...); weights
+come back as (N, H, T, T).
 The layer-norm backward goes step by step through var and mean (the chain rule
 written out), not through the kernels' compact formula.
 """
@@ -58,3 +66,50 @@ def gelu_ref_backward(dout, x):
     t = np.tanh(GELU_K * (x + GELU_A * x**3))
     du = GELU_K * (1.0 + 3.0 * GELU_A * x**2)
     return dout * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t**2) * du)
+
+
+def _softmax(s):
+    e = np.exp(s - s.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def multi_head_attention_ref(x, p, heads, causal, prefix=""):
+    """Q, K, V projections, split into heads, softmax(Q·Kᵀ/√E)·V, merged, projected."""
+    N, T, D = x.shape
+    E = D // heads
+
+    def project(name):  # (N, T, D) → (N, H, T, E)
+        y = x @ p[f"{prefix}{name}.W"] + p[f"{prefix}{name}.b"]
+        return y.reshape(N, T, heads, E).transpose(0, 2, 1, 3)
+
+    q, k, v = project("q"), project("k"), project("v")
+    scores = np.einsum("nhte,nhse->nhts", q, k) / np.sqrt(E)
+    if causal:
+        scores = np.where(np.tril(np.ones((T, T), bool)), scores, -np.inf)
+    weights = _softmax(scores)
+    z = np.einsum("nhts,nhse->nhte", weights, v).transpose(0, 2, 1, 3).reshape(N, T, D)
+    return z @ p[f"{prefix}o.W"] + p[f"{prefix}o.b"], weights
+
+
+def transformer_block_ref(x, p, heads, causal, prefix="", eps=1e-5):
+    """h = x + attention(layernorm(x)); y = h + W2·gelu(W1·layernorm(h))."""
+    N, T, D = x.shape
+
+    def ln(a, name):
+        return layernorm_ref(a.reshape(-1, D), p[f"{prefix}{name}.gamma"], p[f"{prefix}{name}.beta"],
+                             eps)[0].reshape(N, T, D)
+
+    h = x + multi_head_attention_ref(ln(x, "ln1"), p, heads, causal, f"{prefix}attn.")[0]
+    a = gelu_ref(ln(h, "ln2") @ p[f"{prefix}ff.up.W"] + p[f"{prefix}ff.up.b"])
+    return h + a @ p[f"{prefix}ff.down.W"] + p[f"{prefix}ff.down.b"]
+
+
+def transformer_lm_ref(ids, p, heads, blocks, eps=1e-5):
+    """Token + position vectors, the causal blocks, a last layer norm, the scores (N, T, V)."""
+    N, T = ids.shape
+    x = p["embed.tokens"][ids] + p["embed.positions"][:T]
+    for b in range(blocks):
+        x = transformer_block_ref(x, p, heads, True, f"block{b}.", eps)
+    D = x.shape[-1]
+    x = layernorm_ref(x.reshape(-1, D), p["ln.gamma"], p["ln.beta"], eps)[0].reshape(N, T, D)
+    return x @ p["affine.W"] + p["affine.b"]

@@ -66,3 +66,17 @@ def glorot_uniform(rng: np.random.Generator, shape, fan_in: int, fan_out: int, d
     """Keras's default initial weights: uniform in ±sqrt(6 / (fan_in + fan_out))."""
     limit = np.sqrt(6.0 / (fan_in + fan_out))
     return rng.uniform(-limit, limit, size=shape).astype(dtype)
+
+
+class Composite(Layer):
+    """A layer made of layers (``self.parts``, built in order by ``_build``): its
+    parameters and gradients are its parts' own arrays, named ``part.key``, so an
+    optimizer updating the composite's dicts updates the parts."""
+
+    parts: list[Layer]
+
+    def build(self, input_shape, dtype, rng):
+        shape = super().build(input_shape, dtype, rng)
+        self.params = {f"{p.name}.{k}": v for p in self.parts for k, v in p.params.items()}
+        self.grads = {f"{p.name}.{k}": v for p in self.parts for k, v in p.grads.items()}
+        return shape

@@ -54,7 +54,9 @@ class LanguageModel:
     # -- computing -------------------------------------------------------------------
     def reset_state(self) -> None:
         """Forget the carried hidden (and cell) state: the next batch starts a new text."""
-        self.recurrent.reset_state()
+        for layer in self.layers:
+            if hasattr(layer, "reset_state"):
+                layer.reset_state()
 
     def _check(self, ids: np.ndarray) -> np.ndarray:
         ids = np.ascontiguousarray(ids, dtype=np.int64)
@@ -66,9 +68,10 @@ class LanguageModel:
 
     def scores(self, xs: np.ndarray) -> np.ndarray:
         """The next-token scores (N, T, V) after each token of xs (N, T); the state moves on."""
-        h = self.embed.forward(self._check(xs), training=False)
-        h = self.recurrent.forward(h, training=False)
-        return self.affine.forward(h, training=False)
+        h = self._check(xs)
+        for layer in self.layers:
+            h = layer.forward(h, training=False)
+        return h
 
     def loss(self, xs: np.ndarray, ts: np.ndarray) -> float:
         """Mean cross-entropy of predicting ts (N, T) after xs, without a backward pass."""
@@ -81,10 +84,9 @@ class LanguageModel:
         s = self.scores(xs)
         N, T, V = s.shape
         loss = self.loss_fn.forward(s.reshape(N * T, V), np.ascontiguousarray(ts, np.int64).reshape(-1))
-        ds = self.loss_fn.backward().reshape(N, T, V)
-        dh = self.affine.backward(ds)
-        dx = self.recurrent.backward(dh)
-        self.embed.backward(dx)
+        d = self.loss_fn.backward().reshape(N, T, V)
+        for layer in reversed(self.layers):  # the embedding, first, needs no gradient for its ids
+            d = layer.backward(d, need_dx=layer is not self.layers[0])
         return loss
 
     def next_probabilities(self, ids: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -126,13 +128,17 @@ class LanguageModel:
         checkpoint.save(path, self.name, self.config(), dict(self.params))
 
     @classmethod
+    def from_config(cls, config: dict):
+        """The model a checkpoint's config describes, with fresh weights."""
+        known = ("vocab_size", "embed_size", "hidden_size", "seed", "dtype")
+        return cls(int(config["vocab_size"]), int(config["embed_size"]), int(config["hidden_size"]),
+                   int(config["seed"]), np.dtype(config["dtype"]), {k: v for k, v in config.items() if k not in known})
+
+    @classmethod
     def load(cls, path):
         config, arrays = checkpoint.load(path, cls.name)
-        known = ("vocab_size", "embed_size", "hidden_size", "seed", "dtype")
         try:
-            model = cls(int(config["vocab_size"]), int(config["embed_size"]), int(config["hidden_size"]),
-                        int(config["seed"]), np.dtype(config["dtype"]),
-                        {k: v for k, v in config.items() if k not in known})
+            model = cls.from_config(config)
             checkpoint.fill_params(model.params, arrays)
         except KeyError as e:
             raise CheckpointError(path, f"does not hold a valid {cls.name} model (missing {e})") from None

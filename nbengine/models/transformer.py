@@ -1,0 +1,101 @@
+"""A small Transformer language model (GPT-style, decoder only): it reads up to
+``context`` tokens and gives, after each one, a probability for every token that
+could come next, using only the tokens up to it (causal attention).
+
+    token ids (N, T) → token + position vectors (N, T, D)
+                     → blocks × [ h = x + Attention(LayerNorm(x));  y = h + FeedForward(LayerNorm(h)) ]
+                     → LayerNorm → TimeAffine (N, T, V) scores → softmax cross-entropy with the next token
+
+Unlike the recurrent models it carries no state from one batch to the next: each
+batch of T ≤ context tokens is read on its own, and every position looks back at
+every earlier one in the batch directly, through attention, instead of through a
+chain of hidden states. It trains with the same loop, loss and perplexity as the
+recurrent models (nbengine.lm_train), and saves and loads the same way.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nbengine.layers.embedding import PositionEmbedding
+from nbengine.layers.layernorm import LayerNorm
+from nbengine.layers.losses import SoftmaxCrossEntropy
+from nbengine.layers.time_affine import TimeAffine
+from nbengine.layers.transformer import TransformerBlock
+from nbengine.models.rnnlm import LanguageModel
+
+
+class TransformerLM(LanguageModel):
+    """Embeddings → causal transformer blocks → layer norm → affine → softmax."""
+
+    name = "transformer"
+
+    def __init__(self, vocab_size: int, size: int = 64, heads: int = 4, blocks: int = 2, hidden: int | None = None,
+                 context: int = 64, seed: int = 0, dtype=np.float32, extra_config: dict | None = None):
+        self.vocab_size, self.size, self.heads, self.blocks = vocab_size, size, heads, blocks
+        self.hidden = 4 * size if hidden is None else hidden
+        self.context = context
+        self.seed = seed
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be float32 or float64, not {self.dtype}")
+        for what, v in (("vocab_size", vocab_size), ("size", size), ("heads", heads), ("blocks", blocks),
+                        ("hidden", self.hidden), ("context", context)):
+            if v < 1:
+                raise ValueError(f"{what} must be at least 1, not {v}")
+        self.extra_config = dict(extra_config or {})
+        self.embed = PositionEmbedding("embed", vocab_size, context, size)
+        self.block_layers = [TransformerBlock(f"block{b}", size, heads, self.hidden, causal=True)
+                             for b in range(blocks)]
+        self.ln = LayerNorm("ln", size)
+        self.affine = TimeAffine("affine", size, vocab_size)
+        self.layers = [self.embed, *self.block_layers, self.ln, self.affine]
+        rng = np.random.default_rng(seed)
+        shape = (None,)
+        for layer in self.layers:
+            shape = layer.build(shape, self.dtype, rng)
+        self.loss_fn = SoftmaxCrossEntropy()
+        self.params = {f"{l.name}.{k}": v for l in self.layers for k, v in l.params.items()}
+        self.grads = {f"{l.name}.{k}": v for l in self.layers for k, v in l.grads.items()}
+
+    def _check(self, ids):
+        ids = super()._check(ids)
+        if ids.shape[1] > self.context:
+            raise ValueError(f"this model reads at most {self.context} tokens at a time, not {ids.shape[1]}")
+        return ids
+
+    def next_probabilities(self, ids: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+        """p(next token) (N, V) after the last of ids (N, T); only the last ``context`` ids are read."""
+        ids = np.asarray(ids, np.int64)
+        return super().next_probabilities(ids[:, -self.context:], temperature)
+
+    def generate(self, start: np.ndarray, length: int, rng: np.random.Generator, temperature: float = 1.0,
+                 skip: tuple[int, ...] = ()) -> list[int]:
+        """Sample ``length`` tokens after the start ids, each one appended to the text
+        the next is predicted from (its last ``context`` tokens; the model has no state).
+
+        Tokens in ``skip`` (e.g. "<unk>") are never drawn.
+        """
+        text = [int(i) for i in np.asarray(start, np.int64).ravel()]
+        out = []
+        for _ in range(length):
+            p = self.next_probabilities(np.array([text], np.int64), temperature)[0]
+            if skip:
+                p[list(skip)] = 0
+                p /= p.sum()
+            token = int(rng.choice(self.vocab_size, p=p))
+            out.append(token)
+            text.append(token)
+        return out
+
+    def config(self) -> dict:
+        return {"vocab_size": self.vocab_size, "size": self.size, "heads": self.heads, "blocks": self.blocks,
+                "hidden": self.hidden, "context": self.context, "seed": self.seed, "dtype": self.dtype.name,
+                **self.extra_config}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        known = ("vocab_size", "size", "heads", "blocks", "hidden", "context", "seed", "dtype")
+        return cls(int(config["vocab_size"]), int(config["size"]), int(config["heads"]), int(config["blocks"]),
+                   int(config["hidden"]), int(config["context"]), int(config["seed"]), np.dtype(config["dtype"]),
+                   {k: v for k, v in config.items() if k not in known})
