@@ -317,3 +317,82 @@ def bench_rnnlm(**options):
     above 1 is faster.
     """
     bench_language_model("rnn", **options)
+
+
+def _attention_sizes(ctx, param, value: str) -> tuple[str, ...]:
+    from nbengine.bench.attention import SIZES
+
+    names = tuple(v.strip() for v in value.split(",") if v.strip())
+    unknown = [n for n in names if n not in SIZES]
+    if not names or unknown:
+        raise click.BadParameter(f"{value!r}: give sizes from {', '.join(SIZES)}, comma-separated")
+    return names
+
+
+@click.command("attention", short_help="Self-attention forward and backward against NumPy (einsum) and PyTorch.")
+@click.option("--sizes", default="large,toy", show_default=True, callback=_attention_sizes, metavar="NAME,...",
+              help="Sizes to time: large (batch 32, sequence 128, d 64) and toy (the lesson's 'I am good': "
+                   "batch 1, 3 tokens, d_k 64).")
+@click.option("--rounds", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Timed rounds per implementation (alternating); the median is reported.")
+@click.option("--min-round", type=click.FloatRange(min=0), default=0.3, show_default=True,
+              help="Seconds a round lasts at least (calls are repeated to reach it).")
+@click.option("--no-torch", is_flag=True, help="Leave PyTorch out even if it is installed.")
+@click.option("--no-idle", is_flag=True,
+              help="Leave out the idle pause between rounds, to see what the thread fight does to the figures.")
+@click.option("--keep-wait-policy", is_flag=True,
+              help="Run OpenMP with OMP_WAIT_POLICY as this process has it (nbengine sets PASSIVE unless "
+                   "you set it) instead of libgomp's default, which PyTorch runs best with.")
+@json_options
+def bench_attention(sizes, rounds, min_round, no_torch, no_idle, keep_wait_policy, json_mode, quiet):
+    """Time scaled dot-product attention, forward and backward, without and with the causal mask.
+
+    nbengine's kernels, the NumPy einsum reference and PyTorch (when installed;
+    both autograd over matmul and softmax, and scaled_dot_product_attention) run
+    on the same float32 inputs, in alternating rounds in one process with an idle
+    pause between rounds. GFLOP/s counts the six matrix products of the dense
+    formulation (403 MFLOP at batch 32, sequence 128, d 64), masked or not. The
+    ratios are the reference's median time over the implementation's: above 1
+    is faster; "× PyTorch" is against the faster of PyTorch's two formulations.
+    """
+    from nbengine.bench import attention, attention_torch, threads
+
+    out = Output(json_mode, quiet)
+    use_torch = not no_torch and attention_torch.available()
+    if not no_torch and not use_torch:
+        out.status("PyTorch is not installed: timing without it")
+    out.status(f"{rounds} rounds of at least {min_round:g} s per implementation; one call = forward and backward; "
+               "sizes " + "; ".join(attention.SIZES[s].describe() for s in sizes))
+    if no_idle:
+        out.status("no idle pause between rounds: a round may start while the previous one's threads still spin")
+
+    table = Table(title="scaled dot-product attention, forward and backward (float32)", title_justify="left")
+    columns = [("case", "left"), ("implementation", "left"), ("median", "right"), ("best", "right"),
+               ("GFLOP/s", "right"), ("× NumPy", "right")]
+    if use_torch:
+        columns.append(("× PyTorch", "right"))
+    for col, just in columns:
+        table.add_column(col, justify=just)
+    results = attention.run(sizes, rounds, min_round, use_torch=use_torch, idle_rounds=not no_idle,
+                            libgomp_default=not keep_wait_policy)
+    for result in results:
+        case, size = result.case, result.case.size
+        for i, (name, t) in enumerate(result.timings.items()):
+            row = [case.name if i == 0 else "", name, fmt_seconds(t.median), fmt_seconds(t.best),
+                   f"{result.gflops(name):.1f}", _ratio(result.ratio(name, attention.NUMPY))]
+            if use_torch:
+                row.append(_ratio(result.ratio(name, attention.TORCH)))
+            table.add_row(*row)
+            out.emit("bench", case=case.name, size=size.name, batch=size.batch, time=size.time, d=size.d,
+                     causal=case.causal, implementation=name, median_s=t.median, best_s=t.best,
+                     calls_per_round=t.calls, rounds=t.rounds, gflops=result.gflops(name), flops=case.flops,
+                     speedup_vs_numpy=result.ratio(name, attention.NUMPY),
+                     speedup_vs_torch=result.ratio(name, attention.TORCH))
+        table.add_section()
+    setup = threads.thread_setup(torch_used=use_torch)
+    out.emit("setup", **setup)
+    for line in setup_lines(setup):
+        out.show(line)
+    out.show(table)
+    if use_torch:
+        out.show("× PyTorch: against the faster of PyTorch's two formulations in each case.")

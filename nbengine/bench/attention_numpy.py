@@ -5,7 +5,7 @@
 Whole-array formulation, nothing imported from nbengine's kernels, so it can judge them:
 
     attention_ref(q, k, v, scale, causal=False) -> (out, weights)
-    attention_ref_backward(dout, q, k, v, scale, causal=False) -> (dq, dk, dv)
+    attention_ref_backward(dout, q, k, v, scale, causal=False, weights=None) -> (dq, dk, dv)
 
 q (N, T, D), k (N, S, D), v (N, S, E); weights (N, T, S), out (N, T, E).
 causal (T == S): query t sees keys s ≤ t only; the others get weight 0.
@@ -35,9 +35,12 @@ def attention_ref(q, k, v, scale, causal=False):
     return out, weights
 
 
-def attention_ref_backward(dout, q, k, v, scale, causal=False):
-    """Gradients (dq, dk, dv) of sum(dout * out) for out = attention_ref(q, k, v, ...)."""
-    _, weights = attention_ref(q, k, v, scale, causal)
+def attention_ref_backward(dout, q, k, v, scale, causal=False, weights=None):
+    """Gradients (dq, dk, dv) of sum(dout * out) for out = attention_ref(q, k, v, ...).
+
+    weights: the forward pass's, if kept (as a training step keeps them); else recomputed."""
+    if weights is None:
+        _, weights = attention_ref(q, k, v, scale, causal)
     dv = np.einsum("nts,nte->nse", weights, dout)
     dW = np.einsum("nte,nse->nts", dout, v)
     dscores = weights * (dW - np.sum(weights * dW, axis=-1, keepdims=True))
