@@ -1,0 +1,264 @@
+"""A small attention model for the pronoun task (nbengine.data.pronoun): which
+word does "it" stand for?
+
+    word ids (N, T) → X0 = token + position vectors                    (N, T, D)
+      ├─ TransformerBlock (non-causal, 2 heads) → LayerNorm → H         (N, T, D)   "it" reads the sentence
+      └─ LayerNorm → X                                                 (N, T, D)   each word as it is
+    the answer's attention, one head, one query: the word "it"
+      q = H[it]·Wq + bq                                                (N, 1, D)
+      K = X·Wk + bk,  V = X·Wv + bv                                     (N, T, D)
+      weights = softmax(q·Kᵀ / √D),  z(it) = weights·V                  (N, 1, T), (N, 1, D)
+    scores = z(it)·Wout + bout over the vocabulary                      (N, V)   the antecedent word
+
+The answer is read from z(it) alone, a weighted sum of the words' values, and
+those values are computed from the words themselves (X), not from a stream
+that has mixed the sentence: the value of "cat" says "cat" and nothing about
+"fish". So the model can name the antecedent only by putting the weight of "it"
+on it. Nothing tells it where to look: the loss is the cross-entropy of the
+answer word, and the attention weights are whatever made that answer right.
+
+The query does come from a stream that has read the sentence (the block), since
+"it" must first see the adjective after it ("hungry" or "tasty") to know what
+to look for.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+
+from nbengine import checkpoint
+from nbengine.errors import CheckpointError, DivergedError
+from nbengine.kernels.attention import attention_backward, attention_forward
+from nbengine.layers.embedding import PositionEmbedding
+from nbengine.layers.layernorm import LayerNorm
+from nbengine.layers.losses import SoftmaxCrossEntropy
+from nbengine.layers.time_affine import TimeAffine
+from nbengine.layers.transformer import TransformerBlock
+from nbengine.optim import clip_global_norm
+from nbengine.train import Stopped
+
+# N = batch, T = words, D = vector size, V = vocabulary
+
+
+class PronounModel:
+    name = "pronoun"
+
+    def __init__(self, words: list[str], size: int = 16, heads: int = 2, hidden: int | None = None,
+                 context: int = 12, seed: int = 0, dtype=np.float32, extra_config: dict | None = None):
+        self.words = list(words)
+        self.index = {w: i for i, w in enumerate(self.words)}
+        if len(self.index) != len(self.words):
+            raise ValueError("the vocabulary has a word twice")
+        self.vocab_size = len(self.words)
+        self.size, self.heads, self.context, self.seed = size, heads, context, seed
+        self.hidden = 2 * size if hidden is None else hidden
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be float32 or float64, not {self.dtype}")
+        for what, v in (("vocabulary", self.vocab_size), ("size", size), ("heads", heads),
+                        ("hidden", self.hidden), ("context", context)):
+            if v < 1:
+                raise ValueError(f"{what} must be at least 1, not {v}")
+        self.extra_config = dict(extra_config or {})
+        D = size
+        self.embed = PositionEmbedding("embed", self.vocab_size, context, D)
+        self.block = TransformerBlock("block", D, heads, self.hidden, causal=False)
+        self.ln_q = LayerNorm("ln_q", D)
+        self.ln_x = LayerNorm("ln_x", D)
+        self.q = TimeAffine("q", D, D)
+        self.k = TimeAffine("k", D, D)
+        self.v = TimeAffine("v", D, D)
+        self.out = TimeAffine("out", D, self.vocab_size)
+        self.layers = [self.embed, self.block, self.ln_q, self.ln_x, self.q, self.k, self.v, self.out]
+        rng = np.random.default_rng(seed)
+        self.embed.build((None,), self.dtype, rng)
+        for layer in self.layers[1:]:
+            layer.build((None, D), self.dtype, rng)
+        self.loss_fn = SoftmaxCrossEntropy()
+        self.params = {f"{l.name}.{k}": v for l in self.layers for k, v in l.params.items()}
+        self.grads = {f"{l.name}.{k}": v for l in self.layers for k, v in l.grads.items()}
+        self.cache: dict = {}
+
+    @property
+    def scale(self) -> float:
+        return 1.0 / math.sqrt(self.size)
+
+    @property
+    def n_params(self) -> int:
+        return sum(p.size for p in self.params.values())
+
+    # -- computing -------------------------------------------------------------------
+    def encode(self, words: list[str]) -> np.ndarray:
+        """Word ids of one sentence; KeyError names a word the model does not know."""
+        return np.array([self.index[w] for w in words], np.int64)
+
+    def _check(self, ids, where):
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        where = np.ascontiguousarray(where, dtype=np.int64).reshape(-1)
+        if ids.ndim != 2:
+            raise ValueError(f"expected word ids of shape (N, T), got {ids.shape}")
+        N, T = ids.shape
+        if T > self.context:
+            raise ValueError(f"this model reads at most {self.context} words, not {T}")
+        if ids.size and (ids.min() < 0 or ids.max() >= self.vocab_size):
+            raise ValueError(f"word ids must be in 0..{self.vocab_size - 1}")
+        if where.shape != (N,) or (N and (where.min() < 0 or where.max() >= T)):
+            raise ValueError("the positions of 'it' must be one per sentence, inside it")
+        return ids, where
+
+    def scores(self, ids: np.ndarray, where: np.ndarray) -> np.ndarray:
+        """The answer's scores over the vocabulary (N, V) for sentences ids (N, T) whose
+        word at position where[n] is "it"; the attention of "it" is in cache["weights"]."""
+        ids, where = self._check(ids, where)
+        N, T = ids.shape
+        rows = np.arange(N)
+        x0 = self.embed.forward(ids, False)
+        h = self.ln_q.forward(self.block.forward(x0, False), False)
+        h_it = np.ascontiguousarray(h[rows, where][:, None, :])  # (N, 1, D)
+        x = self.ln_x.forward(x0, False)
+        q = self.q.forward(h_it, False)
+        k = self.k.forward(x, False)
+        v = self.v.forward(x, False)
+        weights = np.empty((N, 1, T), self.dtype)
+        z = np.empty((N, 1, self.size), self.dtype)
+        attention_forward(z, weights, q, k, v, self.scale, False)
+        s = self.out.forward(z, False)
+        self.cache = {"N": N, "T": T, "where": where, "weights": weights, "q": q, "k": k, "v": v, "z": z,
+                      "x": x, "h_it": h_it}
+        return s.reshape(N, self.vocab_size)
+
+    def loss(self, ids, where, answers) -> float:
+        s = self.scores(ids, where)
+        return self.loss_fn.forward(s, np.ascontiguousarray(answers, np.int64))
+
+    def loss_and_backward(self, ids, where, answers) -> float:
+        """Forward, loss and backward; grads then hold dL/dθ."""
+        loss = self.loss(ids, where, answers)
+        c = self.cache
+        N, T, D = c["N"], c["T"], self.size
+        dz = self.out.backward(self.loss_fn.backward().reshape(N, 1, self.vocab_size))
+        dq = np.empty((N, 1, D), self.dtype)
+        dk = np.empty((N, T, D), self.dtype)
+        dv = np.empty((N, T, D), self.dtype)
+        attention_backward(dq, dk, dv, np.ascontiguousarray(dz), c["weights"], c["q"], c["k"], c["v"], self.scale)
+        dh_it = self.q.backward(dq)
+        dx = self.k.backward(dk) + self.v.backward(dv)  # X reaches the answer through K and through V
+        dh = np.zeros((N, T, D), self.dtype)  # only the row of "it" reaches the answer
+        dh[np.arange(N), c["where"]] = dh_it[:, 0]
+        dx0 = self.block.backward(self.ln_q.backward(dh)) + self.ln_x.backward(dx)
+        self.embed.backward(dx0)
+        return loss
+
+    def predict(self, ids, where) -> np.ndarray:
+        """The id of the word each sentence's "it" stands for, in the model's view (N,)."""
+        return self.scores(ids, where).argmax(axis=1)
+
+    # -- saving ----------------------------------------------------------------------
+    def config(self) -> dict:
+        return {"words": self.words, "size": self.size, "heads": self.heads, "hidden": self.hidden,
+                "context": self.context, "seed": self.seed, "dtype": self.dtype.name, **self.extra_config}
+
+    def save(self, path) -> None:
+        checkpoint.save(path, self.name, self.config(), dict(self.params))
+
+    @classmethod
+    def from_config(cls, config: dict):
+        """The model a checkpoint's config describes, with fresh weights."""
+        known = ("words", "size", "heads", "hidden", "context", "seed", "dtype")
+        words = config["words"]
+        if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+            raise ValueError("its vocabulary is not a list of words")
+        return cls(words, int(config["size"]), int(config["heads"]), int(config["hidden"]), int(config["context"]),
+                   int(config["seed"]), np.dtype(config["dtype"]), {k: v for k, v in config.items() if k not in known})
+
+    @classmethod
+    def load(cls, path):
+        config, arrays = checkpoint.load(path, cls.name)
+        try:
+            model = cls.from_config(config)
+            checkpoint.fill_params(model.params, arrays)
+        except KeyError as e:
+            raise CheckpointError(path, f"does not hold a valid {cls.name} model (missing {e})") from None
+        except (ValueError, TypeError) as e:
+            raise CheckpointError(path, f"does not hold a valid {cls.name} model ({e})") from None
+        return model
+
+
+# -- training ---------------------------------------------------------------------------------------
+
+@dataclass
+class PronounStep:
+    step: int
+    total_steps: int
+    epoch: int
+    loss: float
+
+
+@dataclass
+class PronounEpoch:
+    epoch: int
+    loss: float  # mean training loss over the epoch's sentences
+    train_accuracy: float  # counted on the batches as they were trained
+    held_out_accuracy: float
+    seconds: float  # time spent on the training steps
+    sentences: int
+
+
+def accuracy(model: PronounModel, task, examples, batch_size: int = 256) -> float:
+    """Share of the sentences whose antecedent the model names."""
+    from nbengine.data.pronoun import batches
+
+    right = 0
+    for ids, where, answers, _ in batches(task, examples, batch_size):
+        right += int(np.sum(model.predict(ids, where) == answers))
+    return right / max(len(examples), 1)
+
+
+def steps_per_epoch(task, batch_size: int) -> int:
+    from nbengine.data.pronoun import batches
+
+    return sum(1 for _ in batches(task, task.train, batch_size))
+
+
+def fit(model: PronounModel, optimizer, task, *, epochs: int, batch_size: int, seed: int, clip: float | None = 5.0,
+        should_stop: Callable[[], bool] | None = None) -> Iterator[PronounStep | PronounEpoch | Stopped]:
+    """Train on task.train, shuffled each epoch (seeded); after each epoch, measure the held-out accuracy.
+
+    A loss or gradient that is not finite stops the run with DivergedError before the
+    optimizer applies that step."""
+    from nbengine.data.pronoun import batches
+
+    if epochs < 1:
+        raise ValueError("epochs must be at least 1")
+    rng = np.random.default_rng(seed)
+    per_epoch = steps_per_epoch(task, batch_size)
+    step = 0
+    for epoch in range(1, epochs + 1):
+        loss_sum, right, seen = 0.0, 0, 0
+        started = time.perf_counter()
+        for ids, where, answers, _ in batches(task, task.train, batch_size, rng):
+            step += 1
+            loss = model.loss_and_backward(ids, where, answers)
+            if not math.isfinite(loss):
+                raise DivergedError(f"the training loss became {loss} at step {step} (epoch {epoch}): the run "
+                                    "diverged; try a smaller learning rate (--lr)")
+            norm = clip_global_norm(model.grads, clip) if clip is not None else 0.0
+            if not math.isfinite(norm):
+                raise DivergedError(f"the gradients' norm became {norm} at step {step} (epoch {epoch}): the run "
+                                    "diverged; try a smaller learning rate (--lr)")
+            optimizer.step()
+            n = len(answers)
+            loss_sum += loss * n
+            right += int(np.sum(model.loss_fn.probs.argmax(axis=1) == answers))
+            seen += n
+            yield PronounStep(step, epochs * per_epoch, epoch, loss)
+            if should_stop is not None and should_stop():
+                yield Stopped(step, epoch)
+                return
+        seconds = time.perf_counter() - started
+        yield PronounEpoch(epoch, loss_sum / seen, right / seen, accuracy(model, task, task.held_out), seconds, seen)
