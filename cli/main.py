@@ -20,6 +20,7 @@ from nbengine_cli import data as data_commands
 from nbengine_cli import logreg
 from nbengine_cli import rnn_trace
 from nbengine_cli import rnnlm
+from nbengine_cli import transformer
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -116,6 +117,9 @@ evaluate.add_command(rnnlm.eval_rnnlm)
 evaluate.add_command(rnnlm.eval_lstmlm)
 generate.add_command(rnnlm.generate_rnnlm)
 generate.add_command(rnnlm.generate_lstmlm)
+train.add_command(transformer.train_transformer)
+evaluate.add_command(transformer.eval_transformer)
+generate.add_command(transformer.generate_transformer)
 trace.add_command(rnn_trace.trace_bptt)
 trace.add_command(rnn_trace.trace_rnn)
 trace.add_command(rnn_trace.trace_lstm)

@@ -17,7 +17,8 @@ from nbengine_cli.cnn import set_threads, stop_on_interrupt, threads_option
 from nbengine_cli.output import Output, compile_with_progress, json_options
 from nbengine_cli.render import StreamingTable
 
-CELL = {"rnnlm": "RNN", "lstmlm": "LSTM"}
+CELL = {"rnnlm": "RNN", "lstmlm": "LSTM", "transformer": "Transformer"}
+A_CELL = {"rnnlm": "an RNN", "lstmlm": "an LSTM", "transformer": "a Transformer"}
 TEXT_NAMES = ("toy", "shakespeare", "ptb")  # the corpora load_corpus knows by name
 
 # The book's settings for the Penn Treebank (Deep Learning from Scratch 2, chapter 6).
@@ -169,15 +170,11 @@ def train_command(model_name: str) -> click.Command:
 
 def train_lm(model_name, data, level, epochs, batch_size, time_size, embed_size, hidden_size, vocab_size, optimizer,
              lr, clip, ptb_settings, seed, every, cache_dir, threads, save, json_mode, quiet):
-    import time
-
     import numpy as np
 
-    from nbengine.errors import CheckpointError, DivergedError
-    from nbengine.lm_train import LMEpoch, LMStep, evaluate, fit_lm, perplexity
+    from nbengine.errors import CheckpointError
     from nbengine.models.rnnlm import MODELS
     from nbengine.optim import OPTIMIZERS, Momentum
-    from nbengine.train import Stopped
 
     out = Output(json_mode, quiet)
     book = ptb_settings or data != "toy"
@@ -223,8 +220,22 @@ def train_lm(model_name, data, level, epochs, batch_size, time_size, embed_size,
              n_valid=int(len(corpus.valid)), n_test=int(len(corpus.test)), vocab_size=V, seed=seed, epochs=E,
              batch_size=B, time_size=T, embed_size=s["embed_size"], hidden_size=H, optimizer=s["optimizer"],
              lr=s["lr"], clip=s["clip"], threads=n_threads, parameters=model.n_params, steps_per_epoch=per_epoch)
-    warm_up(out, model, s["optimizer"])
+    run_training(out, model_name, model, opt, corpus, s["optimizer"], B, T, E, s["clip"], every, save)
 
+
+def run_training(out: Output, model_name: str, model, opt, corpus, optimizer: str, B: int, T: int, E: int, clip,
+                 every, save) -> None:
+    """Compile, train with a progress bar and a row per epoch, save, and measure the test split:
+    what every language model's train command does once its model and optimizer are built."""
+    import time
+
+    from nbengine.errors import DivergedError
+    from nbengine.lm_train import LMEpoch, LMStep, evaluate, fit_lm, perplexity
+    from nbengine.train import Stopped
+
+    warm_up(out, model, optimizer)
+    per_epoch = len(corpus.train) // (B * T)
+    V = model.vocab_size
     every = every or default_every(E)
     rows = StreamingTable([("epoch", 5), ("train ppl", 10), ("valid ppl", 10), ("tokens/s", 9), ("time", 6)])
     per_epoch_bar = per_epoch >= 20  # short epochs share one bar for the whole run
@@ -235,7 +246,7 @@ def train_lm(model_name, data, level, epochs, batch_size, time_size, embed_size,
     span_tokens, span_seconds = 0, 0.0
     with stop_on_interrupt() as should_stop, contextlib.ExitStack() as stack:
         events = fit_lm(model, opt, corpus.train, corpus.valid, epochs=E, batch_size=B, time_size=T,
-                        clip=s["clip"], should_stop=should_stop, name=corpus.name)
+                        clip=clip, should_stop=should_stop, name=corpus.name)
         started = time.perf_counter()
         try:
             for ev in events:
@@ -299,18 +310,27 @@ def warm_up(out: Output, model, optimizer: str) -> None:
     """Compile the kernels (first run only), with progress."""
     from nbengine.warmup import lm_is_cached, warm_up_lm
 
-    compile_with_progress(out, lm_is_cached(model), warm_up_lm(model, optimizer), 2 * len(model.layers) + 3)
+    steps = 2 * len(model.tiny_twin().layers) + 3  # what warm_up_lm runs: each layer twice, loss, norm, update
+    compile_with_progress(out, lm_is_cached(model), warm_up_lm(model, optimizer), steps)
 
 
 # -- checkpoints ----------------------------------------------------------------------------------
+
+def model_class(model_name: str):
+    """The language model class a command name stands for."""
+    if model_name == "transformer":
+        from nbengine.models.transformer import TransformerLM
+        return TransformerLM
+    from nbengine.models.rnnlm import MODELS
+    return MODELS[model_name]
+
 
 def load_model(model_name: str, ckpt: str):
     """The model of a checkpoint and its vocabulary; a checkpoint without one is refused."""
     from nbengine.data.text import Vocabulary
     from nbengine.errors import CheckpointError
-    from nbengine.models.rnnlm import MODELS
 
-    model = MODELS[model_name].load(ckpt)
+    model = model_class(model_name).load(ckpt)
     cfg = model.extra_config
     if "vocab" not in cfg or cfg.get("level") not in ("word", "char"):
         raise CheckpointError(ckpt, "holds no vocabulary and level (it was not written by "
@@ -327,7 +347,7 @@ def load_model(model_name: str, ckpt: str):
 
 def checkpoint_option(f):
     return click.option("--checkpoint", "ckpt", required=True, type=click.Path(dir_okay=False), metavar="CKPT",
-                        help="A checkpoint written by `nbengine train rnnlm|lstmlm --save`.")(f)
+                        help="A checkpoint written by `nbengine train rnnlm|lstmlm|transformer --save`.")(f)
 
 
 def reencode(ids, corpus, vocab, data: str):
@@ -373,9 +393,9 @@ in training, and no backward pass. Tokens the model's vocabulary lacks are read 
 """
 
 
-def eval_command(model_name: str) -> click.Command:
-    @click.command(model_name, help=EVAL_HELP.format(cell=CELL[model_name]),
-                   short_help=f"Perplexity of an {CELL[model_name]} language model checkpoint on a text.")
+def eval_command(model_name: str, help_text: str = EVAL_HELP) -> click.Command:
+    @click.command(model_name, help=help_text.format(cell=CELL[model_name]),
+                   short_help=f"Perplexity of {A_CELL[model_name]} language model checkpoint on a text.")
     @eval_options
     def command(**options):
         eval_lm(model_name, **options)
@@ -397,6 +417,10 @@ def eval_lm(model_name, ckpt, data, split, batch_size, time_size, cache_dir, thr
     ids, unknown = reencode(getattr(corpus, split), corpus, vocab, ref)
     B = batch_size or int(cfg.get("batch_size", BOOK["batch_size"]))
     T = time_size or int(cfg.get("time_size", BOOK["time_size"]))
+    context = getattr(model, "context", None)  # a Transformer reads at most this many tokens at once
+    if context is not None and T > context:
+        raise click.BadParameter(f"{T} is more than the {context} tokens this model reads at once",
+                                 param_hint="'--time-size'")
     ev = evaluate(model, ids, B, T, name=f"{corpus.name} ({split})")
     out.status(corpus.description)
     if unknown:
@@ -436,9 +460,9 @@ The same seed gives the same text. "<unk>" is never drawn; at word level each
 """
 
 
-def generate_command(model_name: str) -> click.Command:
-    @click.command(model_name, help=GENERATE_HELP.format(cell=CELL[model_name]),
-                   short_help=f"Sample text from an {CELL[model_name]} language model checkpoint.")
+def generate_command(model_name: str, help_text: str = GENERATE_HELP) -> click.Command:
+    @click.command(model_name, help=help_text.format(cell=CELL[model_name]),
+                   short_help=f"Sample text from {A_CELL[model_name]} language model checkpoint.")
     @generate_options
     def command(**options):
         generate_lm(model_name, **options)

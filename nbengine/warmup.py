@@ -70,9 +70,7 @@ def warm_up_cnn(model, optimizer_name: str) -> Iterator[tuple[str, int, int]]:
 
 def lm_is_cached(model) -> bool | None:
     """Whether Numba's cache holds the model's slowest-to-compile kernel (None: cannot tell)."""
-    from nbengine.kernels.lstm import lstm_backward
-    from nbengine.kernels.rnn import rnn_backward
-    return is_cached(lstm_backward if model.recurrent.has_cell else rnn_backward)
+    return is_cached(model.slowest_kernel())
 
 
 def warm_up_lm(model, optimizer_name: str) -> Iterator[tuple[str, int, int]]:
@@ -80,7 +78,7 @@ def warm_up_lm(model, optimizer_name: str) -> Iterator[tuple[str, int, int]]:
     dtype, so the same compiled code; the real model is untouched); yield (what, done, total)."""
     from nbengine.optim import OPTIMIZERS, global_norm
 
-    twin = type(model)(3, 2, 2, model.seed, model.dtype)
+    twin = model.tiny_twin()
     total = 2 * len(twin.layers) + 3
     done = 0
     xs = np.zeros((2, 2), np.int64)

@@ -41,8 +41,9 @@ class TimeAffine(Layer):
         out = self.buffer("out", (N * T, self.M))
         W, b = self.params["W"], self.params["b"]
         if self.blas:
-            np.matmul(x, W, out=out)
-            out += b
+            with np.errstate(over="ignore", invalid="ignore"):  # a diverged run is reported by its loss
+                np.matmul(x, W, out=out)
+                out += b
         else:
             dense_forward(out, x, W, b)
         self.cache = {"x": x, "shape": xs.shape}
@@ -55,10 +56,11 @@ class TimeAffine(Layer):
         dx = self.buffer("dx", x.shape)
         W, dW, db = self.params["W"], self.grads["W"], self.grads["b"]
         if self.blas:
-            np.matmul(x.T, dout, out=dW)
-            np.sum(dout, axis=0, out=db)
-            if need_dx:
-                np.matmul(dout, W.T, out=dx)
+            with np.errstate(over="ignore", invalid="ignore"):
+                np.matmul(x.T, dout, out=dW)
+                np.sum(dout, axis=0, out=db)
+                if need_dx:
+                    np.matmul(dout, W.T, out=dx)
         else:
             dense_backward(dx, dW, db, dout, x, W, need_dx)
         return dx.reshape(self.cache["shape"]) if need_dx else None

@@ -115,6 +115,16 @@ class LanguageModel:
             p = self.next_probabilities(np.array([[token]], np.int64), temperature)[0]
         return out
 
+    def tiny_twin(self):
+        """A model of the same kind and dtype with tiny sizes: it runs the same compiled kernels."""
+        return type(self)(3, 2, 2, self.seed, self.dtype)
+
+    def slowest_kernel(self):
+        """The kernel that takes longest to compile (whether it is cached says whether a run compiles)."""
+        from nbengine.kernels.lstm import lstm_backward
+        from nbengine.kernels.rnn import rnn_backward
+        return lstm_backward if self.recurrent.has_cell else rnn_backward
+
     @property
     def n_params(self) -> int:
         return sum(p.size for p in self.params.values())

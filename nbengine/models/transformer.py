@@ -88,6 +88,13 @@ class TransformerLM(LanguageModel):
             text.append(token)
         return out
 
+    def tiny_twin(self):
+        return TransformerLM(3, size=4, heads=2, blocks=1, hidden=4, context=2, seed=self.seed, dtype=self.dtype)
+
+    def slowest_kernel(self):
+        from nbengine.kernels.attention import attention_backward
+        return attention_backward
+
     def config(self) -> dict:
         return {"vocab_size": self.vocab_size, "size": self.size, "heads": self.heads, "blocks": self.blocks,
                 "hidden": self.hidden, "context": self.context, "seed": self.seed, "dtype": self.dtype.name,
