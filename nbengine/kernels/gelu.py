@@ -10,14 +10,31 @@ Backward, with t = tanh(u[e]) and d tanh(u)/du = 1 - t²:
 tanh saturates to ±1 for large |u|, so very large or very negative x stay finite
 (out → x or → 0, the derivative → 1 or → 0).
 
+For float32, tanh is computed from e^x as tanh(u) = 1 - 2 / (e^{2u} + 1) with the
+vectorising exp of exp.py, since Numba's np.tanh calls the C library one value at
+a time: at 32 × 64 positions × 256 features, a Transformer LM step's GELU forward
+took 7.4 ms with np.tanh and 0.29 ms this way (the backward pass 0.32 ms). Its error is absolute, about 1e-7
+(relative, tanh(u) ≈ u is lost for |u| < 1e-7, where 0.5·x·(1 + t) does not
+notice); for large |u|, e^{2u} is 0 or 1.65e38 and t is exactly ±1. float64 keeps
+np.tanh.
+
 Threads: values in parallel; each thread writes only its own values.
 """
 
 import numpy as np
 from numba import njit, prange
 
+from nbengine.kernels.exp import POW2, exp32
+
 SQRT_2_OVER_PI = float(np.sqrt(2.0 / np.pi))
 COEF = 0.044715
+
+
+@njit(cache=True, fastmath={"contract"})
+def tanh32(u, pow2):
+    """tanh(u) for a float32 u, from exp32; pow2 is POW2."""
+    one = np.float32(1)
+    return one - np.float32(2) / (exp32(np.float32(2) * u, pow2) + one)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -27,9 +44,14 @@ def gelu_forward(out, x):
     a = x.dtype.type(COEF)
     half = x.dtype.type(0.5)
     one = x.dtype.type(1)
-    for e in prange(x.shape[0]):
-        xe = x[e]
-        out[e] = half * xe * (one + np.tanh(k * (xe + a * xe * xe * xe)))
+    if x.itemsize == 4:
+        for e in prange(x.shape[0]):
+            xe = x[e]
+            out[e] = half * xe * (one + tanh32(k * (xe + a * xe * xe * xe), POW2))
+    else:
+        for e in prange(x.shape[0]):
+            xe = x[e]
+            out[e] = half * xe * (one + np.tanh(k * (xe + a * xe * xe * xe)))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -40,8 +62,15 @@ def gelu_backward(dx, dout, x):
     a3 = x.dtype.type(3 * COEF)
     half = x.dtype.type(0.5)
     one = x.dtype.type(1)
-    for e in prange(x.shape[0]):
-        xe = x[e]
-        x2 = xe * xe
-        t = np.tanh(k * (xe + a * x2 * xe))
-        dx[e] = dout[e] * (half * (one + t) + half * xe * (one - t * t) * k * (one + a3 * x2))
+    if x.itemsize == 4:
+        for e in prange(x.shape[0]):
+            xe = x[e]
+            x2 = xe * xe
+            t = tanh32(k * (xe + a * x2 * xe), POW2)
+            dx[e] = dout[e] * (half * (one + t) + half * xe * (one - t * t) * k * (one + a3 * x2))
+    else:
+        for e in prange(x.shape[0]):
+            xe = x[e]
+            x2 = xe * xe
+            t = np.tanh(k * (xe + a * x2 * xe))
+            dx[e] = dout[e] * (half * (one + t) + half * xe * (one - t * t) * k * (one + a3 * x2))
