@@ -9,8 +9,8 @@ stands does not give the answer away:
     active:   the cat ate the fish because it was hungry            (animal first)
     passive:  the fish was eaten by the cat because it was tasty    (food first)
 
-with verbs of one or two words (ate, devoured, gobbled up) and the article "the"
-or "a" before each noun, so the sentences have 9 to 12 words and "it" stands at
+with verbs of one or two words (ate, devoured, gobbled up) and "the" or "a" (an,
+some) before each noun, so the sentences have 9 to 12 words and "it" stands at
 four different places. The lesson's own sentence, "A cat ate the fish because it
 was hungry", is one of them (words are lower-cased).
 
@@ -33,7 +33,8 @@ FOODS = ("fish", "bread", "cake", "apple", "cheese", "meat", "rice", "soup", "ca
 # Adjectives that only suit the eater, and ones that only suit the food.
 ANIMAL_ADJECTIVES = ("hungry", "starving", "greedy", "ravenous")
 FOOD_ADJECTIVES = ("tasty", "delicious", "fresh", "juicy")
-ARTICLES = ("the", "a")
+ARTICLES = ("the", "a")  # "a" is written "an" before a vowel and "some" before a food one cannot count
+UNCOUNTABLE = ("bread", "cheese", "meat", "rice", "soup", "honey")
 # (active form, passive participle)
 VERBS = (("ate", "eaten"), ("devoured", "devoured"), ("gobbled up", "gobbled up"))
 PATTERNS = ("active", "passive")
@@ -46,7 +47,7 @@ HELD_OUT_FRACTION = 0.2
 
 def vocabulary() -> list[str]:
     """Every word a sentence can use, in a fixed order."""
-    words = list(ARTICLES)
+    words = list(ARTICLES) + ["an", "some"]
     for active, passive in VERBS:
         words += active.split() + passive.split()
     words += ["was", "by", "because", PRONOUN]
@@ -59,17 +60,32 @@ def tokenize(sentence: str) -> list[str]:
     return [w.strip(".,") for w in sentence.lower().split() if w.strip(".,")]
 
 
+def article(kind: str, noun: str) -> str:
+    """"the", or "a" as English writes it before this noun: "a cat", "an owl", "some rice"."""
+    if kind == "the":
+        return "the"
+    if kind != "a":
+        raise ValueError(f"no article {kind!r}; the articles are {', '.join(ARTICLES)}")
+    if noun in UNCOUNTABLE:
+        return "some"
+    return "an" if noun[0] in "aeiou" else "a"
+
+
 def sentence(pattern: str, animal: str, food: str, adjective: str, verb: int = 0,
              articles: tuple[str, str] = ("the", "the")) -> list[str]:
-    """One sentence's words. ``articles`` are those of the first and the second noun."""
+    """One sentence's words. ``articles`` are those of the first and the second noun ("the" or "a")."""
     active, passive = VERBS[verb]
-    a1, a2 = articles
     if pattern == "active":
-        text = f"{a1} {animal} {active} {a2} {food} because it was {adjective}"
+        first, second = animal, food
     elif pattern == "passive":
-        text = f"{a1} {food} was {passive} by {a2} {animal} because it was {adjective}"
+        first, second = food, animal
     else:
         raise ValueError(f"no pattern {pattern!r}; the patterns are {', '.join(PATTERNS)}")
+    a1, a2 = article(articles[0], first), article(articles[1], second)
+    if pattern == "active":
+        text = f"{a1} {animal} {active} {a2} {food} because it was {adjective}"
+    else:
+        text = f"{a1} {food} was {passive} by {a2} {animal} because it was {adjective}"
     return text.split()
 
 
