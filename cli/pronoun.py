@@ -1,0 +1,274 @@
+"""Commands for the pronoun task ("meaning you can see"): train and evaluate the small
+attention model that finds what "it" stands for in "the cat ate the fish because it
+was hungry". `nbengine trace attention --checkpoint` shows where its "it" looks.
+
+The engine is imported inside each command, so `nbengine --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import click
+
+from nbengine_cli.cnn import set_threads, stop_on_interrupt, threads_option
+from nbengine_cli.output import Output, compile_with_progress, json_options
+from nbengine_cli.render import StreamingTable
+
+DEFAULTS = {"epochs": 3, "batch_size": 32, "lr": 0.01, "size": 16}
+EXAMPLES = 6  # sentences shown by `eval pronoun`
+
+
+# -- model pieces the trace shares ----------------------------------------------------------------
+
+def load_model(ckpt: str):
+    """The model of a pronoun checkpoint and the task it was trained on (same seed, same split)."""
+    from nbengine.data.pronoun import make_task
+    from nbengine.errors import CheckpointError
+    from nbengine.models.pronoun import PronounModel
+
+    model = PronounModel.load(ckpt)
+    try:
+        task = make_task(int(model.extra_config.get("task_seed", 0)))
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(ckpt, f"holds a bad task seed ({e})") from None
+    if task.words != model.words:
+        raise CheckpointError(ckpt, "holds a vocabulary that is not the pronoun task's (was it written by another "
+                                    "version of nbengine?)")
+    return model, task
+
+
+def read_sentence(model, text: str):
+    """(words, ids (1, T), position of "it") of a sentence; an NBEngineError names what is wrong."""
+    from nbengine.data.pronoun import PRONOUN, tokenize
+    from nbengine.errors import NBEngineError
+
+    words = tokenize(text)
+    if not words:
+        raise NBEngineError("the sentence has no words")
+    for w in words:
+        if w not in model.index:
+            raise NBEngineError(f"the model does not know the word {w!r}; it knows: {', '.join(model.words)}")
+    if words.count(PRONOUN) != 1:
+        raise NBEngineError(f"the sentence must hold the word {PRONOUN!r} exactly once (it holds it "
+                            f"{words.count(PRONOUN)} times): the model finds what {PRONOUN!r} stands for")
+    if len(words) > model.context:
+        raise NBEngineError(f"the sentence has {len(words)} words; the model reads at most {model.context}")
+    return words, model.encode(words)[None], words.index(PRONOUN)
+
+
+def warm_up_steps(model, optimizer: str):
+    """Run every kernel of a training step on a tiny twin of the model; yield (what, done, total)."""
+    import numpy as np
+
+    from nbengine.models.pronoun import PronounModel
+    from nbengine.optim import OPTIMIZERS, clip_global_norm
+
+    twin = PronounModel(model.words[:3], size=model.size, heads=model.heads, hidden=model.hidden, context=2,
+                        dtype=model.dtype)
+    ids, where, answers = np.zeros((2, 2), np.int64), np.array([0, 1]), np.array([1, 2])
+    total = 4
+    twin.scores(ids, where)
+    yield "forward", 1, total
+    twin.loss_and_backward(ids, where, answers)
+    yield "backward", 2, total
+    clip_global_norm(twin.grads, 5.0)
+    yield "gradient norm", 3, total
+    OPTIMIZERS[optimizer](twin.params, twin.grads, 1e-3).step()
+    yield f"{optimizer} update", 4, total
+
+
+def is_cached():
+    from nbengine.kernels.attention import attention_backward
+    from nbengine.kernels.layernorm import layernorm_backward
+    from nbengine.warmup import is_cached as cached
+
+    states = [cached(k) for k in (attention_backward, layernorm_backward)]
+    return None if None in states else all(states)
+
+
+# -- train ----------------------------------------------------------------------------------------
+
+@click.command("pronoun", short_help="The pronoun task: which word does \"it\" stand for? (attention)")
+@click.option("--epochs", type=click.IntRange(min=1), default=DEFAULTS["epochs"], show_default=True,
+              help="Passes over the training sentences.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULTS["batch_size"], show_default=True,
+              help="Sentences per step (of one length each).")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=DEFAULTS["lr"], show_default=True,
+              help="Adam's learning rate.")
+@click.option("--size", type=click.IntRange(min=2), default=DEFAULTS["size"], show_default=True,
+              help="Length of each word's vector (and d_k of the answer's attention).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the held-out pairs, the initial weights and the shuffling.")
+@threads_option
+@click.option("--save", type=click.Path(dir_okay=False), default=None, metavar="CKPT",
+              help="Write the model to this .npz checkpoint after every epoch (atomically: an interrupted or "
+                   "failed run leaves the last good one).")
+@json_options
+def train_pronoun(epochs, batch_size, lr, size, seed, threads, save, json_mode, quiet):
+    """Train a small attention model to find what "it" stands for.
+
+    \b
+    the cat ate the fish because it was hungry          → cat
+    the cat ate the fish because it was tasty           → fish
+    the fish was eaten by the cat because it was hungry → cat
+
+    Sentences are generated in code: 12 animals, 12 foods, 8 adjectives, two patterns
+    (the animal first or the food first), three verbs and "the" or "a". A fifth of
+    the animal–food pairs (always cat–fish, the lesson's) is held out: no held-out
+    sentence's pair of nouns is ever seen together in training.
+
+    \b
+    words → token + position vectors X
+      → a transformer block (2 heads) lets "it" read the sentence ("hungry" or "tasty")
+      → one attention head: the query of "it" against the keys of the words X
+      → z(it) = weights·V, a weighted sum of the words' values → the answer word
+
+    The answer is read from z(it) only, and each value comes from its own word, so the
+    model can name the right word only by attending to it; nothing tells it where to
+    look but the answer. A row follows every epoch: the mean training loss, the
+    training accuracy (on the batches as they were trained) and the held-out accuracy.
+    Ctrl-C stops after the current batch. Then: `nbengine trace attention --checkpoint`.
+    """
+    import time
+
+    import numpy as np
+
+    from nbengine.data.pronoun import make_task
+    from nbengine.errors import CheckpointError, DivergedError
+    from nbengine.models.pronoun import PronounEpoch, PronounModel, PronounStep, fit, steps_per_epoch
+    from nbengine.optim import Adam
+    from nbengine.train import Stopped
+
+    out = Output(json_mode, quiet)
+    if save and not os.path.isdir(os.path.dirname(os.path.abspath(save))):
+        raise CheckpointError(save, "cannot be saved: the folder does not exist")  # say so before training
+    n_threads = set_threads(threads)
+    task = make_task(seed)
+    config = {"task_seed": seed, "lr": lr, "batch_size": batch_size, "epochs": 0}
+    model = PronounModel(task.words, size=size, seed=seed, context=task.max_length, dtype=np.float32,
+                         extra_config=config)
+    opt = Adam(model.params, model.grads, lr)
+    per_epoch = steps_per_epoch(task, batch_size)
+    out.status(f"pronoun model, {model.n_params:,} parameters (vectors of {size}); {task.description}; adam η {lr:g}, "
+               f"batch {batch_size}, {epochs} epoch{'s' if epochs > 1 else ''}; seed {seed}; {n_threads} threads")
+    out.emit("start", model="pronoun", seed=seed, epochs=epochs, batch_size=batch_size, lr=lr, size=size,
+             n_train=len(task.train), n_held_out=len(task.held_out), vocab_size=len(task.words),
+             held_out_pairs=[list(p) for p in task.held_out_pairs], threads=n_threads, parameters=model.n_params,
+             steps_per_epoch=per_epoch)
+    compile_with_progress(out, is_cached(), warm_up_steps(model, "adam"), 4)
+
+    rows = StreamingTable([("epoch", 5), ("loss", 8), ("train acc", 9), ("held-out acc", 12), ("sentences/s", 11),
+                           ("time", 6)])
+    last = last_saved = stopped = bar = None
+    step_now = epoch_now = 0
+    with stop_on_interrupt() as should_stop, contextlib.ExitStack() as stack:
+        started = time.perf_counter()
+        try:
+            for ev in fit(model, opt, task, epochs=epochs, batch_size=batch_size, seed=seed, should_stop=should_stop):
+                if isinstance(ev, PronounStep):
+                    step_now, epoch_now = ev.step, ev.epoch
+                    if bar is None:
+                        bar = stack.enter_context(out.progress(f"epoch {ev.epoch}/{epochs}", per_epoch))
+                    bar()
+                    out.emit("step", step=ev.step, epoch=ev.epoch, loss=ev.loss)
+                elif isinstance(ev, PronounEpoch):
+                    last = ev
+                    stack.close()
+                    bar = None
+                    speed = ev.sentences / ev.seconds if ev.seconds > 0 else 0.0
+                    out.show(rows.row(str(ev.epoch), f"{ev.loss:.4f}", f"{ev.train_accuracy:.4f}",
+                                      f"{ev.held_out_accuracy:.4f}", f"{speed:,.0f}",
+                                      f"{time.perf_counter() - started:.1f}s"))
+                    if save:
+                        model.extra_config.update(epochs=ev.epoch, held_out_accuracy=ev.held_out_accuracy)
+                        model.save(save)
+                        last_saved = ev.epoch
+                    out.emit("epoch", epoch=ev.epoch, loss=ev.loss, train_accuracy=ev.train_accuracy,
+                             held_out_accuracy=ev.held_out_accuracy, sentences_per_second=speed, seconds=ev.seconds,
+                             checkpoint=save if last_saved == ev.epoch else None)
+                elif isinstance(ev, Stopped):
+                    stopped = ev
+        except DivergedError:
+            stack.close()
+            kept = (f"; {save} holds the model after epoch {last_saved}" if last_saved
+                    else ("; nothing was saved" if save else ""))
+            out.status(f"stopped at step {step_now} (epoch {epoch_now}){kept}")
+            out.emit("diverged", step=step_now, epoch=epoch_now, checkpoint_epoch=last_saved)
+            raise
+
+    if stopped is not None:
+        kept = (f"; {save} holds the model after epoch {last_saved}" if last_saved
+                else ("; nothing was saved" if save else ""))
+        out.status(f"stopped after step {stopped.step} (epoch {stopped.epoch}), as asked{kept}")
+        out.emit("stopped", step=stopped.step, epoch=stopped.epoch, checkpoint_epoch=last_saved)
+        click.get_current_context().exit(130)
+
+    right = int(round(last.held_out_accuracy * len(task.held_out)))
+    out.show(f"held-out accuracy {last.held_out_accuracy:.4f} ({right:,} of {len(task.held_out):,} sentences whose "
+             f"animal–food pair training never saw)")
+    if save:
+        out.status(f"saved checkpoint {save}; see where \"it\" looks: nbengine trace attention --checkpoint {save}")
+    out.emit("result", held_out_accuracy=last.held_out_accuracy, correct=right, n_held_out=len(task.held_out),
+             checkpoint=save)
+
+
+# -- eval -----------------------------------------------------------------------------------------
+
+def choose(model, words, ids, where):
+    """(the model's answer, the attention weights of "it" (T,))."""
+    answer = int(model.predict(ids, [where])[0])
+    return model.words[answer], model.cache["weights"][0, 0].astype(float)
+
+
+@click.command("pronoun", short_help="Held-out accuracy of a pronoun checkpoint, with example sentences.")
+@click.option("--checkpoint", "ckpt", required=True, type=click.Path(dir_okay=False), metavar="CKPT",
+              help="A checkpoint written by `nbengine train pronoun --save`.")
+@click.option("--examples", type=click.IntRange(min=0), default=EXAMPLES, show_default=True, metavar="N",
+              help="Sentences to show with the model's choice: the lesson's two, then held-out ones.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of which held-out sentences are shown.")
+@threads_option
+@json_options
+def eval_pronoun(ckpt, examples, seed, threads, json_mode, quiet):
+    """The held-out accuracy of a pronoun checkpoint (sentences whose animal–food pair
+    training never saw), by pattern, and a few sentences with the word the model chose
+    for "it" and the attention weight "it" put on that word."""
+    import numpy as np
+    from rich.table import Table
+
+    from nbengine.data.pronoun import LESSON_SENTENCE, LESSON_TASTY, PATTERNS, tokenize
+    from nbengine.models.pronoun import accuracy
+
+    out = Output(json_mode, quiet)
+    set_threads(threads)
+    model, task = load_model(ckpt)
+    total = accuracy(model, task, task.held_out)
+    by_pattern = {p: accuracy(model, task, [e for e in task.held_out if e.pattern == p]) for p in PATTERNS}
+    right = int(round(total * len(task.held_out)))
+    out.status(f"{ckpt}: pronoun model, {model.n_params:,} parameters, trained "
+               f"{model.extra_config.get('epochs', '?')} epochs; {task.description}")
+    out.show(f"held-out accuracy {total:.4f} ({right:,} of {len(task.held_out):,}); "
+             + ", ".join(f"{p} {a:.4f}" for p, a in by_pattern.items()))
+
+    rng = np.random.default_rng(seed)
+    picked = [tokenize(LESSON_SENTENCE), tokenize(LESSON_TASTY)]
+    picked += [task.held_out[i].words for i in rng.choice(len(task.held_out), max(0, examples - 2), replace=False)]
+    answers = {tuple(e.words): e.answer for e in task.held_out}
+    table = Table(title="what \"it\" stands for, in the model's view", title_justify="left")
+    for title, justify in (("sentence", "left"), ("model", "left"), ("weight", "right"), ("right answer", "left")):
+        table.add_column(title, justify=justify)
+    shown = []
+    for words in picked[:examples]:
+        where = words.index("it")
+        chosen, weights = choose(model, words, model.encode(words)[None], where)
+        truth = answers[tuple(words)]
+        looked = words[int(weights.argmax())]
+        table.add_row(" ".join(words), chosen, f"{weights[words.index(chosen)]:.2f}" if chosen in words else "–",
+                      truth if truth == chosen else f"[red]{truth}[/]")
+        shown.append({"sentence": " ".join(words), "answer": chosen, "truth": truth, "attends_most_to": looked,
+                      "weights": weights.tolist()})
+    if shown:
+        out.show(table)
+    out.emit("result", held_out_accuracy=total, correct=right, n_held_out=len(task.held_out),
+             by_pattern=by_pattern, examples=shown, checkpoint=ckpt)
