@@ -120,3 +120,91 @@ def test_bad_input():
     run("trace", "attention", "--d-model", "0", code=2)
     assert run("trace", "attention", "--seed", "3", "--json").stdout == run(
         "trace", "attention", "--seed", "3", "--json").stdout
+
+
+# -- --checkpoint: the trained pronoun model's own attention -------------------------------------
+
+@pytest.fixture(scope="module")
+def pronoun_checkpoint(tmp_path_factory):
+    """A pronoun model trained for one epoch (a second or two) and saved."""
+    from nbengine.data.pronoun import make_task
+    from nbengine.models.pronoun import PronounModel, fit
+    from nbengine.optim import Adam
+
+    task = make_task(0)
+    model = PronounModel(task.words, size=16, seed=0, context=task.max_length, extra_config={"task_seed": 0})
+    for _ in fit(model, Adam(model.params, model.grads, 0.01), task, epochs=1, batch_size=32, seed=0):
+        pass
+    path = tmp_path_factory.mktemp("pronoun") / "pronoun.npz"
+    model.save(path)
+    return str(path)
+
+
+@pytest.mark.parametrize("sentence, antecedent, other", [
+    (None, "cat", "fish"),  # the default: the lesson's sentence
+    ("A cat ate the fish because it was tasty", "fish", "cat"),
+    ("the fish was eaten by a dog because it was hungry.", "dog", "fish"),
+])
+def test_checkpoint_trace_shows_the_trained_steps_and_the_antecedent(pronoun_checkpoint, sentence, antecedent, other):
+    args = ["trace", "attention", "--checkpoint", pronoun_checkpoint] + ([sentence] if sentence else [])
+    events = json_lines(run(*args, "--json"))
+    setup = events[0]
+    tokens = setup["tokens"]
+    assert setup["event"] == "setup" and setup["checkpoint"] == pronoun_checkpoint
+    if sentence is None:
+        assert tokens == "a cat ate the fish because it was hungry".split()
+    assert tokens[setup["pronoun"]] == "it"
+    step = traces(events)
+    D = setup["d_k"]
+    assert step["X"]["shape"] == [len(tokens), D] and step["X"]["labels"][0] == tokens
+    assert step["h(it)"]["shape"] == [1, D] and step["weights"]["labels"] == [["it"], tokens]
+    X, h = np.array(step["X"]["data"]), np.array(step["h(it)"]["data"])
+    W = {k: np.array(step[k]["data"]) for k in ("Wq", "Wk", "Wv", "bq", "bk", "bv")}
+    Q, K, V = (np.array(step[k]["data"]) for k in ("Q", "K", "V"))
+    np.testing.assert_allclose(Q, h @ W["Wq"] + W["bq"], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(K, X @ W["Wk"] + W["bk"], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(V, X @ W["Wv"] + W["bv"], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(np.array(step["QK^T"]["data"]), Q @ K.T, rtol=1e-12, atol=1e-12)
+    scaled = np.array(step["QK^T/sqrt(d_k)"]["data"])
+    np.testing.assert_allclose(scaled, Q @ K.T / math.sqrt(D), rtol=1e-12, atol=1e-12)
+    weights = np.array(step["weights"]["data"])
+    e = np.exp(scaled - scaled.max())
+    np.testing.assert_allclose(weights, e / e.sum(), rtol=1e-10, atol=1e-15)
+    np.testing.assert_allclose(np.array(step["Z"]["data"]), weights @ V, rtol=1e-10, atol=1e-12)
+    res = result(events)
+    assert res["answer"] == antecedent and res["answer_from_z"] == antecedent
+    assert res["attends_most_to"] == antecedent
+    w = weights[0]
+    assert w[tokens.index(antecedent)] > 2 * w[tokens.index(other)]
+    assert res["model_difference"] < 1e-5  # the float64 recomputation is the model's own attention
+    # the human output: the weighted sum and the reading, with the JSON's numbers
+    out = run(*args).stdout
+    assert "z(it) = " + " + ".join(f"{x:.2f}·v({t})" for x, t in zip(w, tokens)) in out.splitlines()
+    j = int(w.argmax())
+    assert f"it attends most to {antecedent} ({w[j]:.2f})" in out
+    assert f"answer, from z(it)·Wout + b over its" in out and f": {antecedent} (p = " in out
+    for text in ("Step 1", "Step 2", "Step 3", "Step 4", "q(it) = h(it)·Wq + bq", "K = X·Wk + bk"):
+        assert text in out, text
+
+
+def test_checkpoint_trace_bad_input_is_one_line_and_exit_2(pronoun_checkpoint, tmp_path):
+    def error(*args):
+        r = run("trace", "attention", *args, code=2)
+        assert r.stderr.startswith("error: ") and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        return r.stderr
+
+    assert "'dragon'" in error("--checkpoint", pronoun_checkpoint, "the dragon ate the fish because it was hungry")
+    assert "'it'" in error("--checkpoint", pronoun_checkpoint, "the cat ate the fish because the cat was hungry")
+    missing = str(tmp_path / "missing.npz")
+    assert missing in error("--checkpoint", missing) and "no such file" in error("--checkpoint", missing)
+    corrupt = tmp_path / "corrupt.npz"
+    data = open(pronoun_checkpoint, "rb").read()
+    corrupt.write_bytes(data[: len(data) // 3])
+    assert str(corrupt) in error("--checkpoint", str(corrupt))
+    from nbengine import checkpoint
+    other = tmp_path / "other.npz"
+    checkpoint.save(other, "rnnlm", {}, {"w": np.zeros(2)})
+    assert "not 'pronoun'" in error("--checkpoint", str(other))
+    r = run("trace", "attention", "--checkpoint", pronoun_checkpoint, "--d-k", "3", code=2)
+    assert "--d-k" in r.stderr
+    run("trace", "attention", "--checkpoint", pronoun_checkpoint, "--example", code=2)
