@@ -237,14 +237,18 @@ def eval_pronoun(ckpt, examples, seed, threads, json_mode, quiet):
     import numpy as np
     from rich.table import Table
 
-    from nbengine.data.pronoun import LESSON_SENTENCE, LESSON_TASTY, PATTERNS, tokenize
-    from nbengine.models.pronoun import accuracy
+    from nbengine.data.pronoun import LESSON_SENTENCE, LESSON_TASTY, PATTERNS, batches, tokenize
 
     out = Output(json_mode, quiet)
     set_threads(threads)
     model, task = load_model(ckpt)
-    total = accuracy(model, task, task.held_out)
-    by_pattern = {p: accuracy(model, task, [e for e in task.held_out if e.pattern == p]) for p in PATTERNS}
+    right_by, count_by = dict.fromkeys(PATTERNS, 0), dict.fromkeys(PATTERNS, 0)
+    for ids, where, answers, group in batches(task, task.held_out, 512):  # one pass over the held-out sentences
+        for e, ok in zip(group, model.predict(ids, where) == answers):
+            right_by[e.pattern] += int(ok)
+            count_by[e.pattern] += 1
+    total = sum(right_by.values()) / max(len(task.held_out), 1)
+    by_pattern = {p: right_by[p] / max(count_by[p], 1) for p in PATTERNS}
     right = int(round(total * len(task.held_out)))
     out.status(f"{ckpt}: pronoun model, {model.n_params:,} parameters, trained "
                f"{model.extra_config.get('epochs', '?')} epochs; {task.description}")
