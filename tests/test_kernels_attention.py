@@ -202,3 +202,25 @@ def test_same_bits_on_every_thread_count(causal, dtype, thread_counts):
         out, weights = forward(q, k, v, 0.4, causal)
         results.append([a.tobytes() for a in (out, weights, *backward(dout, weights, q, k, v, 0.4))])
     assert all(r == results[0] for r in results[1:])
+
+
+@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
+def test_gradients_where_weights_underflow_to_zero(causal):
+    """Scores far apart: most weights are exactly 0, some rows' first or last keys among
+    them, so the backward pass's bounds (the last key a pair of rows gives a weight, the
+    first query giving a key one) cut inside rows and columns. The gradients still match
+    the reference, and odd T and S leave a single row and a single key at the end.
+    float64 only: float32's e^x stops at e^-87.3 (exp.py), so its weights never underflow."""
+    dtype = np.float64
+    rng = np.random.default_rng(7)
+    N, T, D, E = 3, 7, 4, 5
+    q = (rng.choice([-1.0, 1.0], (N, T, D)) * 30).astype(dtype)
+    k = (rng.choice([-1.0, 1.0], (N, T, D)) * 30).astype(dtype)
+    v = rng.uniform(-1.0, 1.0, (N, T, E)).astype(dtype)
+    dout = rng.uniform(-1.0, 1.0, (N, T, E)).astype(dtype)
+    _, weights = forward(q, k, v, 0.5, causal)
+    assert np.mean(weights == 0) > 0.3
+    assert np.any(weights[:, :, 0] == 0) and np.any(weights[:, :, -1] == 0)
+    r_grads = ref.attention_ref_backward(f64(dout), f64(q), f64(k), f64(v), 0.5, causal)
+    for name, g, r in zip(("dq", "dk", "dv"), backward(dout, weights, q, k, v, 0.5), r_grads):
+        assert_close(name, g, r, *tol(dtype, r))
