@@ -18,6 +18,7 @@ from nbengine_cli import cnn
 from nbengine_cli import cnn_trace
 from nbengine_cli import data as data_commands
 from nbengine_cli import logreg
+from nbengine_cli import pronoun
 from nbengine_cli import rnn_trace
 from nbengine_cli import rnnlm
 from nbengine_cli import transformer
@@ -120,6 +121,8 @@ generate.add_command(rnnlm.generate_lstmlm)
 train.add_command(transformer.train_transformer)
 evaluate.add_command(transformer.eval_transformer)
 generate.add_command(transformer.generate_transformer)
+train.add_command(pronoun.train_pronoun)
+evaluate.add_command(pronoun.eval_pronoun)
 trace.add_command(rnn_trace.trace_bptt)
 trace.add_command(rnn_trace.trace_rnn)
 trace.add_command(rnn_trace.trace_lstm)

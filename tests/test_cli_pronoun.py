@@ -3,34 +3,8 @@ checkpoints and bad input."""
 
 from __future__ import annotations
 
-import click
 import pytest
-from click.testing import CliRunner
-
-from nbengine_cli.main import Group, main
-from nbengine_cli.pronoun import eval_pronoun, train_pronoun
-
-from test_cli import json_lines
-
-
-def entry() -> click.Group:
-    """`nbengine` itself once it lists the pronoun commands; until then a group of the same kind."""
-    if "pronoun" in main.commands["train"].commands and "pronoun" in main.commands["eval"].commands:
-        return main
-
-    @click.group("nbengine", cls=Group)
-    def nb():
-        pass
-
-    nb.add_command(click.Group("train", commands={"pronoun": train_pronoun}))
-    nb.add_command(click.Group("eval", commands={"pronoun": eval_pronoun}))
-    return nb
-
-
-def run(*args: str, code: int = 0):
-    r = CliRunner().invoke(entry(), list(args), env={"COLUMNS": "120"})
-    assert r.exit_code == code, f"exited {r.exit_code}, expected {code}\n{r.stdout}\n{r.stderr}\n{r.exception!r}"
-    return r
+from test_cli import json_lines, run
 
 
 @pytest.fixture(scope="module")
