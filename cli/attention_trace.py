@@ -300,18 +300,19 @@ def run_checkpoint(out: Output, ckpt: str, sentence: str) -> None:
 
     out.show("")
     say(out, "Step 2: the scores", "bold")
-    show(out, Step("QK^T", scores, f"q({it})·Kᵀ", f"how well the query of {it!r} matches each word's key",
-                   (one, tokens)), full=True)
+    # one query: its rows of scores and weights are shown as columns, a word per line
+    show(out, Step("QK^T", scores.T, f"q({it})·Kᵀ", f"how well the query of {it!r} matches each word's key",
+                   (tokens, one)), full=True)
 
     out.show("")
     say(out, "Step 3: scaled", "bold")
-    show(out, Step("QK^T/sqrt(d_k)", scaled, f"q·Kᵀ / √d_k = q·Kᵀ / {math.sqrt(D):.4g}",
-                   "so the softmax is not pushed to 0s and 1s as d_k grows", (one, tokens)), full=True)
+    show(out, Step("QK^T/sqrt(d_k)", scaled.T, f"q·Kᵀ / √d_k = q·Kᵀ / {math.sqrt(D):.4g}",
+                   "so the softmax is not pushed to 0s and 1s as d_k grows", (tokens, one)), full=True)
 
     out.show("")
     say(out, "Step 4: softmax, the attention weights, then Z", "bold")
-    show(out, Step("weights", weights, "softmax(q·Kᵀ / √d_k)",
-                   f"how much {it!r} draws on each word; the row sums to 1 (attention_forward)", (one, tokens)),
+    show(out, Step("weights", weights.T, "softmax(q·Kᵀ / √d_k)",
+                   f"how much {it!r} draws on each word; they sum to 1 (attention_forward)", (tokens, one)),
          full=True)
     out.show(heatmap(weights, signed=False, title=f"the attention weights of {it!r} (columns: "
                                                   f"{' '.join(tokens)})"))

@@ -157,17 +157,19 @@ def test_checkpoint_trace_shows_the_trained_steps_and_the_antecedent(pronoun_che
     step = traces(events)
     D = setup["d_k"]
     assert step["X"]["shape"] == [len(tokens), D] and step["X"]["labels"][0] == tokens
-    assert step["h(it)"]["shape"] == [1, D] and step["weights"]["labels"] == [["it"], tokens]
+    assert step["h(it)"]["shape"] == [1, D]
+    # the one query's scores and weights come as a column, a word per row
+    assert step["weights"]["labels"] == [tokens, ["it"]] and step["weights"]["shape"] == [len(tokens), 1]
     X, h = np.array(step["X"]["data"]), np.array(step["h(it)"]["data"])
     W = {k: np.array(step[k]["data"]) for k in ("Wq", "Wk", "Wv", "bq", "bk", "bv")}
     Q, K, V = (np.array(step[k]["data"]) for k in ("Q", "K", "V"))
     np.testing.assert_allclose(Q, h @ W["Wq"] + W["bq"], rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(K, X @ W["Wk"] + W["bk"], rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(V, X @ W["Wv"] + W["bv"], rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(np.array(step["QK^T"]["data"]), Q @ K.T, rtol=1e-12, atol=1e-12)
-    scaled = np.array(step["QK^T/sqrt(d_k)"]["data"])
+    np.testing.assert_allclose(np.array(step["QK^T"]["data"]).T, Q @ K.T, rtol=1e-12, atol=1e-12)
+    scaled = np.array(step["QK^T/sqrt(d_k)"]["data"]).T
     np.testing.assert_allclose(scaled, Q @ K.T / math.sqrt(D), rtol=1e-12, atol=1e-12)
-    weights = np.array(step["weights"]["data"])
+    weights = np.array(step["weights"]["data"]).T
     e = np.exp(scaled - scaled.max())
     np.testing.assert_allclose(weights, e / e.sum(), rtol=1e-10, atol=1e-15)
     np.testing.assert_allclose(np.array(step["Z"]["data"]), weights @ V, rtol=1e-10, atol=1e-12)
