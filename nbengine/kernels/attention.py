@@ -9,7 +9,8 @@ Forward, for every sample n and query position t:
     out[n, t, e]  = Σ_s weights[n, t, s] v[n, s, e]
 With causal = True (T == S), position t attends only to s ≤ t: the other scores
 are never exponentiated and their weights are exactly 0 (rows go in pairs, and
-the first row of a pair computes the one score past it, then sets its weight to 0).
+the first rows of a block of three compute the scores up to the block's last key,
+then set those weights to 0).
 
 Backward, given dout (N, T, E):
     dv[n, s, e]  = Σ_t weights[n, t, s] dout[n, t, e]
@@ -19,21 +20,22 @@ Backward, given dout (N, T, E):
     dk[n, s, d]  = scale · Σ_t dscores[t, s] q[n, t, d]
 Entries with weight exactly 0 (the causal mask, or an e^x that underflowed) add
 nothing to any sum, so the backward pass needs no mask argument: it stops each
-pair of rows after the last key either gives a weight, and starts each pair of
-keys at the first query giving either a weight.
+block of rows after the last key any of them gives a weight, and starts each
+block of keys at the first query giving any of them a weight.
 
 Threads: samples in parallel; each thread writes only its own sample's outputs,
 in an order that does not depend on the thread count.
 
 How the loops run. Every product here has the shape c[i, :] += Σ_x a[i, x] b[x, :]
-with the innermost loop along a contiguous row of b and c (``_add_rows``): two
-rows of c at once, four x at a time, so each b[x, :] read serves two rows and each
-c[i, :] is loaded and stored once per four x. The score product Σ_d q[t, d] k[s, d]
+with the innermost loop along a contiguous row of b and c (``_add_rows``): three
+rows of c at once, four x at a time, so each b[x, :] read serves three rows and
+each c[i, :] is loaded and stored once per four x (12 multiply-adds from 7 loads
+and 3 stores; two rows ran 16 % slower, four spill registers on AVX2). The score product Σ_d q[t, d] k[s, d]
 gets that shape from kᵀ (copied per sample, with the scale folded in), the
 backward's dW from vᵀ; dk and dv read a column of dscores and of the weights
-(``a`` transposed). With the causal mask, rows t0, t0 + 1 stop at key t0 + 1, and
-dk, dv rows s0, s0 + 1 start at query s0; the few masked entries inside that block
-have weight exactly 0 and add nothing.
+(``a`` transposed). With the causal mask, rows t0 to t0 + 2 stop at key t0 + 2,
+and dk, dv rows s0 to s0 + 2 start at query s0; the few masked entries inside such
+a block have weight exactly 0 and add nothing.
 
 Measured at N 32, T = S 128, D = E 64, float32, forward + backward, the earlier
 kernel (one dot product per score and per dW entry, rows of v, k, q and dout
@@ -43,6 +45,8 @@ process, medians, on one thread (the other core was busy with other work):
 4.8 → 2.7, backward 11.5 → 6.9 and 9.3 → 5.6); causal 8.7 → 6.3 and 9.7 → 6.9.
 On two idle threads the earlier kernel took 6.6 ms (forward 1.8, backward 4.7)
 against PyTorch's 2.9 ms; ``nbengine bench attention`` compares them in one run.
+Three rows at a time instead of two (one thread, two runs): 6.4 → 5.4 and
+7.0 → 5.7 ms; causal 4.2 → 3.9 and 4.5 → 3.9 ms.
 """
 
 import numpy as np
@@ -53,32 +57,40 @@ from nbengine.kernels.exp import POW2, exp32
 # fastmath "reassoc" lets sums run in SIMD lanes and "contract" fuse a·b + c; the
 # order is fixed by the compiled code, so runs repeat bit for bit.
 FASTMATH = {"reassoc", "contract"}
+ROWS = 3  # rows of an output computed together (see "How the loops run")
 
 
 @njit(cache=True, error_model="numpy", fastmath=FASTMATH)
-def _add_rows(c0, c1, a, i, b, lo, hi, a_transposed):
-    """c0[:] += Σ_x A[i, x] b[x, :] and c1[:] += Σ_x A[i + 1, x] b[x, :], x from lo to hi,
-    where A is a, or aᵀ if a_transposed. c0, c1 are rows of length J; b is (X, J2) with
-    J2 ≥ J (its first J columns are used)."""
+def _add_rows(c0, c1, c2, a, i, b, lo, hi, a_transposed):
+    """c0[:] += Σ_x A[i, x] b[x, :], c1[:] += Σ_x A[i + 1, x] b[x, :], c2[:] += Σ_x A[i + 2, x] b[x, :],
+    x from lo to hi, where A is a, or aᵀ if a_transposed. c0, c1, c2 are rows of length J;
+    b is (X, J2) with J2 ≥ J (its first J columns are used)."""
     J = c0.shape[0]
     x = lo
-    while x + 4 <= hi:  # four x at a time: c0[j], c1[j] loaded and stored once per four
+    while x + 4 <= hi:  # four x at a time: each c[j] loaded and stored once per four
         if a_transposed:
             p0, p1, p2, p3 = a[x, i], a[x + 1, i], a[x + 2, i], a[x + 3, i]
-            r0, r1, r2, r3 = a[x, i + 1], a[x + 1, i + 1], a[x + 2, i + 1], a[x + 3, i + 1]
+            q0, q1, q2, q3 = a[x, i + 1], a[x + 1, i + 1], a[x + 2, i + 1], a[x + 3, i + 1]
+            r0, r1, r2, r3 = a[x, i + 2], a[x + 1, i + 2], a[x + 2, i + 2], a[x + 3, i + 2]
         else:
             p0, p1, p2, p3 = a[i, x], a[i, x + 1], a[i, x + 2], a[i, x + 3]
-            r0, r1, r2, r3 = a[i + 1, x], a[i + 1, x + 1], a[i + 1, x + 2], a[i + 1, x + 3]
+            q0, q1, q2, q3 = a[i + 1, x], a[i + 1, x + 1], a[i + 1, x + 2], a[i + 1, x + 3]
+            r0, r1, r2, r3 = a[i + 2, x], a[i + 2, x + 1], a[i + 2, x + 2], a[i + 2, x + 3]
         for j in range(J):
             b0, b1, b2, b3 = b[x, j], b[x + 1, j], b[x + 2, j], b[x + 3, j]
             c0[j] += p0 * b0 + p1 * b1 + p2 * b2 + p3 * b3
-            c1[j] += r0 * b0 + r1 * b1 + r2 * b2 + r3 * b3
+            c1[j] += q0 * b0 + q1 * b1 + q2 * b2 + q3 * b3
+            c2[j] += r0 * b0 + r1 * b1 + r2 * b2 + r3 * b3
         x += 4
     while x < hi:
-        p0, r0 = (a[x, i], a[x, i + 1]) if a_transposed else (a[i, x], a[i + 1, x])
+        if a_transposed:
+            p0, q0, r0 = a[x, i], a[x, i + 1], a[x, i + 2]
+        else:
+            p0, q0, r0 = a[i, x], a[i + 1, x], a[i + 2, x]
         for j in range(J):
             c0[j] += p0 * b[x, j]
-            c1[j] += r0 * b[x, j]
+            c1[j] += q0 * b[x, j]
+            c2[j] += r0 * b[x, j]
         x += 1
 
 
@@ -140,25 +152,26 @@ def attention_forward(out, weights, q, k, v, scale, causal):
             for d in range(D):
                 kT[d, s] = sc * k[n, s, d]
         w = weights[n]
-        for t0 in range(0, T, 2):
-            pair = t0 + 1 < T
-            hi = min(t0 + 2, S) if causal else S  # keys either row of the pair may see
+        for t0 in range(0, T, ROWS):  # rows t0 ≤ t < t1
+            t1 = min(t0 + ROWS, T)
+            hi = min(t1, S) if causal else S  # keys any of these rows may see
             # scores[t, s] = Σ_d q[n, t, d] · scale · k[n, s, d], for s < hi
-            w[t0, :hi] = zero
-            if pair:
-                w[t0 + 1, :hi] = zero
-                _add_rows(w[t0, :hi], w[t0 + 1, :hi], q[n], t0, kT, 0, D, False)
+            for t in range(t0, t1):
+                w[t, :hi] = zero
+            if t1 - t0 == ROWS:
+                _add_rows(w[t0, :hi], w[t0 + 1, :hi], w[t0 + 2, :hi], q[n], t0, kT, 0, D, False)
             else:
-                _add_row(w[t0, :hi], q[n], t0, kT, 0, D, False)
+                for t in range(t0, t1):
+                    _add_row(w[t, :hi], q[n], t, kT, 0, D, False)
             # weights = softmax(scores) row by row; out[n, t, e] = Σ_s weights[t, s] v[n, s, e]
-            out[n, t0] = zero
-            _softmax_row(w[t0], t0 + 1 if causal else S)
-            if pair:
-                out[n, t0 + 1] = zero
-                _softmax_row(w[t0 + 1], t0 + 2 if causal else S)
-                _add_rows(out[n, t0], out[n, t0 + 1], w, t0, v[n], 0, hi, False)
+            for t in range(t0, t1):
+                _softmax_row(w[t], t + 1 if causal else S)
+                out[n, t] = zero
+            if t1 - t0 == ROWS:
+                _add_rows(out[n, t0], out[n, t0 + 1], out[n, t0 + 2], w, t0, v[n], 0, hi, False)
             else:
-                _add_row(out[n, t0], w, t0, v[n], 0, hi, False)
+                for t in range(t0, t1):
+                    _add_row(out[n, t], w, t, v[n], 0, hi, False)
 
 
 @njit(cache=True, parallel=True, error_model="numpy", fastmath={"reassoc"})
@@ -177,53 +190,56 @@ def attention_backward(dq, dk, dv, dout, weights, q, k, v, scale):
             for e in range(E):
                 vT[e, s] = v[n, s, e]
         ds = np.empty((T, S), q.dtype)  # dW, then dscores, of sample n
-        for t0 in range(0, T, 2):
-            pair = t0 + 1 < T
-            # the keys either row of the pair gives a weight: past them every weight is 0
+        for t0 in range(0, T, ROWS):  # rows t0 ≤ t < t1
+            t1 = min(t0 + ROWS, T)
+            # the keys any of these rows gives a weight: past them every weight is 0
             hi = 0
-            for t in range(t0, t0 + 2 if pair else t0 + 1):
+            for t in range(t0, t1):
                 for s in range(S - 1, hi - 1, -1):
                     if w[t, s] != zero:
                         hi = s + 1
                         break
             # dW[t, s] = Σ_e dout[n, t, e] v[n, s, e]
-            ds[t0] = zero
-            if pair:
-                ds[t0 + 1] = zero
-                _add_rows(ds[t0, :hi], ds[t0 + 1, :hi], dout[n], t0, vT, 0, E, False)
+            for t in range(t0, t1):
+                ds[t] = zero
+            if t1 - t0 == ROWS:
+                _add_rows(ds[t0, :hi], ds[t0 + 1, :hi], ds[t0 + 2, :hi], dout[n], t0, vT, 0, E, False)
             else:
-                _add_row(ds[t0, :hi], dout[n], t0, vT, 0, E, False)
+                for t in range(t0, t1):
+                    _add_row(ds[t, :hi], dout[n], t, vT, 0, E, False)
             # dscores[t, s] = W[t, s] (dW[t, s] - Σ_s2 W[t, s2] dW[t, s2]) · scale, 0 where W is 0
-            for t in range(t0, t0 + 2 if pair else t0 + 1):
+            for t in range(t0, t1):
                 dot = zero
                 for s in range(hi):
                     if w[t, s] != zero:
                         dot += w[t, s] * ds[t, s]
                 for s in range(hi):
                     ds[t, s] = w[t, s] * (ds[t, s] - dot) * sc if w[t, s] != zero else zero
+                dq[n, t] = zero
             # dq[n, t, d] = Σ_s dscores[t, s] k[n, s, d]
-            dq[n, t0] = zero
-            if pair:
-                dq[n, t0 + 1] = zero
-                _add_rows(dq[n, t0], dq[n, t0 + 1], ds, t0, k[n], 0, hi, False)
+            if t1 - t0 == ROWS:
+                _add_rows(dq[n, t0], dq[n, t0 + 1], dq[n, t0 + 2], ds, t0, k[n], 0, hi, False)
             else:
-                _add_row(dq[n, t0], ds, t0, k[n], 0, hi, False)
+                for t in range(t0, t1):
+                    _add_row(dq[n, t], ds, t, k[n], 0, hi, False)
         # dk[n, s, d] = Σ_t dscores[t, s] q[n, t, d] and dv[n, s, e] = Σ_t W[t, s] dout[n, t, e]:
-        # columns of dscores and W, from the first query giving either key a weight
+        # columns of dscores and W, from the first query giving any of these keys a weight
         # (with the causal mask, query s0: the earlier ones do not see these keys)
-        for s0 in range(0, S, 2):
+        for s0 in range(0, S, ROWS):  # keys s0 ≤ s < s1
+            s1 = min(s0 + ROWS, S)
             lo = T
-            for t in range(T):
-                if w[t, s0] != zero or (s0 + 1 < S and w[t, s0 + 1] != zero):
-                    lo = t
-                    break
-            dk[n, s0] = zero
-            dv[n, s0] = zero
-            if s0 + 1 < S:
-                dk[n, s0 + 1] = zero
-                dv[n, s0 + 1] = zero
-                _add_rows(dk[n, s0], dk[n, s0 + 1], ds, s0, q[n], lo, T, True)
-                _add_rows(dv[n, s0], dv[n, s0 + 1], w, s0, dout[n], lo, T, True)
+            for s in range(s0, s1):
+                for t in range(lo):
+                    if w[t, s] != zero:
+                        lo = t
+                        break
+            for s in range(s0, s1):
+                dk[n, s] = zero
+                dv[n, s] = zero
+            if s1 - s0 == ROWS:
+                _add_rows(dk[n, s0], dk[n, s0 + 1], dk[n, s0 + 2], ds, s0, q[n], lo, T, True)
+                _add_rows(dv[n, s0], dv[n, s0 + 1], dv[n, s0 + 2], w, s0, dout[n], lo, T, True)
             else:
-                _add_row(dk[n, s0], ds, s0, q[n], lo, T, True)
-                _add_row(dv[n, s0], w, s0, dout[n], lo, T, True)
+                for s in range(s0, s1):
+                    _add_row(dk[n, s], ds, s, q[n], lo, T, True)
+                    _add_row(dv[n, s], w, s, dout[n], lo, T, True)
