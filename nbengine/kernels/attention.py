@@ -8,8 +8,8 @@ Forward, for every sample n and query position t:
     weights[n, t] = softmax(scores) (stably: the row max is subtracted first)
     out[n, t, e]  = Σ_s weights[n, t, s] v[n, s, e]
 With causal = True (T == S), position t attends only to s ≤ t: the other scores
-are never exponentiated and their weights are exactly 0 (rows go in pairs, and
-the first rows of a block of three compute the scores up to the block's last key,
+are never exponentiated and their weights are exactly 0 (rows go in blocks of
+three: the first rows of a block compute the scores up to the block's last key,
 then set those weights to 0).
 
 Backward, given dout (N, T, E):
