@@ -46,7 +46,10 @@ process, medians, on one thread (the other core was busy with other work):
 On two idle threads the earlier kernel took 6.6 ms (forward 1.8, backward 4.7)
 against PyTorch's 2.9 ms; ``nbengine bench attention`` compares them in one run.
 Three rows at a time instead of two (one thread, two runs): 6.4 → 5.4 and
-7.0 → 5.7 ms; causal 4.2 → 3.9 and 4.5 → 3.9 ms.
+7.0 → 5.7 ms; causal 4.2 → 3.9 and 4.5 → 3.9 ms. On two threads with the machine
+idle, the earlier kernel against this one: 6.0 → 2.95 ms and 5.9 → 2.96 ms
+(forward 2.0 → 1.1, backward 4.0 → 1.8); causal 3.2 → 2.0 ms. In the same
+minutes ``nbengine bench attention`` had PyTorch at 3.0–3.1 ms: 1.08–1.12× its speed.
 """
 
 import numpy as np
