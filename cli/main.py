@@ -140,6 +140,7 @@ bench.add_command(bench_commands.bench_logreg)
 bench.add_command(bench_commands.bench_cnn)
 bench.add_command(bench_commands.bench_rnnlm)
 bench.add_command(bench_commands.bench_lstmlm)
+bench.add_command(bench_commands.bench_attention)
 
 
 if __name__ == "__main__":  # pragma: no cover
