@@ -425,12 +425,13 @@ def eval_lm(model_name, ckpt, data, split, batch_size, time_size, cache_dir, thr
     out.status(corpus.description)
     if unknown:
         out.status(f"{unknown:,} tokens the model's vocabulary does not hold are read as <unk>")
+    how = (f"read in windows of {ev.time_size} overlapping by half" if ev.overlapping
+           else f"read in batches of {ev.batch_size} × {ev.time_size}")
     out.show(f"{split} perplexity {ppl_text(ev.perplexity)} (loss {ev.loss:.4f} per token, {ev.tokens:,} tokens "
-             f"read in batches of {ev.batch_size} × {ev.time_size}); a uniform guess over the {len(vocab):,} "
-             f"tokens would score {len(vocab):,}")
+             f"{how}); a uniform guess over the {len(vocab):,} tokens would score {len(vocab):,}")
     out.emit("result", model=model_name, data=corpus.name, split=split, loss=ev.loss,
              perplexity=json_float(ev.perplexity), tokens=ev.tokens, batch_size=ev.batch_size,
-             time_size=ev.time_size, vocab_size=len(vocab), unknown=unknown)
+             time_size=ev.time_size, overlapping=ev.overlapping, vocab_size=len(vocab), unknown=unknown)
 
 
 # -- generate -------------------------------------------------------------------------------------

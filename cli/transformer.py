@@ -17,7 +17,7 @@ from nbengine_cli.rnnlm import (cache_dir_option, data_reference, eval_command, 
 # Shakespeare's characters (or any text): about 115,000 parameters, as many as an LSTM LM
 # with embedding 64 and hidden 128 (`nbengine train lstmlm --data shakespeare --level char
 # --embed-size 64 --hidden-size 128`), for the comparison in the README.
-TEXT = {"epochs": 2, "batch_size": 32, "context": 64, "size": 64, "heads": 4, "blocks": 2, "lr": 0.001, "clip": 1.0}
+TEXT = {"epochs": 4, "batch_size": 32, "context": 64, "size": 64, "heads": 4, "blocks": 2, "lr": 0.003, "clip": 1.0}
 # The lesson's sentence: the whole of it in one batch, learnt in a few seconds.
 TOY = {"epochs": 200, "batch_size": 1, "context": None, "size": 16, "heads": 2, "blocks": 1, "lr": 0.01, "clip": 5.0}
 
@@ -28,7 +28,7 @@ train_options = stacked(
     click.option("--level", type=click.Choice(["word", "char"]), default=None,
                  help="Tokens are characters or words  [default: char, word for toy]."),
     click.option("--epochs", type=click.IntRange(min=1), default=None,
-                 help="Passes over the training text  [default: 200 for toy, else 2]."),
+                 help="Passes over the training text  [default: 200 for toy, else 4]."),
     click.option("--batch-size", type=click.IntRange(min=1), default=None,
                  help="Pieces of text per batch  [default: 1 for toy, else 32]."),
     click.option("--context", type=click.IntRange(min=1), default=None,
@@ -46,7 +46,7 @@ train_options = stacked(
                  help="Keep the most frequent tokens, <unk> for the rest  [default: 10,000 words; no limit "
                       "for characters]."),
     click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
-                 help="Adam's learning rate  [default: 0.01 for toy, else 0.001]."),
+                 help="Adam's learning rate  [default: 0.01 for toy, else 0.003]."),
     click.option("--clip", type=click.FloatRange(min=0, min_open=True), default=None,
                  help="Scale the gradients down to this global norm when it is larger  [default: 5 for toy, "
                       "else 1]."),
@@ -79,7 +79,9 @@ def train_transformer(data, level, epochs, batch_size, context, size, heads, blo
     itself and every earlier position of its piece (causal self-attention, the
     lesson's Q·Kᵀ/√d_k, softmax, ×V, with the future masked), in --heads heads per
     block. Nothing is carried from one batch to the next. The table shows the
-    training and validation perplexity per epoch, as for `train lstmlm`; Adam
+    training and validation perplexity per epoch, as for `train lstmlm`;
+    validation and test read the text in windows overlapping by half, so every
+    token is predicted from at least half a context of text before it. Adam
     updates the weights. Ctrl-C stops after the current batch.
     """
     import numpy as np
@@ -133,9 +135,10 @@ def train_transformer(data, level, epochs, batch_size, context, size, heads, blo
 EVAL_HELP = """The perplexity of the Transformer language model of a checkpoint on a split of a text:
 exp(mean loss), the loss being -log p(the token that really came next) at every token.
 
-The text is read in pieces of the training run's context (or --time-size, at most
-the context), each on its own, as in training, with no backward pass. Tokens the
-model's vocabulary lacks are read as <unk>.
+The text is read in windows of the training run's context (or --time-size, at most
+the context) that overlap by half, each on its own, with no backward pass: every token
+is predicted once, and after the first window from at least half a window of the
+text before it. Tokens the model's vocabulary lacks are read as <unk>.
 """
 
 GENERATE_HELP = """Continue a text with the Transformer language model of a checkpoint, one token at

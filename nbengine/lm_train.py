@@ -27,7 +27,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from nbengine.data.text import bptt_batches
+from nbengine.data.text import bptt_batches, window_batches
 from nbengine.errors import DataError, DivergedError
 from nbengine.optim import clip_global_norm, global_norm
 from nbengine.train import Stopped
@@ -70,6 +70,7 @@ class Evaluation:
     tokens: int  # tokens predicted
     batch_size: int  # the batch shape used (smaller than asked when the split is short)
     time_size: int
+    overlapping: bool = False  # read in overlapping windows (a model without state), see window_batches
 
 
 def perplexity(loss: float) -> float:
@@ -94,21 +95,30 @@ def evaluate(model, ids: np.ndarray, batch_size: int, time_size: int, name: str 
     The ids are read in bptt batches with the state carried from batch to batch, and
     no backward pass; a split too short for one (batch_size × time_size) batch is read
     with a smaller one (see :func:`batch_shape`). The state is reset before and after.
+    A model without state (``model.stateless``, a Transformer) reads them instead in
+    windows of time_size overlapping by half (:func:`~nbengine.data.text.window_batches`),
+    so each token is predicted once and from more than its window's first few tokens.
     """
     ids = np.asarray(ids, dtype=np.int64).ravel()
     if ids.size == 0:
         raise DataError(name, "has no tokens")
-    b, t = batch_shape(ids.size, batch_size, time_size)
+    overlapping = getattr(model, "stateless", False)
+    if overlapping:
+        b, t = batch_size, min(time_size, ids.size - 1)
+        batches = window_batches(ids, b, t, name=name)
+    else:
+        b, t = batch_shape(ids.size, batch_size, time_size)
+        batches = bptt_batches(ids, b, t, name=name)
     model.reset_state()
     total, count = 0.0, 0
-    for xs, ts in bptt_batches(ids, b, t, name=name):
+    for xs, ts in batches:
         loss = model.loss(xs, ts)
         n = model.loss_fn.count
         total += loss * n
         count += n
     model.reset_state()
     mean = total / max(count, 1)
-    return Evaluation(mean, perplexity(mean), count, b, t)
+    return Evaluation(mean, perplexity(mean), count, b, t, overlapping)
 
 
 def _diverged(what: str, loss: float) -> DivergedError:

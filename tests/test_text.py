@@ -12,6 +12,7 @@ import pytest
 
 from nbengine.data.registry import PTB_FILES, shipped_path
 from nbengine.data.text import (EOS, TOY_SENTENCE, UNK, Corpus, UnknownTokenError, Vocabulary, bptt_batches,
+                                 window_batches,
                                 build_shakespeare, load_corpus, markdown_to_text, read_text, split_lines,
                                 tokenize, write_text_gz)
 from nbengine.errors import DataError, NBEngineError
@@ -473,3 +474,34 @@ def test_a_text_corpus_is_not_a_table():
     for name in ("shakespeare", "ptb", "toy"):
         with pytest.raises(DataError, match=f"^{name}: is a text corpus \\(for the language models\\), not a table"):
             resolve(name)
+
+
+def test_window_batches_worked_example():
+    got = [(xs.tolist(), ts.tolist()) for xs, ts in window_batches(np.arange(10), 2, 4)]
+    assert got == [([[0, 1, 2, 3], [2, 3, 4, 5]], [[1, 2, 3, 4], [-1, -1, 5, 6]]),
+                   ([[4, 5, 6, 7], [5, 6, 7, 8]], [[-1, -1, 7, 8], [-1, -1, -1, 9]])]
+
+
+@pytest.mark.parametrize("n, batch, time", [(2, 1, 5), (3, 4, 4), (10, 3, 1), (101, 4, 7), (200, 5, 64), (65, 2, 64)])
+def test_window_batches_predict_every_next_token_once_from_enough_context(n, batch, time):
+    ids = np.random.default_rng(n).integers(0, 1000, n)
+    predicted = []
+    for xs, ts in window_batches(ids, batch, time):
+        T = xs.shape[1]
+        assert xs.shape == ts.shape and xs.shape[0] <= batch and T == min(time, n - 1)
+        for x, t in zip(xs, ts):
+            counted = np.flatnonzero(t >= 0)
+            assert counted.size and np.all(np.diff(counted) == 1) and counted[-1] == T - 1  # a window's last part
+            predicted.extend(t[counted].tolist())
+            if len(predicted) > counted.size:  # not the first window: at least T - ceil(T/2) ids before each
+                assert counted[0] >= T - (T + 1) // 2
+            # each counted target is the id after its input, as in the text
+            row = ids.tolist()
+            start = next(i for i in range(n - T + 1) if row[i:i + T] == x.tolist())
+            assert t[counted].tolist() == row[start + 1 + counted[0]:start + 1 + T]
+    assert predicted == ids[1:].tolist()
+
+
+def test_window_batches_refuse_a_text_with_nothing_to_predict():
+    with pytest.raises(DataError, match="valid"):
+        window_batches(np.array([3]), 2, 4, name="valid")

@@ -468,6 +468,56 @@ def bptt_batches(ids: np.ndarray, batch_size: int, time_size: int, *,
     return batches()
 
 
+def window_batches(ids: np.ndarray, batch_size: int, time_size: int, *,
+                   name: str = "corpus") -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Every next token of ids, predicted once, in overlapping windows: for a model
+    without state (a Transformer), which reads each window on its own.
+
+    Windows of ``time_size`` ids start every ``stride = ceil(time_size / 2)`` ids (and
+    one more ends at the last id); each window's targets are its ids shifted by one, and
+    a target an earlier window already predicted is set to -1 (ignored by the loss). So
+    every token after the first is predicted exactly once, and after the first window
+    each prediction reads at least time_size − stride earlier ids, where windows cut
+    end to end would leave the first token of each window with no context at all.
+
+    With ids 0..9 and time_size 4 (stride 2), batch_size 2::
+
+        batch 0:  xs = [[0, 1, 2, 3],     ts = [[ 1,  2,  3,  4],
+                        [2, 3, 4, 5]]           [-1, -1,  5,  6]]
+        batch 1:  xs = [[4, 5, 6, 7],     ts = [[-1, -1,  7,  8],
+                        [5, 6, 7, 8]]           [-1, -1, -1,  9]]
+
+    A text of n ≤ time_size ids is one window of n − 1; fewer than 2 ids raise DataError.
+    """
+    ids = np.asarray(ids, dtype=np.int64).ravel()
+    if batch_size < 1 or time_size < 1:
+        raise ValueError(f"batch_size and time_size must be at least 1, not {batch_size} and {time_size}")
+    n = len(ids)
+    if n < 2:
+        raise DataError(name, f"{n} token{'s' if n != 1 else ''} are too few: nothing to predict")
+    T = min(time_size, n - 1)
+    stride = (T + 1) // 2
+    starts = list(range(0, n - 1 - T + 1, stride))
+    if starts[-1] + T < n - 1:
+        starts.append(n - 1 - T)  # the last window ends at the last id
+    offsets = np.arange(T, dtype=np.int64)
+
+    def batches():
+        done = 0  # targets ids[1 .. done] are predicted already
+        for b in range(0, len(starts), batch_size):
+            group = starts[b:b + batch_size]
+            xs = np.empty((len(group), T), np.int64)
+            ts = np.empty((len(group), T), np.int64)
+            for i, p in enumerate(group):
+                xs[i] = ids[p + offsets]
+                target = p + 1 + offsets  # where each target sits in ids
+                ts[i] = np.where(target > done, ids[target], -1)
+                done = p + T
+            yield xs, ts
+
+    return batches()
+
+
 # -- how the shipped Shakespeare was made ---------------------------------------------------------
 
 _HEADING = re.compile(r"^#{1,6}\s*")
