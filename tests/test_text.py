@@ -12,9 +12,8 @@ import pytest
 
 from nbengine.data.registry import PTB_FILES, shipped_path
 from nbengine.data.text import (EOS, TOY_SENTENCE, UNK, Corpus, UnknownTokenError, Vocabulary, bptt_batches,
-                                 window_batches,
                                 build_shakespeare, load_corpus, markdown_to_text, read_text, split_lines,
-                                tokenize, write_text_gz)
+                                tokenize, window_batches, write_text_gz)
 from nbengine.errors import DataError, NBEngineError
 
 SHAKESPEARE_MD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "shakespeare"
