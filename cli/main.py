@@ -22,6 +22,7 @@ from nbengine_cli import pronoun
 from nbengine_cli import rnn_trace
 from nbengine_cli import rnnlm
 from nbengine_cli import transformer
+from nbengine_cli import tutorial as tutorial_commands
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -141,6 +142,8 @@ bench.add_command(bench_commands.bench_cnn)
 bench.add_command(bench_commands.bench_rnnlm)
 bench.add_command(bench_commands.bench_lstmlm)
 bench.add_command(bench_commands.bench_attention)
+
+main.add_command(tutorial_commands.tutorial)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -44,3 +44,21 @@ class DivergedError(NBEngineError):
     """Training produced a non-finite loss; nothing was saved from that point on."""
 
     exit_code = 1
+
+
+class TutorialError(NBEngineError):
+    """A tutorial file that cannot be read or run: names the file and, when there is
+    one, the step (its number, from 1, and title)."""
+
+    def __init__(self, path: str | os.PathLike, problem: str, step: int | None = None, title: str = ""):
+        self.path = os.fspath(path)
+        self.step = step
+        self.problem = problem
+        where = self.path if step is None else f"{self.path}, step {step}" + (f" ({title})" if title else "")
+        super().__init__(f"{where}: {problem}")
+
+
+class TutorialCheckFailed(TutorialError):
+    """A tutorial's step computed something other than what the tutorial expects."""
+
+    exit_code = 1

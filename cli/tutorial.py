@@ -1,0 +1,207 @@
+"""`nbengine tutorial list` and `nbengine tutorial run`: the lessons replayed step by
+step, narration then the real computed numbers (nbengine/tutorial.py reads and runs
+the tutorial files; this module prints them)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+from rich.rule import Rule
+from rich.table import Table
+from rich.text import Text
+
+from nbengine_cli.output import Output, json_options
+
+LANG_CHOICE = click.Choice(["en", "ko"])
+
+
+def default_language() -> str:
+    """Korean when the locale says so (LC_ALL, LC_MESSAGES or LANG starting with "ko"), else English."""
+    for var in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(var)
+        if value:
+            return "ko" if value.lower().startswith("ko") else "en"
+    return "en"
+
+
+def lang_option(f):
+    return click.option("--lang", type=LANG_CHOICE, default=None,
+                        help="The narration's language  [default: from the locale: ko for a Korean locale, else "
+                             "en].")(f)
+
+
+@click.group("tutorial")
+def tutorial():
+    """The lessons replayed step by step: narration, then the real numbers."""
+
+
+@tutorial.command("list")
+@lang_option
+@json_options
+def tutorial_list(lang, json_mode, quiet):
+    """The tutorials that ship with nbengine: name, title, steps and rough minutes."""
+    from nbengine.tutorial import shipped, text
+
+    lang = lang or default_language()
+    out = Output(json_mode, quiet)
+    table = Table(box=None, pad_edge=False)
+    for col, just in (("lesson", "right"), ("name", "left"), ("title", "left"), ("steps", "right"),
+                      ("minutes", "right")):
+        table.add_column(col, justify=just)
+    for t in shipped():
+        table.add_row(str(t.lesson or ""), t.name, text(t.title, lang), str(len(t.steps)), f"{t.minutes:g}")
+        out.emit("tutorial", name=t.name, lesson=t.lesson, title=text(t.title, lang), steps=len(t.steps),
+                 minutes=t.minutes, path=str(t.path))
+    out.show(table)
+    out.show(Text("Run one with `nbengine tutorial run NAME` (add --step to pause between steps).", style="dim"))
+
+
+@tutorial.command("run")
+@click.argument("name")
+@lang_option
+@click.option("--step", "pause", is_flag=True,
+              help="Pause for Enter between steps (q quits); only when reading from a terminal.")
+@json_options
+def tutorial_run(name, lang, pause, json_mode, quiet):
+    """Run a tutorial: a shipped one by NAME (or lesson number), or your own file by PATH.
+
+    Each step prints its narration, then runs its action (an nbengine command, or a
+    few lines of Python with the engine) and shows the numbers it computed. The
+    steps run straight through unless --step is given and stdin is a terminal.
+    See the README for the file format and a complete example to start your own.
+    """
+    import tempfile
+
+    from nbengine.tutorial import Session, find, text
+
+    lang = lang or default_language()
+    out = Output(json_mode, quiet)
+    t = find(name)
+    interactive = pause and sys.stdin.isatty() and not json_mode
+    out.emit("start", name=t.name, title=text(t.title, lang), lang=lang, steps=len(t.steps), path=str(t.path))
+    out.show(Text(text(t.title, lang), style="bold"))
+    with tempfile.TemporaryDirectory(prefix="nbengine-tutorial-") as tmp:
+        session = Session(t, tmp)
+        for step in t.steps:
+            run_step(out, session, step, lang)
+            if interactive and step is not t.steps[-1]:
+                answer = click.prompt(click.style("Enter: next step, q: quit", dim=True), default="",
+                                      show_default=False, prompt_suffix=" ", err=True)
+                if answer.strip().lower() in ("q", "quit"):
+                    out.status(f"stopped after step {step.index} of {len(t.steps)}")
+                    return
+    out.emit("end", name=t.name, steps=len(t.steps))
+
+
+def run_step(out: Output, session, step, lang: str) -> None:
+    from nbengine.tutorial import text
+
+    n = len(session.tutorial.steps)
+    title, say = text(step.title, lang), text(step.say, lang)
+    out.show("")
+    out.show(Rule(Text(f"Step {step.index}/{n}: {title}", style="bold cyan"), align="left"))
+    out.show(Text(say))
+    event = {"index": step.index, "title": title, "say": say}
+    if step.run is not None:
+        output = run_command(out, session, step)
+        session.check_output(step, output)
+        event.update(run=step.run, output=output)
+    elif step.code is not None:
+        values = session.execute(step)
+        show_values(out, step, values)
+        event.update(code=step.code, values={k: json_value(v) for k, v in values.items()})
+    out.emit("step", **event)
+
+
+def run_command(out: Output, session, step) -> str:
+    """Run the step's nbengine command in this process; show and return its output."""
+    from click.testing import CliRunner
+
+    from nbengine.errors import TutorialError
+    from nbengine_cli.main import main
+
+    args = session.command(step)
+    out.show(Text(f"$ nbengine {step.run.replace('{tmp}', session.tmp)}", style="dim"))
+    width = out.out.width
+    result = CliRunner().invoke(main, args, env={"COLUMNS": str(width)}, catch_exceptions=True)
+    if result.exit_code != 0:
+        why = (result.stderr.strip().splitlines() or [repr(result.exception)])[-1]
+        raise TutorialError(session.tutorial.path, f"`nbengine {step.run}` exited {result.exit_code}: {why}",
+                            step.index, step.title["en"])
+    if not out.json_mode:
+        click.echo(result.stdout, nl=False)
+    return result.stdout
+
+
+def show_values(out: Output, step, values: dict) -> None:
+    import numpy as np
+
+    from nbengine.trace import Step
+
+    from nbengine_cli.heatmap import heatmap
+    from nbengine_cli.render import render_step
+
+    for name in step.show:
+        v = values[name]
+        if isinstance(v, Step):
+            out.show(render_step(Step(v.name or name, v.value, v.formula, v.note, v.labels), out.precision))
+        elif isinstance(v, list) and v and all(isinstance(s, Step) for s in v):
+            for s in v:
+                out.show(render_step(s, out.precision))
+        elif isinstance(v, np.ndarray):
+            out.show(render_step(Step(name, v), out.precision))
+        else:
+            out.show(Text(f"{name} = {v}"))
+    for name in step.heatmap:
+        v = values[name]
+        out.show(heatmap(v.value if isinstance(v, Step) else np.asarray(v), title=name))
+    if step.curve:
+        out.show(line_chart([float(x) for x in values[step.curve]], step.curve))
+
+
+def line_chart(values: list[float], title: str, height: int = 8, width: int = 60) -> Text:
+    """A small terminal line chart: one column per value (or per group of values), dots at their height."""
+    import math
+
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return Text(f"{title}: no finite values")
+    if len(values) > width:  # one column per group of values: their mean
+        k = math.ceil(len(values) / width)
+        values = [sum(values[i:i + k]) / len(values[i:i + k]) for i in range(0, len(values), k)]
+    lo, hi = min(finite), max(finite)
+    span = hi - lo or 1.0
+    rows = [[" "] * len(values) for _ in range(height)]
+    for x, v in enumerate(values):
+        if math.isfinite(v):
+            rows[height - 1 - round((v - lo) / span * (height - 1))][x] = "•"
+    chart = Text(f"{title}\n", style="bold")
+    for r, row in enumerate(rows):
+        label = f"{hi:>9.4g} │" if r == 0 else (f"{lo:>9.4g} │" if r == height - 1 else " " * 9 + " │")
+        chart.append(label + "".join(row) + "\n")
+    chart.append(" " * 10 + "└" + "─" * len(values))
+    return chart
+
+
+def json_value(v):
+    """A shown value as JSON: a trace step's dict, nested lists for arrays, numbers and text as they are."""
+    import numpy as np
+
+    from nbengine.trace import Step, step_to_dict, to_json_data
+
+    if isinstance(v, Step):
+        return step_to_dict(v)
+    if isinstance(v, list) and v and all(isinstance(s, Step) for s in v):
+        return [step_to_dict(s) for s in v]
+    if isinstance(v, np.ndarray) or isinstance(v, np.generic):
+        return to_json_data(np.asarray(v))
+    if isinstance(v, (int, float, str, bool)) or v is None:
+        return v
+    if isinstance(v, (list, tuple)):
+        try:
+            return to_json_data(np.asarray(v))
+        except (TypeError, ValueError):
+            return [str(x) for x in v]
+    return str(v)
