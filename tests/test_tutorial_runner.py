@@ -4,7 +4,11 @@ language from the locale, and one clear line (file, step, problem) for a broken 
 
 from __future__ import annotations
 
+import os
 import re
+import select
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -141,3 +145,42 @@ def test_list_shows_every_shipped_tutorial_in_both_languages():
         assert set(t.title) == {"en", "ko"}, t.path  # shipped ones speak both languages
         for step in t.steps:
             assert set(step.title) == {"en", "ko"} and set(step.say) == {"en", "ko"}, (t.path, step.index)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a pseudo-terminal is a POSIX feature")
+def test_step_mode_on_a_terminal_waits_for_enter_and_q_quits(own):
+    """A real terminal (a pseudo-terminal): Enter goes on to step 2, q stops there, exit 0."""
+    import pty
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: nbengine on the terminal
+        os.environ["COLUMNS"] = "100"
+        os.execv(sys.executable, [sys.executable, "-m", "nbengine_cli.main", "tutorial", "run", str(own), "--step",
+                                  "--lang", "en"])
+    seen = b""
+
+    def read_until(marker: bytes, count: int):
+        nonlocal seen
+        deadline = time.monotonic() + 120
+        while seen.count(marker) < count and time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 1)
+            if ready:
+                try:
+                    seen += os.read(fd, 4096)
+                except OSError:
+                    break
+        assert seen.count(marker) >= count, seen.decode(errors="replace")[-500:]
+
+    read_until(b"Enter: next step", 1)
+    assert b"Step 1/3" in seen and b"Step 2/3" not in seen  # it waits
+    os.write(fd, b"\r")
+    read_until(b"Enter: next step", 2)
+    assert b"Step 2/3" in seen
+    os.write(fd, b"q\r")
+    _, status = os.waitpid(pid, 0)
+    try:
+        seen += os.read(fd, 4096)
+    except OSError:
+        pass
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert b"Step 3/3" not in seen and b"stopped after step 2 of 3" in seen
