@@ -80,6 +80,26 @@ def stop_on_interrupt():
         signal.signal(signal.SIGINT, previous)
 
 
+def _kept(save, last_saved) -> str:
+    """What a stopped run left behind, for its status line."""
+    if last_saved:
+        return f"; {save} holds the model after epoch {last_saved}"
+    return "; nothing was saved" if save else ""
+
+
+def diverged_at(out: Output, step: int, epoch: int, save, last_saved) -> None:
+    """Say where a diverged run stopped and which checkpoint it kept (the error itself follows)."""
+    out.status(f"stopped at step {step} (epoch {epoch}){_kept(save, last_saved)}")
+    out.emit("diverged", step=step, epoch=epoch, checkpoint_epoch=last_saved)
+
+
+def stopped_as_asked(out: Output, stopped, save, last_saved) -> None:
+    """Say where Ctrl-C stopped the run and which checkpoint it kept; exit 130."""
+    out.status(f"stopped after step {stopped.step} (epoch {stopped.epoch}), as asked{_kept(save, last_saved)}")
+    out.emit("stopped", step=stopped.step, epoch=stopped.epoch, checkpoint_epoch=last_saved)
+    click.get_current_context().exit(130)
+
+
 def load_split(data: str, split_seed: int, test_fraction: float, cache_dir):
     from nbengine.data.images import load_split as load
 
@@ -215,11 +235,7 @@ def train_cnn(data, epochs, batch_size, optimizer, lr, momentum_, lesson, as_wri
                 stopped = ev
 
     if stopped is not None:
-        kept = (f"; {save} holds the model after epoch {last_saved}" if last_saved
-                else ("; nothing was saved" if save else ""))
-        out.status(f"stopped after step {stopped.step} (epoch {stopped.epoch}), as asked{kept}")
-        out.emit("stopped", step=stopped.step, epoch=stopped.epoch, checkpoint_epoch=last_saved)
-        click.get_current_context().exit(130)
+        stopped_as_asked(out, stopped, save, last_saved)
 
     correct = int(round(last.test_accuracy * len(y_test)))
     test_loss = last.test_loss

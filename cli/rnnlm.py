@@ -13,7 +13,7 @@ import os
 import click
 from rich.text import Text
 
-from nbengine_cli.cnn import set_threads, stop_on_interrupt, threads_option
+from nbengine_cli.cnn import diverged_at, set_threads, stop_on_interrupt, stopped_as_asked, threads_option
 from nbengine_cli.output import Output, compile_with_progress, json_options
 from nbengine_cli.render import StreamingTable
 
@@ -284,18 +284,11 @@ def run_training(out: Output, model_name: str, model, opt, corpus, optimizer: st
                     stopped = ev
         except DivergedError:
             stack.close()
-            kept = (f"; {save} holds the model after epoch {last_saved}" if last_saved
-                    else ("; nothing was saved" if save else ""))
-            out.status(f"stopped at step {step_now} (epoch {epoch_now}){kept}")
-            out.emit("diverged", step=step_now, epoch=epoch_now, checkpoint_epoch=last_saved)
+            diverged_at(out, step_now, epoch_now, save, last_saved)
             raise
 
     if stopped is not None:
-        kept = (f"; {save} holds the model after epoch {last_saved}" if last_saved
-                else ("; nothing was saved" if save else ""))
-        out.status(f"stopped after step {stopped.step} (epoch {stopped.epoch}), as asked{kept}")
-        out.emit("stopped", step=stopped.step, epoch=stopped.epoch, checkpoint_epoch=last_saved)
-        click.get_current_context().exit(130)
+        stopped_as_asked(out, stopped, save, last_saved)
 
     test = evaluate(model, corpus.test, B, T, name=f"{corpus.name} (test)")
     out.show(f"test perplexity {ppl_text(test.perplexity)} (loss {test.loss:.4f} per token, {test.tokens:,} tokens); "
