@@ -42,8 +42,13 @@ class LanguageModel:
         self.embed = Embedding("embed", vocab_size, embed_size)
         self.recurrent = self.cell(cell_name, embed_size, hidden_size)
         self.affine = TimeAffine("affine", hidden_size, vocab_size)
-        self.layers = [self.embed, self.recurrent, self.affine]
-        rng = np.random.default_rng(seed)
+        self._assemble([self.embed, self.recurrent, self.affine])
+
+    def _assemble(self, layers) -> None:
+        """Build the layers in order from seeded weights; the model's params and grads are
+        theirs, named "layer.key", and the loss is softmax cross-entropy."""
+        self.layers = layers
+        rng = np.random.default_rng(self.seed)
         shape = (None,)
         for layer in self.layers:
             shape = layer.build(shape, self.dtype, rng)

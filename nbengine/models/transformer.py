@@ -19,7 +19,6 @@ import numpy as np
 
 from nbengine.layers.embedding import PositionEmbedding
 from nbengine.layers.layernorm import LayerNorm
-from nbengine.layers.losses import SoftmaxCrossEntropy
 from nbengine.layers.time_affine import TimeAffine
 from nbengine.layers.transformer import TransformerBlock
 from nbengine.models.rnnlm import LanguageModel
@@ -50,14 +49,7 @@ class TransformerLM(LanguageModel):
                              for b in range(blocks)]
         self.ln = LayerNorm("ln", size)
         self.affine = TimeAffine("affine", size, vocab_size)
-        self.layers = [self.embed, *self.block_layers, self.ln, self.affine]
-        rng = np.random.default_rng(seed)
-        shape = (None,)
-        for layer in self.layers:
-            shape = layer.build(shape, self.dtype, rng)
-        self.loss_fn = SoftmaxCrossEntropy()
-        self.params = {f"{l.name}.{k}": v for l in self.layers for k, v in l.params.items()}
-        self.grads = {f"{l.name}.{k}": v for l in self.layers for k, v in l.grads.items()}
+        self._assemble([self.embed, *self.block_layers, self.ln, self.affine])
 
     def _check(self, ids):
         ids = super()._check(ids)
