@@ -206,38 +206,46 @@ def bench_cnn(batch_sizes, rounds, min_round, no_torch, startup, interference, n
                  f"cold (empty Numba cache) {s['cold_s']:.1f} s, warm (cache filled) {s['warm_s']:.1f} s")
 
 
-def _sizes(ctx, param, value: str) -> tuple[str, ...]:
-    from nbengine.bench.rnnlm import SIZES
+def size_options(module: str, default: str, sizes_help: str, wait_help: str):
+    """The options the language-model and attention benchmarks share: --sizes (names from
+    ``module``'s SIZES, imported only to check them), rounds, PyTorch, idle pauses, the wait policy."""
+    def check(ctx, param, value: str) -> tuple[str, ...]:
+        import importlib
 
-    names = tuple(v.strip() for v in value.split(",") if v.strip())
-    unknown = [n for n in names if n not in SIZES]
-    if not names or unknown:
-        raise click.BadParameter(f"{value!r}: give sizes from {', '.join(SIZES)}, comma-separated")
-    return names
+        known = importlib.import_module(module).SIZES
+        names = tuple(v.strip() for v in value.split(",") if v.strip())
+        if not names or any(n not in known for n in names):
+            raise click.BadParameter(f"{value!r}: give sizes from {', '.join(known)}, comma-separated")
+        return names
+
+    def apply(f):
+        f = json_options(f)
+        for option in reversed([
+            click.option("--sizes", default=default, show_default=True, callback=check, metavar="NAME,...",
+                         help=sizes_help),
+            click.option("--rounds", type=click.IntRange(min=1), default=5, show_default=True,
+                         help="Timed rounds per implementation (alternating); the median is reported."),
+            click.option("--min-round", type=click.FloatRange(min=0), default=0.3, show_default=True,
+                         help="Seconds a round lasts at least (calls are repeated to reach it)."),
+            click.option("--no-torch", is_flag=True, help="Leave PyTorch out even if it is installed."),
+            click.option("--no-idle", is_flag=True,
+                         help="Leave out the idle pause between rounds, to see what the thread fight does to the "
+                              "figures."),
+            click.option("--keep-wait-policy", is_flag=True,
+                         help="Run OpenMP with OMP_WAIT_POLICY as this process has it (nbengine sets PASSIVE "
+                              "unless you set it) instead of libgomp's default. " + wait_help),
+        ]):
+            f = option(f)
+        return f
+
+    return apply
 
 
-def lm_options(f):
-    """The options `bench rnnlm` and `bench lstmlm` share."""
-    f = json_options(f)
-    for option in reversed([
-        click.option("--sizes", default="ptb,toy", show_default=True, callback=_sizes, metavar="NAME,...",
-                     help="Sizes to time: ptb (the textbook's PTB model: batch 20, time 35, vocabulary 10,000, "
-                          "embedding and hidden 100) and toy (batch 10, time 5, vocabulary 7)."),
-        click.option("--rounds", type=click.IntRange(min=1), default=5, show_default=True,
-                     help="Timed rounds per implementation (alternating); the median is reported."),
-        click.option("--min-round", type=click.FloatRange(min=0), default=0.3, show_default=True,
-                     help="Seconds a round lasts at least (calls are repeated to reach it)."),
-        click.option("--no-torch", is_flag=True, help="Leave PyTorch out even if it is installed."),
-        click.option("--no-idle", is_flag=True,
-                     help="Leave out the idle pause between rounds, to see what the thread fight does to the "
-                          "figures."),
-        click.option("--keep-wait-policy", is_flag=True,
-                     help="Run OpenMP with OMP_WAIT_POLICY as this process has it (nbengine sets PASSIVE unless "
-                          "you set it) instead of libgomp's default. At PTB sizes nbengine's step is faster under "
-                          "PASSIVE and PyTorch's slower; at the toy size both are slower."),
-    ]):
-        f = option(f)
-    return f
+lm_options = size_options(
+    "nbengine.bench.rnnlm", "ptb,toy",
+    "Sizes to time: ptb (the textbook's PTB model: batch 20, time 35, vocabulary 10,000, embedding and hidden "
+    "100) and toy (batch 10, time 5, vocabulary 7).",
+    "At PTB sizes nbengine's step is faster under PASSIVE and PyTorch's slower; at the toy size both are slower.")
 
 
 def bench_language_model(kind: str, sizes, rounds, min_round, no_torch, no_idle, keep_wait_policy, json_mode,
@@ -319,31 +327,11 @@ def bench_rnnlm(**options):
     bench_language_model("rnn", **options)
 
 
-def _attention_sizes(ctx, param, value: str) -> tuple[str, ...]:
-    from nbengine.bench.attention import SIZES
-
-    names = tuple(v.strip() for v in value.split(",") if v.strip())
-    unknown = [n for n in names if n not in SIZES]
-    if not names or unknown:
-        raise click.BadParameter(f"{value!r}: give sizes from {', '.join(SIZES)}, comma-separated")
-    return names
-
-
 @click.command("attention", short_help="Self-attention forward and backward against NumPy (einsum) and PyTorch.")
-@click.option("--sizes", default="large,toy", show_default=True, callback=_attention_sizes, metavar="NAME,...",
-              help="Sizes to time: large (batch 32, sequence 128, d 64) and toy (the lesson's 'I am good': "
-                   "batch 1, 3 tokens, d_k 64).")
-@click.option("--rounds", type=click.IntRange(min=1), default=5, show_default=True,
-              help="Timed rounds per implementation (alternating); the median is reported.")
-@click.option("--min-round", type=click.FloatRange(min=0), default=0.3, show_default=True,
-              help="Seconds a round lasts at least (calls are repeated to reach it).")
-@click.option("--no-torch", is_flag=True, help="Leave PyTorch out even if it is installed.")
-@click.option("--no-idle", is_flag=True,
-              help="Leave out the idle pause between rounds, to see what the thread fight does to the figures.")
-@click.option("--keep-wait-policy", is_flag=True,
-              help="Run OpenMP with OMP_WAIT_POLICY as this process has it (nbengine sets PASSIVE unless "
-                   "you set it) instead of libgomp's default, which PyTorch runs best with.")
-@json_options
+@size_options("nbengine.bench.attention", "large,toy",
+              "Sizes to time: large (batch 32, sequence 128, d 64) and toy (the lesson's 'I am good': batch 1, "
+              "3 tokens, d_k 64).",
+              "PyTorch runs best with libgomp's default.")
 def bench_attention(sizes, rounds, min_round, no_torch, no_idle, keep_wait_policy, json_mode, quiet):
     """Time scaled dot-product attention, forward and backward, without and with the causal mask.
 
