@@ -83,7 +83,7 @@ def tutorial_run(name, lang, pause, json_mode, quiet):
     out.emit("start", name=t.name, title=text(t.title, lang), lang=lang, steps=len(t.steps), path=str(t.path))
     out.show(Text(text(t.title, lang), style="bold"))
     with tempfile.TemporaryDirectory(prefix="nbengine-tutorial-") as tmp:
-        session = Session(t, tmp)
+        session = Session(t, tmp, lang)
         for step in t.steps:
             run_step(out, session, step, lang)
             if interactive and step is not t.steps[-1]:
@@ -130,9 +130,9 @@ def run_command(out: Output, session, step) -> str:
         why = (result.stderr.strip().splitlines() or [repr(result.exception)])[-1]
         raise TutorialError(session.tutorial.path, f"`nbengine {step.run}` exited {result.exit_code}: {why}",
                             step.index, step.title["en"])
-    if not out.json_mode:
-        click.echo(result.stdout, nl=False)
-    return result.stdout
+    if not out.json_mode:  # what the user would see: the command's stdout and status lines, in order
+        click.echo(result.output, nl=False)
+    return result.output
 
 
 def show_values(out: Output, step, values: dict) -> None:
@@ -153,12 +153,25 @@ def show_values(out: Output, step, values: dict) -> None:
         elif isinstance(v, np.ndarray):
             out.show(render_step(Step(name, v), out.precision))
         else:
-            out.show(Text(f"{name} = {v}"))
+            out.show(Text(f"{name} = {plain(v)}"))
     for name in step.heatmap:
         v = values[name]
         out.show(heatmap(v.value if isinstance(v, Step) else np.asarray(v), title=name))
     if step.curve:
         out.show(line_chart([float(x) for x in values[step.curve]], step.curve))
+
+
+def plain(v) -> str:
+    """A number as a learner reads it: at most 6 significant digits (whole numbers as they are)."""
+    import numpy as np
+
+    if isinstance(v, (bool, np.bool_)):
+        return str(bool(v))
+    if isinstance(v, (int, np.integer)):
+        return f"{int(v):,}" if abs(int(v)) >= 10_000 else str(int(v))
+    if isinstance(v, (float, np.floating)):
+        return f"{float(v):.6g}"
+    return str(v)
 
 
 def line_chart(values: list[float], title: str, height: int = 8, width: int = 60) -> Text:

@@ -17,7 +17,8 @@ A tutorial is one TOML file (read with the standard library's ``tomllib``)::
 A step has narration (``say``, per language) and at most one action: ``run``, an
 nbengine command line whose output is shown (``{tmp}`` stands for a folder kept
 for the whole run), or ``code``, Python run in a namespace that holds ``np``,
-``tensor`` and ``Tracer`` and is shared by all the steps of one run. After a
+``tensor``, ``Tracer`` and ``tmp`` (that folder) and is shared by all the steps of
+one run. After a
 code step, ``show`` names the values to print, ``heatmap`` those also drawn as
 heat maps and ``curve`` a list of numbers drawn as a line; ``expect`` (with
 ``tolerance``) and, for a command, ``expect_output`` state what the step must
@@ -220,8 +221,13 @@ def find(name_or_path: str) -> Tutorial:
 # -- running --------------------------------------------------------------------------
 
 
-def tensor(value, formula: str = "", note: str = "", rows=None, cols=None, name: str = "") -> Step:
-    """A value to show with a formula, a note and row / column labels, as trace steps are."""
+def tensor(value, formula="", note="", rows=None, cols=None, name: str = "", lang: str = "en") -> Step:
+    """A value to show with a formula, a note and row / column labels, as trace steps are.
+    formula and note may be text or a table of languages ({"en": ..., "ko": ...})."""
+    if isinstance(formula, dict):
+        formula = text(formula, lang)
+    if isinstance(note, dict):
+        note = text(note, lang)
     v = np.asarray(value)
     axes = (cols if cols is not None else rows,) if v.ndim == 1 else (rows, cols)[:v.ndim]
     labels = tuple(None if lab is None else [str(x) for x in lab] for lab in axes)
@@ -229,12 +235,20 @@ def tensor(value, formula: str = "", note: str = "", rows=None, cols=None, name:
 
 
 class Session:
-    """One run of a tutorial: the namespace its code steps share and the folder ``{tmp}`` names."""
+    """One run of a tutorial: the namespace its code steps share (``np``, ``tensor``,
+    ``Tracer``, and ``tmp``, the folder ``{tmp}`` names in commands) and the language."""
 
-    def __init__(self, tutorial: Tutorial, tmp: str):
+    def __init__(self, tutorial: Tutorial, tmp: str, lang: str = "en"):
         self.tutorial = tutorial
         self.tmp = tmp
-        self.namespace: dict = {"np": np, "tensor": tensor, "Tracer": Tracer, "__name__": "__tutorial__"}
+        self.lang = lang
+
+        def tensor_in_lang(value, formula="", note="", rows=None, cols=None, name=""):
+            return tensor(value, formula, note, rows, cols, name, lang)
+
+        tensor_in_lang.__doc__ = tensor.__doc__
+        self.namespace: dict = {"np": np, "tensor": tensor_in_lang, "Tracer": Tracer, "tmp": tmp,
+                                "__name__": "__tutorial__"}
 
     def command(self, step: TutorialStep) -> list[str]:
         """The step's command line as arguments, with {tmp} filled in."""
@@ -278,8 +292,11 @@ class Session:
                                                               f"{_short(got_v)}", step.index, step.title["en"])
 
     def check_output(self, step: TutorialStep, output: str) -> None:
+        """Each expect_output string must appear in the command's output (runs of spaces and
+        line breaks count as one space, so a line the terminal wrapped still matches)."""
+        flat = " ".join(output.split())
         for s in step.expect_output:
-            if s not in output:
+            if " ".join(s.split()) not in flat:
                 raise TutorialCheckFailed(self.tutorial.path, f"expected the output of `nbengine {step.run}` to "
                                                               f"show {s!r}", step.index, step.title["en"])
 
