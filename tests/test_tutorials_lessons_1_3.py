@@ -34,6 +34,11 @@ def hangul(text: str) -> bool:
     return any("\uac00" <= ch <= "\ud7a3" for ch in text)
 
 
+def numbers(values: dict) -> dict:
+    """A step's values without the words: a tensor(...)'s note and formula are in the run's language."""
+    return {k: {f: v[f] for f in ("data", "labels", "shape")} if isinstance(v, dict) else v for k, v in values.items()}
+
+
 def by_label(tensor: dict) -> dict[str, float]:
     """A 1-D tensor(...) value from the JSON as {column label: value}."""
     (cols,) = tensor["labels"]
@@ -53,7 +58,7 @@ def test_narration_is_in_the_language_asked_and_the_numbers_do_not_depend_on_it(
     for i in en:
         assert not hangul(en[i]["say"]) and not hangul(en[i]["title"])
         assert hangul(ko[i]["say"]) and hangul(ko[i]["title"])
-        assert en[i].get("values") == ko[i].get("values")
+        assert numbers(en[i].get("values", {})) == numbers(ko[i].get("values", {}))
         assert en[i].get("run") == ko[i].get("run")
     assert 5 <= len(en) <= 9
 
