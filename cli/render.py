@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from rich import box
 from rich.console import Group
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -77,7 +78,8 @@ def matrix_table(values: np.ndarray, row_labels: Sequence[str] | None, col_label
         if j is None:
             table.add_column("…", justify="center")
         else:
-            table.add_column(str(col_labels[j]) if col_labels is not None else str(j), justify="right",
+            # labels are text, not Rich markup: "p[true]" must keep its brackets
+            table.add_column(escape(str(col_labels[j])) if col_labels is not None else str(j), justify="right",
                              max_width=14, overflow="fold")
     for i in rows:
         if i is None:
@@ -85,7 +87,7 @@ def matrix_table(values: np.ndarray, row_labels: Sequence[str] | None, col_label
             label = "⋮"
         else:
             cells = [fmt(values[i, j]) if j is not None else "…" for j in cols]
-            label = str(row_labels[i]) if row_labels is not None else str(i)
+            label = escape(str(row_labels[i])) if row_labels is not None else str(i)
         table.add_row(*([label] if row_header else []), *cells)
     return table
 

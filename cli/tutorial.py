@@ -9,12 +9,14 @@ import sys
 
 import click
 from rich.rule import Rule
+from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
 from nbengine_cli.output import Output, json_options
 
 LANG_CHOICE = click.Choice(["en", "ko"])
+SHOW_WHOLE = 240  # a tensor with at most this many values is printed whole, without "…"
 
 
 def default_language() -> str:
@@ -63,8 +65,10 @@ def tutorial_list(lang, json_mode, quiet):
 @lang_option
 @click.option("--step", "pause", is_flag=True,
               help="Pause for Enter between steps (q quits); only when reading from a terminal.")
+@click.option("--code/--no-code", "show_code", default=True, show_default=True,
+              help="Print each code step's Python before its results.")
 @json_options
-def tutorial_run(name, lang, pause, json_mode, quiet):
+def tutorial_run(name, lang, pause, show_code, json_mode, quiet):
     """Run a tutorial: a shipped one by NAME (or lesson number), or your own file by PATH.
 
     Each step prints its narration, then runs its action (an nbengine command, or a
@@ -85,7 +89,7 @@ def tutorial_run(name, lang, pause, json_mode, quiet):
     with tempfile.TemporaryDirectory(prefix="nbengine-tutorial-") as tmp:
         session = Session(t, tmp, lang)
         for step in t.steps:
-            run_step(out, session, step, lang)
+            run_step(out, session, step, lang, show_code)
             if interactive and step is not t.steps[-1]:
                 answer = click.prompt(click.style("Enter: next step, q: quit", dim=True), default="",
                                       show_default=False, prompt_suffix=" ", err=True)
@@ -95,7 +99,7 @@ def tutorial_run(name, lang, pause, json_mode, quiet):
     out.emit("end", name=t.name, steps=len(t.steps))
 
 
-def run_step(out: Output, session, step, lang: str) -> None:
+def run_step(out: Output, session, step, lang: str, show_code: bool = True) -> None:
     from nbengine.tutorial import text
 
     n = len(session.tutorial.steps)
@@ -109,6 +113,9 @@ def run_step(out: Output, session, step, lang: str) -> None:
         session.check_output(step, output)
         event.update(run=step.run, output=output)
     elif step.code is not None:
+        if show_code:
+            out.show(Syntax(step.code.strip("\n"), "python", theme="ansi_dark", background_color="default",
+                            word_wrap=True))
         values = session.execute(step)
         show_values(out, step, values)
         event.update(code=step.code, values={k: json_value(v) for k, v in values.items()})
@@ -143,15 +150,26 @@ def show_values(out: Output, step, values: dict) -> None:
     from nbengine_cli.heatmap import heatmap
     from nbengine_cli.render import render_step
 
+    def shown(s: Step) -> Step:
+        """Whole numbers stored as floats print as whole numbers (7, not 7.0000)."""
+        v = s.value
+        if v.dtype.kind == "f" and v.size and np.all(np.isfinite(v)) and np.all(v == np.round(v)) \
+                and np.abs(v).max() < 1e9:
+            return Step(s.name, v.astype(np.int64), s.formula, s.note, s.labels)
+        return s
+
+    def render(s: Step):
+        return render_step(shown(s), out.precision, full=s.value.size <= SHOW_WHOLE)
+
     for name in step.show:
         v = values[name]
         if isinstance(v, Step):
-            out.show(render_step(Step(v.name or name, v.value, v.formula, v.note, v.labels), out.precision))
+            out.show(render(Step(v.name or name, v.value, v.formula, v.note, v.labels)))
         elif isinstance(v, list) and v and all(isinstance(s, Step) for s in v):
             for s in v:
-                out.show(render_step(s, out.precision))
+                out.show(render(s))
         elif isinstance(v, np.ndarray):
-            out.show(render_step(Step(name, v), out.precision))
+            out.show(render(Step(name, v)))
         else:
             out.show(Text(f"{name} = {plain(v)}"))
     for name in step.heatmap:

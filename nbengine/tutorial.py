@@ -302,6 +302,7 @@ class Session:
 
 
 def _short(v) -> str:
+    """A value on one line, for an error message."""
     if isinstance(v, np.ndarray):
-        return np.array2string(v, precision=6, threshold=20)
-    return repr(v)
+        return " ".join(np.array2string(v, precision=6, threshold=20).split())
+    return " ".join(repr(v).split())

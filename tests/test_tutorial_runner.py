@@ -184,3 +184,16 @@ def test_step_mode_on_a_terminal_waits_for_enter_and_q_quits(own):
         pass
     assert os.waitstatus_to_exitcode(status) == 0
     assert b"Step 3/3" not in seen and b"stopped after step 2 of 3" in seen
+
+
+def test_code_is_shown_labels_keep_their_brackets_and_whole_numbers_print_whole(tmp_path):
+    path = tmp_path / "show.toml"
+    path.write_text('title = "Show"\n[[steps]]\ntitle = "One"\nsay = "s"\n'
+                    'code = """\nprobs = tensor([0.25, 0.75], cols=["p[false]", "p[true]"])\n'
+                    'counts = np.arange(20.0)\n"""\nshow = ["probs", "counts"]\n')
+    out = run("tutorial", "run", str(path)).stdout
+    assert 'probs = tensor([0.25, 0.75], cols=["p[false]", "p[true]"])' in out  # the code, before its results
+    assert "p[false]" in out and "p[true]" in out  # labels are text, not markup
+    assert " 19" in out and "19.0000" not in out and "…" not in out  # small: whole, and whole numbers as such
+    quiet = run("tutorial", "run", str(path), "--no-code").stdout
+    assert "tensor(" not in quiet and "p[true]" in quiet

@@ -196,7 +196,7 @@ def test_lstm_trained_says_hello_after_the_second_say(lang):
     traced = output("lstm", lang, "trace lstm --checkpoint")
     assert "Step t = 5: the token 'say'" in traced
     assert number_after(r"p\('hello'\) =", traced) > 0.99
-    gates = re.search(r"^f = σ\(A\)(.*)$", traced, re.M).group(1).split()
+    gates = re.search(r"^f = σ\(A\[f\]\)(.*)$", traced, re.M).group(1).split()
     f = np.array([float(x) for x in gates if x != "…"])
     assert np.all((f > 0) & (f < 1)) and np.abs(f - 0.5).max() > 0.3  # trained gates decide
 
