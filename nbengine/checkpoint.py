@@ -118,3 +118,18 @@ def fill_params(params: dict[str, np.ndarray], arrays: dict[str, np.ndarray]) ->
         if not np.all(np.isfinite(a)):
             raise ValueError(f"{name} holds NaN or infinite values")
         p[...] = a
+
+
+def load_model(path, name: str, build):
+    """The model a checkpoint holds: ``build(config)`` makes it with fresh weights from the
+    checkpoint's config, then its parameters are filled from the arrays. A config or array
+    that does not fit raises CheckpointError naming the file and the problem."""
+    config, arrays = load(path, name)
+    try:
+        model = build(config)
+        fill_params(model.params, arrays)
+    except KeyError as e:
+        raise CheckpointError(path, f"does not hold a valid {name} model (missing {e})") from None
+    except (ValueError, TypeError) as e:
+        raise CheckpointError(path, f"does not hold a valid {name} model ({e})") from None
+    return model

@@ -32,7 +32,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from nbengine import checkpoint
-from nbengine.errors import CheckpointError
 from nbengine.layers.conv2d import Conv2D
 from nbengine.layers.dense import Dense
 from nbengine.layers.dropout import Dropout
@@ -176,16 +175,11 @@ class CNN:
 
     @classmethod
     def load(cls, path) -> "CNN":
-        config, arrays = checkpoint.load(path, cls.name)
-        try:
+        def build(config):
             known = ("seed", "dtype", "as_written", "dropout", "n_classes", "class_names", "input_shape")
-            model = cls(int(config["seed"]), np.dtype(config["dtype"]), bool(config["as_written"]),
-                        float(config["dropout"]), int(config["n_classes"]), config["class_names"],
-                        tuple(int(d) for d in config["input_shape"]),
-                        {k: v for k, v in config.items() if k not in known})
-            checkpoint.fill_params(model.params, arrays)
-        except KeyError as e:
-            raise CheckpointError(path, f"does not hold a valid cnn model (missing {e})") from None
-        except (ValueError, TypeError) as e:
-            raise CheckpointError(path, f"does not hold a valid cnn model ({e})") from None
-        return model
+            return cls(int(config["seed"]), np.dtype(config["dtype"]), bool(config["as_written"]),
+                       float(config["dropout"]), int(config["n_classes"]), config["class_names"],
+                       tuple(int(d) for d in config["input_shape"]),
+                       {k: v for k, v in config.items() if k not in known})
+
+        return checkpoint.load_model(path, cls.name, build)

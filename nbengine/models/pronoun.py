@@ -32,7 +32,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from nbengine import checkpoint
-from nbengine.errors import CheckpointError, DivergedError
+from nbengine.errors import DivergedError
 from nbengine.kernels.attention import attention_backward, attention_forward
 from nbengine.layers.embedding import PositionEmbedding
 from nbengine.layers.layernorm import LayerNorm
@@ -178,15 +178,7 @@ class PronounModel:
 
     @classmethod
     def load(cls, path):
-        config, arrays = checkpoint.load(path, cls.name)
-        try:
-            model = cls.from_config(config)
-            checkpoint.fill_params(model.params, arrays)
-        except KeyError as e:
-            raise CheckpointError(path, f"does not hold a valid {cls.name} model (missing {e})") from None
-        except (ValueError, TypeError) as e:
-            raise CheckpointError(path, f"does not hold a valid {cls.name} model ({e})") from None
-        return model
+        return checkpoint.load_model(path, cls.name, cls.from_config)
 
 
 # -- training ---------------------------------------------------------------------------------------

@@ -17,7 +17,6 @@ from __future__ import annotations
 import numpy as np
 
 from nbengine import checkpoint
-from nbengine.errors import CheckpointError
 from nbengine.layers.embedding import Embedding
 from nbengine.layers.losses import SoftmaxCrossEntropy
 from nbengine.layers.recurrent import TimeLSTM, TimeRNN
@@ -151,15 +150,7 @@ class LanguageModel:
 
     @classmethod
     def load(cls, path):
-        config, arrays = checkpoint.load(path, cls.name)
-        try:
-            model = cls.from_config(config)
-            checkpoint.fill_params(model.params, arrays)
-        except KeyError as e:
-            raise CheckpointError(path, f"does not hold a valid {cls.name} model (missing {e})") from None
-        except (ValueError, TypeError) as e:
-            raise CheckpointError(path, f"does not hold a valid {cls.name} model ({e})") from None
-        return model
+        return checkpoint.load_model(path, cls.name, cls.from_config)
 
 
 class RNNLM(LanguageModel):
