@@ -71,6 +71,17 @@ def _ratio(r: float | None) -> str:
     return "" if r is None else f"{r:.2f}"
 
 
+def show_results(out: Output, table: Table, use_torch: bool) -> None:
+    """The thread setup the timings ran under (a JSON line and three lines of text), then the table."""
+    from nbengine.bench import threads
+
+    setup = threads.thread_setup(torch_used=use_torch)
+    out.emit("setup", **setup)
+    for line in setup_lines(setup):
+        out.show(line)
+    out.show(table)
+
+
 def setup_lines(setup: dict) -> list[str]:
     """The thread setup in three lines: what each pool runs on, the OpenMP wait policy, the environment."""
     torch = (f"; PyTorch {setup['torch']} threads: {setup['torch_threads']}" if "torch" in setup else "")
@@ -152,7 +163,7 @@ def bench_cnn(batch_sizes, rounds, min_round, no_torch, startup, interference, n
     MFLOP per image for a training step, 14.1 for inference. The ratios are the
     reference's median time over the implementation's: above 1 is faster.
     """
-    from nbengine.bench import cnn, cnn_torch, threads
+    from nbengine.bench import cnn, cnn_torch
 
     out = Output(json_mode, quiet)
     use_torch = not no_torch and cnn_torch.available()
@@ -187,11 +198,7 @@ def bench_cnn(batch_sizes, rounds, min_round, no_torch, startup, interference, n
                      flops_per_image=cnn.flops_per_image(case.mode),
                      speedup_vs_numpy=result.ratio(name, cnn.NUMPY), speedup_vs_torch=result.ratio(name, cnn.TORCH))
         table.add_section()
-    setup = threads.thread_setup(torch_used=use_torch)
-    out.emit("setup", **setup)
-    for line in setup_lines(setup):
-        out.show(line)
-    out.show(table)
+    show_results(out, table, use_torch)
 
     if interference:
         out.status("interference: idle tails and steps right after one another")
@@ -251,7 +258,7 @@ lm_options = size_options(
 def bench_language_model(kind: str, sizes, rounds, min_round, no_torch, no_idle, keep_wait_policy, json_mode,
                          quiet) -> None:
     """Time a training step of the RNN or LSTM language model and print the table."""
-    from nbengine.bench import rnn_torch, rnnlm, threads
+    from nbengine.bench import rnn_torch, rnnlm
 
     out = Output(json_mode, quiet)
     use_torch = not no_torch and rnn_torch.available()
@@ -288,11 +295,7 @@ def bench_language_model(kind: str, sizes, rounds, min_round, no_torch, no_idle,
                      speedup_vs_numpy=result.ratio(name, rnnlm.NUMPY),
                      speedup_vs_torch=result.ratio(name, rnnlm.TORCH))
         table.add_section()
-    setup = threads.thread_setup(torch_used=use_torch)
-    out.emit("setup", **setup)
-    for line in setup_lines(setup):
-        out.show(line)
-    out.show(table)
+    show_results(out, table, use_torch)
 
 
 @click.command("lstmlm", short_help="The LSTM language model's training step against NumPy and PyTorch.")
@@ -343,7 +346,7 @@ def bench_attention(sizes, rounds, min_round, no_torch, no_idle, keep_wait_polic
     ratios are the reference's median time over the implementation's: above 1
     is faster; "× PyTorch" is against the faster of PyTorch's two formulations.
     """
-    from nbengine.bench import attention, attention_torch, threads
+    from nbengine.bench import attention, attention_torch
 
     out = Output(json_mode, quiet)
     use_torch = not no_torch and attention_torch.available()
@@ -377,10 +380,6 @@ def bench_attention(sizes, rounds, min_round, no_torch, no_idle, keep_wait_polic
                      speedup_vs_numpy=result.ratio(name, attention.NUMPY),
                      speedup_vs_torch=result.ratio(name, attention.TORCH))
         table.add_section()
-    setup = threads.thread_setup(torch_used=use_torch)
-    out.emit("setup", **setup)
-    for line in setup_lines(setup):
-        out.show(line)
-    out.show(table)
+    show_results(out, table, use_torch)
     if use_torch:
         out.show("× PyTorch: against the faster of PyTorch's two formulations in each case.")
