@@ -184,7 +184,7 @@ def test_checkpoint_trace_shows_the_trained_steps_and_the_antecedent(pronoun_che
     assert "z(it) = " + " + ".join(f"{x:.2f}·v({t})" for x, t in zip(w, tokens)) in out.splitlines()
     j = int(w.argmax())
     assert f"it attends most to {antecedent} ({w[j]:.2f})" in out
-    assert f"answer, from z(it)·Wout + b over its" in out and f": {antecedent} (p = " in out
+    assert "answer, from z(it)·Wout + b over its" in out and f": {antecedent} (p = " in out
     for text in ("Step 1", "Step 2", "Step 3", "Step 4", "q(it) = h(it)·Wq + bq", "K = X·Wk + bk"):
         assert text in out, text
 

@@ -320,7 +320,7 @@ def test_a_training_step_is_bit_identical_for_any_thread_count_and_run(thread_co
         numba.set_num_threads(n)
         runs.append((n, training_run()))
         runs.append((n, training_run()))
-    (n0, (losses0, params0)), rest = runs[0], runs[1:]
+    (_, (losses0, params0)), rest = runs[0], runs[1:]
     for n, (losses, params) in rest:
         assert losses == losses0, n
         for k in params0:

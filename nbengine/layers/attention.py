@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from nbengine.kernels.attention import attention_backward, attention_forward
 from nbengine.kernels.heads import merge_heads, merge_heads_backward, split_heads, split_heads_backward
 from nbengine.layers.base import Composite
