@@ -159,7 +159,7 @@ def train_cnn(data, epochs, batch_size, optimizer, lr, momentum_, lesson, as_wri
 
     import numpy as np
 
-    from nbengine.errors import CheckpointError
+    from nbengine.checkpoint import check_folder
     from nbengine.models.cnn import CNN
     from nbengine.optim import OPTIMIZERS, Momentum
     from nbengine.train import Epoch, Step, Stopped, batches, fit
@@ -170,8 +170,8 @@ def train_cnn(data, epochs, batch_size, optimizer, lr, momentum_, lesson, as_wri
     settings = {k: v if v is not None else defaults[k] for k, v in settings.items()}
     optimizer, epochs, batch_size = settings["optimizer"], settings["epochs"], settings["batch_size"]
     lr = settings["lr"] if settings["lr"] is not None else DEFAULT_LR[optimizer]
-    if save and not os.path.isdir(os.path.dirname(os.path.abspath(save))):
-        raise CheckpointError(save, "cannot be saved: the folder does not exist")  # say so before training
+    if save:
+        check_folder(save)  # say so before training
     n_threads = set_threads(threads)
 
     split = load_split(data, split_seed, test_fraction, cache_dir)

@@ -103,13 +103,13 @@ def train_logreg(data, epochs, batch_size, lr, seed, test_fraction, split_seed, 
     dL/dw = dL/da · da/dz · dz/dw and updates w ← w − η·dL/dw.
     """
     from nbengine.data.tabular import load_binary_table
-    from nbengine.errors import CheckpointError
+    from nbengine.checkpoint import check_folder
     from nbengine.optim import SGD
     from nbengine.train import Epoch, Step, Traced, accuracy, batches, fit
 
     out = Output(json_mode, quiet, precision, full)
-    if save and not os.path.isdir(os.path.dirname(os.path.abspath(save))):
-        raise CheckpointError(save, "cannot be saved: the folder does not exist")  # say so before training
+    if save:
+        check_folder(save)  # say so before training
     table = load_binary_table(data, test_fraction, split_seed)
     config = {"data": data_reference(data), "test_fraction": test_fraction, "split_seed": split_seed,
               "lr": lr, "epochs": epochs, "batch_size": batch_size}

@@ -8,7 +8,6 @@ The engine is imported inside each command, so `nbengine --help` stays instant.
 from __future__ import annotations
 
 import contextlib
-import os
 
 import click
 
@@ -136,14 +135,15 @@ def train_pronoun(epochs, batch_size, lr, size, seed, threads, save, json_mode, 
     import numpy as np
 
     from nbengine.data.pronoun import make_task
-    from nbengine.errors import CheckpointError, DivergedError
+    from nbengine.checkpoint import check_folder
+    from nbengine.errors import DivergedError
     from nbengine.models.pronoun import PronounEpoch, PronounModel, PronounStep, fit, steps_per_epoch
     from nbengine.optim import Adam
     from nbengine.train import Stopped
 
     out = Output(json_mode, quiet)
-    if save and not os.path.isdir(os.path.dirname(os.path.abspath(save))):
-        raise CheckpointError(save, "cannot be saved: the folder does not exist")  # say so before training
+    if save:
+        check_folder(save)  # say so before training
     n_threads = set_threads(threads)
     task = make_task(seed)
     config = {"task_seed": seed, "lr": lr, "batch_size": batch_size, "epochs": 0}

@@ -172,7 +172,7 @@ def train_lm(model_name, data, level, epochs, batch_size, time_size, embed_size,
              lr, clip, ptb_settings, seed, every, cache_dir, threads, save, json_mode, quiet):
     import numpy as np
 
-    from nbengine.errors import CheckpointError
+    from nbengine.checkpoint import check_folder
     from nbengine.models.rnnlm import MODELS
     from nbengine.optim import OPTIMIZERS, Momentum
 
@@ -190,8 +190,8 @@ def train_lm(model_name, data, level, epochs, batch_size, time_size, embed_size,
             s["lr"] *= RNN_LR / BOOK["lr"]
     if level == "char" and vocab_size is None:
         s["vocab_size"] = None  # a text has few characters; keep them all
-    if save and not os.path.isdir(os.path.dirname(os.path.abspath(save))):
-        raise CheckpointError(save, "cannot be saved: the folder does not exist")  # say so before training
+    if save:
+        check_folder(save)  # say so before training
     n_threads = set_threads(threads)
 
     corpus = load_corpus(data, level, s["vocab_size"], cache_dir)

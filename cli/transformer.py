@@ -5,8 +5,6 @@ loop, table, checkpoints and sampling (cli/rnnlm.py); only the model differs.
 
 from __future__ import annotations
 
-import os
-
 import click
 
 from nbengine_cli.cnn import set_threads, threads_option
@@ -86,7 +84,7 @@ def train_transformer(data, level, epochs, batch_size, context, size, heads, blo
     """
     import numpy as np
 
-    from nbengine.errors import CheckpointError
+    from nbengine.checkpoint import check_folder
     from nbengine.models.transformer import TransformerLM
     from nbengine.optim import Adam
 
@@ -102,8 +100,8 @@ def train_transformer(data, level, epochs, batch_size, context, size, heads, blo
                                  param_hint="'--heads'")
     if vocab_size is None and level == "word":
         vocab_size = 10_000
-    if save and not os.path.isdir(os.path.dirname(os.path.abspath(save))):
-        raise CheckpointError(save, "cannot be saved: the folder does not exist")  # say so before training
+    if save:
+        check_folder(save)  # say so before training
     n_threads = set_threads(threads)
 
     corpus = load_corpus(data, level, vocab_size, cache_dir)

@@ -133,3 +133,9 @@ def load_model(path, name: str, build):
     except (ValueError, TypeError) as e:
         raise CheckpointError(path, f"does not hold a valid {name} model ({e})") from None
     return model
+
+
+def check_folder(path) -> None:
+    """Refuse, before any training, a checkpoint path whose folder does not exist."""
+    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        raise CheckpointError(path, "cannot be saved: the folder does not exist")
