@@ -93,6 +93,34 @@ def stacked(*decorators):
     return apply
 
 
+# What every language model's train command takes besides its model's settings.
+run_options = stacked(
+    click.option("--vocab-size", type=click.IntRange(min=2), default=None,
+                 help="Keep the most frequent tokens, <unk> for the rest  [default: 10,000 words; no limit "
+                      "for characters]."),
+    click.option("--seed", type=int, default=0, show_default=True, help="Seed of the initial weights."),
+    click.option("--every", type=click.IntRange(min=1), default=None, metavar="N",
+                 help="A table row every N epochs and after the last  [default: 1, or a tenth of the epochs "
+                      "past 20]. JSON lines have every epoch."),
+    cache_dir_option,
+    threads_option,
+    click.option("--save", type=click.Path(dir_okay=False), default=None, metavar="CKPT",
+                 help="Write the model, its vocabulary and settings to this .npz checkpoint with every "
+                      "table row: after every epoch, or every N with --every (atomically: an interrupted or "
+                      "diverged run leaves the last good one)."),
+    json_options,
+)
+
+
+def lm_config(data: str, level: str, corpus, vocab_limit, optimizer: str, lr: float, clip, batch_size: int,
+              time_size: int, start: str) -> dict:
+    """What a language model's checkpoint remembers besides its weights: the text and its
+    vocabulary, the training settings, and the start text for generating."""
+    return {"data": data_reference(data), "level": level, "vocab": corpus.vocab.to_json(), "vocab_limit": vocab_limit,
+            "optimizer": optimizer, "lr": lr, "clip": clip, "batch_size": batch_size, "time_size": time_size,
+            "epochs": 0, "start": start, "train_tokens": int(len(corpus.train))}
+
+
 train_options = stacked(
     click.option("--data", default="toy", show_default=True, metavar="NAME|PATH",
                  help="toy (the lesson's sentence, \"You say goodbye and I say hello.\"), shakespeare (ships "
@@ -111,9 +139,6 @@ train_options = stacked(
                  help="Length of a token's vector  [default: 16 for toy, else 100]."),
     click.option("--hidden-size", type=click.IntRange(min=1), default=None,
                  help="Hidden units of the recurrent layer  [default: 32 for toy, else 100]."),
-    click.option("--vocab-size", type=click.IntRange(min=2), default=None,
-                 help="Keep the most frequent tokens, <unk> for the rest  [default: 10,000 words; no limit "
-                      "for characters]."),
     click.option("--optimizer", type=click.Choice(["sgd", "momentum", "adam"]), default=None,
                  help="sgd: w ← w − η·g (the book's); momentum: with velocity 0.9; adam: per-weight step "
                       "sizes  [default: adam for toy, else sgd]."),
@@ -127,17 +152,7 @@ train_options = stacked(
                  help="The book's settings for the Penn Treebank: batch 20, time 35, embedding 100, hidden "
                       "100, vocabulary 10,000, SGD η = 20, clip 0.25, 4 epochs. Options given explicitly "
                       "still win."),
-    click.option("--seed", type=int, default=0, show_default=True, help="Seed of the initial weights."),
-    click.option("--every", type=click.IntRange(min=1), default=None, metavar="N",
-                 help="A table row every N epochs and after the last  [default: 1, or a tenth of the epochs "
-                      "past 20]. JSON lines have every epoch."),
-    cache_dir_option,
-    threads_option,
-    click.option("--save", type=click.Path(dir_okay=False), default=None, metavar="CKPT",
-                 help="Write the model, its vocabulary and settings to this .npz checkpoint with every "
-                      "table row: after every epoch, or every N with --every (atomically: an interrupted or "
-                      "diverged run leaves the last good one)."),
-    json_options,
+    run_options,
 )
 
 TRAIN_HELP = """Train the {cell} language model: after each token, a probability for every next token.
@@ -202,9 +217,7 @@ def train_lm(model_name, data, level, epochs, batch_size, time_size, embed_size,
     V = len(vocab)
     first = corpus.vocab.tokens[int(corpus.train[0])]
     start = START_WORD if level == "word" and START_WORD in vocab else first
-    config = {"data": data_reference(data), "level": level, "vocab": vocab.to_json(), "vocab_limit": s["vocab_size"],
-              "optimizer": s["optimizer"], "lr": s["lr"], "clip": s["clip"], "batch_size": B, "time_size": T,
-              "epochs": 0, "start": start, "train_tokens": int(len(corpus.train))}
+    config = lm_config(data, level, corpus, s["vocab_size"], s["optimizer"], s["lr"], s["clip"], B, T, start)
     model = MODELS[model_name](V, s["embed_size"], H, seed, np.float32, extra_config=config)
     if s["optimizer"] == "momentum":
         opt = Momentum(model.params, model.grads, s["lr"])

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import click
 
-from nbengine_cli.cnn import set_threads, threads_option
-from nbengine_cli.output import Output, json_options
-from nbengine_cli.rnnlm import (cache_dir_option, data_reference, eval_command, generate_command, load_corpus,
-                                run_training, stacked)
+from nbengine_cli.cnn import set_threads
+from nbengine_cli.output import Output
+from nbengine_cli.rnnlm import (eval_command, generate_command, lm_config, load_corpus, run_options, run_training,
+                                stacked)
 
 # Shakespeare's characters (or any text): about 115,000 parameters, as many as an LSTM LM
 # with embedding 64 and hidden 128 (`nbengine train lstmlm --data shakespeare --level char
@@ -40,24 +40,12 @@ train_options = stacked(
                  help="Transformer blocks, one on top of the other  [default: 1 for toy, else 2]."),
     click.option("--hidden", type=click.IntRange(min=1), default=None,
                  help="Units of each block's feed-forward network  [default: 4 × size]."),
-    click.option("--vocab-size", type=click.IntRange(min=2), default=None,
-                 help="Keep the most frequent tokens, <unk> for the rest  [default: 10,000 words; no limit "
-                      "for characters]."),
     click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
                  help="Adam's learning rate  [default: 0.01 for toy, else 0.003]."),
     click.option("--clip", type=click.FloatRange(min=0, min_open=True), default=None,
                  help="Scale the gradients down to this global norm when it is larger  [default: 5 for toy, "
                       "else 1]."),
-    click.option("--seed", type=int, default=0, show_default=True, help="Seed of the initial weights."),
-    click.option("--every", type=click.IntRange(min=1), default=None, metavar="N",
-                 help="A table row every N epochs and after the last  [default: 1, or a tenth of the epochs "
-                      "past 20]. JSON lines have every epoch."),
-    cache_dir_option,
-    threads_option,
-    click.option("--save", type=click.Path(dir_okay=False), default=None, metavar="CKPT",
-                 help="Write the model, its vocabulary and settings to this .npz checkpoint with every "
-                      "table row (atomically: an interrupted or diverged run leaves the last good one)."),
-    json_options,
+    run_options,
 )
 
 
@@ -110,9 +98,7 @@ def train_transformer(data, level, epochs, batch_size, context, size, heads, blo
     B, T, E = s["batch_size"], s["context"], s["epochs"]
     vocab = corpus.vocab
     start = vocab.tokens[int(corpus.train[0])]
-    config = {"data": data_reference(data), "level": level, "vocab": vocab.to_json(), "vocab_limit": vocab_size,
-              "optimizer": "adam", "lr": s["lr"], "clip": s["clip"], "batch_size": B, "time_size": T, "epochs": 0,
-              "start": start, "train_tokens": int(len(corpus.train))}
+    config = lm_config(data, level, corpus, vocab_size, "adam", s["lr"], s["clip"], B, T, start)
     model = TransformerLM(len(vocab), s["size"], s["heads"], s["blocks"], hidden, T, seed, np.float32,
                           extra_config=config)
     opt = Adam(model.params, model.grads, s["lr"])
