@@ -423,9 +423,8 @@ def eval_lm(model_name, ckpt, data, split, batch_size, time_size, cache_dir, thr
     ids, unknown = reencode(getattr(corpus, split), corpus, vocab, ref)
     B = batch_size or int(cfg.get("batch_size", BOOK["batch_size"]))
     T = time_size or int(cfg.get("time_size", BOOK["time_size"]))
-    context = getattr(model, "context", None)  # a Transformer reads at most this many tokens at once
-    if context is not None and T > context:
-        raise click.BadParameter(f"{T} is more than the {context} tokens this model reads at once",
+    if model.context is not None and T > model.context:  # a Transformer reads at most this many at once
+        raise click.BadParameter(f"{T} is more than the {model.context} tokens this model reads at once",
                                  param_hint="'--time-size'")
     ev = evaluate(model, ids, B, T, name=f"{corpus.name} ({split})")
     out.status(corpus.description)

@@ -102,7 +102,7 @@ def evaluate(model, ids: np.ndarray, batch_size: int, time_size: int, name: str 
     ids = np.asarray(ids, dtype=np.int64).ravel()
     if ids.size == 0:
         raise DataError(name, "has no tokens")
-    overlapping = getattr(model, "stateless", False)
+    overlapping = model.stateless
     if overlapping:
         b, t = batch_size, min(time_size, ids.size - 1)
         batches = window_batches(ids, b, t, name=name)

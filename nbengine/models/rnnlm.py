@@ -28,6 +28,8 @@ IGNORE = -1  # a target of -1 does not count in the loss
 class LanguageModel:
     name = "lm"
     cell = TimeRNN
+    stateless = False  # it carries a state from batch to batch (see lm_train.evaluate)
+    context = None  # the most tokens it reads at once: no limit
 
     def __init__(self, vocab_size: int, embed_size: int = 100, hidden_size: int = 100, seed: int = 0,
                  dtype=np.float32, extra_config: dict | None = None):

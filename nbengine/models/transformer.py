@@ -45,11 +45,10 @@ class TransformerLM(LanguageModel):
                 raise ValueError(f"{what} must be at least 1, not {v}")
         self.extra_config = dict(extra_config or {})
         self.embed = PositionEmbedding("embed", vocab_size, context, size)
-        self.block_layers = [TransformerBlock(f"block{b}", size, heads, self.hidden, causal=True)
-                             for b in range(blocks)]
+        stack = [TransformerBlock(f"block{b}", size, heads, self.hidden, causal=True) for b in range(blocks)]
         self.ln = LayerNorm("ln", size)
         self.affine = TimeAffine("affine", size, vocab_size)
-        self._assemble([self.embed, *self.block_layers, self.ln, self.affine])
+        self._assemble([self.embed, *stack, self.ln, self.affine])
 
     def _check(self, ids):
         ids = super()._check(ids)
