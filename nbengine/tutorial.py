@@ -63,6 +63,7 @@ class TutorialStep:
     expect: dict = field(default_factory=dict)
     tolerance: float = 1e-9
     expect_output: list[str] = field(default_factory=list)
+    compiled: object = None  # the code, compiled once when the file is read
 
 
 @dataclass
@@ -169,7 +170,7 @@ def _step(path, i: int, s: dict) -> TutorialStep:
                                       "run = \"trace conv\"", i, heading)
     if step.code is not None:
         try:
-            compile(step.code, f"{path}, step {i}", "exec")
+            step.compiled = compile(step.code, f"{path}, step {i}", "exec")
         except SyntaxError as e:
             raise TutorialError(path, f"its code has a syntax error on line {e.lineno}: {e.msg}", i, heading) \
                 from None
@@ -257,7 +258,7 @@ class Session:
     def execute(self, step: TutorialStep) -> dict:
         """Run a code step; return the values it names in show, heatmap and curve."""
         try:
-            exec(compile(step.code, f"{self.tutorial.path}, step {step.index}", "exec"), self.namespace)
+            exec(step.compiled, self.namespace)
         except Exception as e:  # the tutorial's own code: say what went wrong, where
             raise TutorialError(self.tutorial.path, f"its code raised {type(e).__name__}: {e}", step.index,
                                 step.title["en"]) from None
