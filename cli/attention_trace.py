@@ -49,12 +49,13 @@ def attend(q, k, v, scale: float):
     import numpy as np
 
     from nbengine.kernels.attention import attention_forward
+    from nbengine.kernels.registry import kernel
 
     q3, k3, v3 = (np.ascontiguousarray(a[None], dtype=np.float64) for a in (q, k, v))
     T, S, E = q.shape[0], k.shape[0], v.shape[1]
     weights = np.zeros((1, T, S))
     out = np.zeros((1, T, E))
-    attention_forward(out, weights, q3, k3, v3, scale, False)
+    kernel(attention_forward)(out, weights, q3, k3, v3, scale, False)
     return weights[0], out[0]
 
 

@@ -7,6 +7,8 @@ import os
 import click
 from rich.table import Table
 
+from nbengine.kernels import registry
+
 from nbengine_cli.output import Output, json_options
 
 
@@ -37,7 +39,8 @@ def bench_logreg(rounds, min_round, json_mode, quiet):
 
     out = Output(json_mode, quiet)
     out.status(f"Numba threads: {numba.get_num_threads()}; OMP_NUM_THREADS="
-               f"{os.environ.get('OMP_NUM_THREADS', 'unset')}; {rounds} rounds of at least {min_round:g} s")
+               f"{os.environ.get('OMP_NUM_THREADS', 'unset')}; {rounds} rounds of at least {min_round:g} s; "
+               f"{registry.describe()}")
     table = Table(title="logistic regression, one training step (float32)", title_justify="left")
     for col, just in (("case", "left"), ("implementation", "left"), ("median", "right"), ("best", "right"),
                       ("steps/s", "right"), ("× NumPy", "right")):
@@ -72,10 +75,10 @@ def _ratio(r: float | None) -> str:
 
 
 def show_results(out: Output, table: Table, use_torch: bool) -> None:
-    """The thread setup the timings ran under (a JSON line and three lines of text), then the table."""
+    """The thread setup the timings ran under (a JSON line and four lines of text), then the table."""
     from nbengine.bench import threads
 
-    setup = threads.thread_setup(torch_used=use_torch)
+    setup = {**threads.thread_setup(torch_used=use_torch), "kernels": registry.current()}
     out.emit("setup", **setup)
     for line in setup_lines(setup):
         out.show(line)
@@ -83,12 +86,13 @@ def show_results(out: Output, table: Table, use_torch: bool) -> None:
 
 
 def setup_lines(setup: dict) -> list[str]:
-    """The thread setup in three lines: what each pool runs on, the OpenMP wait policy, the environment."""
+    """The setup in four lines: what each pool runs on, which kernels, the OpenMP wait policy, the environment."""
     torch = (f"; PyTorch {setup['torch']} threads: {setup['torch_threads']}" if "torch" in setup else "")
     env = ", ".join(f"{k}={v if v is not None else 'unset'}" for k, v in setup["env"].items())
     return [
         f"{setup['cores']} cores; Numba {setup['numba']} threading layer {setup['numba_threading_layer']}, "
         f"threads: {setup['numba_threads']}; BLAS {setup['blas']} threads: {setup['blas_threads']}{torch}",
+        f"nbengine's rows: the {setup['kernels']} kernels",
         f"OpenMP wait policy: {setup['omp_wait_policy']}",
         f"environment: {env}",
     ]

@@ -12,6 +12,8 @@ import signal
 import click
 from rich.table import Table
 
+from nbengine.kernels import registry
+
 from nbengine_cli.data import cache_dir_option
 from nbengine_cli.logreg import short_number
 from nbengine_cli.output import Output, compile_with_progress, json_options
@@ -193,10 +195,11 @@ def train_cnn(data, epochs, batch_size, optimizer, lr, momentum_, lesson, as_wri
     opt_text = f"{optimizer} η {lr:g}" + (f" μ {momentum_:g}" if optimizer == "momentum" else "")
     out.status(f"CNN, {model.n_params:,} parameters, {order}; {split.description}"
                + (f" (training on {len(x_train):,} of them)" if limit else "")
-               + f"; {opt_text}, batch {batch_size}, {epochs} epoch{'s' if epochs > 1 else ''}; seed {seed}; {n_threads} threads")
+               + f"; {opt_text}, batch {batch_size}, {epochs} epoch{'s' if epochs > 1 else ''}; seed {seed}; "
+               f"{n_threads} threads; {registry.describe()}")
     out.emit("start", model="cnn", data=split.name, n_train=len(x_train), n_test=len(x_test), seed=seed,
              epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, as_written=as_written,
-             threads=n_threads, parameters=model.n_params)
+             threads=n_threads, kernels=registry.current(), parameters=model.n_params)
     warm_up(out, model, optimizer)
 
     rows = StreamingTable([("epoch", 5), ("loss", 8), ("train acc", 9), ("test acc", 8), ("images/s", 8),

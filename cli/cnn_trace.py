@@ -218,15 +218,16 @@ def run_conv(x, f, stride: int, padding: int):
     import numpy as np
 
     from nbengine.kernels.conv2d import conv2d_forward, output_size
+    from nbengine.kernels.registry import kernel
 
     H, W = x.shape
     R, S = f.shape
     OH, pt, _ = output_size(H, R, stride, padding)
     OW, pl, _ = output_size(W, S, stride, padding)
     out = np.zeros((1, OH, OW, 1), np.float64)
-    conv2d_forward(out, np.ascontiguousarray(x.reshape(1, H, W, 1), np.float64),
-                   np.ascontiguousarray(f.reshape(R, S, 1, 1), np.float64), np.zeros(1, np.float64),
-                   stride, stride, pt, pl)
+    kernel(conv2d_forward)(out, np.ascontiguousarray(x.reshape(1, H, W, 1), np.float64),
+                           np.ascontiguousarray(f.reshape(R, S, 1, 1), np.float64), np.zeros(1, np.float64),
+                           stride, stride, pt, pl)
     return out[0, :, :, 0], pt, pl
 
 

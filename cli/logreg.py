@@ -11,6 +11,8 @@ import click
 from rich.rule import Rule
 from rich.table import Table
 
+from nbengine.kernels import registry
+
 from nbengine_cli.output import Output, output_options
 from nbengine_cli.render import StreamingTable, render_step
 
@@ -116,9 +118,9 @@ def train_logreg(data, epochs, batch_size, lr, seed, test_fraction, split_seed, 
     model = build_model(table, seed, config)
     n_train, n_test, D = len(table.train_idx), len(table.test_idx), table.data.n_features
     out.status(f"Logistic regression on {table.name}: {n_train} training and {n_test} test samples, "
-               f"{D} features; seed {seed}")
+               f"{D} features; seed {seed}; {registry.describe()}")
     out.emit("start", model="logreg", data=table.name, n_train=n_train, n_test=n_test, n_features=D,
-             seed=seed, epochs=epochs, batch_size=batch_size, lr=lr)
+             seed=seed, epochs=epochs, batch_size=batch_size, lr=lr, kernels=registry.current())
 
     x_train, y_train = model.prepare(table.x_train), table.y_train
     x_test, y_test = model.prepare(table.x_test), table.y_test

@@ -23,6 +23,7 @@ from nbengine_cli import rnn_trace
 from nbengine_cli import rnnlm
 from nbengine_cli import transformer
 from nbengine_cli import tutorial as tutorial_commands
+from nbengine_cli.options import add_kernels_option
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -144,6 +145,11 @@ bench.add_command(bench_commands.bench_lstmlm)
 bench.add_command(bench_commands.bench_attention)
 
 main.add_command(tutorial_commands.tutorial)
+
+# Every command that runs the engine's loops can run the naive or the fast ones.
+for group in (train, evaluate, predict, generate, trace, gradcheck, bench):
+    for command in group.commands.values():
+        add_kernels_option(command)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,6 +11,8 @@ import contextlib
 
 import click
 
+from nbengine.kernels import registry
+
 from nbengine_cli.cnn import diverged_at, set_threads, stop_on_interrupt, stopped_as_asked, threads_option
 from nbengine_cli.output import Output, compile_with_progress, json_options
 from nbengine_cli.render import StreamingTable
@@ -81,9 +83,10 @@ def warm_up_steps(model, optimizer: str):
 def is_cached():
     from nbengine.kernels.attention import attention_backward
     from nbengine.kernels.layernorm import layernorm_backward
+    from nbengine.kernels.registry import compiled
     from nbengine.warmup import is_cached as cached
 
-    states = [cached(k) for k in (attention_backward, layernorm_backward)]
+    states = [cached(compiled(k)) for k in (attention_backward, layernorm_backward)]
     return None if None in states else all(states)
 
 
@@ -152,10 +155,12 @@ def train_pronoun(epochs, batch_size, lr, size, seed, threads, save, json_mode, 
     opt = Adam(model.params, model.grads, lr)
     per_epoch = steps_per_epoch(task, batch_size)
     out.status(f"pronoun model, {model.n_params:,} parameters (vectors of {size}); {task.description}; adam η {lr:g}, "
-               f"batch {batch_size}, {epochs} epoch{'s' if epochs > 1 else ''}; seed {seed}; {n_threads} threads")
+               f"batch {batch_size}, {epochs} epoch{'s' if epochs > 1 else ''}; seed {seed}; "
+               f"{n_threads} threads; {registry.describe()}")
     out.emit("start", model="pronoun", seed=seed, epochs=epochs, batch_size=batch_size, lr=lr, size=size,
              n_train=len(task.train), n_held_out=len(task.held_out), vocab_size=len(task.words),
-             held_out_pairs=[list(p) for p in task.held_out_pairs], threads=n_threads, parameters=model.n_params,
+             held_out_pairs=[list(p) for p in task.held_out_pairs], threads=n_threads,
+             kernels=registry.current(), parameters=model.n_params,
              steps_per_epoch=per_epoch)
     compile_with_progress(out, is_cached(), warm_up_steps(model, "adam"), 4)
 

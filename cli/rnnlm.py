@@ -13,6 +13,8 @@ import os
 import click
 from rich.text import Text
 
+from nbengine.kernels import registry
+
 from nbengine_cli.cnn import diverged_at, set_threads, stop_on_interrupt, stopped_as_asked, threads_option
 from nbengine_cli.output import Output, compile_with_progress, json_options
 from nbengine_cli.render import StreamingTable
@@ -228,11 +230,12 @@ def train_lm(model_name, data, level, epochs, batch_size, time_size, embed_size,
     out.status(f"{CELL[model_name]} language model, {model.n_params:,} parameters (embedding {s['embed_size']}, "
                f"hidden {H}); {corpus.description}; {s['optimizer']} η {s['lr']:g}, clip {s['clip']:g}, "
                f"batch {B} × {T} time steps ({per_epoch:,} per epoch), {E} epoch{plural}; seed {seed}; "
-               f"{n_threads} threads")
+               f"{n_threads} threads; {registry.describe()}")
     out.emit("start", model=model_name, data=corpus.name, level=level, n_train=int(len(corpus.train)),
              n_valid=int(len(corpus.valid)), n_test=int(len(corpus.test)), vocab_size=V, seed=seed, epochs=E,
              batch_size=B, time_size=T, embed_size=s["embed_size"], hidden_size=H, optimizer=s["optimizer"],
-             lr=s["lr"], clip=s["clip"], threads=n_threads, parameters=model.n_params, steps_per_epoch=per_epoch)
+             lr=s["lr"], clip=s["clip"], threads=n_threads, kernels=registry.current(),
+             parameters=model.n_params, steps_per_epoch=per_epoch)
     run_training(out, model_name, model, opt, corpus, s["optimizer"], B, T, E, s["clip"], every, save)
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import click
 
+from nbengine.kernels import registry
+
 from nbengine_cli.cnn import set_threads
 from nbengine_cli.output import Output
 from nbengine_cli.rnnlm import (eval_command, generate_command, lm_config, load_corpus, run_options, run_training,
@@ -107,12 +109,12 @@ def train_transformer(data, level, epochs, batch_size, context, size, heads, blo
                f"{'s' if s['blocks'] > 1 else ''} of {s['heads']} head{'s' if s['heads'] > 1 else ''}, size "
                f"{s['size']}, feed-forward {model.hidden}, context {T}); {corpus.description}; adam η {s['lr']:g}, "
                f"clip {s['clip']:g}, batch {B} × {T} ({per_epoch:,} per epoch), {E} epoch{'s' if E > 1 else ''}; "
-               f"seed {seed}; {n_threads} threads")
+               f"seed {seed}; {n_threads} threads; {registry.describe()}")
     out.emit("start", model="transformer", data=corpus.name, level=level, n_train=int(len(corpus.train)),
              n_valid=int(len(corpus.valid)), n_test=int(len(corpus.test)), vocab_size=len(vocab), seed=seed,
              epochs=E, batch_size=B, time_size=T, size=s["size"], heads=s["heads"], blocks=s["blocks"],
              hidden=model.hidden, optimizer="adam", lr=s["lr"], clip=s["clip"], threads=n_threads,
-             parameters=model.n_params, steps_per_epoch=per_epoch)
+             kernels=registry.current(), parameters=model.n_params, steps_per_epoch=per_epoch)
     run_training(out, "transformer", model, opt, corpus, "adam", B, T, E, s["clip"], every, save)
 
 

@@ -30,8 +30,9 @@ def cnn_is_cached() -> bool | None:
     """Whether the CNN's slowest-to-compile kernels are in the cache."""
     from nbengine.kernels.conv2d import conv2d_backward
     from nbengine.kernels.dense import dense_backward
+    from nbengine.kernels.registry import compiled
 
-    states = [is_cached(k) for k in (conv2d_backward, dense_backward)]
+    states = [is_cached(compiled(k)) for k in (conv2d_backward, dense_backward)]
     if None in states:
         return None
     return all(states)
@@ -70,7 +71,9 @@ def warm_up_cnn(model, optimizer_name: str) -> Iterator[tuple[str, int, int]]:
 
 def lm_is_cached(model) -> bool | None:
     """Whether Numba's cache holds the model's slowest-to-compile kernel (None: cannot tell)."""
-    return is_cached(model.slowest_kernel())
+    from nbengine.kernels.registry import compiled
+
+    return is_cached(compiled(model.slowest_kernel()))
 
 
 def warm_up_lm(model, optimizer_name: str) -> Iterator[tuple[str, int, int]]:

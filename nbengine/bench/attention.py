@@ -116,7 +116,9 @@ def inputs(size: Size, seed: int = 0, dtype=np.float32) -> dict[str, np.ndarray]
 def nbengine_step(q, k, v, dout, scale, causal) -> Callable[[], tuple[np.ndarray, ...]]:
     """A function running attention_forward and attention_backward into arrays allocated once."""
     from nbengine.kernels.attention import attention_backward, attention_forward
+    from nbengine.kernels.registry import kernel
 
+    forward, backward = kernel(attention_forward), kernel(attention_backward)  # naive or fast, as chosen
     q, k, v, dout = (a.copy() for a in (q, k, v, dout))
     N, T, _ = q.shape
     S, E = v.shape[1], v.shape[2]
@@ -124,8 +126,8 @@ def nbengine_step(q, k, v, dout, scale, causal) -> Callable[[], tuple[np.ndarray
     dq, dk, dv = np.empty_like(q), np.empty_like(k), np.empty_like(v)
 
     def step():
-        attention_forward(out, weights, q, k, v, scale, causal)
-        attention_backward(dq, dk, dv, dout, weights, q, k, v, scale)
+        forward(out, weights, q, k, v, scale, causal)
+        backward(dq, dk, dv, dout, weights, q, k, v, scale)
         return out, dq, dk, dv
 
     return step

@@ -13,6 +13,7 @@ import numpy as np
 
 from nbengine.bench.timing import Timing, measure
 from nbengine.kernels.logistic import logistic_backward, logistic_forward, logistic_loss
+from nbengine.kernels.registry import kernel
 from nbengine.models.logreg import LogisticRegression
 from nbengine.optim import SGD
 
@@ -64,9 +65,10 @@ def implementations(case: Case, seed: int = 0) -> dict[str, Callable[[], object]
     z, a, one_minus_a, loss = (np.empty(case.N, np.float32) for _ in range(4))
     dL_da, da_dz, dL_dz = (np.empty(case.N, np.float32) for _ in range(3))
     dw, db = np.zeros_like(w), np.zeros_like(b)
+    forward = kernel(logistic_forward)  # the naive or the fast loops, as chosen
 
     def kernels_only():
-        logistic_forward(z, a, one_minus_a, x, w, b)
+        forward(z, a, one_minus_a, x, w, b)
         logistic_loss(loss, z, y)
         dw.fill(0)
         db.fill(0)

@@ -6,6 +6,7 @@ import numpy as np
 
 from nbengine.kernels.relu import relu_backward, relu_forward
 from nbengine.kernels.softmax import softmax_backward, softmax_forward
+from nbengine.kernels.registry import kernel
 
 ACTIVATIONS = (None, "relu", "softmax")
 
@@ -20,7 +21,7 @@ def activate(layer, kind: str | None, z: np.ndarray) -> np.ndarray:
         return a
     if kind == "softmax":
         a = layer.buffer("a", z.shape)
-        softmax_forward(a, z)
+        kernel(softmax_forward)(a, z)
         return a
     raise ValueError(f"unknown activation {kind!r}")
 
@@ -33,5 +34,5 @@ def activation_backward(layer, kind: str | None, da: np.ndarray, a: np.ndarray) 
     if kind == "relu":
         relu_backward(dz.reshape(-1), da.reshape(-1), a.reshape(-1))
     else:
-        softmax_backward(dz, da, a)
+        kernel(softmax_backward)(dz, da, a)
     return dz

@@ -18,6 +18,7 @@ import math
 
 from nbengine.kernels.attention import attention_backward, attention_forward
 from nbengine.kernels.heads import merge_heads, merge_heads_backward, split_heads, split_heads_backward
+from nbengine.kernels.registry import kernel
 from nbengine.layers.base import Composite
 from nbengine.layers.time_affine import TimeAffine
 from nbengine.trace import record, tracing
@@ -62,7 +63,7 @@ class MultiHeadAttention(Composite):
             heads[key] = h
         weights = self.buffer("weights", (NH, T, T))
         z = self.buffer("z", (NH, T, E))
-        attention_forward(z, weights, heads["q"], heads["k"], heads["v"], self.scale, self.causal)
+        kernel(attention_forward)(z, weights, heads["q"], heads["k"], heads["v"], self.scale, self.causal)
         zm = self.buffer("zm", (N, T, D))
         merge_heads(zm, z)
         out = self.o.forward(zm, training)
@@ -85,7 +86,7 @@ class MultiHeadAttention(Composite):
         dz = self.buffer("dz", (NH, T, E))
         merge_heads_backward(dz, dzm)
         dqh, dkh, dvh = (self.buffer(key, (NH, T, E)) for key in ("dqh", "dkh", "dvh"))
-        attention_backward(dqh, dkh, dvh, dz, c["weights"], c["q"], c["k"], c["v"], self.scale)
+        kernel(attention_backward)(dqh, dkh, dvh, dz, c["weights"], c["q"], c["k"], c["v"], self.scale)
         dx = self.buffer("dx", (N, T, D))
         d_proj = self.buffer("d_proj", (N, T, D))
         for i, (proj, dh) in enumerate(((self.q, dqh), (self.k, dkh), (self.v, dvh))):

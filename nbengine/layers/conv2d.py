@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from nbengine.kernels.conv2d import conv2d_backward, conv2d_forward, output_size, sum_parts
+from nbengine.kernels.registry import kernel
 from nbengine.layers.activation import ACTIVATIONS, activate, activation_backward
 from nbengine.layers.base import Layer, glorot_uniform
 from nbengine.trace import record, tracing
@@ -50,7 +51,8 @@ class Conv2D(Layer):
     def forward(self, x, training):
         N = x.shape[0]
         z = self.buffer("z", (N,) + self.output_shape)
-        conv2d_forward(z, x, self.params["w"], self.params["b"], self.strides[0], self.strides[1], self.pt, self.pl)
+        sh, sw = self.strides
+        kernel(conv2d_forward)(z, x, self.params["w"], self.params["b"], sh, sw, self.pt, self.pl)
         a = activate(self, self.activation, z)
         self.cache = {"x": x, "a": a}
         if tracing():
@@ -68,7 +70,8 @@ class Conv2D(Layer):
         dw_parts = self.buffer("dw_parts", (P,) + w.shape)
         db_parts = self.buffer("db_parts", (P, self.filters))
         dx = self.buffer("dx", x.shape) if need_dx else self.buffer("dx_unused", (1, 1, 1, 1))
-        conv2d_backward(dx, dw_parts, db_parts, dz, x, w, self.strides[0], self.strides[1], self.pt, self.pl, need_dx)
+        sh, sw = self.strides
+        kernel(conv2d_backward)(dx, dw_parts, db_parts, dz, x, w, sh, sw, self.pt, self.pl, need_dx)
         sum_parts(self.grads["w"].reshape(-1), dw_parts.reshape(P, -1))
         sum_parts(self.grads["b"], db_parts)
         if tracing():

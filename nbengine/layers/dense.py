@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from nbengine.kernels.dense import dense_backward, dense_forward
+from nbengine.kernels.registry import kernel
 from nbengine.layers.activation import ACTIVATIONS, activate, activation_backward
 from nbengine.layers.base import Layer, glorot_uniform
 from nbengine.trace import record, tracing
@@ -38,7 +39,7 @@ class Dense(Layer):
 
     def forward(self, x, training):
         z = self.buffer("z", (x.shape[0], self.units))
-        dense_forward(z, x, self.params["w"], self.params["b"])
+        kernel(dense_forward)(z, x, self.params["w"], self.params["b"])
         act = None if self.emit_logits else self.activation
         a = activate(self, act, z)
         self.cache = {"x": x, "a": a, "act": act}
@@ -51,5 +52,5 @@ class Dense(Layer):
         x, a = self.cache["x"], self.cache["a"]
         dz = activation_backward(self, self.cache["act"], dy, a)
         dx = self.buffer("dx", x.shape) if need_dx else self.buffer("dx_unused", (1, 1))
-        dense_backward(dx, self.grads["w"], self.grads["b"], dz, x, self.params["w"], need_dx)
+        kernel(dense_backward)(dx, self.grads["w"], self.grads["b"], dz, x, self.params["w"], need_dx)
         return dx if need_dx else None

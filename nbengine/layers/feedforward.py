@@ -8,6 +8,7 @@ position's vector alone.
 from __future__ import annotations
 
 from nbengine.kernels.gelu import gelu_backward, gelu_forward
+from nbengine.kernels.registry import kernel
 from nbengine.layers.base import Composite
 from nbengine.layers.time_affine import TimeAffine
 
@@ -32,7 +33,7 @@ class FeedForward(Composite):
     def forward(self, x, training):
         a = self.up.forward(x, training)
         g = self.buffer("g", a.shape)
-        gelu_forward(g.reshape(-1), a.reshape(-1))
+        kernel(gelu_forward)(g.reshape(-1), a.reshape(-1))
         self.cache = {"a": a}
         return self.down.forward(g, training)
 
@@ -40,5 +41,5 @@ class FeedForward(Composite):
         dg = self.down.backward(dy)
         a = self.cache["a"]
         da = self.buffer("da", a.shape)
-        gelu_backward(da.reshape(-1), dg.reshape(-1), a.reshape(-1))
+        kernel(gelu_backward)(da.reshape(-1), dg.reshape(-1), a.reshape(-1))
         return self.up.backward(da, need_dx)

@@ -10,6 +10,7 @@ import numpy as np
 
 from nbengine.kernels.conv2d import sum_parts
 from nbengine.kernels.layernorm import layernorm_backward, layernorm_forward
+from nbengine.kernels.registry import kernel
 from nbengine.layers.base import Layer
 
 PARTS = 8  # row parts for gamma's and beta's gradients, added in order
@@ -35,7 +36,7 @@ class LayerNorm(Layer):
         R = x2.shape[0]
         out = self.buffer("out", (R, self.C))
         mean, rstd = self.buffer("mean", (R,)), self.buffer("rstd", (R,))
-        layernorm_forward(out, mean, rstd, x2, self.params["gamma"], self.params["beta"], self.eps)
+        kernel(layernorm_forward)(out, mean, rstd, x2, self.params["gamma"], self.params["beta"], self.eps)
         self.cache = {"x": x2, "mean": mean, "rstd": rstd, "shape": shape}
         return out.reshape(shape)
 
@@ -45,8 +46,8 @@ class LayerNorm(Layer):
         P = max(1, min(R, PARTS))
         dx = self.buffer("dx", (R, self.C))
         dgamma_parts, dbeta_parts = self.buffer("dgamma_parts", (P, self.C)), self.buffer("dbeta_parts", (P, self.C))
-        layernorm_backward(dx, dgamma_parts, dbeta_parts, np.ascontiguousarray(dy).reshape(R, self.C), c["x"],
-                           c["mean"], c["rstd"], self.params["gamma"])
+        kernel(layernorm_backward)(dx, dgamma_parts, dbeta_parts, np.ascontiguousarray(dy).reshape(R, self.C), c["x"],
+                                   c["mean"], c["rstd"], self.params["gamma"])
         sum_parts(self.grads["gamma"], dgamma_parts)
         sum_parts(self.grads["beta"], dbeta_parts)
         return dx.reshape(c["shape"])

@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from nbengine.kernels.logistic import logistic_backward, logistic_forward, logistic_loss
+from nbengine.kernels.registry import kernel
 from nbengine.trace import record, tracing
 
 
@@ -57,7 +58,7 @@ class Logistic:
         z = np.empty(N, self.dtype)
         a = np.empty(N, self.dtype)
         one_minus_a = np.empty(N, self.dtype)
-        logistic_forward(z, a, one_minus_a, x, w, b)
+        kernel(logistic_forward)(z, a, one_minus_a, x, w, b)
         self.cache = {"x": x, "z": z, "a": a, "one_minus_a": one_minus_a}
         if tracing():
             self._rec("x", x, "the input", "the features of each sample, standardised", feature_axis=True)

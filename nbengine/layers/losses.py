@@ -8,6 +8,7 @@ from nbengine.kernels.cross_entropy import cross_entropy_backward, cross_entropy
 from nbengine.kernels.softmax import softmax_forward
 from nbengine.kernels.softmax_cross_entropy import (counted, softmax_cross_entropy_backward,
                                                      softmax_cross_entropy_forward)
+from nbengine.kernels.registry import kernel
 from nbengine.trace import record, tracing
 
 KERAS_EPSILON = 1e-7
@@ -21,7 +22,7 @@ class SoftmaxCrossEntropy:
         N = z.shape[0]
         self.probs = np.empty_like(z)
         losses = np.empty(N, z.dtype)
-        softmax_cross_entropy_forward(self.probs, losses, z, y)
+        kernel(softmax_cross_entropy_forward)(self.probs, losses, z, y)
         self.y = y
         self.count = counted(y)  # rows that count: the ignore label -1 does not
         if tracing():
@@ -39,7 +40,7 @@ class SoftmaxCrossEntropy:
     @staticmethod
     def probabilities(z: np.ndarray) -> np.ndarray:
         p = np.empty_like(z)
-        softmax_forward(p, z)
+        kernel(softmax_forward)(p, z)
         return p
 
 

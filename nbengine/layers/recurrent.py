@@ -13,6 +13,7 @@ import numpy as np
 from nbengine.kernels.conv2d import sum_parts
 from nbengine.kernels.lstm import lstm_backward, lstm_forward
 from nbengine.kernels.rnn import rnn_backward, rnn_forward
+from nbengine.kernels.registry import kernel
 from nbengine.layers.base import Layer
 from nbengine.trace import record, tracing
 
@@ -74,7 +75,7 @@ class TimeRNN(Recurrent):
         N, T, _ = xs.shape
         h0, _ = self._state(N)
         hs = np.empty((N, T, self.H), self.dtype)
-        rnn_forward(hs, h0, xs, self.params["Wx"], self.params["Wh"], self.params["b"])
+        kernel(rnn_forward)(hs, h0, xs, self.params["Wx"], self.params["Wh"], self.params["b"])
         self.cache = {"xs": xs, "hs": hs, "h0": h0}
         self.h = hs[:, -1].copy()
         if tracing():
@@ -87,7 +88,7 @@ class TimeRNN(Recurrent):
         dxs = np.empty_like(xs)
         dh0 = np.empty_like(h0)
         self.dh_total = np.empty_like(hs)
-        rnn_backward(dxs, *parts, dh0, self.dh_total, dhs, hs, h0, xs, self.params["Wx"], self.params["Wh"])
+        kernel(rnn_backward)(dxs, *parts, dh0, self.dh_total, dhs, hs, h0, xs, self.params["Wx"], self.params["Wh"])
         self._sum_parts(parts)
         self.dh0 = dh0
         return dxs
@@ -104,7 +105,7 @@ class TimeLSTM(Recurrent):
         hs = np.empty((N, T, self.H), self.dtype)
         cs = np.empty((N, T, self.H), self.dtype)
         gates = np.empty((N, T, 4 * self.H), self.dtype)
-        lstm_forward(hs, cs, gates, h0, c0, xs, self.params["Wx"], self.params["Wh"], self.params["b"])
+        kernel(lstm_forward)(hs, cs, gates, h0, c0, xs, self.params["Wx"], self.params["Wh"], self.params["b"])
         self.cache = {"xs": xs, "hs": hs, "cs": cs, "gates": gates, "h0": h0, "c0": c0}
         self.h, self.c = hs[:, -1].copy(), cs[:, -1].copy()
         if tracing():
@@ -123,8 +124,8 @@ class TimeLSTM(Recurrent):
         dxs = np.empty_like(c["xs"])
         dh0, dc0 = np.empty_like(c["h0"]), np.empty_like(c["c0"])
         self.dh_total = np.empty_like(c["hs"])
-        lstm_backward(dxs, *parts, dh0, dc0, self.dh_total, dhs, c["hs"], c["cs"], c["gates"], c["h0"], c["c0"],
-                      c["xs"], self.params["Wx"], self.params["Wh"])
+        kernel(lstm_backward)(dxs, *parts, dh0, dc0, self.dh_total, dhs, c["hs"], c["cs"], c["gates"], c["h0"], c["c0"],
+                              c["xs"], self.params["Wx"], self.params["Wh"])
         self._sum_parts(parts)
         self.dh0, self.dc0 = dh0, dc0
         return dxs

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from nbengine.kernels.dense import dense_backward, dense_forward
+from nbengine.kernels.registry import kernel
 from nbengine.layers.base import Layer
 
 
@@ -45,7 +46,7 @@ class TimeAffine(Layer):
                 np.matmul(x, W, out=out)
                 out += b
         else:
-            dense_forward(out, x, W, b)
+            kernel(dense_forward)(out, x, W, b)
         self.cache = {"x": x, "shape": xs.shape}
         return out.reshape(N, T, self.M)
 
@@ -62,5 +63,5 @@ class TimeAffine(Layer):
                 if need_dx:
                     np.matmul(dout, W.T, out=dx)
         else:
-            dense_backward(dx, dW, db, dout, x, W, need_dx)
+            kernel(dense_backward)(dx, dW, db, dout, x, W, need_dx)
         return dx.reshape(self.cache["shape"]) if need_dx else None

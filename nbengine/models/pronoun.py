@@ -34,6 +34,7 @@ import numpy as np
 from nbengine import checkpoint
 from nbengine.errors import DivergedError
 from nbengine.kernels.attention import attention_backward, attention_forward
+from nbengine.kernels.registry import kernel
 from nbengine.layers.embedding import PositionEmbedding
 from nbengine.layers.layernorm import LayerNorm
 from nbengine.layers.losses import SoftmaxCrossEntropy
@@ -126,7 +127,7 @@ class PronounModel:
         v = self.v.forward(x, False)
         weights = np.empty((N, 1, T), self.dtype)
         z = np.empty((N, 1, self.size), self.dtype)
-        attention_forward(z, weights, q, k, v, self.scale, False)
+        kernel(attention_forward)(z, weights, q, k, v, self.scale, False)
         s = self.out.forward(z, False)
         self.cache = {"N": N, "T": T, "where": where, "weights": weights, "q": q, "k": k, "v": v, "z": z,
                       "x": x, "h_it": h_it}
@@ -145,7 +146,8 @@ class PronounModel:
         dq = np.empty((N, 1, D), self.dtype)
         dk = np.empty((N, T, D), self.dtype)
         dv = np.empty((N, T, D), self.dtype)
-        attention_backward(dq, dk, dv, np.ascontiguousarray(dz), c["weights"], c["q"], c["k"], c["v"], self.scale)
+        kernel(attention_backward)(dq, dk, dv, np.ascontiguousarray(dz), c["weights"], c["q"], c["k"], c["v"],
+                                   self.scale)
         dh_it = self.q.backward(dq)
         dx = self.k.backward(dk) + self.v.backward(dv)  # X reaches the answer through K and through V
         dh = np.zeros((N, T, D), self.dtype)  # only the row of "it" reaches the answer

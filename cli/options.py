@@ -1,0 +1,25 @@
+"""Options that many commands share, declared once."""
+
+from __future__ import annotations
+
+import click
+
+KERNELS_HELP = ("Which loops run: naive (the lessons' loops, as the formulas read) or fast (the same "
+                "sums reordered for speed)  [default: fast, or $NBENGINE_KERNELS].")
+
+
+def _use_kernels(ctx, param, value):
+    from nbengine.kernels.registry import use_kernels
+
+    use_kernels(value)  # None (not given): $NBENGINE_KERNELS decides, else fast
+    return value
+
+
+def add_kernels_option(command: click.Command) -> None:
+    """Give a command --kernels naive|fast. The choice is made before the command's
+    body runs and holds for every kernel the engine calls (nbengine.kernels.registry)."""
+    option = click.Option(["--kernels"], type=click.Choice(["naive", "fast"]), default=None,
+                          callback=_use_kernels, expose_value=False, help=KERNELS_HELP)
+    names = [p.name for p in command.params]
+    where = names.index("json_mode") if "json_mode" in names else len(names)
+    command.params.insert(where, option)
