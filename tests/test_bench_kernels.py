@@ -86,6 +86,26 @@ def test_c_twin_computes_what_the_numba_naive_kernel_computes(twins, case, one_t
         twins.set_threads(1)
 
 
+def test_maxpool_twin_treats_nan_as_the_numba_kernel_does(twins):
+    """NaN in a window, first and later, alone and with other NaN: the same maxima and the
+    same arg-max positions, so the gradient goes to the same input."""
+    (forward, backward) = kernels.PoolSize("nan", N=2, H=6, W=6, C=3, window=3, stride=2, padding=1).cases(
+        np.random.default_rng(2))
+    x = forward.args[2]
+    x[0, 0, 0, :] = np.nan  # the first value of its windows
+    x[0, 3, 4, 1] = np.nan  # a later one
+    x[1, 2, 2, 2] = x[1, 2, 3, 2] = np.nan  # two in one window
+    x[1, 5, 5, 0] = np.nan  # in the last windows, next to the padding
+    numba_out, numba_arg = _outputs(forward, forward.naive)
+    c_out, c_arg = _outputs(forward, lambda *a: twins(forward.c_name, *a))
+    assert np.isnan(numba_out).sum() >= 3
+    np.testing.assert_array_equal(c_arg, numba_arg)
+    assert_same_bits("maxpool_forward out with NaN", c_out, numba_out)
+    assert kernels.check(forward, twins).same_bits
+    backward.args[2][...] = numba_arg  # the backward pass routes by those positions
+    assert kernels.check(backward, twins).same_bits
+
+
 def test_the_check_reports_agreement(twins):
     for case in CASES[:4]:
         agreement = kernels.check(case, twins)
