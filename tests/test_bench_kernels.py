@@ -57,6 +57,15 @@ def test_built_with_numbas_floating_point_licence_outside_the_package(twins):
     assert {p.name for p in ctwins.source_folder().iterdir()} >= set(ctwins.SOURCES) | set(ctwins.HEADERS)
 
 
+def test_without_a_writable_cache_folder_the_twins_are_built_in_a_temporary_one(monkeypatch, tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    monkeypatch.setenv("NBENGINE_CACHE_DIR", str(tmp_path / "a-file" / "cache"))
+    built = ctwins.build()
+    assert built.path.is_file() and not built.cached
+    assert tmp_path not in built.path.parents and ctwins.source_folder() not in built.path.parents
+    assert ctwins.load(built).openmp == built.openmp
+
+
 def _outputs(case, run):
     args = kernels._fresh(case.args, case.outputs, fill=True)
     run(*args)
