@@ -77,7 +77,7 @@ def test_c_twin_computes_what_the_numba_naive_kernel_computes(twins, case, one_t
     """The same loops in the same order: float32 results equal to rounding (in practice the
     same bits), written everywhere (no NaN left from the fill), on one thread and on two."""
     numba_out = _outputs(case, case.naive)
-    c_out = _outputs(case, lambda *a: twins(case.c_name, *a))
+    c_out = _outputs(case, lambda *a: twins(case.name, *a))
     for i, (ours, theirs) in zip(case.outputs, zip(numba_out, c_out)):
         assert ours.dtype == theirs.dtype and ours.shape == theirs.shape
         if ours.dtype.kind != "f":
@@ -89,8 +89,8 @@ def test_c_twin_computes_what_the_numba_naive_kernel_computes(twins, case, one_t
                                    err_msg=f"{case.name} argument {i + 1}")
     twins.set_threads(2)
     try:
-        for name, a, b in zip(case.outputs, _outputs(case, lambda *a: twins(case.c_name, *a)), c_out):
-            assert_same_bits(f"{case.c_name} argument {name + 1}, 2 threads against 1", a, b)
+        for i, a, b in zip(case.outputs, _outputs(case, lambda *a: twins(case.name, *a)), c_out):
+            assert_same_bits(f"{case.name} argument {i + 1}, 2 threads against 1", a, b)
     finally:
         twins.set_threads(1)
 
@@ -106,7 +106,7 @@ def test_maxpool_twin_treats_nan_as_the_numba_kernel_does(twins):
     x[1, 2, 2, 2] = x[1, 2, 3, 2] = np.nan  # two in one window
     x[1, 5, 5, 0] = np.nan  # in the last windows, next to the padding
     numba_out, numba_arg = _outputs(forward, forward.naive)
-    c_out, c_arg = _outputs(forward, lambda *a: twins(forward.c_name, *a))
+    c_out, c_arg = _outputs(forward, lambda *a: twins(forward.name, *a))
     assert np.isnan(numba_out).sum() >= 3
     np.testing.assert_array_equal(c_arg, numba_arg)
     assert_same_bits("maxpool_forward out with NaN", c_out, numba_out)
