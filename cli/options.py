@@ -9,9 +9,10 @@ KERNELS_HELP = ("Which loops run: naive (the lessons' loops, as the formulas rea
 
 
 def _use_kernels(ctx, param, value):
-    from nbengine.kernels.registry import use_kernels
+    from nbengine.kernels.registry import current, use_kernels
 
     use_kernels(value)  # None (not given): $NBENGINE_KERNELS decides, else fast
+    current()  # a bad $NBENGINE_KERNELS is said now, before any work
     return value
 
 
