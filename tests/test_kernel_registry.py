@@ -164,8 +164,12 @@ def test_the_language_models_compute_the_same_on_either_kind(model_name):
     loss_fast, grads_fast = lm_step("fast", model_name)
     loss_naive, grads_naive = lm_step("naive", model_name)
     assert loss_naive == pytest.approx(loss_fast, rel=1e-12)
+    # A gradient that is 0 in exact arithmetic (the key bias's: softmax ignores a
+    # constant added to every score) is rounding noise on either kind: it is held to
+    # the scale of the model's gradients, not its own.
+    largest = max(np.abs(g).max() for g in grads_fast.values())
     for name, g in grads_fast.items():
-        assert np.abs(grads_naive[name] - g).max() <= 1e-10 * (np.abs(g).max() + 1e-30), name
+        assert np.abs(grads_naive[name] - g).max() <= 1e-10 * np.abs(g).max() + 1e-14 * largest, name
 
 
 # -- the command line -----------------------------------------------------------------------------
