@@ -33,7 +33,6 @@ import hashlib
 import http.client
 import os
 import socket
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
@@ -41,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nbengine import __version__
+from nbengine.caches import cache_root, default_cache_root  # noqa: F401 (part of this module's interface)
 from nbengine.data.registry import fetchable, fetchable_names
 from nbengine.data.files import atomic_write
 from nbengine.errors import DataError, NBEngineError
@@ -93,29 +93,6 @@ class Fetched:
 
 
 # -- where the files go -------------------------------------------------------------------------
-
-def default_cache_root() -> Path:
-    """The platform's cache folder for nbengine (without NBENGINE_CACHE_DIR)."""
-    home = Path.home()
-    if sys.platform == "win32":
-        base = os.environ.get("LOCALAPPDATA")
-        return (Path(base) if base else home / "AppData" / "Local") / "nbengine" / "Cache"
-    if sys.platform == "darwin":
-        return home / "Library" / "Caches" / "nbengine"
-    xdg = os.environ.get("XDG_CACHE_HOME", "")
-    # The XDG specification says a relative path there is invalid and must be ignored.
-    return (Path(xdg) if os.path.isabs(xdg) else home / ".cache") / "nbengine"
-
-
-def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
-    """cache_dir if given, else $NBENGINE_CACHE_DIR if set, else the platform's cache folder."""
-    if cache_dir:
-        return Path(cache_dir).expanduser()
-    env = os.environ.get("NBENGINE_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    return default_cache_root()
-
 
 def dataset_folder(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
     """The folder a fetchable data set's files go in: <cache root>/<name>."""
