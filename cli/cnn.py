@@ -14,6 +14,7 @@ from rich.table import Table
 
 from nbengine_cli.data import cache_dir_option
 from nbengine_cli.logreg import short_number
+from nbengine_cli.options import Float
 from nbengine_cli.output import Output, compile_with_progress, json_options
 from nbengine_cli.render import StreamingTable
 
@@ -110,7 +111,7 @@ def data_options(f):
     f = cache_dir_option(f)
     f = click.option("--split-seed", type=int, default=0, show_default=True,
                      help="Seed of the stratified train/test split (single-file data).")(f)
-    f = click.option("--test-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2,
+    f = click.option("--test-fraction", type=Float(0, 1, min_open=True, max_open=True), default=0.2,
                      show_default=True, help="Share of each class held out for testing (single-file data).")(f)
     return f
 
@@ -124,9 +125,9 @@ def data_options(f):
 @click.option("--optimizer", type=click.Choice(["sgd", "momentum", "adam"]), default=None,
               help="sgd: w ← w − η·g (the lesson's); momentum: with velocity 0.9; adam: per-weight step sizes "
                    "[default: adam].")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--lr", type=Float(min=0, min_open=True), default=None,
               help="Learning rate η  [default: 0.01 for sgd and momentum, 0.001 for adam].")
-@click.option("--momentum", "momentum_", type=click.FloatRange(0, 1, max_open=True), default=0.9, show_default=True,
+@click.option("--momentum", "momentum_", type=Float(0, 1, max_open=True), default=0.9, show_default=True,
               help="The velocity's memory μ for --optimizer momentum.")
 @click.option("--lesson", is_flag=True,
               help="The lesson's settings: SGD with η = 0.01 (Keras's default), 5 epochs, batch 32. "

@@ -11,6 +11,7 @@ import click
 from rich.rule import Rule
 from rich.table import Table
 
+from nbengine_cli.options import Float
 from nbengine_cli.output import Output, output_options
 from nbengine_cli.render import StreamingTable, render_step
 
@@ -25,7 +26,7 @@ def data_option(f):
 def split_options(f):
     f = click.option("--split-seed", type=int, default=0, show_default=True,
                      help="Seed of the stratified train/test split.")(f)
-    f = click.option("--test-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2,
+    f = click.option("--test-fraction", type=Float(0, 1, min_open=True, max_open=True), default=0.2,
                      show_default=True, help="Share of each class held out for testing.")(f)
     return f
 
@@ -85,7 +86,7 @@ def data_reference(data: str) -> str:
               help="Passes over the training set.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
               help="Samples per gradient step (a value ≥ the training set size is full-batch gradient descent).")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.1, show_default=True,
+@click.option("--lr", type=Float(min=0, min_open=True), default=0.1, show_default=True,
               help="Learning rate η in w ← w − η·dL/dw.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the initial weights and the shuffling.")
 @split_options
@@ -196,7 +197,7 @@ def eval_logreg(ckpt, data, split, json_mode, quiet, precision, full):
               help="Which sample (row of the data file, counting from 0).")
 @click.option("--data", default=None, metavar="NAME|PATH",
               help=f"A shipped data set's name or a CSV file  [default: {DEFAULT_DATA}, or the checkpoint's data].")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.1, show_default=True,
+@click.option("--lr", type=Float(min=0, min_open=True), default=0.1, show_default=True,
               help="Learning rate η of the update shown at the end.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the initial weights.")
 @click.option("--checkpoint", "ckpt", type=click.Path(dir_okay=False), default=None, metavar="CKPT",
@@ -271,9 +272,9 @@ def show_chain(out: Output, v: dict, feature_names) -> None:
 @data_option
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
               help="Samples in the batch whose mean loss is differentiated.")
-@click.option("--eps", type=click.FloatRange(min=0, min_open=True), default=1e-6, show_default=True,
+@click.option("--eps", type=Float(min=0, min_open=True), default=1e-6, show_default=True,
               help="Step ε of the central difference (f(p+ε) − f(p−ε)) / 2ε.")
-@click.option("--tolerance", type=click.FloatRange(min=0, min_open=True), default=1e-6, show_default=True,
+@click.option("--tolerance", type=Float(min=0, min_open=True), default=1e-6, show_default=True,
               help="Largest relative error that passes.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the weights and the batch.")
 @output_options

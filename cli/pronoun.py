@@ -12,6 +12,7 @@ import contextlib
 import click
 
 from nbengine_cli.cnn import diverged_at, set_threads, stop_on_interrupt, stopped_as_asked, threads_option
+from nbengine_cli.options import Float
 from nbengine_cli.output import Output, compile_with_progress, json_options
 from nbengine_cli.render import StreamingTable
 
@@ -94,7 +95,7 @@ def is_cached():
               help="Passes over the training sentences.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULTS["batch_size"], show_default=True,
               help="Sentences per step (of one length each).")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=DEFAULTS["lr"], show_default=True,
+@click.option("--lr", type=Float(min=0, min_open=True), default=DEFAULTS["lr"], show_default=True,
               help="Adam's learning rate.")
 @click.option("--size", type=click.IntRange(min=2), default=DEFAULTS["size"], show_default=True,
               help="Length of each word's vector (and d_k of the answer's attention).")

@@ -14,6 +14,7 @@ import click
 from rich.text import Text
 
 from nbengine_cli.cnn import diverged_at, set_threads, stop_on_interrupt, stopped_as_asked, threads_option
+from nbengine_cli.options import Float
 from nbengine_cli.output import Output, compile_with_progress, json_options
 from nbengine_cli.render import StreamingTable
 
@@ -142,10 +143,10 @@ train_options = stacked(
     click.option("--optimizer", type=click.Choice(["sgd", "momentum", "adam"]), default=None,
                  help="sgd: w ← w − η·g (the book's); momentum: with velocity 0.9; adam: per-weight step "
                       "sizes  [default: adam for toy, else sgd]."),
-    click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+    click.option("--lr", type=Float(min=0, min_open=True), default=None,
                  help="Learning rate η  [default: toy 0.01 with adam, 1 with sgd; else, with sgd, 20 for the "
                       "LSTM (the book's) and 5 for the RNN (20 wrecks it), 0.001 with adam]."),
-    click.option("--clip", type=click.FloatRange(min=0, min_open=True), default=None,
+    click.option("--clip", type=Float(min=0, min_open=True), default=None,
                  help="Scale the gradients down to this global norm when it is larger  [default: 5 for toy, "
                       "else 0.25]."),
     click.option("--ptb-settings", is_flag=True,
@@ -449,7 +450,7 @@ generate_options = stacked(
     click.option("--length", type=click.IntRange(min=1), default=None, metavar="N",
                  help="Tokens to generate  [default: 100 words or 300 characters, at most the training text's "
                       "length]."),
-    click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+    click.option("--temperature", type=Float(min=0, min_open=True), default=1.0, show_default=True,
                  help="Below 1 the likeliest tokens win more often; above 1 the choice is flatter: "
                       "p ∝ exp(score / temperature)."),
     click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sampling."),

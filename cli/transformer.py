@@ -8,6 +8,7 @@ from __future__ import annotations
 import click
 
 from nbengine_cli.cnn import set_threads
+from nbengine_cli.options import Float
 from nbengine_cli.output import Output
 from nbengine_cli.rnnlm import (eval_command, generate_command, lm_config, load_corpus, run_options, run_training,
                                 stacked)
@@ -40,9 +41,9 @@ train_options = stacked(
                  help="Transformer blocks, one on top of the other  [default: 1 for toy, else 2]."),
     click.option("--hidden", type=click.IntRange(min=1), default=None,
                  help="Units of each block's feed-forward network  [default: 4 × size]."),
-    click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+    click.option("--lr", type=Float(min=0, min_open=True), default=None,
                  help="Adam's learning rate  [default: 0.01 for toy, else 0.003]."),
-    click.option("--clip", type=click.FloatRange(min=0, min_open=True), default=None,
+    click.option("--clip", type=Float(min=0, min_open=True), default=None,
                  help="Scale the gradients down to this global norm when it is larger  [default: 5 for toy, "
                       "else 1]."),
     run_options,
