@@ -161,6 +161,7 @@ def train_cnn(data, epochs, batch_size, optimizer, lr, momentum_, lesson, as_wri
     import numpy as np
 
     from nbengine.checkpoint import check_folder
+    from nbengine.data.images import files_read
     from nbengine.models.cnn import CNN
     from nbengine.optim import OPTIMIZERS, Momentum
     from nbengine.train import Epoch, Step, Stopped, batches, fit
@@ -171,8 +172,8 @@ def train_cnn(data, epochs, batch_size, optimizer, lr, momentum_, lesson, as_wri
     settings = {k: v if v is not None else defaults[k] for k, v in settings.items()}
     optimizer, epochs, batch_size = settings["optimizer"], settings["epochs"], settings["batch_size"]
     lr = settings["lr"] if settings["lr"] is not None else DEFAULT_LR[optimizer]
-    if save:
-        check_folder(save)  # say so before training
+    if save:  # say so before training
+        check_folder(save, [("--data", path) for path in files_read(data, cache_dir)])
     n_threads = set_threads(threads)
 
     split = load_split(data, split_seed, test_fraction, cache_dir)
@@ -324,14 +325,12 @@ def predict_cnn(ckpt, data, out_path, cache_dir, threads, json_mode, quiet):
     """
     import numpy as np
 
-    from nbengine.data.images import load_images
-    from nbengine.errors import NBEngineError
+    from nbengine.data.files import check_output
+    from nbengine.data.images import files_read, load_images
     from nbengine.models.cnn import CNN
 
     out = Output(json_mode, quiet)
-    folder = os.path.dirname(os.path.abspath(out_path))
-    if not os.path.isdir(folder):
-        raise NBEngineError(f"{out_path}: cannot be written: the folder does not exist")
+    check_output(out_path, [("--checkpoint", ckpt)] + [("--data", path) for path in files_read(data, cache_dir)])
     set_threads(threads)
     model = CNN.load(ckpt)
     images = load_images(data, cache_dir)

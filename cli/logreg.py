@@ -105,12 +105,13 @@ def train_logreg(data, epochs, batch_size, lr, seed, test_fraction, split_seed, 
     """
     from nbengine.data.tabular import load_binary_table
     from nbengine.checkpoint import check_folder
+    from nbengine.data.registry import resolve
     from nbengine.optim import SGD
     from nbengine.train import Epoch, Step, Traced, accuracy, batches, fit
 
     out = Output(json_mode, quiet, precision, full)
-    if save:
-        check_folder(save)  # say so before training
+    if save:  # say so before training
+        check_folder(save, [("--data", resolve(data)[1])])
     table = load_binary_table(data, test_fraction, split_seed)
     config = {"data": data_reference(data), "test_fraction": test_fraction, "split_seed": split_seed,
               "lr": lr, "epochs": epochs, "batch_size": batch_size}

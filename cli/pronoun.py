@@ -144,7 +144,7 @@ def train_pronoun(epochs, batch_size, lr, size, seed, threads, save, json_mode, 
 
     out = Output(json_mode, quiet)
     if save:
-        check_folder(save)  # say so before training
+        check_folder(save)  # say so before training (the sentences are made in code: no file is read)
     n_threads = set_threads(threads)
     task = make_task(seed)
     config = {"task_seed": seed, "lr": lr, "batch_size": batch_size, "epochs": 0}

@@ -189,6 +189,7 @@ def train_lm(model_name, data, level, epochs, batch_size, time_size, embed_size,
     import numpy as np
 
     from nbengine.checkpoint import check_folder
+    from nbengine.data.text import files_read
     from nbengine.models.rnnlm import MODELS
     from nbengine.optim import OPTIMIZERS, Momentum
 
@@ -206,8 +207,8 @@ def train_lm(model_name, data, level, epochs, batch_size, time_size, embed_size,
             s["lr"] *= RNN_LR / BOOK["lr"]
     if level == "char" and vocab_size is None:
         s["vocab_size"] = None  # a text has few characters; keep them all
-    if save:
-        check_folder(save)  # say so before training
+    if save:  # say so before training
+        check_folder(save, [("--data", path) for path in files_read(data, cache_dir)])
     n_threads = set_threads(threads)
 
     corpus = load_corpus(data, level, s["vocab_size"], cache_dir)

@@ -74,6 +74,7 @@ def train_transformer(data, level, epochs, batch_size, context, size, heads, blo
     import numpy as np
 
     from nbengine.checkpoint import check_folder
+    from nbengine.data.text import files_read
     from nbengine.models.transformer import TransformerLM
     from nbengine.optim import Adam
 
@@ -89,8 +90,8 @@ def train_transformer(data, level, epochs, batch_size, context, size, heads, blo
                                  param_hint="'--heads'")
     if vocab_size is None and level == "word":
         vocab_size = 10_000
-    if save:
-        check_folder(save)  # say so before training
+    if save:  # say so before training
+        check_folder(save, [("--data", path) for path in files_read(data, cache_dir)])
     n_threads = set_threads(threads)
 
     corpus = load_corpus(data, level, vocab_size, cache_dir)

@@ -24,7 +24,7 @@ import zlib
 
 import numpy as np
 
-from nbengine.data.files import read_bytes
+from nbengine.data.files import gunzip, read_bytes
 from nbengine.errors import DataError
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -48,7 +48,7 @@ def read_file_bytes(path: str | os.PathLike) -> bytes:
     if not raw.startswith(GZIP_MAGIC):
         return raw
     try:
-        return gzip.decompress(raw)
+        return gunzip(raw, path)
     except EOFError:
         raise DataError(path, "the gzip data is cut short (an incomplete download?)") from None
     except (gzip.BadGzipFile, zlib.error) as e:

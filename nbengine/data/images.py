@@ -421,6 +421,21 @@ def _load(ref: str, cache_dir) -> tuple[str, Images | tuple[Images, Images]]:
     return name, _csv_images(data, ref)
 
 
+def files_read(ref: str, cache_dir: str | os.PathLike | None = None) -> list[str]:
+    """The files :func:`load_images` reads for a ref (those that exist): so a command can
+    refuse, before any work, an output that would replace one of them."""
+    ref = os.fspath(ref)
+    if ref in SHIPPED_IMAGES:
+        return [shipped_path(ref)]
+    folder = dataset_folder(ref, cache_dir) if ref in FETCHABLE else ref if os.path.isdir(ref) else None
+    if folder is not None:
+        return [p for p in (_standard_file(os.fspath(folder), name) for name in MNIST_FILES) if p]
+    if not os.path.exists(ref):
+        return []
+    labels = labels_beside(ref)
+    return [ref] if labels is None else [ref, labels]
+
+
 def load_images(ref: str, cache_dir: str | os.PathLike | None = None) -> Images:
     """All the images of a ref (see the module's docstring): a fetched set's training
     images followed by its test images."""

@@ -151,8 +151,20 @@ class LanguageModel:
                    int(config["seed"]), np.dtype(config["dtype"]), {k: v for k, v in config.items() if k not in known})
 
     @classmethod
+    def param_shapes(cls, config: dict):
+        """(name, shape) of every parameter of the model a config describes, without building it."""
+        V, E, H = int(config["vocab_size"]), int(config["embed_size"]), int(config["hidden_size"])
+        cell, G = ("lstm", 4 * H) if cls.cell is TimeLSTM else ("rnn", H)  # the LSTM's four gates side by side
+        yield "embed.W", (V, E)
+        yield f"{cell}.Wx", (E, G)
+        yield f"{cell}.Wh", (H, G)
+        yield f"{cell}.b", (G,)
+        yield "affine.W", (H, V)
+        yield "affine.b", (V,)
+
+    @classmethod
     def load(cls, path):
-        return checkpoint.load_model(path, cls.name, cls.from_config)
+        return checkpoint.load_model(path, cls.name, cls.from_config, cls.param_shapes)
 
 
 class RNNLM(LanguageModel):

@@ -93,8 +93,36 @@ class TransformerLM(LanguageModel):
                 **self.extra_config}
 
     @classmethod
+    def param_shapes(cls, config: dict):
+        """(name, shape) of every parameter of the model a config describes, without building it."""
+        V, D, F, T = (int(config[k]) for k in ("vocab_size", "size", "hidden", "context"))
+        yield "embed.tokens", (V, D)
+        yield "embed.positions", (T, D)
+        for b in range(int(config["blocks"])):
+            yield from block_shapes(f"block{b}", D, F)
+        yield "ln.gamma", (D,)
+        yield "ln.beta", (D,)
+        yield "affine.W", (D, V)
+        yield "affine.b", (V,)
+
+    @classmethod
     def from_config(cls, config: dict):
         known = ("vocab_size", "size", "heads", "blocks", "hidden", "context", "seed", "dtype")
         return cls(int(config["vocab_size"]), int(config["size"]), int(config["heads"]), int(config["blocks"]),
                    int(config["hidden"]), int(config["context"]), int(config["seed"]), np.dtype(config["dtype"]),
                    {k: v for k, v in config.items() if k not in known})
+
+
+def block_shapes(name: str, D: int, F: int):
+    """(name, shape) of a TransformerBlock's parameters: two layer norms, the attention's
+    four D × D projections, the feed-forward network's D × F and F × D."""
+    for norm in ("ln1", "ln2"):
+        yield f"{name}.{norm}.gamma", (D,)
+        yield f"{name}.{norm}.beta", (D,)
+    for w in "qkvo":
+        yield f"{name}.attn.{w}.W", (D, D)
+        yield f"{name}.attn.{w}.b", (D,)
+    yield f"{name}.ff.up.W", (D, F)
+    yield f"{name}.ff.up.b", (F,)
+    yield f"{name}.ff.down.W", (F, D)
+    yield f"{name}.ff.down.b", (D,)
