@@ -161,7 +161,7 @@ def train_cnn(data, epochs, batch_size, optimizer, lr, momentum_, lesson, as_wri
     import numpy as np
 
     from nbengine.checkpoint import check_folder
-    from nbengine.data.images import files_read
+    from nbengine.data.images import files_read, require_classes
     from nbengine.models.cnn import CNN
     from nbengine.optim import OPTIMIZERS, Momentum
     from nbengine.train import Epoch, Step, Stopped, batches, fit
@@ -177,6 +177,7 @@ def train_cnn(data, epochs, batch_size, optimizer, lr, momentum_, lesson, as_wri
     n_threads = set_threads(threads)
 
     split = load_split(data, split_seed, test_fraction, cache_dir)
+    require_classes(split.train)
     train_images = split.train
     if limit is not None and limit < len(train_images):
         # a random sample (seeded by the split seed), so every class is in it
