@@ -28,6 +28,7 @@ there is one, and what is wrong: ``train.csv:5: 784 pixel values expected, found
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from dataclasses import dataclass
 
@@ -329,6 +330,11 @@ def _parse_slow(lines: list[str], start: int, layout: _Layout, path: str, first:
         if not line.strip():
             continue
         cells = line.split(",")
+        if len(cells) == 1 and n_cols > 1:  # "found 0" would hide the value that is there
+            want = {"first": "a label, then 784 pixel values", "last": "784 pixel values, then the label",
+                    None: "784 pixel values"}[layout.label]
+            raise DataError(path, f"the line holds one value, {cells[0].strip()!r}; expected {want}, separated by "
+                                  f"commas", lineno)
         if len(cells) != n_cols:
             found = len(cells) - (layout.label is not None)
             extra = ""
@@ -453,7 +459,10 @@ def _load(ref: str, cache_dir) -> tuple[str, Images | tuple[Images, Images]]:
     if os.path.isdir(ref):
         return name, load_idx_folder(ref)
     data = read_file_bytes(ref)
-    if data[:2] == b"\0\0":  # every IDX file starts with two zero bytes; text never does
+    # Every IDX file starts with two zero bytes; text never holds a zero byte. A file named
+    # like MNIST's (train-images-idx3-ubyte) or with a zero byte in its first four is read
+    # as IDX too, so a wrong magic number is reported as such, not as text that is not CSV.
+    if data[:2] == b"\0\0" or b"\0" in data[:4] or re.search(r"idx\d", name):
         return name, _idx_images(data, ref, labels_beside(ref), DIGITS)
     return name, _csv_images(data, ref)
 
