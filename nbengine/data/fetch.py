@@ -198,26 +198,36 @@ def fetch_file(folder: str | os.PathLike, name: str, digest: str, mirrors: Seque
         if digest_of(target, algorithm) == digest:
             return Fetched(name, os.fspath(target), target.stat().st_size, digest, None, algorithm=algorithm)
         replaced = True  # present but not the published file: download it again
+    made = [p for p in (folder, *folder.parents) if not p.exists()]  # deepest first
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise DataError(folder, f"the cache folder cannot be created ({e.strerror})") from None
 
     problems = []
-    for mirror in mirrors:
-        base = mirror if mirror.endswith("/") else mirror + "/"
-        try:
-            # a failed or interrupted download leaves nothing behind
-            with atomic_write(target, suffix=".part") as f:
-                size, got = _download(base + name, name, f, progress, timeout, algorithm)
-                if got != digest:
-                    raise _MirrorProblem(f"{label} mismatch (got {got}, expected {digest})")
-            return Fetched(name, os.fspath(target), size, digest, base, replaced, algorithm)
-        except _MirrorProblem as p:
-            problems.append(f"{base}: {p}")
-        except OSError as e:
-            raise DataError(folder, f"cannot write in the cache folder ({e.strerror})") from None
-    raise FetchError(name, problems)
+    try:
+        for mirror in mirrors:
+            base = mirror if mirror.endswith("/") else mirror + "/"
+            try:
+                # a failed or interrupted download leaves nothing behind
+                with atomic_write(target, suffix=".part") as f:
+                    size, got = _download(base + name, name, f, progress, timeout, algorithm)
+                    if got != digest:
+                        raise _MirrorProblem(f"{label} mismatch (got {got}, expected {digest})")
+                return Fetched(name, os.fspath(target), size, digest, base, replaced, algorithm)
+            except _MirrorProblem as p:
+                problems.append(f"{base}: {p}")
+            except OSError as e:
+                raise DataError(folder, f"cannot write in the cache folder ({e.strerror})") from None
+        raise FetchError(name, problems)
+    except BaseException:
+        # nor the folders made for it, if they are still empty
+        for p in made:
+            try:
+                p.rmdir()
+            except OSError:
+                break
+        raise
 
 
 # -- a whole data set ---------------------------------------------------------------------------
