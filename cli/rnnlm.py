@@ -41,6 +41,9 @@ RNN_LR = 5.0
 BOOK_LR = {"sgd": 20.0, "momentum": 2.0, "adam": 0.001}
 START_WORD = "you"  # DLFS2's start word for generated text
 GENERATE_LENGTH = {"word": 100, "char": 300}
+# The most tokens `generate` makes in one run: a small Transformer writes about 30 a second
+# on 2 cores, so this is an hour, and --length 10²⁰ is refused instead of running for ever.
+MAX_GENERATE = 100_000
 
 
 def data_reference(data: str) -> str:
@@ -448,9 +451,9 @@ generate_options = stacked(
     click.option("--start", default=None, metavar="TEXT",
                  help="The text to continue  [default: \"you\" for words when the model knows it, else the "
                       "training text's first token]."),
-    click.option("--length", type=click.IntRange(min=1), default=None, metavar="N",
-                 help="Tokens to generate  [default: 100 words or 300 characters, at most the training text's "
-                      "length]."),
+    click.option("--length", type=click.IntRange(1, MAX_GENERATE), default=None, metavar="N",
+                 help=f"Tokens to generate, at most {MAX_GENERATE:,}  [default: 100 words or 300 characters, at "
+                      f"most the training text's length]. A progress bar runs on a terminal."),
     click.option("--temperature", type=Float(min=0, min_open=True), default=1.0, show_default=True,
                  help="Below 1 the likeliest tokens win more often; above 1 the choice is flatter: "
                       "p ∝ exp(score / temperature)."),
@@ -508,7 +511,11 @@ def generate_lm(model_name, ckpt, start, length, temperature, seed, threads, jso
         length = max(1, min(GENERATE_LENGTH[level], room))
     skip = (vocab.id(vocab.unk),) if vocab.unk is not None else ()
     rng = np.random.default_rng(seed)
-    generated = model.generate(ids, length, rng, temperature, skip)
+    generated = []
+    with out.progress("generating", length) as advance:
+        for token in model.sample(ids, length, rng, temperature, skip):
+            generated.append(token)
+            advance()
     shown_start = [vocab.unk if t not in vocab else t for t in start_tokens]
     new_tokens = vocab.decode(generated)
     text = join_tokens(shown_start + new_tokens, level)

@@ -15,6 +15,8 @@ recurrent models (nbengine.lm_train), and saves and loads the same way.
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import numpy as np
 
 from nbengine.layers.embedding import PositionEmbedding
@@ -61,24 +63,22 @@ class TransformerLM(LanguageModel):
         ids = np.asarray(ids, np.int64)
         return super().next_probabilities(ids[:, -self.context:], temperature)
 
-    def generate(self, start: np.ndarray, length: int, rng: np.random.Generator, temperature: float = 1.0,
-                 skip: tuple[int, ...] = ()) -> list[int]:
-        """Sample ``length`` tokens after the start ids, each one appended to the text
+    def sample(self, start: np.ndarray, length: int, rng: np.random.Generator, temperature: float = 1.0,
+               skip: tuple[int, ...] = ()) -> Iterator[int]:
+        """Yield ``length`` tokens after the start ids, each one appended to the text
         the next is predicted from (its last ``context`` tokens; the model has no state).
 
         Tokens in ``skip`` (e.g. "<unk>") are never drawn.
         """
         text = [int(i) for i in np.asarray(start, np.int64).ravel()]
-        out = []
         for _ in range(length):
-            p = self.next_probabilities(np.array([text], np.int64), temperature)[0]
+            p = self.next_probabilities(np.array([text[-self.context:]], np.int64), temperature)[0]
             if skip:
                 p[list(skip)] = 0
                 p /= p.sum()
             token = int(rng.choice(self.vocab_size, p=p))
-            out.append(token)
+            yield token
             text.append(token)
-        return out
 
     def tiny_twin(self):
         return TransformerLM(3, size=4, heads=2, blocks=1, hidden=4, context=2, seed=self.seed, dtype=self.dtype)
