@@ -17,7 +17,7 @@ from nbengine.errors import DataError
 # The most bytes nbengine reads from one file, or unpacks from one gzip file. The largest
 # data set it knows, MNIST's 60,000 training digits as CSV, is about 110 MB; without a
 # limit, /dev/zero given as data (or named in a checkpoint) would be read until memory ran out.
-MAX_FILE_BYTES = 1 << 30
+MAX_FILE_BYTES = 10**9
 _KINDS = {stat.S_ISCHR: "a character device", stat.S_ISBLK: "a block device", stat.S_ISFIFO: "a named pipe",
           stat.S_ISSOCK: "a socket"}
 
@@ -31,14 +31,16 @@ def size_text(n: int) -> str:
 
 
 def open_regular(path: str | os.PathLike, kind: str = "file", error=DataError,
-                 limit: int = MAX_FILE_BYTES) -> BinaryIO:
+                 limit: int | None = None) -> BinaryIO:
     """A regular file of at most ``limit`` bytes, opened for reading (binary).
 
     Anything else raises ``error(path, problem)`` (DataError, CheckpointError, ... all
     take those two): a missing file, a folder, a device such as /dev/zero, a named pipe
-    (opened without waiting for a writer, so it cannot hang), a socket, a file too large.
+    (opened without waiting for a writer, so it cannot hang), a socket, a file too large
+    (``limit`` bytes, by default MAX_FILE_BYTES).
     """
     path = os.fspath(path)
+    limit = MAX_FILE_BYTES if limit is None else limit
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
@@ -62,28 +64,34 @@ def open_regular(path: str | os.PathLike, kind: str = "file", error=DataError,
         raise
 
 
-def too_large(size: int | None, kind: str, limit: int = MAX_FILE_BYTES) -> str:
+def too_large(size: int | None, kind: str, limit: int) -> str:
     what = f"is {size_text(size)}" if size is not None else "is larger than that"
     return (f"{what}; nbengine reads a {kind} of at most {size_text(limit)} (the largest data set it knows is "
             f"about 110 MB)")
 
 
-def read_bytes(path: str | os.PathLike, kind: str = "file", limit: int = MAX_FILE_BYTES) -> bytes:
+def read_bytes(path: str | os.PathLike, kind: str = "file", limit: int | None = None) -> bytes:
     """All the bytes of a regular file (see :func:`open_regular`); anything else is a DataError."""
     path = os.fspath(path)
+    limit = MAX_FILE_BYTES if limit is None else limit
     with open_regular(path, kind, DataError, limit) as f:
         try:
             data = f.read(limit + 1)  # a file that grew since it was opened, or a /proc file of size 0
         except OSError as e:
             raise DataError(path, f"cannot be read ({e.strerror})") from None
+        except MemoryError:
+            raise DataError(path, f"is too large for this machine's memory ({size_text(os.fstat(f.fileno()).st_size)})") \
+                from None
     if len(data) > limit:
         raise DataError(path, too_large(None, kind, limit))
     return data
 
 
-def gunzip(data: bytes, path: str | os.PathLike, kind: str = "file", limit: int = MAX_FILE_BYTES) -> bytes:
-    """The bytes of a gzip file unpacked, at most ``limit`` of them (a small file can unpack
-    to a huge one). zlib.error, EOFError and gzip.BadGzipFile are left to the caller."""
+def gunzip(data: bytes, path: str | os.PathLike, kind: str = "file", limit: int | None = None) -> bytes:
+    """The bytes of a gzip file unpacked, at most ``limit`` of them (by default MAX_FILE_BYTES:
+    a small file can unpack to a huge one). zlib.error, EOFError and gzip.BadGzipFile are
+    left to the caller."""
+    limit = MAX_FILE_BYTES if limit is None else limit
     with gzip.GzipFile(fileobj=io.BytesIO(data)) as f:
         out = f.read(limit + 1)
     if len(out) > limit:
