@@ -21,6 +21,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 
+# What differs between two runs with the same seed and thread count: the timing fields of
+# the JSON lines, and the "compile" lines, which only a run that compiles the kernels
+# writes. Everything else is the same, bit for bit (the README says so, and a test checks).
+TIMING_FIELDS = ("seconds", "images_per_second", "tokens_per_second", "sentences_per_second")
+ONLY_WHEN_COMPILING = ("compile",)
+
+
 @dataclass
 class Output:
     json_mode: bool = False
