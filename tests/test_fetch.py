@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 
-from nbengine.data import fetch as fetch_module
 from nbengine.data.fetch import (FetchError, cache_root, dataset_folder, default_cache_root, digest_of, fetch,
                                  fetch_file, md5_of, missing_files)
 from nbengine.data.registry import FETCHABLE, FETCHABLE_TEXT, MNIST_FILES, PTB_FILES, fetchable_names

@@ -80,8 +80,8 @@ def read_bytes(path: str | os.PathLike, kind: str = "file", limit: int | None = 
         except OSError as e:
             raise DataError(path, f"cannot be read ({e.strerror})") from None
         except MemoryError:
-            raise DataError(path, f"is too large for this machine's memory ({size_text(os.fstat(f.fileno()).st_size)})") \
-                from None
+            size = size_text(os.fstat(f.fileno()).st_size)
+            raise DataError(path, f"is too large for this machine's memory ({size})") from None
     if len(data) > limit:
         raise DataError(path, too_large(None, kind, limit))
     return data
