@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import stat
 import sys
-import tempfile
 from pathlib import Path
 
 KERNELS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernels")  # every @njit(cache=True) is here
@@ -48,10 +47,13 @@ def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
 # -- Numba's cache of compiled kernels -------------------------------------------------------------
 
 def writable(folder: str | os.PathLike) -> bool:
-    """Whether a file can be made in folder (created if missing), tried the way Numba tries it."""
+    """Whether a file can be made in folder (created if missing): tried, as Numba tries it,
+    since permission bits do not tell (a read-only file system, a superuser)."""
+    probe = os.path.join(folder, f".nbengine-probe-{os.getpid()}")
     try:
         os.makedirs(folder, exist_ok=True)
-        tempfile.TemporaryFile(dir=folder).close()
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+        os.unlink(probe)
     except (OSError, ValueError):
         return False
     return True
@@ -61,6 +63,8 @@ def _private_temporary_folder() -> str | None:
     """A folder under the system's temporary folder that only this user can write, kept
     between runs: ``/tmp/nbengine-<uid>/numba``. Numba's cache files are pickles, which
     run code when loaded, so a folder someone else made or can write is never used."""
+    import tempfile  # here, not on every start: importing it takes longer than the rest of this module
+
     try:
         base = os.path.join(tempfile.gettempdir(), f"nbengine-{os.getuid() if hasattr(os, 'getuid') else 'user'}")
         os.makedirs(base, mode=0o700, exist_ok=True)
