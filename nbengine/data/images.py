@@ -5,16 +5,19 @@
 - ``mnist_5k``: 5,000 real MNIST digits that ship with nbengine (the default);
 - ``mnist`` or ``fashion-mnist``: the full sets, once ``nbengine data fetch NAME`` has
   downloaded them (four IDX files in the cache folder, see nbengine.data.fetch);
-- a CSV file, plain or ``.csv.gz``, in one of three layouts, told apart by its first line:
+- a CSV file, plain or ``.csv.gz``, in one of these layouts, told apart by its first line
+  and, without a header, by its values:
 
-  ========================  =======================================  ==================
-  first line                layout                                   labels
-  ========================  =======================================  ==================
-  ``label,pixel0,...``      Kaggle's digit-recogniser ``train.csv``   first column
-  ``pixel0,...,pixel783``   Kaggle's ``test.csv``                     none
-  numbers (no header)       nbengine's ``mnist_5k``: 784 pixels,      last column
-                            then the label
-  ========================  =======================================  ==================
+  ===========================  =======================================  ==================
+  first line                   layout                                   labels
+  ===========================  =======================================  ==================
+  ``label,pixel0,...``         Kaggle's digit-recogniser ``train.csv``   first column
+  ``pixel0,...,pixel783``      Kaggle's ``test.csv``                     none
+  785 numbers (no header)      nbengine's ``mnist_5k`` (784 pixels,      the end column
+                               then the label), or Kaggle's              that holds whole
+                               ``train.csv`` without its header          numbers 0 to 9
+  784 numbers (no header)      images without labels                     none
+  ===========================  =======================================  ==================
 
 - an IDX images file (``train-images-idx3-ubyte[.gz]``), with the labels file of the
   standard name beside it (``train-labels-idx1-ubyte[.gz]``) if there is one;
