@@ -9,6 +9,7 @@ from rich.table import Table
 
 from nbengine.kernels import registry
 
+from nbengine_cli.options import Float
 from nbengine_cli.output import Output, json_options
 
 
@@ -22,7 +23,7 @@ def fmt_seconds(s: float) -> str:
 @click.command("logreg", short_help="A logistic-regression training step against NumPy.")
 @click.option("--rounds", type=click.IntRange(min=1), default=7, show_default=True,
               help="Timed rounds per implementation (alternating); the median is reported.")
-@click.option("--min-round", type=click.FloatRange(min=0), default=0.05, show_default=True,
+@click.option("--min-round", type=Float(min=0), default=0.05, show_default=True,
               help="Seconds a round lasts at least (calls are repeated to reach it).")
 @json_options
 def bench_logreg(rounds, min_round, json_mode, quiet):
@@ -140,7 +141,7 @@ def show_interference(out: Output, found) -> None:
               help=f"Batch sizes to time, comma-separated, each at most {MAX_BATCH}.")
 @click.option("--rounds", type=click.IntRange(min=1), default=5, show_default=True,
               help="Timed rounds per implementation (alternating); the median is reported.")
-@click.option("--min-round", type=click.FloatRange(min=0), default=0.3, show_default=True,
+@click.option("--min-round", type=Float(min=0), default=0.3, show_default=True,
               help="Seconds a round lasts at least (calls are repeated to reach it).")
 @click.option("--no-torch", is_flag=True, help="Leave PyTorch out even if it is installed.")
 @click.option("--startup", is_flag=True,
@@ -236,7 +237,7 @@ def size_options(module: str, default: str, sizes_help: str, wait_help: str):
                          help=sizes_help),
             click.option("--rounds", type=click.IntRange(min=1), default=5, show_default=True,
                          help="Timed rounds per implementation (alternating); the median is reported."),
-            click.option("--min-round", type=click.FloatRange(min=0), default=0.3, show_default=True,
+            click.option("--min-round", type=Float(min=0), default=0.3, show_default=True,
                          help="Seconds a round lasts at least (calls are repeated to reach it)."),
             click.option("--no-torch", is_flag=True, help="Leave PyTorch out even if it is installed."),
             click.option("--no-idle", is_flag=True,
@@ -399,7 +400,7 @@ def _gflops(v: float | None) -> str:
                    "PTB sizes, attention (32, 128, 64)); small: a few seconds' worth.")
 @click.option("--rounds", type=click.IntRange(min=1), default=3, show_default=True,
               help="Timed rounds per implementation (alternating); the median is reported.")
-@click.option("--min-round", type=click.FloatRange(min=0), default=0.05, show_default=True,
+@click.option("--min-round", type=Float(min=0), default=0.05, show_default=True,
               help="Seconds a round lasts at least (calls are repeated to reach it).")
 @click.option("--keep-wait-policy", is_flag=True,
               help="Run OpenMP with OMP_WAIT_POLICY as this process has it (nbengine sets PASSIVE unless you set "

@@ -16,6 +16,7 @@ from nbengine.kernels import registry
 
 from nbengine_cli.data import cache_dir_option
 from nbengine_cli.logreg import short_number
+from nbengine_cli.options import Float
 from nbengine_cli.output import Output, compile_with_progress, json_options
 from nbengine_cli.render import StreamingTable
 
@@ -112,7 +113,7 @@ def data_options(f):
     f = cache_dir_option(f)
     f = click.option("--split-seed", type=int, default=0, show_default=True,
                      help="Seed of the stratified train/test split (single-file data).")(f)
-    f = click.option("--test-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2,
+    f = click.option("--test-fraction", type=Float(0, 1, min_open=True, max_open=True), default=0.2,
                      show_default=True, help="Share of each class held out for testing (single-file data).")(f)
     return f
 
@@ -126,9 +127,9 @@ def data_options(f):
 @click.option("--optimizer", type=click.Choice(["sgd", "momentum", "adam"]), default=None,
               help="sgd: w ← w − η·g (the lesson's); momentum: with velocity 0.9; adam: per-weight step sizes "
                    "[default: adam].")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--lr", type=Float(min=0, min_open=True), default=None,
               help="Learning rate η  [default: 0.01 for sgd and momentum, 0.001 for adam].")
-@click.option("--momentum", "momentum_", type=click.FloatRange(0, 1, max_open=True), default=0.9, show_default=True,
+@click.option("--momentum", "momentum_", type=Float(0, 1, max_open=True), default=0.9, show_default=True,
               help="The velocity's memory μ for --optimizer momentum.")
 @click.option("--lesson", is_flag=True,
               help="The lesson's settings: SGD with η = 0.01 (Keras's default), 5 epochs, batch 32. "
@@ -162,6 +163,7 @@ def train_cnn(data, epochs, batch_size, optimizer, lr, momentum_, lesson, as_wri
     import numpy as np
 
     from nbengine.checkpoint import check_folder
+    from nbengine.data.images import files_read, require_classes
     from nbengine.models.cnn import CNN
     from nbengine.optim import OPTIMIZERS, Momentum
     from nbengine.train import Epoch, Step, Stopped, batches, fit
@@ -172,11 +174,12 @@ def train_cnn(data, epochs, batch_size, optimizer, lr, momentum_, lesson, as_wri
     settings = {k: v if v is not None else defaults[k] for k, v in settings.items()}
     optimizer, epochs, batch_size = settings["optimizer"], settings["epochs"], settings["batch_size"]
     lr = settings["lr"] if settings["lr"] is not None else DEFAULT_LR[optimizer]
-    if save:
-        check_folder(save)  # say so before training
+    if save:  # say so before training
+        check_folder(save, [("--data", path) for path in files_read(data, cache_dir)])
     n_threads = set_threads(threads)
 
     split = load_split(data, split_seed, test_fraction, cache_dir)
+    require_classes(split.train)
     train_images = split.train
     if limit is not None and limit < len(train_images):
         # a random sample (seeded by the split seed), so every class is in it
@@ -326,14 +329,12 @@ def predict_cnn(ckpt, data, out_path, cache_dir, threads, json_mode, quiet):
     """
     import numpy as np
 
-    from nbengine.data.images import load_images
-    from nbengine.errors import NBEngineError
+    from nbengine.data.files import check_output
+    from nbengine.data.images import files_read, load_images
     from nbengine.models.cnn import CNN
 
     out = Output(json_mode, quiet)
-    folder = os.path.dirname(os.path.abspath(out_path))
-    if not os.path.isdir(folder):
-        raise NBEngineError(f"{out_path}: cannot be written: the folder does not exist")
+    check_output(out_path, [("--checkpoint", ckpt)] + [("--data", path) for path in files_read(data, cache_dir)])
     set_threads(threads)
     model = CNN.load(ckpt)
     images = load_images(data, cache_dir)

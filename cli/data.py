@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from nbengine_cli.options import Float
 from nbengine_cli.output import Output, json_options
 
 # The data sets `data fetch` knows (nbengine.data.registry.FETCHABLE and FETCHABLE_TEXT,
@@ -125,7 +126,7 @@ def download_progress(out: Output):
 @click.option("--mirror", "mirrors", multiple=True, metavar="URL", callback=_mirror_urls,
               help="A mirror to try before the published ones: the URL of the folder holding the data "
                    "set's files. Repeatable.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
+@click.option("--timeout", type=Float(min=0, min_open=True), default=30.0, show_default=True,
               help="Seconds without data before a mirror is given up.")
 @json_options
 def data_fetch(name, cache_dir, mirrors, timeout, json_mode, quiet):
@@ -202,7 +203,7 @@ def show_text(out: Output, data: str, index: int, split: str, cache_dir) -> None
                    "text corpora also have a valid part.")
 @click.option("--split-seed", type=int, default=0, show_default=True,
               help="Seed of the stratified train/test split (sets without an official split).")
-@click.option("--test-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2,
+@click.option("--test-fraction", type=Float(0, 1, min_open=True, max_open=True), default=0.2,
               show_default=True, help="Share of each class held out for testing (sets without an official split).")
 @cache_dir_option
 @json_options

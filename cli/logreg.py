@@ -13,6 +13,7 @@ from rich.table import Table
 
 from nbengine.kernels import registry
 
+from nbengine_cli.options import Float
 from nbengine_cli.output import Output, output_options
 from nbengine_cli.render import StreamingTable, render_step
 
@@ -27,7 +28,7 @@ def data_option(f):
 def split_options(f):
     f = click.option("--split-seed", type=int, default=0, show_default=True,
                      help="Seed of the stratified train/test split.")(f)
-    f = click.option("--test-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2,
+    f = click.option("--test-fraction", type=Float(0, 1, min_open=True, max_open=True), default=0.2,
                      show_default=True, help="Share of each class held out for testing.")(f)
     return f
 
@@ -87,7 +88,7 @@ def data_reference(data: str) -> str:
               help="Passes over the training set.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
               help="Samples per gradient step (a value ≥ the training set size is full-batch gradient descent).")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.1, show_default=True,
+@click.option("--lr", type=Float(min=0, min_open=True), default=0.1, show_default=True,
               help="Learning rate η in w ← w − η·dL/dw.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the initial weights and the shuffling.")
 @split_options
@@ -106,12 +107,13 @@ def train_logreg(data, epochs, batch_size, lr, seed, test_fraction, split_seed, 
     """
     from nbengine.data.tabular import load_binary_table
     from nbengine.checkpoint import check_folder
+    from nbengine.data.registry import resolve
     from nbengine.optim import SGD
     from nbengine.train import Epoch, Step, Traced, accuracy, batches, fit
 
     out = Output(json_mode, quiet, precision, full)
-    if save:
-        check_folder(save)  # say so before training
+    if save:  # say so before training
+        check_folder(save, [("--data", resolve(data)[1])])
     table = load_binary_table(data, test_fraction, split_seed)
     config = {"data": data_reference(data), "test_fraction": test_fraction, "split_seed": split_seed,
               "lr": lr, "epochs": epochs, "batch_size": batch_size}
@@ -198,7 +200,7 @@ def eval_logreg(ckpt, data, split, json_mode, quiet, precision, full):
               help="Which sample (row of the data file, counting from 0).")
 @click.option("--data", default=None, metavar="NAME|PATH",
               help=f"A shipped data set's name or a CSV file  [default: {DEFAULT_DATA}, or the checkpoint's data].")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.1, show_default=True,
+@click.option("--lr", type=Float(min=0, min_open=True), default=0.1, show_default=True,
               help="Learning rate η of the update shown at the end.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the initial weights.")
 @click.option("--checkpoint", "ckpt", type=click.Path(dir_okay=False), default=None, metavar="CKPT",
@@ -273,9 +275,9 @@ def show_chain(out: Output, v: dict, feature_names) -> None:
 @data_option
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
               help="Samples in the batch whose mean loss is differentiated.")
-@click.option("--eps", type=click.FloatRange(min=0, min_open=True), default=1e-6, show_default=True,
+@click.option("--eps", type=Float(min=0, min_open=True), default=1e-6, show_default=True,
               help="Step ε of the central difference (f(p+ε) − f(p−ε)) / 2ε.")
-@click.option("--tolerance", type=click.FloatRange(min=0, min_open=True), default=1e-6, show_default=True,
+@click.option("--tolerance", type=Float(min=0, min_open=True), default=1e-6, show_default=True,
               help="Largest relative error that passes.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the weights and the batch.")
 @output_options

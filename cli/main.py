@@ -10,6 +10,7 @@ import sys
 
 import click
 
+import nbengine
 from nbengine import __version__
 from nbengine.errors import NBEngineError
 from nbengine_cli import attention_trace
@@ -33,6 +34,9 @@ class Group(click.Group):
     below it, into one line and an exit code."""
 
     def invoke(self, ctx: click.Context):
+        note, nbengine.NUMBA_CACHE_NOTE = nbengine.NUMBA_CACHE_NOTE, None  # said once per process
+        if note:
+            click.echo(note, err=True)
         try:
             return super().invoke(ctx)
         except NBEngineError as e:

@@ -13,11 +13,19 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 from dataclasses import dataclass, field
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+
+# What differs between two runs with the same seed and thread count: the timing fields of
+# the JSON lines, and the "compile" lines, which only a run that compiles the kernels
+# writes. Everything else is the same, bit for bit (the README says so, and a test checks).
+TIMING_FIELDS = ("seconds", "images_per_second", "tokens_per_second", "sentences_per_second")
+ONLY_WHEN_COMPILING = ("compile",)
 
 
 @dataclass
@@ -39,9 +47,11 @@ class Output:
 
     # -- machine output --------------------------------------------------------------
     def emit(self, event: str, **fields) -> None:
-        """One JSON line on stdout (only in --json mode)."""
+        """One JSON line on stdout (only in --json mode). JSON has no NaN or infinity: such a
+        number is written as the text "nan", "inf" or "-inf", never dropped or faked."""
         if self.json_mode:
-            click.echo(json.dumps({"event": event, **fields}, ensure_ascii=False, allow_nan=False))
+            click.echo(json.dumps({"event": event, **{k: _json_safe(v) for k, v in fields.items()}},
+                                  ensure_ascii=False, allow_nan=False))
 
     # -- human output ----------------------------------------------------------------
     def show(self, *renderables) -> None:
@@ -87,6 +97,16 @@ class Output:
                 yield bar
             finally:
                 self._above = None
+
+
+def _json_safe(v):
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    if isinstance(v, (list, tuple)):
+        return [_json_safe(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _json_safe(x) for k, x in v.items()}
+    return v
 
 
 def json_options(f):

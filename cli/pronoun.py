@@ -14,6 +14,7 @@ import click
 from nbengine.kernels import registry
 
 from nbengine_cli.cnn import diverged_at, set_threads, stop_on_interrupt, stopped_as_asked, threads_option
+from nbengine_cli.options import Float
 from nbengine_cli.output import Output, compile_with_progress, json_options
 from nbengine_cli.render import StreamingTable
 
@@ -97,7 +98,7 @@ def is_cached():
               help="Passes over the training sentences.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULTS["batch_size"], show_default=True,
               help="Sentences per step (of one length each).")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=DEFAULTS["lr"], show_default=True,
+@click.option("--lr", type=Float(min=0, min_open=True), default=DEFAULTS["lr"], show_default=True,
               help="Adam's learning rate.")
 @click.option("--size", type=click.IntRange(min=2), default=DEFAULTS["size"], show_default=True,
               help="Length of each word's vector (and d_k of the answer's attention).")
@@ -146,7 +147,7 @@ def train_pronoun(epochs, batch_size, lr, size, seed, threads, save, json_mode, 
 
     out = Output(json_mode, quiet)
     if save:
-        check_folder(save)  # say so before training
+        check_folder(save)  # say so before training (the sentences are made in code: no file is read)
     n_threads = set_threads(threads)
     task = make_task(seed)
     config = {"task_seed": seed, "lr": lr, "batch_size": batch_size, "epochs": 0}

@@ -17,6 +17,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
+from nbengine_cli.options import Float
 from nbengine_cli.output import Output, json_options, output_options
 
 GATES = ("f", "g", "i", "o")
@@ -73,11 +74,11 @@ def fate(ratio: float) -> str:
               help="Time steps of the sequence.")
 @click.option("--hidden", "H", type=click.IntRange(1, 1024), default=16, show_default=True, metavar="H",
               help="Hidden units (and input size).")
-@click.option("--small-sigma", type=click.FloatRange(min=0, min_open=True), default=0.5, show_default=True,
+@click.option("--small-sigma", type=Float(min=0, min_open=True), default=0.5, show_default=True,
               help="The largest singular value of the first RNN's Wh (below 1: the gradient shrinks).")
-@click.option("--large-sigma", type=click.FloatRange(min=0, min_open=True), default=2.0, show_default=True,
+@click.option("--large-sigma", type=Float(min=0, min_open=True), default=2.0, show_default=True,
               help="The largest singular value of the second RNN's Wh (above 1: it can grow).")
-@click.option("--forget-bias", type=float, default=2.0, show_default=True,
+@click.option("--forget-bias", type=Float(), default=2.0, show_default=True,
               help="The LSTM's bias of the forget gate: f starts near σ(bias).")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the sequence, the weights and the gradient at the last step.")

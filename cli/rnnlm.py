@@ -16,6 +16,7 @@ from rich.text import Text
 from nbengine.kernels import registry
 
 from nbengine_cli.cnn import diverged_at, set_threads, stop_on_interrupt, stopped_as_asked, threads_option
+from nbengine_cli.options import Float
 from nbengine_cli.output import Output, compile_with_progress, json_options
 from nbengine_cli.render import StreamingTable
 
@@ -42,6 +43,9 @@ RNN_LR = 5.0
 BOOK_LR = {"sgd": 20.0, "momentum": 2.0, "adam": 0.001}
 START_WORD = "you"  # DLFS2's start word for generated text
 GENERATE_LENGTH = {"word": 100, "char": 300}
+# The most tokens `generate` makes in one run: a small Transformer writes about 30 a second
+# on 2 cores, so this is an hour, and --length 10²⁰ is refused instead of running for ever.
+MAX_GENERATE = 100_000
 
 
 def data_reference(data: str) -> str:
@@ -144,10 +148,10 @@ train_options = stacked(
     click.option("--optimizer", type=click.Choice(["sgd", "momentum", "adam"]), default=None,
                  help="sgd: w ← w − η·g (the book's); momentum: with velocity 0.9; adam: per-weight step "
                       "sizes  [default: adam for toy, else sgd]."),
-    click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+    click.option("--lr", type=Float(min=0, min_open=True), default=None,
                  help="Learning rate η  [default: toy 0.01 with adam, 1 with sgd; else, with sgd, 20 for the "
                       "LSTM (the book's) and 5 for the RNN (20 wrecks it), 0.001 with adam]."),
-    click.option("--clip", type=click.FloatRange(min=0, min_open=True), default=None,
+    click.option("--clip", type=Float(min=0, min_open=True), default=None,
                  help="Scale the gradients down to this global norm when it is larger  [default: 5 for toy, "
                       "else 0.25]."),
     click.option("--ptb-settings", is_flag=True,
@@ -190,6 +194,7 @@ def train_lm(model_name, data, level, epochs, batch_size, time_size, embed_size,
     import numpy as np
 
     from nbengine.checkpoint import check_folder
+    from nbengine.data.text import files_read
     from nbengine.models.rnnlm import MODELS
     from nbengine.optim import OPTIMIZERS, Momentum
 
@@ -207,8 +212,8 @@ def train_lm(model_name, data, level, epochs, batch_size, time_size, embed_size,
             s["lr"] *= RNN_LR / BOOK["lr"]
     if level == "char" and vocab_size is None:
         s["vocab_size"] = None  # a text has few characters; keep them all
-    if save:
-        check_folder(save)  # say so before training
+    if save:  # say so before training
+        check_folder(save, [("--data", path) for path in files_read(data, cache_dir)])
     n_threads = set_threads(threads)
 
     corpus = load_corpus(data, level, s["vocab_size"], cache_dir)
@@ -449,10 +454,10 @@ generate_options = stacked(
     click.option("--start", default=None, metavar="TEXT",
                  help="The text to continue  [default: \"you\" for words when the model knows it, else the "
                       "training text's first token]."),
-    click.option("--length", type=click.IntRange(min=1), default=None, metavar="N",
-                 help="Tokens to generate  [default: 100 words or 300 characters, at most the training text's "
-                      "length]."),
-    click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+    click.option("--length", type=click.IntRange(1, MAX_GENERATE), default=None, metavar="N",
+                 help=f"Tokens to generate, at most {MAX_GENERATE:,}  [default: 100 words or 300 characters, at "
+                      f"most the training text's length]. A progress bar runs on a terminal."),
+    click.option("--temperature", type=Float(min=0, min_open=True), default=1.0, show_default=True,
                  help="Below 1 the likeliest tokens win more often; above 1 the choice is flatter: "
                       "p ∝ exp(score / temperature)."),
     click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sampling."),
@@ -509,7 +514,11 @@ def generate_lm(model_name, ckpt, start, length, temperature, seed, threads, jso
         length = max(1, min(GENERATE_LENGTH[level], room))
     skip = (vocab.id(vocab.unk),) if vocab.unk is not None else ()
     rng = np.random.default_rng(seed)
-    generated = model.generate(ids, length, rng, temperature, skip)
+    generated = []
+    with out.progress("generating", length) as advance:
+        for token in model.sample(ids, length, rng, temperature, skip):
+            generated.append(token)
+            advance()
     shown_start = [vocab.unk if t not in vocab else t for t in start_tokens]
     new_tokens = vocab.decode(generated)
     text = join_tokens(shown_start + new_tokens, level)

@@ -10,6 +10,7 @@ import click
 from nbengine.kernels import registry
 
 from nbengine_cli.cnn import set_threads
+from nbengine_cli.options import Float
 from nbengine_cli.output import Output
 from nbengine_cli.rnnlm import (eval_command, generate_command, lm_config, load_corpus, run_options, run_training,
                                 stacked)
@@ -42,9 +43,9 @@ train_options = stacked(
                  help="Transformer blocks, one on top of the other  [default: 1 for toy, else 2]."),
     click.option("--hidden", type=click.IntRange(min=1), default=None,
                  help="Units of each block's feed-forward network  [default: 4 × size]."),
-    click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+    click.option("--lr", type=Float(min=0, min_open=True), default=None,
                  help="Adam's learning rate  [default: 0.01 for toy, else 0.003]."),
-    click.option("--clip", type=click.FloatRange(min=0, min_open=True), default=None,
+    click.option("--clip", type=Float(min=0, min_open=True), default=None,
                  help="Scale the gradients down to this global norm when it is larger  [default: 5 for toy, "
                       "else 1]."),
     run_options,
@@ -75,6 +76,7 @@ def train_transformer(data, level, epochs, batch_size, context, size, heads, blo
     import numpy as np
 
     from nbengine.checkpoint import check_folder
+    from nbengine.data.text import files_read
     from nbengine.models.transformer import TransformerLM
     from nbengine.optim import Adam
 
@@ -90,8 +92,8 @@ def train_transformer(data, level, epochs, batch_size, context, size, heads, blo
                                  param_hint="'--heads'")
     if vocab_size is None and level == "word":
         vocab_size = 10_000
-    if save:
-        check_folder(save)  # say so before training
+    if save:  # say so before training
+        check_folder(save, [("--data", path) for path in files_read(data, cache_dir)])
     n_threads = set_threads(threads)
 
     corpus = load_corpus(data, level, vocab_size, cache_dir)

@@ -75,6 +75,10 @@ def tutorial_run(name, lang, pause, show_code, json_mode, quiet):
     few lines of Python with the engine) and shows the numbers it computed. The
     steps run straight through unless --step is given and stdin is a terminal.
     See the README for the file format and a complete example to start your own.
+
+    A tutorial file's code steps are Python, run with your permissions, like any
+    script: run only files you trust. A file that is not one of the shipped
+    tutorials gets a line on stderr saying so.
     """
     import tempfile
 
@@ -83,6 +87,9 @@ def tutorial_run(name, lang, pause, show_code, json_mode, quiet):
     lang = lang or default_language()
     out = Output(json_mode, quiet)
     t = find(name)
+    if not t.shipped:  # said even with -q: it is about what runs, not progress
+        out.err.print(f"note: {t.path} is not one of nbengine's tutorials; its code steps run as Python with your "
+                      f"permissions", soft_wrap=True, markup=False)
     interactive = pause and sys.stdin.isatty() and not json_mode
     out.emit("start", name=t.name, title=text(t.title, lang), lang=lang, steps=len(t.steps), path=str(t.path))
     out.show(Text(text(t.title, lang), style="bold"))

@@ -26,3 +26,12 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # OpenBLAS, so it works when nbengine is imported before NumPy (as the command line
 # does); a value the user set wins.
 _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
+# Numba caches compiled kernels beside their source; a read-only install (a system-wide
+# one, a container, a shared lab machine) with a read-only home made every command that
+# compiles a kernel fail. Numba reads NUMBA_CACHE_DIR when it is imported, so a folder
+# that can be written is chosen here, first (see nbengine.caches). The command line
+# prints the note, if there is one.
+from nbengine.caches import choose_numba_cache as _choose_numba_cache  # noqa: E402
+
+NUMBA_CACHE_NOTE: str | None = _choose_numba_cache()

@@ -15,10 +15,11 @@ import json
 import os
 import zipfile
 import zlib
+from typing import Callable, Iterable
 
 import numpy as np
 
-from nbengine.data.files import atomic_write
+from nbengine.data.files import atomic_write, check_output, open_regular
 from nbengine.errors import CheckpointError
 
 FORMAT_VERSION = 1
@@ -57,13 +58,9 @@ def load(path: str | os.PathLike, model: str | None = None) -> tuple[dict, dict[
     With ``model`` given, a checkpoint of another model is refused.
     """
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise CheckpointError(path, "no such file")
-    if os.path.isdir(path):
-        raise CheckpointError(path, "is a directory, not a checkpoint")
     arrays: dict[str, np.ndarray] = {}
     try:
-        with open(path, "rb") as f:
+        with open_regular(path, "checkpoint", CheckpointError) as f:
             magic = f.read(6)
             if not magic:
                 raise CheckpointError(path, "is empty")
@@ -80,6 +77,8 @@ def load(path: str | os.PathLike, model: str | None = None) -> tuple[dict, dict[
         # zipfile raises NotImplementedError for a damaged compression method or
         # version field, and RuntimeError for a damaged "encrypted" flag
         raise CheckpointError(path, f"is corrupted ({e})") from None
+    except MemoryError:
+        raise CheckpointError(path, "holds an array too large for this machine's memory (is it corrupted?)") from None
     if "__format__" not in arrays:
         raise CheckpointError(path, "is not an nbengine checkpoint (no format version)")
     try:
@@ -120,22 +119,43 @@ def fill_params(params: dict[str, np.ndarray], arrays: dict[str, np.ndarray]) ->
         p[...] = a
 
 
-def load_model(path, name: str, build):
+Shapes = Iterable[tuple[str, tuple[int, ...]]]
+
+
+def check_shapes(arrays: dict[str, np.ndarray], expected: Shapes) -> None:
+    """Every array a model's config asks for, with its shape, against the arrays stored:
+    ValueError (KeyError for a missing one) at the first that differs. ``expected`` is
+    read lazily, so a config that asks for a billion blocks fails at the first one missing."""
+    for name, shape in expected:
+        if arrays[name].shape != tuple(shape):
+            raise ValueError(f"{name} has shape {arrays[name].shape}, expected {tuple(shape)} by its config")
+
+
+def load_model(path, name: str, build, shapes: Callable[[dict], Shapes] | None = None):
     """The model a checkpoint holds: ``build(config)`` makes it with fresh weights from the
-    checkpoint's config, then its parameters are filled from the arrays. A config or array
-    that does not fit raises CheckpointError naming the file and the problem."""
+    checkpoint's config, then its parameters are filled from the arrays. ``shapes(config)``
+    gives the shape of every array the config implies; they are checked against the arrays
+    stored before anything is built, since a config's sizes go straight into allocations
+    (a hidden size of 10⁹ asks for terabytes). A config or array that does not fit raises
+    CheckpointError naming the file and the problem."""
     config, arrays = load(path, name)
     try:
+        if shapes is not None:
+            check_shapes(arrays, shapes(config))
         model = build(config)
         fill_params(model.params, arrays)
     except KeyError as e:
         raise CheckpointError(path, f"does not hold a valid {name} model (missing {e})") from None
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, OverflowError) as e:
         raise CheckpointError(path, f"does not hold a valid {name} model ({e})") from None
+    except MemoryError:
+        raise CheckpointError(path, f"does not hold a valid {name} model (it is too large for this machine's "
+                                    f"memory)") from None
     return model
 
 
-def check_folder(path) -> None:
-    """Refuse, before any training, a checkpoint path whose folder does not exist."""
-    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
-        raise CheckpointError(path, "cannot be saved: the folder does not exist")
+def check_folder(path, inputs: Iterable[tuple[str, str]] = ()) -> None:
+    """Refuse, before any training, a checkpoint path that could not be saved: its folder
+    does not exist or cannot be written, or it is one of the files the command reads
+    (``inputs``: (option, path) pairs)."""
+    check_output(path, inputs, CheckpointError, "saved")

@@ -78,7 +78,8 @@ def fit(model, optimizer, x_train, y_train, x_test=None, y_test=None, *, epochs:
     seeded with ``seed``; the same seed gives the same batches, so the same
     numbers. With ``trace_every`` = k > 0, steps 1, k+1, 2k+1, ... are traced.
     A non-finite loss stops training with :class:`DivergedError` before the
-    optimizer applies it.
+    optimizer applies it, and so does a non-finite test loss after an epoch: an
+    :class:`Epoch` is only yielded for a model whose numbers are finite.
 
     The training accuracy of an epoch is measured on the whole training set after
     the epoch, or, with ``running_accuracy``, counted on each batch as it was
@@ -125,6 +126,9 @@ def fit(model, optimizer, x_train, y_train, x_test=None, y_test=None, *, epochs:
         if x_test is not None and len(x_test):
             if hasattr(model, "evaluate"):
                 test_loss, test_acc = model.evaluate(x_test, y_test)
+                if not math.isfinite(test_loss):  # the training losses were finite, the weights are not
+                    raise DivergedError(f"the test loss became {test_loss} after epoch {epoch}: the weights "
+                                        "diverged; try a smaller learning rate")
             else:
                 test_acc = accuracy(model, x_test, y_test)
         yield Epoch(epoch, loss_sum / N, train_acc, test_acc, seconds, N, test_loss)

@@ -32,6 +32,7 @@ This module reads, checks and runs the steps; printing is the command line's.
 
 from __future__ import annotations
 
+import math
 import os
 import shlex
 import tomllib
@@ -40,11 +41,13 @@ from pathlib import Path
 
 import numpy as np
 
+from nbengine.data.files import open_regular
 from nbengine.errors import TutorialCheckFailed, TutorialError
 from nbengine.trace import Step, Tracer
 
 LANGUAGES = ("en", "ko")
 SHIPPED = Path(__file__).with_name("tutorials")
+MAX_TUTORIAL_BYTES = 1 << 20  # the shipped ones are 10 to 20 kB
 
 _TOP_KEYS = {"lesson", "minutes", "title", "steps"}
 _STEP_KEYS = {"title", "say", "run", "code", "show", "heatmap", "curve", "expect", "tolerance", "expect_output"}
@@ -74,6 +77,11 @@ class Tutorial:
     minutes: float
     steps: list[TutorialStep]
     lesson: int | None = None
+
+    @property
+    def shipped(self) -> bool:
+        """Whether it is one of the tutorials that ship with nbengine (its code is nbengine's)."""
+        return self.path.resolve().parent == SHIPPED.resolve()
 
 
 def text(words: dict[str, str], lang: str) -> str:
@@ -108,14 +116,11 @@ def _names(value, path, what, step, title) -> list[str]:
 def load(path: str | os.PathLike) -> Tutorial:
     """Read and check a tutorial file; TutorialError (exit 2) names the file, the step and the problem."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise TutorialError(path, "no such file") from None
-    except IsADirectoryError:
-        raise TutorialError(path, "is a folder, not a tutorial file") from None
-    except OSError as e:
-        raise TutorialError(path, f"cannot be read ({e.strerror})") from None
+    with open_regular(path, "tutorial file", TutorialError, limit=MAX_TUTORIAL_BYTES) as f:  # not a pipe, not huge
+        try:
+            raw = f.read()
+        except OSError as e:
+            raise TutorialError(path, f"cannot be read ({e.strerror})") from None
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
@@ -130,7 +135,7 @@ def load(path: str | os.PathLike) -> Tutorial:
     title = _languages(data["title"], path, "title", None)
     minutes = data.get("minutes", 5)
     lesson = data.get("lesson")
-    if not isinstance(minutes, (int, float)) or isinstance(minutes, bool) or minutes <= 0:
+    if not _number(minutes) or minutes <= 0:
         raise TutorialError(path, "minutes must be a positive number")
     if lesson is not None and (not isinstance(lesson, int) or isinstance(lesson, bool)):
         raise TutorialError(path, "lesson must be a whole number")
@@ -140,6 +145,11 @@ def load(path: str | os.PathLike) -> Tutorial:
     steps = [_step(path, i, s) for i, s in enumerate(raw_steps, start=1)]
     name = path.stem.split("-", 1)[1] if path.parent == SHIPPED and "-" in path.stem else path.stem
     return Tutorial(name, path, title, float(minutes), steps, lesson)
+
+
+def _number(v) -> bool:
+    """A finite int or float from the TOML (TOML has nan and inf; a bool is not a number here)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _step(path, i: int, s: dict) -> TutorialStep:
@@ -189,8 +199,8 @@ def _step(path, i: int, s: dict) -> TutorialStep:
         raise TutorialError(path, "expect must be a table of name = value", i, heading)
     step.expect = expect
     tol = s.get("tolerance", 1e-9)
-    if not isinstance(tol, (int, float)) or isinstance(tol, bool) or tol < 0:
-        raise TutorialError(path, "tolerance must be a number ≥ 0", i, heading)
+    if not _number(tol) or tol < 0:  # nan would fail every check, inf pass every one
+        raise TutorialError(path, "tolerance must be a finite number ≥ 0", i, heading)
     step.tolerance = float(tol)
     out = s.get("expect_output", [])
     if isinstance(out, str):

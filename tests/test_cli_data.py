@@ -208,7 +208,11 @@ def test_fetch_json_reports_the_mirror(tmp_path, server, fake_mnist):
 def test_fetch_failure_is_one_line_and_leaves_nothing(tmp_path, server, fake_mnist):
     r = run("data", "fetch", "mnist", "--cache-dir", str(tmp_path), "--mirror", f"{server}/error/", code=2)
     assert r.stderr.splitlines()[-1] == f"error: one.gz: could not be downloaded: {server}/error/: HTTP 500"
-    assert os.listdir(tmp_path / "mnist") == []
+    assert not (tmp_path / "mnist").exists()  # not even an empty folder
+    (tmp_path / "there").mkdir()
+    cache = tmp_path / "there" / "new" / "cache"  # the folders made for the download go too, not one that was there
+    run("data", "fetch", "mnist", "--cache-dir", str(cache), "--mirror", f"{server}/error/", code=2)
+    assert os.listdir(tmp_path) == ["there"] and os.listdir(tmp_path / "there") == []
 
 
 def test_fetch_refuses_a_mirror_that_is_not_a_url(tmp_path):
@@ -265,7 +269,7 @@ def test_fetch_ptb_checks_sha256_and_then_it_loads(tmp_path, server, fake_ptb):
 def test_fetch_ptb_failure_leaves_nothing(tmp_path, server, fake_ptb):
     r = run("data", "fetch", "ptb", "--cache-dir", str(tmp_path), "--mirror", f"{server}/error/", code=2)
     assert r.stderr.splitlines()[-1] == f"error: ptb.train.txt: could not be downloaded: {server}/error/: HTTP 500"
-    assert os.listdir(tmp_path / "ptb") == []
+    assert os.listdir(tmp_path) == []  # not even an empty folder
 
 
 # -- show, text corpora -------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,7 +19,6 @@ from pathlib import Path
 
 import pytest
 
-from nbengine.data import fetch as fetch_module
 from nbengine.data.fetch import (FetchError, cache_root, dataset_folder, default_cache_root, digest_of, fetch,
                                  fetch_file, md5_of, missing_files)
 from nbengine.data.registry import FETCHABLE, FETCHABLE_TEXT, MNIST_FILES, PTB_FILES, fetchable_names
@@ -307,7 +307,7 @@ def test_cache_folder_explicit_then_environment_then_platform(tmp_path, monkeypa
     ("win32", {}, "HOME/AppData/Local/nbengine/Cache"),
 ])
 def test_platform_cache_folders(monkeypatch, tmp_path, platform, env, expected):
-    monkeypatch.setattr(fetch_module.sys, "platform", platform)
+    monkeypatch.setattr(sys, "platform", platform)
     monkeypatch.setattr(Path, "home", classmethod(lambda cls: tmp_path))
     for var in ("XDG_CACHE_HOME", "LOCALAPPDATA"):
         monkeypatch.delenv(var, raising=False)

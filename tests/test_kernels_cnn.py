@@ -400,6 +400,27 @@ def test_maxpool_worked_example_overlapping_windows_add_up():
     assert_close("dx", dx[0, :, :, 0], expected, atol=0, rtol=0)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_maxpool_window_with_nan_gives_nan_as_pytorch_does(dtype):
+    """The max of a window holding NaN is NaN, wherever the NaN sits (it used to win only as
+    the window's first value: [1, NaN, 3, 0.5] gave 3), and the gradient goes to the NaN:
+    the last one in row-major order when there are several, as PyTorch's kernel keeps it."""
+    x = np.array([[1, np.nan, 7, 7],
+                  [3, 0.5, np.nan, np.nan],
+                  [np.nan, 2, 4, 1],
+                  [5, 6, 1, 2]], dtype).reshape(1, 4, 4, 1)
+    out, arg = pool_forward(x, (2, 2), (2, 2), "valid")
+    got = out[0, :, :, 0]
+    assert np.isnan(got[0, 0]) and np.isnan(got[0, 1]) and np.isnan(got[1, 0]) and got[1, 1] == 4
+    assert arg[0, :, :, 0].tolist() == [[1, 7], [8, 10]]
+    np.testing.assert_array_equal(out, ref.maxpool_ref(x))  # NaN where the NumPy reference has NaN
+    dx = pool_backward(np.array([10.0, 20.0, 30.0, 40.0], dtype).reshape(1, 2, 2, 1), arg, x.shape, dtype)
+    assert dx[0, :, :, 0].tolist() == [[0, 10, 0, 0],
+                                       [0, 0, 0, 20],
+                                       [30, 0, 40, 0],
+                                       [0, 0, 0, 0]]
+
+
 def test_maxpool_same_padding_never_wins_over_negative_values():
     # "same" on a 3×3 image of negative values: the last row and column of windows reach into
     # the padding, which must not act as a 0 larger than every real value
@@ -581,6 +602,21 @@ def test_relu_worked_example_and_in_place():
     dout = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
     relu_backward(dout, dout, x)  # in place too
     assert dout.tolist() == [0.0, 0.0, 0.0, 4.0, 5.0]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_relu_passes_nan_on_as_pytorch_does(dtype):
+    """torch.relu(nan) is nan and its gradient there is the incoming one: a diverged layer
+    must not hand a clean 0 to the next, or the loss stays finite and nobody notices."""
+    x = np.array([np.nan, -1.0, 2.0, 0.0, -np.inf, np.inf], dtype)
+    out = np.empty_like(x)
+    relu_forward(out, x)
+    assert np.isnan(out[0]) and out[1:].tolist() == [0.0, 2.0, 0.0, 0.0, np.inf]
+    assert_close("relu", out, ref.relu_ref(x), atol=0, rtol=0)  # the NumPy reference keeps NaN too
+    dout = np.arange(1, 7).astype(dtype)
+    dx = np.empty_like(x)
+    relu_backward(dx, dout, out)
+    assert dx.tolist() == [1.0, 0.0, 3.0, 0.0, 0.0, 6.0]
 
 
 def test_relu_gradient_matches_finite_differences():

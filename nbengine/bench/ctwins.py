@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nbengine import caches
 from nbengine.errors import NBEngineError
 
 SOURCES = ("threads.c", "conv2d.c", "maxpool.c", "dense.c", "lstm.c", "attention.c")
@@ -111,14 +112,8 @@ def find_compiler() -> Compiler:
 
 def _cache_folder() -> Path | None:
     """A writable folder for the library in nbengine's cache, or None."""
-    from nbengine.data.fetch import cache_root
-
-    folder = cache_root() / "c-twins"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None
-    return folder if os.access(folder, os.W_OK) else None
+    folder = caches.cache_root() / "c-twins"
+    return folder if caches.writable(folder) else None
 
 
 def _temporary_folder() -> Path:

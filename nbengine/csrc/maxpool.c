@@ -4,6 +4,7 @@
  * x and dx are (N, H, W, C); out, arg and dout are (N, OH, OW, C), arg int32:
  *     out[n, i, j, c] = max over r < PH, s < PW of x[n, p, q, c]
  *     where p = i*sh + r - pt and q = j*sw + s - pl;  arg = p*W + q of the first largest
+ * A NaN in the window wins over any number (the last NaN, if there are several).
  */
 #include "twins.h"
 
@@ -37,9 +38,9 @@ void maxpool_forward(float *out, const intp *out_shape, int32_t *arg, const intp
                             continue;
                         for (intp c = 0; c < C; c++) {
                             float v = X(n, p, q, c);
-                            /* the first value seen always wins, so a window of NaN still
-                               points at a real position */
-                            if (v > OUT(n, i, j, c) || ARG(n, i, j, c) < 0) {
+                            /* the first value seen always wins, then a larger one or a NaN
+                               (v != v only for NaN) */
+                            if (v > OUT(n, i, j, c) || v != v || ARG(n, i, j, c) < 0) {
                                 OUT(n, i, j, c) = v;
                                 ARG(n, i, j, c) = (int32_t)(p * W + q);
                             }

@@ -124,7 +124,8 @@ def load_labelled_csv(path: str | os.PathLike, n_classes: int | None = None) -> 
                 )
         elif len(cells) != n_cols:
             raise DataError(
-                path, f"has {len(cells)} columns, expected {n_cols} ({n_cols - 1} features and a label)", lineno
+                path, f"has {len(cells)} column{'' if len(cells) == 1 else 's'}, expected {n_cols} ({n_cols - 1} "
+                      f"feature{'' if n_cols == 2 else 's'} and a label)", lineno
             )
         try:
             values = np.array(cells[:-1], dtype=np.float64)

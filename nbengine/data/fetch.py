@@ -33,7 +33,6 @@ import hashlib
 import http.client
 import os
 import socket
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
@@ -41,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nbengine import __version__
+from nbengine.caches import cache_root, default_cache_root  # noqa: F401 (part of this module's interface)
 from nbengine.data.registry import fetchable, fetchable_names
 from nbengine.data.files import atomic_write
 from nbengine.errors import DataError, NBEngineError
@@ -93,29 +93,6 @@ class Fetched:
 
 
 # -- where the files go -------------------------------------------------------------------------
-
-def default_cache_root() -> Path:
-    """The platform's cache folder for nbengine (without NBENGINE_CACHE_DIR)."""
-    home = Path.home()
-    if sys.platform == "win32":
-        base = os.environ.get("LOCALAPPDATA")
-        return (Path(base) if base else home / "AppData" / "Local") / "nbengine" / "Cache"
-    if sys.platform == "darwin":
-        return home / "Library" / "Caches" / "nbengine"
-    xdg = os.environ.get("XDG_CACHE_HOME", "")
-    # The XDG specification says a relative path there is invalid and must be ignored.
-    return (Path(xdg) if os.path.isabs(xdg) else home / ".cache") / "nbengine"
-
-
-def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
-    """cache_dir if given, else $NBENGINE_CACHE_DIR if set, else the platform's cache folder."""
-    if cache_dir:
-        return Path(cache_dir).expanduser()
-    env = os.environ.get("NBENGINE_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    return default_cache_root()
-
 
 def dataset_folder(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
     """The folder a fetchable data set's files go in: <cache root>/<name>."""
@@ -221,26 +198,36 @@ def fetch_file(folder: str | os.PathLike, name: str, digest: str, mirrors: Seque
         if digest_of(target, algorithm) == digest:
             return Fetched(name, os.fspath(target), target.stat().st_size, digest, None, algorithm=algorithm)
         replaced = True  # present but not the published file: download it again
+    made = [p for p in (folder, *folder.parents) if not p.exists()]  # deepest first
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise DataError(folder, f"the cache folder cannot be created ({e.strerror})") from None
 
     problems = []
-    for mirror in mirrors:
-        base = mirror if mirror.endswith("/") else mirror + "/"
-        try:
-            # a failed or interrupted download leaves nothing behind
-            with atomic_write(target, suffix=".part") as f:
-                size, got = _download(base + name, name, f, progress, timeout, algorithm)
-                if got != digest:
-                    raise _MirrorProblem(f"{label} mismatch (got {got}, expected {digest})")
-            return Fetched(name, os.fspath(target), size, digest, base, replaced, algorithm)
-        except _MirrorProblem as p:
-            problems.append(f"{base}: {p}")
-        except OSError as e:
-            raise DataError(folder, f"cannot write in the cache folder ({e.strerror})") from None
-    raise FetchError(name, problems)
+    try:
+        for mirror in mirrors:
+            base = mirror if mirror.endswith("/") else mirror + "/"
+            try:
+                # a failed or interrupted download leaves nothing behind
+                with atomic_write(target, suffix=".part") as f:
+                    size, got = _download(base + name, name, f, progress, timeout, algorithm)
+                    if got != digest:
+                        raise _MirrorProblem(f"{label} mismatch (got {got}, expected {digest})")
+                return Fetched(name, os.fspath(target), size, digest, base, replaced, algorithm)
+            except _MirrorProblem as p:
+                problems.append(f"{base}: {p}")
+            except OSError as e:
+                raise DataError(folder, f"cannot write in the cache folder ({e.strerror})") from None
+        raise FetchError(name, problems)
+    except BaseException:
+        # nor the folders made for it, if they are still empty
+        for p in made:
+            try:
+                p.rmdir()
+            except OSError:
+                break
+        raise
 
 
 # -- a whole data set ---------------------------------------------------------------------------

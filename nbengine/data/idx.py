@@ -24,7 +24,7 @@ import zlib
 
 import numpy as np
 
-from nbengine.data.files import read_bytes
+from nbengine.data.files import gunzip, read_bytes
 from nbengine.errors import DataError
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -48,7 +48,7 @@ def read_file_bytes(path: str | os.PathLike) -> bytes:
     if not raw.startswith(GZIP_MAGIC):
         return raw
     try:
-        return gzip.decompress(raw)
+        return gunzip(raw, path)
     except EOFError:
         raise DataError(path, "the gzip data is cut short (an incomplete download?)") from None
     except (gzip.BadGzipFile, zlib.error) as e:
@@ -69,8 +69,9 @@ def parse_idx(data: bytes, path: str | os.PathLike = "<bytes>") -> np.ndarray:
     if len(data) < 4:
         raise DataError(path, f"is too short for an IDX file: {_plural(len(data), 'byte')}, the header alone has 4")
     if data[0] != 0 or data[1] != 0:
-        raise DataError(path, f"is not an IDX file: it starts with {data[:4].hex(' ')}, "
-                              "an IDX file starts with two zero bytes")
+        raise DataError(path, f"is not an IDX file: its magic number (first 4 bytes) is {data[:4].hex(' ')}, and an "
+                              f"IDX file's starts with two zero bytes, then the type and the number of dimensions "
+                              f"(00 00 08 03 for MNIST's images, 00 00 08 01 for its labels)")
     code, ndim = data[2], data[3]
     if code not in DTYPES:
         known = ", ".join(f"0x{c:02X}" for c in DTYPES)

@@ -5,16 +5,19 @@
 - ``mnist_5k``: 5,000 real MNIST digits that ship with nbengine (the default);
 - ``mnist`` or ``fashion-mnist``: the full sets, once ``nbengine data fetch NAME`` has
   downloaded them (four IDX files in the cache folder, see nbengine.data.fetch);
-- a CSV file, plain or ``.csv.gz``, in one of three layouts, told apart by its first line:
+- a CSV file, plain or ``.csv.gz``, in one of these layouts, told apart by its first line
+  and, without a header, by its values:
 
-  ========================  =======================================  ==================
-  first line                layout                                   labels
-  ========================  =======================================  ==================
-  ``label,pixel0,...``      Kaggle's digit-recogniser ``train.csv``   first column
-  ``pixel0,...,pixel783``   Kaggle's ``test.csv``                     none
-  numbers (no header)       nbengine's ``mnist_5k``: 784 pixels,      last column
-                            then the label
-  ========================  =======================================  ==================
+  ===========================  =======================================  ==================
+  first line                   layout                                   labels
+  ===========================  =======================================  ==================
+  ``label,pixel0,...``         Kaggle's digit-recogniser ``train.csv``   first column
+  ``pixel0,...,pixel783``      Kaggle's ``test.csv``                     none
+  785 numbers (no header)      nbengine's ``mnist_5k`` (784 pixels,      the end column
+                               then the label), or Kaggle's              that holds whole
+                               ``train.csv`` without its header          numbers 0 to 9
+  784 numbers (no header)      images without labels                     none
+  ===========================  =======================================  ==================
 
 - an IDX images file (``train-images-idx3-ubyte[.gz]``), with the labels file of the
   standard name beside it (``train-labels-idx1-ubyte[.gz]``) if there is one;
@@ -28,6 +31,7 @@ there is one, and what is wrong: ``train.csv:5: 784 pixel values expected, found
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from dataclasses import dataclass
 
@@ -197,7 +201,9 @@ def load_idx_folder(folder: str | os.PathLike, class_names=DIGITS) -> tuple[Imag
 class _Layout:
     """Where the label is in each line of a CSV file, and where the data starts."""
 
-    label: str | None  # "first", "last" or None (no labels)
+    # "first", "last", None (no labels), or "either": no header and 785 values a line, the
+    # label first or last, decided from the values (see _label_column)
+    label: str | None
     data_line: int  # 0-based index of the line after the header (or of the first line without one)
 
     @property
@@ -205,8 +211,13 @@ class _Layout:
         return N_PIXELS + (self.label is not None)
 
     @property
+    def labelled(self) -> bool:
+        return self.label in ("first", "last")
+
+    @property
     def pixel_cols(self) -> slice:
-        return slice(1, None) if self.label == "first" else slice(0, N_PIXELS)
+        """The columns read as pixels (with "either", all 785 of them, each 0 to 255)."""
+        return {"first": slice(1, None), "last": slice(0, N_PIXELS)}.get(self.label, slice(0, None))
 
     @property
     def label_col(self) -> int:
@@ -218,8 +229,11 @@ def _layout(first: str, lineno: int, path: str) -> _Layout:
     cells = [c.strip().strip('"').lower() for c in first.split(",")]
     if any(is_number(c) for c in cells):
         # No header (a line mixing numbers and words is a data line with a bad cell,
-        # reported as such): nbengine's own layout, 784 pixels then the label.
-        return _Layout("last", lineno)
+        # reported as such). 784 values are an image without a label; 785 an image and
+        # its label, first (Kaggle's train.csv without its header) or last (nbengine's
+        # mnist_5k), which only the values can tell; any other count is reported as a
+        # line of nbengine's layout, 784 pixels then the label.
+        return _Layout({N_PIXELS: None, N_PIXELS + 1: "either"}.get(len(cells), "last"), lineno)
     expected = "'label,pixel0,...,pixel783' (Kaggle's train.csv) or 'pixel0,...,pixel783' (its test.csv)"
     if "label" in cells[1:-1]:
         raise DataError(path, f"the header has 'label' in column {cells.index('label') + 1}; it must be the "
@@ -231,6 +245,24 @@ def _layout(first: str, lineno: int, path: str) -> _Layout:
                               f"expected 784 (28×28): {expected}",
                         lineno + 1)
     return _Layout(label, lineno + 1)
+
+
+def _label_column(values: np.ndarray, path: str, line: int) -> str:
+    """Which end of header-less lines of 785 values holds the label, "first" or "last",
+    from the values: a label column holds whole numbers from 0 to 9, more than one of
+    them, while a pixel column goes up to 255 (or, for the corner pixels of digits, is
+    0 throughout). Read the wrong way, the last pixel of Kaggle's train.csv becomes the
+    label. When the values cannot tell, the label is last (nbengine's own layout), and
+    a column that is not labels is reported line by line."""
+    def labels(col: np.ndarray) -> bool:
+        return col.size > 0 and col.max() < N_CLASSES and np.unique(col).size > 1
+
+    first, last = labels(values[:, 0]), labels(values[:, -1])
+    if first and last:
+        raise DataError(path, "has no header, and both its first and its last column hold whole numbers from 0 to 9, "
+                              "so either could be the label: add a header line, 'label,pixel0,...,pixel783' or "
+                              "'pixel0,...,pixel783,label'", line)
+    return "first" if first else "last"
 
 
 def _parse_fast(data: bytes, layout: _Layout) -> tuple[np.ndarray, np.ndarray | None, bool]:
@@ -248,8 +280,8 @@ def _parse_fast(data: bytes, layout: _Layout) -> tuple[np.ndarray, np.ndarray | 
     starts = np.concatenate(([0], line_ends + 1))
     ends = np.concatenate((line_ends, [len(data)]))
     n = starts.size
-    pixels = np.empty((n, N_PIXELS), dtype=np.uint8)
-    labels = np.empty(n, dtype=np.int64) if layout.label else None
+    pixels = np.empty((n, layout.n_cols - layout.labelled), dtype=np.uint8)
+    labels = np.empty(n, dtype=np.int64) if layout.labelled else None
     for r0 in range(0, n, ROWS_PER_CHUNK):
         r1 = min(r0 + ROWS_PER_CHUNK, n)
         chunk = _parse_chunk(data, b, starts[r0], ends[r0:r1], layout)
@@ -283,7 +315,7 @@ def _parse_chunk(data: bytes, b: np.ndarray, lo: int, ends: np.ndarray, layout: 
     p = table[:, layout.pixel_cols]
     if p.min() < 0 or p.max() > 255:
         return None
-    y = table[:, layout.label_col] if layout.label else None
+    y = table[:, layout.label_col] if layout.labelled else None
     if y is not None and (y.min() < 0 or y.max() >= N_CLASSES):
         return None
     return p, y
@@ -301,6 +333,11 @@ def _parse_slow(lines: list[str], start: int, layout: _Layout, path: str, first:
         if not line.strip():
             continue
         cells = line.split(",")
+        if len(cells) == 1 and n_cols > 1:  # "found 0" would hide the value that is there
+            want = {"first": "a label, then 784 pixel values", "last": "784 pixel values, then the label",
+                    None: "784 pixel values"}[layout.label]
+            raise DataError(path, f"the line holds one value, {cells[0].strip()!r}; expected {want}, separated by "
+                                  f"commas", lineno)
         if len(cells) != n_cols:
             found = len(cells) - (layout.label is not None)
             extra = ""
@@ -363,6 +400,15 @@ def _csv_images(body: bytes, path: str) -> Images:
     data = body[end + 1 if layout.data_line > lineno else pos:].rstrip()
     if not data:
         raise DataError(path, "has a header but no data lines")
+    if layout.label == "either":
+        values, _, complete = _parse_fast(data, layout)  # the regular lines, each 785 values from 0 to 255
+        layout = _Layout(_label_column(values, path, layout.data_line + 1), layout.data_line)
+        col = layout.label_col
+        if complete and values[:, col].max() < N_CLASSES:
+            labels = values[:, col].astype(np.int64)
+            pixels = np.ascontiguousarray(values[:, layout.pixel_cols])
+            return Images(pixels.reshape(-1, SIDE, SIDE), labels, path, list(DIGITS))
+        # else read again, knowing the layout, to report the first bad line as such
     pixels, labels, complete = _parse_fast(data, layout)
     if not complete:  # something is wrong (or merely irregular): line by line from where it stopped
         done = len(pixels)  # the fast path's rows are the lines from layout.data_line on, one each
@@ -416,9 +462,37 @@ def _load(ref: str, cache_dir) -> tuple[str, Images | tuple[Images, Images]]:
     if os.path.isdir(ref):
         return name, load_idx_folder(ref)
     data = read_file_bytes(ref)
-    if data[:2] == b"\0\0":  # every IDX file starts with two zero bytes; text never does
+    # Every IDX file starts with two zero bytes; text never holds a zero byte. A file named
+    # like MNIST's (train-images-idx3-ubyte) or with a zero byte in its first four is read
+    # as IDX too, so a wrong magic number is reported as such, not as text that is not CSV.
+    if data[:2] == b"\0\0" or b"\0" in data[:4] or re.search(r"idx\d", name):
         return name, _idx_images(data, ref, labels_beside(ref), DIGITS)
     return name, _csv_images(data, ref)
+
+
+def files_read(ref: str, cache_dir: str | os.PathLike | None = None) -> list[str]:
+    """The files :func:`load_images` reads for a ref (those that exist): so a command can
+    refuse, before any work, an output that would replace one of them."""
+    ref = os.fspath(ref)
+    if ref in SHIPPED_IMAGES:
+        return [shipped_path(ref)]
+    folder = dataset_folder(ref, cache_dir) if ref in FETCHABLE else ref if os.path.isdir(ref) else None
+    if folder is not None:
+        return [p for p in (_standard_file(os.fspath(folder), name) for name in MNIST_FILES) if p]
+    if not os.path.exists(ref):
+        return []
+    labels = labels_beside(ref)
+    return [ref] if labels is None else [ref, labels]
+
+
+def require_classes(images: Images) -> None:
+    """Refuse images to train on whose labels take a single value: a network learns
+    nothing from them but to answer that value, and its test accuracy is then 1.0. It
+    is what a file whose label column was misread looks like."""
+    values = np.unique(images.labels)
+    if values.size < 2:
+        raise DataError(images.source, f"every label of its {len(images):,} training images is {values[0]}: there "
+                                       f"is nothing to learn from one class (is the label in another column?)")
 
 
 def load_images(ref: str, cache_dir: str | os.PathLike | None = None) -> Images:

@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from nbengine.data.fetch import dataset_folder, missing_files
-from nbengine.data.files import read_bytes
+from nbengine.data.files import gunzip, read_bytes
 from nbengine.data.registry import FETCHABLE_TEXT, PTB_FILES, SHIPPED_TEXT, shipped_path
 from nbengine.errors import DataError, NBEngineError
 
@@ -294,7 +294,7 @@ def read_text(path: str | os.PathLike) -> str:
     data = read_bytes(path, "text file")
     if path.endswith(".gz"):
         try:
-            data = gzip.decompress(data)
+            data = gunzip(data, path, "text file")
         except (OSError, EOFError, zlib.error) as e:
             raise DataError(path, f"is not a valid gzip file ({e})") from None
     return decode_text(data, path)
@@ -376,6 +376,20 @@ def _not_fetched(name: str, cache_dir, missing: list[str], folder: Path) -> Data
     state = "not downloaded yet" if len(missing) == len(spec.files) else f"incomplete (missing {', '.join(missing)})"
     return DataError(name, f"{state}: `nbengine data fetch {name}{option}` downloads it ({spec.size}) into "
                            f"{folder}; `shakespeare` ships with nbengine and needs no download")
+
+
+def files_read(ref: str, cache_dir=None) -> list[str]:
+    """The files :func:`load_corpus` reads for a ref (those that exist): so a command can
+    refuse, before any work, an output that would replace one of them."""
+    ref = os.fspath(ref)
+    if ref == "toy":
+        return []
+    if ref in SHIPPED_TEXT:
+        return [shipped_path(ref)]
+    folder = dataset_folder(ref, cache_dir) if ref in FETCHABLE_TEXT else ref if os.path.isdir(ref) else None
+    if folder is not None:
+        return [p for p in (os.path.join(folder, f) for f in PTB_FILES) if os.path.isfile(p)]
+    return [ref] if os.path.exists(ref) else []
 
 
 def load_corpus(ref: str, level: str = "word", vocab_size: int | None = None, cache_dir=None) -> Corpus:

@@ -11,7 +11,9 @@ Padding positions (p or q outside the input) never take part, as if they held -i
 a window wholly in the padding (possible with a large explicit padding) gives -inf
 and arg -1.
 The first largest value in the window, reading row by row, wins a tie; its
-position is kept as the flat index p*W + q in ``arg``.
+position is kept as the flat index p*W + q in ``arg``. A NaN in the window wins
+over any number (the last NaN, if there are several), as in PyTorch: the max of a
+window holding NaN is NaN, so a diverged layer's NaN is passed on, not hidden.
 
 Backward: only the winner of a window affected the output, so the whole gradient
 of that output goes back to it, and every other position of the window gets 0:
@@ -49,9 +51,9 @@ def maxpool_forward(out, arg, x, ph, pw, sh, sw, pt, pl):
                             continue
                         for c in range(C):
                             v = x[n, p, q, c]
-                            # the first value seen always wins, so a window of NaN still
-                            # points at a real position
-                            if v > out[n, i, j, c] or arg[n, i, j, c] < 0:
+                            # the first value seen always wins, then a larger one or a NaN
+                            # (v != v only for NaN)
+                            if v > out[n, i, j, c] or v != v or arg[n, i, j, c] < 0:
                                 out[n, i, j, c] = v
                                 arg[n, i, j, c] = p * W + q
 

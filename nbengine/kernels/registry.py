@@ -62,11 +62,10 @@ def current() -> str:
     return _checked(os.environ.get(ENV) or "fast", ENV)
 
 
-def use_kernels(kind: str | None) -> str:
+def use_kernels(kind: str | None) -> None:
     """Run the naive or the fast kernels from now on (None: as the environment says)."""
     global _chosen
     _chosen = None if kind is None else _checked(kind, "kernels")
-    return current()
 
 
 @contextmanager

@@ -9,10 +9,8 @@ With momentum, a velocity v remembers past steps (Keras's SGD(momentum=mu)):
     p[e] = p[e] + v[e]
 
 Each element is updated on its own, so a large array is updated in parallel
-(prange), with the same result on any number of threads: 0.47 → 0.27 ms for the
-3.2 million weights of the lesson's dense1 here. A small one is updated by one
-thread: waking the others costs more than it saves (a logistic-regression step
-took 96 µs instead of 7 µs).
+(prange), with the same result on any number of threads; a small one by one thread
+(see nbengine/kernels/__init__.py).
 """
 
 from numba import njit, prange

@@ -41,6 +41,10 @@ from nbengine.layers.pooling import MaxPool2D
 from nbengine.trace import record, tracing
 
 INPUT_SHAPE = (28, 28, 1)
+FILTERS = (32, 64)  # of the two convolutions
+KERNEL = (3, 3)  # their filters' size
+POOL = (2, 2)  # the max pooling's window and stride
+HIDDEN = 1024  # units of the first Dense
 PREDICT_BATCH = 250  # images per forward pass when predicting many
 
 
@@ -71,12 +75,12 @@ class CNN:
         # Dropout draws its masks from its own generator, seeded from the model's seed.
         dropout_seed = int(np.random.SeedSequence([seed, 1]).generate_state(1)[0])
         self.layers = [
-            Conv2D("conv1", 32, (3, 3), padding="same", activation="relu"),
-            MaxPool2D("pool1", (2, 2), (2, 2), padding="same"),
-            Conv2D("conv2", 64, (3, 3), padding="same", activation="relu"),
-            MaxPool2D("pool2", (2, 2), (2, 2), padding="same"),
+            Conv2D("conv1", FILTERS[0], KERNEL, padding="same", activation="relu"),
+            MaxPool2D("pool1", POOL, POOL, padding="same"),
+            Conv2D("conv2", FILTERS[1], KERNEL, padding="same", activation="relu"),
+            MaxPool2D("pool2", POOL, POOL, padding="same"),
             Flatten("flatten"),
-            Dense("dense1", 1024, activation="relu"),
+            Dense("dense1", HIDDEN, activation="relu"),
         ]
         last = Dense("dense2", n_classes, activation="softmax")
         drop = Dropout("dropout", dropout, dropout_seed)
@@ -174,6 +178,23 @@ class CNN:
         checkpoint.save(path, self.name, self.config(), dict(self.params))
 
     @classmethod
+    def param_shapes(cls, config: dict):
+        """(name, shape) of every parameter of the model a config describes, without building it."""
+        H, W, C = (int(d) for d in config["input_shape"])
+        K = int(config["n_classes"])
+        for _ in FILTERS:  # each "same" convolution keeps the size; each pooling halves it, rounding up
+            H, W = -(-H // POOL[0]), -(-W // POOL[1])
+        R, S = KERNEL
+        yield "conv1.w", (R, S, C, FILTERS[0])
+        yield "conv1.b", (FILTERS[0],)
+        yield "conv2.w", (R, S, FILTERS[0], FILTERS[1])
+        yield "conv2.b", (FILTERS[1],)
+        yield "dense1.w", (H * W * FILTERS[1], HIDDEN)
+        yield "dense1.b", (HIDDEN,)
+        yield "dense2.w", (HIDDEN, K)
+        yield "dense2.b", (K,)
+
+    @classmethod
     def load(cls, path) -> "CNN":
         def build(config):
             known = ("seed", "dtype", "as_written", "dropout", "n_classes", "class_names", "input_shape")
@@ -182,4 +203,4 @@ class CNN:
                        tuple(int(d) for d in config["input_shape"]),
                        {k: v for k, v in config.items() if k not in known})
 
-        return checkpoint.load_model(path, cls.name, build)
+        return checkpoint.load_model(path, cls.name, build, cls.param_shapes)

@@ -84,6 +84,10 @@ class LogisticRegression:
         config, arrays = checkpoint.load(path, cls.name)
         try:
             n = int(config["n_features"])
+            shapes = list(cls.param_shapes(config))
+            if "scaler_mean" in arrays:
+                shapes += [("scaler_mean", (n,)), ("scaler_std", (n,))]
+            checkpoint.check_shapes(arrays, shapes)  # before building: n goes straight into allocations
             scaler = None
             if "scaler_mean" in arrays:
                 scaler = Standardizer(arrays["scaler_mean"], arrays["scaler_std"])
@@ -95,13 +99,16 @@ class LogisticRegression:
             model = cls(n, int(config["seed"]), dtype, feature_names=config["feature_names"],
                         class_names=config["class_names"], scaler=scaler, extra_config=extra)
             for k in ("w", "b"):
-                if arrays[k].shape != model.params[k].shape:
-                    raise ValueError(f"{k} has shape {arrays[k].shape}, expected {model.params[k].shape}")
                 model.params[k][...] = arrays[k]
-            if scaler is not None and scaler.mean.shape != (n,):
-                raise ValueError(f"scaler_mean has shape {scaler.mean.shape}, expected ({n},)")
         except KeyError as e:
             raise CheckpointError(path, f"does not hold a valid logreg model (missing {e})") from None
-        except (ValueError, TypeError) as e:
+        except (ValueError, TypeError, OverflowError) as e:
             raise CheckpointError(path, f"does not hold a valid logreg model ({e})") from None
         return model
+
+    @classmethod
+    def param_shapes(cls, config: dict):
+        """(name, shape) of every parameter of the model a config describes, without building it."""
+        n = int(config["n_features"])
+        yield "w", (n,)
+        yield "b", (1,)

@@ -179,8 +179,24 @@ class PronounModel:
                    int(config["seed"]), np.dtype(config["dtype"]), {k: v for k, v in config.items() if k not in known})
 
     @classmethod
+    def param_shapes(cls, config: dict):
+        """(name, shape) of every parameter of the model a config describes, without building it."""
+        from nbengine.models.transformer import block_shapes
+
+        V, D, F, T = len(config["words"]), int(config["size"]), int(config["hidden"]), int(config["context"])
+        yield "embed.tokens", (V, D)
+        yield "embed.positions", (T, D)
+        yield from block_shapes("block", D, F)
+        for norm in ("ln_q", "ln_x"):
+            yield f"{norm}.gamma", (D,)
+            yield f"{norm}.beta", (D,)
+        for w, out in (("q", D), ("k", D), ("v", D), ("out", V)):
+            yield f"{w}.W", (D, out)
+            yield f"{w}.b", (out,)
+
+    @classmethod
     def load(cls, path):
-        return checkpoint.load_model(path, cls.name, cls.from_config)
+        return checkpoint.load_model(path, cls.name, cls.from_config, cls.param_shapes)
 
 
 # -- training ---------------------------------------------------------------------------------------

@@ -14,6 +14,8 @@ batch (truncated backpropagation through time).
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import numpy as np
 
 from nbengine import checkpoint
@@ -105,21 +107,25 @@ class LanguageModel:
 
     def generate(self, start: np.ndarray, length: int, rng: np.random.Generator, temperature: float = 1.0,
                  skip: tuple[int, ...] = ()) -> list[int]:
-        """Sample ``length`` tokens after the start ids, one at a time, each fed back in.
+        """Sample ``length`` tokens after the start ids (see :meth:`sample`)."""
+        return list(self.sample(start, length, rng, temperature, skip))
+
+    def sample(self, start: np.ndarray, length: int, rng: np.random.Generator, temperature: float = 1.0,
+               skip: tuple[int, ...] = ()) -> Iterator[int]:
+        """Yield ``length`` tokens after the start ids, one at a time, each fed back in.
 
         Tokens in ``skip`` (e.g. "<unk>") are never drawn.
         """
         self.reset_state()
         p = self.next_probabilities(np.asarray(start, np.int64).reshape(1, -1), temperature)[0]
-        out = []
-        for _ in range(length):
+        for i in range(length):
             if skip:
                 p[list(skip)] = 0
                 p /= p.sum()
             token = int(rng.choice(self.vocab_size, p=p))
-            out.append(token)
-            p = self.next_probabilities(np.array([[token]], np.int64), temperature)[0]
-        return out
+            yield token
+            if i + 1 < length:
+                p = self.next_probabilities(np.array([[token]], np.int64), temperature)[0]
 
     def tiny_twin(self):
         """A model of the same kind and dtype with tiny sizes: it runs the same compiled kernels."""
@@ -151,8 +157,20 @@ class LanguageModel:
                    int(config["seed"]), np.dtype(config["dtype"]), {k: v for k, v in config.items() if k not in known})
 
     @classmethod
+    def param_shapes(cls, config: dict):
+        """(name, shape) of every parameter of the model a config describes, without building it."""
+        V, E, H = int(config["vocab_size"]), int(config["embed_size"]), int(config["hidden_size"])
+        cell, G = ("lstm", 4 * H) if cls.cell is TimeLSTM else ("rnn", H)  # the LSTM's four gates side by side
+        yield "embed.W", (V, E)
+        yield f"{cell}.Wx", (E, G)
+        yield f"{cell}.Wh", (H, G)
+        yield f"{cell}.b", (G,)
+        yield "affine.W", (H, V)
+        yield "affine.b", (V,)
+
+    @classmethod
     def load(cls, path):
-        return checkpoint.load_model(path, cls.name, cls.from_config)
+        return checkpoint.load_model(path, cls.name, cls.from_config, cls.param_shapes)
 
 
 class RNNLM(LanguageModel):

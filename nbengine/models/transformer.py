@@ -15,6 +15,8 @@ recurrent models (nbengine.lm_train), and saves and loads the same way.
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import numpy as np
 
 from nbengine.layers.embedding import PositionEmbedding
@@ -61,24 +63,22 @@ class TransformerLM(LanguageModel):
         ids = np.asarray(ids, np.int64)
         return super().next_probabilities(ids[:, -self.context:], temperature)
 
-    def generate(self, start: np.ndarray, length: int, rng: np.random.Generator, temperature: float = 1.0,
-                 skip: tuple[int, ...] = ()) -> list[int]:
-        """Sample ``length`` tokens after the start ids, each one appended to the text
+    def sample(self, start: np.ndarray, length: int, rng: np.random.Generator, temperature: float = 1.0,
+               skip: tuple[int, ...] = ()) -> Iterator[int]:
+        """Yield ``length`` tokens after the start ids, each one appended to the text
         the next is predicted from (its last ``context`` tokens; the model has no state).
 
         Tokens in ``skip`` (e.g. "<unk>") are never drawn.
         """
         text = [int(i) for i in np.asarray(start, np.int64).ravel()]
-        out = []
         for _ in range(length):
-            p = self.next_probabilities(np.array([text], np.int64), temperature)[0]
+            p = self.next_probabilities(np.array([text[-self.context:]], np.int64), temperature)[0]
             if skip:
                 p[list(skip)] = 0
                 p /= p.sum()
             token = int(rng.choice(self.vocab_size, p=p))
-            out.append(token)
+            yield token
             text.append(token)
-        return out
 
     def tiny_twin(self):
         return TransformerLM(3, size=4, heads=2, blocks=1, hidden=4, context=2, seed=self.seed, dtype=self.dtype)
@@ -93,8 +93,36 @@ class TransformerLM(LanguageModel):
                 **self.extra_config}
 
     @classmethod
+    def param_shapes(cls, config: dict):
+        """(name, shape) of every parameter of the model a config describes, without building it."""
+        V, D, F, T = (int(config[k]) for k in ("vocab_size", "size", "hidden", "context"))
+        yield "embed.tokens", (V, D)
+        yield "embed.positions", (T, D)
+        for b in range(int(config["blocks"])):
+            yield from block_shapes(f"block{b}", D, F)
+        yield "ln.gamma", (D,)
+        yield "ln.beta", (D,)
+        yield "affine.W", (D, V)
+        yield "affine.b", (V,)
+
+    @classmethod
     def from_config(cls, config: dict):
         known = ("vocab_size", "size", "heads", "blocks", "hidden", "context", "seed", "dtype")
         return cls(int(config["vocab_size"]), int(config["size"]), int(config["heads"]), int(config["blocks"]),
                    int(config["hidden"]), int(config["context"]), int(config["seed"]), np.dtype(config["dtype"]),
                    {k: v for k, v in config.items() if k not in known})
+
+
+def block_shapes(name: str, D: int, F: int):
+    """(name, shape) of a TransformerBlock's parameters: two layer norms, the attention's
+    four D × D projections, the feed-forward network's D × F and F × D."""
+    for norm in ("ln1", "ln2"):
+        yield f"{name}.{norm}.gamma", (D,)
+        yield f"{name}.{norm}.beta", (D,)
+    for w in "qkvo":
+        yield f"{name}.attn.{w}.W", (D, D)
+        yield f"{name}.attn.{w}.b", (D,)
+    yield f"{name}.ff.up.W", (D, F)
+    yield f"{name}.ff.up.b", (F,)
+    yield f"{name}.ff.down.W", (F, D)
+    yield f"{name}.ff.down.b", (D,)
