@@ -6,14 +6,14 @@ OH, OW = output height and width; i, j index output rows and columns,
 p, q input rows and columns.
 
 Layout: x is (N, H, W, C) ("NHWC", channels last, as Keras stores images) and
-w is (R, S, C, K), so the innermost loop runs over k along memory. Measured here
-(../shared/PERF-NOTES.md) that order was about 2.5× faster than NCHW.
+w is (R, S, C, K), so the innermost loop runs over k along memory.
 
 Forward (a cross-correlation, as every framework computes it):
     out[n, i, j, k] = b[k] + sum over r, s, c of x[n, p, q, c] * w[r, s, c, k]
     where p = i*sh + r - pt and q = j*sw + s - pl
-sh, sw are the strides; pt, pl the zero padding added above and to the left.
-A position (p, q) outside the input reads as 0, so it is simply skipped.
+sh, sw are the strides; pt, pl the zero padding added above and to the left
+(:func:`output_size` works them out). A position (p, q) outside the input reads
+as 0, so it is simply skipped.
 
 Backward, given dout = dL/dout, each product x*w above sends dout back to both
 (the kernel zeroes dx, dw and db first, then adds):
@@ -21,41 +21,82 @@ Backward, given dout = dL/dout, each product x*w above sends dout back to both
     dw[r, s, c, k] += x[n, p, q, c] * dout[n, i, j, k]   (summed over n, i, j)
     db[k]          += dout[n, i, j, k]                     (summed over n, i, j)
 
-Threads. The batch is cut into P contiguous parts (P fixed by the caller, not by
-the number of threads). A thread works on whole parts: it alone writes dx for
-those samples, and it sums its parts' weight gradients into dw_parts[g]. The
-parts are then added in the order g = 0, 1, ..., P-1, so the result does not
-depend on which thread ran which part: the same inputs give the same bits.
+The naive kernels below are these formulas as loops; the fast kernels after them
+compute the same sums in another order.
 """
 
 import numpy as np
 from numba import njit, prange
 
 
-def output_size(size: int, k: int, stride: int, padding) -> tuple[int, int, int]:
-    """(output size, padding before, padding after) along one axis.
+@njit(cache=True, parallel=True)
+def conv2d_forward_naive(out, x, w, b, sh, sw, pt, pl):
+    """out = conv(x, w) + b, one output at a time.
 
-    padding "valid": no padding, the window stays inside the input.
-    padding "same": as TensorFlow/Keras pads: out = ceil(size / stride), and the
-    padding needed for that is split with the smaller half before.
-    padding an integer p: p zeros on both sides.
+    x is (N, H, W, C), w is (R, S, C, K), b is (K,); out will be (N, OH, OW, K).
     """
-    if k < 1 or stride < 1:
-        raise ValueError(f"filter size and stride must be at least 1, not {k} and {stride}")
-    if padding == "valid":
-        before = after = 0
-    elif padding == "same":
-        out = -(-size // stride)
-        total = max((out - 1) * stride + k - size, 0)
-        before, after = total // 2, total - total // 2
-    elif isinstance(padding, (int, np.integer)) and not isinstance(padding, bool) and padding >= 0:
-        before = after = int(padding)
-    else:
-        raise ValueError(f"padding must be 'same', 'valid' or a non-negative integer, not {padding!r}")
-    out = (size + before + after - k) // stride + 1
-    if out < 1:
-        raise ValueError(f"a {k}-wide window does not fit in {size} (+{before + after} padding)")
-    return out, before, after
+    N, H, W, C = x.shape
+    R, S, _, K = w.shape
+    _, OH, OW, _ = out.shape
+    for n in prange(N):  # each sample's outputs are its own: threads never share one
+        for i in range(OH):
+            for j in range(OW):
+                for k in range(K):
+                    acc = b[k]
+                    for r in range(R):
+                        p = i * sh + r - pt
+                        if p < 0 or p >= H:
+                            continue  # a padding row: x reads as 0 there
+                        for s in range(S):
+                            q = j * sw + s - pl
+                            if q < 0 or q >= W:
+                                continue
+                            for c in range(C):
+                                acc += x[n, p, q, c] * w[r, s, c, k]
+                    out[n, i, j, k] = acc
+
+
+@njit(cache=True)
+def conv2d_backward_naive(dx, dw, db, dout, x, w, sh, sw, pt, pl, need_dx):
+    """dx (if need_dx), dw and db, the forward's loops run again.
+
+    dout is (N, OH, OW, K), x is (N, H, W, C), w is (R, S, C, K).
+    dx will be (N, H, W, C) (untouched if not need_dx), dw (R, S, C, K), db (K,);
+    all three are overwritten. One thread, samples in order n = 0, 1, ...: the
+    sums over the batch always add up in the same order.
+    """
+    N, H, W, C = x.shape
+    R, S, _, K = w.shape
+    _, OH, OW, _ = dout.shape
+    zero = x.dtype.type(0)
+    if need_dx:
+        dx[...] = zero
+    dw[...] = zero
+    db[...] = zero
+    for n in range(N):
+        for i in range(OH):
+            for j in range(OW):
+                for k in range(K):
+                    db[k] += dout[n, i, j, k]
+                for r in range(R):
+                    p = i * sh + r - pt
+                    if p < 0 or p >= H:
+                        continue  # a padding row: nothing to send back to
+                    for s in range(S):
+                        q = j * sw + s - pl
+                        if q < 0 or q >= W:
+                            continue
+                        for c in range(C):
+                            for k in range(K):
+                                dw[r, s, c, k] += x[n, p, q, c] * dout[n, i, j, k]
+                            if need_dx:
+                                acc = zero
+                                for k in range(K):
+                                    acc += dout[n, i, j, k] * w[r, s, c, k]
+                                dx[n, p, q, c] += acc
+
+
+# The same sums, reordered for speed (each trick in one line).
 
 
 @njit(cache=True, parallel=True)
@@ -63,6 +104,7 @@ def conv2d_forward(out, x, w, b, sh, sw, pt, pl):
     """out = conv(x, w) + b.
 
     x is (N, H, W, C), w is (R, S, C, K), b is (K,); out will be (N, OH, OW, K).
+    Loops k innermost, adding into out, and takes four input channels per pass over k.
     """
     N, H, W, C = x.shape
     R, S, _, K = w.shape
@@ -80,9 +122,7 @@ def conv2d_forward(out, x, w, b, sh, sw, pt, pl):
                         q = j * sw + s - pl
                         if q < 0 or q >= W:
                             continue
-                        # Four input channels per pass over k: each out[n, i, j, k] is read
-                        # and written once for four products instead of once for each, which
-                        # doubled the speed here (conv2 at batch 32: 4.5 → 2.2 ms).
+                        # Four channels per pass: each out[n, i, j, k] is loaded and stored once per four products.
                         C4 = C - C % 4
                         for c in range(0, C4, 4):
                             x0, x1, x2, x3 = x[n, p, q, c], x[n, p, q, c + 1], x[n, p, q, c + 2], x[n, p, q, c + 3]
@@ -95,9 +135,8 @@ def conv2d_forward(out, x, w, b, sh, sw, pt, pl):
                                 out[n, i, j, k] += xv * w[r, s, c, k]
 
 
-# fastmath "reassoc" lets the sums over k for dx run in SIMD lanes (a reduction);
-# the order of its additions is fixed by the compiled code, so runs still repeat
-# bit for bit. inf and NaN keep their meaning.
+# fastmath "reassoc": the sums over k for dx run in SIMD lanes, in an order fixed by the
+# compiled code, so runs still repeat bit for bit; inf and NaN keep their meaning.
 @njit(cache=True, parallel=True, fastmath={"reassoc"})
 def conv2d_backward(dx, dw_parts, db_parts, dout, x, w, sh, sw, pt, pl, need_dx):
     """dx (if need_dx), and per-part weight and bias gradients.
@@ -108,10 +147,15 @@ def conv2d_backward(dx, dw_parts, db_parts, dout, x, w, sh, sw, pt, pl, need_dx)
     All three are overwritten: each thread first zeroes what it is about to sum
     into (its own parts and samples), so the caller need not.
 
+    Threads. The batch is cut into P contiguous parts (P fixed by the caller, not
+    by the number of threads). A thread works on whole parts: it alone writes dx
+    for those samples, and it sums its parts' weight gradients into dw_parts[g].
+    The parts are then added in the order g = 0, 1, ..., P-1, so the result does
+    not depend on which thread ran which part: the same inputs give the same bits.
+
     Samples go in pairs a, b (the same window positions in both): each w and dw
-    value read serves two samples, 2.9 ms instead of 4.0 ms for conv2 at batch 32
-    here. A part with an odd number of samples ends with one alone (b = a, and
-    only a's terms are kept).
+    value loaded serves two samples. A part with an odd number of samples ends
+    with one alone (b = a, and only a's terms are kept).
     """
     N, H, W, C = x.shape
     R, S, _, K = w.shape
@@ -168,3 +212,30 @@ def sum_parts(total, parts):
     for g in range(1, P):
         for e in range(E):
             total[e] += parts[g, e]
+
+
+# The geometry: each layer works out its output size and padding once, before calling the kernels.
+def output_size(size: int, k: int, stride: int, padding) -> tuple[int, int, int]:
+    """(output size, padding before, padding after) along one axis.
+
+    padding "valid": no padding, the window stays inside the input.
+    padding "same": as TensorFlow/Keras pads: out = ceil(size / stride), and the
+    padding needed for that is split with the smaller half before.
+    padding an integer p: p zeros on both sides.
+    """
+    if k < 1 or stride < 1:
+        raise ValueError(f"filter size and stride must be at least 1, not {k} and {stride}")
+    if padding == "valid":
+        before = after = 0
+    elif padding == "same":
+        out = -(-size // stride)
+        total = max((out - 1) * stride + k - size, 0)
+        before, after = total // 2, total - total // 2
+    elif isinstance(padding, (int, np.integer)) and not isinstance(padding, bool) and padding >= 0:
+        before = after = int(padding)
+    else:
+        raise ValueError(f"padding must be 'same', 'valid' or a non-negative integer, not {padding!r}")
+    out = (size + before + after - k) // stride + 1
+    if out < 1:
+        raise ValueError(f"a {k}-wide window does not fit in {size} (+{before + after} padding)")
+    return out, before, after

@@ -2,6 +2,7 @@
 
 N = batch, T = time steps, D = input size, H = hidden size;
 indexed n, t, d, and i, j for hidden units (i for the previous step's h, j for this one's).
+Layout: xs (N, T, D), hs (N, T, H), h0 (N, H), Wx (D, H), Wh (H, H), b (H,).
 
 Forward, for t = 0, 1, ..., T-1 (h_{-1} = h0, the state carried in):
     z[j]       = b[j] + sum over d of x_t[d] * Wx[d, j] + sum over i of h_{t-1}[i] * Wh[i, j]
@@ -21,15 +22,88 @@ tanh' ≤ 1: when Wh's largest singular value is below 1 the gradient shrinks st
 after step (it vanishes), above 1 it can grow (explode). ``dh_total`` keeps dL/dh_t
 for every t so that can be watched (`nbengine trace bptt`).
 
-Threads: samples are independent in time, so the forward pass runs them in
-parallel (prange over n). The backward pass cuts the batch into P parts like
-conv2d.py: a thread owns whole parts, sums its parts' weight gradients into
-dWx_parts[g] ..., and the parts are added in order, so results do not depend
-on the thread count.
+Threads: samples are independent in time, so both forward passes run them in
+parallel (prange over n). The naive backward pass sums the weight gradients over
+the samples one after another; the fast one cuts the batch into P parts like
+conv2d.py (a thread owns whole parts, sums its parts' weight gradients into
+dWx_parts[g] ..., and the parts are added in order). Either way the results do not
+depend on the thread count.
 """
 
 import numpy as np
 from numba import njit, prange
+
+
+@njit(cache=True, parallel=True)
+def rnn_forward_naive(hs, h0, xs, Wx, Wh, b):
+    """hs = the hidden state after every step, one h_t[j] at a time.
+
+    xs is (N, T, D), h0 is (N, H), Wx is (D, H), Wh is (H, H), b is (H,);
+    hs will be (N, T, H).
+    """
+    N, T, D = xs.shape
+    H = Wh.shape[0]
+    for n in prange(N):
+        for t in range(T):
+            h_prev = h0[n] if t == 0 else hs[n, t - 1]
+            for j in range(H):
+                z = b[j]
+                for d in range(D):
+                    z += xs[n, t, d] * Wx[d, j]
+                for i in range(H):
+                    z += h_prev[i] * Wh[i, j]
+                hs[n, t, j] = np.tanh(z)
+
+
+@njit(cache=True)
+def rnn_backward_naive(dxs, dWx, dWh, db, dh0, dh_total, dhs, hs, h0, xs, Wx, Wh):
+    """Backpropagation through time over the whole sequence, line by line as above.
+
+    dhs is (N, T, H) (dL/dh_t from above), hs (N, T, H) from the forward pass,
+    h0 (N, H), xs (N, T, D). Written (overwritten): dxs (N, T, D), dh0 (N, H),
+    dh_total (N, T, H) = dL/dh_t in full, and the weight gradients dWx (D, H),
+    dWh (H, H), db (H,), summed over the samples in order n = 0, 1, ...
+    """
+    N, T, D = xs.shape
+    H = Wh.shape[0]
+    zero = xs.dtype.type(0)
+    one = xs.dtype.type(1)
+    dWx[:] = zero
+    dWh[:] = zero
+    db[:] = zero
+    dz = np.empty(H, xs.dtype)
+    dh_next = np.empty(H, xs.dtype)
+    for n in range(N):
+        dh_next[:] = zero  # nothing flows back from beyond the last step
+        for t in range(T - 1, -1, -1):  # for t in reversed(range(T))
+            h_prev = h0[n] if t == 0 else hs[n, t - 1]
+            for j in range(H):
+                dh = dhs[n, t, j] + dh_next[j]
+                dh_total[n, t, j] = dh
+                dz[j] = dh * (one - hs[n, t, j] * hs[n, t, j])
+            for j in range(H):
+                db[j] += dz[j]
+            for d in range(D):
+                for j in range(H):
+                    dWx[d, j] += xs[n, t, d] * dz[j]
+            for i in range(H):
+                for j in range(H):
+                    dWh[i, j] += h_prev[i] * dz[j]
+            for d in range(D):
+                acc = zero
+                for j in range(H):
+                    acc += dz[j] * Wx[d, j]
+                dxs[n, t, d] = acc
+            for i in range(H):
+                acc = zero
+                for j in range(H):
+                    acc += dz[j] * Wh[i, j]
+                dh_next[i] = acc
+        for i in range(H):
+            dh0[n, i] = dh_next[i]
+
+
+# The same sums, reordered for speed (each trick in one line).
 
 
 @njit(cache=True, parallel=True)
@@ -38,6 +112,10 @@ def rnn_forward(hs, h0, xs, Wx, Wh, b):
 
     xs is (N, T, D), h0 is (N, H), Wx is (D, H), Wh is (H, H), b is (H,);
     hs will be (N, T, H).
+
+    Loop order: one x_t[d] (or h_{t-1}[i]) is loaded once and added into every z[j]
+    along a row of Wx (or Wh), so the inner loop runs along memory, where the compiler
+    can use SIMD lanes; each z[j] still adds its terms in the naive kernel's order.
     """
     N, T, D = xs.shape
     H = Wh.shape[0]
@@ -59,8 +137,6 @@ def rnn_forward(hs, h0, xs, Wx, Wh, b):
                 z[j] = np.tanh(z[j])
 
 
-# fastmath "reassoc": the sums over j for dx and dh_next run in SIMD lanes; their
-# order is fixed by the compiled code, so runs repeat bit for bit.
 @njit(cache=True, parallel=True, fastmath={"reassoc"})
 def rnn_backward(dxs, dWx_parts, dWh_parts, db_parts, dh0, dh_total, dhs, hs, h0, xs, Wx, Wh):
     """Backpropagation through time over the whole sequence.
@@ -70,6 +146,13 @@ def rnn_backward(dxs, dWx_parts, dWh_parts, db_parts, dh0, dh_total, dhs, hs, h0
     dh_total (N, T, H) = dL/dh_t in full, and per-part weight gradients
     dWx_parts (P, D, H), dWh_parts (P, H, H), db_parts (P, H) (add them up with
     conv2d.sum_parts).
+
+    One pass over a row of Wx (or Wh) both adds x_t[d] dz into dWx's row and sums
+    dx_t[d]: each row and dz[j] are loaded once for the two.
+    fastmath "reassoc": the sums over j for dx and dh_next run in SIMD lanes; their
+    order is fixed by the compiled code, so runs repeat bit for bit.
+    Per-part weight gradients: threads take whole parts of the batch and never write
+    the same element, and the parts are added in a fixed order.
     """
     N, T, D = xs.shape
     H = Wh.shape[0]

@@ -3,10 +3,14 @@ layers (the lesson's model as written: Dense(10, softmax) and then Dropout).
 
 N = batch, M = classes; indexed n, m (and m2 for a second class index).
 
-Forward (stably, as in softmax_cross_entropy.py):
+Forward, per row, computed stably (subtracting the row's largest logit z_max
+changes nothing mathematically but keeps exp from overflowing):
     out[n, m] = e^(z[n, m] - z_max) / sum over m2 of e^(z[n, m2] - z_max)
 Backward, from the Jacobian d out[n, m2] / d z[n, m] = out[n, m2] ([m == m2] - out[n, m]):
     dz[n, m] = out[n, m] * (dout[n, m] - sum over m2 of dout[n, m2] * out[n, m2])
+The sum over m2 is the same for every m of a row: it is computed once per row.
+
+softmax_cross_entropy.py uses the row softmax (softmax_row_naive, softmax_row) too.
 """
 
 import numpy as np
@@ -15,9 +19,53 @@ from numba import njit
 from nbengine.kernels.exp import POW2, exp32
 
 
-# fastmath "reassoc" lets the sum over m run in SIMD lanes (with one add after
-# another, 10,000 classes cost 10,000 additions' latency); its order is fixed by
-# the compiled code, so runs repeat bit for bit.
+@njit(cache=True, error_model="numpy")
+def softmax_row_naive(out, z, n):
+    """out[n] = softmax(z[n]) for one row n; returns (log of the sum, z_max).
+
+    log(sum over m of e^(z[n, m] - z_max)) + z_max is log Σ e^z, the log-sum-exp
+    that the cross-entropy needs (see softmax_cross_entropy.py).
+    """
+    M = z.shape[1]
+    z_max = z[n, 0]
+    for m in range(1, M):
+        if z[n, m] > z_max:
+            z_max = z[n, m]
+    total = z.dtype.type(0)
+    for m in range(M):
+        out[n, m] = np.exp(z[n, m] - z_max)
+        total += out[n, m]
+    for m in range(M):
+        out[n, m] /= total
+    return np.log(total), z_max
+
+
+@njit(cache=True, error_model="numpy")
+def softmax_forward_naive(out, z):
+    """z is (N, M); out will be (N, M), each row summing to 1."""
+    for n in range(z.shape[0]):
+        softmax_row_naive(out, z, n)
+
+
+@njit(cache=True)
+def softmax_backward_naive(dz, dout, out):
+    """dout and out (the forward output) are (N, M); dz will be (N, M)."""
+    N, M = out.shape
+    zero = out.dtype.type(0)
+    for n in range(N):
+        dot = zero  # sum over m2 of dout[n, m2] * out[n, m2]
+        for m2 in range(M):
+            dot += dout[n, m2] * out[n, m2]
+        for m in range(M):
+            dz[n, m] = out[n, m] * (dout[n, m] - dot)
+
+
+# The same sums, reordered for speed (each trick in one line).
+
+
+# fastmath "reassoc" lets the sum over m run in SIMD lanes instead of one addition
+# waiting for the last; its order is fixed by the compiled code, so runs repeat bit
+# for bit. A float32 row uses exp32, an e^x the compiler can run in SIMD lanes.
 @njit(cache=True, error_model="numpy", fastmath={"reassoc"})
 def softmax_row(out, z, n):
     """out[n] = softmax(z[n]) for one row n; returns (log of the sum, z_max).
@@ -51,14 +99,5 @@ def softmax_forward(out, z):
         softmax_row(out, z, n)
 
 
-@njit(cache=True)
-def softmax_backward(dz, dout, out):
-    """dout and out (the forward output) are (N, M); dz will be (N, M)."""
-    N, M = out.shape
-    zero = out.dtype.type(0)
-    for n in range(N):
-        dot = zero
-        for m2 in range(M):
-            dot += dout[n, m2] * out[n, m2]
-        for m in range(M):
-            dz[n, m] = out[n, m] * (dout[n, m] - dot)
+# The backward pass has nothing to reorder: the fast name runs the same loop.
+softmax_backward = softmax_backward_naive

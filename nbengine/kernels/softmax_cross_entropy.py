@@ -17,31 +17,29 @@ of a text) has loss 0 and gradient 0, and N' counts only the other rows.
 
 A language model has many rows (batch × time steps) of many classes (the
 vocabulary); rows then run in parallel, each thread writing its own rows.
+
+softmax_cross_entropy_forward_naive takes each row's softmax as written, with
+np.exp (softmax.py's softmax_row_naive); softmax_cross_entropy_forward uses the
+fast row (softmax_row). The backward pass reads as its formula and serves both.
 """
 
 from numba import njit, prange
 
 from nbengine.kernels import PARALLEL_MIN
-from nbengine.kernels.softmax import softmax_row
-
-
-@njit(cache=True)
-def _row_loss(probs, loss, z, y, n):
-    log_total, z_max = softmax_row(probs, z, n)
-    loss[n] = log_total - (z[n, y[n]] - z_max) if y[n] >= 0 else z.dtype.type(0)
+from nbengine.kernels.softmax import softmax_row, softmax_row_naive
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def softmax_cross_entropy_forward(probs, loss, z, y):
+def softmax_cross_entropy_forward_naive(probs, loss, z, y):
     """z is (N, M) logits, y is (N,) integer classes (negative: ignored);
     probs will be (N, M), loss (N,)."""
-    N, M = z.shape
-    if N * M < PARALLEL_MIN:
-        for n in range(N):
-            _row_loss(probs, loss, z, y, n)
-    else:
-        for n in prange(N):
-            _row_loss(probs, loss, z, y, n)
+    N = z.shape[0]
+    for n in prange(N):
+        log_total, z_max = softmax_row_naive(probs, z, n)
+        if y[n] >= 0:
+            loss[n] = log_total - (z[n, y[n]] - z_max)
+        else:
+            loss[n] = z.dtype.type(0)
 
 
 @njit(cache=True)
@@ -77,3 +75,26 @@ def softmax_cross_entropy_backward(dz, probs, y):
     else:
         for n in prange(N):
             _row_grad(dz, probs, y, n, inv)
+
+
+# The same sums, reordered for speed (each trick in one line): the row softmax
+# is softmax.py's fast softmax_row, and small batches stay on one thread.
+
+
+@njit(cache=True)
+def _row_loss(probs, loss, z, y, n):
+    log_total, z_max = softmax_row(probs, z, n)
+    loss[n] = log_total - (z[n, y[n]] - z_max) if y[n] >= 0 else z.dtype.type(0)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def softmax_cross_entropy_forward(probs, loss, z, y):
+    """z is (N, M) logits, y is (N,) integer classes (negative: ignored);
+    probs will be (N, M), loss (N,)."""
+    N, M = z.shape
+    if N * M < PARALLEL_MIN:
+        for n in range(N):
+            _row_loss(probs, loss, z, y, n)
+    else:
+        for n in prange(N):
+            _row_loss(probs, loss, z, y, n)
