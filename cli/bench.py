@@ -401,8 +401,11 @@ def _gflops(v: float | None) -> str:
               help="Timed rounds per implementation (alternating); the median is reported.")
 @click.option("--min-round", type=click.FloatRange(min=0), default=0.1, show_default=True,
               help="Seconds a round lasts at least (calls are repeated to reach it).")
+@click.option("--keep-wait-policy", is_flag=True,
+              help="Run OpenMP with OMP_WAIT_POLICY as this process has it (nbengine sets PASSIVE unless you set "
+                   "it) instead of libgomp's default.")
 @json_options
-def bench_kernels(sizes, rounds, min_round, json_mode, quiet):
+def bench_kernels(sizes, rounds, min_round, keep_wait_policy, json_mode, quiet):
     """Time each naive kernel against its C twin (the same loops in C) and the fast kernel.
 
     The C twins ship with nbengine (nbengine/csrc): conv2d, maxpool, dense, the
@@ -418,7 +421,7 @@ def bench_kernels(sizes, rounds, min_round, json_mode, quiet):
     from nbengine.bench import ctwins, kernels, threads
 
     out = Output(json_mode, quiet)
-    threads.start_thread_pools(use_torch=False)
+    threads.start_thread_pools(use_torch=False, libgomp_default=not keep_wait_policy)
     setup = {**threads.thread_setup(), "cpu": kernels.cpu_name(), "vector_features": kernels.vector_features(),
              "sizes": sizes}
     twins = None
@@ -447,7 +450,8 @@ def bench_kernels(sizes, rounds, min_round, json_mode, quiet):
     for n in counts:
         table.add_column(f"{n} thread{'s' * (n > 1)}", justify="right")
         table.add_column("GFLOP/s", justify="right")
-        table.add_column("× C", justify="right")
+        if twins is not None:
+            table.add_column("× C", justify="right")
     described, agreements = [], []
     for result in kernels.run(kernels.SIZES[sizes], rounds, min_round, twins):
         case = result.case
@@ -463,8 +467,9 @@ def bench_kernels(sizes, rounds, min_round, json_mode, quiet):
             for n in counts:
                 t = result.timings[n][name]
                 ratio = result.speed_vs_c(n, name)
-                row += [fmt_seconds(t.median), _gflops(result.gflops(n, name)),
-                        "" if name == kernels.C else _ratio(ratio)]
+                row += [fmt_seconds(t.median), _gflops(result.gflops(n, name))]
+                if twins is not None:
+                    row.append("" if name == kernels.C else _ratio(ratio))
                 out.emit("bench", kernel=case.name, fast_kernel=case.kernel, size=case.size, implementation=name,
                          threads=n, median_s=t.median, best_s=t.best, calls_per_round=t.calls, rounds=t.rounds,
                          flops=case.flops, gflops=result.gflops(n, name), speed_vs_c=ratio)

@@ -166,15 +166,17 @@ class PoolSize:
     C: int
     window: int = 2
     stride: int = 2
+    padding: object = "valid"
 
     def cases(self, rng) -> list[Case]:
         N, H, W, C, k, st = self.N, self.H, self.W, self.C, self.window, self.stride
-        OH, pt, _ = output_size(H, k, st, "valid")
-        OW, pl, _ = output_size(W, k, st, "valid")
+        OH, pt, _ = output_size(H, k, st, self.padding)
+        OW, pl, _ = output_size(W, k, st, self.padding)
         x = _rand(rng, (N, H, W, C))
         out, arg = np.empty((N, OH, OW, C), np.float32), np.empty((N, OH, OW, C), np.int32)
         maxpool.maxpool_forward(out, arg, x, k, k, st, st, pt, pl)  # the backward pass's arg
-        size = f"{self.label}: x {x.shape}, window {k}, stride {st}"
+        size = f"{self.label}: x {x.shape}, window {k}, stride {st}" + (
+            f", padding {self.padding}" if self.padding != "valid" else "")
         return [
             Case("maxpool_forward", size, maxpool.maxpool_forward, (out, arg, x, k, k, st, st, pt, pl), (0, 1),
                  None, N),

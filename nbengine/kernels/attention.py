@@ -1,16 +1,15 @@
 """Scaled dot-product attention: Q, K, V; QKᵀ; ÷√d_k; softmax per row; ×V.
 
 N = batch, T = query positions, S = key positions, D = d_k (query and key size),
-E = value size; indexed n, t, s, d, e. scale is 1/√D as a rule (the caller picks).
+E = value size; indexed n, t, s, d, e. q is (N, T, D), k (N, S, D), v (N, S, E),
+weights (N, T, S), out (N, T, E), all C order. scale is 1/√D as a rule (the caller picks).
 
 Forward, for every sample n and query position t:
-    scores[s]     = Σ_d q[n, t, d] (scale · k[n, s, d])
-    weights[n, t] = softmax(scores) (stably: the row max is subtracted first)
-    out[n, t, e]  = Σ_s weights[n, t, s] v[n, s, e]
+    scores[s]        = scale · Σ_d q[n, t, d] k[n, s, d]
+    weights[n, t, s] = softmax(scores)[s]  (stably: the row max is subtracted first)
+    out[n, t, e]     = Σ_s weights[n, t, s] v[n, s, e]
 With causal = True (T == S), position t attends only to s ≤ t: the other scores
-are never exponentiated and their weights are exactly 0 (rows go in blocks of
-three: the first rows of a block compute the scores up to the block's last key,
-then set those weights to 0).
+are never exponentiated and their weights are exactly 0.
 
 Backward, given dout (N, T, E):
     dv[n, s, e]  = Σ_t weights[n, t, s] dout[n, t, e]
@@ -19,37 +18,10 @@ Backward, given dout (N, T, E):
     dq[n, t, d]  = scale · Σ_s dscores[t, s] k[n, s, d]
     dk[n, s, d]  = scale · Σ_t dscores[t, s] q[n, t, d]
 Entries with weight exactly 0 (the causal mask, or an e^x that underflowed) add
-nothing to any sum, so the backward pass needs no mask argument: it stops each
-block of rows after the last key any of them gives a weight, and starts each
-block of keys at the first query giving any of them a weight.
+nothing to any sum, so the backward pass needs no mask argument.
 
 Threads: samples in parallel; each thread writes only its own sample's outputs,
 in an order that does not depend on the thread count.
-
-How the loops run. Every product here has the shape c[i, :] += Σ_x a[i, x] b[x, :]
-with the innermost loop along a contiguous row of b and c (``_add_rows``): three
-rows of c at once, four x at a time, so each b[x, :] read serves three rows and
-each c[i, :] is loaded and stored once per four x (12 multiply-adds from 7 loads
-and 3 stores; two rows ran 16 % slower, four spill registers on AVX2). The score product Σ_d q[t, d] k[s, d]
-gets that shape from kᵀ (copied per sample, with the scale folded in), the
-backward's dW from vᵀ; dk and dv read a column of dscores and of the weights
-(``a`` transposed). With the causal mask, rows t0 to t0 + 2 stop at key t0 + 2,
-and dk, dv rows s0 to s0 + 2 start at query s0; the few masked entries inside such
-a block have weight exactly 0 and add nothing.
-
-Measured at N 32, T = S 128, D = E 64, float32, forward + backward, the earlier
-kernel (one dot product per score and per dW entry, rows of v, k, q and dout
-accumulated one s at a time) against this one, in alternating rounds in one
-process, medians, on one thread (the other core was busy with other work):
-17.8 → 10.5 ms and 14.2 → 8.3 ms in two runs (forward 6.4 → 3.7 and
-4.8 → 2.7, backward 11.5 → 6.9 and 9.3 → 5.6); causal 8.7 → 6.3 and 9.7 → 6.9.
-On two idle threads the earlier kernel took 6.6 ms (forward 1.8, backward 4.7)
-against PyTorch's 2.9 ms; ``nbengine bench attention`` compares them in one run.
-Three rows at a time instead of two (one thread, two runs): 6.4 → 5.4 and
-7.0 → 5.7 ms; causal 4.2 → 3.9 and 4.5 → 3.9 ms. On two threads with the machine
-idle, the earlier kernel against this one: 6.0 → 2.95 ms and 5.9 → 2.96 ms
-(forward 2.0 → 1.1, backward 4.0 → 1.8); causal 3.2 → 2.0 ms. In the same
-minutes ``nbengine bench attention`` had PyTorch at 3.0–3.1 ms: 1.08–1.12× its speed.
 """
 
 import numpy as np
@@ -57,10 +29,111 @@ from numba import njit, prange
 
 from nbengine.kernels.exp import POW2, exp32
 
-# fastmath "reassoc" lets sums run in SIMD lanes and "contract" fuse a·b + c; the
-# order is fixed by the compiled code, so runs repeat bit for bit.
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def attention_forward_naive(out, weights, q, k, v, scale, causal):
+    """q is (N, T, D), k (N, S, D), v (N, S, E); scale a number, causal a bool
+    (then T == S). Written: weights (N, T, S), each row summing to 1, and out (N, T, E)."""
+    N, T, D = q.shape
+    S = k.shape[1]
+    E = v.shape[2]
+    sc = q.dtype.type(scale)
+    zero = q.dtype.type(0)
+    for n in prange(N):
+        scores = np.empty(S, q.dtype)
+        for t in range(T):
+            seen = t + 1 if causal else S  # query t sees the keys s < seen
+            # scores[s] = scale · Σ_d q[n, t, d] k[n, s, d]
+            for s in range(seen):
+                acc = zero
+                for d in range(D):
+                    acc += q[n, t, d] * k[n, s, d]
+                scores[s] = sc * acc
+            # weights[n, t, s] = e^(scores[s] - max) / Σ_s2 e^(scores[s2] - max); 0 past the mask
+            top = scores[0]
+            for s in range(1, seen):
+                if scores[s] > top:
+                    top = scores[s]
+            total = zero
+            for s in range(seen):
+                weights[n, t, s] = np.exp(scores[s] - top)
+                total += weights[n, t, s]
+            for s in range(seen):
+                weights[n, t, s] /= total
+            for s in range(seen, S):
+                weights[n, t, s] = zero
+            # out[n, t, e] = Σ_s weights[n, t, s] v[n, s, e] (the masked weights are 0)
+            for e in range(E):
+                acc = zero
+                for s in range(seen):
+                    acc += weights[n, t, s] * v[n, s, e]
+                out[n, t, e] = acc
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def attention_backward_naive(dq, dk, dv, dout, weights, q, k, v, scale):
+    """dout is (N, T, E); weights (N, T, S) from the forward pass; q, k, v as there.
+    Written (overwritten): dq (N, T, D), dk (N, S, D), dv (N, S, E)."""
+    # Every sum runs over all of s or t, as the formulas write it: a weight the
+    # forward pass set to exactly 0 (the causal mask, or an e^x that underflowed)
+    # makes its dv term and its dscores entry exactly 0, so those add nothing and
+    # the mask need not be known here (the fast kernel skips them for speed).
+    N, T, D = q.shape
+    S = k.shape[1]
+    E = v.shape[2]
+    sc = q.dtype.type(scale)
+    zero = q.dtype.type(0)
+    for n in prange(N):
+        dW = np.empty((T, S), q.dtype)
+        dscores = np.empty((T, S), q.dtype)
+        # dv[n, s, e] = Σ_t weights[n, t, s] dout[n, t, e]
+        for s in range(S):
+            for e in range(E):
+                acc = zero
+                for t in range(T):
+                    acc += weights[n, t, s] * dout[n, t, e]
+                dv[n, s, e] = acc
+        # dW[t, s] = Σ_e dout[n, t, e] v[n, s, e]
+        for t in range(T):
+            for s in range(S):
+                acc = zero
+                for e in range(E):
+                    acc += dout[n, t, e] * v[n, s, e]
+                dW[t, s] = acc
+        # dscores[t, s] = W[t, s] (dW[t, s] - Σ_s2 W[t, s2] dW[t, s2])
+        for t in range(T):
+            dot = zero
+            for s2 in range(S):
+                dot += weights[n, t, s2] * dW[t, s2]
+            for s in range(S):
+                dscores[t, s] = weights[n, t, s] * (dW[t, s] - dot)
+        # dq[n, t, d] = scale · Σ_s dscores[t, s] k[n, s, d]
+        for t in range(T):
+            for d in range(D):
+                acc = zero
+                for s in range(S):
+                    acc += dscores[t, s] * k[n, s, d]
+                dq[n, t, d] = sc * acc
+        # dk[n, s, d] = scale · Σ_t dscores[t, s] q[n, t, d]
+        for s in range(S):
+            for d in range(D):
+                acc = zero
+                for t in range(T):
+                    acc += dscores[t, s] * q[n, t, d]
+                dk[n, s, d] = sc * acc
+
+
+# The same sums, reordered for speed (each trick in one line):
+# - every product as c[i, :] += Σ_x a[i, x] b[x, :] (_add_rows): the inner loop runs along rows of b and c, in SIMD lanes;
+# - three rows of c at once: each b[x, :] loaded serves three rows (two were slower; four spill registers on AVX2);
+# - four x at a time: each c[i, :] is loaded and stored once per four x, not once per x;
+# - the scores read kᵀ (copied per sample, scale folded in) and dW reads vᵀ, so both products get that shape;
+# - dk and dv read columns of dscores and of the weights (a_transposed) instead of copying them;
+# - with the causal mask, a block of rows stops at its last key, a block of keys starts at its first query;
+# - float32 uses exp32 (exp.py), which vectorises, where np.exp calls the C library one value at a time;
+# - fastmath "reassoc" lets sums run in SIMD lanes and "contract" fuse a·b + c (order fixed by the compiled code).
 FASTMATH = {"reassoc", "contract"}
-ROWS = 3  # rows of an output computed together (see "How the loops run")
+ROWS = 3  # rows of an output computed together
 
 
 @njit(cache=True, error_model="numpy", fastmath=FASTMATH)
@@ -143,7 +216,8 @@ def _softmax_row(w, smax):
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def attention_forward(out, weights, q, k, v, scale, causal):
-    """q is (N, T, D), k (N, S, D), v (N, S, E); scale a number, causal a bool
+    """attention_forward_naive's sums, reordered as listed above; the same arguments.
+    q is (N, T, D), k (N, S, D), v (N, S, E); scale a number, causal a bool
     (then T == S). Written: weights (N, T, S), each row summing to 1, and out (N, T, E)."""
     N, T, D = q.shape
     S = k.shape[1]
@@ -179,7 +253,8 @@ def attention_forward(out, weights, q, k, v, scale, causal):
 
 @njit(cache=True, parallel=True, error_model="numpy", fastmath={"reassoc"})
 def attention_backward(dq, dk, dv, dout, weights, q, k, v, scale):
-    """dout is (N, T, E); weights (N, T, S) from the forward pass; q, k, v as there.
+    """attention_backward_naive's sums, reordered as listed above; the same arguments.
+    dout is (N, T, E); weights (N, T, S) from the forward pass; q, k, v as there.
     Written (overwritten): dq (N, T, D), dk (N, S, D), dv (N, S, E)."""
     N, T, D = q.shape
     S = k.shape[1]

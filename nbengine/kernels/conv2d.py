@@ -6,7 +6,7 @@ OH, OW = output height and width; i, j index output rows and columns,
 p, q input rows and columns.
 
 Layout: x is (N, H, W, C) ("NHWC", channels last, as Keras stores images) and
-w is (R, S, C, K), so the innermost loop runs over k along memory.
+w is (R, S, C, K): k, the last index of w and of out, runs along memory.
 
 Forward (a cross-correlation, as every framework computes it):
     out[n, i, j, k] = b[k] + sum over r, s, c of x[n, p, q, c] * w[r, s, c, k]
@@ -104,7 +104,7 @@ def conv2d_forward(out, x, w, b, sh, sw, pt, pl):
     """out = conv(x, w) + b.
 
     x is (N, H, W, C), w is (R, S, C, K), b is (K,); out will be (N, OH, OW, K).
-    Loops k innermost, adding into out, and takes four input channels per pass over k.
+    k runs innermost, along memory, adding into out.
     """
     N, H, W, C = x.shape
     R, S, _, K = w.shape
@@ -135,8 +135,7 @@ def conv2d_forward(out, x, w, b, sh, sw, pt, pl):
                                 out[n, i, j, k] += xv * w[r, s, c, k]
 
 
-# fastmath "reassoc": the sums over k for dx run in SIMD lanes, in an order fixed by the
-# compiled code, so runs still repeat bit for bit; inf and NaN keep their meaning.
+# fastmath "reassoc" lets each sum over k for dx run in SIMD lanes, in an order the compiled code fixes.
 @njit(cache=True, parallel=True, fastmath={"reassoc"})
 def conv2d_backward(dx, dw_parts, db_parts, dout, x, w, sh, sw, pt, pl, need_dx):
     """dx (if need_dx), and per-part weight and bias gradients.
