@@ -397,9 +397,9 @@ def _gflops(v: float | None) -> str:
 @click.option("--sizes", type=click.Choice(["lesson", "small"]), default="lesson", show_default=True,
               help="lesson: the lessons' sizes (the MNIST CNN's conv2, pool1 and dense1 at batch 32, the LSTM at "
                    "PTB sizes, attention (32, 128, 64)); small: a few seconds' worth.")
-@click.option("--rounds", type=click.IntRange(min=1), default=5, show_default=True,
+@click.option("--rounds", type=click.IntRange(min=1), default=3, show_default=True,
               help="Timed rounds per implementation (alternating); the median is reported.")
-@click.option("--min-round", type=click.FloatRange(min=0), default=0.1, show_default=True,
+@click.option("--min-round", type=click.FloatRange(min=0), default=0.05, show_default=True,
               help="Seconds a round lasts at least (calls are repeated to reach it).")
 @click.option("--keep-wait-policy", is_flag=True,
               help="Run OpenMP with OMP_WAIT_POLICY as this process has it (nbengine sets PASSIVE unless you set "

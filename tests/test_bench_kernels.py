@@ -57,6 +57,15 @@ def test_built_with_numbas_floating_point_licence_outside_the_package(twins):
     assert {p.name for p in ctwins.source_folder().iterdir()} >= set(ctwins.SOURCES) | set(ctwins.HEADERS)
 
 
+def test_without_a_writable_cache_folder_the_twins_are_built_in_a_temporary_one(monkeypatch, tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    monkeypatch.setenv("NBENGINE_CACHE_DIR", str(tmp_path / "a-file" / "cache"))
+    built = ctwins.build()
+    assert built.path.is_file() and not built.cached
+    assert tmp_path not in built.path.parents and ctwins.source_folder() not in built.path.parents
+    assert ctwins.load(built).openmp == built.openmp
+
+
 def _outputs(case, run):
     args = kernels._fresh(case.args, case.outputs, fill=True)
     run(*args)
@@ -68,7 +77,7 @@ def test_c_twin_computes_what_the_numba_naive_kernel_computes(twins, case, one_t
     """The same loops in the same order: float32 results equal to rounding (in practice the
     same bits), written everywhere (no NaN left from the fill), on one thread and on two."""
     numba_out = _outputs(case, case.naive)
-    c_out = _outputs(case, lambda *a: twins(case.c_name, *a))
+    c_out = _outputs(case, lambda *a: twins(case.name, *a))
     for i, (ours, theirs) in zip(case.outputs, zip(numba_out, c_out)):
         assert ours.dtype == theirs.dtype and ours.shape == theirs.shape
         if ours.dtype.kind != "f":
@@ -80,10 +89,30 @@ def test_c_twin_computes_what_the_numba_naive_kernel_computes(twins, case, one_t
                                    err_msg=f"{case.name} argument {i + 1}")
     twins.set_threads(2)
     try:
-        for name, a, b in zip(case.outputs, _outputs(case, lambda *a: twins(case.c_name, *a)), c_out):
-            assert_same_bits(f"{case.c_name} argument {name + 1}, 2 threads against 1", a, b)
+        for i, a, b in zip(case.outputs, _outputs(case, lambda *a: twins(case.name, *a)), c_out):
+            assert_same_bits(f"{case.name} argument {i + 1}, 2 threads against 1", a, b)
     finally:
         twins.set_threads(1)
+
+
+def test_maxpool_twin_treats_nan_as_the_numba_kernel_does(twins):
+    """NaN in a window, first and later, alone and with other NaN: the same maxima and the
+    same arg-max positions, so the gradient goes to the same input."""
+    (forward, backward) = kernels.PoolSize("nan", N=2, H=6, W=6, C=3, window=3, stride=2, padding=1).cases(
+        np.random.default_rng(2))
+    x = forward.args[2]
+    x[0, 0, 0, :] = np.nan  # the first value of its windows
+    x[0, 3, 4, 1] = np.nan  # a later one
+    x[1, 2, 2, 2] = x[1, 2, 3, 2] = np.nan  # two in one window
+    x[1, 5, 5, 0] = np.nan  # in the last windows, next to the padding
+    numba_out, numba_arg = _outputs(forward, forward.naive)
+    c_out, c_arg = _outputs(forward, lambda *a: twins(forward.name, *a))
+    assert np.isnan(numba_out).sum() >= 3
+    np.testing.assert_array_equal(c_arg, numba_arg)
+    assert_same_bits("maxpool_forward out with NaN", c_out, numba_out)
+    assert kernels.check(forward, twins).same_bits
+    backward.args[2][...] = numba_arg  # the backward pass routes by those positions
+    assert kernels.check(backward, twins).same_bits
 
 
 def test_the_check_reports_agreement(twins):

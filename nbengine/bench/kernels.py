@@ -100,15 +100,12 @@ class Case:
         return self.naive is not self.fast
 
     @property
-    def c_name(self) -> str:
+    def name(self) -> str:
+        """The naive kernel's name, which is also its C twin's."""
         return self.naive.py_func.__name__
 
-    @property
-    def name(self) -> str:
-        return self.c_name
 
-
-def _fresh(args: tuple, outputs: tuple[int, ...], fill=None) -> tuple:
+def _fresh(args: tuple, outputs: tuple[int, ...], fill: bool = False) -> tuple:
     """args with new arrays for the outputs (filled with NaN, or -2 for whole numbers, if fill)."""
     out = list(args)
     for i in outputs:
@@ -286,9 +283,9 @@ def cases(sizes, seed: int = 0) -> list[Case]:
 def fast_call(case: Case, args: tuple) -> Callable[[], None]:
     """The fast kernel as the layers call it: where it writes its gradients in per-part
     buffers (``registry.PARTS_ARGS``), into such buffers, then added up by ``sum_parts``."""
-    positions = registry.PARTS_ARGS.get(case.kernel, ())
+    fast, positions = case.fast, registry.PARTS_ARGS.get(case.kernel, ())
     if not positions:
-        return lambda: case.fast(*args)
+        return lambda: fast(*args)
     parts = min(case.batch, GRADIENT_PARTS)
     full = [args[i] for i in positions]
     buffers = [np.empty((parts,) + a.shape, a.dtype) for a in full]
@@ -297,7 +294,7 @@ def fast_call(case: Case, args: tuple) -> Callable[[], None]:
         call_args[i] = buf
 
     def call():
-        case.fast(*call_args)
+        fast(*call_args)
         for total, buf in zip(full, buffers):
             sum_parts(total.reshape(-1), buf.reshape(parts, -1))
 
@@ -322,7 +319,7 @@ def check(case: Case, twins: Twins) -> Agreement:
     ours = _fresh(case.args, case.outputs, fill=True)
     theirs = _fresh(case.args, case.outputs, fill=True)
     case.naive(*ours)
-    twins(case.c_name, *theirs)
+    twins(case.name, *theirs)
     names = case.naive.py_func.__code__.co_varnames
     worst = Agreement(True, 0.0, "")
     for i in case.outputs:
@@ -372,12 +369,12 @@ class Result:
 
 def implementations(case: Case, twins: Twins | None) -> dict[str, Callable[[], object]]:
     """The calls to time, each on its own output arrays and the shared inputs."""
-    naive_args = _fresh(case.args, case.outputs)
-    fns = {NAIVE: lambda: case.naive(*naive_args)}
+    naive, naive_args = case.naive, _fresh(case.args, case.outputs)
+    fns = {NAIVE: lambda: naive(*naive_args)}
     if case.has_fast:
         fns[FAST] = fast_call(case, _fresh(case.args, case.outputs))
     if twins is not None:
-        fns[C] = twins.bind(case.c_name, *_fresh(case.args, case.outputs))
+        fns[C] = twins.bind(case.name, *_fresh(case.args, case.outputs))
     return fns
 
 
