@@ -388,3 +388,110 @@ def bench_attention(sizes, rounds, min_round, no_torch, no_idle, keep_wait_polic
     show_results(out, table, use_torch)
     if use_torch:
         out.show("× PyTorch: against the faster of PyTorch's two formulations in each case.")
+
+
+def _gflops(v: float | None) -> str:
+    return "" if v is None else f"{v:.2f}"
+
+
+@click.command("kernels", short_help="The naive kernels against the same loops in C, and the fast kernels.")
+@click.option("--sizes", type=click.Choice(["lesson", "small"]), default="lesson", show_default=True,
+              help="lesson: the lessons' sizes (the MNIST CNN's conv2, pool1 and dense1 at batch 32, the LSTM at "
+                   "PTB sizes, attention (32, 128, 64)); small: a few seconds' worth.")
+@click.option("--rounds", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Timed rounds per implementation (alternating); the median is reported.")
+@click.option("--min-round", type=click.FloatRange(min=0), default=0.05, show_default=True,
+              help="Seconds a round lasts at least (calls are repeated to reach it).")
+@click.option("--keep-wait-policy", is_flag=True,
+              help="Run OpenMP with OMP_WAIT_POLICY as this process has it (nbengine sets PASSIVE unless you set "
+                   "it) instead of libgomp's default.")
+@json_options
+def bench_kernels(sizes, rounds, min_round, keep_wait_policy, json_mode, quiet):
+    """Time each naive kernel against its C twin (the same loops in C) and the fast kernel.
+
+    The C twins ship with nbengine (nbengine/csrc): conv2d, maxpool, dense, the
+    LSTM over a sequence and attention, forward and backward, line for line the
+    loops of the Numba naive kernels. They are compiled here with the machine's
+    C compiler ($CC, else cc, gcc or clang) at -O3 -march=native with the
+    floating-point licence Numba has (no reassociation, no fused multiply-add),
+    loaded with ctypes, and checked against the Numba kernels before anything is
+    timed. Every kernel is timed on one thread and on all of Numba's threads, in
+    alternating rounds. "× C" is the C twin's median time over the row's: above
+    1 is faster than C. Without a C compiler, the Numba rows only.
+    """
+    from nbengine.bench import ctwins, kernels, threads
+
+    out = Output(json_mode, quiet)
+    threads.start_thread_pools(use_torch=False, libgomp_default=not keep_wait_policy)
+    setup = {**threads.thread_setup(), "cpu": kernels.cpu_name(), "vector_features": kernels.vector_features(),
+             "sizes": sizes}
+    twins = None
+    try:
+        compiler = ctwins.find_compiler()
+    except ctwins.NoCompiler as e:
+        compiler_line = f"{e}: the Numba rows only"
+        setup["compiler"] = None
+    else:
+        out.status(f"compiling the C twins with {' '.join(compiler.command)} ({compiler.version})")
+        twins = ctwins.load(ctwins.build(compiler))
+        built = twins.build
+        compiler_line = (f"C compiler: {compiler.version} ({compiler.origin}), flags: {' '.join(built.flags)}"
+                         + ("" if built.openmp else "; no OpenMP: the C twins run on one thread"))
+        setup["compiler"] = {"command": list(compiler.command), "origin": compiler.origin,
+                             "version": compiler.version, "flags": list(built.flags), "openmp": built.openmp,
+                             "library": str(built.path), "cached": built.cached}
+    counts = kernels.thread_counts()
+    out.emit("setup", **setup)
+    out.status(f"{rounds} rounds of at least {min_round:g} s per implementation, on "
+               + " and ".join(f"{n} thread{'s' * (n > 1)}" for n in counts) + f"; {sizes} sizes")
+
+    table = Table(title="the naive kernels against their C twins (float32)", title_justify="left")
+    table.add_column("kernel", justify="left")
+    table.add_column("implementation", justify="left")
+    for n in counts:
+        table.add_column(f"{n} thread{'s' * (n > 1)}", justify="right")
+        table.add_column("GFLOP/s", justify="right")
+        if twins is not None:
+            table.add_column("× C", justify="right")
+    described, agreements = [], []
+    for result in kernels.run(kernels.SIZES[sizes], rounds, min_round, twins):
+        case = result.case
+        if case.size not in described:
+            described.append(case.size)
+        if result.agreement is not None:
+            a = result.agreement
+            agreements.append(f"{case.name} {a.describe()}" + (f" ({a.output})" if a.output else ""))
+            out.emit("check", kernel=case.name, size=case.size, same_bits=a.same_bits, ulps=a.ulps,
+                     output=a.output or None)
+        for i, name in enumerate(result.timings[counts[0]]):
+            row = [case.kernel if i == 0 else "", name]
+            for n in counts:
+                t = result.timings[n][name]
+                ratio = result.speed_vs_c(n, name)
+                row += [fmt_seconds(t.median), _gflops(result.gflops(n, name))]
+                if twins is not None:
+                    row.append("" if name == kernels.C else _ratio(ratio))
+                out.emit("bench", kernel=case.name, fast_kernel=case.kernel, size=case.size, implementation=name,
+                         threads=n, median_s=t.median, best_s=t.best, calls_per_round=t.calls, rounds=t.rounds,
+                         flops=case.flops, gflops=result.gflops(n, name), speed_vs_c=ratio)
+            table.add_row(*row)
+        table.add_section()
+
+    out.show(f"CPU: {setup['cpu']}, {kernels.cores()} cores; {setup['vector_features']}")
+    out.show(compiler_line)
+    out.show(f"Numba {setup['numba']}, threading layer {setup['numba_threading_layer']}")
+    out.show("sizes: " + "; ".join(described))
+    out.show(table)
+    if len(counts) > 1:
+        if twins is None:
+            c_threads = ""
+        elif twins.openmp:
+            c_threads = (f"; the C twins run the same loops with an OpenMP parallel for on {counts[-1]} threads "
+                         "(the kernels without prange stay on one thread in both)")
+        else:
+            c_threads = "; the C twins have no OpenMP here: their time is their one-thread time"
+        out.show(f"{counts[-1]} threads: the Numba kernels run their prange loops on {counts[-1]} threads{c_threads}.")
+    if twins is not None:
+        out.show("× C: the C twin's median time over the row's (above 1: faster than C).")
+        out.show("the C twins' outputs against the Numba naive kernels' (the largest difference, in float32 units "
+                 "in the last place of the output's largest value): " + "; ".join(agreements))

@@ -155,6 +155,9 @@ for group in (train, evaluate, predict, generate, trace, gradcheck, bench):
     for command in group.commands.values():
         add_kernels_option(command)
 
+# `bench kernels` times the naive and the fast kernels side by side: no --kernels.
+bench.add_command(bench_commands.bench_kernels)
+
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
