@@ -3,7 +3,8 @@ queries, keys and values, the scores QKᵀ, their scaling by √d_k, the softmax
 turns each row into attention weights, and the output Z = weights·V.
 
 Q, K, V and QKᵀ are NumPy products; the scaling, the softmax and Z are computed by
-the engine's attention_forward kernel (scale 1/√d_k, not causal), never typed in.
+the engine's attention kernel (scale 1/√d_k, not causal), never typed in: the one
+`--kernels` picks, attention_forward_naive or attention_forward, named in the notes.
 With --checkpoint (a model from `nbengine train pronoun --save`) the numbers are
 the trained model's: the sentence goes through the model, and the steps are those
 of the attention its answer is read from, with its own Wq, Wk and Wv, so the
@@ -18,6 +19,7 @@ import math
 
 import click
 
+from nbengine_cli.options import reordered_note
 from nbengine_cli.output import Output, output_options
 
 DEFAULT_SENTENCE = "I am good"
@@ -44,8 +46,25 @@ def show(out: Output, step, full: bool = False) -> None:
     out.emit("trace", **step_to_dict(step))
 
 
+def ran() -> str:
+    """The name of the attention kernel that runs (attention_forward_naive or attention_forward)."""
+    from nbengine.kernels.attention import attention_forward
+    from nbengine.kernels.registry import name_of
+
+    return name_of(attention_forward)
+
+
+def say_which_ran(out: Output) -> None:
+    """When the fast kernel runs, one line on what it is (the naive loop's sums, reordered)."""
+    from nbengine.kernels.attention import attention_forward
+
+    note = reordered_note(attention_forward)
+    if note:
+        say(out, note, "dim")
+
+
 def attend(q, k, v, scale: float):
-    """(weights, Z) of one sequence from the attention_forward kernel; q (T, D), k (S, D), v (S, E)."""
+    """(weights, Z) of one sequence from the attention kernel; q (T, D), k (S, D), v (S, E)."""
     import numpy as np
 
     from nbengine.kernels.attention import attention_forward
@@ -104,7 +123,8 @@ def trace_attention(sentence, d_model, d_k, seed, example, ckpt, json_mode, quie
 
     SENTENCE is split on spaces [default: "I am good"]. The embeddings and the weight
     matrices are seeded random numbers (untrained); the same word gets the same vector.
-    Steps 3 and 4 and Z come from the attention_forward kernel.
+    Steps 3 and 4 and Z come from the attention kernel (attention_forward_naive with
+    --kernels naive, else attention_forward).
 
     With --checkpoint, a trained pronoun model reads the sentence (lower-cased; it must
     hold "it") and the steps are its own: the query of "it" against the keys of the
@@ -155,7 +175,9 @@ def run_sentence(out: Output, tokens: list[str], d_model: int, d_k: int, seed: i
              f"d_k = {d_k}, seed {seed}; float64", "bold")
     say(out, "The embeddings and Wq, Wk, Wv are seeded random numbers (untrained), so which word attends to which "
              "is chance here; a trained model learns them.", "dim")
-    out.emit("setup", tokens=tokens, d_model=d_model, d_k=d_k, seed=seed, scale=scale)
+    say_which_ran(out)
+    kernel = ran()
+    out.emit("setup", tokens=tokens, d_model=d_model, d_k=d_k, seed=seed, scale=scale, kernel=kernel)
 
     out.show("")
     say(out, "Step 1: queries, keys and values", "bold")
@@ -180,10 +202,10 @@ def run_sentence(out: Output, tokens: list[str], d_model: int, d_k: int, seed: i
     out.show("")
     say(out, "Step 4: softmax of each row, the attention weights, then Z", "bold")
     show(out, Step("weights", weights, "softmax(QKᵀ / √d_k), row by row",
-                   "how much each token (row) draws on each token (column); every row sums to 1 "
-                   "(attention_forward)", (tokens, tokens)))
+                   f"how much each token (row) draws on each token (column); every row sums to 1 "
+                   f"({kernel})", (tokens, tokens)))
     out.show(heatmap(weights, signed=False, title="the attention weights (rows: queries, columns: keys)"))
-    show(out, Step("Z", Z, "Z = weights·V", "each row a weighted sum of V's rows (attention_forward)",
+    show(out, Step("Z", Z, "Z = weights·V", f"each row a weighted sum of V's rows ({kernel})",
                    (tokens, v_cols)))
 
     out.show("")
@@ -193,7 +215,7 @@ def run_sentence(out: Output, tokens: list[str], d_model: int, d_k: int, seed: i
     reading = most_line(weights, tokens)
     say(out, reading, "bold")
     diff = max(softmax_check(scaled, weights), float(np.abs(weights @ V - Z).max()))
-    say(out, f"A NumPy softmax of step 3 and weights·V agree with attention_forward's: largest difference "
+    say(out, f"A NumPy softmax of step 3 and weights·V agree with {kernel}'s: largest difference "
              f"{diff:.1e}", "dim")
     out.emit("result", tokens=tokens, weights=weights.tolist(), sums=lines, reading=reading, difference=diff)
 
@@ -218,13 +240,15 @@ def lesson_example(out: Output) -> None:
     scaled = (q @ k.T) / root
 
     say(out, f"The lesson's numbers for {DEFAULT_SENTENCE!r}: the first row of QKᵀ, with d_k = {LESSON_DK}", "bold")
-    out.emit("setup", tokens=tokens, d_k=LESSON_DK, scale=1 / root, example=True)
+    say_which_ran(out)
+    kernel = ran()
+    out.emit("setup", tokens=tokens, d_k=LESSON_DK, scale=1 / root, example=True, kernel=kernel)
     first = [tokens[0]]
     show(out, Step("QK^T", row, "q1·k_j", "the lesson's scores of the query of 'I' against each key",
                    (first, tokens)))
     show(out, Step("QK^T/sqrt(d_k)", scaled, f"QKᵀ / √{LESSON_DK} = QKᵀ / {root:g}",
-                   "as attention_forward scales them", (first, tokens)))
-    show(out, Step("weights", weights, "softmax of the row", "computed by attention_forward", (first, tokens)))
+                   f"as {kernel} scales them", (first, tokens)))
+    show(out, Step("weights", weights, "softmax of the row", f"computed by {kernel}", (first, tokens)))
     out.show(heatmap(weights, signed=False, title="the attention weights of 'I'"))
     line = weighted_sum(0, weights[0], tokens)
     say(out, line)
@@ -277,8 +301,10 @@ def run_checkpoint(out: Output, ckpt: str, sentence: str) -> None:
     say(out, f"The model's answer is read from z({it}) alone, a weighted sum of the words' values, and each value "
              f"comes from its own word: to name the right word the model must attend to it. Nothing told it where "
              f"to look; these are the weights it learnt from the answers.", "dim")
+    say_which_ran(out)
+    kernel = ran()
     out.emit("setup", tokens=tokens, d_model=D, d_k=D, scale=scale, checkpoint=ckpt, pronoun=where,
-             epochs=epochs)
+             epochs=epochs, kernel=kernel)
     if block_heads:
         say(out, f"First, a transformer block let {it!r} read the sentence; its heads drew most on: "
                  + ", ".join(f"head {i + 1} → {t} ({w:.2f})" for i, (t, w) in enumerate(block_heads)) + ".", "dim")
@@ -313,11 +339,11 @@ def run_checkpoint(out: Output, ckpt: str, sentence: str) -> None:
     out.show("")
     say(out, "Step 4: softmax, the attention weights, then Z", "bold")
     show(out, Step("weights", weights.T, "softmax(q·Kᵀ / √d_k)",
-                   f"how much {it!r} draws on each word; they sum to 1 (attention_forward)", (tokens, one)),
+                   f"how much {it!r} draws on each word; they sum to 1 ({kernel})", (tokens, one)),
          full=True)
     out.show(heatmap(weights, signed=False, title=f"the attention weights of {it!r} (columns: "
                                                   f"{' '.join(tokens)})"))
-    show(out, Step("Z", Z, f"z({it}) = weights·V", "the weighted sum of the words' values (attention_forward)",
+    show(out, Step("Z", Z, f"z({it}) = weights·V", f"the weighted sum of the words' values ({kernel})",
                    (one, v_cols)))
 
     out.show("")
@@ -335,7 +361,7 @@ def run_checkpoint(out: Output, ckpt: str, sentence: str) -> None:
     say(out, answer_line, "bold")
     diff = max(softmax_check(scaled, weights), float(np.abs(weights @ V - Z).max()))
     model_diff = float(np.abs(model_weights - weights[0]).max())
-    say(out, f"A NumPy softmax of step 3 and weights·V agree with attention_forward's: largest difference "
+    say(out, f"A NumPy softmax of step 3 and weights·V agree with {kernel}'s: largest difference "
              f"{diff:.1e}; the model's own float32 weights differ by at most {model_diff:.1e}", "dim")
     out.emit("result", tokens=tokens, weights=weights.tolist(), sums=[line], reading=reading,
              attends_most_to=tokens[j], answer=answer, probability=float(probs.max()),

@@ -1,8 +1,9 @@
 """The CNN lesson with computed numbers: the model summary, the worked examples of
 convolution and max pooling, and one real digit through the whole network.
 
-Every number shown is computed by the engine's kernels (conv2d_forward,
-maxpool_forward, maxpool_backward, the CNN's layers), never typed in.
+Every number shown is computed by the engine's kernels (the convolution that
+`--kernels` picks, conv2d_forward_naive or conv2d_forward; maxpool_forward,
+maxpool_backward; the CNN's layers), never typed in.
 The engine is imported inside each command, so `nbengine --help` stays instant.
 """
 
@@ -18,6 +19,7 @@ from rich.text import Text
 
 from nbengine_cli.cnn import DEFAULT_DATA, checkpoint_data
 from nbengine_cli.data import cache_dir_option
+from nbengine_cli.options import reordered_note
 from nbengine_cli.output import Output, json_options, output_options
 
 # The lesson's worked example of a convolution. The first window and the filter are
@@ -279,9 +281,12 @@ def trace_conv(json_mode, quiet, precision, full):
     """
     import numpy as np
 
+    from nbengine.kernels.conv2d import conv2d_forward
+    from nbengine.kernels.registry import name_of
     from nbengine.trace import Step, step_to_dict
 
     out = Output(json_mode, quiet, precision, full)
+    kernel = name_of(conv2d_forward)  # the loop that runs: the naive one, or the fast one
     x = np.array(LESSON_INPUT, np.float64)
     f = np.array(LESSON_FILTER, np.float64)
     H, R = x.shape[0], f.shape[0]
@@ -295,7 +300,10 @@ def trace_conv(json_mode, quiet, precision, full):
     say(out, "Convolution as the lesson works it: a 4×4 input X and a 3×3 filter F, stride 1, no padding",
         "bold")
     say(out, "Each output is the sum of the window of X under F times F, element by element (⊙). "
-        "Computed by conv2d_forward in float64.", "italic dim")
+        f"Computed by {kernel} in float64.", "italic dim")
+    note = reordered_note(conv2d_forward)
+    if note:
+        say(out, note, "dim")
     out.show(beside([Text("X =")], bracket(x, fmt), [Text("   F =")], bracket(f, fmt)))
     rest = y[1, 1] - x[3, 3] * f[2, 2]  # the last window's sum without its corner cell
     say(out, f"X[3, 3] is {fmt(x[3, 3])}: the outputs {fmt(y[0, 1])} and {fmt(y[1, 0])} fix X[1, 3], X[2, 3] "
@@ -310,7 +318,7 @@ def trace_conv(json_mode, quiet, precision, full):
     out.show("")
     out.show(beside([Text("output =")], bracket(y, fmt), [Text(f"   {dims(y.shape)}: {formula}")]))
     emit_trace("valid", "Y", y, "Y[i, j] = Σ over r, s of X[i + r, j + s]·F[r, s]", "the output", stride=1,
-               padding=0, output_size=formula)
+               padding=0, output_size=formula, kernel=kernel)
 
     # 2. Zero padding 1: the output keeps the input's size.
     yp, pt, pl = run_conv(x, f, 1, 1)
@@ -327,7 +335,7 @@ def trace_conv(json_mode, quiet, precision, full):
     out.show(f"output {dims(yp.shape)}, the input's size: {formula}")
     emit_trace("padded", "X padded", xp, "zeros around X", "the input with padding 1")
     emit_trace("padded", "Y", yp, "Y[i, j] = Σ over r, s of Xpadded[i + r, j + s]·F[r, s]", "the output",
-               stride=1, padding=1, output_size=formula)
+               stride=1, padding=1, output_size=formula, kernel=kernel)
 
     # 3. Stride 2 (with padding 1): the filter jumps two cells at a time.
     ys, _, _ = run_conv(x, f, 2, 1)
@@ -342,7 +350,7 @@ def trace_conv(json_mode, quiet, precision, full):
     say(out, f"Rounding down drops a window that would hang over the edge. Stride 2 without padding: "
         f"{unpadded}, a single window.", "dim")
     emit_trace("strided", "Y", ys, "Y[i, j] = Σ over r, s of Xpadded[2i + r, 2j + s]·F[r, s]", "the output",
-               stride=2, padding=1, output_size=formula)
+               stride=2, padding=1, output_size=formula, kernel=kernel)
 
 
 # -- trace pool ---------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from nbengine_cli.options import Float
+from nbengine_cli.options import Float, reordered_note
 from nbengine_cli.output import Output, json_options, output_options
 
 GATES = ("f", "g", "i", "o")
@@ -349,8 +349,11 @@ def emit_only(out: Output, step, scope: str = "step") -> None:
     out.emit("trace", scope=scope, **step_to_dict(step))
 
 
-def header(out: Output, kind: str, model, tokens, t: int, about: str, level: str) -> list[str]:
-    """The opening lines; returns the row labels of the tokens read (each with its step)."""
+def header(out: Output, kind: str, model, tokens, t: int, about: str, level: str, kernels=()) -> list[str]:
+    """The opening lines; returns the row labels of the tokens read (each with its step).
+    kernels: the fast kernels the model's layer asks for (their names say which loops ran)."""
+    from nbengine.kernels.registry import name_of
+
     T = len(tokens) - 1
     if t >= T:
         raise click.BadParameter(f"the text has {T} steps (0 to {T - 1}): each token but the last is read and the "
@@ -368,8 +371,12 @@ def header(out: Output, kind: str, model, tokens, t: int, about: str, level: str
         say(out, f"The weights are untrained, so the numbers are small and the predictions a guess. For a trained "
                  f"model: `nbengine train {name} --save {name}.npz`, then `nbengine trace {kind} --checkpoint "
                  f"{name}.npz`.", "yellow")
+    note = reordered_note(*kernels)
+    if note:
+        say(out, note, "dim")
     out.emit("setup", model=kind, tokens=tokens, step=t, token=tokens[t], target=tokens[t + 1],
-             embed=model.embed_size, hidden=model.hidden_size, weights=about)
+             embed=model.embed_size, hidden=model.hidden_size, weights=about,
+             kernels=[name_of(k) for k in kernels])
     return rows
 
 
@@ -401,13 +408,16 @@ def trace_rnn(ckpt, data, level, text, step, hidden, embed, seed, cache_dir, jso
     """
     import numpy as np
 
+    from nbengine.kernels.registry import name_of
+    from nbengine.kernels.rnn import rnn_backward, rnn_forward
     from nbengine.trace import Step
 
     out = Output(json_mode, quiet, precision, full)
     model, vocab, ids, tokens, about, level = trace_model("rnn", ckpt, data, level, text, hidden, embed, seed,
                                                           cache_dir)
     t = step
-    rows = header(out, "rnn", model, tokens, t, about, level)
+    fwd, bwd = name_of(rnn_forward), name_of(rnn_backward)  # the loops that run: naive, or fast
+    rows = header(out, "rnn", model, tokens, t, about, level, (rnn_forward, rnn_backward))
     emb, dhs, loss, probs, _ = forward_backward(model, ids)
     rec = model.recurrent
     Wx, Wh, b = (rec.params[k] for k in ("Wx", "Wh", "b"))
@@ -417,7 +427,7 @@ def trace_rnn(ckpt, data, level, text, step, hidden, embed, seed, cache_dir, jso
 
     show(out, Step("x", emb[0], "x_t = W_embed[token id]", "each token's vector: the rows of the embedding",
                    (rows, dims)), scope="sentence")
-    show(out, Step("h", hs, "h_t = tanh(x_t·Wx + h_{t-1}·Wh + b)", "the hidden state after each token (rnn_forward)",
+    show(out, Step("h", hs, "h_t = tanh(x_t·Wx + h_{t-1}·Wh + b)", f"the hidden state after each token ({fwd})",
                    (rows, units)), scope="sentence")
     out.show("")
     say(out, f"Step t = {t}, forward", "bold")
@@ -430,7 +440,7 @@ def trace_rnn(ckpt, data, level, text, step, hidden, embed, seed, cache_dir, jso
     show(out, Step("A", A, "A = x_t·Wx + h_{t-1}·Wh + b", "the affine, before the activation", (units,)))
     show(out, Step("h", h_t, "h_t = tanh(A)", "the new hidden state", (units,)))
     diff_forward = float(np.abs(h_t - hs[t]).max())
-    say(out, f"tanh(A) agrees with rnn_forward's h_t: largest difference {diff_forward:.1e}", "dim")
+    say(out, f"tanh(A) agrees with {fwd}'s h_t: largest difference {diff_forward:.1e}", "dim")
     prediction_line(out, probs, vocab, tokens, t, precision)
 
     out.show("")
@@ -441,14 +451,14 @@ def trace_rnn(ckpt, data, level, text, step, hidden, embed, seed, cache_dir, jso
     dh_prev = dA @ Wh.T
     dx = dA @ Wx.T
     show(out, Step("dh_up", dhs[0, t], "dL/dh_t from the layer above (the affine)", "", (units,)))
-    show(out, Step("dh", dh, "dh = dL/dh_t = from above + dh_next (from step t+1)", "rnn_backward's dh_total[t]",
+    show(out, Step("dh", dh, "dh = dL/dh_t = from above + dh_next (from step t+1)", f"{bwd}'s dh_total[t]",
                    (units,)))
     show(out, Step("dA", dA, "dA = dh ⊙ (1 − h_t²)", "back through tanh", (units,)))
     show(out, Step("dh_prev", dh_prev, "dh_{t-1} = dA·Whᵀ", "what flows on to step t-1", (units,)))
     show(out, Step("dx", dx, "dx_t = dA·Wxᵀ", "what flows on to the embedding", (dims,)))
     kernel_prev = (rec.dh_total[0, t - 1] - dhs[0, t - 1]) if t > 0 else rec.dh0[0]
     diff_backward = float(np.abs(dh_prev - kernel_prev).max())
-    say(out, f"dh_{{t-1}} agrees with rnn_backward's (dh_total[t-1] − dL/dh_{{t-1}} from above"
+    say(out, f"dh_{{t-1}} agrees with {bwd}'s (dh_total[t-1] − dL/dh_{{t-1}} from above"
              f"{', or dh0' if t == 0 else ''}): largest difference {diff_backward:.1e}", "dim")
     out.emit("result", loss=float(loss), forward_difference=diff_forward, backward_difference=diff_backward)
 
@@ -475,13 +485,16 @@ def trace_lstm(ckpt, data, level, text, step, hidden, embed, seed, cache_dir, js
     """
     import numpy as np
 
+    from nbengine.kernels.lstm import lstm_backward, lstm_forward
+    from nbengine.kernels.registry import name_of
     from nbengine.trace import Step
 
     out = Output(json_mode, quiet, precision, full)
     model, vocab, ids, tokens, about, level = trace_model("lstm", ckpt, data, level, text, hidden, embed, seed,
                                                           cache_dir)
     t = step
-    rows = header(out, "lstm", model, tokens, t, about, level)
+    fwd, bwd = name_of(lstm_forward), name_of(lstm_backward)  # the loops that run: naive, or fast
+    rows = header(out, "lstm", model, tokens, t, about, level, (lstm_forward, lstm_backward))
     emb, dhs, loss, probs, recorded = forward_backward(model, ids)
     rec = model.recurrent
     Wx, Wh, b = (rec.params[k] for k in ("Wx", "Wh", "b"))
@@ -494,7 +507,7 @@ def trace_lstm(ckpt, data, level, text, step, hidden, embed, seed, cache_dir, js
                    (rows, dims)), scope="sentence")
     for g in GATES:
         formula, note = GATE_NOTES[g]
-        show(out, Step(g, gates[g], formula, note + " (as lstm_forward computed it)", (rows, units)), scope="sentence")
+        show(out, Step(g, gates[g], formula, note + f" (as {fwd} computed it)", (rows, units)), scope="sentence")
     show(out, Step("c", cs, "c_t = f ⊙ c_{t-1} + g ⊙ i", "the cell, the memory", (rows, units)), scope="sentence")
     show(out, Step("h", hs, "h_t = o ⊙ tanh(c_t)", "the hidden state", (rows, units)), scope="sentence")
 
@@ -532,7 +545,7 @@ def trace_lstm(ckpt, data, level, text, step, hidden, embed, seed, cache_dir, js
     diff_forward = max(float(np.abs(ours[k] - step_gates[k]).max()) for k in GATES)
     diff_forward = max(diff_forward, float(np.abs(f * c_prev + g_ * i - c_t).max()),
                        float(np.abs(o * np.tanh(c_t) - h_t).max()))
-    say(out, f"σ and tanh of A, c_t and h_t computed here agree with lstm_forward's: largest difference "
+    say(out, f"σ and tanh of A, c_t and h_t computed here agree with {fwd}'s: largest difference "
              f"{diff_forward:.1e}", "dim")
     prediction_line(out, probs, vocab, tokens, t, precision)
 
@@ -549,7 +562,7 @@ def trace_lstm(ckpt, data, level, text, step, hidden, embed, seed, cache_dir, js
     dh_prev = dA_flat @ Wh.T
     dc_prev = ds * f
     dx = dA_flat @ Wx.T
-    show(out, Step("dh", dh, "dh = dL/dh_t = from above + dh_next (from step t+1)", "lstm_backward's dh_total[t]",
+    show(out, Step("dh", dh, "dh = dL/dh_t = from above + dh_next (from step t+1)", f"{bwd}'s dh_total[t]",
                    (units,)))
     show(out, Step("dc_next", dc_next, "dL/dc_t from step t+1",
                    "0 at the last step" if t == len(tokens) - 2 else "what step t+1 sent back along the cell",
@@ -570,5 +583,5 @@ def trace_lstm(ckpt, data, level, text, step, hidden, embed, seed, cache_dir, js
     kernel_dh_prev = (rec.dh_total[0, t - 1] - dhs[0, t - 1]) if t > 0 else rec.dh0[0]
     diff_backward = max(float(np.abs(dh_prev - kernel_dh_prev).max()), float(np.abs(dc_prev - dc_k).max()),
                         float(np.abs(dh_prev - dh_k).max()))
-    say(out, f"dh_{{t-1}} and dc_{{t-1}} agree with lstm_backward's: largest difference {diff_backward:.1e}", "dim")
+    say(out, f"dh_{{t-1}} and dc_{{t-1}} agree with {bwd}'s: largest difference {diff_backward:.1e}", "dim")
     out.emit("result", loss=float(loss), forward_difference=diff_forward, backward_difference=diff_backward)

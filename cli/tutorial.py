@@ -177,6 +177,9 @@ def show_values(out: Output, step, values: dict) -> None:
                 out.show(render(s))
         elif isinstance(v, np.ndarray):
             out.show(render(Step(name, v)))
+        elif isinstance(v, str) and "\n" in v.strip("\n"):  # text of several lines (a kernel's source): a block
+            out.show(Text(f"{name}:", style="bold"))
+            out.show(Text(v.strip("\n")))
         else:
             out.show(Text(f"{name} = {plain(v)}"))
     for name in step.heatmap:

@@ -91,6 +91,19 @@ def test_lesson_example():
     run("trace", "attention", "a cat", "--example", code=2)
 
 
+def test_the_notes_name_the_kernel_that_ran():
+    naive = json_lines(run("trace", "attention", "--kernels", "naive", "--json"))
+    fast = json_lines(run("trace", "attention", "--json"))
+    assert naive[0]["kernel"] == "attention_forward_naive" and fast[0]["kernel"] == "attention_forward"
+    assert traces(naive)["weights"]["note"].endswith("(attention_forward_naive)")
+    np.testing.assert_allclose(traces(naive)["weights"]["data"], traces(fast)["weights"]["data"], rtol=1e-12)
+    out = " ".join(run("trace", "attention", "--example", "--kernels", "naive").stdout.split())
+    assert "computed by attention_forward_naive" in out and "reordered" not in out
+    out = " ".join(run("trace", "attention", "--example").stdout.split())
+    assert "computed by attention_forward " in out
+    assert "attention_forward: the same sums as the naive loop attention_forward_naive, reordered for speed" in out
+
+
 @pytest.mark.parametrize("sentence", ["A cat ate the fish because it was hungry", "Hello"])
 def test_any_sentence(sentence):
     tokens = sentence.split()

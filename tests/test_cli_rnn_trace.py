@@ -108,6 +108,21 @@ def test_rnn_one_step_and_backward_agree_with_the_kernel():
     assert "A = x_t·Wx + h_{t-1}·Wh + b" in out and "1 say" in out and "unit 0" in out
 
 
+@pytest.mark.parametrize("kind", ["rnn", "lstm"])
+def test_the_notes_name_the_kernels_that_ran(kind):
+    naive = json_lines(run("trace", kind, "--kernels", "naive", "--json"))
+    fast = json_lines(run("trace", kind, "--json"))
+    assert naive[0]["kernels"] == [f"{kind}_forward_naive", f"{kind}_backward_naive"]
+    assert fast[0]["kernels"] == [f"{kind}_forward", f"{kind}_backward"]
+    assert naive[-1]["forward_difference"] < 1e-12 and naive[-1]["backward_difference"] < 1e-12
+    assert traces(naive)["dh"]["note"] == f"{kind}_backward_naive's dh_total[t]"
+    np.testing.assert_allclose(traces(naive)["dh_prev"]["data"], traces(fast)["dh_prev"]["data"], rtol=1e-12)
+    out = " ".join(run("trace", kind).stdout.split())
+    assert (f"{kind}_forward and {kind}_backward: the same sums as the naive loops {kind}_forward_naive and "
+            f"{kind}_backward_naive, reordered for speed (lesson 8: `nbengine tutorial run speed`)") in out
+    assert "reordered" not in run("trace", kind, "--kernels", "naive").stdout
+
+
 def test_trace_a_trained_checkpoint_and_the_last_step(tmp_path):
     ckpt = tmp_path / "lstm.npz"
     run("train", "lstmlm", "--save", str(ckpt), "-q")

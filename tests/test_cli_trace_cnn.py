@@ -92,6 +92,22 @@ def test_trace_conv_replays_the_lesson():
     assert len([e for e in evs if e["event"] == "window" and e["case"] == "strided"]) == 4
 
 
+def test_trace_conv_names_the_kernel_that_ran():
+    fast = " ".join(run("trace", "conv").stdout.split())
+    naive = " ".join(run("trace", "conv", "--kernels", "naive").stdout.split())
+    assert "Computed by conv2d_forward in float64." in fast
+    assert ("conv2d_forward: the same sums as the naive loop conv2d_forward_naive, reordered for speed (lesson 8: "
+            "`nbengine tutorial run speed`)") in fast
+    assert "Computed by conv2d_forward_naive in float64." in naive and "reordered" not in naive
+    evs = json_lines(run("trace", "conv", "--kernels", "naive", "--json"))
+    outputs = {e["case"]: e for e in evs if e["event"] == "trace" and e["name"] == "Y"}
+    assert {e["kernel"] for e in outputs.values()} == {"conv2d_forward_naive"}
+    fast_evs = json_lines(run("trace", "conv", "--json"))
+    for e in fast_evs:
+        if e["event"] == "trace" and e["name"] == "Y":  # the same sums: the lesson's whole numbers, either way
+            assert e["kernel"] == "conv2d_forward" and e["data"] == outputs[e["case"]]["data"]
+
+
 # -- trace pool -----------------------------------------------------------------------------
 
 def test_trace_pool_forward_and_backward():

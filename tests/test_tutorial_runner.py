@@ -201,3 +201,20 @@ def test_code_is_shown_labels_keep_their_brackets_and_whole_numbers_print_whole(
     assert " 19" in out and "19.0000" not in out and "…" not in out  # small: whole, and whole numbers as such
     quiet = run("tutorial", "run", str(path), "--no-code").stdout
     assert "tensor(" not in quiet and "p[true]" in quiet
+
+
+def test_a_text_of_several_lines_prints_as_a_block_under_its_name(tmp_path):
+    path = tmp_path / "block.toml"
+    path.write_text(r"""title = "Block"
+[[steps]]
+title = "One"
+say = "s"
+code = '''
+source = "def f(x):\n    return x + 1\n"
+word = "one line"
+'''
+show = ["source", "word"]
+""")
+    out = run("tutorial", "run", str(path), "--no-code").stdout
+    assert "source:\ndef f(x):\n    return x + 1\n" in out  # the text as it is, on its own lines
+    assert "source =" not in out and "word = one line" in out

@@ -206,6 +206,8 @@ def test_cnn_theory_convolution_padding_and_stride(lang):
 
     sums = [int(v) for v in re.findall(r"sum = (-?\d+)", s[2]["output"])]
     assert sums[:4] == [7, 6, 10, 7]  # the lesson's four windows, in sliding order
+    assert "Computed by conv2d_forward_naive" in " ".join(s[2]["output"].split())  # the lesson's loop, not the fast one
+    assert "conv2d_forward_naive(out," in s[3]["code"] and "`nbengine tutorial run speed`" in s[3]["say"]
 
     pad = s[3]["values"]
     assert np.array_equal(pad["X_padded"], np.pad(X, 1))

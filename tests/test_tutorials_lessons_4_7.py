@@ -52,6 +52,11 @@ def output(name: str, lang: str, command_start: str) -> str:
     return found[0]
 
 
+def flat(text: str) -> str:
+    """A command's output with its line breaks (where the terminal wrapped) as spaces."""
+    return " ".join(text.split())
+
+
 def number_after(pattern: str, text: str) -> float:
     m = re.search(pattern + r"\s*([-+]?\d+\.?\d*(?:e[-+]?\d+)?)", text)
     assert m, f"{pattern!r} not found"
@@ -139,6 +144,7 @@ def test_rnn_bptt_the_forward_loop_and_the_gradient_sum_match_the_kernels(lang):
     assert v["dWh_difference"] < 1e-12
     traced = output("rnn-bptt", lang, "trace rnn")
     assert "the token 'say'" in traced
+    assert "agrees with rnn_forward_naive's h_t" in flat(traced) and "reordered" not in traced  # the lesson's loop
     assert number_after(r"over the sentence =", traced) == pytest.approx(math.log(7), abs=0.01)
 
 
@@ -195,6 +201,7 @@ def test_lstm_the_cell_keeps_the_gradient_while_f_is_near_1(lang):
 def test_lstm_trained_says_hello_after_the_second_say(lang):
     traced = output("lstm", lang, "trace lstm --checkpoint")
     assert "Step t = 5: the token 'say'" in traced
+    assert "agree with lstm_forward_naive's" in flat(traced) and "agree with lstm_backward_naive's" in flat(traced)
     assert number_after(r"p\('hello'\) =", traced) > 0.99
     gates = re.search(r"^f = σ\(A\[f\]\)(.*)$", traced, re.M).group(1).split()
     f = np.array([float(x) for x in gates if x != "…"])
@@ -215,6 +222,7 @@ def test_attention_the_lessons_scores(lang):
     example = output("attention", lang, "trace attention --example")
     kernel = re.search(r"^I\s+(0\.\d{4})\s+(0\.\d{4})\s+(0\.\d{4})\s*$", example, re.M)
     assert [float(x) for x in kernel.groups()] == weights.round(4).tolist()  # the kernel agrees
+    assert "computed by attention_forward_naive" in flat(example)  # the naive kernel, the lesson's loops
     assert v["std_of_scores"] / v["std_of_scaled_scores"] == pytest.approx(8, rel=0.02)
     assert v["std_of_scores"] == pytest.approx(8, abs=0.3)
 
@@ -224,6 +232,7 @@ def test_attention_four_steps_on_i_am_good(lang):
     traced = output("attention", lang, 'trace attention "I am good"')
     for k in range(1, 5):
         assert f"Step {k}" in traced
+    assert "agree with attention_forward_naive's" in flat(traced)
     rows = re.findall(r"^z(\d) = (.*)$", traced, re.M)
     assert [r[0] for r in rows] == ["1", "2", "3"]
     for _, terms in rows:
@@ -242,3 +251,15 @@ def test_attention_it_points_at_cat_then_at_fish(lang):
         assert m.group(1) == antecedent and float(m.group(2)) > 0.9
         answer = re.search(r"The model's answer.*?: (\w+) \(p = (\d\.\d+)\)", traced, re.S)
         assert answer.group(1) == antecedent and answer.group(1) != other
+        assert "agree with attention_forward_naive's" in flat(traced)
+
+
+@pytest.mark.parametrize("name", ["rnn-bptt", "lstm", "attention"])
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_kernels_named_are_the_naive_ones_and_lesson_8_makes_them_fast(name, lang):
+    steps = tutorial(name, lang)
+    said = " ".join(s["say"] for s in steps)
+    assert "_naive" in said and "`nbengine tutorial run speed`" in said
+    for s in steps:
+        if s.get("run", "").startswith("trace ") and "bptt" not in s["run"]:  # a trace that names its kernel
+            assert s["run"].endswith("--kernels naive"), s["run"]
