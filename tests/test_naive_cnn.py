@@ -159,3 +159,39 @@ def test_conv2d_naive_is_bit_identical_for_any_thread_count(thread_counts, dtype
         return (forward(conv2d_forward_naive, x, w, b, (1, 1), "same"),) + backward_naive(dout, x, w, (1, 1), "same")
 
     assert_all_same_bits(run_with_threads(thread_counts, run), ["out", "dx", "dw", "db"])
+
+
+# The fast forward kernel works in tiles of PIXELS output columns (nbengine/kernels/simd.py, from
+# this CPU's registers): widths of one tile, a tile and a bit (the last tile shifted back over the
+# one before), and narrower than a tile (no tile at all); stride 2, padding columns inside a tile,
+# and channels that are not a multiple of four.
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("extra, C, stride, padding", [
+    pytest.param(0, 8, (1, 1), "valid", id="one-tile-valid-C8"),
+    pytest.param(3, 9, (1, 1), "same", id="tile-and-3-same-C9"),
+    pytest.param(1, 6, (2, 2), "same", id="tile-and-1-s2-same-C6"),
+    pytest.param(-1, 5, (1, 2), 1, id="narrower-than-a-tile-pad1-C5"),
+])
+def test_conv2d_forward_tiles_agree_with_the_naive_loops(extra, C, stride, padding, dtype):
+    from nbengine.kernels.simd import PIXELS
+
+    R, S, K = 3, 3, 37
+    OW = max(1, PIXELS + extra)
+    W = (OW - 1) * stride[1] + (S if padding == "valid" else 1)  # this many output columns
+    rng = np.random.default_rng(OW * 100 + C)
+    x, w, b = rand(rng, (2, 5, W, C), dtype), rand(rng, (R, S, C, K), dtype), rand(rng, (K,), dtype)
+    _, pad = geometry(x.shape, w.shape, stride, padding)
+    out = forward(conv2d_forward_naive, x, w, b, stride, padding)
+    assert out.shape[2] == OW
+    size = ref.conv2d_ref(np.abs(f64(x)), np.abs(f64(w)), np.abs(f64(b)), stride, pad)
+    assert_agree("naive vs fast out", out, forward(conv2d_forward, x, w, b, stride, padding), size)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_conv2d_forward_tiles_are_bit_identical_for_any_thread_count(thread_counts, dtype):
+    from nbengine.kernels.simd import PIXELS
+
+    rng = np.random.default_rng(26)
+    x, w, b = rand(rng, (5, 6, 2 * PIXELS + 1, 7), dtype), rand(rng, (3, 3, 7, 33), dtype), rand(rng, (33,), dtype)
+    results = run_with_threads(thread_counts, lambda: [forward(conv2d_forward, x, w, b, (1, 1), "same")])
+    assert_all_same_bits(results, ["out"])

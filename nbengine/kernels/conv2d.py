@@ -28,6 +28,8 @@ compute the same sums in another order.
 import numpy as np
 from numba import njit, prange
 
+from nbengine.kernels.simd import PIXELS
+
 
 @njit(cache=True, parallel=True)
 def conv2d_forward_naive(out, x, w, b, sh, sw, pt, pl):
@@ -99,40 +101,77 @@ def conv2d_backward_naive(dx, dw, db, dout, x, w, sh, sw, pt, pl, need_dx):
 # The same sums, reordered for speed (each trick in one line).
 
 
-@njit(cache=True, parallel=True)
+# fastmath "contract": each x*w + out may become one fused multiply-add (one rounding, not two).
+@njit(cache=True, parallel=True, fastmath={"contract"})
 def conv2d_forward(out, x, w, b, sh, sw, pt, pl):
     """out = conv(x, w) + b.
 
     x is (N, H, W, C), w is (R, S, C, K), b is (K,); out will be (N, OH, OW, K).
     k runs innermost, along memory, adding into out.
+    A tile of PIXELS output columns j0 .. j0+PIXELS-1 (simd.py: from the CPU's register count) shares each w value read.
+    Four channels per pass over k: each out value is loaded and stored once per four products, added in c order.
+    The tile's 4·PIXELS inputs sit in a small array read before the pass, so they stay in registers across it.
+    A window position that is padding for some column of the tile sends those columns the one-column way.
     """
     N, H, W, C = x.shape
     R, S, _, K = w.shape
     _, OH, OW, _ = out.shape
+    C4 = C - C % 4
+    T = PIXELS  # columns per tile, a constant: the loops over t unroll
+    wide = OW >= T  # else every column goes the one-column way, in one tile as wide as the row
+    tiles = -(-OW // T) if wide else 1
     for n in prange(N):
+        xs = np.empty((T, 4), x.dtype)
         for i in range(OH):
-            for j in range(OW):
-                for k in range(K):
-                    out[n, i, j, k] = b[k]
+            for tile in range(tiles):
+                j0 = min(tile * T, OW - T) if wide else 0  # the last tile ends at the last column (it may redo a few)
+                j1 = j0 + T if wide else OW
+                for t in range(j1 - j0):
+                    for k in range(K):
+                        out[n, i, j0 + t, k] = b[k]
                 for r in range(R):
                     p = i * sh + r - pt
                     if p < 0 or p >= H:
                         continue  # a padding row: x reads as 0 there
                     for s in range(S):
-                        q = j * sw + s - pl
-                        if q < 0 or q >= W:
+                        q0 = j0 * sw + s - pl
+                        if wide and q0 >= 0 and q0 + (T - 1) * sw < W:
+                            for c in range(0, C4, 4):
+                                for t in range(T):
+                                    for u in range(4):
+                                        xs[t, u] = x[n, p, q0 + t * sw, c + u]
+                                for k in range(K):
+                                    w0, w1, w2, w3 = w[r, s, c, k], w[r, s, c + 1, k], w[r, s, c + 2, k], w[r, s, c + 3, k]
+                                    for t in range(T):
+                                        o = out[n, i, j0 + t, k]
+                                        o += xs[t, 0] * w0
+                                        o += xs[t, 1] * w1
+                                        o += xs[t, 2] * w2
+                                        o += xs[t, 3] * w3
+                                        out[n, i, j0 + t, k] = o
+                            for c in range(C4, C):  # the channels left over (all of them when C < 4)
+                                for t in range(T):
+                                    xv = x[n, p, q0 + t * sw, c]
+                                    for k in range(K):
+                                        out[n, i, j0 + t, k] += xv * w[r, s, c, k]
                             continue
-                        # Four channels per pass: each out[n, i, j, k] is loaded and stored once per four products.
-                        C4 = C - C % 4
-                        for c in range(0, C4, 4):
-                            x0, x1, x2, x3 = x[n, p, q, c], x[n, p, q, c + 1], x[n, p, q, c + 2], x[n, p, q, c + 3]
-                            for k in range(K):
-                                out[n, i, j, k] += ((x0 * w[r, s, c, k] + x1 * w[r, s, c + 1, k])
-                                                    + (x2 * w[r, s, c + 2, k] + x3 * w[r, s, c + 3, k]))
-                        for c in range(C4, C):  # the channels left over (all of them when C < 4)
-                            xv = x[n, p, q, c]
-                            for k in range(K):
-                                out[n, i, j, k] += xv * w[r, s, c, k]
+                        for j in range(j0, j1):  # some column of the tile reads padding: one at a time
+                            q = j * sw + s - pl
+                            if q < 0 or q >= W:
+                                continue
+                            for c in range(0, C4, 4):
+                                x0, x1, x2, x3 = x[n, p, q, c], x[n, p, q, c + 1], x[n, p, q, c + 2], x[n, p, q, c + 3]
+                                for k in range(K):
+                                    o = out[n, i, j, k]
+                                    o += x0 * w[r, s, c, k]
+                                    o += x1 * w[r, s, c + 1, k]
+                                    o += x2 * w[r, s, c + 2, k]
+                                    o += x3 * w[r, s, c + 3, k]
+                                    out[n, i, j, k] = o
+                            for c in range(C4, C):
+                                xv = x[n, p, q, c]
+                                for k in range(K):
+                                    out[n, i, j, k] += xv * w[r, s, c, k]
 
 
 # fastmath "reassoc" lets each sum over k for dx run in SIMD lanes, in an order the compiled code fixes.
