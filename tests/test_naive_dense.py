@@ -318,3 +318,25 @@ def test_naive_kernels_give_the_same_bits_on_any_thread_count(thread_counts):
 
     results = run_with_threads(thread_counts, run)
     assert_all_same_bits(results, ["out", "dx", "dw", "db", "probs", "loss"])
+
+
+# The fast forward works on panels of PANEL rows × PANEL columns of w and tiles of PIXELS samples
+# (nbengine/kernels/simd.py, from this CPU's registers): two column blocks, a second panel of rows
+# whose length is not a multiple of four, and samples left over after the tiles.
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dense_forward_panels_and_tiles_agree_with_the_naive_loops(dtype):
+    from nbengine.kernels.dense import PANEL
+    from nbengine.kernels.simd import PIXELS
+
+    N, D, M = 2 * PIXELS + 1, PANEL + 7, PANEL + 19
+    x, w, b, _ = dense_case(N, D, M, dtype, seed=41)
+    scale = np.abs(f64(x)) @ np.abs(f64(w)) + np.abs(f64(b))
+    assert_agree("out", dense(dense_forward, x, w, b), dense(dense_forward_naive, x, w, b), scale)
+
+
+def test_dense_forward_panels_are_bit_identical_for_any_thread_count(thread_counts):
+    from nbengine.kernels.dense import PANEL
+    from nbengine.kernels.simd import PIXELS
+
+    x, w, b, _ = dense_case(PIXELS + 2, PANEL + 5, 2 * PANEL + 3, np.float32, seed=42)
+    assert_all_same_bits(run_with_threads(thread_counts, lambda: [dense(dense_forward, x, w, b)]), ["out"])
