@@ -124,7 +124,7 @@ def render_step(step: Step, precision: int = 4, full: bool = False):
 
 def duration(seconds: float) -> str:
     """A run's elapsed time in at most six characters, for a table's time column:
-    41.2s under a minute, 24m41s under an hour, then 2h05m."""
+    41.2s under a minute, 24m41s under an hour (rounded to the second), then 2h05m."""
     if round(seconds, 1) < 60:
         return f"{seconds:.1f}s"
     minutes, s = divmod(round(seconds), 60)
