@@ -18,7 +18,7 @@ from nbengine_cli.data import cache_dir_option
 from nbengine_cli.logreg import short_number
 from nbengine_cli.options import Float
 from nbengine_cli.output import Output, compile_with_progress, json_options
-from nbengine_cli.render import StreamingTable
+from nbengine_cli.render import StreamingTable, duration
 
 DEFAULT_DATA = "mnist_5k"
 DEFAULT_LR = {"sgd": 0.01, "momentum": 0.01, "adam": 0.001}
@@ -229,7 +229,7 @@ def train_cnn(data, epochs, batch_size, optimizer, lr, momentum_, lesson, as_wri
                 elapsed = time.perf_counter() - started
                 out.show(rows.row(str(ev.epoch), short_number(ev.loss), f"{ev.train_accuracy:.4f}",
                                   f"{ev.test_accuracy:.4f}", f"{ev.samples / ev.seconds:,.0f}",
-                                  f"{elapsed:.1f}s"))
+                                  duration(elapsed)))
                 if save:
                     model.extra_config["epochs"] = ev.epoch
                     model.save(save)

@@ -16,7 +16,7 @@ from nbengine.kernels import registry
 from nbengine_cli.cnn import diverged_at, set_threads, stop_on_interrupt, stopped_as_asked, threads_option
 from nbengine_cli.options import Float
 from nbengine_cli.output import Output, compile_with_progress, json_options
-from nbengine_cli.render import StreamingTable
+from nbengine_cli.render import StreamingTable, duration
 
 DEFAULTS = {"epochs": 3, "batch_size": 32, "lr": 0.01, "size": 16}
 EXAMPLES = 6  # sentences shown by `eval pronoun`
@@ -186,7 +186,7 @@ def train_pronoun(epochs, batch_size, lr, size, seed, threads, save, json_mode, 
                     speed = ev.sentences / ev.seconds if ev.seconds > 0 else 0.0
                     out.show(rows.row(str(ev.epoch), f"{ev.loss:.4f}", f"{ev.train_accuracy:.4f}",
                                       f"{ev.held_out_accuracy:.4f}", f"{speed:,.0f}",
-                                      f"{time.perf_counter() - started:.1f}s"))
+                                      duration(time.perf_counter() - started)))
                     if save:
                         model.extra_config.update(epochs=ev.epoch, held_out_accuracy=ev.held_out_accuracy)
                         model.save(save)

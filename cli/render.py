@@ -122,6 +122,18 @@ def render_step(step: Step, precision: int = 4, full: bool = False):
     return Group(*parts)
 
 
+def duration(seconds: float) -> str:
+    """A run's elapsed time in at most six characters, for a table's time column:
+    41.2s under a minute, 24m41s under an hour (rounded to the second), then 2h05m."""
+    if round(seconds, 1) < 60:
+        return f"{seconds:.1f}s"
+    minutes, s = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{s:02d}s"
+    hours, m = divmod(minutes, 60)
+    return f"{hours}h{m:02d}m"
+
+
 class StreamingTable:
     """A table printed one row at a time (the header with the first row), so a
     long run shows each epoch as it ends, on a terminal or in a log file."""

@@ -18,7 +18,7 @@ from nbengine.kernels import registry
 from nbengine_cli.cnn import diverged_at, set_threads, stop_on_interrupt, stopped_as_asked, threads_option
 from nbengine_cli.options import Float
 from nbengine_cli.output import Output, compile_with_progress, json_options
-from nbengine_cli.render import StreamingTable
+from nbengine_cli.render import StreamingTable, duration
 
 CELL = {"rnnlm": "RNN", "lstmlm": "LSTM", "transformer": "Transformer"}
 A_CELL = {"rnnlm": "an RNN", "lstmlm": "an LSTM", "transformer": "a Transformer"}
@@ -292,7 +292,7 @@ def run_training(out: Output, model_name: str, model, opt, corpus, optimizer: st
                         rate = span_tokens / span_seconds if span_seconds > 0 else 0.0
                         span_tokens, span_seconds = 0, 0.0
                         out.show(rows.row(str(ev.epoch), ppl_text(ev.perplexity), ppl_text(ev.valid_perplexity),
-                                          f"{rate:,.0f}", f"{elapsed:.1f}s"))
+                                          f"{rate:,.0f}", duration(elapsed)))
                         if save:
                             model.extra_config["epochs"] = ev.epoch
                             model.save(save)

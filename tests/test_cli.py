@@ -286,3 +286,13 @@ def test_bench_reports_ratios_against_numpy():
         assert ref["speedup"] == 1.0
         for r in these:
             assert r["median_s"] > 0 and r["speedup"] == pytest.approx(ref["median_s"] / r["median_s"])
+
+
+def test_a_long_run_s_time_fits_the_table_s_column():
+    """A naive-kernel run lasts minutes: its time column said 1220.… (cut at six characters)."""
+    from nbengine_cli.render import duration
+
+    cases = {0.04: "0.0s", 41.23: "41.2s", 59.96: "1m00s", 1462.7: "24m23s", 3599: "59m59s", 7500: "2h05m"}
+    for seconds, text in cases.items():
+        assert duration(seconds) == text
+        assert len(text) <= 6

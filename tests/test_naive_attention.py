@@ -22,10 +22,8 @@ from nbengine.kernels.attention import (
     attention_forward,
     attention_forward_naive,
 )
-from nbengine.kernels.conv2d import sum_parts
 from nbengine.kernels.gelu import gelu_backward, gelu_backward_naive, gelu_forward, gelu_forward_naive
 from nbengine.kernels.layernorm import (
-    layernorm_backward,
     layernorm_backward_naive,
     layernorm_forward,
     layernorm_forward_naive,
@@ -33,6 +31,7 @@ from nbengine.kernels.layernorm import (
 from nbengine.testing import assert_close, assert_gradients_pass
 
 from helpers import assert_all_same_bits, f64, nans, run_with_threads, tolerance as tol
+from test_kernels_layernorm_gelu import ln_backward as ln_backward_fast
 
 DTYPES = [pytest.param(np.float64, id="float64"), pytest.param(np.float32, id="float32")]
 F32_ULPS = 8  # float32: naive and fast differ by up to about 3 units in the last place of the values' size
@@ -195,16 +194,6 @@ def ln_backward_naive(dout, x, mean, rstd, gamma):
     R, C = x.shape
     dx, dgamma, dbeta = nans((R, C), x.dtype), nans(C, x.dtype), nans(C, x.dtype)
     layernorm_backward_naive(dx, dgamma, dbeta, dout, x, mean, rstd, gamma)
-    return dx, dgamma, dbeta
-
-
-def ln_backward_fast(dout, x, mean, rstd, gamma, P):
-    R, C = x.shape
-    dx, dg_parts, db_parts = nans((R, C), x.dtype), nans((P, C), x.dtype), nans((P, C), x.dtype)
-    layernorm_backward(dx, dg_parts, db_parts, dout, x, mean, rstd, gamma)
-    dgamma, dbeta = nans(C, x.dtype), nans(C, x.dtype)
-    sum_parts(dgamma, dg_parts)
-    sum_parts(dbeta, db_parts)
     return dx, dgamma, dbeta
 
 

@@ -12,7 +12,6 @@ import re
 from functools import lru_cache
 
 import numba
-import numpy as np
 import pytest
 
 from nbengine.bench import ctwins
