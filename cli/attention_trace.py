@@ -19,7 +19,7 @@ import math
 
 import click
 
-from nbengine_cli.options import reordered_note
+from nbengine.kernels.registry import reordered_note
 from nbengine_cli.output import Output, output_options
 
 DEFAULT_SENTENCE = "I am good"
@@ -154,7 +154,7 @@ def run_sentence(out: Output, tokens: list[str], d_model: int, d_k: int, seed: i
 
     from nbengine.trace import Step
 
-    from nbengine_cli.heatmap import heatmap
+    from nbengine_cli.render.heatmap import heatmap
 
     T = len(tokens)
     rng = np.random.default_rng(seed)
@@ -225,7 +225,7 @@ def lesson_example(out: Output) -> None:
 
     from nbengine.trace import Step
 
-    from nbengine_cli.heatmap import heatmap
+    from nbengine_cli.render.heatmap import heatmap
 
     tokens = LESSON_TOKENS
     row = np.array([LESSON_SCORES])
@@ -268,7 +268,7 @@ def run_checkpoint(out: Output, ckpt: str, sentence: str) -> None:
 
     from nbengine.trace import Step
 
-    from nbengine_cli.heatmap import heatmap
+    from nbengine_cli.render.heatmap import heatmap
     from nbengine_cli.pronoun import load_model, read_sentence
 
     model, _ = load_model(ckpt)

@@ -25,6 +25,8 @@ from nbengine_cli import rnnlm
 from nbengine_cli import transformer
 from nbengine_cli import tutorial as tutorial_commands
 from nbengine_cli.options import add_kernels_option
+from nbengine_cli.trace import conv as trace_conv_module
+from nbengine_cli.trace import pool as trace_pool_module
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -134,8 +136,8 @@ trace.add_command(rnn_trace.trace_rnn)
 trace.add_command(rnn_trace.trace_lstm)
 trace.add_command(logreg.trace_logreg)
 trace.add_command(cnn_trace.trace_cnn)
-trace.add_command(cnn_trace.trace_conv)
-trace.add_command(cnn_trace.trace_pool)
+trace.add_command(trace_conv_module.trace_conv)
+trace.add_command(trace_pool_module.trace_pool)
 trace.add_command(attention_trace.trace_attention)
 summary.add_command(cnn_trace.summary_cnn)
 gradcheck.add_command(logreg.gradcheck_logreg)

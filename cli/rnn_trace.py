@@ -17,7 +17,8 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from nbengine_cli.options import Float, reordered_note
+from nbengine.kernels.registry import reordered_note
+from nbengine_cli.options import Float
 from nbengine_cli.output import Output, json_options, output_options
 
 GATES = ("f", "g", "i", "o")

@@ -154,7 +154,7 @@ def show_values(out: Output, step, values: dict) -> None:
 
     from nbengine.trace import Step
 
-    from nbengine_cli.heatmap import heatmap
+    from nbengine_cli.render.heatmap import heatmap
     from nbengine_cli.render import render_step
 
     def shown(s: Step) -> Step:

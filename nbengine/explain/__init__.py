@@ -1,0 +1,19 @@
+"""Explanations: the lessons' traces as engine data.
+
+Each function runs the engine's own models and layers (forward, backward, and the
+tracer) and returns a :class:`~nbengine.explain.steps.Steps` list: an ordered list of
+typed steps (sentences, named tensors, worked-example windows, tables, facts). The
+command line renders such a list to the terminal, JSON lines, SVG or HTML; in a
+notebook, ``nbengine_cli.render.show(steps)`` draws it as the terminal does.
+
+    from nbengine import explain
+    steps = explain.conv_windows()        # the lesson's 4×4 input and 3×3 filter
+    steps.tensors()["Y"]                  # the last output, as a NumPy array
+"""
+
+from nbengine.explain import lessons
+from nbengine.explain.steps import Column, Fact, Figure, Maps, Say, Steps, Table, Tensor, Window
+from nbengine.explain.worked import conv_windows, pool
+
+__all__ = ["Column", "Fact", "Figure", "Maps", "Say", "Steps", "Table", "Tensor", "Window", "conv_windows",
+           "lessons", "pool"]
