@@ -13,7 +13,6 @@ import click
 import nbengine
 from nbengine import __version__
 from nbengine.errors import NBEngineError
-from nbengine_cli import attention_trace
 from nbengine_cli import bench as bench_commands
 from nbengine_cli import cnn
 from nbengine_cli import cnn_trace
@@ -25,6 +24,7 @@ from nbengine_cli import rnnlm
 from nbengine_cli import transformer
 from nbengine_cli import tutorial as tutorial_commands
 from nbengine_cli.options import add_kernels_option
+from nbengine_cli.trace import attention as trace_attention_module
 from nbengine_cli.trace import conv as trace_conv_module
 from nbengine_cli.trace import pool as trace_pool_module
 
@@ -138,7 +138,7 @@ trace.add_command(logreg.trace_logreg)
 trace.add_command(cnn_trace.trace_cnn)
 trace.add_command(trace_conv_module.trace_conv)
 trace.add_command(trace_pool_module.trace_pool)
-trace.add_command(attention_trace.trace_attention)
+trace.add_command(trace_attention_module.trace_attention)
 summary.add_command(cnn_trace.summary_cnn)
 gradcheck.add_command(logreg.gradcheck_logreg)
 data.add_command(data_commands.data_list)

@@ -41,25 +41,6 @@ def load_model(ckpt: str):
     return model, task
 
 
-def read_sentence(model, text: str):
-    """(words, ids (1, T), position of "it") of a sentence; an NBEngineError names what is wrong."""
-    from nbengine.data.pronoun import PRONOUN, tokenize
-    from nbengine.errors import NBEngineError
-
-    words = tokenize(text)
-    if not words:
-        raise NBEngineError("the sentence has no words")
-    for w in words:
-        if w not in model.index:
-            raise NBEngineError(f"the model does not know the word {w!r}; it knows: {', '.join(model.words)}")
-    if words.count(PRONOUN) != 1:
-        raise NBEngineError(f"the sentence must hold the word {PRONOUN!r} exactly once (it holds it "
-                            f"{words.count(PRONOUN)} times): the model finds what {PRONOUN!r} stands for")
-    if len(words) > model.context:
-        raise NBEngineError(f"the sentence has {len(words)} words; the model reads at most {model.context}")
-    return words, model.encode(words)[None], words.index(PRONOUN)
-
-
 def warm_up_steps(model, optimizer: str):
     """Run every kernel of a training step on a tiny twin of the model; yield (what, done, total)."""
     import numpy as np
