@@ -26,6 +26,7 @@ from nbengine_cli import tutorial as tutorial_commands
 from nbengine_cli.options import add_kernels_option
 from nbengine_cli.trace import attention as trace_attention_module
 from nbengine_cli.trace import conv as trace_conv_module
+from nbengine_cli.trace import logreg as trace_logreg_module
 from nbengine_cli.trace import pool as trace_pool_module
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -134,7 +135,7 @@ evaluate.add_command(pronoun.eval_pronoun)
 trace.add_command(rnn_trace.trace_bptt)
 trace.add_command(rnn_trace.trace_rnn)
 trace.add_command(rnn_trace.trace_lstm)
-trace.add_command(logreg.trace_logreg)
+trace.add_command(trace_logreg_module.trace_logreg)
 trace.add_command(cnn_trace.trace_cnn)
 trace.add_command(trace_conv_module.trace_conv)
 trace.add_command(trace_pool_module.trace_pool)

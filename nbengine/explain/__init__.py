@@ -13,8 +13,9 @@ notebook, ``nbengine_cli.render.show(steps)`` draws it as the terminal does.
 
 from nbengine.explain import lessons
 from nbengine.explain.attention import attention, attention_example, pronoun_attention
-from nbengine.explain.steps import Column, Fact, Figure, Maps, Say, Steps, Table, Tensor, Window
+from nbengine.explain.logreg import logreg
+from nbengine.explain.steps import Column, Fact, Figure, Maps, Say, Steps, Table, Tensor, Window, fact, tensor
 from nbengine.explain.worked import conv_windows, pool
 
 __all__ = ["Column", "Fact", "Figure", "Maps", "Say", "Steps", "Table", "Tensor", "Window", "attention", "attention_example", "conv_windows",
-           "lessons", "pool", "pronoun_attention"]
+           "fact", "lessons", "logreg", "pool", "pronoun_attention", "tensor"]

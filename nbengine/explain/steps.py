@@ -194,3 +194,8 @@ class Steps(list):
 def tensor(name, value, formula="", note="", labels=(), **options: Any) -> Tensor:
     """A :class:`Tensor` item (a copy of ``value``), for building a Figure."""
     return Tensor(Step(name, np.array(value, copy=True), formula, note, tuple(labels)), **options)
+
+
+def fact(event: str, text: str = "", style: str = "", **fields) -> Fact:
+    """A :class:`Fact` item: the event, the sentence the terminal shows, and the fields."""
+    return Fact(event, fields, text, style)
