@@ -15,16 +15,17 @@ from nbengine import __version__
 from nbengine.errors import NBEngineError
 from nbengine_cli import bench as bench_commands
 from nbengine_cli import cnn
-from nbengine_cli import cnn_trace
 from nbengine_cli import data as data_commands
 from nbengine_cli import logreg
 from nbengine_cli import pronoun
 from nbengine_cli import rnn_trace
 from nbengine_cli import rnnlm
+from nbengine_cli import summary as summary_commands
 from nbengine_cli import transformer
 from nbengine_cli import tutorial as tutorial_commands
 from nbengine_cli.options import add_kernels_option
 from nbengine_cli.trace import attention as trace_attention_module
+from nbengine_cli.trace import cnn as trace_cnn_module
 from nbengine_cli.trace import conv as trace_conv_module
 from nbengine_cli.trace import logreg as trace_logreg_module
 from nbengine_cli.trace import pool as trace_pool_module
@@ -136,11 +137,11 @@ trace.add_command(rnn_trace.trace_bptt)
 trace.add_command(rnn_trace.trace_rnn)
 trace.add_command(rnn_trace.trace_lstm)
 trace.add_command(trace_logreg_module.trace_logreg)
-trace.add_command(cnn_trace.trace_cnn)
+trace.add_command(trace_cnn_module.trace_cnn)
 trace.add_command(trace_conv_module.trace_conv)
 trace.add_command(trace_pool_module.trace_pool)
 trace.add_command(trace_attention_module.trace_attention)
-summary.add_command(cnn_trace.summary_cnn)
+summary.add_command(summary_commands.summary_cnn)
 gradcheck.add_command(logreg.gradcheck_logreg)
 data.add_command(data_commands.data_list)
 data.add_command(data_commands.data_fetch)

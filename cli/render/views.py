@@ -84,16 +84,20 @@ def _cell(value, kind: str, precision: int) -> str:
         return f"{value:.{precision}e}"
     if kind == "%":
         return f"{value:.0%}"
+    if kind == "count":
+        return f"{value:,}"
     if kind == "shape":
         return str(tuple(value))
     return str(value)
 
 
 def table(item, precision: int) -> Table:
-    t = Table(title=item.title or None, title_justify="left", box=box.SIMPLE_HEAD,
-              show_edge=item.edge, pad_edge=item.edge)
+    t = Table(title=item.title or None, title_justify="left",
+              box=box.HEAVY_HEAD if item.box == "heavy" else box.SIMPLE_HEAD, show_edge=item.edge,
+              pad_edge=item.edge)
     for col in item.columns:
-        t.add_column(col.heading, justify=col.justify, no_wrap=True, style=col.style or None, width=col.width)
+        t.add_column(col.heading, justify=col.justify, no_wrap=not col.wrap, style=col.style or None,
+                     width=col.width)
     for row in item.rows:
         t.add_row(*(_cell(row[col.key], col.kind, precision) for col in item.columns))
     return t

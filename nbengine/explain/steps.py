@@ -121,7 +121,8 @@ class Window:
 @dataclass(frozen=True)
 class Column:
     """A table column: the row key it shows, its heading, and how its numbers are written
-    ("text", "f" fixed point with the precision, "e" scientific, "%" a share, "shape")."""
+    ("text", "f" fixed point with the precision, "e" scientific, "%" a share, "count"
+    with thousands separators, "shape" a tuple); wrap: long text may wrap."""
 
     key: str
     heading: str
@@ -129,6 +130,7 @@ class Column:
     justify: str = "left"
     style: str = ""
     width: int | None = None
+    wrap: bool = False
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,7 @@ class Table:
     event: str | None = None
     json: tuple = ()  # of dicts, one per row, when event is set
     edge: bool = True
+    box: str = "simple"  # "simple": a rule under the heading; "heavy": a frame, as Keras's summary
 
 
 @dataclass(frozen=True)
