@@ -194,12 +194,12 @@ def lstm_run(forward, xs, h0, c0, Wx, Wh, b):
 
 
 def lstm_naive_grads(dhs, hs, cs, gates, h0, c0, xs, Wx, Wh):
-    """(dxs, dWx, dWh, db, dh0, dc0, dh_total) of the naive backward pass."""
+    """(dxs, dWx, dWh, db, dh0, dc0, dh_total, dc_total, dgates) of the naive backward pass."""
     N, T, D = xs.shape
     H = Wh.shape[0]
     dt = xs.dtype
     out = (nans((N, T, D), dt), nans((D, 4 * H), dt), nans((H, 4 * H), dt), nans((4 * H,), dt),
-           nans((N, H), dt), nans((N, H), dt), nans((N, T, H), dt))
+           nans((N, H), dt), nans((N, H), dt), nans((N, T, H), dt), nans((N, T, H), dt), nans((N, T, 4 * H), dt))
     lstm_backward_naive(*out, dhs, hs, cs, gates, h0, c0, xs, Wx, Wh)
     return out
 
@@ -211,11 +211,13 @@ def lstm_fast_grads(dhs, hs, cs, gates, h0, c0, xs, Wx, Wh):
     dxs = nans((N, T, D), dt)
     dWx_p, dWh_p, db_p = nans((PARTS, D, 4 * H), dt), nans((PARTS, H, 4 * H), dt), nans((PARTS, 4 * H), dt)
     dh0, dc0, dh_total = nans((N, H), dt), nans((N, H), dt), nans((N, T, H), dt)
-    lstm_backward(dxs, dWx_p, dWh_p, db_p, dh0, dc0, dh_total, dhs, hs, cs, gates, h0, c0, xs, Wx, Wh)
-    return dxs, summed(dWx_p), summed(dWh_p), summed(db_p), dh0, dc0, dh_total
+    dc_total, dgates = nans((N, T, H), dt), nans((N, T, 4 * H), dt)
+    lstm_backward(dxs, dWx_p, dWh_p, db_p, dh0, dc0, dh_total, dc_total, dgates, dhs, hs, cs, gates, h0, c0, xs, Wx,
+                  Wh)
+    return dxs, summed(dWx_p), summed(dWh_p), summed(db_p), dh0, dc0, dh_total, dc_total, dgates
 
 
-LSTM_GRADS = ("dxs", "dWx", "dWh", "db", "dh0", "dc0", "dh_total")
+LSTM_GRADS = ("dxs", "dWx", "dWh", "db", "dh0", "dc0", "dh_total", "dc_total", "dgates")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -272,7 +274,7 @@ def test_lstm_naive_gradients_match_finite_differences(last_step_only, one_threa
     if last_step_only:
         G[:, :-1] = 0
     hs, cs, gates = lstm_run(lstm_forward_naive, xs, h0, c0, Wx, Wh, b)
-    dxs, dWx, dWh, db, dh0, dc0, _ = lstm_naive_grads(G, hs, cs, gates, h0, c0, xs, Wx, Wh)
+    dxs, dWx, dWh, db, dh0, dc0, *_ = lstm_naive_grads(G, hs, cs, gates, h0, c0, xs, Wx, Wh)
     if last_step_only:
         assert np.abs(dxs[:, 0]).max() > 1e-4, "the gradient must reach the first step"
 
