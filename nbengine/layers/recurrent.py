@@ -88,7 +88,9 @@ class TimeRNN(Recurrent):
         dxs = np.empty_like(xs)
         dh0 = np.empty_like(h0)
         self.dh_total = np.empty_like(hs)
-        kernel(rnn_backward)(dxs, *parts, dh0, self.dh_total, dhs, hs, h0, xs, self.params["Wx"], self.params["Wh"])
+        self.dzs = np.empty_like(hs)  # dz = dh ⊙ (1 − h²), every step
+        kernel(rnn_backward)(dxs, *parts, dh0, self.dh_total, self.dzs, dhs, hs, h0, xs, self.params["Wx"],
+                             self.params["Wh"])
         self._sum_parts(parts)
         self.dh0 = dh0
         return dxs
