@@ -18,17 +18,19 @@ from nbengine_cli import cnn
 from nbengine_cli import data as data_commands
 from nbengine_cli import logreg
 from nbengine_cli import pronoun
-from nbengine_cli import rnn_trace
 from nbengine_cli import rnnlm
 from nbengine_cli import summary as summary_commands
 from nbengine_cli import transformer
 from nbengine_cli import tutorial as tutorial_commands
 from nbengine_cli.options import add_kernels_option
 from nbengine_cli.trace import attention as trace_attention_module
+from nbengine_cli.trace import bptt as trace_bptt_module
 from nbengine_cli.trace import cnn as trace_cnn_module
 from nbengine_cli.trace import conv as trace_conv_module
 from nbengine_cli.trace import logreg as trace_logreg_module
+from nbengine_cli.trace import lstm as trace_lstm_module
 from nbengine_cli.trace import pool as trace_pool_module
+from nbengine_cli.trace import rnn as trace_rnn_module
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -133,9 +135,9 @@ evaluate.add_command(transformer.eval_transformer)
 generate.add_command(transformer.generate_transformer)
 train.add_command(pronoun.train_pronoun)
 evaluate.add_command(pronoun.eval_pronoun)
-trace.add_command(rnn_trace.trace_bptt)
-trace.add_command(rnn_trace.trace_rnn)
-trace.add_command(rnn_trace.trace_lstm)
+trace.add_command(trace_bptt_module.trace_bptt)
+trace.add_command(trace_rnn_module.trace_rnn)
+trace.add_command(trace_lstm_module.trace_lstm)
 trace.add_command(trace_logreg_module.trace_logreg)
 trace.add_command(trace_cnn_module.trace_cnn)
 trace.add_command(trace_conv_module.trace_conv)

@@ -51,10 +51,17 @@ def terminal(item, precision: int = 4, full: bool = False) -> list:
 def json_lines(item) -> list[dict]:
     """The JSON lines of one item (dicts with an "event" key); prose has none."""
     from nbengine.explain import steps as s
-    from nbengine.trace import step_to_dict
+    from nbengine.trace import Step, step_to_dict
 
     if isinstance(item, s.Tensor):
-        return [{"event": "trace", **item.fields, **step_to_dict(item.step)}] if item.json else []
+        lines = [{"event": "trace", **item.fields, **step_to_dict(item.step)}] if item.json else []
+        if item.json_rows:  # each row of the shape the terminal shows is a JSON line of its own
+            rows = item.value.reshape(item.shape or item.value.shape)
+            cols = item.shape_labels[-1] if item.shape_labels else item.step.axis_labels(1)
+            for row, (name, formula, note) in zip(rows, item.json_rows):
+                lines.append({"event": "trace", **item.fields, **step_to_dict(
+                    Step(name, row, formula, note, () if cols is None else (cols,)))})
+        return lines
     if isinstance(item, s.Figure):
         return [line for t in item.tensors() for line in json_lines(t)]
     if isinstance(item, s.Fact):

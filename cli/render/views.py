@@ -27,7 +27,8 @@ def tensor(item, precision: int, full: bool) -> list:
     if item.view == "bars":
         return [bars(item, precision)]
     if item.shape is not None:  # shown in another shape than it is stored (a 4H vector as 4×H)
-        step = Step(step.name, step.value.reshape(item.shape), step.formula, step.note, item.shape_labels)
+        step = Step(step.name, step.value.reshape(item.shape), step.formula, item.shape_note or step.note,
+                    item.shape_labels)
     return [render_step(step, precision, full or item.full)]
 
 

@@ -13,10 +13,12 @@ notebook, ``nbengine_cli.render.show(steps)`` draws it as the terminal does.
 
 from nbengine.explain import lessons
 from nbengine.explain.attention import attention, attention_example, pronoun_attention
+from nbengine.explain.bptt import bptt
 from nbengine.explain.cnn import cnn, cnn_summary
 from nbengine.explain.logreg import logreg
+from nbengine.explain.recurrent import lstm, rnn
 from nbengine.explain.steps import Column, Fact, Figure, Maps, Say, Steps, Table, Tensor, Window, fact, tensor
 from nbengine.explain.worked import conv_windows, pool
 
-__all__ = ["Column", "Fact", "Figure", "Maps", "Say", "Steps", "Table", "Tensor", "Window", "attention", "attention_example", "cnn", "cnn_summary", "conv_windows",
-           "fact", "lessons", "logreg", "pool", "pronoun_attention", "tensor"]
+__all__ = ["Column", "Fact", "Figure", "Maps", "Say", "Steps", "Table", "Tensor", "Window", "attention", "attention_example", "bptt", "cnn", "cnn_summary", "conv_windows",
+           "fact", "lessons", "logreg", "lstm", "pool", "pronoun_attention", "rnn", "tensor"]

@@ -45,7 +45,9 @@ class Tensor:
              "heatmap", "bars" (a bar per label, for probabilities), or "" (JSON only,
              when a :class:`Figure` or a :class:`Table` shows the same numbers)
     shape    the shape the terminal shows it in, when that differs (a 4H vector as 4×H)
-    shape_labels  the axis labels for that shape
+    shape_labels  the axis labels for that shape, and shape_note its note if another
+    json_rows  (name, formula, note) per row of that shape: each row is also a JSON line
+             (the four gates of an LSTM step, shown as one 4×H table)
     full     show every value even without --full
     json     False for a picture only the terminal needs (the numbers are in other lines)
     title    a heat map's title
@@ -58,6 +60,8 @@ class Tensor:
     view: str = "table"
     shape: tuple | None = None
     shape_labels: tuple = ()
+    shape_note: str = ""
+    json_rows: tuple = ()
     full: bool = False
     title: str = ""
     signed: bool | None = None
