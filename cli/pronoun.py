@@ -62,16 +62,6 @@ def warm_up_steps(model, optimizer: str):
     yield f"{optimizer} update", 4, total
 
 
-def is_cached():
-    from nbengine.kernels.attention import attention_backward
-    from nbengine.kernels.layernorm import layernorm_backward
-    from nbengine.kernels.registry import compiled
-    from nbengine.warmup import is_cached as cached
-
-    states = [cached(compiled(k)) for k in (attention_backward, layernorm_backward)]
-    return None if None in states else all(states)
-
-
 # -- train ----------------------------------------------------------------------------------------
 
 @click.command("pronoun", short_help="The pronoun task: which word does \"it\" stand for? (attention)")
@@ -125,6 +115,7 @@ def train_pronoun(epochs, batch_size, lr, size, seed, threads, save, json_mode, 
     from nbengine.models.pronoun import PronounEpoch, PronounModel, PronounStep, fit, steps_per_epoch
     from nbengine.optim import Adam
     from nbengine.train import Stopped
+    from nbengine.warmup import pronoun_is_cached
 
     out = Output(json_mode, quiet)
     if save:
@@ -144,7 +135,7 @@ def train_pronoun(epochs, batch_size, lr, size, seed, threads, save, json_mode, 
              held_out_pairs=[list(p) for p in task.held_out_pairs], threads=n_threads,
              kernels=registry.current(), parameters=model.n_params,
              steps_per_epoch=per_epoch)
-    compile_with_progress(out, is_cached(), warm_up_steps(model, "adam"), 4)
+    compile_with_progress(out, pronoun_is_cached(), warm_up_steps(model, "adam"), 4)
 
     rows = StreamingTable([("epoch", 5), ("loss", 8), ("train acc", 9), ("held-out acc", 12), ("sentences/s", 11),
                            ("time", 6)])
