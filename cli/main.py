@@ -23,6 +23,7 @@ from nbengine_cli import summary as summary_commands
 from nbengine_cli import transformer
 from nbengine_cli import tutorial as tutorial_commands
 from nbengine_cli.options import add_kernels_option
+from nbengine_cli.render import export
 from nbengine_cli.trace import attention as trace_attention_module
 from nbengine_cli.trace import bptt as trace_bptt_module
 from nbengine_cli.trace import cnn as trace_cnn_module
@@ -44,7 +45,9 @@ class Group(click.Group):
         if note:
             click.echo(note, err=True)
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            export.write(ctx)  # --svg, --html, --plot: once the command has succeeded
+            return result
         except NBEngineError as e:
             click.echo(f"error: {e}", err=True)
             ctx.exit(e.exit_code)
@@ -163,6 +166,13 @@ for group in (train, evaluate, predict, generate, trace, gradcheck, bench):
 
 # `bench kernels` times the naive and the fast kernels side by side: no --kernels.
 bench.add_command(bench_commands.bench_kernels)
+
+# What the terminal shows can be kept as a picture: --svg FILE, --html FILE; training can
+# also draw its epochs, --plot FILE.svg.
+for group in (trace, train, bench):
+    for command in group.commands.values():
+        export.add_export_options(command, plot=group is train)
+export.add_export_options(tutorial_commands.tutorial.commands["run"])
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -82,15 +82,15 @@ def json_lines(item) -> list[dict]:
 
 def render(out, steps) -> None:
     """Every item of a step list to ``out`` (an nbengine_cli.output.Output): JSON lines on
-    stdout in --json mode, else the terminal view."""
+    stdout in --json mode, else the terminal view (recorded too for --svg and --html)."""
     if out.json_mode:
         for item in steps:
             for line in json_lines(item):
                 out.emit(line.pop("event"), **line)
-        return
-    for item in steps:
-        for renderable in terminal(item, out.precision, out.full):
-            out.show(renderable)
+    if out.showing:  # the terminal view, or the picture --svg and --html record under --json
+        for item in steps:
+            for renderable in terminal(item, out.precision, out.full):
+                out.show(renderable)
 
 
 def show(steps, precision: int = 4, full: bool = False, console=None) -> None:
