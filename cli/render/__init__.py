@@ -101,3 +101,26 @@ def show(steps, precision: int = 4, full: bool = False, console=None) -> None:
     for item in steps:
         for renderable in terminal(item, precision, full):
             console.print(renderable, soft_wrap=isinstance(renderable, str))
+
+
+def to_html(steps, precision: int = 4, full: bool = False, width: int = 100) -> str:
+    """A step list as an HTML fragment, drawn as the terminal draws it (for a notebook)."""
+    import io
+
+    from rich.console import Console
+
+    console = Console(record=True, file=io.StringIO(), width=width, force_terminal=True, color_system="truecolor",
+                      highlight=False)
+    show(steps, precision, full, console)
+    return console.export_html(inline_styles=True, code_format='<pre style="font-family:monospace">{code}</pre>')
+
+
+def load_ipython_extension(ipython) -> None:
+    """`%load_ext nbengine_cli.render`: from then on a step list left at the end of a notebook
+    cell displays as the terminal shows it, without calling show()."""
+    from nbengine.explain.steps import Steps
+
+    def bundle(steps, include=None, exclude=None):
+        return {"text/html": to_html(steps)}
+
+    ipython.display_formatter.mimebundle_formatter.for_type(Steps, bundle)

@@ -6,8 +6,6 @@ import click
 
 from nbengine_cli.output import Output, output_options
 
-CHECKPOINT_SENTENCE = "A cat ate the fish because it was hungry"  # the default with --checkpoint
-
 
 @click.command("attention", short_help="Self-attention with real numbers: Q, K, V, QKᵀ/√d_k, softmax, Z.")
 @click.argument("sentence", required=False, default=None)
@@ -56,7 +54,7 @@ def trace_attention(sentence, d_model, d_k, seed, example, ckpt, json_mode, quie
         from nbengine_cli.pronoun import load_model
 
         model, _ = load_model(ckpt)
-        steps = explain.pronoun_attention(model, CHECKPOINT_SENTENCE if sentence is None else sentence, ckpt)
+        steps = explain.attention(sentence, model=model, source=ckpt)
     elif example:
         if sentence is not None and sentence.split() != list(ATTENTION_TOKENS):
             raise click.BadParameter(f"--example replays the lesson's sentence {' '.join(ATTENTION_TOKENS)!r}",
@@ -65,6 +63,5 @@ def trace_attention(sentence, d_model, d_k, seed, example, ckpt, json_mode, quie
     else:
         if sentence is not None and not sentence.split():
             raise click.BadParameter("the sentence has no words", param_hint="'SENTENCE'")
-        steps = explain.attention(sentence if sentence is not None else explain.lessons.ATTENTION_SENTENCE,
-                                  d_model, d_k, seed)
+        steps = explain.attention(sentence, d_model, d_k, seed)
     render(out, steps)

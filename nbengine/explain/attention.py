@@ -14,7 +14,8 @@ import math
 
 import numpy as np
 
-from nbengine.explain.lessons import ATTENTION_DK, ATTENTION_SCORES, ATTENTION_SENTENCE, ATTENTION_TOKENS
+from nbengine.explain.lessons import (ATTENTION_DK, ATTENTION_SCORES, ATTENTION_SENTENCE, ATTENTION_TOKENS,
+                                      PRONOUN_SENTENCE)
 from nbengine.explain.steps import Steps
 from nbengine.kernels.attention import attention_forward
 from nbengine.kernels.registry import name_of, reordered_note
@@ -58,9 +59,18 @@ def _which_ran(steps: Steps) -> str:
     return name_of(attention_forward)
 
 
-def attention(sentence: str | list = ATTENTION_SENTENCE, d_model: int = 4, d_k: int = 3, seed: int = 0) -> Steps:
-    """Self-attention over a sentence (split on spaces) with seeded random embeddings and
-    Wq, Wk, Wv (untrained), in the lesson's four steps."""
+def attention(sentence: str | list | None = None, d_model: int = 4, d_k: int = 3, seed: int = 0, *, model=None,
+              source: str = "the model") -> Steps:
+    """Self-attention over a sentence in the lesson's four steps.
+
+    Without ``model``: the sentence (split on spaces; default "I am good") with seeded
+    random embeddings and Wq, Wk, Wv (untrained), d_model and d_k as given. With a trained
+    pronoun ``model`` (nbengine.models.pronoun.PronounModel): the attention its answer is
+    read from, on the sentence (default "A cat ate the fish because it was hungry"); see
+    :func:`pronoun_attention`."""
+    if model is not None:
+        return pronoun_attention(model, PRONOUN_SENTENCE if sentence is None else sentence, source)
+    sentence = ATTENTION_SENTENCE if sentence is None else sentence
     tokens = sentence.split() if isinstance(sentence, str) else list(sentence)
     if not tokens:
         raise ValueError("the sentence has no words")

@@ -12,7 +12,8 @@ Max pooling: a 4×4 map whose 2×2 windows have the lesson's maxima 5, 8, 5, 4, 
 another corner of its window; and an upstream gradient with four different values, so it
 is plain which output's gradient went where.
 
-Attention: the first row of QKᵀ for "I am good" in the lesson, 110, 90, 80, with d_k = 64.
+Attention: the first row of QKᵀ for "I am good" in the lesson, 110, 90, 80, with d_k = 64;
+and the lesson's sentence whose "it" a trained model resolves.
 """
 
 from __future__ import annotations
@@ -40,3 +41,4 @@ ATTENTION_SENTENCE = "I am good"
 ATTENTION_TOKENS = ("I", "am", "good")
 ATTENTION_SCORES = (110.0, 90.0, 80.0)
 ATTENTION_DK = 64
+PRONOUN_SENTENCE = "A cat ate the fish because it was hungry"  # what a trained pronoun model reads by default
