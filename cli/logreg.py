@@ -137,20 +137,19 @@ def train_logreg(data, epochs, batch_size, lr, seed, test_fraction, split_seed, 
                 show_trace(out, ev.steps, step=ev.step, epoch=ev.epoch)
                 rows.repeat_header()
             elif isinstance(ev, Epoch):
-                out.show(rows.row(str(ev.epoch), short_number(ev.loss), f"{ev.train_accuracy:.4f}",
-                                  f"{ev.test_accuracy:.4f}"))
-                out.emit("epoch", epoch=ev.epoch, loss=ev.loss, train_accuracy=ev.train_accuracy,
-                         test_accuracy=ev.test_accuracy)
+                out.fact("epoch", rows.row(str(ev.epoch), short_number(ev.loss), f"{ev.train_accuracy:.4f}",
+                                           f"{ev.test_accuracy:.4f}"),
+                         epoch=ev.epoch, loss=ev.loss, train_accuracy=ev.train_accuracy, test_accuracy=ev.test_accuracy)
 
     test_loss = model.loss(x_test, y_test)
     test_acc = accuracy(model, x_test, y_test)
     correct = int(round(test_acc * n_test))
-    out.show(f"test accuracy {test_acc:.4f} ({correct} of {n_test}), test loss {short_number(test_loss)}")
     if save:
         model.save(save)
+    out.fact("result", f"test accuracy {test_acc:.4f} ({correct} of {n_test}), test loss {short_number(test_loss)}",
+             test_accuracy=test_acc, test_loss=test_loss, correct=correct, n_test=n_test, checkpoint=save)
+    if save:
         out.status(f"saved checkpoint {save}")
-    out.emit("result", test_accuracy=test_acc, test_loss=test_loss, correct=correct, n_test=n_test,
-             checkpoint=save)
 
 
 @click.command("logreg", short_help="Loss, accuracy and confusion matrix of a logreg checkpoint.")
@@ -188,8 +187,7 @@ def eval_logreg(ckpt, data, split, json_mode, quiet, precision, full):
     for r in range(2):
         cm.add_row(f"{r} {names[r]}", *[str(confusion[r, c]) for c in range(2)])
     out.show(cm)
-    out.show(f"accuracy {acc:.4f} ({int(confusion.trace())} of {len(y)}), loss {short_number(loss)}")
-    out.emit("result", data=table.name, split=split, n=len(y), loss=loss, accuracy=acc,
+    out.fact("result", f"accuracy {acc:.4f} ({int(confusion.trace())} of {len(y)}), loss {short_number(loss)}", data=table.name, split=split, n=len(y), loss=loss, accuracy=acc,
              confusion=confusion.tolist(), class_names=names)
 
 
@@ -234,10 +232,10 @@ def gradcheck_logreg(data, batch_size, eps, tolerance, seed, json_mode, quiet, p
         shape = "×".join(map(str, r.analytic.shape))
         t.add_row(f"dL/d{r.name}", shape, f"{r.max_abs:.2e}", f"{r.max_rel:.2e}",
                   "[green]pass[/]" if r.passed else "[bold red]FAIL[/]")
+    for r in results:  # the table above, row by row, as JSON lines
         out.emit("gradcheck", parameter=r.name, shape=list(r.analytic.shape), max_abs_error=r.max_abs,
                  max_rel_error=r.max_rel, passed=r.passed)
-    out.show(t)
     passed = all(r.passed for r in results)
-    out.emit("result", passed=passed)
+    out.fact("result", t, passed=passed)
     if not passed:
         raise click.exceptions.Exit(1)

@@ -88,6 +88,14 @@ class Output:
         if not self.json_mode:
             click.echo(text, nl=False)
 
+    def fact(self, event: str, shown=None, **fields) -> None:
+        """One fact, written once: in --json mode the JSON line of ``event`` with ``fields``,
+        else ``shown`` (a renderable, or a line of text) for people. Nothing else is written
+        twice: a command states each fact with one call."""
+        self.emit(event, **fields)
+        if shown is not None:
+            self.show(shown)
+
     def status(self, message: str) -> None:
         """A short status line on stderr, unless -q."""
         if not self.quiet:

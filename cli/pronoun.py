@@ -156,14 +156,14 @@ def train_pronoun(epochs, batch_size, lr, size, seed, threads, save, json_mode, 
                     stack.close()
                     bar = None
                     speed = ev.sentences / ev.seconds if ev.seconds > 0 else 0.0
-                    out.show(rows.row(str(ev.epoch), f"{ev.loss:.4f}", f"{ev.train_accuracy:.4f}",
-                                      f"{ev.held_out_accuracy:.4f}", f"{speed:,.0f}",
-                                      f"{time.perf_counter() - started:.1f}s"))
+                    row = rows.row(str(ev.epoch), f"{ev.loss:.4f}", f"{ev.train_accuracy:.4f}",
+                                   f"{ev.held_out_accuracy:.4f}", f"{speed:,.0f}",
+                                   f"{time.perf_counter() - started:.1f}s")
                     if save:
                         model.extra_config.update(epochs=ev.epoch, held_out_accuracy=ev.held_out_accuracy)
                         model.save(save)
                         last_saved = ev.epoch
-                    out.emit("epoch", epoch=ev.epoch, loss=ev.loss, train_accuracy=ev.train_accuracy,
+                    out.fact("epoch", row, epoch=ev.epoch, loss=ev.loss, train_accuracy=ev.train_accuracy,
                              held_out_accuracy=ev.held_out_accuracy, sentences_per_second=speed, seconds=ev.seconds,
                              checkpoint=save if last_saved == ev.epoch else None)
                 elif isinstance(ev, Stopped):
@@ -177,12 +177,11 @@ def train_pronoun(epochs, batch_size, lr, size, seed, threads, save, json_mode, 
         stopped_as_asked(out, stopped, save, last_saved)
 
     right = int(round(last.held_out_accuracy * len(task.held_out)))
-    out.show(f"held-out accuracy {last.held_out_accuracy:.4f} ({right:,} of {len(task.held_out):,} sentences whose "
-             f"animal–food pair training never saw)")
+    out.fact("result", f"held-out accuracy {last.held_out_accuracy:.4f} ({right:,} of {len(task.held_out):,} "
+                       f"sentences whose animal–food pair training never saw)",
+             held_out_accuracy=last.held_out_accuracy, correct=right, n_held_out=len(task.held_out), checkpoint=save)
     if save:
         out.status(f"saved checkpoint {save}; see where \"it\" looks: nbengine trace attention --checkpoint {save}")
-    out.emit("result", held_out_accuracy=last.held_out_accuracy, correct=right, n_held_out=len(task.held_out),
-             checkpoint=save)
 
 
 # -- eval -----------------------------------------------------------------------------------------
@@ -243,7 +242,5 @@ def eval_pronoun(ckpt, examples, seed, threads, json_mode, quiet):
                       truth if truth == chosen else f"[red]{truth}[/]")
         shown.append({"sentence": " ".join(words), "answer": chosen, "truth": truth, "attends_most_to": looked,
                       "weights": weights.tolist()})
-    if shown:
-        out.show(table)
-    out.emit("result", held_out_accuracy=total, correct=right, n_held_out=len(task.held_out),
+    out.fact("result", table if shown else None, held_out_accuracy=total, correct=right, n_held_out=len(task.held_out),
              by_pattern=by_pattern, examples=shown, checkpoint=ckpt)
