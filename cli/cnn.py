@@ -10,6 +10,7 @@ import os
 import signal
 
 import click
+from rich.console import Group
 from rich.table import Table
 
 from nbengine.kernels import registry
@@ -304,8 +305,9 @@ def eval_cnn(ckpt, data, split, cache_dir, split_seed, test_fraction, threads, j
         recall = f"{confusion[r, r] / n_r:.3f}" if n_r else "–"
         cm.add_row(names[r], *[(f"[bold]{v}[/]" if c == r else (str(v) if v else "·"))
                                for c, v in enumerate(confusion[r])], recall)
-    out.show(cm)
-    out.fact("result", f"accuracy {acc:.4f} ({int(confusion.trace())} of {len(y)}), loss {short_number(loss)}", data=parts.name, split=split, n=len(y), loss=loss, accuracy=acc,
+    out.fact("result", Group(cm, f"accuracy {acc:.4f} ({int(confusion.trace())} of {len(y)}), loss "
+                                 f"{short_number(loss)}"),
+             data=parts.name, split=split, n=len(y), loss=loss, accuracy=acc,
              confusion=confusion.tolist(), class_names=names)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 import click
+from rich.console import Group
 from rich.rule import Rule
 from rich.table import Table
 
@@ -186,8 +187,9 @@ def eval_logreg(ckpt, data, split, json_mode, quiet, precision, full):
         cm.add_column(f"{c} {names[c]}", justify="right")
     for r in range(2):
         cm.add_row(f"{r} {names[r]}", *[str(confusion[r, c]) for c in range(2)])
-    out.show(cm)
-    out.fact("result", f"accuracy {acc:.4f} ({int(confusion.trace())} of {len(y)}), loss {short_number(loss)}", data=table.name, split=split, n=len(y), loss=loss, accuracy=acc,
+    out.fact("result", Group(cm, f"accuracy {acc:.4f} ({int(confusion.trace())} of {len(y)}), loss "
+                                 f"{short_number(loss)}"),
+             data=table.name, split=split, n=len(y), loss=loss, accuracy=acc,
              confusion=confusion.tolist(), class_names=names)
 
 

@@ -20,5 +20,6 @@ from nbengine.explain.recurrent import lstm, rnn
 from nbengine.explain.steps import Column, Fact, Figure, Maps, Say, Steps, Table, Tensor, Window, fact, tensor
 from nbengine.explain.worked import conv_windows, pool
 
-__all__ = ["Column", "Fact", "Figure", "Maps", "Say", "Steps", "Table", "Tensor", "Window", "attention", "attention_example", "bptt", "cnn", "cnn_summary", "conv_windows",
-           "fact", "lessons", "logreg", "lstm", "pool", "pronoun_attention", "rnn", "tensor"]
+__all__ = ["Column", "Fact", "Figure", "Maps", "Say", "Steps", "Table", "Tensor", "Window", "attention",
+           "attention_example", "bptt", "cnn", "cnn_summary", "conv_windows", "fact", "lessons", "logreg", "lstm",
+           "pool", "pronoun_attention", "rnn", "tensor"]

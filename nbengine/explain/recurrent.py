@@ -189,7 +189,8 @@ def lstm(model, vocab, tokens, t: int = 1, about: str = "", level: str = "word",
     s.tensor("c_prev", c_prev, "c_{t-1}", "the cell the previous step left", (units,), fields=step)
     slices = ["f: A[0:H]", "g: A[H:2H]", "i: A[2H:3H]", "o: A[3H:4H]"]
     s.append(Tensor(Step("A", _affine(rec, x_t, h_prev), "A = x_t·Wx + h_{t-1}·Wh + b",
-                         "one affine, 4H values: the slices f, g, i, o", ([f"{g}{j}" for g in GATES for j in range(H)],)),
+                         "one affine, 4H values: the slices f, g, i, o",
+                         ([f"{g}{j}" for g in GATES for j in range(H)],)),
                     dict(step), shape=(4, H), shape_labels=(slices, units),
                     shape_note=f"one affine of 4H = {4 * H} values, cut into four slices of H"))
     s.append(Tensor(Step("gates", gates[t].reshape(4, H).copy(), "f, g, i, o = the slices, activated",
