@@ -10,6 +10,7 @@ import os
 import signal
 
 import click
+from rich.console import Group
 from rich.table import Table
 
 from nbengine.kernels import registry
@@ -18,7 +19,7 @@ from nbengine_cli.data import cache_dir_option
 from nbengine_cli.logreg import short_number
 from nbengine_cli.options import Float
 from nbengine_cli.output import Output, compile_with_progress, json_options
-from nbengine_cli.render import StreamingTable, duration
+from nbengine_cli.render.tensor import StreamingTable, duration
 
 DEFAULT_DATA = "mnist_5k"
 DEFAULT_LR = {"sgd": 0.01, "momentum": 0.01, "adam": 0.001}
@@ -227,14 +228,14 @@ def train_cnn(data, epochs, batch_size, optimizer, lr, momentum_, lesson, as_wri
                 stack.close()
                 bar = None
                 elapsed = time.perf_counter() - started
-                out.show(rows.row(str(ev.epoch), short_number(ev.loss), f"{ev.train_accuracy:.4f}",
-                                  f"{ev.test_accuracy:.4f}", f"{ev.samples / ev.seconds:,.0f}",
-                                  duration(elapsed)))
                 if save:
                     model.extra_config["epochs"] = ev.epoch
                     model.save(save)
                     last_saved = ev.epoch
-                out.emit("epoch", epoch=ev.epoch, loss=ev.loss, train_accuracy=ev.train_accuracy,
+                out.fact("epoch", rows.row(str(ev.epoch), short_number(ev.loss), f"{ev.train_accuracy:.4f}",
+                                           f"{ev.test_accuracy:.4f}", f"{ev.samples / ev.seconds:,.0f}",
+                                           duration(elapsed)),
+                         epoch=ev.epoch, loss=ev.loss, train_accuracy=ev.train_accuracy,
                          test_accuracy=ev.test_accuracy, images_per_second=ev.samples / ev.seconds,
                          seconds=ev.seconds, checkpoint=save)
             elif isinstance(ev, Stopped):
@@ -245,12 +246,12 @@ def train_cnn(data, epochs, batch_size, optimizer, lr, momentum_, lesson, as_wri
 
     correct = int(round(last.test_accuracy * len(y_test)))
     test_loss = last.test_loss
-    out.show(f"test accuracy {correct / len(y_test):.4f} ({correct} of {len(y_test)}), "
-             f"test loss {short_number(test_loss)}")
+    out.fact("result", f"test accuracy {correct / len(y_test):.4f} ({correct} of {len(y_test)}), "
+                       f"test loss {short_number(test_loss)}",
+             test_accuracy=correct / len(y_test), test_loss=test_loss, correct=correct, n_test=len(y_test),
+             checkpoint=save)
     if save:
         out.status(f"saved checkpoint {save}")
-    out.emit("result", test_accuracy=correct / len(y_test), test_loss=test_loss, correct=correct,
-             n_test=len(y_test), checkpoint=save)
 
 
 def checkpoint_data(model, data, cache_dir):
@@ -304,9 +305,9 @@ def eval_cnn(ckpt, data, split, cache_dir, split_seed, test_fraction, threads, j
         recall = f"{confusion[r, r] / n_r:.3f}" if n_r else "–"
         cm.add_row(names[r], *[(f"[bold]{v}[/]" if c == r else (str(v) if v else "·"))
                                for c, v in enumerate(confusion[r])], recall)
-    out.show(cm)
-    out.show(f"accuracy {acc:.4f} ({int(confusion.trace())} of {len(y)}), loss {short_number(loss)}")
-    out.emit("result", data=parts.name, split=split, n=len(y), loss=loss, accuracy=acc,
+    out.fact("result", Group(cm, f"accuracy {acc:.4f} ({int(confusion.trace())} of {len(y)}), loss "
+                                 f"{short_number(loss)}"),
+             data=parts.name, split=split, n=len(y), loss=loss, accuracy=acc,
              confusion=confusion.tolist(), class_names=names)
 
 
@@ -351,8 +352,7 @@ def predict_cnn(ckpt, data, out_path, cache_dir, threads, json_mode, quiet):
     for c in range(model.n_classes):
         t.add_column(model.class_names[c][:7], justify="right")
     t.add_row(*[str(v) for v in counts])
-    out.show(t)
-    out.emit("result", n=len(pred), out=out_path, counts=counts.tolist())
+    out.fact("result", t, n=len(pred), out=out_path, counts=counts.tolist())
 
 
 def write_submission(path: str, pred) -> None:

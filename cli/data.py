@@ -223,7 +223,7 @@ def data_show(data, index, split, split_seed, test_fraction, cache_dir, json_mod
 
     from nbengine.data.images import UnlabelledError, load_images, load_split
     from nbengine.errors import DataError
-    from nbengine_cli.heatmap import colour_on, half_blocks
+    from nbengine_cli.render.heatmap import colour_on, half_blocks
 
     out = Output(json_mode, quiet)
     if data in TEXT_NAMES and not os.path.exists(data):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 import click
+from rich.console import Group
 from rich.rule import Rule
 from rich.table import Table
 
@@ -15,7 +16,7 @@ from nbengine.kernels import registry
 
 from nbengine_cli.options import Float
 from nbengine_cli.output import Output, output_options
-from nbengine_cli.render import StreamingTable, render_step
+from nbengine_cli.render import StreamingTable
 
 DEFAULT_DATA = "breast_cancer"
 
@@ -39,13 +40,11 @@ def short_number(v: float) -> str:
 
 
 def show_trace(out: Output, steps, **fields) -> None:
-    """Render trace steps as tables, or emit them as JSON lines (with fields added)."""
-    from nbengine.trace import step_to_dict
+    """Recorded trace steps as tables, or as JSON lines (with fields added)."""
+    from nbengine.explain.logreg import traced
+    from nbengine_cli.render import render
 
-    for s in steps:
-        out.show(render_step(s, out.precision, out.full))
-        out.show("")
-        out.emit("trace", **fields, **step_to_dict(s))
+    render(out, traced(steps, **fields))
 
 
 def build_model(table, seed: int, extra: dict, dtype=None, init_scale: float = 0.01):
@@ -139,20 +138,19 @@ def train_logreg(data, epochs, batch_size, lr, seed, test_fraction, split_seed, 
                 show_trace(out, ev.steps, step=ev.step, epoch=ev.epoch)
                 rows.repeat_header()
             elif isinstance(ev, Epoch):
-                out.show(rows.row(str(ev.epoch), short_number(ev.loss), f"{ev.train_accuracy:.4f}",
-                                  f"{ev.test_accuracy:.4f}"))
-                out.emit("epoch", epoch=ev.epoch, loss=ev.loss, train_accuracy=ev.train_accuracy,
-                         test_accuracy=ev.test_accuracy)
+                out.fact("epoch", rows.row(str(ev.epoch), short_number(ev.loss), f"{ev.train_accuracy:.4f}",
+                                           f"{ev.test_accuracy:.4f}"),
+                         epoch=ev.epoch, loss=ev.loss, train_accuracy=ev.train_accuracy, test_accuracy=ev.test_accuracy)
 
     test_loss = model.loss(x_test, y_test)
     test_acc = accuracy(model, x_test, y_test)
     correct = int(round(test_acc * n_test))
-    out.show(f"test accuracy {test_acc:.4f} ({correct} of {n_test}), test loss {short_number(test_loss)}")
     if save:
         model.save(save)
+    out.fact("result", f"test accuracy {test_acc:.4f} ({correct} of {n_test}), test loss {short_number(test_loss)}",
+             test_accuracy=test_acc, test_loss=test_loss, correct=correct, n_test=n_test, checkpoint=save)
+    if save:
         out.status(f"saved checkpoint {save}")
-    out.emit("result", test_accuracy=test_acc, test_loss=test_loss, correct=correct, n_test=n_test,
-             checkpoint=save)
 
 
 @click.command("logreg", short_help="Loss, accuracy and confusion matrix of a logreg checkpoint.")
@@ -189,86 +187,10 @@ def eval_logreg(ckpt, data, split, json_mode, quiet, precision, full):
         cm.add_column(f"{c} {names[c]}", justify="right")
     for r in range(2):
         cm.add_row(f"{r} {names[r]}", *[str(confusion[r, c]) for c in range(2)])
-    out.show(cm)
-    out.show(f"accuracy {acc:.4f} ({int(confusion.trace())} of {len(y)}), loss {short_number(loss)}")
-    out.emit("result", data=table.name, split=split, n=len(y), loss=loss, accuracy=acc,
+    out.fact("result", Group(cm, f"accuracy {acc:.4f} ({int(confusion.trace())} of {len(y)}), loss "
+                                 f"{short_number(loss)}"),
+             data=table.name, split=split, n=len(y), loss=loss, accuracy=acc,
              confusion=confusion.tolist(), class_names=names)
-
-
-@click.command("logreg", short_help="One sample through every step of logistic regression.")
-@click.option("--index", "-i", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Which sample (row of the data file, counting from 0).")
-@click.option("--data", default=None, metavar="NAME|PATH",
-              help=f"A shipped data set's name or a CSV file  [default: {DEFAULT_DATA}, or the checkpoint's data].")
-@click.option("--lr", type=Float(min=0, min_open=True), default=0.1, show_default=True,
-              help="Learning rate η of the update shown at the end.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the initial weights.")
-@click.option("--checkpoint", "ckpt", type=click.Path(dir_okay=False), default=None, metavar="CKPT",
-              help="Start from a trained model's weights instead of the initial ones.")
-@split_options
-@output_options
-def trace_logreg(index, data, lr, seed, ckpt, test_fraction, split_seed, json_mode, quiet, precision, full):
-    """One sample through every step of the lesson, with real numbers.
-
-    x, w, b → z = Σᵢ wᵢxᵢ + b → a = σ(z) → L; then the chain rule backwards:
-    dL/da, da/dz, dz/dw, dL/dw, dL/db; then w and b after one update.
-    """
-    import numpy as np
-
-    from nbengine.data.tabular import load_binary_table
-    from nbengine.models import LogisticRegression
-    from nbengine.optim import SGD
-    from nbengine.trace import Tracer
-
-    out = Output(json_mode, quiet, precision, full)
-    if ckpt:
-        model = LogisticRegression.load(ckpt)
-        table = checkpoint_table(model, data)
-    else:
-        data = data or DEFAULT_DATA
-        table = load_binary_table(data, test_fraction, split_seed)
-        model = build_model(table, seed, {"data": data_reference(data)})
-    n = len(table.data.y)
-    if index >= n:
-        raise click.BadParameter(f"{table.name} has {n} samples (0 to {n - 1}), so {index} is out of range",
-                                 param_hint="'--index'")
-    part = "test" if index in set(table.test_idx.tolist()) else "training"
-    label = int(table.data.y[index])
-    x = model.prepare(table.data.x[index:index + 1])
-    y = table.data.y[index:index + 1]
-    start = f"the weights of {ckpt}" if ckpt else f"initial weights (seed {seed})"
-    out.show(f"Sample {index} of {table.name} ({part} split), label {label} = {model.class_names[label]}; "
-             f"{start}; η = {lr:g}")
-    out.emit("sample", index=index, data=table.name, split=part, label=label,
-             class_name=model.class_names[label], lr=lr)
-
-    optimizer = SGD(model.params, model.grads, lr, labels=model.param_labels)
-    with Tracer() as tracer:
-        model.loss_and_backward(x, y)
-        optimizer.step()
-    a_before = float(next(s.value for s in tracer.steps if s.name == "a"))
-    a_after = float(model.predict_proba(x)[0])
-    tracer.add("new a", np.float32(a_after), "a = σ(new w · x + new b)",
-               f"the same sample after the update: {a_before:.4f} → {a_after:.4f}, "
-               f"{'closer to' if abs(a_after - label) < abs(a_before - label) else 'no closer to'} y = {label}")
-    show_trace(out, tracer.steps, index=index)
-    show_chain(out, {s.name: s.value for s in tracer.steps}, model.feature_names)
-
-
-def show_chain(out: Output, v: dict, feature_names) -> None:
-    """The chain rule for one weight, with the numbers multiplied out: the weight
-    whose gradient is largest, so the product is the one that moves most."""
-    from nbengine.trace import to_json_data
-
-    i = int(abs(v["dL/dw"]).argmax())
-    p = out.precision
-    factors = [float(v["dL/da"]), float(v["da/dz"]), float(v["dz/dw"][i])]
-    product = float(v["dL/dw"][i])
-    numbers = " × ".join(f"({f:.{p}f})" if f < 0 else f"{f:.{p}f}" for f in factors)
-    out.show(f"The chain for the weight of {feature_names[i]!r} (the largest gradient):")
-    out.show(f"  dL/dw = dL/da · da/dz · dz/dw = {numbers} = {product:.{p}f}")
-    out.emit("chain", feature=feature_names[i], index=i, dL_da=to_json_data(v["dL/da"]),
-             da_dz=to_json_data(v["da/dz"]), dz_dw=to_json_data(v["dz/dw"][i]), dL_dw=to_json_data(v["dL/dw"][i]))
 
 
 @click.command("logreg", short_help="Logistic regression's gradients against finite differences.")
@@ -312,10 +234,10 @@ def gradcheck_logreg(data, batch_size, eps, tolerance, seed, json_mode, quiet, p
         shape = "×".join(map(str, r.analytic.shape))
         t.add_row(f"dL/d{r.name}", shape, f"{r.max_abs:.2e}", f"{r.max_rel:.2e}",
                   "[green]pass[/]" if r.passed else "[bold red]FAIL[/]")
+    for r in results:  # the table above, row by row, as JSON lines
         out.emit("gradcheck", parameter=r.name, shape=list(r.analytic.shape), max_abs_error=r.max_abs,
                  max_rel_error=r.max_rel, passed=r.passed)
-    out.show(t)
     passed = all(r.passed for r in results)
-    out.emit("result", passed=passed)
+    out.fact("result", t, passed=passed)
     if not passed:
         raise click.exceptions.Exit(1)

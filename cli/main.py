@@ -13,18 +13,25 @@ import click
 import nbengine
 from nbengine import __version__
 from nbengine.errors import NBEngineError
-from nbengine_cli import attention_trace
 from nbengine_cli import bench as bench_commands
 from nbengine_cli import cnn
-from nbengine_cli import cnn_trace
 from nbengine_cli import data as data_commands
 from nbengine_cli import logreg
 from nbengine_cli import pronoun
-from nbengine_cli import rnn_trace
 from nbengine_cli import rnnlm
+from nbengine_cli import summary as summary_commands
 from nbengine_cli import transformer
 from nbengine_cli import tutorial as tutorial_commands
 from nbengine_cli.options import add_kernels_option
+from nbengine_cli.render import export
+from nbengine_cli.trace import attention as trace_attention_module
+from nbengine_cli.trace import bptt as trace_bptt_module
+from nbengine_cli.trace import cnn as trace_cnn_module
+from nbengine_cli.trace import conv as trace_conv_module
+from nbengine_cli.trace import logreg as trace_logreg_module
+from nbengine_cli.trace import lstm as trace_lstm_module
+from nbengine_cli.trace import pool as trace_pool_module
+from nbengine_cli.trace import rnn as trace_rnn_module
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -38,7 +45,9 @@ class Group(click.Group):
         if note:
             click.echo(note, err=True)
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            export.write(ctx)  # --svg, --html, --plot: once the command has succeeded
+            return result
         except NBEngineError as e:
             click.echo(f"error: {e}", err=True)
             ctx.exit(e.exit_code)
@@ -129,15 +138,15 @@ evaluate.add_command(transformer.eval_transformer)
 generate.add_command(transformer.generate_transformer)
 train.add_command(pronoun.train_pronoun)
 evaluate.add_command(pronoun.eval_pronoun)
-trace.add_command(rnn_trace.trace_bptt)
-trace.add_command(rnn_trace.trace_rnn)
-trace.add_command(rnn_trace.trace_lstm)
-trace.add_command(logreg.trace_logreg)
-trace.add_command(cnn_trace.trace_cnn)
-trace.add_command(cnn_trace.trace_conv)
-trace.add_command(cnn_trace.trace_pool)
-trace.add_command(attention_trace.trace_attention)
-summary.add_command(cnn_trace.summary_cnn)
+trace.add_command(trace_bptt_module.trace_bptt)
+trace.add_command(trace_rnn_module.trace_rnn)
+trace.add_command(trace_lstm_module.trace_lstm)
+trace.add_command(trace_logreg_module.trace_logreg)
+trace.add_command(trace_cnn_module.trace_cnn)
+trace.add_command(trace_conv_module.trace_conv)
+trace.add_command(trace_pool_module.trace_pool)
+trace.add_command(trace_attention_module.trace_attention)
+summary.add_command(summary_commands.summary_cnn)
 gradcheck.add_command(logreg.gradcheck_logreg)
 data.add_command(data_commands.data_list)
 data.add_command(data_commands.data_fetch)
@@ -157,6 +166,13 @@ for group in (train, evaluate, predict, generate, trace, gradcheck, bench):
 
 # `bench kernels` times the naive and the fast kernels side by side: no --kernels.
 bench.add_command(bench_commands.bench_kernels)
+
+# What the terminal shows can be kept as a picture: --svg FILE, --html FILE; training can
+# also draw its epochs, --plot FILE.svg.
+for group in (trace, train, bench):
+    for command in group.commands.values():
+        export.add_export_options(command, plot=group is train)
+export.add_export_options(tutorial_commands.tutorial.commands["run"])
 
 
 if __name__ == "__main__":  # pragma: no cover

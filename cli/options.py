@@ -51,22 +51,3 @@ def add_kernels_option(command: click.Command) -> None:
     names = [p.name for p in command.params]
     where = names.index("json_mode") if "json_mode" in names else len(names)
     command.params.insert(where, option)
-
-
-def reordered_note(*fast) -> str | None:
-    """For a trace whose notes name the kernels that ran: when the fast version of these
-    kernels ran, one line saying they compute the naive loops' sums in another order,
-    and where that is shown; None when the naive loops ran (or a kernel has no twin)."""
-    from nbengine.kernels.registry import name_of, using_kernels
-
-    ran = [name_of(f) for f in fast]
-    with using_kernels("naive"):
-        naive = [name_of(f) for f in fast]
-    pairs = [(r, n) for r, n in zip(ran, naive) if r != n]
-    if not pairs:
-        return None
-    fast_names = " and ".join(r for r, _ in pairs)
-    naive_names = " and ".join(n for _, n in pairs)
-    loops = "loops" if len(pairs) > 1 else "loop"
-    return (f"{fast_names}: the same sums as the naive {loops} {naive_names}, reordered for speed (lesson 8: "
-            f"`nbengine tutorial run speed`); `--kernels naive` runs the naive {loops}.")

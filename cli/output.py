@@ -37,6 +37,8 @@ class Output:
     out: Console = field(init=False)
     err: Console = field(init=False)
     _above: Console | None = field(init=False, default=None)
+    _recorder: Console | None = field(init=False, default=None)
+    _epochs: list | None = field(init=False, default=None)
 
     def __post_init__(self):
         # No file= here: Rich then looks up sys.stdout / sys.stderr at each write,
@@ -44,18 +46,31 @@ class Output:
         # itself, and click's test runner's streams are used.
         self.out = Console(highlight=False)
         self.err = Console(stderr=True, highlight=False)
+        from nbengine_cli.render import export
+
+        self._recorder = export.recorder()  # --svg / --html: the terminal view is recorded too
+        self._epochs = export.epochs()  # --plot: the epoch events are kept for the chart
+
+    @property
+    def showing(self) -> bool:
+        """Whether human output goes anywhere: the terminal, or a recording for --svg and --html."""
+        return not self.json_mode or self._recorder is not None
 
     # -- machine output --------------------------------------------------------------
     def emit(self, event: str, **fields) -> None:
         """One JSON line on stdout (only in --json mode). JSON has no NaN or infinity: such a
         number is written as the text "nan", "inf" or "-inf", never dropped or faked."""
+        if self._epochs is not None and event == "epoch":
+            self._epochs.append(fields)
         if self.json_mode:
             click.echo(json.dumps({"event": event, **{k: _json_safe(v) for k, v in fields.items()}},
                                   ensure_ascii=False, allow_nan=False))
 
     # -- human output ----------------------------------------------------------------
     def show(self, *renderables) -> None:
-        """Human output on stdout; nothing in --json mode."""
+        """Human output on stdout; nothing in --json mode (but recorded for --svg and --html)."""
+        if self._recorder is not None:
+            self._recorder.print(*renderables, soft_wrap=all(isinstance(r, str) for r in renderables))
         if not self.json_mode:
             # While a progress bar is live and stdout is the same terminal, print
             # through the bar's console so the line lands above the bar.
@@ -63,6 +78,23 @@ class Output:
             # soft_wrap: a long line of text is left for the terminal to wrap, so
             # redirected output keeps whole lines; tables still fit the width.
             console.print(*renderables, soft_wrap=all(isinstance(r, str) for r in renderables))
+
+    def raw(self, text: str) -> None:
+        """Text already laid out (another command's output) on stdout as it is; nothing in --json mode."""
+        if self._recorder is not None:
+            from rich.text import Text
+
+            self._recorder.print(Text.from_ansi(text), end="")
+        if not self.json_mode:
+            click.echo(text, nl=False)
+
+    def fact(self, event: str, shown=None, **fields) -> None:
+        """One fact, written once: in --json mode the JSON line of ``event`` with ``fields``,
+        else ``shown`` (a renderable, or a line of text) for people. Nothing else is written
+        twice: a command states each fact with one call."""
+        self.emit(event, **fields)
+        if shown is not None:
+            self.show(shown)
 
     def status(self, message: str) -> None:
         """A short status line on stderr, unless -q."""

@@ -16,7 +16,7 @@ from nbengine.kernels import registry
 from nbengine_cli.cnn import diverged_at, set_threads, stop_on_interrupt, stopped_as_asked, threads_option
 from nbengine_cli.options import Float
 from nbengine_cli.output import Output, compile_with_progress, json_options
-from nbengine_cli.render import StreamingTable, duration
+from nbengine_cli.render.tensor import StreamingTable, duration
 
 DEFAULTS = {"epochs": 3, "batch_size": 32, "lr": 0.01, "size": 16}
 EXAMPLES = 6  # sentences shown by `eval pronoun`
@@ -41,25 +41,6 @@ def load_model(ckpt: str):
     return model, task
 
 
-def read_sentence(model, text: str):
-    """(words, ids (1, T), position of "it") of a sentence; an NBEngineError names what is wrong."""
-    from nbengine.data.pronoun import PRONOUN, tokenize
-    from nbengine.errors import NBEngineError
-
-    words = tokenize(text)
-    if not words:
-        raise NBEngineError("the sentence has no words")
-    for w in words:
-        if w not in model.index:
-            raise NBEngineError(f"the model does not know the word {w!r}; it knows: {', '.join(model.words)}")
-    if words.count(PRONOUN) != 1:
-        raise NBEngineError(f"the sentence must hold the word {PRONOUN!r} exactly once (it holds it "
-                            f"{words.count(PRONOUN)} times): the model finds what {PRONOUN!r} stands for")
-    if len(words) > model.context:
-        raise NBEngineError(f"the sentence has {len(words)} words; the model reads at most {model.context}")
-    return words, model.encode(words)[None], words.index(PRONOUN)
-
-
 def warm_up_steps(model, optimizer: str):
     """Run every kernel of a training step on a tiny twin of the model; yield (what, done, total)."""
     import numpy as np
@@ -79,16 +60,6 @@ def warm_up_steps(model, optimizer: str):
     yield "gradient norm", 3, total
     OPTIMIZERS[optimizer](twin.params, twin.grads, 1e-3).step()
     yield f"{optimizer} update", 4, total
-
-
-def is_cached():
-    from nbengine.kernels.attention import attention_backward
-    from nbengine.kernels.layernorm import layernorm_backward
-    from nbengine.kernels.registry import compiled
-    from nbengine.warmup import is_cached as cached
-
-    states = [cached(compiled(k)) for k in (attention_backward, layernorm_backward)]
-    return None if None in states else all(states)
 
 
 # -- train ----------------------------------------------------------------------------------------
@@ -144,6 +115,7 @@ def train_pronoun(epochs, batch_size, lr, size, seed, threads, save, json_mode, 
     from nbengine.models.pronoun import PronounEpoch, PronounModel, PronounStep, fit, steps_per_epoch
     from nbengine.optim import Adam
     from nbengine.train import Stopped
+    from nbengine.warmup import pronoun_is_cached
 
     out = Output(json_mode, quiet)
     if save:
@@ -163,7 +135,7 @@ def train_pronoun(epochs, batch_size, lr, size, seed, threads, save, json_mode, 
              held_out_pairs=[list(p) for p in task.held_out_pairs], threads=n_threads,
              kernels=registry.current(), parameters=model.n_params,
              steps_per_epoch=per_epoch)
-    compile_with_progress(out, is_cached(), warm_up_steps(model, "adam"), 4)
+    compile_with_progress(out, pronoun_is_cached(), warm_up_steps(model, "adam"), 4)
 
     rows = StreamingTable([("epoch", 5), ("loss", 8), ("train acc", 9), ("held-out acc", 12), ("sentences/s", 11),
                            ("time", 6)])
@@ -184,14 +156,14 @@ def train_pronoun(epochs, batch_size, lr, size, seed, threads, save, json_mode, 
                     stack.close()
                     bar = None
                     speed = ev.sentences / ev.seconds if ev.seconds > 0 else 0.0
-                    out.show(rows.row(str(ev.epoch), f"{ev.loss:.4f}", f"{ev.train_accuracy:.4f}",
-                                      f"{ev.held_out_accuracy:.4f}", f"{speed:,.0f}",
-                                      duration(time.perf_counter() - started)))
+                    row = rows.row(str(ev.epoch), f"{ev.loss:.4f}", f"{ev.train_accuracy:.4f}",
+                                   f"{ev.held_out_accuracy:.4f}", f"{speed:,.0f}",
+                                   duration(time.perf_counter() - started))
                     if save:
                         model.extra_config.update(epochs=ev.epoch, held_out_accuracy=ev.held_out_accuracy)
                         model.save(save)
                         last_saved = ev.epoch
-                    out.emit("epoch", epoch=ev.epoch, loss=ev.loss, train_accuracy=ev.train_accuracy,
+                    out.fact("epoch", row, epoch=ev.epoch, loss=ev.loss, train_accuracy=ev.train_accuracy,
                              held_out_accuracy=ev.held_out_accuracy, sentences_per_second=speed, seconds=ev.seconds,
                              checkpoint=save if last_saved == ev.epoch else None)
                 elif isinstance(ev, Stopped):
@@ -205,12 +177,11 @@ def train_pronoun(epochs, batch_size, lr, size, seed, threads, save, json_mode, 
         stopped_as_asked(out, stopped, save, last_saved)
 
     right = int(round(last.held_out_accuracy * len(task.held_out)))
-    out.show(f"held-out accuracy {last.held_out_accuracy:.4f} ({right:,} of {len(task.held_out):,} sentences whose "
-             f"animal–food pair training never saw)")
+    out.fact("result", f"held-out accuracy {last.held_out_accuracy:.4f} ({right:,} of {len(task.held_out):,} "
+                       f"sentences whose animal–food pair training never saw)",
+             held_out_accuracy=last.held_out_accuracy, correct=right, n_held_out=len(task.held_out), checkpoint=save)
     if save:
         out.status(f"saved checkpoint {save}; see where \"it\" looks: nbengine trace attention --checkpoint {save}")
-    out.emit("result", held_out_accuracy=last.held_out_accuracy, correct=right, n_held_out=len(task.held_out),
-             checkpoint=save)
 
 
 # -- eval -----------------------------------------------------------------------------------------
@@ -271,7 +242,5 @@ def eval_pronoun(ckpt, examples, seed, threads, json_mode, quiet):
                       truth if truth == chosen else f"[red]{truth}[/]")
         shown.append({"sentence": " ".join(words), "answer": chosen, "truth": truth, "attends_most_to": looked,
                       "weights": weights.tolist()})
-    if shown:
-        out.show(table)
-    out.emit("result", held_out_accuracy=total, correct=right, n_held_out=len(task.held_out),
+    out.fact("result", table if shown else None, held_out_accuracy=total, correct=right, n_held_out=len(task.held_out),
              by_pattern=by_pattern, examples=shown, checkpoint=ckpt)

@@ -18,7 +18,7 @@ from nbengine.kernels import registry
 from nbengine_cli.cnn import diverged_at, set_threads, stop_on_interrupt, stopped_as_asked, threads_option
 from nbengine_cli.options import Float
 from nbengine_cli.output import Output, compile_with_progress, json_options
-from nbengine_cli.render import StreamingTable, duration
+from nbengine_cli.render.tensor import StreamingTable, duration
 
 CELL = {"rnnlm": "RNN", "lstmlm": "LSTM", "transformer": "Transformer"}
 A_CELL = {"rnnlm": "an RNN", "lstmlm": "an LSTM", "transformer": "a Transformer"}
@@ -287,17 +287,18 @@ def run_training(out: Output, model_name: str, model, opt, corpus, optimizer: st
                     speed = ev.tokens / ev.seconds if ev.seconds > 0 else 0.0
                     span_tokens += ev.tokens
                     span_seconds += ev.seconds
+                    row = None
                     if ev.epoch % every == 0 or ev.epoch == E:
                         # tokens/s over the epochs since the last row
                         rate = span_tokens / span_seconds if span_seconds > 0 else 0.0
                         span_tokens, span_seconds = 0, 0.0
-                        out.show(rows.row(str(ev.epoch), ppl_text(ev.perplexity), ppl_text(ev.valid_perplexity),
-                                          f"{rate:,.0f}", duration(elapsed)))
+                        row = rows.row(str(ev.epoch), ppl_text(ev.perplexity), ppl_text(ev.valid_perplexity),
+                                       f"{rate:,.0f}", duration(elapsed))
                         if save:
                             model.extra_config["epochs"] = ev.epoch
                             model.save(save)
                             last_saved = ev.epoch
-                    out.emit("epoch", epoch=ev.epoch, loss=ev.loss, perplexity=ev.perplexity,
+                    out.fact("epoch", row, epoch=ev.epoch, loss=ev.loss, perplexity=ev.perplexity,
                              valid_loss=ev.valid_loss, valid_perplexity=ev.valid_perplexity,
                              tokens_per_second=speed, seconds=ev.seconds,
                              checkpoint=save if last_saved == ev.epoch else None)
@@ -312,12 +313,12 @@ def run_training(out: Output, model_name: str, model, opt, corpus, optimizer: st
         stopped_as_asked(out, stopped, save, last_saved)
 
     test = evaluate(model, corpus.test, B, T, name=f"{corpus.name} (test)")
-    out.show(f"test perplexity {ppl_text(test.perplexity)} (loss {test.loss:.4f} per token, {test.tokens:,} tokens); "
-             f"a uniform guess over the {V:,} tokens would score {V:,}")
+    out.fact("result", f"test perplexity {ppl_text(test.perplexity)} (loss {test.loss:.4f} per token, "
+                       f"{test.tokens:,} tokens); a uniform guess over the {V:,} tokens would score {V:,}",
+             test_loss=test.loss, test_perplexity=json_float(test.perplexity), n_test=test.tokens, vocab_size=V,
+             checkpoint=save)
     if save:
         out.status(f"saved checkpoint {save}")
-    out.emit("result", test_loss=test.loss, test_perplexity=json_float(test.perplexity), n_test=test.tokens,
-             vocab_size=V, checkpoint=save)
 
 
 def warm_up(out: Output, model, optimizer: str) -> None:
@@ -440,9 +441,9 @@ def eval_lm(model_name, ckpt, data, split, batch_size, time_size, cache_dir, thr
         out.status(f"{unknown:,} tokens the model's vocabulary does not hold are read as <unk>")
     how = (f"read in windows of {ev.time_size} overlapping by half" if ev.overlapping
            else f"read in batches of {ev.batch_size} × {ev.time_size}")
-    out.show(f"{split} perplexity {ppl_text(ev.perplexity)} (loss {ev.loss:.4f} per token, {ev.tokens:,} tokens "
-             f"{how}); a uniform guess over the {len(vocab):,} tokens would score {len(vocab):,}")
-    out.emit("result", model=model_name, data=corpus.name, split=split, loss=ev.loss,
+    out.fact("result", f"{split} perplexity {ppl_text(ev.perplexity)} (loss {ev.loss:.4f} per token, {ev.tokens:,} "
+                       f"tokens {how}); a uniform guess over the {len(vocab):,} tokens would score {len(vocab):,}",
+             model=model_name, data=corpus.name, split=split, loss=ev.loss,
              perplexity=json_float(ev.perplexity), tokens=ev.tokens, batch_size=ev.batch_size,
              time_size=ev.time_size, overlapping=ev.overlapping, vocab_size=len(vocab), unknown=unknown)
 
@@ -530,8 +531,7 @@ def generate_lm(model_name, ckpt, start, length, temperature, seed, threads, jso
         shown.append(text[len(head):])
     else:
         shown = Text(text)
-    out.show(shown)
-    out.emit("result", model=model_name, start=start, start_tokens=shown_start, tokens=new_tokens,
+    out.fact("result", shown, model=model_name, start=start, start_tokens=shown_start, tokens=new_tokens,
              ids=[int(i) for i in generated], text=text, unknown=unknown, temperature=temperature, seed=seed,
              level=level)
 

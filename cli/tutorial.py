@@ -144,8 +144,7 @@ def run_command(out: Output, session, step) -> str:
         why = (result.stderr.strip().splitlines() or [repr(result.exception)])[-1]
         raise TutorialError(session.tutorial.path, f"`nbengine {step.run}` exited {result.exit_code}: {why}",
                             step.index, step.title["en"])
-    if not out.json_mode:  # what the user would see: the command's stdout and status lines, in order
-        click.echo(result.output, nl=False)
+    out.raw(result.output)  # what the user would see: the command's stdout and status lines, in order
     return result.output
 
 
@@ -154,7 +153,7 @@ def show_values(out: Output, step, values: dict) -> None:
 
     from nbengine.trace import Step
 
-    from nbengine_cli.heatmap import heatmap
+    from nbengine_cli.render.heatmap import heatmap
     from nbengine_cli.render import render_step
 
     def shown(s: Step) -> Step:

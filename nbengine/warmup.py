@@ -69,6 +69,16 @@ def warm_up_cnn(model, optimizer_name: str) -> Iterator[tuple[str, int, int]]:
     yield f"{optimizer_name} update", done, total
 
 
+def pronoun_is_cached() -> bool | None:
+    """Whether the pronoun model's slowest-to-compile kernels are in the cache."""
+    from nbengine.kernels.attention import attention_backward
+    from nbengine.kernels.layernorm import layernorm_backward
+    from nbengine.kernels.registry import compiled
+
+    states = [is_cached(compiled(k)) for k in (attention_backward, layernorm_backward)]
+    return None if None in states else all(states)
+
+
 def lm_is_cached(model) -> bool | None:
     """Whether Numba's cache holds the model's slowest-to-compile kernel (None: cannot tell)."""
     from nbengine.kernels.registry import compiled

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from nbengine_cli.heatmap import NEG_RAMP, POS_RAMP, RAMP, heatmap
+from nbengine_cli.render.heatmap import NEG_RAMP, POS_RAMP, RAMP, heatmap
 from test_cli import json_lines, run
 
 SHAPES = {"conv1": [28, 28, 32], "pool1": [14, 14, 32], "conv2": [14, 14, 64], "pool2": [7, 7, 64],

@@ -128,8 +128,9 @@ def rnn_grads(dhs, hs, h0, xs, Wx, Wh, parts):
     H = Wh.shape[0]
     dt = xs.dtype
     g = {"dxs": nans((N, T, D), dt), "dWx_parts": nans((parts, D, H), dt), "dWh_parts": nans((parts, H, H), dt),
-         "db_parts": nans((parts, H), dt), "dh0": nans((N, H), dt), "dh_total": nans((N, T, H), dt)}
-    rnn_backward(g["dxs"], g["dWx_parts"], g["dWh_parts"], g["db_parts"], g["dh0"], g["dh_total"],
+         "db_parts": nans((parts, H), dt), "dh0": nans((N, H), dt), "dh_total": nans((N, T, H), dt),
+         "dzs": nans((N, T, H), dt)}
+    rnn_backward(g["dxs"], g["dWx_parts"], g["dWh_parts"], g["db_parts"], g["dh0"], g["dh_total"], g["dzs"],
                  dhs, hs, h0, xs, Wx, Wh)
     for name in ("Wx", "Wh", "b"):
         p = g[f"d{name}_parts"]
@@ -277,9 +278,10 @@ def lstm_grads(dhs, hs, cs, gates, h0, c0, xs, Wx, Wh, parts):
     dt = xs.dtype
     g = {"dxs": nans((N, T, D), dt), "dWx_parts": nans((parts, D, 4 * H), dt),
          "dWh_parts": nans((parts, H, 4 * H), dt), "db_parts": nans((parts, 4 * H), dt),
-         "dh0": nans((N, H), dt), "dc0": nans((N, H), dt), "dh_total": nans((N, T, H), dt)}
+         "dh0": nans((N, H), dt), "dc0": nans((N, H), dt), "dh_total": nans((N, T, H), dt),
+         "dc_total": nans((N, T, H), dt), "dgates": nans((N, T, 4 * H), dt)}
     lstm_backward(g["dxs"], g["dWx_parts"], g["dWh_parts"], g["db_parts"], g["dh0"], g["dc0"], g["dh_total"],
-                  dhs, hs, cs, gates, h0, c0, xs, Wx, Wh)
+                  g["dc_total"], g["dgates"], dhs, hs, cs, gates, h0, c0, xs, Wx, Wh)
     for name in ("Wx", "Wh", "b"):
         p = g[f"d{name}_parts"]
         total = nans(p.shape[1:], dt)
@@ -357,6 +359,55 @@ def test_lstm_dh_total_is_the_full_gradient_at_every_step(dtype):
             _, _, _, _, dh, _ = ref.lstm_ref_backward(d[:, t + 1:], x[:, t + 1:], h[:, t], c[:, t], wx, wh, bb)
             expected = d[:, t] + dh
         assert_close(f"lstm dh_total[:, {t}]", g["dh_total"][:, t], expected, *tol(dtype, expected))
+
+
+def test_rnn_dzs_are_every_steps_gradient_before_tanh():
+    """dzs[t] = dL/dz_t: the reference run from the state entering step t, minus the run
+    from step t+1, leaves step t's share of db (one sample: dz_t itself); and dzs[0]·Whᵀ
+    is what reaches h0."""
+    rng = np.random.default_rng(11)
+    N, T, D, H = 1, 5, 3, 4
+    xs, h0, Wx, Wh, b = rnn_problem(rng, N, T, D, H, np.float64)
+    hs = rnn(xs, h0, Wx, Wh, b)
+    dhs = rand(rng, (N, T, H), np.float64)
+    g = rnn_grads(dhs, hs, h0, xs, Wx, Wh, 1)
+
+    def db_from(t):
+        if t == T:
+            return np.zeros(H)
+        h = h0 if t == 0 else hs[:, t - 1]
+        return ref.rnn_ref_backward(dhs[:, t:], xs[:, t:], h, Wx, Wh, b)[3]
+
+    for t in range(T):
+        assert_close(f"rnn dzs[0, {t}]", g["dzs"][0, t], db_from(t) - db_from(t + 1), 1e-12, 1e-12)
+    assert_close("rnn dh0 = dz_0·Whᵀ", g["dh0"], g["dzs"][:, 0] @ Wh.T, 1e-12, 1e-12)
+
+
+def test_lstm_dc_total_and_dgates_are_every_steps_gradients():
+    """dc_total[t] is ds = dL/dc_t in full and dgates[t] is dA of step t: the reference run
+    from the state entering step t gives dL/dc_{t-1} = ds ⊙ f, and its db minus the db of
+    the run from step t+1 is step t's dA (one sample, so db holds nothing else)."""
+    rng = np.random.default_rng(10)
+    N, T, D, H = 1, 5, 3, 4
+    xs, h0, c0, Wx, Wh, b = lstm_problem(rng, N, T, D, H, np.float64)
+    hs, cs, gates = lstm(xs, h0, c0, Wx, Wh, b)
+    dhs = rand(rng, (N, T, H), np.float64)
+    g = lstm_grads(dhs, hs, cs, gates, h0, c0, xs, Wx, Wh, 1)
+
+    def from_step(t):
+        """(db, dL/dc of the state entering step t) of the reference over steps t.."""
+        if t == T:
+            return np.zeros(4 * H), np.zeros((N, H))
+        h, c = (h0, c0) if t == 0 else (hs[:, t - 1], cs[:, t - 1])
+        _, _, _, db, _, dc = ref.lstm_ref_backward(dhs[:, t:], xs[:, t:], h, c, Wx, Wh, b)
+        return db, dc
+
+    for t in range(T):
+        db_t, dc_prev = from_step(t)
+        db_next, _ = from_step(t + 1)
+        f = gates[:, t, :H]
+        assert_close(f"lstm dc_total[:, {t}] ⊙ f", g["dc_total"][:, t] * f, dc_prev, 1e-12, 1e-12)
+        assert_close(f"lstm dgates[0, {t}]", g["dgates"][0, t], db_t - db_next, 1e-12, 1e-12)
 
 
 def sigmoid(a):

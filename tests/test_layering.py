@@ -55,3 +55,46 @@ def test_every_kernel_is_cached():
                     elif getattr(dec, "id", "") == "njit":
                         missing.append(f"{path.name}:{node.name}")
     assert missing == []
+
+
+CLI = Path(__file__).resolve().parent.parent / "cli"
+
+
+def cli_imports():
+    for path in sorted(CLI.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                yield path, node.lineno, [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                yield path, node.lineno, [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+
+
+def test_the_command_line_never_imports_a_kernel_or_a_layer():
+    """Commands pick kernels (nbengine.kernels.registry) but never call one, and never build
+    a layer: what a trace shows comes from nbengine.explain."""
+    offenders = []
+    for path, line, names in cli_imports():
+        for name in names:
+            parts = name.split(".")
+            if parts[:2] == ["nbengine", "layers"] or (parts[:2] == ["nbengine", "kernels"] and len(parts) > 2
+                                                        and parts[2] != "registry"):
+                offenders.append(f"{path.relative_to(CLI)}:{line} imports {name}")
+    assert offenders == []
+
+
+def test_traces_and_renderers_are_small_files():
+    sizes = {str(p.relative_to(CLI)): len(p.read_text().splitlines())
+             for folder in ("trace", "render") for p in (CLI / folder).glob("*.py")}
+    assert len(sizes) >= 10
+    assert {name: n for name, n in sizes.items() if n >= 300} == {}
+
+
+def test_trace_commands_make_one_explain_call_and_one_render_call():
+    """Nothing in cli/trace/ writes to the output itself: no show/emit pairs, one renderer."""
+    for path in sorted((CLI / "trace").glob("*.py")):
+        calls = [n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Call)]
+        attrs = {n.func.attr for n in calls if isinstance(n.func, ast.Attribute)}
+        assert not attrs & {"show", "emit", "print"}, path.name
+        names = {n.func.id for n in calls if isinstance(n.func, ast.Name)}
+        if path.name not in ("__init__.py", "text.py"):
+            assert names & {"render"} or "render" in attrs, f"{path.name} renders nothing"

@@ -73,12 +73,12 @@ def rnn_run(forward, xs, h0, Wx, Wh, b):
 
 
 def rnn_naive_grads(dhs, hs, h0, xs, Wx, Wh):
-    """(dxs, dWx, dWh, db, dh0, dh_total) of the naive backward pass."""
+    """(dxs, dWx, dWh, db, dh0, dh_total, dzs) of the naive backward pass."""
     N, T, D = xs.shape
     H = Wh.shape[0]
     dt = xs.dtype
     out = (nans((N, T, D), dt), nans((D, H), dt), nans((H, H), dt), nans((H,), dt), nans((N, H), dt),
-           nans((N, T, H), dt))
+           nans((N, T, H), dt), nans((N, T, H), dt))
     rnn_backward_naive(*out, dhs, hs, h0, xs, Wx, Wh)
     return out
 
@@ -87,13 +87,13 @@ def rnn_fast_grads(dhs, hs, h0, xs, Wx, Wh):
     N, T, D = xs.shape
     H = Wh.shape[0]
     dt = xs.dtype
-    dxs, dh0, dh_total = nans((N, T, D), dt), nans((N, H), dt), nans((N, T, H), dt)
+    dxs, dh0, dh_total, dzs = nans((N, T, D), dt), nans((N, H), dt), nans((N, T, H), dt), nans((N, T, H), dt)
     dWx_p, dWh_p, db_p = nans((PARTS, D, H), dt), nans((PARTS, H, H), dt), nans((PARTS, H), dt)
-    rnn_backward(dxs, dWx_p, dWh_p, db_p, dh0, dh_total, dhs, hs, h0, xs, Wx, Wh)
-    return dxs, summed(dWx_p), summed(dWh_p), summed(db_p), dh0, dh_total
+    rnn_backward(dxs, dWx_p, dWh_p, db_p, dh0, dh_total, dzs, dhs, hs, h0, xs, Wx, Wh)
+    return dxs, summed(dWx_p), summed(dWh_p), summed(db_p), dh0, dh_total, dzs
 
 
-RNN_GRADS = ("dxs", "dWx", "dWh", "db", "dh0", "dh_total")
+RNN_GRADS = ("dxs", "dWx", "dWh", "db", "dh0", "dh_total", "dzs")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -142,7 +142,7 @@ def test_rnn_naive_gradients_match_finite_differences(last_step_only, one_thread
     G = rand(rng, (N, T, H), np.float64)
     if last_step_only:
         G[:, :-1] = 0
-    dxs, dWx, dWh, db, dh0, _ = rnn_naive_grads(G, rnn_run(rnn_forward_naive, xs, h0, Wx, Wh, b), h0, xs, Wx, Wh)
+    dxs, dWx, dWh, db, dh0, *_ = rnn_naive_grads(G, rnn_run(rnn_forward_naive, xs, h0, Wx, Wh, b), h0, xs, Wx, Wh)
     if last_step_only:
         assert np.abs(dxs[:, 0]).max() > 1e-3, "the gradient must reach the first step"
 
@@ -194,12 +194,12 @@ def lstm_run(forward, xs, h0, c0, Wx, Wh, b):
 
 
 def lstm_naive_grads(dhs, hs, cs, gates, h0, c0, xs, Wx, Wh):
-    """(dxs, dWx, dWh, db, dh0, dc0, dh_total) of the naive backward pass."""
+    """(dxs, dWx, dWh, db, dh0, dc0, dh_total, dc_total, dgates) of the naive backward pass."""
     N, T, D = xs.shape
     H = Wh.shape[0]
     dt = xs.dtype
     out = (nans((N, T, D), dt), nans((D, 4 * H), dt), nans((H, 4 * H), dt), nans((4 * H,), dt),
-           nans((N, H), dt), nans((N, H), dt), nans((N, T, H), dt))
+           nans((N, H), dt), nans((N, H), dt), nans((N, T, H), dt), nans((N, T, H), dt), nans((N, T, 4 * H), dt))
     lstm_backward_naive(*out, dhs, hs, cs, gates, h0, c0, xs, Wx, Wh)
     return out
 
@@ -211,11 +211,13 @@ def lstm_fast_grads(dhs, hs, cs, gates, h0, c0, xs, Wx, Wh):
     dxs = nans((N, T, D), dt)
     dWx_p, dWh_p, db_p = nans((PARTS, D, 4 * H), dt), nans((PARTS, H, 4 * H), dt), nans((PARTS, 4 * H), dt)
     dh0, dc0, dh_total = nans((N, H), dt), nans((N, H), dt), nans((N, T, H), dt)
-    lstm_backward(dxs, dWx_p, dWh_p, db_p, dh0, dc0, dh_total, dhs, hs, cs, gates, h0, c0, xs, Wx, Wh)
-    return dxs, summed(dWx_p), summed(dWh_p), summed(db_p), dh0, dc0, dh_total
+    dc_total, dgates = nans((N, T, H), dt), nans((N, T, 4 * H), dt)
+    lstm_backward(dxs, dWx_p, dWh_p, db_p, dh0, dc0, dh_total, dc_total, dgates, dhs, hs, cs, gates, h0, c0, xs, Wx,
+                  Wh)
+    return dxs, summed(dWx_p), summed(dWh_p), summed(db_p), dh0, dc0, dh_total, dc_total, dgates
 
 
-LSTM_GRADS = ("dxs", "dWx", "dWh", "db", "dh0", "dc0", "dh_total")
+LSTM_GRADS = ("dxs", "dWx", "dWh", "db", "dh0", "dc0", "dh_total", "dc_total", "dgates")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -272,7 +274,7 @@ def test_lstm_naive_gradients_match_finite_differences(last_step_only, one_threa
     if last_step_only:
         G[:, :-1] = 0
     hs, cs, gates = lstm_run(lstm_forward_naive, xs, h0, c0, Wx, Wh, b)
-    dxs, dWx, dWh, db, dh0, dc0, _ = lstm_naive_grads(G, hs, cs, gates, h0, c0, xs, Wx, Wh)
+    dxs, dWx, dWh, db, dh0, dc0, *_ = lstm_naive_grads(G, hs, cs, gates, h0, c0, xs, Wx, Wh)
     if last_step_only:
         assert np.abs(dxs[:, 0]).max() > 1e-4, "the gradient must reach the first step"
 

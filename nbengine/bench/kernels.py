@@ -224,7 +224,8 @@ class LSTMSize:
                  (new(N, T, H), new(N, T, H), new(N, T, 4 * H), h0, c0, xs, Wx, Wh, b), (0, 1, 2), 2 * macs, N),
             Case("lstm_backward", size, lstm.lstm_backward,
                  (new(N, T, D), new(D, 4 * H), new(H, 4 * H), new(4 * H), new(N, H), new(N, H), new(N, T, H),
-                  _rand(rng, (N, T, H)), hs, cs, gates, h0, c0, xs, Wx, Wh), (0, 1, 2, 3, 4, 5, 6), 4 * macs, N),
+                  new(N, T, H), new(N, T, 4 * H), _rand(rng, (N, T, H)), hs, cs, gates, h0, c0, xs, Wx, Wh),
+                 (0, 1, 2, 3, 4, 5, 6, 7, 8), 4 * macs, N),
         ]
 
 

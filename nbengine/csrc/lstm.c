@@ -14,6 +14,7 @@
 #define CS(n, t, j) cs[((n) * T + (t)) * H + (j)]
 #define DHS(n, t, j) dhs[((n) * T + (t)) * H + (j)]
 #define DH_TOTAL(n, t, j) dh_total[((n) * T + (t)) * H + (j)]
+#define DC_TOTAL(n, t, j) dc_total[((n) * T + (t)) * H + (j)]
 #define WX(d, k) Wx[(d) * 4 * H + (k)]
 #define WH(i, k) Wh[(i) * 4 * H + (k)]
 #define DWX(d, k) dWx[(d) * 4 * H + (k)]
@@ -73,7 +74,8 @@ void lstm_forward_naive(float *hs, const intp *hs_shape, float *cs, const intp *
 void lstm_backward_naive(float *dxs, const intp *dxs_shape, float *dWx, const intp *dWx_shape,
                          float *dWh, const intp *dWh_shape, float *db, const intp *db_shape,
                          float *dh0, const intp *dh0_shape, float *dc0, const intp *dc0_shape,
-                         float *dh_total, const intp *dh_total_shape, const float *dhs, const intp *dhs_shape,
+                         float *dh_total, const intp *dh_total_shape, float *dc_total, const intp *dc_total_shape,
+                         float *dgates, const intp *dgates_shape, const float *dhs, const intp *dhs_shape,
                          const float *hs, const intp *hs_shape, const float *cs, const intp *cs_shape,
                          const float *gates, const intp *gates_shape, const float *h0, const intp *h0_shape,
                          const float *c0, const intp *c0_shape, const float *xs, const intp *xs_shape,
@@ -83,7 +85,7 @@ void lstm_backward_naive(float *dxs, const intp *dxs_shape, float *dWx, const in
     const intp H = Wh_shape[0];
     const float zero = 0.0f, one = 1.0f;
     (void)dxs_shape; (void)dWx_shape; (void)dWh_shape; (void)db_shape; (void)dh0_shape; (void)dc0_shape;
-    (void)dh_total_shape; (void)dhs_shape; (void)hs_shape; (void)cs_shape; (void)gates_shape;
+    (void)dh_total_shape; (void)dc_total_shape; (void)dgates_shape; (void)dhs_shape; (void)hs_shape; (void)cs_shape; (void)gates_shape;
     (void)h0_shape; (void)c0_shape; (void)Wx_shape;
     for (intp e = 0; e < D * 4 * H; e++)
         dWx[e] = zero;
@@ -91,11 +93,8 @@ void lstm_backward_naive(float *dxs, const intp *dxs_shape, float *dWx, const in
         dWh[e] = zero;
     for (intp e = 0; e < 4 * H; e++)
         db[e] = zero;
-    float *dA = malloc(4 * H * sizeof(float));
-    float *ds = malloc(H * sizeof(float));
     float *dh_next = malloc(H * sizeof(float));
     float *dc_next = malloc(H * sizeof(float));
-    float *df = &dA[0], *dg = &dA[H], *di = &dA[2 * H], *d_o = &dA[3 * H];  /* dA = [df, dg, di, do] */
     for (intp n = 0; n < N; n++) {
         for (intp j = 0; j < H; j++)  /* nothing flows back from beyond the last step */
             dh_next[j] = zero;
@@ -106,6 +105,9 @@ void lstm_backward_naive(float *dxs, const intp *dxs_shape, float *dWx, const in
             const float *c_prev = t == 0 ? &c0[n * H] : &CS(n, t - 1, 0);
             const float *A = &gates[(n * T + t) * 4 * H];
             const float *f = &A[0], *g = &A[H], *i_gate = &A[2 * H], *o = &A[3 * H];
+            float *ds = &DC_TOTAL(n, t, 0);  /* dL/dc_t in full, and dA, are kept for every step */
+            float *dA = &dgates[(n * T + t) * 4 * H];
+            float *df = &dA[0], *dg = &dA[H], *di = &dA[2 * H], *d_o = &dA[3 * H];  /* dA = [df, dg, di, do] */
             for (intp j = 0; j < H; j++) {
                 float dh = DHS(n, t, j) + dh_next[j];
                 DH_TOTAL(n, t, j) = dh;
@@ -144,5 +146,5 @@ void lstm_backward_naive(float *dxs, const intp *dxs_shape, float *dWx, const in
             DC0(n, i) = dc_next[i];
         }
     }
-    free(dA); free(ds); free(dh_next); free(dc_next);
+    free(dh_next); free(dc_next);
 }

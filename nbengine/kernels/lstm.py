@@ -26,6 +26,8 @@ dc_next:
     dA   = [df, dg, di, do]            the slice, undone
     db  += dA;  dWx += x_tᵀ dA;  dWh += h_{t-1}ᵀ dA
     dx_t = dA · Wxᵀ;  dh_next = dA · Whᵀ;  dc_next = ds * f
+dh, ds and dA of every step are handed back (dh_total, dc_total, dgates), so a
+trace shows the numbers the loops computed.
 The cell path c_{t-1} → c_t multiplies the gradient only by f, not by a weight
 matrix and a tanh', which is why it fades far less over many steps than an RNN's.
 
@@ -82,13 +84,15 @@ def lstm_forward_naive(hs, cs, gates, h0, c0, xs, Wx, Wh, b):
 
 
 @njit(cache=True)
-def lstm_backward_naive(dxs, dWx, dWh, db, dh0, dc0, dh_total, dhs, hs, cs, gates, h0, c0, xs, Wx, Wh):
+def lstm_backward_naive(dxs, dWx, dWh, db, dh0, dc0, dh_total, dc_total, dgates, dhs, hs, cs, gates, h0, c0, xs,
+                        Wx, Wh):
     """Backpropagation through time over the whole sequence, line by line as above.
 
     dhs is (N, T, H) (dL/dh_t from above); hs, cs (N, T, H) and gates (N, T, 4H)
     from the forward pass; h0, c0 (N, H); xs (N, T, D). Written (overwritten):
-    dxs (N, T, D), dh0 and dc0 (N, H), dh_total (N, T, H) = dL/dh_t in full, and
-    the weight gradients dWx (D, 4H), dWh (H, 4H), db (4H,), summed over the
+    dxs (N, T, D), dh0 and dc0 (N, H), dh_total (N, T, H) = dL/dh_t in full,
+    dc_total (N, T, H) = ds = dL/dc_t in full, dgates (N, T, 4H) = dA of every step,
+    and the weight gradients dWx (D, 4H), dWh (H, 4H), db (4H,), summed over the
     samples in order n = 0, 1, ...
     """
     N, T, D = xs.shape
@@ -98,11 +102,8 @@ def lstm_backward_naive(dxs, dWx, dWh, db, dh0, dc0, dh_total, dhs, hs, cs, gate
     dWx[:] = zero
     dWh[:] = zero
     db[:] = zero
-    dA = np.empty(4 * H, xs.dtype)
-    ds = np.empty(H, xs.dtype)
     dh_next = np.empty(H, xs.dtype)
     dc_next = np.empty(H, xs.dtype)
-    df, dg, di, do = dA[0:H], dA[H:2 * H], dA[2 * H:3 * H], dA[3 * H:4 * H]  # dA = [df, dg, di, do]
     for n in range(N):
         dh_next[:] = zero  # nothing flows back from beyond the last step
         dc_next[:] = zero
@@ -111,6 +112,9 @@ def lstm_backward_naive(dxs, dWx, dWh, db, dh0, dc0, dh_total, dhs, hs, cs, gate
             c_prev = c0[n] if t == 0 else cs[n, t - 1]
             A = gates[n, t]
             f, g, i_gate, o = A[0:H], A[H:2 * H], A[2 * H:3 * H], A[3 * H:4 * H]
+            ds = dc_total[n, t]  # dL/dc_t in full, and dA, are kept for every step
+            dA = dgates[n, t]
+            df, dg, di, do = dA[0:H], dA[H:2 * H], dA[2 * H:3 * H], dA[3 * H:4 * H]  # dA = [df, dg, di, do]
             for j in range(H):
                 dh = dhs[n, t, j] + dh_next[j]
                 dh_total[n, t, j] = dh
@@ -188,17 +192,18 @@ def lstm_forward(hs, cs, gates, h0, c0, xs, Wx, Wh, b):
 
 
 @njit(cache=True, parallel=True, fastmath={"reassoc"})
-def lstm_backward(dxs, dWx_parts, dWh_parts, db_parts, dh0, dc0, dh_total, dhs, hs, cs, gates, h0, c0, xs,
-                  Wx, Wh):
+def lstm_backward(dxs, dWx_parts, dWh_parts, db_parts, dh0, dc0, dh_total, dc_total, dgates, dhs, hs, cs, gates,
+                  h0, c0, xs, Wx, Wh):
     """Backpropagation through time over the whole sequence.
 
     dhs is (N, T, H) (dL/dh_t from above); hs, cs (N, T, H) and gates (N, T, 4H)
     from the forward pass; h0, c0 (N, H); xs (N, T, D). Written (overwritten):
-    dxs (N, T, D), dh0 and dc0 (N, H), dh_total (N, T, H) = dL/dh_t in full, and
+    dxs (N, T, D), dh0 and dc0 (N, H), dh_total (N, T, H) = dL/dh_t in full,
+    dc_total (N, T, H) = ds = dL/dc_t in full, dgates (N, T, 4H) = dA of every step, and
     per-part weight gradients dWx_parts (P, D, 4H), dWh_parts (P, H, 4H),
     db_parts (P, 4H) (add them up with conv2d.sum_parts).
 
-    dc_next = ds * f is written as soon as ds is known: no ds buffer, no second pass over j.
+    dc_next = ds * f is written as soon as ds is known: no second pass over j.
     One pass over a row of Wx (or Wh) both adds x_t[d] dA into dWx's row and sums
     dx_t[d]: each row and dA[k] are loaded once for the two.
     fastmath "reassoc": the sums over k for dx and dh_next run in SIMD lanes; their
@@ -215,10 +220,8 @@ def lstm_backward(dxs, dWx_parts, dWh_parts, db_parts, dh0, dc0, dh_total, dhs, 
         dWx_parts[g] = zero
         dWh_parts[g] = zero
         db_parts[g] = zero
-        dA = np.empty(4 * H, xs.dtype)
         dh_next = np.empty(H, xs.dtype)
         dc_next = np.empty(H, xs.dtype)
-        df, dg, di, do = dA[0:H], dA[H:2 * H], dA[2 * H:3 * H], dA[3 * H:4 * H]
         for n in range(g * N // P, (g + 1) * N // P):
             dh_next[:] = zero
             dc_next[:] = zero
@@ -227,11 +230,14 @@ def lstm_backward(dxs, dWx_parts, dWh_parts, db_parts, dh0, dc0, dh_total, dhs, 
                 c_prev = c0[n] if t == 0 else cs[n, t - 1]
                 A = gates[n, t]
                 f, gg, i_gate, o = A[0:H], A[H:2 * H], A[2 * H:3 * H], A[3 * H:4 * H]
+                dA = dgates[n, t]
+                df, dg, di, do = dA[0:H], dA[H:2 * H], dA[2 * H:3 * H], dA[3 * H:4 * H]
                 for j in range(H):
                     dh = dhs[n, t, j] + dh_next[j]
                     dh_total[n, t, j] = dh
                     tanh_c = np.tanh(cs[n, t, j])
                     ds = dc_next[j] + dh * o[j] * (one - tanh_c * tanh_c)
+                    dc_total[n, t, j] = ds
                     df[j] = ds * c_prev[j] * f[j] * (one - f[j])
                     dg[j] = ds * i_gate[j] * (one - gg[j] * gg[j])
                     di[j] = ds * gg[j] * i_gate[j] * (one - i_gate[j])

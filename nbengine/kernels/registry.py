@@ -132,3 +132,20 @@ def describe() -> str:
 def name_of(fast) -> str:
     """The name of the kernel that ``kernel(fast)`` runs, e.g. ``conv2d_forward_naive``."""
     return compiled(fast).py_func.__name__
+
+
+def reordered_note(*fast) -> str | None:
+    """For an explanation whose notes name the kernels that ran: when the fast version of these
+    kernels ran, one line saying they compute the naive loops' sums in another order,
+    and where that is shown; None when the naive loops ran (or a kernel has no twin)."""
+    ran = [name_of(f) for f in fast]
+    with using_kernels("naive"):
+        naive = [name_of(f) for f in fast]
+    pairs = [(r, n) for r, n in zip(ran, naive) if r != n]
+    if not pairs:
+        return None
+    fast_names = " and ".join(r for r, _ in pairs)
+    naive_names = " and ".join(n for _, n in pairs)
+    loops = "loops" if len(pairs) > 1 else "loop"
+    return (f"{fast_names}: the same sums as the naive {loops} {naive_names}, reordered for speed (lesson 8: "
+            f"`nbengine tutorial run speed`); `--kernels naive` runs the naive {loops}.")

@@ -20,7 +20,7 @@ backwards, h_t also gets dh_next, what step t+1 sent back through Wh:
 dh_next after t = 0 is dL/dh0. Each step multiplies the gradient by Whᵀ and by
 tanh' ≤ 1: when Wh's largest singular value is below 1 the gradient shrinks step
 after step (it vanishes), above 1 it can grow (explode). ``dh_total`` keeps dL/dh_t
-for every t so that can be watched (`nbengine trace bptt`).
+for every t so that can be watched (`nbengine trace bptt`), and ``dzs`` each step's dz.
 
 Threads: samples are independent in time, so both forward passes run them in
 parallel (prange over n). The naive backward pass sums the weight gradients over
@@ -56,13 +56,14 @@ def rnn_forward_naive(hs, h0, xs, Wx, Wh, b):
 
 
 @njit(cache=True)
-def rnn_backward_naive(dxs, dWx, dWh, db, dh0, dh_total, dhs, hs, h0, xs, Wx, Wh):
+def rnn_backward_naive(dxs, dWx, dWh, db, dh0, dh_total, dzs, dhs, hs, h0, xs, Wx, Wh):
     """Backpropagation through time over the whole sequence, line by line as above.
 
     dhs is (N, T, H) (dL/dh_t from above), hs (N, T, H) from the forward pass,
     h0 (N, H), xs (N, T, D). Written (overwritten): dxs (N, T, D), dh0 (N, H),
-    dh_total (N, T, H) = dL/dh_t in full, and the weight gradients dWx (D, H),
-    dWh (H, H), db (H,), summed over the samples in order n = 0, 1, ...
+    dh_total (N, T, H) = dL/dh_t in full, dzs (N, T, H) = dz of every step, and the
+    weight gradients dWx (D, H), dWh (H, H), db (H,), summed over the samples in
+    order n = 0, 1, ...
     """
     N, T, D = xs.shape
     H = Wh.shape[0]
@@ -71,12 +72,12 @@ def rnn_backward_naive(dxs, dWx, dWh, db, dh0, dh_total, dhs, hs, h0, xs, Wx, Wh
     dWx[:] = zero
     dWh[:] = zero
     db[:] = zero
-    dz = np.empty(H, xs.dtype)
     dh_next = np.empty(H, xs.dtype)
     for n in range(N):
         dh_next[:] = zero  # nothing flows back from beyond the last step
         for t in range(T - 1, -1, -1):  # for t in reversed(range(T))
             h_prev = h0[n] if t == 0 else hs[n, t - 1]
+            dz = dzs[n, t]  # kept for every step
             for j in range(H):
                 dh = dhs[n, t, j] + dh_next[j]
                 dh_total[n, t, j] = dh
@@ -138,12 +139,13 @@ def rnn_forward(hs, h0, xs, Wx, Wh, b):
 
 
 @njit(cache=True, parallel=True, fastmath={"reassoc"})
-def rnn_backward(dxs, dWx_parts, dWh_parts, db_parts, dh0, dh_total, dhs, hs, h0, xs, Wx, Wh):
+def rnn_backward(dxs, dWx_parts, dWh_parts, db_parts, dh0, dh_total, dzs, dhs, hs, h0, xs, Wx, Wh):
     """Backpropagation through time over the whole sequence.
 
     dhs is (N, T, H) (dL/dh_t from above), hs (N, T, H) from the forward pass,
     h0 (N, H), xs (N, T, D). Written (overwritten): dxs (N, T, D), dh0 (N, H),
-    dh_total (N, T, H) = dL/dh_t in full, and per-part weight gradients
+    dh_total (N, T, H) = dL/dh_t in full, dzs (N, T, H) = dz of every step, and
+    per-part weight gradients
     dWx_parts (P, D, H), dWh_parts (P, H, H), db_parts (P, H) (add them up with
     conv2d.sum_parts).
 
@@ -163,12 +165,12 @@ def rnn_backward(dxs, dWx_parts, dWh_parts, db_parts, dh0, dh_total, dhs, hs, h0
         dWx_parts[g] = zero
         dWh_parts[g] = zero
         db_parts[g] = zero
-        dz = np.empty(H, xs.dtype)
         dh_next = np.empty(H, xs.dtype)
         for n in range(g * N // P, (g + 1) * N // P):
             dh_next[:] = zero  # nothing flows back from beyond the last step
             for t in range(T - 1, -1, -1):  # for t in reversed(range(T))
                 h_prev = h0[n] if t == 0 else hs[n, t - 1]
+                dz = dzs[n, t]
                 for j in range(H):
                     dh = dhs[n, t, j] + dh_next[j]
                     dh_total[n, t, j] = dh

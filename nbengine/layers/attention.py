@@ -24,6 +24,13 @@ from nbengine.layers.time_affine import TimeAffine
 from nbengine.trace import record, tracing
 
 
+def attend(z, weights, q, k, v, scale: float, causal: bool = False) -> None:
+    """The lesson's steps 2 to 4 for a batch of sequences, by the attention kernel that
+    --kernels picks: weights = softmax(q·kᵀ·scale) row by row, z = weights·v.
+    q (N, T, E), k and v (N, S, E); writes weights (N, T, S) and z (N, T, E)."""
+    kernel(attention_forward)(z, weights, q, k, v, scale, causal)
+
+
 class MultiHeadAttention(Composite):
     kind = "MultiHeadAttention"
 
@@ -63,7 +70,7 @@ class MultiHeadAttention(Composite):
             heads[key] = h
         weights = self.buffer("weights", (NH, T, T))
         z = self.buffer("z", (NH, T, E))
-        kernel(attention_forward)(z, weights, heads["q"], heads["k"], heads["v"], self.scale, self.causal)
+        attend(z, weights, heads["q"], heads["k"], heads["v"], self.scale, self.causal)
         zm = self.buffer("zm", (N, T, D))
         merge_heads(zm, z)
         out = self.o.forward(zm, training)

@@ -88,7 +88,9 @@ class TimeRNN(Recurrent):
         dxs = np.empty_like(xs)
         dh0 = np.empty_like(h0)
         self.dh_total = np.empty_like(hs)
-        kernel(rnn_backward)(dxs, *parts, dh0, self.dh_total, dhs, hs, h0, xs, self.params["Wx"], self.params["Wh"])
+        self.dzs = np.empty_like(hs)  # dz = dh ⊙ (1 − h²), every step
+        kernel(rnn_backward)(dxs, *parts, dh0, self.dh_total, self.dzs, dhs, hs, h0, xs, self.params["Wx"],
+                             self.params["Wh"])
         self._sum_parts(parts)
         self.dh0 = dh0
         return dxs
@@ -124,8 +126,10 @@ class TimeLSTM(Recurrent):
         dxs = np.empty_like(c["xs"])
         dh0, dc0 = np.empty_like(c["h0"]), np.empty_like(c["c0"])
         self.dh_total = np.empty_like(c["hs"])
-        kernel(lstm_backward)(dxs, *parts, dh0, dc0, self.dh_total, dhs, c["hs"], c["cs"], c["gates"], c["h0"], c["c0"],
-                              c["xs"], self.params["Wx"], self.params["Wh"])
+        self.dc_total = np.empty_like(c["cs"])  # dL/dc_t in full, every step
+        self.dgates = np.empty_like(c["gates"])  # dA = [df, dg, di, do], every step
+        kernel(lstm_backward)(dxs, *parts, dh0, dc0, self.dh_total, self.dc_total, self.dgates, dhs, c["hs"], c["cs"],
+                              c["gates"], c["h0"], c["c0"], c["xs"], self.params["Wx"], self.params["Wh"])
         self._sum_parts(parts)
         self.dh0, self.dc0 = dh0, dc0
         return dxs

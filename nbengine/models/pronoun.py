@@ -32,7 +32,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from nbengine import checkpoint
-from nbengine.errors import DivergedError
+from nbengine.errors import DivergedError, NBEngineError
 from nbengine.kernels.attention import attention_backward, attention_forward
 from nbengine.kernels.registry import kernel
 from nbengine.layers.embedding import PositionEmbedding
@@ -272,3 +272,21 @@ def fit(model: PronounModel, optimizer, task, *, epochs: int, batch_size: int, s
                 return
         seconds = time.perf_counter() - started
         yield PronounEpoch(epoch, loss_sum / seen, right / seen, accuracy(model, task, task.held_out), seconds, seen)
+
+
+def read_sentence(model, text: str):
+    """(words, ids (1, T), position of "it") of a sentence; an NBEngineError names what is wrong."""
+    from nbengine.data.pronoun import PRONOUN, tokenize
+
+    words = tokenize(text)
+    if not words:
+        raise NBEngineError("the sentence has no words")
+    for w in words:
+        if w not in model.index:
+            raise NBEngineError(f"the model does not know the word {w!r}; it knows: {', '.join(model.words)}")
+    if words.count(PRONOUN) != 1:
+        raise NBEngineError(f"the sentence must hold the word {PRONOUN!r} exactly once (it holds it "
+                            f"{words.count(PRONOUN)} times): the model finds what {PRONOUN!r} stands for")
+    if len(words) > model.context:
+        raise NBEngineError(f"the sentence has {len(words)} words; the model reads at most {model.context}")
+    return words, model.encode(words)[None], words.index(PRONOUN)

@@ -1,0 +1,2 @@
+"""`nbengine trace ...`: one small module per trace. Each declares its options, makes one
+call into nbengine.explain and one call to the renderer (nbengine_cli.render)."""

@@ -1,0 +1,56 @@
+"""`nbengine trace logreg`: one sample through every step of logistic regression."""
+
+from __future__ import annotations
+
+import click
+
+from nbengine_cli.logreg import DEFAULT_DATA, build_model, checkpoint_table, data_reference, split_options
+from nbengine_cli.options import Float
+from nbengine_cli.output import Output, output_options
+
+
+@click.command("logreg", short_help="One sample through every step of logistic regression.")
+@click.option("--index", "-i", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Which sample (row of the data file, counting from 0).")
+@click.option("--data", default=None, metavar="NAME|PATH",
+              help=f"A shipped data set's name or a CSV file  [default: {DEFAULT_DATA}, or the checkpoint's data].")
+@click.option("--lr", type=Float(min=0, min_open=True), default=0.1, show_default=True,
+              help="Learning rate η of the update shown at the end.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the initial weights.")
+@click.option("--checkpoint", "ckpt", type=click.Path(dir_okay=False), default=None, metavar="CKPT",
+              help="Start from a trained model's weights instead of the initial ones.")
+@split_options
+@output_options
+def trace_logreg(index, data, lr, seed, ckpt, test_fraction, split_seed, json_mode, quiet, precision, full):
+    """One sample through every step of the lesson, with real numbers.
+
+    x, w, b → z = Σᵢ wᵢxᵢ + b → a = σ(z) → L; then the chain rule backwards:
+    dL/da, da/dz, dz/dw, dL/dw, dL/db; then w and b after one update.
+    """
+    from nbengine import explain
+    from nbengine.data.tabular import load_binary_table
+    from nbengine.explain import fact
+    from nbengine.models import LogisticRegression
+    from nbengine_cli.render import render
+
+    out = Output(json_mode, quiet, precision, full)
+    if ckpt:
+        model = LogisticRegression.load(ckpt)
+        table = checkpoint_table(model, data)
+    else:
+        data = data or DEFAULT_DATA
+        table = load_binary_table(data, test_fraction, split_seed)
+        model = build_model(table, seed, {"data": data_reference(data)})
+    n = len(table.data.y)
+    if index >= n:
+        raise click.BadParameter(f"{table.name} has {n} samples (0 to {n - 1}), so {index} is out of range",
+                                 param_hint="'--index'")
+    part = "test" if index in set(table.test_idx.tolist()) else "training"
+    label = int(table.data.y[index])
+    x = model.prepare(table.data.x[index:index + 1])
+    y = table.data.y[index:index + 1]
+    start = f"the weights of {ckpt}" if ckpt else f"initial weights (seed {seed})"
+    sample = fact("sample", f"Sample {index} of {table.name} ({part} split), label {label} = "
+                            f"{model.class_names[label]}; {start}; η = {lr:g}",
+                  index=index, data=table.name, split=part, label=label, class_name=model.class_names[label], lr=lr)
+    render(out, [sample, *explain.logreg(model, x, y, lr, precision, index=index)])
