@@ -290,7 +290,7 @@ def test_bench_reports_ratios_against_numpy():
 
 def test_a_long_run_s_time_fits_the_table_s_column():
     """A naive-kernel run lasts minutes: its time column said 1220.… (cut at six characters)."""
-    from nbengine_cli.render import duration
+    from nbengine_cli.render.tensor import duration
 
     cases = {0.04: "0.0s", 41.23: "41.2s", 59.96: "1m00s", 1462.7: "24m23s", 3599: "59m59s", 7500: "2h05m"}
     for seconds, text in cases.items():

@@ -22,19 +22,36 @@ from trace_cases import CASES, numbers, read, run_case
 RECOMPUTED_BEFORE = {case for case in CASES if case.split("-")[0] in ("rnn", "lstm")}
 DROPPED = {"forward_difference", "backward_difference"}  # fields of their "result" line
 
+# The float32 traces (logistic regression, the CNN): their fast kernels sum in SIMD lanes
+# as wide as the CPU's vectors and fuse multiply-adds, so another CPU, or a faster kernel,
+# rounds the last bits differently. They are held to float32 rounding, and their terminal
+# numbers to one unit in the last digit shown; the float64 traces to 1e-12.
+FLOAT32 = {"logreg", "cnn", "cnn-naive"}
 
-def same(a, b, close: bool) -> bool:
-    if isinstance(a, float) and isinstance(b, float) and close:
-        return math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-15)
+
+def same(a, b, rel: float) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=rel, abs_tol=rel / 10)  # float32: 1e-6 near 0, where values are ~0.1
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(same(x, y, close) for x, y in zip(a, b))
+        return len(a) == len(b) and all(same(x, y, rel) for x, y in zip(a, b))
     if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(same(a[k], b[k], close) for k in a)
+        return a.keys() == b.keys() and all(same(a[k], b[k], rel) for k in a)
     return type(a) is type(b) and a == b
+
+
+def same_shown(a: str, b: str) -> bool:
+    """Two numbers as printed, equal or one unit apart in the last digit shown."""
+    if a == b:
+        return True
+    if a.count(".") != 1 or b.count(".") != 1 or "e" in a + b:
+        return False
+    digits = len(a.split(".")[1])
+    return len(b.split(".")[1]) == digits and abs(float(a) - float(b)) <= 1.01 * 10.0 ** -digits
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_json_lines_are_the_recorded_ones(case):
+    rel = 1e-5 if case in FLOAT32 else 1e-12
     close = case in RECOMPUTED_BEFORE
     before = [json.loads(line) for line in read(case, ".jsonl").splitlines()]
     if close:
@@ -42,7 +59,7 @@ def test_json_lines_are_the_recorded_ones(case):
     after = [json.loads(line) for line in run_case(case, True).splitlines()]
     assert len(after) == len(before), f"{len(after)} JSON lines, recorded {len(before)}"
     for k, (a, b) in enumerate(zip(after, before)):
-        assert same(a, b, close), \
+        assert same(a, b, rel), \
             f"line {k + 1} differs:\nnow      {json.dumps(a)[:400]}\nrecorded {json.dumps(b)[:400]}"
 
 
@@ -53,6 +70,7 @@ def test_terminal_numbers_are_the_recorded_ones(case):
         recorded = "\n".join(line for line in recorded.splitlines() if "largest difference" not in line)
     before = numbers(recorded)
     after = numbers(run_case(case, False))
-    first = next((k for k, (a, b) in enumerate(zip(after, before)) if a != b), min(len(after), len(before)))
-    assert after == before, (f"{len(after)} numbers, recorded {len(before)}; first difference at number {first}: "
+    equal = same_shown if case in FLOAT32 else str.__eq__
+    first = next((k for k, (a, b) in enumerate(zip(after, before)) if not equal(a, b)), min(len(after), len(before)))
+    assert len(after) == len(before) and first == len(after), (f"{len(after)} numbers, recorded {len(before)}; first difference at number {first}: "
                              f"now {after[first:first + 8]}, recorded {before[first:first + 8]}")
