@@ -46,14 +46,15 @@ def bench_logreg(rounds, min_round, json_mode, quiet):
     for col, just in (("case", "left"), ("implementation", "left"), ("median", "right"), ("best", "right"),
                       ("steps/s", "right"), ("× NumPy", "right")):
         table.add_column(col, justify=just)
+    row = out.gather(lambda cells: table.add_row(*cells))
     for case, timings in run(rounds, min_round):
         for i, (name, t) in enumerate(timings.items()):
             ratio = speedup(timings, name)
-            table.add_row(case.name if i == 0 else "", name, fmt_seconds(t.median), fmt_seconds(t.best),
-                          f"{1 / t.median:,.0f}", f"{ratio:.2f}")
-            out.emit("bench", case=case.name, N=case.N, D=case.D, implementation=name,
-                     reference=name == REFERENCE, median_s=t.median, best_s=t.best, calls_per_round=t.calls,
-                     rounds=t.rounds, speedup=ratio)
+            row([case.name if i == 0 else "", name, fmt_seconds(t.median), fmt_seconds(t.best),
+                 f"{1 / t.median:,.0f}", f"{ratio:.2f}"],
+                "bench", case=case.name, N=case.N, D=case.D, implementation=name,
+                reference=name == REFERENCE, median_s=t.median, best_s=t.best, calls_per_round=t.calls,
+                rounds=t.rounds, speedup=ratio)
         table.add_section()
     out.show(table)
 
@@ -80,9 +81,7 @@ def show_results(out: Output, table: Table, use_torch: bool) -> None:
     from nbengine.bench import threads
 
     setup = {**threads.thread_setup(torch_used=use_torch), "kernels": registry.current()}
-    out.emit("setup", **setup)
-    for line in setup_lines(setup):
-        out.show(line)
+    out.fact("setup", setup_lines(setup), **setup)
     out.show(table)
 
 
@@ -110,12 +109,13 @@ def show_interference(out: Output, found) -> None:
     for col, just in (("implementation", "left"), ("busy until", "right"), ("CPU burnt idle", "right"),
                       (f"cores used in the first {SLICES_SHOWN} slices of {found.slice_s * 1e3:g} ms", "left")):
         tails.add_column(col, justify=just)
+    tail_row = out.gather(lambda cells: tails.add_row(*cells))
     for name in names:
         tail = found.tails[name]
         burnt = sum(tail) * found.slice_s
-        tails.add_row(name, fmt_seconds(found.quiet_after(name)) if found.quiet_after(name) else "0",
-                      fmt_seconds(burnt) if burnt else "0", " ".join(f"{v:.1f}" for v in tail[:SLICES_SHOWN]))
-        out.emit("idle_tail", case=found.case.name, implementation=name, slice_s=found.slice_s, cores=tail,
+        tail_row([name, fmt_seconds(found.quiet_after(name)) if found.quiet_after(name) else "0",
+                  fmt_seconds(burnt) if burnt else "0", " ".join(f"{v:.1f}" for v in tail[:SLICES_SHOWN])],
+                 "idle_tail", case=found.case.name, implementation=name, slice_s=found.slice_s, cores=tail,
                  quiet_after_s=found.quiet_after(name))
     out.show(tails)
     after = Table(title=f"one {found.case.name}, alone (after an idle pause) and right after another's",
@@ -127,11 +127,12 @@ def show_interference(out: Output, found) -> None:
     for name in names:
         alone = found.penalty[(name, name)]
         row = [name, fmt_seconds(alone)]
+        cell = out.gather(row.append)  # each cell of the row is one fact
         for other in names:
             t = found.penalty[(name, other)]
-            row.append("" if other == name else f"{fmt_seconds(t)} ({t / alone:.2f}×)")
-            out.emit("after", case=found.case.name, timed=name, after=other if other != name else None,
-                     median_s=t, relative=t / alone)
+            cell("" if other == name else f"{fmt_seconds(t)} ({t / alone:.2f}×)",
+                 "after", case=found.case.name, timed=name, after=other if other != name else None,
+                 median_s=t, relative=t / alone)
         after.add_row(*row)
     out.show(after)
 
@@ -189,6 +190,7 @@ def bench_cnn(batch_sizes, rounds, min_round, no_torch, startup, interference, n
         out.status("no idle pause between rounds: a round may start while the previous one's threads still spin")
     results = cnn.run(batch_sizes, rounds, min_round, use_torch=use_torch, idle_rounds=not no_idle,
                       libgomp_default=not keep_wait_policy)
+    add_row = out.gather(lambda cells: table.add_row(*cells))
     for result in results:
         case = result.case
         for i, (name, t) in enumerate(result.timings.items()):
@@ -196,12 +198,11 @@ def bench_cnn(batch_sizes, rounds, min_round, no_torch, startup, interference, n
                    f"{result.gflops(name):.1f}", _ratio(result.ratio(name, cnn.NUMPY))]
             if use_torch:
                 row.append(_ratio(result.ratio(name, cnn.TORCH)))
-            table.add_row(*row)
-            out.emit("bench", case=case.name, mode=case.mode, batch=case.batch, implementation=name,
-                     median_s=t.median, best_s=t.best, calls_per_round=t.calls, rounds=t.rounds,
-                     images_per_s=result.images_per_s(name), gflops=result.gflops(name),
-                     flops_per_image=cnn.flops_per_image(case.mode),
-                     speedup_vs_numpy=result.ratio(name, cnn.NUMPY), speedup_vs_torch=result.ratio(name, cnn.TORCH))
+            add_row(row, "bench", case=case.name, mode=case.mode, batch=case.batch, implementation=name,
+                    median_s=t.median, best_s=t.best, calls_per_round=t.calls, rounds=t.rounds,
+                    images_per_s=result.images_per_s(name), gflops=result.gflops(name),
+                    flops_per_image=cnn.flops_per_image(case.mode),
+                    speedup_vs_numpy=result.ratio(name, cnn.NUMPY), speedup_vs_torch=result.ratio(name, cnn.TORCH))
         table.add_section()
     show_results(out, table, use_torch)
 
@@ -213,9 +214,9 @@ def bench_cnn(batch_sizes, rounds, min_round, no_torch, startup, interference, n
     if startup:
         out.status("start-up: running `nbengine train cnn --epochs 1 --json` with an empty Numba cache, then again")
         s = cnn.startup()
-        out.emit("startup", **s)
-        out.show(f"start-up, process start to the first training step of `{s['command']}`: "
-                 f"cold (empty Numba cache) {s['cold_s']:.1f} s, warm (cache filled) {s['warm_s']:.1f} s")
+        out.fact("startup", f"start-up, process start to the first training step of `{s['command']}`: "
+                            f"cold (empty Numba cache) {s['cold_s']:.1f} s, warm (cache filled) {s['warm_s']:.1f} s",
+                 **s)
 
 
 def size_options(module: str, default: str, sizes_help: str, wait_help: str):
@@ -285,6 +286,7 @@ def bench_language_model(kind: str, sizes, rounds, min_round, no_torch, no_idle,
         table.add_column(col, justify=just)
     results = rnnlm.run((kind,), sizes, rounds, min_round, use_torch=use_torch,
                         idle_rounds=not no_idle, libgomp_default=not keep_wait_policy)
+    add_row = out.gather(lambda cells: table.add_row(*cells))
     for result in results:
         case, size = result.case, result.case.size
         for i, (name, t) in enumerate(result.timings.items()):
@@ -292,13 +294,12 @@ def bench_language_model(kind: str, sizes, rounds, min_round, no_torch, no_idle,
                    f"{result.gflops(name):.2f}", _ratio(result.ratio(name, rnnlm.NUMPY))]
             if use_torch:
                 row.append(_ratio(result.ratio(name, rnnlm.TORCH)))
-            table.add_row(*row)
-            out.emit("bench", case=case.name, model=kind, size=size.name, batch=size.batch, time=size.time,
-                     vocab=size.vocab, embed=size.embed, hidden=size.hidden, implementation=name,
-                     median_s=t.median, best_s=t.best, calls_per_round=t.calls, rounds=t.rounds,
-                     tokens_per_s=result.tokens_per_s(name), gflops=result.gflops(name), flops_per_step=case.flops,
-                     speedup_vs_numpy=result.ratio(name, rnnlm.NUMPY),
-                     speedup_vs_torch=result.ratio(name, rnnlm.TORCH))
+            add_row(row, "bench", case=case.name, model=kind, size=size.name, batch=size.batch, time=size.time,
+                    vocab=size.vocab, embed=size.embed, hidden=size.hidden, implementation=name,
+                    median_s=t.median, best_s=t.best, calls_per_round=t.calls, rounds=t.rounds,
+                    tokens_per_s=result.tokens_per_s(name), gflops=result.gflops(name), flops_per_step=case.flops,
+                    speedup_vs_numpy=result.ratio(name, rnnlm.NUMPY),
+                    speedup_vs_torch=result.ratio(name, rnnlm.TORCH))
         table.add_section()
     show_results(out, table, use_torch)
 
@@ -371,6 +372,7 @@ def bench_attention(sizes, rounds, min_round, no_torch, no_idle, keep_wait_polic
         table.add_column(col, justify=just)
     results = attention.run(sizes, rounds, min_round, use_torch=use_torch, idle_rounds=not no_idle,
                             libgomp_default=not keep_wait_policy)
+    add_row = out.gather(lambda cells: table.add_row(*cells))
     for result in results:
         case, size = result.case, result.case.size
         for i, (name, t) in enumerate(result.timings.items()):
@@ -378,12 +380,11 @@ def bench_attention(sizes, rounds, min_round, no_torch, no_idle, keep_wait_polic
                    f"{result.gflops(name):.1f}", _ratio(result.ratio(name, attention.NUMPY))]
             if use_torch:
                 row.append(_ratio(result.ratio(name, attention.TORCH)))
-            table.add_row(*row)
-            out.emit("bench", case=case.name, size=size.name, batch=size.batch, time=size.time, d=size.d,
-                     causal=case.causal, implementation=name, median_s=t.median, best_s=t.best,
-                     calls_per_round=t.calls, rounds=t.rounds, gflops=result.gflops(name), flops=case.flops,
-                     speedup_vs_numpy=result.ratio(name, attention.NUMPY),
-                     speedup_vs_torch=result.ratio(name, attention.TORCH))
+            add_row(row, "bench", case=case.name, size=size.name, batch=size.batch, time=size.time, d=size.d,
+                    causal=case.causal, implementation=name, median_s=t.median, best_s=t.best,
+                    calls_per_round=t.calls, rounds=t.rounds, gflops=result.gflops(name), flops=case.flops,
+                    speedup_vs_numpy=result.ratio(name, attention.NUMPY),
+                    speedup_vs_torch=result.ratio(name, attention.TORCH))
         table.add_section()
     show_results(out, table, use_torch)
     if use_torch:
@@ -441,7 +442,8 @@ def bench_kernels(sizes, rounds, min_round, keep_wait_policy, json_mode, quiet):
                              "version": compiler.version, "flags": list(built.flags), "openmp": built.openmp,
                              "library": str(built.path), "cached": built.cached}
     counts = kernels.thread_counts()
-    out.emit("setup", **setup)
+    out.fact("setup", [f"CPU: {setup['cpu']}, {kernels.cores()} cores; {setup['vector_features']}", compiler_line,
+                       f"Numba {setup['numba']}, threading layer {setup['numba_threading_layer']}"], **setup)
     out.status(f"{rounds} rounds of at least {min_round:g} s per implementation, on "
                + " and ".join(f"{n} thread{'s' * (n > 1)}" for n in counts) + f"; {sizes} sizes")
 
@@ -454,32 +456,30 @@ def bench_kernels(sizes, rounds, min_round, keep_wait_policy, json_mode, quiet):
         if twins is not None:
             table.add_column("× C", justify="right")
     described, agreements = [], []
+    check = out.gather(agreements.append)
     for result in kernels.run(kernels.SIZES[sizes], rounds, min_round, twins):
         case = result.case
         if case.size not in described:
             described.append(case.size)
         if result.agreement is not None:
             a = result.agreement
-            agreements.append(f"{case.name} {a.describe()}" + (f" ({a.output})" if a.output else ""))
-            out.emit("check", kernel=case.name, size=case.size, same_bits=a.same_bits, ulps=a.ulps,
-                     output=a.output or None)
+            check(f"{case.name} {a.describe()}" + (f" ({a.output})" if a.output else ""),
+                  "check", kernel=case.name, size=case.size, same_bits=a.same_bits, ulps=a.ulps,
+                  output=a.output or None)
         for i, name in enumerate(result.timings[counts[0]]):
             row = [case.kernel if i == 0 else "", name]
+            cells = out.gather(row.extend)  # the cells of one thread count are one fact
             for n in counts:
                 t = result.timings[n][name]
                 ratio = result.speed_vs_c(n, name)
-                row += [fmt_seconds(t.median), _gflops(result.gflops(n, name))]
-                if twins is not None:
-                    row.append("" if name == kernels.C else _ratio(ratio))
-                out.emit("bench", kernel=case.name, fast_kernel=case.kernel, size=case.size, implementation=name,
-                         threads=n, median_s=t.median, best_s=t.best, calls_per_round=t.calls, rounds=t.rounds,
-                         flops=case.flops, gflops=result.gflops(n, name), speed_vs_c=ratio)
+                cells([fmt_seconds(t.median), _gflops(result.gflops(n, name))]
+                      + ([] if twins is None else ["" if name == kernels.C else _ratio(ratio)]),
+                      "bench", kernel=case.name, fast_kernel=case.kernel, size=case.size, implementation=name,
+                      threads=n, median_s=t.median, best_s=t.best, calls_per_round=t.calls, rounds=t.rounds,
+                      flops=case.flops, gflops=result.gflops(n, name), speed_vs_c=ratio)
             table.add_row(*row)
         table.add_section()
 
-    out.show(f"CPU: {setup['cpu']}, {kernels.cores()} cores; {setup['vector_features']}")
-    out.show(compiler_line)
-    out.show(f"Numba {setup['numba']}, threading layer {setup['numba_threading_layer']}")
     out.show("sizes: " + "; ".join(described))
     out.show(table)
     if len(counts) > 1:

@@ -94,13 +94,13 @@ def _kept(save, last_saved) -> str:
 def diverged_at(out: Output, step: int, epoch: int, save, last_saved) -> None:
     """Say where a diverged run stopped and which checkpoint it kept (the error itself follows)."""
     out.status(f"stopped at step {step} (epoch {epoch}){_kept(save, last_saved)}")
-    out.emit("diverged", step=step, epoch=epoch, checkpoint_epoch=last_saved)
+    out.fact("diverged", step=step, epoch=epoch, checkpoint_epoch=last_saved)
 
 
 def stopped_as_asked(out: Output, stopped, save, last_saved) -> None:
     """Say where Ctrl-C stopped the run and which checkpoint it kept; exit 130."""
     out.status(f"stopped after step {stopped.step} (epoch {stopped.epoch}), as asked{_kept(save, last_saved)}")
-    out.emit("stopped", step=stopped.step, epoch=stopped.epoch, checkpoint_epoch=last_saved)
+    out.fact("stopped", step=stopped.step, epoch=stopped.epoch, checkpoint_epoch=last_saved)
     click.get_current_context().exit(130)
 
 
@@ -201,7 +201,7 @@ def train_cnn(data, epochs, batch_size, optimizer, lr, momentum_, lesson, as_wri
                + (f" (training on {len(x_train):,} of them)" if limit else "")
                + f"; {opt_text}, batch {batch_size}, {epochs} epoch{'s' if epochs > 1 else ''}; seed {seed}; "
                f"{n_threads} threads; {registry.describe()}")
-    out.emit("start", model="cnn", data=split.name, n_train=len(x_train), n_test=len(x_test), seed=seed,
+    out.fact("start", model="cnn", data=split.name, n_train=len(x_train), n_test=len(x_test), seed=seed,
              epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, as_written=as_written,
              threads=n_threads, kernels=registry.current(), parameters=model.n_params)
     warm_up(out, model, optimizer)
@@ -222,7 +222,7 @@ def train_cnn(data, epochs, batch_size, optimizer, lr, momentum_, lesson, as_wri
                 if bar is None:
                     bar = stack.enter_context(out.progress(f"epoch {ev.epoch}/{epochs}", per_epoch))
                 bar()
-                out.emit("step", step=ev.step, epoch=ev.epoch, loss=ev.loss)
+                out.fact("step", step=ev.step, epoch=ev.epoch, loss=ev.loss)
             elif isinstance(ev, Epoch):
                 last = ev
                 stack.close()
@@ -293,8 +293,6 @@ def eval_cnn(ckpt, data, split, cache_dir, split_seed, test_fraction, threads, j
     acc = float(np.mean(pred == y))
 
     names = model.class_names
-    out.show(f"{parts.description}; {split} part: {len(y):,} images")
-    out.show("confusion matrix: rows are the true class, columns the predicted one")
     cm = Table()
     cm.add_column("true \\ predicted")
     for c in range(K):
@@ -305,8 +303,10 @@ def eval_cnn(ckpt, data, split, cache_dir, split_seed, test_fraction, threads, j
         recall = f"{confusion[r, r] / n_r:.3f}" if n_r else "–"
         cm.add_row(names[r], *[(f"[bold]{v}[/]" if c == r else (str(v) if v else "·"))
                                for c, v in enumerate(confusion[r])], recall)
-    out.fact("result", Group(cm, f"accuracy {acc:.4f} ({int(confusion.trace())} of {len(y)}), loss "
-                                 f"{short_number(loss)}"),
+    out.fact("result", [f"{parts.description}; {split} part: {len(y):,} images",
+                        "confusion matrix: rows are the true class, columns the predicted one",
+                        Group(cm, f"accuracy {acc:.4f} ({int(confusion.trace())} of {len(y)}), loss "
+                                  f"{short_number(loss)}")],
              data=parts.name, split=split, n=len(y), loss=loss, accuracy=acc,
              confusion=confusion.tolist(), class_names=names)
 
@@ -347,12 +347,12 @@ def predict_cnn(ckpt, data, out_path, cache_dir, threads, json_mode, quiet):
             advance(min(1000, len(x) - s))
     write_submission(out_path, pred)
     counts = np.bincount(pred, minlength=model.n_classes)
-    out.show(f"wrote {len(pred):,} predictions to {out_path}")
     t = Table(title="predicted classes", title_justify="left")
     for c in range(model.n_classes):
         t.add_column(model.class_names[c][:7], justify="right")
     t.add_row(*[str(v) for v in counts])
-    out.fact("result", t, n=len(pred), out=out_path, counts=counts.tolist())
+    out.fact("result", [f"wrote {len(pred):,} predictions to {out_path}", t], n=len(pred), out=out_path,
+             counts=counts.tolist())
 
 
 def write_submission(path: str, pred) -> None:

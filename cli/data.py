@@ -66,26 +66,27 @@ def data_list(cache_dir, json_mode, quiet):
     t = Table(title="shipped with nbengine", title_justify="left")
     for col in ("name", "for", "what", "source", "licence"):
         t.add_column(col, overflow="fold")
+    row = out.gather(lambda cells: t.add_row(*cells))
     for s in [*SHIPPED.values(), *SHIPPED_IMAGES.values(), *SHIPPED_TEXT.values()]:
-        t.add_row(s.name, s.task, s.title, s.source, s.licence)
-        out.emit("dataset", name=s.name, task=s.task, title=s.title, source=s.source, licence=s.licence,
-                 path=shipped_path(s.name))
+        row([s.name, s.task, s.title, s.source, s.licence],
+            "dataset", name=s.name, task=s.task, title=s.title, source=s.source, licence=s.licence,
+            path=shipped_path(s.name))
     toy = f'the lesson\'s one sentence, "{TOY_SENTENCE}", as train, valid and test'
-    t.add_row("toy", "lm", toy, "Deep Learning from Scratch 2, built into nbengine", "-")
-    out.emit("dataset", name="toy", task="lm", title=toy, source="Deep Learning from Scratch 2", licence=None,
-             path=None)
+    row(["toy", "lm", toy, "Deep Learning from Scratch 2, built into nbengine", "-"],
+        "dataset", name="toy", task="lm", title=toy, source="Deep Learning from Scratch 2", licence=None, path=None)
     out.show(t)
 
     t = Table(title="downloaded by `nbengine data fetch NAME`", title_justify="left")
     for col in ("name", "for", "what", "size", "source", "licence", "in the cache"):
         t.add_column(col, overflow="fold")
+    row = out.gather(lambda cells: t.add_row(*cells))
     for f in [*FETCHABLE.values(), *FETCHABLE_TEXT.values()]:
         folder = dataset_folder(f.name, cache_dir)
         missing = missing_files(f.name, cache_dir)
         where = f"yes, {folder}" if not missing else f"no (would go to {folder})"
-        t.add_row(f.name, f.task, f.title, f.size, f.source, f.licence, where)
-        out.emit("fetchable", name=f.name, task=f.task, title=f.title, size=f.size, source=f.source,
-                 licence=f.licence, present=not missing, folder=str(folder), missing=missing)
+        row([f.name, f.task, f.title, f.size, f.source, f.licence, where],
+            "fetchable", name=f.name, task=f.task, title=f.title, size=f.size, source=f.source,
+            licence=f.licence, present=not missing, folder=str(folder), missing=missing)
     out.show(t)
 
 
@@ -152,11 +153,11 @@ def data_fetch(name, cache_dir, mirrors, timeout, json_mode, quiet):
                 how = "already present (skipped)"
             else:
                 how = f"from {f.mirror}" + (f" (replaced a copy with another {f.hash_name})" if f.replaced else "")
-            out.show(escape(f"{f.name:<28}{human_size(f.size):>9}   {f.hash_name} verified   {how}"))
-            out.emit("file", dataset=name, name=f.name, path=f.path, size=f.size, **{f.algorithm: f.digest},
+            out.fact("file", escape(f"{f.name:<28}{human_size(f.size):>9}   {f.hash_name} verified   {how}"),
+                     dataset=name, name=f.name, path=f.path, size=f.size, **{f.algorithm: f.digest},
                      verified=True, mirror=f.mirror, skipped=f.skipped, replaced=f.replaced)
     out.status(f"{name} is ready: try `nbengine data show {name}`")
-    out.emit("result", dataset=name, folder=str(folder))
+    out.fact("result", dataset=name, folder=str(folder))
 
 
 # -- show ----------------------------------------------------------------------------------------
@@ -188,10 +189,9 @@ def show_text(out: Output, data: str, index: int, split: str, cache_dir) -> None
         raise click.BadParameter(f"{data} ({part}) has {n:,} words (0 to {n - 1}), so {index} is out of range",
                                  param_hint="'--index'")
     shown = ids[index:index + TEXT_TOKENS]
-    out.show(escape(f"{data}, {part}: words {index:,} to {index + len(shown) - 1:,} of {n:,} "
-                    f"(<eos> shown as a line break)"))
-    out.show(escape(corpus.join(shown)))
-    out.emit("text", data=data, split=split, index=index, n=n, ids=shown.tolist(), tokens=corpus.vocab.decode(shown))
+    out.fact("text", [escape(f"{data}, {part}: words {index:,} to {index + len(shown) - 1:,} of {n:,} "
+                             f"(<eos> shown as a line break)"), escape(corpus.join(shown))],
+             data=data, split=split, index=index, n=n, ids=shown.tolist(), tokens=corpus.vocab.decode(shown))
 
 
 @click.command("show", short_help="Draw one image of a data set, or show a passage of a text corpus.")
@@ -257,10 +257,9 @@ def data_show(data, index, split, split_seed, test_fraction, cache_dir, json_mod
         about = f"label {label}"
     else:
         about = f"label {label} = {class_name}"
-    out.show(escape(f"{name}, {part}: image {index} of {n:,}, {about}"))
     if colour_on(out.out):  # each character two pixels: the upper one in front, the lower one behind
-        out.show(half_blocks([[Color.from_rgb(v, v, v) for v in row] for row in pixels.tolist()]))
+        picture = half_blocks([[Color.from_rgb(v, v, v) for v in row] for row in pixels.tolist()])
     else:
-        out.show(ramp(pixels))
-    out.emit("image", data=name, split=split, index=index, n=n, label=label, class_name=class_name,
-             pixels=pixels.tolist())
+        picture = ramp(pixels)
+    out.fact("image", [escape(f"{name}, {part}: image {index} of {n:,}, {about}"), picture],
+             data=name, split=split, index=index, n=n, label=label, class_name=class_name, pixels=pixels.tolist())

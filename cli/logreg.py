@@ -120,7 +120,7 @@ def train_logreg(data, epochs, batch_size, lr, seed, test_fraction, split_seed, 
     n_train, n_test, D = len(table.train_idx), len(table.test_idx), table.data.n_features
     out.status(f"Logistic regression on {table.name}: {n_train} training and {n_test} test samples, "
                f"{D} features; seed {seed}; {registry.describe()}")
-    out.emit("start", model="logreg", data=table.name, n_train=n_train, n_test=n_test, n_features=D,
+    out.fact("start", model="logreg", data=table.name, n_train=n_train, n_test=n_test, n_features=D,
              seed=seed, epochs=epochs, batch_size=batch_size, lr=lr, kernels=registry.current())
 
     x_train, y_train = model.prepare(table.x_train), table.y_train
@@ -179,16 +179,16 @@ def eval_logreg(ckpt, data, split, json_mode, quiet, precision, full):
     np.add.at(confusion, (y, pred), 1)
 
     names = model.class_names
-    out.show(f"{table.name}, {split} split: {len(y)} samples")
-    out.show("confusion matrix: rows are the true class, columns the predicted one")
     cm = Table()
     cm.add_column("")
     for c in range(2):
         cm.add_column(f"{c} {names[c]}", justify="right")
     for r in range(2):
         cm.add_row(f"{r} {names[r]}", *[str(confusion[r, c]) for c in range(2)])
-    out.fact("result", Group(cm, f"accuracy {acc:.4f} ({int(confusion.trace())} of {len(y)}), loss "
-                                 f"{short_number(loss)}"),
+    out.fact("result", [f"{table.name}, {split} split: {len(y)} samples",
+                        "confusion matrix: rows are the true class, columns the predicted one",
+                        Group(cm, f"accuracy {acc:.4f} ({int(confusion.trace())} of {len(y)}), loss "
+                                  f"{short_number(loss)}")],
              data=table.name, split=split, n=len(y), loss=loss, accuracy=acc,
              confusion=confusion.tolist(), class_names=names)
 
@@ -230,13 +230,12 @@ def gradcheck_logreg(data, batch_size, eps, tolerance, seed, json_mode, quiet, p
     t = Table(title="backprop vs finite differences", title_justify="left")
     for col in ("parameter", "shape", "max abs error", "max rel error", "result"):
         t.add_column(col, justify="left" if col in ("parameter", "result") else "right")
+    row = out.gather(lambda cells: t.add_row(*cells))
     for r in results:
-        shape = "×".join(map(str, r.analytic.shape))
-        t.add_row(f"dL/d{r.name}", shape, f"{r.max_abs:.2e}", f"{r.max_rel:.2e}",
-                  "[green]pass[/]" if r.passed else "[bold red]FAIL[/]")
-    for r in results:  # the table above, row by row, as JSON lines
-        out.emit("gradcheck", parameter=r.name, shape=list(r.analytic.shape), max_abs_error=r.max_abs,
-                 max_rel_error=r.max_rel, passed=r.passed)
+        row([f"dL/d{r.name}", "×".join(map(str, r.analytic.shape)), f"{r.max_abs:.2e}", f"{r.max_rel:.2e}",
+             "[green]pass[/]" if r.passed else "[bold red]FAIL[/]"],
+            "gradcheck", parameter=r.name, shape=list(r.analytic.shape), max_abs_error=r.max_abs,
+            max_rel_error=r.max_rel, passed=r.passed)
     passed = all(r.passed for r in results)
     out.fact("result", t, passed=passed)
     if not passed:

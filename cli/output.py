@@ -90,11 +90,33 @@ class Output:
 
     def fact(self, event: str, shown=None, **fields) -> None:
         """One fact, written once: in --json mode the JSON line of ``event`` with ``fields``,
-        else ``shown`` (a renderable, or a line of text) for people. Nothing else is written
-        twice: a command states each fact with one call."""
+        else ``shown`` for people: a renderable, a line of text, or a list of them (shown one
+        after another); None for a fact only the JSON lines carry. Nothing else is written
+        twice: a command states each fact with one call (commands never call emit)."""
         self.emit(event, **fields)
-        if shown is not None:
-            self.show(shown)
+        for item in shown if isinstance(shown, list) else [] if shown is None else [shown]:
+            self.show(item)
+
+    def gather(self, add):
+        """For facts shown together once all are in (a table's rows, a line listing them):
+        returns ``state(shown, event, **fields)``, which states one such fact with one call,
+        its JSON line written at once (so --json streams through a long run) and its ``shown``
+        part handed to ``add`` (a table's add_row, a list's append) for the whole to be shown."""
+        def state(shown, event: str, **fields) -> None:
+            add(shown)
+            self.emit(event, **fields)
+
+        return state
+
+    @contextlib.contextmanager
+    def parts(self, event: str):
+        """One fact shown in parts as it comes about (a tutorial step: its narration, then what
+        it ran, then the numbers) and written as one JSON line once it is whole. Yields a
+        :class:`Parts`; each of its calls states one part once, with the fields it stands for.
+        Nothing is written to JSON if the block raises."""
+        fact = Parts(self)
+        yield fact
+        self.emit(event, **fact.fields)
 
     def status(self, message: str) -> None:
         """A short status line on stderr, unless -q."""
@@ -129,6 +151,25 @@ class Output:
                 yield bar
             finally:
                 self._above = None
+
+
+@dataclass
+class Parts:
+    """The parts of one fact (see :meth:`Output.parts`): what people see of each part now,
+    the fields of the fact's JSON line gathered for when it is whole."""
+    out: Output
+    fields: dict = field(default_factory=dict)
+
+    def show(self, *shown, **fields) -> None:
+        """Renderables (or lines of text) people see, one after another, standing for ``fields``."""
+        for item in shown:
+            self.out.show(item)
+        self.fields.update(fields)
+
+    def raw(self, text: str, **fields) -> None:
+        """Text already laid out (another command's output), standing for ``fields``."""
+        self.out.raw(text)
+        self.fields.update(fields)
 
 
 def _json_safe(v):
@@ -168,4 +209,4 @@ def compile_with_progress(out: Output, cached: bool | None, steps, total: int) -
     with out.progress("compiling", total) as advance:
         for what, done, total in steps:
             advance()
-            out.emit("compile", step=what, done=done, total=total)
+            out.fact("compile", step=what, done=done, total=total)

@@ -130,7 +130,7 @@ def train_pronoun(epochs, batch_size, lr, size, seed, threads, save, json_mode, 
     out.status(f"pronoun model, {model.n_params:,} parameters (vectors of {size}); {task.description}; adam η {lr:g}, "
                f"batch {batch_size}, {epochs} epoch{'s' if epochs > 1 else ''}; seed {seed}; "
                f"{n_threads} threads; {registry.describe()}")
-    out.emit("start", model="pronoun", seed=seed, epochs=epochs, batch_size=batch_size, lr=lr, size=size,
+    out.fact("start", model="pronoun", seed=seed, epochs=epochs, batch_size=batch_size, lr=lr, size=size,
              n_train=len(task.train), n_held_out=len(task.held_out), vocab_size=len(task.words),
              held_out_pairs=[list(p) for p in task.held_out_pairs], threads=n_threads,
              kernels=registry.current(), parameters=model.n_params,
@@ -150,7 +150,7 @@ def train_pronoun(epochs, batch_size, lr, size, seed, threads, save, json_mode, 
                     if bar is None:
                         bar = stack.enter_context(out.progress(f"epoch {ev.epoch}/{epochs}", per_epoch))
                     bar()
-                    out.emit("step", step=ev.step, epoch=ev.epoch, loss=ev.loss)
+                    out.fact("step", step=ev.step, epoch=ev.epoch, loss=ev.loss)
                 elif isinstance(ev, PronounEpoch):
                     last = ev
                     stack.close()
@@ -222,8 +222,6 @@ def eval_pronoun(ckpt, examples, seed, threads, json_mode, quiet):
     right = int(round(total * len(task.held_out)))
     out.status(f"{ckpt}: pronoun model, {model.n_params:,} parameters, trained "
                f"{model.extra_config.get('epochs', '?')} epochs; {task.description}")
-    out.show(f"held-out accuracy {total:.4f} ({right:,} of {len(task.held_out):,}); "
-             + ", ".join(f"{p} {a:.4f}" for p, a in by_pattern.items()))
 
     rng = np.random.default_rng(seed)
     picked = [tokenize(LESSON_SENTENCE), tokenize(LESSON_TASTY)]
@@ -242,5 +240,7 @@ def eval_pronoun(ckpt, examples, seed, threads, json_mode, quiet):
                       truth if truth == chosen else f"[red]{truth}[/]")
         shown.append({"sentence": " ".join(words), "answer": chosen, "truth": truth, "attends_most_to": looked,
                       "weights": weights.tolist()})
-    out.fact("result", table if shown else None, held_out_accuracy=total, correct=right, n_held_out=len(task.held_out),
-             by_pattern=by_pattern, examples=shown, checkpoint=ckpt)
+    accuracy = (f"held-out accuracy {total:.4f} ({right:,} of {len(task.held_out):,}); "
+                + ", ".join(f"{p} {a:.4f}" for p, a in by_pattern.items()))
+    out.fact("result", [accuracy, table] if shown else accuracy, held_out_accuracy=total, correct=right,
+             n_held_out=len(task.held_out), by_pattern=by_pattern, examples=shown, checkpoint=ckpt)

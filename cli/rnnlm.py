@@ -236,7 +236,7 @@ def train_lm(model_name, data, level, epochs, batch_size, time_size, embed_size,
                f"hidden {H}); {corpus.description}; {s['optimizer']} η {s['lr']:g}, clip {s['clip']:g}, "
                f"batch {B} × {T} time steps ({per_epoch:,} per epoch), {E} epoch{plural}; seed {seed}; "
                f"{n_threads} threads; {registry.describe()}")
-    out.emit("start", model=model_name, data=corpus.name, level=level, n_train=int(len(corpus.train)),
+    out.fact("start", model=model_name, data=corpus.name, level=level, n_train=int(len(corpus.train)),
              n_valid=int(len(corpus.valid)), n_test=int(len(corpus.test)), vocab_size=V, seed=seed, epochs=E,
              batch_size=B, time_size=T, embed_size=s["embed_size"], hidden_size=H, optimizer=s["optimizer"],
              lr=s["lr"], clip=s["clip"], threads=n_threads, kernels=registry.current(),
@@ -277,7 +277,7 @@ def run_training(out: Output, model_name: str, model, opt, corpus, optimizer: st
                         bar = stack.enter_context(out.progress(f"epoch {ev.epoch}/{E}", per_epoch) if per_epoch_bar
                                                   else out.progress("training", E * per_epoch))
                     bar()
-                    out.emit("step", step=ev.step, epoch=ev.epoch, loss=ev.loss, perplexity=perplexity(ev.loss),
+                    out.fact("step", step=ev.step, epoch=ev.epoch, loss=ev.loss, perplexity=perplexity(ev.loss),
                              grad_norm=ev.grad_norm)
                 elif isinstance(ev, LMEpoch):
                     if per_epoch_bar:

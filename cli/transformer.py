@@ -112,7 +112,7 @@ def train_transformer(data, level, epochs, batch_size, context, size, heads, blo
                f"{s['size']}, feed-forward {model.hidden}, context {T}); {corpus.description}; adam η {s['lr']:g}, "
                f"clip {s['clip']:g}, batch {B} × {T} ({per_epoch:,} per epoch), {E} epoch{'s' if E > 1 else ''}; "
                f"seed {seed}; {n_threads} threads; {registry.describe()}")
-    out.emit("start", model="transformer", data=corpus.name, level=level, n_train=int(len(corpus.train)),
+    out.fact("start", model="transformer", data=corpus.name, level=level, n_train=int(len(corpus.train)),
              n_valid=int(len(corpus.valid)), n_test=int(len(corpus.test)), vocab_size=len(vocab), seed=seed,
              epochs=E, batch_size=B, time_size=T, size=s["size"], heads=s["heads"], blocks=s["blocks"],
              hidden=model.hidden, optimizer="adam", lr=s["lr"], clip=s["clip"], threads=n_threads,

@@ -52,10 +52,11 @@ def tutorial_list(lang, json_mode, quiet):
     for col, just in (("lesson", "right"), ("name", "left"), ("title", "left"), ("steps", "right"),
                       ("minutes", "right")):
         table.add_column(col, justify=just)
+    row = out.gather(lambda cells: table.add_row(*cells))
     for t in shipped():
-        table.add_row(str(t.lesson or ""), t.name, text(t.title, lang), str(len(t.steps)), f"{t.minutes:g}")
-        out.emit("tutorial", name=t.name, lesson=t.lesson, title=text(t.title, lang), steps=len(t.steps),
-                 minutes=t.minutes, path=str(t.path))
+        row([str(t.lesson or ""), t.name, text(t.title, lang), str(len(t.steps)), f"{t.minutes:g}"],
+            "tutorial", name=t.name, lesson=t.lesson, title=text(t.title, lang), steps=len(t.steps),
+            minutes=t.minutes, path=str(t.path))
     out.show(table)
     out.show(Text("Run one with `nbengine tutorial run NAME` (add --step to pause between steps).", style="dim"))
 
@@ -91,8 +92,8 @@ def tutorial_run(name, lang, pause, show_code, json_mode, quiet):
         out.err.print(f"note: {t.path} is not one of nbengine's tutorials; its code steps run as Python with your "
                       f"permissions", soft_wrap=True, markup=False)
     interactive = pause and sys.stdin.isatty() and not json_mode
-    out.emit("start", name=t.name, title=text(t.title, lang), lang=lang, steps=len(t.steps), path=str(t.path))
-    out.show(Text(text(t.title, lang), style="bold"))
+    out.fact("start", Text(text(t.title, lang), style="bold"),
+             name=t.name, title=text(t.title, lang), lang=lang, steps=len(t.steps), path=str(t.path))
     with tempfile.TemporaryDirectory(prefix="nbengine-tutorial-") as tmp:
         session = Session(t, tmp, lang)
         for step in t.steps:
@@ -103,7 +104,7 @@ def tutorial_run(name, lang, pause, show_code, json_mode, quiet):
                 if answer.strip().lower() in ("q", "quit"):
                     out.status(f"stopped after step {step.index} of {len(t.steps)}")
                     return
-    out.emit("end", name=t.name, steps=len(t.steps))
+    out.fact("end", name=t.name, steps=len(t.steps))
 
 
 def run_step(out: Output, session, step, lang: str, show_code: bool = True) -> None:
@@ -111,44 +112,42 @@ def run_step(out: Output, session, step, lang: str, show_code: bool = True) -> N
 
     n = len(session.tutorial.steps)
     title, say = text(step.title, lang), text(step.say, lang)
-    out.show("")
-    out.show(Rule(Text(f"Step {step.index}/{n}: {title}", style="bold cyan"), align="left"))
-    out.show(Text(say))
-    event = {"index": step.index, "title": title, "say": say}
-    if step.run is not None:
-        output = run_command(out, session, step)
-        session.check_output(step, output)
-        event.update(run=step.run, output=output)
-    elif step.code is not None:
-        if show_code:
-            out.show(Syntax(step.code.strip("\n"), "python", theme="ansi_dark", background_color="default",
-                            word_wrap=True))
-        values = session.execute(step)
-        show_values(out, step, values)
-        event.update(code=step.code, values={k: json_value(v) for k, v in values.items()})
-    out.emit("step", **event)
+    with out.parts("step") as fact:  # shown as the step goes, one JSON line once it is done
+        fact.show("", Rule(Text(f"Step {step.index}/{n}: {title}", style="bold cyan"), align="left"), Text(say),
+                  index=step.index, title=title, say=say)
+        if step.run is not None:
+            session.check_output(step, run_command(fact, session, step))
+        elif step.code is not None:
+            code = [Syntax(step.code.strip("\n"), "python", theme="ansi_dark", background_color="default",
+                           word_wrap=True)] if show_code else []
+            fact.show(*code, code=step.code)
+            values = session.execute(step)
+            fact.show(*value_views(out, step, values), values={k: json_value(v) for k, v in values.items()})
 
 
-def run_command(out: Output, session, step) -> str:
-    """Run the step's nbengine command in this process; show and return its output."""
+def run_command(fact, session, step) -> str:
+    """Run the step's nbengine command in this process; show it and its output as parts of
+    the step's fact (``fact``, from Output.parts), and return the output."""
     from click.testing import CliRunner
 
     from nbengine.errors import TutorialError
     from nbengine_cli.main import main
 
     args = session.command(step)
-    out.show(Text(f"$ nbengine {step.run.replace('{tmp}', session.tmp)}", style="dim"))
-    width = out.out.width
+    fact.show(Text(f"$ nbengine {step.run.replace('{tmp}', session.tmp)}", style="dim"), run=step.run)
+    width = fact.out.out.width
     result = CliRunner().invoke(main, args, env={"COLUMNS": str(width)}, catch_exceptions=True)
     if result.exit_code != 0:
         why = (result.stderr.strip().splitlines() or [repr(result.exception)])[-1]
         raise TutorialError(session.tutorial.path, f"`nbengine {step.run}` exited {result.exit_code}: {why}",
                             step.index, step.title["en"])
-    out.raw(result.output)  # what the user would see: the command's stdout and status lines, in order
+    # what the user would see: the command's stdout and status lines, in order
+    fact.raw(result.output, output=result.output)
     return result.output
 
 
-def show_values(out: Output, step, values: dict) -> None:
+def value_views(out: Output, step, values: dict) -> list:
+    """What people see of a code step's values: its `show`, `heatmap` and `curve` entries, in order."""
     import numpy as np
 
     from nbengine.trace import Step
@@ -167,25 +166,27 @@ def show_values(out: Output, step, values: dict) -> None:
     def render(s: Step):
         return render_step(shown(s), out.precision, full=s.value.size <= SHOW_WHOLE)
 
+    views = []
     for name in step.show:
         v = values[name]
         if isinstance(v, Step):
-            out.show(render(Step(v.name or name, v.value, v.formula, v.note, v.labels)))
+            views.append(render(Step(v.name or name, v.value, v.formula, v.note, v.labels)))
         elif isinstance(v, list) and v and all(isinstance(s, Step) for s in v):
             for s in v:
-                out.show(render(s))
+                views.append(render(s))
         elif isinstance(v, np.ndarray):
-            out.show(render(Step(name, v)))
+            views.append(render(Step(name, v)))
         elif isinstance(v, str) and "\n" in v.strip("\n"):  # text of several lines (a kernel's source): a block
-            out.show(Text(f"{name}:", style="bold"))
-            out.show(Text(v.strip("\n")))
+            views.append(Text(f"{name}:", style="bold"))
+            views.append(Text(v.strip("\n")))
         else:
-            out.show(Text(f"{name} = {plain(v)}"))
+            views.append(Text(f"{name} = {plain(v)}"))
     for name in step.heatmap:
         v = values[name]
-        out.show(heatmap(v.value if isinstance(v, Step) else np.asarray(v), title=name))
+        views.append(heatmap(v.value if isinstance(v, Step) else np.asarray(v), title=name))
     if step.curve:
-        out.show(line_chart([float(x) for x in values[step.curve]], step.curve))
+        views.append(line_chart([float(x) for x in values[step.curve]], step.curve))
+    return views
 
 
 def plain(v) -> str:

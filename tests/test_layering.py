@@ -98,3 +98,81 @@ def test_trace_commands_make_one_explain_call_and_one_render_call():
         names = {n.func.id for n in calls if isinstance(n.func, ast.Name)}
         if path.name not in ("__init__.py", "text.py"):
             assert names & {"render"} or "render" in attrs, f"{path.name} renders nothing"
+
+
+def _calls_on_out(tree, method):
+    """The calls ``<something>.method(...)`` in ``tree`` whose object is named out (or self.out)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == method:
+            target = node.func.value
+            if (isinstance(target, ast.Name) and target.id == "out") or \
+                    (isinstance(target, ast.Attribute) and target.attr == "out"):
+                yield node
+
+
+def _functions(tree):
+    return [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+
+
+def _emit_outside_the_writers(path):
+    """Where ``path`` calls out.emit itself: every command states a fact with out.fact (or
+    out.gather, out.parts), which writes its JSON line and what people see in one call. Only
+    cli/output.py, which implements those, and the renderer's render(), which writes each item
+    of a step list through json_lines() and terminal(), call emit."""
+    rel = str(path.relative_to(CLI))
+    if rel == "output.py":
+        return []
+    tree = ast.parse(path.read_text(), str(path))
+    allowed = {id(c) for f in _functions(tree) if rel == "render/__init__.py" and f.name == "render"
+               for c in _calls_on_out(f, "emit")}
+    return [f"{rel}:{c.lineno}" for c in _calls_on_out(tree, "emit") if id(c) not in allowed]
+
+
+def _json_only_fact_beside_a_show(path):
+    """A function that states a fact for JSON only (out.fact(event, **fields), nothing shown)
+    and shows something built from the same values is an emit/show pair in disguise: the
+    shown part belongs in the fact. Flags such a fact when a name its fields read is also
+    read by an out.show in the same function."""
+    rel = str(path.relative_to(CLI))
+    found = []
+    for f in _functions(ast.parse(path.read_text(), str(path))):
+        shown = {n.id for call in _calls_on_out(f, "show") for a in call.args for n in ast.walk(a)
+                 if isinstance(n, ast.Name)}
+        for call in _calls_on_out(f, "fact"):
+            if len(call.args) > 1 or any(k.arg == "shown" for k in call.keywords):
+                continue  # the fact shows its own part
+            read = {n.id for k in call.keywords for n in ast.walk(k.value) if isinstance(n, ast.Name)}
+            if read & shown:
+                found.append(f"{rel}:{call.lineno} {f.name} ({', '.join(sorted(read & shown))})")
+    return found
+
+
+def test_no_command_writes_a_fact_twice():
+    """No emit/show pairs in cli/: a fact's JSON line and what people see of it come from one call."""
+    files = sorted(CLI.rglob("*.py"))
+    assert len(files) >= 20
+    assert [e for p in files for e in _emit_outside_the_writers(p)] == []
+    assert [e for p in files for e in _json_only_fact_beside_a_show(p)] == []
+
+
+def test_the_pair_checks_find_pairs(tmp_path, monkeypatch):
+    """Each check above flags the pattern it is there to stop."""
+    import sys
+
+    cli = tmp_path / "cli"
+    cli.mkdir()
+    (cli / "pairs.py").write_text(
+        "def listing(out, rows):\n"
+        "    for r in rows:\n"
+        "        out.emit('row', name=r.name)\n"
+        "    out.show(rows)\n"
+        "def result(out, acc):\n"
+        "    out.fact('result', accuracy=acc)\n"
+        "    out.show(f'accuracy {acc:.4f}')\n"
+        "def fine(out, acc, seed):\n"
+        "    out.fact('start', seed=seed)\n"
+        "    out.fact('result', f'accuracy {acc:.4f}', accuracy=acc)\n"
+        "    out.show('a line for people only')\n")
+    monkeypatch.setattr(sys.modules[__name__], "CLI", cli)
+    assert _emit_outside_the_writers(cli / "pairs.py") == ["pairs.py:3"]
+    assert _json_only_fact_beside_a_show(cli / "pairs.py") == ["pairs.py:6 result (acc)"]
