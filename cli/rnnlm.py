@@ -84,10 +84,6 @@ def default_every(epochs: int) -> int:
     return 1 if epochs <= 20 else max(1, epochs // 10)
 
 
-def say(out: Output, text: str, style: str = "") -> None:
-    out.show(Text(text, style=style))
-
-
 # -- train ----------------------------------------------------------------------------------------
 
 def stacked(*decorators):
