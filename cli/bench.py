@@ -6,6 +6,7 @@ import os
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from nbengine.kernels import registry
 
@@ -18,6 +19,55 @@ def fmt_seconds(s: float) -> str:
         if s >= scale:
             return f"{s / scale:.3g} {unit}"
     return f"{s / 1e-9:.3g} ns"
+
+
+def measure_machine(out: Output, thread_counts=None):
+    """The CPU, its vector unit and its sgemm rate on each thread count (default: Numba's), measured
+    now, just before the cases; stated as one fact and returned (a ``machine.Machine``)."""
+    from nbengine.bench import machine
+
+    out.status("measuring the sgemm rate (NumPy float32 matrix product) ...")
+    m = machine.machine(thread_counts)
+    out.fact("machine", machine_lines(m), **m.fields())
+    return m
+
+
+def machine_lines(m) -> list[str]:
+    rates = ", ".join(f"{g:.1f} GFLOP/s on {n} thread{'s' * (n > 1)}" for n, g in m.sgemm_by_threads.items())
+    return [f"CPU: {m.cpu}, {m.cores} cores; {m.vector_features or 'no vector extensions found'}; kernels compiled "
+            f"for {m.vector_bits}-bit vectors, {m.registers} registers",
+            f"sgemm (NumPy float32 {m.sgemm_n}×{m.sgemm_n}), this run: {rates}; \"sgemm\" columns: "
+            "each row's GFLOP/s as a share of it"]
+
+
+def rate(m, gflops: float | None, threads: int | None = None) -> list[str]:
+    """The two cells of a rate: GFLOP/s and its share of the sgemm rate ("58.1", "37%")."""
+    if gflops is None:
+        return ["", ""]
+    share = m.share(gflops, threads)
+    return [f"{gflops:.1f}" if gflops >= 1 else f"{gflops:.2f}", f"{share:.0%}" if share >= 0.01 else f"{share:.1%}"]
+
+
+RATE = [("GFLOP/s", "right"), ("sgemm", "right")]
+
+
+def case_table(title: str, columns) -> Table:
+    """A benchmark's table: the first column holds each case's name on a row of its own, its
+    implementations indented below it; ``columns`` are (title, justify) of the others."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("case, implementation", justify="left", no_wrap=True)
+    for col, just in columns:
+        table.add_column(col, justify=just)
+    return table
+
+
+def add_case(table: Table, name: str) -> None:
+    """A case's name on a row of its own (its rows' facts carry it)."""
+    table.add_row(Text(name, style="bold"))
+
+
+def impl(name: str) -> str:
+    return f"  {name}"
 
 
 @click.command("logreg", short_help="A logistic-regression training step against NumPy.")
@@ -42,19 +92,20 @@ def bench_logreg(rounds, min_round, json_mode, quiet):
     out.status(f"Numba threads: {numba.get_num_threads()}; OMP_NUM_THREADS="
                f"{os.environ.get('OMP_NUM_THREADS', 'unset')}; {rounds} rounds of at least {min_round:g} s; "
                f"{registry.describe()}")
-    table = Table(title="logistic regression, one training step (float32)", title_justify="left")
-    for col, just in (("case", "left"), ("implementation", "left"), ("median", "right"), ("best", "right"),
-                      ("steps/s", "right"), ("× NumPy", "right")):
-        table.add_column(col, justify=just)
+    m = measure_machine(out)
+    table = case_table("logistic regression, one training step (float32)",
+                       [("median", "right"), ("steps/s", "right"), *RATE, ("× NumPy", "right")])
     row = out.gather(lambda cells: table.add_row(*cells))
     for case, timings in run(rounds, min_round):
-        for i, (name, t) in enumerate(timings.items()):
+        add_case(table, case.name)
+        for name, t in timings.items():
             ratio = speedup(timings, name)
-            row([case.name if i == 0 else "", name, fmt_seconds(t.median), fmt_seconds(t.best),
-                 f"{1 / t.median:,.0f}", f"{ratio:.2f}"],
+            gflops = case.flops / t.median / 1e9
+            row([impl(name), fmt_seconds(t.median), f"{1 / t.median:,.0f}", *rate(m, gflops),
+                 f"{ratio:.2f}"],
                 "bench", case=case.name, N=case.N, D=case.D, implementation=name,
                 reference=name == REFERENCE, median_s=t.median, best_s=t.best, calls_per_round=t.calls,
-                rounds=t.rounds, speedup=ratio)
+                rounds=t.rounds, speedup=ratio, flops=case.flops, gflops=gflops, sgemm_share=m.share(gflops))
         table.add_section()
     out.show(table)
 
@@ -179,13 +230,11 @@ def bench_cnn(batch_sizes, rounds, min_round, no_torch, startup, interference, n
                f"{', '.join(map(str, batch_sizes))}; about {cnn.flops_per_image('train') / 1e6:.1f} MFLOP "
                f"per image for training, {cnn.flops_per_image('infer') / 1e6:.1f} for inference")
 
-    table = Table(title="the lesson's MNIST CNN (float32)", title_justify="left")
-    columns = [("case", "left"), ("implementation", "left"), ("median", "right"), ("images/s", "right"),
-               ("GFLOP/s", "right"), ("× NumPy", "right")]
+    m = measure_machine(out)
+    columns = [("median", "right"), ("images/s", "right"), *RATE, ("× NumPy", "right")]
     if use_torch:
         columns.append(("× PyTorch", "right"))
-    for col, just in columns:
-        table.add_column(col, justify=just)
+    table = case_table("the lesson's MNIST CNN (float32)", columns)
     if no_idle:
         out.status("no idle pause between rounds: a round may start while the previous one's threads still spin")
     results = cnn.run(batch_sizes, rounds, min_round, use_torch=use_torch, idle_rounds=not no_idle,
@@ -193,14 +242,16 @@ def bench_cnn(batch_sizes, rounds, min_round, no_torch, startup, interference, n
     add_row = out.gather(lambda cells: table.add_row(*cells))
     for result in results:
         case = result.case
-        for i, (name, t) in enumerate(result.timings.items()):
-            row = [case.name if i == 0 else "", name, fmt_seconds(t.median), f"{result.images_per_s(name):,.0f}",
-                   f"{result.gflops(name):.1f}", _ratio(result.ratio(name, cnn.NUMPY))]
+        add_case(table, case.name)
+        for name, t in result.timings.items():
+            row = [impl(name), fmt_seconds(t.median), f"{result.images_per_s(name):,.0f}",
+                   *rate(m, result.gflops(name)), _ratio(result.ratio(name, cnn.NUMPY))]
             if use_torch:
                 row.append(_ratio(result.ratio(name, cnn.TORCH)))
             add_row(row, "bench", case=case.name, mode=case.mode, batch=case.batch, implementation=name,
                     median_s=t.median, best_s=t.best, calls_per_round=t.calls, rounds=t.rounds,
                     images_per_s=result.images_per_s(name), gflops=result.gflops(name),
+                    sgemm_share=m.share(result.gflops(name)),
                     flops_per_image=cnn.flops_per_image(case.mode),
                     speedup_vs_numpy=result.ratio(name, cnn.NUMPY), speedup_vs_torch=result.ratio(name, cnn.TORCH))
         table.add_section()
@@ -276,28 +327,27 @@ def bench_language_model(kind: str, sizes, rounds, min_round, no_torch, no_idle,
     if no_idle:
         out.status("no idle pause between rounds: a round may start while the previous one's threads still spin")
 
-    table = Table(title=f"the {rnnlm.MODEL_NAMES[kind]} language model, one training step (float32)",
-                  title_justify="left")
-    columns = [("case", "left"), ("implementation", "left"), ("median", "right"), ("tokens/s", "right"),
-               ("GFLOP/s", "right"), ("× NumPy", "right")]
+    m = measure_machine(out)
+    columns = [("median", "right"), ("tokens/s", "right"), *RATE, ("× NumPy", "right")]
     if use_torch:
         columns.append(("× PyTorch", "right"))
-    for col, just in columns:
-        table.add_column(col, justify=just)
+    table = case_table(f"the {rnnlm.MODEL_NAMES[kind]} language model, one training step (float32)", columns)
     results = rnnlm.run((kind,), sizes, rounds, min_round, use_torch=use_torch,
                         idle_rounds=not no_idle, libgomp_default=not keep_wait_policy)
     add_row = out.gather(lambda cells: table.add_row(*cells))
     for result in results:
         case, size = result.case, result.case.size
-        for i, (name, t) in enumerate(result.timings.items()):
-            row = [case.name if i == 0 else "", name, fmt_seconds(t.median), f"{result.tokens_per_s(name):,.0f}",
-                   f"{result.gflops(name):.2f}", _ratio(result.ratio(name, rnnlm.NUMPY))]
+        add_case(table, case.name)
+        for name, t in result.timings.items():
+            row = [impl(name), fmt_seconds(t.median), f"{result.tokens_per_s(name):,.0f}",
+                   *rate(m, result.gflops(name)), _ratio(result.ratio(name, rnnlm.NUMPY))]
             if use_torch:
                 row.append(_ratio(result.ratio(name, rnnlm.TORCH)))
             add_row(row, "bench", case=case.name, model=kind, size=size.name, batch=size.batch, time=size.time,
                     vocab=size.vocab, embed=size.embed, hidden=size.hidden, implementation=name,
                     median_s=t.median, best_s=t.best, calls_per_round=t.calls, rounds=t.rounds,
                     tokens_per_s=result.tokens_per_s(name), gflops=result.gflops(name), flops_per_step=case.flops,
+                    sgemm_share=m.share(result.gflops(name)),
                     speedup_vs_numpy=result.ratio(name, rnnlm.NUMPY),
                     speedup_vs_torch=result.ratio(name, rnnlm.TORCH))
         table.add_section()
@@ -363,36 +413,32 @@ def bench_attention(sizes, rounds, min_round, no_torch, no_idle, keep_wait_polic
     if no_idle:
         out.status("no idle pause between rounds: a round may start while the previous one's threads still spin")
 
-    table = Table(title="scaled dot-product attention, forward and backward (float32)", title_justify="left")
-    columns = [("case", "left"), ("implementation", "left"), ("median", "right"), ("best", "right"),
-               ("GFLOP/s", "right"), ("× NumPy", "right")]
+    m = measure_machine(out)
+    columns = [("median", "right"), *RATE, ("× NumPy", "right")]
     if use_torch:
         columns.append(("× PyTorch", "right"))
-    for col, just in columns:
-        table.add_column(col, justify=just)
+    table = case_table("scaled dot-product attention, forward and backward (float32)", columns)
     results = attention.run(sizes, rounds, min_round, use_torch=use_torch, idle_rounds=not no_idle,
                             libgomp_default=not keep_wait_policy)
     add_row = out.gather(lambda cells: table.add_row(*cells))
     for result in results:
         case, size = result.case, result.case.size
-        for i, (name, t) in enumerate(result.timings.items()):
-            row = [case.name if i == 0 else "", name, fmt_seconds(t.median), fmt_seconds(t.best),
-                   f"{result.gflops(name):.1f}", _ratio(result.ratio(name, attention.NUMPY))]
+        add_case(table, case.name)
+        for name, t in result.timings.items():
+            row = [impl(name), fmt_seconds(t.median), *rate(m, result.gflops(name)),
+                   _ratio(result.ratio(name, attention.NUMPY))]
             if use_torch:
                 row.append(_ratio(result.ratio(name, attention.TORCH)))
             add_row(row, "bench", case=case.name, size=size.name, batch=size.batch, time=size.time, d=size.d,
                     causal=case.causal, implementation=name, median_s=t.median, best_s=t.best,
                     calls_per_round=t.calls, rounds=t.rounds, gflops=result.gflops(name), flops=case.flops,
+                    sgemm_share=m.share(result.gflops(name)),
                     speedup_vs_numpy=result.ratio(name, attention.NUMPY),
                     speedup_vs_torch=result.ratio(name, attention.TORCH))
         table.add_section()
     show_results(out, table, use_torch)
     if use_torch:
         out.show("× PyTorch: against the faster of PyTorch's two formulations in each case.")
-
-
-def _gflops(v: float | None) -> str:
-    return "" if v is None else f"{v:.2f}"
 
 
 @click.command("kernels", short_help="The naive kernels against the same loops in C, and the fast kernels.")
@@ -442,19 +488,16 @@ def bench_kernels(sizes, rounds, min_round, keep_wait_policy, json_mode, quiet):
                              "version": compiler.version, "flags": list(built.flags), "openmp": built.openmp,
                              "library": str(built.path), "cached": built.cached}
     counts = kernels.thread_counts()
-    out.fact("setup", [f"CPU: {setup['cpu']}, {kernels.cores()} cores; {setup['vector_features']}", compiler_line,
+    m = measure_machine(out, counts)
+    out.fact("setup", [compiler_line,
                        f"Numba {setup['numba']}, threading layer {setup['numba_threading_layer']}"], **setup)
     out.status(f"{rounds} rounds of at least {min_round:g} s per implementation, on "
                + " and ".join(f"{n} thread{'s' * (n > 1)}" for n in counts) + f"; {sizes} sizes")
 
-    table = Table(title="the naive kernels against their C twins (float32)", title_justify="left")
-    table.add_column("kernel", justify="left")
-    table.add_column("implementation", justify="left")
+    columns = []
     for n in counts:
-        table.add_column(f"{n} thread{'s' * (n > 1)}", justify="right")
-        table.add_column("GFLOP/s", justify="right")
-        if twins is not None:
-            table.add_column("× C", justify="right")
+        columns += [(f"{n} thread{'s' * (n > 1)}", "right"), *RATE] + ([] if twins is None else [("× C", "right")])
+    table = case_table("the naive kernels against their C twins (float32)", columns)
     described, agreements = [], []
     check = out.gather(agreements.append)
     for result in kernels.run(kernels.SIZES[sizes], rounds, min_round, twins):
@@ -466,17 +509,19 @@ def bench_kernels(sizes, rounds, min_round, keep_wait_policy, json_mode, quiet):
             check(f"{case.name} {a.describe()}" + (f" ({a.output})" if a.output else ""),
                   "check", kernel=case.name, size=case.size, same_bits=a.same_bits, ulps=a.ulps,
                   output=a.output or None)
-        for i, name in enumerate(result.timings[counts[0]]):
-            row = [case.kernel if i == 0 else "", name]
+        add_case(table, case.kernel)
+        for name in result.timings[counts[0]]:
+            row = [impl(name)]
             cells = out.gather(row.extend)  # the cells of one thread count are one fact
             for n in counts:
                 t = result.timings[n][name]
                 ratio = result.speed_vs_c(n, name)
-                cells([fmt_seconds(t.median), _gflops(result.gflops(n, name))]
+                cells([fmt_seconds(t.median), *rate(m, result.gflops(n, name), n)]
                       + ([] if twins is None else ["" if name == kernels.C else _ratio(ratio)]),
                       "bench", kernel=case.name, fast_kernel=case.kernel, size=case.size, implementation=name,
                       threads=n, median_s=t.median, best_s=t.best, calls_per_round=t.calls, rounds=t.rounds,
-                      flops=case.flops, gflops=result.gflops(n, name), speed_vs_c=ratio)
+                      flops=case.flops, gflops=result.gflops(n, name), speed_vs_c=ratio,
+                      sgemm_share=m.share(result.gflops(n, name), n))
             table.add_row(*row)
         table.add_section()
 

@@ -15,7 +15,9 @@ from nbengine.bench import ctwins, kernels
 from nbengine.kernels import registry
 from nbengine_cli.main import main
 
-from helpers import assert_same_bits
+from helpers import assert_same_bits, small_sgemm
+
+pytestmark = pytest.mark.usefixtures("small_sgemm")  # the sgemm rate every bench command measures
 
 # Every kernel on a few shapes: padding (same, valid, explicit), stride 2, odd sizes,
 # batch 1, the causal mask.
