@@ -51,23 +51,33 @@ def rate(m, gflops: float | None, threads: int | None = None) -> list[str]:
 RATE = [("GFLOP/s", "right"), ("sgemm", "right")]
 
 
-def case_table(title: str, columns) -> Table:
-    """A benchmark's table: the first column holds each case's name on a row of its own, its
-    implementations indented below it; ``columns`` are (title, justify) of the others."""
-    table = Table(title=title, title_justify="left")
-    table.add_column("case, implementation", justify="left", no_wrap=True)
-    for col, just in columns:
-        table.add_column(col, justify=just)
-    return table
+class CaseTables:
+    """A benchmark's results: under a heading, one small table per case titled with the case's
+    name (so it stays on one line), each row an implementation; a column is as wide in every
+    table. Shown as one renderable."""
 
+    def __init__(self, title: str, columns):
+        self.title, self.columns, self.tables = title, list(columns), []
 
-def add_case(table: Table, name: str) -> None:
-    """A case's name on a row of its own (its rows' facts carry it)."""
-    table.add_row(Text(name, style="bold"))
+    def add_case(self, name: str) -> None:
+        table = Table(title=name, title_justify="left", title_style="bold")
+        table.add_column("implementation", justify="left")
+        for col, just in self.columns:
+            table.add_column(col, justify=just)
+        self.tables.append(table)
 
+    def add_row(self, *cells) -> None:
+        self.tables[-1].add_row(*cells)
 
-def impl(name: str) -> str:
-    return f"  {name}"
+    def __rich_console__(self, console, options):
+        from rich.cells import cell_len
+
+        for i in range(len(self.columns) + 1):
+            width = max((cell_len(str(c)) for t in self.tables for c in t.columns[i].cells), default=0)
+            for t in self.tables:
+                t.columns[i].min_width = width
+        yield Text(self.title, style="bold")
+        yield from self.tables
 
 
 @click.command("logreg", short_help="A logistic-regression training step against NumPy.")
@@ -93,20 +103,19 @@ def bench_logreg(rounds, min_round, json_mode, quiet):
                f"{os.environ.get('OMP_NUM_THREADS', 'unset')}; {rounds} rounds of at least {min_round:g} s; "
                f"{registry.describe()}")
     m = measure_machine(out)
-    table = case_table("logistic regression, one training step (float32)",
+    table = CaseTables("logistic regression, one training step (float32)",
                        [("median", "right"), ("steps/s", "right"), *RATE, ("× NumPy", "right")])
     row = out.gather(lambda cells: table.add_row(*cells))
     for case, timings in run(rounds, min_round):
-        add_case(table, case.name)
+        table.add_case(case.name)
         for name, t in timings.items():
             ratio = speedup(timings, name)
             gflops = case.flops / t.median / 1e9
-            row([impl(name), fmt_seconds(t.median), f"{1 / t.median:,.0f}", *rate(m, gflops),
+            row([name, fmt_seconds(t.median), f"{1 / t.median:,.0f}", *rate(m, gflops),
                  f"{ratio:.2f}"],
                 "bench", case=case.name, N=case.N, D=case.D, implementation=name,
                 reference=name == REFERENCE, median_s=t.median, best_s=t.best, calls_per_round=t.calls,
                 rounds=t.rounds, speedup=ratio, flops=case.flops, gflops=gflops, sgemm_share=m.share(gflops))
-        table.add_section()
     out.show(table)
 
 
@@ -127,7 +136,7 @@ def _ratio(r: float | None) -> str:
     return "" if r is None else f"{r:.2f}"
 
 
-def show_results(out: Output, table: Table, use_torch: bool) -> None:
+def show_results(out: Output, table: CaseTables, use_torch: bool) -> None:
     """The thread setup the timings ran under (a JSON line and four lines of text), then the table."""
     from nbengine.bench import threads
 
@@ -234,7 +243,7 @@ def bench_cnn(batch_sizes, rounds, min_round, no_torch, startup, interference, n
     columns = [("median", "right"), ("images/s", "right"), *RATE, ("× NumPy", "right")]
     if use_torch:
         columns.append(("× PyTorch", "right"))
-    table = case_table("the lesson's MNIST CNN (float32)", columns)
+    table = CaseTables("the lesson's MNIST CNN (float32)", columns)
     if no_idle:
         out.status("no idle pause between rounds: a round may start while the previous one's threads still spin")
     results = cnn.run(batch_sizes, rounds, min_round, use_torch=use_torch, idle_rounds=not no_idle,
@@ -242,9 +251,9 @@ def bench_cnn(batch_sizes, rounds, min_round, no_torch, startup, interference, n
     add_row = out.gather(lambda cells: table.add_row(*cells))
     for result in results:
         case = result.case
-        add_case(table, case.name)
+        table.add_case(case.name)
         for name, t in result.timings.items():
-            row = [impl(name), fmt_seconds(t.median), f"{result.images_per_s(name):,.0f}",
+            row = [name, fmt_seconds(t.median), f"{result.images_per_s(name):,.0f}",
                    *rate(m, result.gflops(name)), _ratio(result.ratio(name, cnn.NUMPY))]
             if use_torch:
                 row.append(_ratio(result.ratio(name, cnn.TORCH)))
@@ -254,7 +263,6 @@ def bench_cnn(batch_sizes, rounds, min_round, no_torch, startup, interference, n
                     sgemm_share=m.share(result.gflops(name)),
                     flops_per_image=cnn.flops_per_image(case.mode),
                     speedup_vs_numpy=result.ratio(name, cnn.NUMPY), speedup_vs_torch=result.ratio(name, cnn.TORCH))
-        table.add_section()
     show_results(out, table, use_torch)
 
     if interference:
@@ -331,15 +339,15 @@ def bench_language_model(kind: str, sizes, rounds, min_round, no_torch, no_idle,
     columns = [("median", "right"), ("tokens/s", "right"), *RATE, ("× NumPy", "right")]
     if use_torch:
         columns.append(("× PyTorch", "right"))
-    table = case_table(f"the {rnnlm.MODEL_NAMES[kind]} language model, one training step (float32)", columns)
+    table = CaseTables(f"the {rnnlm.MODEL_NAMES[kind]} language model, one training step (float32)", columns)
     results = rnnlm.run((kind,), sizes, rounds, min_round, use_torch=use_torch,
                         idle_rounds=not no_idle, libgomp_default=not keep_wait_policy)
     add_row = out.gather(lambda cells: table.add_row(*cells))
     for result in results:
         case, size = result.case, result.case.size
-        add_case(table, case.name)
+        table.add_case(case.name)
         for name, t in result.timings.items():
-            row = [impl(name), fmt_seconds(t.median), f"{result.tokens_per_s(name):,.0f}",
+            row = [name, fmt_seconds(t.median), f"{result.tokens_per_s(name):,.0f}",
                    *rate(m, result.gflops(name)), _ratio(result.ratio(name, rnnlm.NUMPY))]
             if use_torch:
                 row.append(_ratio(result.ratio(name, rnnlm.TORCH)))
@@ -350,7 +358,6 @@ def bench_language_model(kind: str, sizes, rounds, min_round, no_torch, no_idle,
                     sgemm_share=m.share(result.gflops(name)),
                     speedup_vs_numpy=result.ratio(name, rnnlm.NUMPY),
                     speedup_vs_torch=result.ratio(name, rnnlm.TORCH))
-        table.add_section()
     show_results(out, table, use_torch)
 
 
@@ -417,15 +424,15 @@ def bench_attention(sizes, rounds, min_round, no_torch, no_idle, keep_wait_polic
     columns = [("median", "right"), *RATE, ("× NumPy", "right")]
     if use_torch:
         columns.append(("× PyTorch", "right"))
-    table = case_table("scaled dot-product attention, forward and backward (float32)", columns)
+    table = CaseTables("scaled dot-product attention, forward and backward (float32)", columns)
     results = attention.run(sizes, rounds, min_round, use_torch=use_torch, idle_rounds=not no_idle,
                             libgomp_default=not keep_wait_policy)
     add_row = out.gather(lambda cells: table.add_row(*cells))
     for result in results:
         case, size = result.case, result.case.size
-        add_case(table, case.name)
+        table.add_case(case.name)
         for name, t in result.timings.items():
-            row = [impl(name), fmt_seconds(t.median), *rate(m, result.gflops(name)),
+            row = [name, fmt_seconds(t.median), *rate(m, result.gflops(name)),
                    _ratio(result.ratio(name, attention.NUMPY))]
             if use_torch:
                 row.append(_ratio(result.ratio(name, attention.TORCH)))
@@ -435,10 +442,71 @@ def bench_attention(sizes, rounds, min_round, no_torch, no_idle, keep_wait_polic
                     sgemm_share=m.share(result.gflops(name)),
                     speedup_vs_numpy=result.ratio(name, attention.NUMPY),
                     speedup_vs_torch=result.ratio(name, attention.TORCH))
-        table.add_section()
     show_results(out, table, use_torch)
     if use_torch:
         out.show("× PyTorch: against the faster of PyTorch's two formulations in each case.")
+
+
+@click.command("transformer", short_help="The Transformer LM's training step against NumPy and PyTorch.")
+@size_options("nbengine.bench.transformer", "default,toy",
+              "Sizes to time: default (`train transformer` on its default text: batch 32, context 64, vocabulary "
+              "80, size 64, 4 heads, 2 blocks, feed-forward 256) and toy (its settings on the lesson's sentence).",
+              "PyTorch runs best with libgomp's default.")
+def bench_transformer(sizes, rounds, min_round, no_torch, no_idle, keep_wait_policy, json_mode, quiet):
+    """Time a training step of the Transformer language model, in tokens per second.
+
+    One step is `train transformer`'s: forward through the causal blocks, softmax
+    cross-entropy, the backward pass, clipping the gradients' global norm to 1,
+    Adam. nbengine, an independent NumPy formulation and PyTorch (nn.Linear,
+    nn.LayerNorm, scaled_dot_product_attention, when installed) start from the
+    same weights, are checked to compute the same loss on the first batch, and
+    train on the same batches of random token ids in alternating rounds in one
+    process with an idle pause between rounds. GFLOP/s counts the matrix
+    products, attention's counted dense (1.47 GFLOP a step at the default size).
+    The ratios are the reference's median time over the implementation's: above
+    1 is faster.
+    """
+    from nbengine.bench import rnn_torch, transformer
+
+    out = Output(json_mode, quiet)
+    use_torch = not no_torch and rnn_torch.available()
+    if not no_torch and not use_torch:
+        out.status("PyTorch is not installed: timing without it")
+    out.status(f"{rounds} rounds of at least {min_round:g} s per implementation; one step = forward, backward, "
+               f"clipping to a global norm of {transformer.MAX_NORM:g}, Adam (η {transformer.LR:g}); sizes "
+               + "; ".join(transformer.SIZES[s].describe() for s in sizes))
+    if no_idle:
+        out.status("no idle pause between rounds: a round may start while the previous one's threads still spin")
+    m = measure_machine(out)
+    columns = [("median", "right"), ("tokens/s", "right"), *RATE, ("× NumPy", "right")]
+    if use_torch:
+        columns.append(("× PyTorch", "right"))
+    table = CaseTables("the Transformer language model, one training step (float32)", columns)
+    results = transformer.run(sizes, rounds, min_round, use_torch=use_torch, idle_rounds=not no_idle,
+                              libgomp_default=not keep_wait_policy)
+    add_row = out.gather(lambda cells: table.add_row(*cells))
+    checked = []
+    for result in results:
+        case, size = result.case, result.case.size
+        checked.append(result)
+        table.add_case(case.name)
+        for name, t in result.timings.items():
+            row = [name, fmt_seconds(t.median), f"{result.tokens_per_s(name):,.0f}",
+                   *rate(m, result.gflops(name)), _ratio(result.ratio(name, transformer.NUMPY))]
+            if use_torch:
+                row.append(_ratio(result.ratio(name, transformer.TORCH)))
+            add_row(row, "bench", case=case.name, size=size.name, batch=size.batch, time=size.time,
+                    vocab=size.vocab, d=size.size, heads=size.heads, blocks=size.blocks, hidden=size.hidden,
+                    implementation=name, median_s=t.median, best_s=t.best,
+                    calls_per_round=t.calls, rounds=t.rounds, tokens_per_s=result.tokens_per_s(name),
+                    gflops=result.gflops(name), flops_per_step=case.flops, sgemm_share=m.share(result.gflops(name)),
+                    speedup_vs_numpy=result.ratio(name, transformer.NUMPY),
+                    speedup_vs_torch=result.ratio(name, transformer.TORCH))
+    show_results(out, table, use_torch)
+    for r in checked:
+        out.fact("losses", f"{r.case.size.name}: the loss on the first batch, from the same weights, before timing: "
+                 + ", ".join(f"{n} {v:.6f}" for n, v in r.losses.items()), case=r.case.name, size=r.case.size.name,
+                 losses=r.losses)
 
 
 @click.command("kernels", short_help="The naive kernels against the same loops in C, and the fast kernels.")
@@ -497,7 +565,7 @@ def bench_kernels(sizes, rounds, min_round, keep_wait_policy, json_mode, quiet):
     columns = []
     for n in counts:
         columns += [(f"{n} thread{'s' * (n > 1)}", "right"), *RATE] + ([] if twins is None else [("× C", "right")])
-    table = case_table("the naive kernels against their C twins (float32)", columns)
+    table = CaseTables("the naive kernels against their C twins (float32)", columns)
     described, agreements = [], []
     check = out.gather(agreements.append)
     for result in kernels.run(kernels.SIZES[sizes], rounds, min_round, twins):
@@ -509,9 +577,9 @@ def bench_kernels(sizes, rounds, min_round, keep_wait_policy, json_mode, quiet):
             check(f"{case.name} {a.describe()}" + (f" ({a.output})" if a.output else ""),
                   "check", kernel=case.name, size=case.size, same_bits=a.same_bits, ulps=a.ulps,
                   output=a.output or None)
-        add_case(table, case.kernel)
+        table.add_case(case.kernel)
         for name in result.timings[counts[0]]:
-            row = [impl(name)]
+            row = [name]
             cells = out.gather(row.extend)  # the cells of one thread count are one fact
             for n in counts:
                 t = result.timings[n][name]
@@ -523,7 +591,6 @@ def bench_kernels(sizes, rounds, min_round, keep_wait_policy, json_mode, quiet):
                       flops=case.flops, gflops=result.gflops(n, name), speed_vs_c=ratio,
                       sgemm_share=m.share(result.gflops(n, name), n))
             table.add_row(*row)
-        table.add_section()
 
     out.show("sizes: " + "; ".join(described))
     out.show(table)
