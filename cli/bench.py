@@ -21,11 +21,14 @@ def fmt_seconds(s: float) -> str:
     return f"{s / 1e-9:.3g} ns"
 
 
-def measure_machine(out: Output, thread_counts=None):
+def measure_machine(out: Output, use_torch: bool, libgomp_default: bool, thread_counts=None):
     """The CPU, its vector unit and its sgemm rate on each thread count (default: Numba's), measured
-    now, just before the cases; stated as one fact and returned (a ``machine.Machine``)."""
-    from nbengine.bench import machine
+    now, just before the cases; stated as one fact and returned (a ``machine.Machine``). The
+    thread pools are started first (asking Numba its thread count starts its pool), so the
+    OpenMP wait policy is the benchmark's (see ``threads.start_thread_pools``)."""
+    from nbengine.bench import machine, threads
 
+    threads.start_thread_pools(use_torch, libgomp_default)
     out.status("measuring the sgemm rate (NumPy float32 matrix product) ...")
     m = machine.machine(thread_counts)
     out.fact("machine", machine_lines(m), **m.fields())
@@ -72,10 +75,12 @@ class CaseTables:
     def __rich_console__(self, console, options):
         from rich.cells import cell_len
 
-        for i in range(len(self.columns) + 1):
-            width = max((cell_len(str(c)) for t in self.tables for c in t.columns[i].cells), default=0)
+        widths = [max((cell_len(str(c)) for t in self.tables for c in t.columns[i].cells), default=0)
+                  for i in range(len(self.columns) + 1)]
+        if sum(widths) + 3 * len(widths) + 1 <= options.max_width:  # else Rich fits each table on its own
             for t in self.tables:
-                t.columns[i].min_width = width
+                for column, width in zip(t.columns, widths):
+                    column.min_width = width
         yield Text(self.title, style="bold")
         yield from self.tables
 
@@ -102,16 +107,16 @@ def bench_logreg(rounds, min_round, json_mode, quiet):
     out.status(f"Numba threads: {numba.get_num_threads()}; OMP_NUM_THREADS="
                f"{os.environ.get('OMP_NUM_THREADS', 'unset')}; {rounds} rounds of at least {min_round:g} s; "
                f"{registry.describe()}")
-    m = measure_machine(out)
+    m = measure_machine(out, False, False)
     table = CaseTables("logistic regression, one training step (float32)",
-                       [("median", "right"), ("steps/s", "right"), *RATE, ("× NumPy", "right")])
+                       [("median", "right"), *RATE, ("× NumPy", "right")])
     row = out.gather(lambda cells: table.add_row(*cells))
     for case, timings in run(rounds, min_round):
         table.add_case(case.name)
         for name, t in timings.items():
             ratio = speedup(timings, name)
             gflops = case.flops / t.median / 1e9
-            row([name, fmt_seconds(t.median), f"{1 / t.median:,.0f}", *rate(m, gflops),
+            row([name, fmt_seconds(t.median), *rate(m, gflops),
                  f"{ratio:.2f}"],
                 "bench", case=case.name, N=case.N, D=case.D, implementation=name,
                 reference=name == REFERENCE, median_s=t.median, best_s=t.best, calls_per_round=t.calls,
@@ -239,7 +244,7 @@ def bench_cnn(batch_sizes, rounds, min_round, no_torch, startup, interference, n
                f"{', '.join(map(str, batch_sizes))}; about {cnn.flops_per_image('train') / 1e6:.1f} MFLOP "
                f"per image for training, {cnn.flops_per_image('infer') / 1e6:.1f} for inference")
 
-    m = measure_machine(out)
+    m = measure_machine(out, use_torch, not keep_wait_policy)
     columns = [("median", "right"), ("images/s", "right"), *RATE, ("× NumPy", "right")]
     if use_torch:
         columns.append(("× PyTorch", "right"))
@@ -335,7 +340,7 @@ def bench_language_model(kind: str, sizes, rounds, min_round, no_torch, no_idle,
     if no_idle:
         out.status("no idle pause between rounds: a round may start while the previous one's threads still spin")
 
-    m = measure_machine(out)
+    m = measure_machine(out, use_torch, not keep_wait_policy)
     columns = [("median", "right"), ("tokens/s", "right"), *RATE, ("× NumPy", "right")]
     if use_torch:
         columns.append(("× PyTorch", "right"))
@@ -420,7 +425,7 @@ def bench_attention(sizes, rounds, min_round, no_torch, no_idle, keep_wait_polic
     if no_idle:
         out.status("no idle pause between rounds: a round may start while the previous one's threads still spin")
 
-    m = measure_machine(out)
+    m = measure_machine(out, use_torch, not keep_wait_policy)
     columns = [("median", "right"), *RATE, ("× NumPy", "right")]
     if use_torch:
         columns.append(("× PyTorch", "right"))
@@ -477,7 +482,7 @@ def bench_transformer(sizes, rounds, min_round, no_torch, no_idle, keep_wait_pol
                + "; ".join(transformer.SIZES[s].describe() for s in sizes))
     if no_idle:
         out.status("no idle pause between rounds: a round may start while the previous one's threads still spin")
-    m = measure_machine(out)
+    m = measure_machine(out, use_torch, not keep_wait_policy)
     columns = [("median", "right"), ("tokens/s", "right"), *RATE, ("× NumPy", "right")]
     if use_torch:
         columns.append(("× PyTorch", "right"))
@@ -556,7 +561,7 @@ def bench_kernels(sizes, rounds, min_round, keep_wait_policy, json_mode, quiet):
                              "version": compiler.version, "flags": list(built.flags), "openmp": built.openmp,
                              "library": str(built.path), "cached": built.cached}
     counts = kernels.thread_counts()
-    m = measure_machine(out, counts)
+    m = measure_machine(out, False, not keep_wait_policy, counts)
     out.fact("setup", [compiler_line,
                        f"Numba {setup['numba']}, threading layer {setup['numba_threading_layer']}"], **setup)
     out.status(f"{rounds} rounds of at least {min_round:g} s per implementation, on "
@@ -564,7 +569,8 @@ def bench_kernels(sizes, rounds, min_round, keep_wait_policy, json_mode, quiet):
 
     columns = []
     for n in counts:
-        columns += [(f"{n} thread{'s' * (n > 1)}", "right"), *RATE] + ([] if twins is None else [("× C", "right")])
+        # the share of the sgemm rate only (GFLOP/s is in the JSON lines), so two thread counts fit 80 columns
+        columns += [(f"{n} thread{'s' * (n > 1)}", "right"), RATE[1]] + ([] if twins is None else [("× C", "right")])
     table = CaseTables("the naive kernels against their C twins (float32)", columns)
     described, agreements = [], []
     check = out.gather(agreements.append)
@@ -584,7 +590,7 @@ def bench_kernels(sizes, rounds, min_round, keep_wait_policy, json_mode, quiet):
             for n in counts:
                 t = result.timings[n][name]
                 ratio = result.speed_vs_c(n, name)
-                cells([fmt_seconds(t.median), *rate(m, result.gflops(n, name), n)]
+                cells([fmt_seconds(t.median), rate(m, result.gflops(n, name), n)[1]]
                       + ([] if twins is None else ["" if name == kernels.C else _ratio(ratio)]),
                       "bench", kernel=case.name, fast_kernel=case.kernel, size=case.size, implementation=name,
                       threads=n, median_s=t.median, best_s=t.best, calls_per_round=t.calls, rounds=t.rounds,

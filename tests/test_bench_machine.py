@@ -51,7 +51,8 @@ def test_tables_fit_80_columns_with_case_names_on_one_line(command):
     r = bench(*command, "--rounds", "1", "--min-round", "0", "-q", columns=80)
     assert r.exit_code == 0, r.output
     table = [line for line in r.stdout.splitlines() if line[:1] in "┏┃┡│├└"]
-    assert table and all(len(line) <= 80 for line in table)
+    # whole: no line longer than 80, and none cut at 80 (every row ends with the table's right edge)
+    assert table and all(len(line) <= 80 and line.rstrip()[-1] in "┓┃┩│┤┘" for line in table)
     assert "implementation" in r.stdout and "sgemm" in r.stdout
     assert f"{simd.VECTOR_BITS}-bit vectors" in r.stdout
     names = ["N 32, D 30 (the default step)", "N 4096, D 256"] if command[0] == "logreg" else [

@@ -124,9 +124,26 @@ def test_command_prints_a_table_at_80_columns():
     assert r.exit_code == 0, r.output
     assert "toy (N 1, T 7, D 16, B 1)" in [line.strip() for line in r.stdout.splitlines()]  # a title of its own
     assert "× NumPy" in r.stdout and "sgemm" in r.stdout and "× PyTorch" not in r.stdout
-    assert all(len(line) <= 80 for line in r.stdout.splitlines() if line[:1] in "┏┃┡│└")
+    table = [line for line in r.stdout.splitlines() if line[:1] in "┏┃┡│└"]
+    assert table and all(len(line) <= 80 and line.rstrip()[-1] in "┓┃┩│┤┘" for line in table)  # none cut
 
 
 def test_command_rejects_unknown_sizes():
     r = bench("--sizes", "default,huge")
     assert r.exit_code == 2 and "default, toy" in r.output
+
+
+def test_the_sgemm_measurement_leaves_the_wait_policy_to_the_benchmark():
+    """Measuring the sgemm asks Numba its thread count, which starts its OpenMP pool: the pools must
+    be started by then with the benchmark's policy (libgomp's default), not the PASSIVE nbengine sets."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    r = subprocess.run([str(Path(sys.executable).parent / "nbengine"), "bench", "transformer", "--sizes", "toy",
+                        "--rounds", "1", "--min-round", "0", "--no-torch", "-q"],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "OpenMP wait policy: unset for the benchmark: libgomp's default" in r.stdout
