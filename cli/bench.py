@@ -63,7 +63,7 @@ class CaseTables:
         self.title, self.columns, self.tables = title, list(columns), []
 
     def add_case(self, name: str) -> None:
-        table = Table(title=name, title_justify="left", title_style="bold")
+        table = Table(title=name, title_justify="left", title_style="bold", pad_edge=False)
         table.add_column("implementation", justify="left")
         for col, just in self.columns:
             table.add_column(col, justify=just)
@@ -75,9 +75,10 @@ class CaseTables:
     def __rich_console__(self, console, options):
         from rich.cells import cell_len
 
-        widths = [max((cell_len(str(c)) for t in self.tables for c in t.columns[i].cells), default=0)
+        widths = [max([cell_len(str(t.columns[i].header)) for t in self.tables]
+                      + [cell_len(str(c)) for t in self.tables for c in t.columns[i].cells])
                   for i in range(len(self.columns) + 1)]
-        if sum(widths) + 3 * len(widths) + 1 <= options.max_width:  # else Rich fits each table on its own
+        if sum(widths) + 3 * len(widths) - 1 <= options.max_width:  # else Rich fits each table on its own
             for t in self.tables:
                 for column, width in zip(t.columns, widths):
                     column.min_width = width
@@ -245,7 +246,7 @@ def bench_cnn(batch_sizes, rounds, min_round, no_torch, startup, interference, n
                f"per image for training, {cnn.flops_per_image('infer') / 1e6:.1f} for inference")
 
     m = measure_machine(out, use_torch, not keep_wait_policy)
-    columns = [("median", "right"), ("images/s", "right"), *RATE, ("× NumPy", "right")]
+    columns = [("median", "right"), *RATE, ("× NumPy", "right")]  # images/s: in the JSON lines
     if use_torch:
         columns.append(("× PyTorch", "right"))
     table = CaseTables("the lesson's MNIST CNN (float32)", columns)
@@ -258,8 +259,7 @@ def bench_cnn(batch_sizes, rounds, min_round, no_torch, startup, interference, n
         case = result.case
         table.add_case(case.name)
         for name, t in result.timings.items():
-            row = [name, fmt_seconds(t.median), f"{result.images_per_s(name):,.0f}",
-                   *rate(m, result.gflops(name)), _ratio(result.ratio(name, cnn.NUMPY))]
+            row = [name, fmt_seconds(t.median), *rate(m, result.gflops(name)), _ratio(result.ratio(name, cnn.NUMPY))]
             if use_torch:
                 row.append(_ratio(result.ratio(name, cnn.TORCH)))
             add_row(row, "bench", case=case.name, mode=case.mode, batch=case.batch, implementation=name,
