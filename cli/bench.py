@@ -6,6 +6,7 @@ import os
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from nbengine.kernels import registry
 
@@ -18,6 +19,71 @@ def fmt_seconds(s: float) -> str:
         if s >= scale:
             return f"{s / scale:.3g} {unit}"
     return f"{s / 1e-9:.3g} ns"
+
+
+def measure_machine(out: Output, use_torch: bool, libgomp_default: bool, thread_counts=None):
+    """The CPU, its vector unit and its sgemm rate on each thread count (default: Numba's), measured
+    now, just before the cases; stated as one fact and returned (a ``machine.Machine``). The
+    thread pools are started first (asking Numba its thread count starts its pool), so the
+    OpenMP wait policy is the benchmark's (see ``threads.start_thread_pools``)."""
+    from nbengine.bench import machine, threads
+
+    threads.start_thread_pools(use_torch, libgomp_default)
+    out.status("measuring the sgemm rate (NumPy float32 matrix product) ...")
+    m = machine.machine(thread_counts)
+    out.fact("machine", machine_lines(m), **m.fields())
+    return m
+
+
+def machine_lines(m) -> list[str]:
+    rates = ", ".join(f"{g:.1f} GFLOP/s on {n} thread{'s' * (n > 1)}" for n, g in m.sgemm_by_threads.items())
+    return [f"CPU: {m.cpu}, {m.cores} cores; {m.vector_features or 'no vector extensions found'}; kernels compiled "
+            f"for {m.vector_bits}-bit vectors, {m.registers} registers",
+            f"sgemm (NumPy float32 {m.sgemm_n}×{m.sgemm_n}), this run: {rates}; \"sgemm\" columns: "
+            "each row's GFLOP/s as a share of it"]
+
+
+def rate(m, gflops: float | None, threads: int | None = None) -> list[str]:
+    """The two cells of a rate: GFLOP/s and its share of the sgemm rate ("58.1", "37%")."""
+    if gflops is None:
+        return ["", ""]
+    share = m.share(gflops, threads)
+    return [f"{gflops:.1f}" if gflops >= 1 else f"{gflops:.2f}", f"{share:.0%}" if share >= 0.01 else f"{share:.1%}"]
+
+
+RATE = [("GFLOP/s", "right"), ("sgemm", "right")]
+
+
+class CaseTables:
+    """A benchmark's results: under a heading, one small table per case titled with the case's
+    name (so it stays on one line), each row an implementation; a column is as wide in every
+    table. Shown as one renderable."""
+
+    def __init__(self, title: str, columns):
+        self.title, self.columns, self.tables = title, list(columns), []
+
+    def add_case(self, name: str) -> None:
+        table = Table(title=name, title_justify="left", title_style="bold", pad_edge=False)
+        table.add_column("implementation", justify="left")
+        for col, just in self.columns:
+            table.add_column(col, justify=just)
+        self.tables.append(table)
+
+    def add_row(self, *cells) -> None:
+        self.tables[-1].add_row(*cells)
+
+    def __rich_console__(self, console, options):
+        from rich.cells import cell_len
+
+        widths = [max([cell_len(str(t.columns[i].header)) for t in self.tables]
+                      + [cell_len(str(c)) for t in self.tables for c in t.columns[i].cells])
+                  for i in range(len(self.columns) + 1)]
+        if sum(widths) + 3 * len(widths) - 1 <= options.max_width:  # else Rich fits each table on its own
+            for t in self.tables:
+                for column, width in zip(t.columns, widths):
+                    column.min_width = width
+        yield Text(self.title, style="bold")
+        yield from self.tables
 
 
 @click.command("logreg", short_help="A logistic-regression training step against NumPy.")
@@ -42,20 +108,20 @@ def bench_logreg(rounds, min_round, json_mode, quiet):
     out.status(f"Numba threads: {numba.get_num_threads()}; OMP_NUM_THREADS="
                f"{os.environ.get('OMP_NUM_THREADS', 'unset')}; {rounds} rounds of at least {min_round:g} s; "
                f"{registry.describe()}")
-    table = Table(title="logistic regression, one training step (float32)", title_justify="left")
-    for col, just in (("case", "left"), ("implementation", "left"), ("median", "right"), ("best", "right"),
-                      ("steps/s", "right"), ("× NumPy", "right")):
-        table.add_column(col, justify=just)
+    m = measure_machine(out, False, False)
+    table = CaseTables("logistic regression, one training step (float32)",
+                       [("median", "right"), *RATE, ("× NumPy", "right")])
     row = out.gather(lambda cells: table.add_row(*cells))
     for case, timings in run(rounds, min_round):
-        for i, (name, t) in enumerate(timings.items()):
+        table.add_case(case.name)
+        for name, t in timings.items():
             ratio = speedup(timings, name)
-            row([case.name if i == 0 else "", name, fmt_seconds(t.median), fmt_seconds(t.best),
-                 f"{1 / t.median:,.0f}", f"{ratio:.2f}"],
+            gflops = case.flops / t.median / 1e9
+            row([name, fmt_seconds(t.median), *rate(m, gflops),
+                 f"{ratio:.2f}"],
                 "bench", case=case.name, N=case.N, D=case.D, implementation=name,
                 reference=name == REFERENCE, median_s=t.median, best_s=t.best, calls_per_round=t.calls,
-                rounds=t.rounds, speedup=ratio)
-        table.add_section()
+                rounds=t.rounds, speedup=ratio, flops=case.flops, gflops=gflops, sgemm_share=m.share(gflops))
     out.show(table)
 
 
@@ -76,7 +142,7 @@ def _ratio(r: float | None) -> str:
     return "" if r is None else f"{r:.2f}"
 
 
-def show_results(out: Output, table: Table, use_torch: bool) -> None:
+def show_results(out: Output, table: CaseTables, use_torch: bool) -> None:
     """The thread setup the timings ran under (a JSON line and four lines of text), then the table."""
     from nbengine.bench import threads
 
@@ -179,13 +245,11 @@ def bench_cnn(batch_sizes, rounds, min_round, no_torch, startup, interference, n
                f"{', '.join(map(str, batch_sizes))}; about {cnn.flops_per_image('train') / 1e6:.1f} MFLOP "
                f"per image for training, {cnn.flops_per_image('infer') / 1e6:.1f} for inference")
 
-    table = Table(title="the lesson's MNIST CNN (float32)", title_justify="left")
-    columns = [("case", "left"), ("implementation", "left"), ("median", "right"), ("images/s", "right"),
-               ("GFLOP/s", "right"), ("× NumPy", "right")]
+    m = measure_machine(out, use_torch, not keep_wait_policy)
+    columns = [("median", "right"), *RATE, ("× NumPy", "right")]  # images/s: in the JSON lines
     if use_torch:
         columns.append(("× PyTorch", "right"))
-    for col, just in columns:
-        table.add_column(col, justify=just)
+    table = CaseTables("the lesson's MNIST CNN (float32)", columns)
     if no_idle:
         out.status("no idle pause between rounds: a round may start while the previous one's threads still spin")
     results = cnn.run(batch_sizes, rounds, min_round, use_torch=use_torch, idle_rounds=not no_idle,
@@ -193,17 +257,17 @@ def bench_cnn(batch_sizes, rounds, min_round, no_torch, startup, interference, n
     add_row = out.gather(lambda cells: table.add_row(*cells))
     for result in results:
         case = result.case
-        for i, (name, t) in enumerate(result.timings.items()):
-            row = [case.name if i == 0 else "", name, fmt_seconds(t.median), f"{result.images_per_s(name):,.0f}",
-                   f"{result.gflops(name):.1f}", _ratio(result.ratio(name, cnn.NUMPY))]
+        table.add_case(case.name)
+        for name, t in result.timings.items():
+            row = [name, fmt_seconds(t.median), *rate(m, result.gflops(name)), _ratio(result.ratio(name, cnn.NUMPY))]
             if use_torch:
                 row.append(_ratio(result.ratio(name, cnn.TORCH)))
             add_row(row, "bench", case=case.name, mode=case.mode, batch=case.batch, implementation=name,
                     median_s=t.median, best_s=t.best, calls_per_round=t.calls, rounds=t.rounds,
                     images_per_s=result.images_per_s(name), gflops=result.gflops(name),
+                    sgemm_share=m.share(result.gflops(name)),
                     flops_per_image=cnn.flops_per_image(case.mode),
                     speedup_vs_numpy=result.ratio(name, cnn.NUMPY), speedup_vs_torch=result.ratio(name, cnn.TORCH))
-        table.add_section()
     show_results(out, table, use_torch)
 
     if interference:
@@ -276,31 +340,29 @@ def bench_language_model(kind: str, sizes, rounds, min_round, no_torch, no_idle,
     if no_idle:
         out.status("no idle pause between rounds: a round may start while the previous one's threads still spin")
 
-    table = Table(title=f"the {rnnlm.MODEL_NAMES[kind]} language model, one training step (float32)",
-                  title_justify="left")
-    columns = [("case", "left"), ("implementation", "left"), ("median", "right"), ("tokens/s", "right"),
-               ("GFLOP/s", "right"), ("× NumPy", "right")]
+    m = measure_machine(out, use_torch, not keep_wait_policy)
+    columns = [("median", "right"), ("tokens/s", "right"), *RATE, ("× NumPy", "right")]
     if use_torch:
         columns.append(("× PyTorch", "right"))
-    for col, just in columns:
-        table.add_column(col, justify=just)
+    table = CaseTables(f"the {rnnlm.MODEL_NAMES[kind]} language model, one training step (float32)", columns)
     results = rnnlm.run((kind,), sizes, rounds, min_round, use_torch=use_torch,
                         idle_rounds=not no_idle, libgomp_default=not keep_wait_policy)
     add_row = out.gather(lambda cells: table.add_row(*cells))
     for result in results:
         case, size = result.case, result.case.size
-        for i, (name, t) in enumerate(result.timings.items()):
-            row = [case.name if i == 0 else "", name, fmt_seconds(t.median), f"{result.tokens_per_s(name):,.0f}",
-                   f"{result.gflops(name):.2f}", _ratio(result.ratio(name, rnnlm.NUMPY))]
+        table.add_case(case.name)
+        for name, t in result.timings.items():
+            row = [name, fmt_seconds(t.median), f"{result.tokens_per_s(name):,.0f}",
+                   *rate(m, result.gflops(name)), _ratio(result.ratio(name, rnnlm.NUMPY))]
             if use_torch:
                 row.append(_ratio(result.ratio(name, rnnlm.TORCH)))
             add_row(row, "bench", case=case.name, model=kind, size=size.name, batch=size.batch, time=size.time,
                     vocab=size.vocab, embed=size.embed, hidden=size.hidden, implementation=name,
                     median_s=t.median, best_s=t.best, calls_per_round=t.calls, rounds=t.rounds,
                     tokens_per_s=result.tokens_per_s(name), gflops=result.gflops(name), flops_per_step=case.flops,
+                    sgemm_share=m.share(result.gflops(name)),
                     speedup_vs_numpy=result.ratio(name, rnnlm.NUMPY),
                     speedup_vs_torch=result.ratio(name, rnnlm.TORCH))
-        table.add_section()
     show_results(out, table, use_torch)
 
 
@@ -363,36 +425,93 @@ def bench_attention(sizes, rounds, min_round, no_torch, no_idle, keep_wait_polic
     if no_idle:
         out.status("no idle pause between rounds: a round may start while the previous one's threads still spin")
 
-    table = Table(title="scaled dot-product attention, forward and backward (float32)", title_justify="left")
-    columns = [("case", "left"), ("implementation", "left"), ("median", "right"), ("best", "right"),
-               ("GFLOP/s", "right"), ("× NumPy", "right")]
+    m = measure_machine(out, use_torch, not keep_wait_policy)
+    columns = [("median", "right"), *RATE, ("× NumPy", "right")]
     if use_torch:
         columns.append(("× PyTorch", "right"))
-    for col, just in columns:
-        table.add_column(col, justify=just)
+    table = CaseTables("scaled dot-product attention, forward and backward (float32)", columns)
     results = attention.run(sizes, rounds, min_round, use_torch=use_torch, idle_rounds=not no_idle,
                             libgomp_default=not keep_wait_policy)
     add_row = out.gather(lambda cells: table.add_row(*cells))
     for result in results:
         case, size = result.case, result.case.size
-        for i, (name, t) in enumerate(result.timings.items()):
-            row = [case.name if i == 0 else "", name, fmt_seconds(t.median), fmt_seconds(t.best),
-                   f"{result.gflops(name):.1f}", _ratio(result.ratio(name, attention.NUMPY))]
+        table.add_case(case.name)
+        for name, t in result.timings.items():
+            row = [name, fmt_seconds(t.median), *rate(m, result.gflops(name)),
+                   _ratio(result.ratio(name, attention.NUMPY))]
             if use_torch:
                 row.append(_ratio(result.ratio(name, attention.TORCH)))
             add_row(row, "bench", case=case.name, size=size.name, batch=size.batch, time=size.time, d=size.d,
                     causal=case.causal, implementation=name, median_s=t.median, best_s=t.best,
                     calls_per_round=t.calls, rounds=t.rounds, gflops=result.gflops(name), flops=case.flops,
+                    sgemm_share=m.share(result.gflops(name)),
                     speedup_vs_numpy=result.ratio(name, attention.NUMPY),
                     speedup_vs_torch=result.ratio(name, attention.TORCH))
-        table.add_section()
     show_results(out, table, use_torch)
     if use_torch:
         out.show("× PyTorch: against the faster of PyTorch's two formulations in each case.")
 
 
-def _gflops(v: float | None) -> str:
-    return "" if v is None else f"{v:.2f}"
+@click.command("transformer", short_help="The Transformer LM's training step against NumPy and PyTorch.")
+@size_options("nbengine.bench.transformer", "default,toy",
+              "Sizes to time: default (`train transformer` on its default text: batch 32, context 64, vocabulary "
+              "80, size 64, 4 heads, 2 blocks, feed-forward 256) and toy (its settings on the lesson's sentence).",
+              "PyTorch runs best with libgomp's default.")
+def bench_transformer(sizes, rounds, min_round, no_torch, no_idle, keep_wait_policy, json_mode, quiet):
+    """Time a training step of the Transformer language model, in tokens per second.
+
+    One step is `train transformer`'s: forward through the causal blocks, softmax
+    cross-entropy, the backward pass, clipping the gradients' global norm to 1,
+    Adam. nbengine, an independent NumPy formulation and PyTorch (nn.Linear,
+    nn.LayerNorm, scaled_dot_product_attention, when installed) start from the
+    same weights, are checked to compute the same loss on the first batch, and
+    train on the same batches of random token ids in alternating rounds in one
+    process with an idle pause between rounds. GFLOP/s counts the matrix
+    products, attention's counted dense (1.47 GFLOP a step at the default size).
+    The ratios are the reference's median time over the implementation's: above
+    1 is faster.
+    """
+    from nbengine.bench import rnn_torch, transformer
+
+    out = Output(json_mode, quiet)
+    use_torch = not no_torch and rnn_torch.available()
+    if not no_torch and not use_torch:
+        out.status("PyTorch is not installed: timing without it")
+    out.status(f"{rounds} rounds of at least {min_round:g} s per implementation; one step = forward, backward, "
+               f"clipping to a global norm of {transformer.MAX_NORM:g}, Adam (η {transformer.LR:g}); sizes "
+               + "; ".join(transformer.SIZES[s].describe() for s in sizes))
+    if no_idle:
+        out.status("no idle pause between rounds: a round may start while the previous one's threads still spin")
+    m = measure_machine(out, use_torch, not keep_wait_policy)
+    columns = [("median", "right"), ("tokens/s", "right"), *RATE, ("× NumPy", "right")]
+    if use_torch:
+        columns.append(("× PyTorch", "right"))
+    table = CaseTables("the Transformer language model, one training step (float32)", columns)
+    results = transformer.run(sizes, rounds, min_round, use_torch=use_torch, idle_rounds=not no_idle,
+                              libgomp_default=not keep_wait_policy)
+    add_row = out.gather(lambda cells: table.add_row(*cells))
+    checked = []
+    for result in results:
+        case, size = result.case, result.case.size
+        checked.append(result)
+        table.add_case(case.name)
+        for name, t in result.timings.items():
+            row = [name, fmt_seconds(t.median), f"{result.tokens_per_s(name):,.0f}",
+                   *rate(m, result.gflops(name)), _ratio(result.ratio(name, transformer.NUMPY))]
+            if use_torch:
+                row.append(_ratio(result.ratio(name, transformer.TORCH)))
+            add_row(row, "bench", case=case.name, size=size.name, batch=size.batch, time=size.time,
+                    vocab=size.vocab, d=size.size, heads=size.heads, blocks=size.blocks, hidden=size.hidden,
+                    implementation=name, median_s=t.median, best_s=t.best,
+                    calls_per_round=t.calls, rounds=t.rounds, tokens_per_s=result.tokens_per_s(name),
+                    gflops=result.gflops(name), flops_per_step=case.flops, sgemm_share=m.share(result.gflops(name)),
+                    speedup_vs_numpy=result.ratio(name, transformer.NUMPY),
+                    speedup_vs_torch=result.ratio(name, transformer.TORCH))
+    show_results(out, table, use_torch)
+    for r in checked:
+        out.fact("losses", f"{r.case.size.name}: the loss on the first batch, from the same weights, before timing: "
+                 + ", ".join(f"{n} {v:.6f}" for n, v in r.losses.items()), case=r.case.name, size=r.case.size.name,
+                 losses=r.losses)
 
 
 @click.command("kernels", short_help="The naive kernels against the same loops in C, and the fast kernels.")
@@ -442,19 +561,17 @@ def bench_kernels(sizes, rounds, min_round, keep_wait_policy, json_mode, quiet):
                              "version": compiler.version, "flags": list(built.flags), "openmp": built.openmp,
                              "library": str(built.path), "cached": built.cached}
     counts = kernels.thread_counts()
-    out.fact("setup", [f"CPU: {setup['cpu']}, {kernels.cores()} cores; {setup['vector_features']}", compiler_line,
+    m = measure_machine(out, False, not keep_wait_policy, counts)
+    out.fact("setup", [compiler_line,
                        f"Numba {setup['numba']}, threading layer {setup['numba_threading_layer']}"], **setup)
     out.status(f"{rounds} rounds of at least {min_round:g} s per implementation, on "
                + " and ".join(f"{n} thread{'s' * (n > 1)}" for n in counts) + f"; {sizes} sizes")
 
-    table = Table(title="the naive kernels against their C twins (float32)", title_justify="left")
-    table.add_column("kernel", justify="left")
-    table.add_column("implementation", justify="left")
+    columns = []
     for n in counts:
-        table.add_column(f"{n} thread{'s' * (n > 1)}", justify="right")
-        table.add_column("GFLOP/s", justify="right")
-        if twins is not None:
-            table.add_column("× C", justify="right")
+        # the share of the sgemm rate only (GFLOP/s is in the JSON lines), so two thread counts fit 80 columns
+        columns += [(f"{n} thread{'s' * (n > 1)}", "right"), RATE[1]] + ([] if twins is None else [("× C", "right")])
+    table = CaseTables("the naive kernels against their C twins (float32)", columns)
     described, agreements = [], []
     check = out.gather(agreements.append)
     for result in kernels.run(kernels.SIZES[sizes], rounds, min_round, twins):
@@ -466,19 +583,20 @@ def bench_kernels(sizes, rounds, min_round, keep_wait_policy, json_mode, quiet):
             check(f"{case.name} {a.describe()}" + (f" ({a.output})" if a.output else ""),
                   "check", kernel=case.name, size=case.size, same_bits=a.same_bits, ulps=a.ulps,
                   output=a.output or None)
-        for i, name in enumerate(result.timings[counts[0]]):
-            row = [case.kernel if i == 0 else "", name]
+        table.add_case(case.kernel)
+        for name in result.timings[counts[0]]:
+            row = [name]
             cells = out.gather(row.extend)  # the cells of one thread count are one fact
             for n in counts:
                 t = result.timings[n][name]
                 ratio = result.speed_vs_c(n, name)
-                cells([fmt_seconds(t.median), _gflops(result.gflops(n, name))]
+                cells([fmt_seconds(t.median), rate(m, result.gflops(n, name), n)[1]]
                       + ([] if twins is None else ["" if name == kernels.C else _ratio(ratio)]),
                       "bench", kernel=case.name, fast_kernel=case.kernel, size=case.size, implementation=name,
                       threads=n, median_s=t.median, best_s=t.best, calls_per_round=t.calls, rounds=t.rounds,
-                      flops=case.flops, gflops=result.gflops(n, name), speed_vs_c=ratio)
+                      flops=case.flops, gflops=result.gflops(n, name), speed_vs_c=ratio,
+                      sgemm_share=m.share(result.gflops(n, name), n))
             table.add_row(*row)
-        table.add_section()
 
     out.show("sizes: " + "; ".join(described))
     out.show(table)

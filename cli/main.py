@@ -156,6 +156,7 @@ bench.add_command(bench_commands.bench_cnn)
 bench.add_command(bench_commands.bench_rnnlm)
 bench.add_command(bench_commands.bench_lstmlm)
 bench.add_command(bench_commands.bench_attention)
+bench.add_command(bench_commands.bench_transformer)
 
 main.add_command(tutorial_commands.tutorial)
 

@@ -16,7 +16,9 @@ from nbengine.bench import attention, attention_numpy, attention_torch
 from nbengine.bench.timing import Timing
 from nbengine_cli.main import main
 
-from helpers import f64, tolerance
+from helpers import f64, tolerance, small_sgemm
+
+pytestmark = pytest.mark.usefixtures("small_sgemm")  # the sgemm rate every bench command measures
 
 TINY_SIZE = attention.Size("tiny", batch=2, time=5, d=4)
 # libgomp_default=False: the test process keeps nbengine's OpenMP wait policy for the tests after these

@@ -13,6 +13,10 @@ from click.testing import CliRunner
 from nbengine.bench import cnn, threads
 from nbengine_cli.main import main
 
+from helpers import small_sgemm
+
+pytestmark = pytest.mark.usefixtures("small_sgemm")  # the sgemm rate every bench command measures
+
 # libgomp_default=False: the test process keeps nbengine's OpenMP wait policy for the tests after these
 TINY = dict(batch_sizes=(2,), rounds=1, min_round=0.0, libgomp_default=False)
 

@@ -15,7 +15,9 @@ from nbengine.bench import ctwins, kernels
 from nbengine.kernels import registry
 from nbengine_cli.main import main
 
-from helpers import assert_same_bits
+from helpers import assert_same_bits, small_sgemm
+
+pytestmark = pytest.mark.usefixtures("small_sgemm")  # the sgemm rate every bench command measures
 
 # Every kernel on a few shapes: padding (same, valid, explicit), stride 2, odd sizes,
 # batch 1, the causal mask.
@@ -229,7 +231,7 @@ def test_CC_that_does_not_run_means_no_compiler(monkeypatch, tmp_path):
 
 def bench(monkeypatch, *args: str):
     monkeypatch.setitem(kernels.SIZES, "small", TINY)
-    return CliRunner(env={"COLUMNS": "160"}).invoke(main, ["bench", "kernels", "--sizes", "small", "--rounds", "1",
+    return CliRunner(env={"COLUMNS": "80"}).invoke(main, ["bench", "kernels", "--sizes", "small", "--rounds", "1",
                                                            "--min-round", "0", "--keep-wait-policy", *args])
 
 
@@ -239,7 +241,9 @@ def test_command_prints_the_table(monkeypatch, twins):
     assert r.exit_code == 0, r.output
     out = r.stdout
     assert "CPU: " in out and "C compiler: " in out and "-ffp-contract=off" in out
-    assert "1 thread" in out and "GFLOP/s" in out and "× C" in out
+    assert "1 thread" in out and "sgemm" in out and "× C" in out
+    table = [line for line in out.splitlines() if line[:1] in "┏┃┡│└"]
+    assert table and all(line.rstrip()[-1] in "┓┃┩│┤┘" for line in table)  # whole at 80 columns, none cut
     for name in ("maxpool_forward", "maxpool_backward", "dense_forward", "dense_backward"):
         assert name in out
     rows = [line for line in out.splitlines() if line.startswith("│")]

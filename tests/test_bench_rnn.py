@@ -15,6 +15,10 @@ from click.testing import CliRunner
 from nbengine.bench import rnnlm, threads
 from nbengine_cli.main import main
 
+from helpers import small_sgemm
+
+pytestmark = pytest.mark.usefixtures("small_sgemm")  # the sgemm rate every bench command measures
+
 TINY_SIZE = rnnlm.Size("tiny", batch=2, time=3, vocab=5, embed=4, hidden=3)
 # libgomp_default=False: the test process keeps nbengine's OpenMP wait policy for the tests after these
 TINY = dict(sizes=("tiny",), size_table={"tiny": TINY_SIZE}, rounds=1, min_round=0.0, libgomp_default=False)

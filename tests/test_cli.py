@@ -15,6 +15,8 @@ from click.testing import CliRunner
 
 from nbengine_cli.main import main
 
+from helpers import small_sgemm  # noqa: F401 (a fixture)
+
 LESSON_STEPS = ["x", "w", "b", "z", "a", "y", "L", "dL/da", "da/dz", "dL/dz", "dz/dw", "dL/dw", "dL/db",
                 "new w", "new b", "new a"]
 
@@ -277,8 +279,10 @@ def test_trace_of_a_checkpoint_on_data_with_other_features(tmp_path):
     assert r.stderr.strip() == f"error: {other}: has 2 features; the model was trained on 30"
 
 
-def test_bench_reports_ratios_against_numpy():
-    rows = json_lines(run("bench", "logreg", "--rounds", "1", "--min-round", "0", "--json"))
+def test_bench_reports_ratios_against_numpy(small_sgemm):
+    events = json_lines(run("bench", "logreg", "--rounds", "1", "--min-round", "0", "--json"))
+    (machine,) = [e for e in events if e["event"] == "machine"]
+    rows = [e for e in events if e["event"] == "bench"]
     assert len(rows) == 9  # three cases, three implementations each
     for case in {r["case"] for r in rows}:
         these = [r for r in rows if r["case"] == case]
@@ -286,6 +290,8 @@ def test_bench_reports_ratios_against_numpy():
         assert ref["speedup"] == 1.0
         for r in these:
             assert r["median_s"] > 0 and r["speedup"] == pytest.approx(ref["median_s"] / r["median_s"])
+            assert r["gflops"] == pytest.approx(r["flops"] / r["median_s"] / 1e9)
+            assert r["sgemm_share"] == pytest.approx(r["gflops"] / machine["sgemm_gflops"])
 
 
 def test_a_long_run_s_time_fits_the_table_s_column():

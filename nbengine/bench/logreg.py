@@ -39,11 +39,16 @@ class Case:
     N: int
     D: int
 
+    @property
+    def flops(self) -> int:
+        """The step's two products, x·w and xᵀ·dz: N·D multiply-adds each, 2 FLOPs per multiply-add."""
+        return 2 * 2 * self.N * self.D
+
 
 CASES = [
-    Case("batch of 32, 30 features (the default training step)", 32, 30),
-    Case("full batch of 456, 30 features", 456, 30),
-    Case("batch of 4096, 256 features", 4096, 256),
+    Case("N 32, D 30 (the default step)", 32, 30),
+    Case("N 456, D 30 (full batch)", 456, 30),
+    Case("N 4096, D 256", 4096, 256),
 ]
 
 
