@@ -53,7 +53,7 @@ import numpy as np
 
 from nbengine.bench import attention_numpy, attention_torch
 from nbengine.bench.threads import blas_threads, start_thread_pools, with_idle_rounds
-from nbengine.bench.timing import Timing, measure
+from nbengine.bench.timing import Rates, Timing, measure
 
 NBENGINE = "nbengine"
 NUMPY = "NumPy (einsum)"
@@ -159,24 +159,16 @@ def implementations(case: Case, data: Mapping[str, object], *, use_nbengine: boo
 
 
 @dataclass
-class Result:
+class Result(Rates):
     case: Case
     timings: dict[str, Timing]  # seconds per call (forward and backward)
-
-    def gflops(self, name: str) -> float:
-        return self.case.flops / self.timings[name].median / 1e9
 
     def reference_median(self, reference: str) -> float | None:
         """The reference's median seconds; for TORCH, the faster PyTorch formulation's (None if not measured)."""
         if reference == TORCH:
             medians = [self.timings[n].median for n in TORCH_NAMES if n in self.timings]
             return min(medians) if medians else None
-        return self.timings[reference].median if reference in self.timings else None
-
-    def ratio(self, name: str, reference: str) -> float | None:
-        """How many times faster than ``reference`` (None if it was not measured)."""
-        ref = self.reference_median(reference)
-        return None if ref is None else ref / self.timings[name].median
+        return super().reference_median(reference)
 
 
 def cases(sizes: Sequence[str], size_table: Mapping[str, Size] = SIZES) -> list[Case]:

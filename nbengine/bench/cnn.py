@@ -103,7 +103,7 @@ import numpy as np
 from nbengine.bench import cnn_torch
 from nbengine.bench.cnn_numpy import CONV, HIDDEN, CLASSES, IMAGE, NumpyCNN, geometry
 from nbengine.bench.threads import blas_threads, cross_penalty, spin_tail, start_thread_pools, with_idle_rounds
-from nbengine.bench.timing import Timing, measure
+from nbengine.bench.timing import Rates, Timing, measure
 from nbengine.data.images import DEFAULT, load_images
 from nbengine.errors import NBEngineError
 
@@ -226,21 +226,13 @@ def implementations(case: Case, params: Mapping[str, np.ndarray], x: np.ndarray,
 
 
 @dataclass
-class Result:
+class Result(Rates):
     case: Case
     timings: dict[str, Timing]  # seconds per call (one batch)
 
     def images_per_s(self, name: str) -> float:
         return self.case.batch / self.timings[name].median
 
-    def gflops(self, name: str) -> float:
-        return self.case.flops / self.timings[name].median / 1e9
-
-    def ratio(self, name: str, reference: str) -> float | None:
-        """How many times faster than ``reference`` (None if it was not measured)."""
-        if reference not in self.timings:
-            return None
-        return self.timings[reference].median / self.timings[name].median
 
 
 def run(batch_sizes=(32, 128), rounds: int = 5, min_round: float = 0.3, use_torch: bool | None = None,

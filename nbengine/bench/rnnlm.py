@@ -69,7 +69,7 @@ import numpy as np
 from nbengine.bench import rnn_torch
 from nbengine.bench.rnn_numpy import NumpyLSTMLM, NumpyRNNLM
 from nbengine.bench.threads import blas_threads, start_thread_pools, with_idle_rounds
-from nbengine.bench.timing import Timing, measure
+from nbengine.bench.timing import Rates, Timing, measure
 
 NBENGINE = "nbengine"
 NUMPY = "NumPy (textbook)"
@@ -225,21 +225,13 @@ def implementations(case: Case, params: Mapping[str, np.ndarray], batches: Seque
 
 
 @dataclass
-class Result:
+class Result(Rates):
     case: Case
     timings: dict[str, Timing]  # seconds per call (one training step)
 
     def tokens_per_s(self, name: str) -> float:
         return self.case.size.tokens / self.timings[name].median
 
-    def gflops(self, name: str) -> float:
-        return self.case.flops / self.timings[name].median / 1e9
-
-    def ratio(self, name: str, reference: str) -> float | None:
-        """How many times faster than ``reference`` (None if it was not measured)."""
-        if reference not in self.timings:
-            return None
-        return self.timings[reference].median / self.timings[name].median
 
 
 def run(kinds: Sequence[str] = ("lstm",), sizes: Sequence[str] = ("ptb", "toy"), rounds: int = 5,

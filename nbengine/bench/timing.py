@@ -17,6 +17,24 @@ class Timing:
     rounds: int
 
 
+class Rates:
+    """What a benchmark's result says of each implementation: its GFLOP/s, and how many
+    times faster it ran than a reference. A result using it has ``case.flops`` and
+    ``timings`` (name -> Timing)."""
+
+    def gflops(self, name: str) -> float:
+        return self.case.flops / self.timings[name].median / 1e9
+
+    def reference_median(self, reference: str) -> float | None:
+        """The reference's median seconds (None if it was not measured)."""
+        return self.timings[reference].median if reference in self.timings else None
+
+    def ratio(self, name: str, reference: str) -> float | None:
+        """How many times faster than ``reference`` (None if it was not measured)."""
+        ref = self.reference_median(reference)
+        return None if ref is None else ref / self.timings[name].median
+
+
 def _calls_per_round(fn: Callable[[], object], min_round: float) -> int:
     n = 1
     while True:

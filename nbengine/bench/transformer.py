@@ -48,7 +48,7 @@ import numpy as np
 from nbengine.bench import rnn_torch
 from nbengine.bench.rnnlm import BATCHES_CYCLED, _cycle, token_batches
 from nbengine.bench.threads import blas_threads, start_thread_pools, with_idle_rounds
-from nbengine.bench.timing import Timing, measure
+from nbengine.bench.timing import Rates, Timing, measure
 from nbengine.bench.transformer_numpy import NumpyTransformerLM
 
 NBENGINE = "nbengine"
@@ -182,7 +182,7 @@ def implementations(case: Case, params: Mapping[str, np.ndarray], batches: Seque
 
 
 @dataclass
-class Result:
+class Result(Rates):
     case: Case
     timings: dict[str, Timing]  # seconds per call (one training step)
     losses: dict[str, float]  # on the first batch, before any step
@@ -190,14 +190,6 @@ class Result:
     def tokens_per_s(self, name: str) -> float:
         return self.case.size.tokens / self.timings[name].median
 
-    def gflops(self, name: str) -> float:
-        return self.case.flops / self.timings[name].median / 1e9
-
-    def ratio(self, name: str, reference: str) -> float | None:
-        """How many times faster than ``reference`` (None if it was not measured)."""
-        if reference not in self.timings:
-            return None
-        return self.timings[reference].median / self.timings[name].median
 
 
 def run(sizes: Sequence[str] = ("default", "toy"), rounds: int = 5, min_round: float = 0.3,
