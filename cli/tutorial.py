@@ -126,24 +126,27 @@ def run_step(out: Output, session, step, lang: str, show_code: bool = True) -> N
 
 
 def run_command(fact, session, step) -> str:
-    """Run the step's nbengine command in this process; show it and its output as parts of
-    the step's fact (``fact``, from Output.parts), and return the output."""
-    from click.testing import CliRunner
+    """Run the step's nbengine command as a learner would, through the console script's entry
+    point in a child process; show it and its output as parts of the step's fact (``fact``,
+    from Output.parts), and return the output (stdout and status lines, in order)."""
+    import os
+    import subprocess
+    import sys
 
     from nbengine.errors import TutorialError
-    from nbengine_cli.main import main
 
     args = session.command(step)
     fact.show(Text(f"$ nbengine {step.run.replace('{tmp}', session.tmp)}", style="dim"), run=step.run)
-    width = fact.out.out.width
-    result = CliRunner().invoke(main, args, env={"COLUMNS": str(width)}, catch_exceptions=True)
-    if result.exit_code != 0:
-        why = (result.stderr.strip().splitlines() or [repr(result.exception)])[-1]
-        raise TutorialError(session.tutorial.path, f"`nbengine {step.run}` exited {result.exit_code}: {why}",
+    env = {**os.environ, "COLUMNS": str(fact.out.out.width), "PYTHONIOENCODING": "utf-8"}
+    result = subprocess.run([sys.executable, "-m", "nbengine_cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, text=True,
+                            encoding="utf-8", errors="replace")
+    if result.returncode != 0:
+        why = (result.stdout.strip().splitlines() or ["no output"])[-1]
+        raise TutorialError(session.tutorial.path, f"`nbengine {step.run}` exited {result.returncode}: {why}",
                             step.index, step.title["en"])
-    # what the user would see: the command's stdout and status lines, in order
-    fact.raw(result.output, output=result.output)
-    return result.output
+    fact.raw(result.stdout, output=result.stdout)
+    return result.stdout
 
 
 def value_views(out: Output, step, values: dict) -> list:
