@@ -123,7 +123,7 @@ def _use(folder: str) -> None:
     os.environ["NUMBA_CACHE_DIR"] = folder
     config = sys.modules.get("numba.core.config")
     if config is not None:  # Numba was imported first: it read its settings already
-        config.CACHE_DIR = folder
+        setattr(config, "CACHE_DIR", folder)
 
 
 def _compile_uncached() -> None:
@@ -131,4 +131,4 @@ def _compile_uncached() -> None:
     that, so a dispatcher's enable_caching (what cache=True calls) keeps its NullCache."""
     from numba.core.dispatcher import Dispatcher
 
-    Dispatcher.enable_caching = lambda self: None
+    setattr(Dispatcher, "enable_caching", lambda self: None)

@@ -53,14 +53,15 @@ class Tracer:
     """Collects steps while active (use it as a context manager)."""
 
     steps: list[Step] = field(default_factory=list)
-    _token: contextvars.Token | None = field(default=None, repr=False)
+    _token: contextvars.Token[Tracer | None] | None = field(default=None, repr=False)
 
     def __enter__(self) -> "Tracer":
         self._token = _active.set(self)
         return self
 
     def __exit__(self, *exc) -> None:
-        _active.reset(self._token)
+        if self._token is not None:
+            _active.reset(self._token)
         self._token = None
 
     def add(self, name, value, formula="", note="", labels=()) -> None:

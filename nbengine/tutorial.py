@@ -38,6 +38,7 @@ import shlex
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import CodeType
 
 import numpy as np
 
@@ -66,7 +67,7 @@ class TutorialStep:
     expect: dict = field(default_factory=dict)
     tolerance: float = 1e-9
     expect_output: list[str] = field(default_factory=list)
-    compiled: object = None  # the code, compiled once when the file is read
+    compiled: CodeType | None = None  # the code, compiled once when the file is read
 
 
 @dataclass
@@ -263,11 +264,13 @@ class Session:
 
     def command(self, step: TutorialStep) -> list[str]:
         """The step's command line as arguments, with {tmp} filled in."""
+        assert step.run is not None, "a command step"
         return shlex.split(step.run.replace("{tmp}", self.tmp))
 
     def execute(self, step: TutorialStep) -> dict:
         """Run a code step; return the values it names in show, heatmap and curve."""
         try:
+            assert step.compiled is not None, "a code step"
             exec(step.compiled, self.namespace)
         except Exception as e:  # the tutorial's own code: say what went wrong, where
             raise TutorialError(self.tutorial.path, f"its code raised {type(e).__name__}: {e}", step.index,

@@ -222,9 +222,9 @@ def fetch_file(folder: str | os.PathLike, name: str, digest: str, mirrors: Seque
         raise FetchError(name, problems)
     except BaseException:
         # nor the folders made for it, if they are still empty
-        for p in made:
+        for folder_made in made:
             try:
-                p.rmdir()
+                folder_made.rmdir()
             except OSError:
                 break
         raise

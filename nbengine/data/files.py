@@ -10,7 +10,7 @@ import io
 import os
 import stat
 import tempfile
-from typing import BinaryIO, Callable, Iterable, Iterator
+from typing import IO, BinaryIO, Callable, Iterable, Iterator
 
 from nbengine.errors import DataError
 
@@ -134,7 +134,12 @@ def atomic_write(path: str | os.PathLike, text: bool = False, suffix: str = ".tm
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=suffix, dir=folder)
     try:
-        with os.fdopen(fd, "w" if text else "wb", **({"newline": "", "encoding": "utf-8"} if text else {})) as f:
+        f: IO
+        if text:
+            f = os.fdopen(fd, "w", newline="", encoding="utf-8")
+        else:
+            f = os.fdopen(fd, "wb")
+        with f:
             yield f
             f.flush()
             os.fsync(f.fileno())

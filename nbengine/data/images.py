@@ -190,7 +190,7 @@ def load_idx_folder(folder: str | os.PathLike, class_names=DIGITS) -> tuple[Imag
     if missing:
         raise DataError(folder, f"is a folder without the MNIST files {', '.join(missing)} "
                                 f"(an unpacked file without .gz is fine too)")
-    train_images, train_labels, test_images, test_labels = found
+    train_images, train_labels, test_images, test_labels = (str(path) for path in found)
     return (load_idx_images(train_images, train_labels, class_names),
             load_idx_images(test_images, test_labels, class_names))
 
@@ -217,7 +217,7 @@ class _Layout:
     @property
     def pixel_cols(self) -> slice:
         """The columns read as pixels (with "either", all 785 of them, each 0 to 255)."""
-        return {"first": slice(1, None), "last": slice(0, N_PIXELS)}.get(self.label, slice(0, None))
+        return {"first": slice(1, None), "last": slice(0, N_PIXELS)}.get(self.label or "", slice(0, None))
 
     @property
     def label_col(self) -> int:
@@ -327,7 +327,8 @@ def _parse_slow(lines: list[str], start: int, layout: _Layout, path: str, first:
     what is wrong. first: no data line has been read before lines[start]."""
     n_cols, pcols, lcol = layout.n_cols, layout.pixel_cols, layout.label_col
     first_pixel_col = pcols.start or 0
-    rows, labels = [], []
+    rows: list[np.ndarray] = []
+    labels: list[int] = []
     for i in range(start, len(lines)):
         line, lineno = lines[i], i + 1
         if not line.strip():
@@ -405,9 +406,8 @@ def _csv_images(body: bytes, path: str) -> Images:
         layout = _Layout(_label_column(values, path, layout.data_line + 1), layout.data_line)
         col = layout.label_col
         if complete and values[:, col].max() < N_CLASSES:
-            labels = values[:, col].astype(np.int64)
-            pixels = np.ascontiguousarray(values[:, layout.pixel_cols])
-            return Images(pixels.reshape(-1, SIDE, SIDE), labels, path, list(DIGITS))
+            return Images(np.ascontiguousarray(values[:, layout.pixel_cols]).reshape(-1, SIDE, SIDE),
+                          values[:, col].astype(np.int64), path, list(DIGITS))
         # else read again, knowing the layout, to report the first bad line as such
     pixels, labels, complete = _parse_fast(data, layout)
     if not complete:  # something is wrong (or merely irregular): line by line from where it stopped
@@ -489,6 +489,8 @@ def require_classes(images: Images) -> None:
     """Refuse images to train on whose labels take a single value: a network learns
     nothing from them but to answer that value, and its test accuracy is then 1.0. It
     is what a file whose label column was misread looks like."""
+    if images.labels is None:
+        raise DataError(images.source, "has no labels: there is nothing to train on (is it a test file?)")
     values = np.unique(images.labels)
     if values.size < 2:
         raise DataError(images.source, f"every label of its {len(images):,} training images is {values[0]}: there "

@@ -190,7 +190,7 @@ def fetchable_names() -> list[str]:
 def shipped_path(name: str) -> str:
     """The file of a shipped data set (a table, images or text), wherever the package is installed."""
     spec = SHIPPED.get(name) or SHIPPED_IMAGES.get(name) or SHIPPED_TEXT[name]
-    return os.fspath(resources.files("nbengine_datasets").joinpath(spec.file))
+    return str(resources.files("nbengine_datasets").joinpath(spec.file))
 
 
 def resolve(name_or_path: str) -> tuple[str, str]:

@@ -240,7 +240,8 @@ def join_tokens(tokens: Iterable[str], level: str) -> str:
     tokens = list(tokens)
     if level == "char":
         return "".join(tokens)
-    lines, line = [], []
+    lines: list[str] = []
+    line: list[str] = []
     for t in tokens:
         if t == EOS:
             lines.append(" ".join(line))
@@ -271,7 +272,8 @@ def split_lines(text: str) -> tuple[str, str, str]:
                          f"train, valid and test")
     k = max(1, n * SPLIT_PERCENT[1] // 100)
     parts = lines[:n - 2 * k], lines[n - 2 * k:n - k], lines[n - k:]
-    return tuple("".join(line + "\n" for line in part) for part in parts)
+    train, valid, test = ("".join(line + "\n" for line in part) for part in parts)
+    return train, valid, test
 
 
 def decode_text(data: bytes, path: str | os.PathLike) -> str:

@@ -69,7 +69,9 @@ def attention(sentence: str | list | None = None, d_model: int = 4, d_k: int = 3
     read from, on the sentence (default "A cat ate the fish because it was hungry"); see
     :func:`pronoun_attention`."""
     if model is not None:
-        return pronoun_attention(model, PRONOUN_SENTENCE if sentence is None else sentence, source)
+        if sentence is None:
+            sentence = PRONOUN_SENTENCE
+        return pronoun_attention(model, sentence if isinstance(sentence, str) else " ".join(sentence), source)
     sentence = ATTENTION_SENTENCE if sentence is None else sentence
     tokens = sentence.split() if isinstance(sentence, str) else list(sentence)
     if not tokens:

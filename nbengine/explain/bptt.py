@@ -65,6 +65,7 @@ def bptt(T: int = 20, H: int = 16, small_sigma: float = 0.5, large_sigma: float 
         layer.params["b"][...] = 0
         hs = layer.forward(x_unit * scale, training=True).copy()
         layer.backward(dhs)
+        assert layer.dh_total is not None  # written by the backward pass
         return np.linalg.norm(layer.dh_total[0], axis=1), hs, layer
 
     # The largest input scale (a power of ten) at which the σ-large RNN stays near
@@ -85,6 +86,7 @@ def bptt(T: int = 20, H: int = 16, small_sigma: float = 0.5, large_sigma: float 
     lstm.params["b"][:H] = forget_bias
     lstm.forward(x_unit * scale, training=True)
     lstm.backward(dhs)
+    assert lstm.dh_total is not None
     lstm_norms = np.linalg.norm(lstm.dh_total[0], axis=1)
     f_mean = float(lstm.cache["gates"][0, :, :H].mean())
 

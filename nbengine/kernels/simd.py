@@ -27,7 +27,7 @@ def features() -> frozenset[str]:
     """The CPU features Numba compiles for (``+avx512f`` → ``avx512f``)."""
     from numba.core import config
 
-    text = config.CPU_FEATURES
+    text = getattr(config, "CPU_FEATURES", None)
     if text is None:
         import llvmlite.binding as llvm
 
