@@ -14,7 +14,7 @@ from functools import lru_cache
 import numba
 import pytest
 
-from nbengine.bench import ctwins
+from nbengine import ctwins
 from nbengine.kernels.conv2d import conv2d_forward, conv2d_forward_naive
 from test_cli import json_lines, run
 
