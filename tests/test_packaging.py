@@ -47,11 +47,12 @@ def test_the_wheel_check_finds_a_benchmark_or_test_package(tmp_path):
     assert [f.split()[0] for f in found] == ["benchmarks", "refs"]
 
 
-def test_every_engine_package_on_disk_is_in_the_wheel():
+def test_every_package_of_the_engine_and_the_command_line_is_in_the_wheel():
     """A sub-package missing from the explicit list would be missing from the wheel."""
     folders = set(packaged_folders(ROOT / "pyproject.toml").values())
-    engine = Path(nbengine.__file__).resolve().parent
-    on_disk = {p.parent for p in engine.rglob("__init__.py") if "__pycache__" not in p.parts}
+    tops = [Path(nbengine.__file__).resolve().parent, ROOT / "cli", ROOT / "datasets"]
+    on_disk = {p.parent.resolve() for top in tops for p in top.rglob("__init__.py") if "__pycache__" not in p.parts}
+    assert len(on_disk) >= 10
     assert on_disk - folders == set()
 
 
