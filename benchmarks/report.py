@@ -129,7 +129,8 @@ def _no_idle_said(out, no_idle: bool) -> None:
 
 def _columns(*middle, use_torch: bool) -> list[tuple[str, str]]:
     """median, the case's own columns, GFLOP/s and the sgemm share, × NumPy (and × PyTorch)."""
-    return [("median", "right"), *middle, *RATE, ("× NumPy", "right")] + ([("× PyTorch", "right")] if use_torch else [])
+    torch = [("× PyTorch", "right")] if use_torch else []
+    return [("median", "right"), *middle, *RATE, ("× NumPy", "right"), *torch]
 
 
 # -- logistic regression ------------------------------------------------------------------------------

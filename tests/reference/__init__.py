@@ -4,6 +4,7 @@ nbengine's kernels (nothing here imports nbengine).
 
 They are test oracles, so they live with the tests and are not part of the installed
 package; the benchmarks in benchmarks/ time the same formulations as their NumPy rows.
-Imported as ``tests.reference`` with the repository's root on the path (pytest's
-``pythonpath`` setting; ``benchmarks`` puts it there itself).
+Imported as ``tests.reference`` with the repository's root on the path: pytest's
+``pythonpath`` setting puts it there for the tests; `nbengine bench` (cli/bench.py) and
+`python -m benchmarks` have it there already, to import ``benchmarks``.
 """
