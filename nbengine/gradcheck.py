@@ -7,14 +7,15 @@ parameter is the central difference
 
 whose error shrinks like ε² (truncation) plus about 1e-16·|f|/ε (rounding); with
 ε = 1e-6 in float64 both are far below the 1e-6 relative error a correct backward
-pass reaches. Every kernel's tests use :func:`check_gradients`, and the command line's
-``gradcheck`` prints its results.
+pass reaches. Every kernel's tests use :func:`check_gradients` (every entry) or, for a
+whole model, :func:`spot_check_gradients` (a few entries of each parameter); the command
+line's ``gradcheck`` prints the results. The tests write no central differences of their own.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -31,24 +32,37 @@ class GradCheck:
     passed: bool
 
 
-def numerical_gradient(f: Callable[[], float], p: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    """Central differences of f() with respect to every entry of p (perturbed in place
-    and restored, so f must read p, not a copy of it)."""
+def numerical_gradient(f: Callable[[], float], p: np.ndarray, eps: float = 1e-6,
+                       entries: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+    """Central differences of f() with respect to the entries of p (perturbed in place
+    and restored, so f must read p, not a copy of it): every entry, as an array shaped
+    like p, or only ``entries`` (indices into p flattened in C order), as a 1-D array in
+    their order. A large parameter is checked at a few entries (:func:`spot_entries`)."""
     if p.dtype != np.float64:
         raise TypeError(f"gradient checks need float64 parameters, not {p.dtype}")
-    grad = np.zeros_like(p)
-    flat, gflat = p.reshape(-1), grad.reshape(-1)
+    flat = p.reshape(-1)
     if not np.shares_memory(flat, p):
         raise ValueError("the parameter must be contiguous so it can be perturbed in place")
-    for k in range(flat.size):
+    picks = range(flat.size) if entries is None else np.asarray(entries, dtype=np.int64).reshape(-1)
+    numeric = np.zeros(len(picks), dtype=np.float64)
+    for i, k in enumerate(picks):
         old = flat[k]
         flat[k] = old + eps
         f_plus = float(f())
         flat[k] = old - eps
         f_minus = float(f())
         flat[k] = old
-        gflat[k] = (f_plus - f_minus) / (2 * eps)
-    return grad
+        numeric[i] = (f_plus - f_minus) / (2 * eps)
+    return numeric.reshape(p.shape) if entries is None else numeric
+
+
+def spot_entries(grad: np.ndarray, rng: np.random.Generator, largest: int = 2, random: int = 3) -> np.ndarray:
+    """Where to check a parameter too large to check whole: the flat indices of its
+    ``largest`` entries by |grad| (where a wrong formula shows most), then ``random``
+    others drawn by rng without replacement (or every entry, if it has fewer)."""
+    g = np.asarray(grad).reshape(-1)
+    top = np.argsort(-np.abs(g), kind="stable")[:largest]
+    return np.concatenate([top, rng.choice(g.size, min(random, g.size), replace=False)]).astype(np.int64)
 
 
 def compare(name: str, analytic: np.ndarray, numeric: np.ndarray, rtol: float = 1e-6, atol: float = 1e-9) -> GradCheck:
@@ -82,3 +96,26 @@ def check_gradients(
     analytic[name] is backprop's dL/d(name) at those same values.
     """
     return [compare(name, analytic[name], numerical_gradient(f, p, eps), rtol, atol) for name, p in params.items()]
+
+
+def spot_check_gradients(
+    f: Callable[[], float],
+    params: Mapping[str, np.ndarray],
+    analytic: Mapping[str, np.ndarray],
+    rng: np.random.Generator,
+    largest: int = 2,
+    random: int = 3,
+    eps: float = 1e-6,
+    rtol: float = 1e-6,
+    atol: float = 1e-9,
+) -> list[GradCheck]:
+    """As :func:`check_gradients`, at a few entries of each parameter (:func:`spot_entries`):
+    for a whole model, where one central difference costs two forward passes. Each result
+    is named with the entries checked, "W[12, 3, 40]"."""
+    results = []
+    for name, p in params.items():
+        picks = spot_entries(analytic[name], rng, largest, random)
+        numeric = numerical_gradient(f, p, eps, picks)
+        results.append(compare(f"{name}{picks.tolist()}", np.asarray(analytic[name]).reshape(-1)[picks], numeric,
+                               rtol, atol))
+    return results

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import numba
 import numpy as np
 import pytest
 
 from nbengine.testing import assert_close
+
+ROOT = Path(__file__).resolve().parents[1]  # the repository: benchmarks/ and tests/reference/ import from it
 
 
 def tolerance(dtype, *refs, f32_atol: float = 1e-5) -> tuple[float, float]:
@@ -62,6 +65,28 @@ def assert_all_same_bits(results, names):
             assert_same_bits(f"{name}: {label} vs {first_label}", a, b)
 
 
+def run(*args: str, code: int = 0, env: dict | None = None):
+    """`nbengine ARGS` in this process (Click's test runner, 120 columns); fails unless it exits with ``code``."""
+    from click.testing import CliRunner
+
+    from nbengine_cli.main import main
+
+    result = CliRunner().invoke(main, list(args), env={"COLUMNS": "120", **(env or {})})
+    assert result.exit_code == code, (
+        f"nbengine {' '.join(args)} exited {result.exit_code}, expected {code}\n"
+        f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}\n{result.exception!r}"
+    )
+    return result
+
+
+def json_lines(result) -> list[dict]:
+    """A --json run's stdout as objects; every line must be JSON (a ``run`` result, or its stdout as text)."""
+    text = result if isinstance(result, str) else result.stdout
+    lines = text.splitlines()
+    assert lines, "no JSON output"
+    return [json.loads(line) for line in lines]
+
+
 def wait_for_json_line(proc, predicate, timeout):
     """Read a child process's JSON lines until one satisfies predicate; the lines read."""
     deadline = time.monotonic() + timeout
@@ -80,7 +105,7 @@ def wait_for_json_line(proc, predicate, timeout):
 def small_sgemm(monkeypatch):
     """The benchmarks' sgemm rate measured on small matrices in short rounds: the figure is
     then no peak, but the tests check what is done with it, not its value."""
-    from nbengine.bench import machine
+    from benchmarks import machine
 
     monkeypatch.setattr(machine, "SGEMM_N", 64)
     monkeypatch.setattr(machine, "SGEMM_MIN_ROUND", 0.0)

@@ -12,11 +12,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from nbengine.bench import attention, attention_numpy, attention_torch
-from nbengine.bench.timing import Timing
 from nbengine_cli.main import main
 
-from helpers import f64, tolerance, small_sgemm
+from benchmarks import attention, attention_torch
+from benchmarks.timing import Timing
+from tests.reference import attention_numpy
+
+from helpers import ROOT, f64, small_sgemm, tolerance
 
 pytestmark = pytest.mark.usefixtures("small_sgemm")  # the sgemm rate every bench command measures
 
@@ -127,7 +129,7 @@ def test_harness_times_nbengine_and_numpy():
 
 def test_harness_times_pytorch():
     pytest.importorskip("torch")
-    from nbengine.bench import threads
+    from benchmarks import threads
 
     results = list(attention.run(**TINY, use_torch=True, use_nbengine=False))
     check(results, [attention.NUMPY, attention.TORCH_MATMUL, attention.TORCH_SDPA])
@@ -138,9 +140,9 @@ def test_harness_times_pytorch():
 
 
 def test_torch_is_not_imported_to_ask_whether_it_is_there():
-    code = ("import sys; from nbengine.bench import attention, attention_torch; attention_torch.available(); "
+    code = ("import sys; from benchmarks import attention, attention_torch; attention_torch.available(); "
             "print('torch' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
 

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from nbengine.bench import cnn, threads
 from nbengine_cli.main import main
 
-from helpers import small_sgemm
+from benchmarks import cnn, threads
+
+from helpers import ROOT, small_sgemm
 
 pytestmark = pytest.mark.usefixtures("small_sgemm")  # the sgemm rate every bench command measures
 
@@ -160,9 +161,9 @@ def test_openmp_starts_with_libgomps_default_unless_the_user_chose(user_policy, 
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     if user_policy:
         env["OMP_WAIT_POLICY"] = user_policy
-    code = ("import os; from nbengine.bench import threads; note = threads.start_thread_pools(False); "
+    code = ("import os; from benchmarks import threads; note = threads.start_thread_pools(False); "
             "print(note); print(os.environ['OMP_WAIT_POLICY']); print(threads.thread_setup()['omp_wait_policy'])")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     note, policy, reported = out.stdout.splitlines()
     assert note.startswith(expected) and reported == note
@@ -173,7 +174,7 @@ def test_the_three_implementations_compute_the_same_network():
     """Same weights, same batch, dropout off: the same probabilities, loss and gradients,
     so the benchmark compares the same computation."""
     models = pytest.importorskip("nbengine.models.cnn")
-    from nbengine.bench.cnn_numpy import NumpyCNN
+    from tests.reference.cnn_numpy import NumpyCNN
 
     x, y, _ = cnn.digits(8, seed=2)
     mine = models.CNN(seed=3, dtype=np.float32, dropout=0.0)

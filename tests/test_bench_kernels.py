@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from nbengine.bench import ctwins, kernels
+from nbengine import ctwins
 from nbengine.kernels import registry
 from nbengine_cli.main import main
+
+from benchmarks import kernels
 
 from helpers import assert_same_bits, small_sgemm
 

@@ -9,9 +9,10 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from nbengine.bench import machine
 from nbengine.kernels import simd
 from nbengine_cli.main import main
+
+from benchmarks import machine
 
 from helpers import small_sgemm
 

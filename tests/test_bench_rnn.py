@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from nbengine.bench import rnnlm, threads
 from nbengine_cli.main import main
 
-from helpers import small_sgemm
+from benchmarks import rnnlm, threads
+
+from helpers import ROOT, small_sgemm
 
 pytestmark = pytest.mark.usefixtures("small_sgemm")  # the sgemm rate every bench command measures
 
@@ -84,9 +85,9 @@ def test_harness_times_nbengine():
 
 
 def test_torch_is_not_imported_to_ask_whether_it_is_there():
-    code = ("import sys; from nbengine.bench import rnnlm, rnn_torch; rnn_torch.available(); "
+    code = ("import sys; from benchmarks import rnnlm, rnn_torch; rnn_torch.available(); "
             "print('torch' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
 
@@ -128,7 +129,8 @@ def test_the_three_implementations_compute_the_same_models():
     carried, and the same weights after clipped SGD steps, so the benchmark compares the same
     computation."""
     models = pytest.importorskip("nbengine.models.rnnlm")
-    from nbengine.bench import rnn_numpy, rnn_torch
+    from benchmarks import rnn_torch
+    from tests.reference import rnn_numpy
     from nbengine.optim import SGD, clip_global_norm
 
     size = rnnlm.Size("small", batch=3, time=4, vocab=11, embed=6, hidden=5)

@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from nbengine.bench import rnn_torch, transformer
-from nbengine.bench.rnnlm import token_batches
-from nbengine.bench.transformer_numpy import NumpyTransformerLM, transformer_lm_ref
 from nbengine_cli.main import main
+
+from benchmarks import rnn_torch, transformer
+from benchmarks.rnnlm import token_batches
+from tests.reference.transformer_numpy import NumpyTransformerLM, transformer_lm_ref
 
 from helpers import small_sgemm
 

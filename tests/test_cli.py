@@ -11,29 +11,13 @@ from pathlib import Path
 import click
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from nbengine_cli.main import main
 
-from helpers import small_sgemm  # noqa: F401 (a fixture)
+from helpers import json_lines, run, small_sgemm  # noqa: F401 (small_sgemm: a fixture)
 
 LESSON_STEPS = ["x", "w", "b", "z", "a", "y", "L", "dL/da", "da/dz", "dL/dz", "dz/dw", "dL/dw", "dL/db",
                 "new w", "new b", "new a"]
-
-
-def run(*args: str, code: int = 0):
-    result = CliRunner().invoke(main, list(args), env={"COLUMNS": "120"})
-    assert result.exit_code == code, (
-        f"nbengine {' '.join(args)} exited {result.exit_code}, expected {code}\n"
-        f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}\n{result.exception!r}"
-    )
-    return result
-
-
-def json_lines(result) -> list[dict]:
-    lines = result.stdout.splitlines()
-    assert lines, "no JSON output"
-    return [json.loads(line) for line in lines]  # every stdout line must be JSON
 
 
 def all_commands(group: click.Group, prefix=()):

@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 
-from test_cli import json_lines, run
+from helpers import json_lines, run
 
 
 def traces(events):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import os
 import re
 import threading
@@ -13,31 +12,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from nbengine.data import registry
 from nbengine.data.idx import write_idx
 from nbengine.data.images import load_images, load_split
 from nbengine.data.registry import MNIST_FILES
 from nbengine_cli.data import FETCH_NAMES, RAMP, TEXT_NAMES
-from nbengine_cli.main import main
+
+from helpers import json_lines, run
 
 FILES = {"one.gz": b"first fake file " * 64, "two.gz": b"second fake file " * 3}
 PTB = {"ptb.train.txt": b" the cat sat on the mat \n the dog sat \n" * 3, "ptb.valid.txt": b" the cat \n",
        "ptb.test.txt": b" a dog sat \n"}
-
-
-def run(*args: str, code: int = 0, env: dict | None = None):
-    result = CliRunner().invoke(main, list(args), env={"COLUMNS": "120", **(env or {})})
-    assert result.exit_code == code, (
-        f"nbengine {' '.join(args)} exited {result.exit_code}, expected {code}\n"
-        f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}\n{result.exception!r}"
-    )
-    return result
-
-
-def json_lines(result) -> list[dict]:
-    return [json.loads(line) for line in result.stdout.splitlines()]
 
 
 def ramp_lines(pixels) -> list[str]:

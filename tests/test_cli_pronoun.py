@@ -4,7 +4,7 @@ checkpoints and bad input."""
 from __future__ import annotations
 
 import pytest
-from test_cli import json_lines, run
+from helpers import json_lines, run
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from test_cli import json_lines, run
+from helpers import json_lines, run
 
 
 def traces(events, scope="step"):

@@ -17,8 +17,7 @@ import sys
 import numpy as np
 import pytest
 
-from helpers import wait_for_json_line as _wait_for
-from test_cli import json_lines, run
+from helpers import json_lines, run, wait_for_json_line as _wait_for
 
 SENTENCE = "you say goodbye and i say hello ."
 MODELS = ["rnnlm", "lstmlm"]

@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 
 from nbengine_cli.render.heatmap import NEG_RAMP, POS_RAMP, RAMP, heatmap
-from test_cli import json_lines, run
+from helpers import json_lines, run
 
 SHAPES = {"conv1": [28, 28, 32], "pool1": [14, 14, 32], "conv2": [14, 14, 64], "pool2": [7, 7, 64],
           "flatten": [3136], "dense1": [1024], "dropout": [1024], "dense2": [10]}

@@ -2,7 +2,7 @@
 
 The layers against the NumPy references and finite differences; the model's
 shape and parameter count against the lesson's Keras summary, its forward and
-backward against the independent NumPy network (nbengine/bench/cnn_numpy.py)
+backward against the independent NumPy network (tests/reference/cnn_numpy.py)
 and against float64 finite differences for entries of every parameter, both
 places of the dropout, training, saving, and bit-for-bit repeatable training
 steps whatever the number of threads.
@@ -17,9 +17,8 @@ import numpy as np
 import pytest
 
 from nbengine import checkpoint
-from nbengine.bench import cnn_numpy as ref
 from nbengine.errors import CheckpointError
-from nbengine.gradcheck import check_gradients, compare
+from nbengine.gradcheck import check_gradients, spot_check_gradients
 from nbengine.layers.conv2d import Conv2D
 from nbengine.layers.dense import Dense
 from nbengine.layers.dropout import Dropout
@@ -29,6 +28,8 @@ from nbengine.layers.pooling import MaxPool2D
 from nbengine.models.cnn import CNN
 from nbengine.optim import SGD, Adam
 from nbengine.testing import assert_close, assert_gradients_pass
+
+from tests.reference import cnn_numpy as ref
 
 from helpers import f64
 
@@ -308,23 +309,8 @@ def test_model_gradients_match_finite_differences_for_every_parameter(as_written
     def loss():
         return model.loss_fn.forward(model.forward(x, training=True), y)
 
-    rng = np.random.default_rng(6)
-    eps = 1e-6
-    results = []
-    for name, p in model.params.items():
-        flat, gflat = p.reshape(-1), grads[name].reshape(-1)
-        picks = np.concatenate([np.argsort(-np.abs(gflat))[:3], rng.choice(flat.size, 3, replace=False)])
-        numeric = np.empty(picks.size)
-        for i, k in enumerate(picks):
-            old = flat[k]
-            flat[k] = old + eps
-            f_plus = loss()
-            flat[k] = old - eps
-            f_minus = loss()
-            flat[k] = old
-            numeric[i] = (f_plus - f_minus) / (2 * eps)
-        results.append(compare(f"{name}{picks.tolist()}", gflat[picks], numeric, rtol=1e-5, atol=1e-9))
-    assert_gradients_pass(results)
+    assert_gradients_pass(spot_check_gradients(loss, model.params, grads, np.random.default_rng(6), largest=3,
+                                               random=3, rtol=1e-5, atol=1e-9))
 
 
 # == dropout in training and inference, in both orders ==================================================

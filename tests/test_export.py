@@ -7,7 +7,7 @@ import html
 import re
 import xml.etree.ElementTree as ET
 
-from test_cli import json_lines, run
+from helpers import json_lines, run
 from test_tutorial_runner import readme_tutorial
 
 

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from nbengine.gradcheck import GradCheck, check_gradients, compare, numerical_gradient
+from nbengine.gradcheck import (GradCheck, check_gradients, compare, numerical_gradient, spot_check_gradients,
+                                spot_entries)
 from nbengine.testing import assert_close, assert_gradients_pass
 
 
@@ -26,6 +27,36 @@ def test_numerical_gradient_of_a_zero_dimensional_parameter():
     g = numerical_gradient(lambda: float(p) ** 2, p)
     assert g.shape == ()
     assert abs(float(g) - 3.0) < 1e-8
+
+
+def test_numerical_gradient_at_some_entries_is_the_whole_gradient_there_in_their_order():
+    p = np.random.default_rng(4).uniform(-2, 2, size=(3, 5))
+    whole = numerical_gradient(lambda: np.sum(p ** 3), p)
+    entries = np.array([14, 0, 7])
+    some = numerical_gradient(lambda: np.sum(p ** 3), p, entries=entries)
+    assert some.shape == (3,)
+    assert np.array_equal(some, whole.reshape(-1)[entries])
+
+
+def test_spot_entries_takes_the_largest_gradients_then_distinct_random_ones():
+    g = np.array([[0.1, -5.0, 0.2], [3.0, 0.0, -0.3]])
+    picks = spot_entries(g, np.random.default_rng(0), largest=2, random=3)
+    assert picks[:2].tolist() == [1, 3]  # |-5| then |3|
+    assert len(set(picks[2:].tolist())) == 3 and all(0 <= k < g.size for k in picks)
+    assert sorted(spot_entries(g, np.random.default_rng(0), largest=0, random=10).tolist()) == list(range(6))
+
+
+def test_spot_check_catches_a_wrong_gradient_where_it_is_largest():
+    rng = np.random.default_rng(5)
+    p = rng.uniform(0.5, 2, size=(20, 20))
+    right = 3 * p ** 2
+    (ok,) = spot_check_gradients(lambda: np.sum(p ** 3), {"W": p}, {"W": right}, np.random.default_rng(1))
+    assert ok.passed and ok.name.startswith("W[") and ok.analytic.shape == (5,)
+    wrong = right.copy()
+    wrong.reshape(-1)[np.argmax(right)] *= 1.01  # one entry off: the largest, which is always checked
+    (bad,) = spot_check_gradients(lambda: np.sum(p ** 3), {"W": p}, {"W": wrong}, np.random.default_rng(1),
+                                  largest=1, random=0)
+    assert not bad.passed
 
 
 def test_check_gradients_passes_correct_and_fails_wrong_gradients():

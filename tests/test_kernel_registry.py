@@ -7,7 +7,6 @@ rounding, and the naive kernels repeat bit for bit on any thread count."""
 from __future__ import annotations
 
 import importlib
-import json
 
 import numpy as np
 import pytest
@@ -15,17 +14,7 @@ import pytest
 from nbengine.kernels import registry
 from nbengine.kernels.registry import KernelChoiceError, compiled, kernel, name_of, use_kernels, using_kernels
 
-from click.testing import CliRunner
-
-from nbengine_cli.main import main
-
-
-def run(args):
-    return CliRunner().invoke(main, args, env={"COLUMNS": "120"})
-
-
-def json_lines(text: str) -> list[dict]:
-    return [json.loads(line) for line in text.splitlines()]
+from helpers import json_lines, run
 
 # Every fast kernel that has a naive twin: (module, name).
 TWINS = [
@@ -175,26 +164,20 @@ def test_the_language_models_compute_the_same_on_either_kind(model_name):
 # -- the command line -----------------------------------------------------------------------------
 
 def test_train_says_which_kernels_ran():
-    result = run(["train", "logreg", "--epochs", "1", "--kernels", "naive", "--json"])
-    assert result.exit_code == 0, result.output
-    start = json_lines(result.stdout)[0]
+    start = json_lines(run("train", "logreg", "--epochs", "1", "--kernels", "naive", "--json"))[0]
     assert start["event"] == "start" and start["kernels"] == "naive"
-    result = run(["train", "logreg", "--epochs", "1"])
-    assert "fast kernels" in result.stderr
+    assert "fast kernels" in run("train", "logreg", "--epochs", "1").stderr
 
 
 def test_the_environment_reaches_the_command_line(monkeypatch):
     monkeypatch.setenv(registry.ENV, "naive")
-    result = run(["train", "logreg", "--epochs", "1", "--json"])
-    assert json_lines(result.stdout)[0]["kernels"] == "naive"
-    result = run(["train", "logreg", "--epochs", "1", "--json", "--kernels", "fast"])
-    assert json_lines(result.stdout)[0]["kernels"] == "fast"
+    assert json_lines(run("train", "logreg", "--epochs", "1", "--json"))[0]["kernels"] == "naive"
+    assert json_lines(run("train", "logreg", "--epochs", "1", "--json", "--kernels", "fast"))[0]["kernels"] == "fast"
 
 
 def test_a_bad_environment_value_is_one_line_and_exit_2(monkeypatch):
     monkeypatch.setenv(registry.ENV, "turbo")
-    result = run(["train", "logreg", "--epochs", "1"])
-    assert result.exit_code == 2
+    result = run("train", "logreg", "--epochs", "1", code=2)
     assert "NBENGINE_KERNELS: 'turbo' is not a kind of kernels; use fast or naive" in result.stderr
     assert "Traceback" not in result.output
 
@@ -202,5 +185,4 @@ def test_a_bad_environment_value_is_one_line_and_exit_2(monkeypatch):
 @pytest.mark.parametrize("command", [["train", "cnn"], ["eval", "lstmlm"], ["trace", "conv"], ["gradcheck", "logreg"],
                                      ["bench", "attention"], ["predict", "cnn"], ["generate", "transformer"]])
 def test_every_command_that_runs_loops_has_the_switch(command):
-    result = run(command + ["--help"])
-    assert result.exit_code == 0 and "--kernels [naive|fast]" in result.output
+    assert "--kernels [naive|fast]" in run(*command, "--help").output

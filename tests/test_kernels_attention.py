@@ -1,5 +1,5 @@
 """Scaled dot-product attention checked against the independent NumPy einsum
-reference (nbengine/bench/attention_numpy.py) in float64 and float32, against
+reference (tests/reference/attention_numpy.py) in float64 and float32, against
 float64 central differences with and without the causal mask, and on the
 lesson's worked example. Then: the causal mask hides the future bit for bit,
 large scores stay finite, and the bits do not depend on the number of threads.
@@ -14,10 +14,11 @@ import numba
 import numpy as np
 import pytest
 
-from nbengine.bench import attention_numpy as ref
 from nbengine.gradcheck import check_gradients
 from nbengine.kernels.attention import attention_backward, attention_forward
 from nbengine.testing import assert_close, assert_gradients_pass
+
+from tests.reference import attention_numpy as ref
 
 from helpers import f64, nans, tolerance as tol
 

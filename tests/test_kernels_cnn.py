@@ -1,5 +1,5 @@
 """The CNN's kernels checked three ways: against the independent im2col NumPy
-reference (nbengine/bench/cnn_numpy.py) in float64 and float32, against float64
+reference (tests/reference/cnn_numpy.py) in float64 and float32, against float64
 central differences, and on small examples worked out by hand. Then the
 parallel kernels' promise: the same inputs give the same bits, whatever the
 number of threads.
@@ -14,7 +14,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nbengine.bench import cnn_numpy as ref
 from nbengine.gradcheck import check_gradients
 from nbengine.kernels.conv2d import conv2d_backward, conv2d_forward, output_size, sum_parts
 from nbengine.kernels.cross_entropy import cross_entropy_backward, cross_entropy_forward
@@ -26,6 +25,8 @@ from nbengine.kernels.relu import relu_backward, relu_forward
 from nbengine.kernels.softmax import softmax_backward, softmax_forward
 from nbengine.kernels.softmax_cross_entropy import softmax_cross_entropy_backward, softmax_cross_entropy_forward
 from nbengine.testing import assert_close, assert_gradients_pass
+
+from tests.reference import cnn_numpy as ref
 
 from helpers import assert_all_same_bits, f64, rand, run_with_threads, tolerance
 

@@ -1,5 +1,5 @@
 """Layer normalisation and GELU checked against the independent NumPy reference
-(nbengine/bench/transformer_numpy.py) in float64 and float32, and against float64
+(tests/reference/transformer_numpy.py) in float64 and float32, and against float64
 central differences. Then: a row of equal values (variance 0) and very large
 inputs stay finite, and the bits do not depend on the number of threads.
 
@@ -13,12 +13,13 @@ import numba
 import numpy as np
 import pytest
 
-from nbengine.bench import transformer_numpy as ref
 from nbengine.gradcheck import check_gradients
 from nbengine.kernels.conv2d import sum_parts
 from nbengine.kernels.gelu import gelu_backward, gelu_forward
 from nbengine.kernels.layernorm import layernorm_backward, layernorm_forward
 from nbengine.testing import assert_close, assert_gradients_pass
+
+from tests.reference import transformer_numpy as ref
 
 from helpers import f64, nans, tolerance as tol
 

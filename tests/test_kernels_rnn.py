@@ -1,5 +1,5 @@
 """The recurrent language models' kernels checked three ways: against the
-independent NumPy reference in the textbook's style (nbengine/bench/rnn_numpy.py)
+independent NumPy reference in the textbook's style (tests/reference/rnn_numpy.py)
 in float64 and float32, against float64 central differences (backpropagation
 through time over six steps from a nonzero carried state, and each of the LSTM's
 four gate blocks on its own), and on small cases built by hand. Then the same
@@ -14,8 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nbengine.bench import rnn_numpy as ref
-from nbengine.gradcheck import check_gradients, compare
+from nbengine.gradcheck import check_gradients, compare, numerical_gradient
 from nbengine.kernels.conv2d import sum_parts
 from nbengine.kernels.embedding import embedding_backward, embedding_forward
 from nbengine.kernels.lstm import lstm_backward, lstm_forward
@@ -28,25 +27,12 @@ from nbengine.layers.time_affine import TimeAffine
 from nbengine.optim import NORM_PARTS, clip_global_norm, global_norm
 from nbengine.testing import assert_close, assert_gradients_pass
 
+from tests.reference import rnn_numpy as ref
+
 from helpers import assert_all_same_bits, assert_same_bits, f64, nans, rand, run_with_threads, tolerance as tol
 
 DTYPES = [pytest.param(np.float64, id="float64"), pytest.param(np.float32, id="float32")]
 GATES = ["f", "g", "i", "o"]  # the order of the LSTM's 4H columns
-
-
-def numeric_entries(f, p, index_sets, eps=1e-6):
-    """Central differences of f() with respect to the entries p[idx] for idx in index_sets
-    (p perturbed in place and restored), in the order given."""
-    out = np.empty(len(index_sets))
-    for k, idx in enumerate(index_sets):
-        old = p[idx]
-        p[idx] = old + eps
-        f_plus = float(f())
-        p[idx] = old - eps
-        f_minus = float(f())
-        p[idx] = old
-        out[k] = (f_plus - f_minus) / (2 * eps)
-    return out
 
 
 def embed(W, ids):
@@ -543,7 +529,6 @@ def test_lstm_each_gate_block_matches_finite_differences(gate, one_thread):
     xs, h0, c0, Wx, Wh, b, G = lstm_loss_problem(12, last_step_only=True)
     H = Wh.shape[0]
     k = GATES.index(gate)
-    cols = range(k * H, (k + 1) * H)
     hs, cs, gates = lstm(xs, h0, c0, Wx, Wh, b)
     g = lstm_grads(G, hs, cs, gates, h0, c0, xs, Wx, Wh, 2)
 
@@ -552,11 +537,11 @@ def test_lstm_each_gate_block_matches_finite_differences(gate, one_thread):
 
     results = []
     for name, p, dp in (("Wx", Wx, g["dWx"]), ("Wh", Wh, g["dWh"]), ("b", b, g["db"])):
-        idx = [(r, c) for r in range(p.shape[0]) for c in cols] if p.ndim == 2 else [(c,) for c in cols]
-        analytic = np.array([dp[i] for i in idx])
+        entries = np.arange(p.size).reshape(p.shape)[..., k * H:(k + 1) * H].reshape(-1)  # the gate's columns
+        analytic = dp.reshape(-1)[entries]
         assert np.any(analytic != 0)
         results.append(compare(f"{gate} gate {name}[:, {k * H}:{(k + 1) * H}]", analytic,
-                               numeric_entries(loss, p, idx)))
+                               numerical_gradient(loss, p, entries=entries)))
     assert_gradients_pass(results)
 
 

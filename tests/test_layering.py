@@ -8,6 +8,8 @@ from pathlib import Path
 import nbengine
 
 ENGINE = Path(nbengine.__file__).parent
+ROOT = Path(__file__).resolve().parent.parent
+CLI = ROOT / "cli"
 FORBIDDEN = {"click", "rich", "nbengine_cli", "cli"}
 
 
@@ -28,6 +30,32 @@ def test_engine_never_imports_the_cli_or_terminal_libraries():
                 names = [node.module]
             offenders += [f"{path.name}:{node.lineno} imports {n}" for n in names if n.split(".")[0] in FORBIDDEN]
     assert offenders == []
+
+
+def imports_of(path: Path):
+    """(line, module) for every absolute import in the file at ``path``."""
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            yield from ((node.lineno, a.name) for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.lineno, node.module
+
+
+def test_nothing_installed_imports_the_benchmarks_or_the_tests():
+    """nbengine/ and cli/ go into the wheel; benchmarks/ and tests/ (with the NumPy references)
+    do not, so an import of either would break an installed nbengine. `nbengine bench` loads
+    the benchmarks by name, only from a source checkout (cli/bench.py)."""
+    files = engine_files() + sorted(CLI.rglob("*.py"))
+    offenders = [f"{path.relative_to(ROOT)}:{line} imports {name}" for path in files
+                 for line, name in imports_of(path) if name.split(".")[0] in ("benchmarks", "tests")]
+    assert offenders == []
+
+
+def test_the_import_check_finds_an_import_of_the_references(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text("import numpy\nfrom tests.reference import cnn_numpy\n\ndef f():\n    import benchmarks.cnn\n")
+    assert [n for _, n in imports_of(module) if n.split(".")[0] in ("benchmarks", "tests")] == [
+        "tests.reference", "benchmarks.cnn"]
 
 
 def test_engine_never_prints():
@@ -57,7 +85,6 @@ def test_every_kernel_is_cached():
     assert missing == []
 
 
-CLI = Path(__file__).resolve().parent.parent / "cli"
 
 
 def cli_imports():
@@ -176,3 +203,13 @@ def test_the_pair_checks_find_pairs(tmp_path, monkeypatch):
     monkeypatch.setattr(sys.modules[__name__], "CLI", cli)
     assert _emit_outside_the_writers(cli / "pairs.py") == ["pairs.py:3"]
     assert _json_only_fact_beside_a_show(cli / "pairs.py") == ["pairs.py:6 result (acc)"]
+
+
+def test_the_benchmark_tables_write_no_fact_twice(monkeypatch):
+    """benchmarks/report.py prints for `nbengine bench` through the same Output: the same rule."""
+    import sys
+
+    monkeypatch.setattr(sys.modules[__name__], "CLI", ROOT / "benchmarks")
+    report = ROOT / "benchmarks" / "report.py"
+    assert _emit_outside_the_writers(report) == []
+    assert _json_only_fact_beside_a_show(report) == []

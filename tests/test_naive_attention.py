@@ -1,7 +1,7 @@
 """The naive attention, layer-norm and GELU kernels (the formulas as plain loops)
 against the fast ones they explain: float64 to 1e-12 relative, float32 to a few
 units in the last place of the values' size. Then against the independent NumPy
-references (nbengine/bench/attention_numpy.py, transformer_numpy.py), against
+references (tests/reference/attention_numpy.py, transformer_numpy.py), against
 float64 central differences, and the same bits on 1 and 2 threads.
 
 Every output array is filled with NaN before a kernel runs, and every result is
@@ -13,8 +13,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nbengine.bench import attention_numpy as attn_ref
-from nbengine.bench import transformer_numpy as ref
 from nbengine.gradcheck import check_gradients
 from nbengine.kernels.attention import (
     attention_backward,
@@ -29,6 +27,9 @@ from nbengine.kernels.layernorm import (
     layernorm_forward_naive,
 )
 from nbengine.testing import assert_close, assert_gradients_pass
+
+from tests.reference import attention_numpy as attn_ref
+from tests.reference import transformer_numpy as ref
 
 from helpers import assert_all_same_bits, f64, nans, run_with_threads, tolerance as tol
 from test_kernels_layernorm_gelu import ln_backward as ln_backward_fast

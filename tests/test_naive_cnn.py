@@ -1,6 +1,6 @@
 """The convolution's naive kernels (the lesson's formula as loops) checked against the
 fast kernels, against the independent im2col NumPy reference
-(nbengine/bench/cnn_numpy.py), against float64 central differences, and for the same
+(tests/reference/cnn_numpy.py), against float64 central differences, and for the same
 bits on any number of threads.
 
 Every output array starts full of NaN, so a value a kernel fails to overwrite shows up.
@@ -11,11 +11,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nbengine.bench import cnn_numpy as ref
 from nbengine.gradcheck import check_gradients
 from nbengine.kernels.conv2d import (conv2d_backward, conv2d_backward_naive, conv2d_forward,
                                      conv2d_forward_naive, output_size, sum_parts)
 from nbengine.testing import assert_close, assert_gradients_pass
+
+from tests.reference import cnn_numpy as ref
 
 from helpers import assert_all_same_bits, assert_same_bits, f64, nans, rand, run_with_threads, tolerance
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nbengine.bench import cnn_numpy as ref
-from nbengine.bench.logreg import numpy_step
 from nbengine.gradcheck import check_gradients
 from nbengine.kernels.dense import dense_backward, dense_backward_naive, dense_forward, dense_forward_naive
 from nbengine.kernels.logistic import logistic_backward, logistic_forward, logistic_forward_naive, logistic_loss
@@ -17,6 +15,9 @@ from nbengine.kernels.softmax import (softmax_backward, softmax_backward_naive, 
 from nbengine.kernels.softmax_cross_entropy import (softmax_cross_entropy_backward, softmax_cross_entropy_forward,
                                                     softmax_cross_entropy_forward_naive)
 from nbengine.testing import assert_close, assert_gradients_pass
+
+from tests.reference import cnn_numpy as ref
+from tests.reference.logreg_numpy import numpy_step
 
 from helpers import assert_all_same_bits, f64, nans, rand, run_with_threads, tolerance
 

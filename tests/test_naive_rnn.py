@@ -1,5 +1,5 @@
 """The naive RNN and LSTM kernels (the lesson's loops) checked against the fast ones,
-against the independent NumPy reference (nbengine/bench/rnn_numpy.py), against float64
+against the independent NumPy reference (tests/reference/rnn_numpy.py), against float64
 central differences through time from a nonzero carried state, and for the same bits
 on 1 and 2 threads.
 
@@ -13,12 +13,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nbengine.bench import rnn_numpy as ref
 from nbengine.gradcheck import check_gradients
 from nbengine.kernels.conv2d import sum_parts
 from nbengine.kernels.lstm import lstm_backward, lstm_backward_naive, lstm_forward, lstm_forward_naive
 from nbengine.kernels.rnn import rnn_backward, rnn_backward_naive, rnn_forward, rnn_forward_naive
 from nbengine.testing import assert_close, assert_gradients_pass
+
+from tests.reference import rnn_numpy as ref
 
 from helpers import assert_all_same_bits, f64, nans, rand, run_with_threads, tolerance as tol
 

@@ -11,21 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nbengine.bench import rnn_numpy as ref
+from nbengine.gradcheck import numerical_gradient
 
-
-def numerical_gradient(f, a, eps=1e-6):
-    """Central differences of the scalar f() with respect to every entry of a (changed in place)."""
-    g = np.zeros_like(a)
-    for idx in np.ndindex(a.shape):
-        old = a[idx]
-        a[idx] = old + eps
-        fp = f()
-        a[idx] = old - eps
-        fm = f()
-        a[idx] = old
-        g[idx] = (fp - fm) / (2 * eps)
-    return g
+from tests.reference import rnn_numpy as ref
 
 
 def sigmoid(x):
@@ -341,7 +329,7 @@ def test_lm_keeps_float32(kind):
 @pytest.mark.parametrize("dtype, rtol, atol", [(np.float64, 1e-10, 1e-13), (np.float32, 1e-4, 1e-6)])
 def test_torch_lm_matches_numpy_lm(kind, dtype, rtol, atol):
     pytest.importorskip("torch")
-    from nbengine.bench import rnn_torch
+    from benchmarks import rnn_torch
 
     p = lm_params(kind, V=9, D=5, H=4, seed=11, dtype=dtype)
     mine = KINDS[kind](p, lr=0.3, max_norm=0.5)
@@ -365,7 +353,7 @@ def test_torch_lm_matches_numpy_lm(kind, dtype, rtol, atol):
 
 def test_torch_lstm_gate_blocks_are_reordered():
     """nbengine's columns f, g, i, o become PyTorch's rows i, f, g, o, and back."""
-    from nbengine.bench import rnn_torch
+    from benchmarks import rnn_torch
 
     H = 2
     b = np.repeat(np.array([10.0, 20.0, 30.0, 40.0]), H)  # f f g g i i o o

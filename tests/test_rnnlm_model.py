@@ -1,7 +1,7 @@
 """The recurrent language models (nbengine.models.rnnlm.RNNLM and LSTMLM).
 
 Their loss and every gradient against the independent NumPy models in the
-textbook's style (nbengine/bench/rnn_numpy.py) with copied weights, and against
+textbook's style (tests/reference/rnn_numpy.py) with copied weights, and against
 float64 finite differences for entries of every parameter from a nonzero carried
 state; the state carried from one batch to the next while the gradient stops at
 the batch's first step (truncated backpropagation through time); the lesson's
@@ -18,12 +18,13 @@ import numpy as np
 import pytest
 
 from nbengine import checkpoint
-from nbengine.bench import rnn_numpy as ref
 from nbengine.errors import CheckpointError
-from nbengine.gradcheck import compare
+from nbengine.gradcheck import spot_check_gradients
 from nbengine.models.rnnlm import LSTMLM, RNNLM
 from nbengine.optim import SGD, Adam, clip_global_norm
 from nbengine.testing import assert_close, assert_gradients_pass
+
+from tests.reference import rnn_numpy as ref
 
 from helpers import f64
 
@@ -152,24 +153,9 @@ def test_gradients_match_finite_differences_for_every_parameter(cls, one_thread)
         set_state(model, carried)
         return model.loss(xs, ts)
 
-    rng = np.random.default_rng(32)
-    eps = 1e-6
-    results = []
-    for name, p in model.params.items():
-        flat, gflat = p.reshape(-1), grads[name].reshape(-1)
-        assert np.any(gflat != 0), name
-        picks = np.concatenate([np.argsort(-np.abs(gflat))[:3], rng.choice(flat.size, 3, replace=False)])
-        numeric = np.empty(picks.size)
-        for i, k in enumerate(picks):
-            old = flat[k]
-            flat[k] = old + eps
-            f_plus = loss()
-            flat[k] = old - eps
-            f_minus = loss()
-            flat[k] = old
-            numeric[i] = (f_plus - f_minus) / (2 * eps)
-        results.append(compare(f"{name}{picks.tolist()}", gflat[picks], numeric, rtol=1e-6, atol=1e-9))
-    assert_gradients_pass(results)
+    assert all(np.any(g != 0) for g in grads.values())
+    assert_gradients_pass(spot_check_gradients(loss, model.params, grads, np.random.default_rng(32), largest=3,
+                                               random=3, rtol=1e-6, atol=1e-9))
 
 
 # == the state carried between batches, and truncated BPTT ==============================================

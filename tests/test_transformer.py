@@ -3,7 +3,7 @@
 Kernels (multi-head split/merge, residual add, token + position embeddings)
 against NumPy's own reshapes and sums; layers (LayerNorm, MultiHeadAttention,
 FeedForward, TransformerBlock) and the whole TransformerLM against the independent
-NumPy formulation in nbengine/bench/transformer_numpy.py and against float64 finite
+NumPy formulation in tests/reference/transformer_numpy.py and against float64 finite
 differences; the causal mask proven on the whole model (changing token t+1 never
 changes any score at t); the loops and BLAS agreeing; training steps repeating bit
 for bit whatever the thread count; saving, loading and generating.
@@ -16,10 +16,8 @@ import numpy as np
 import pytest
 
 from nbengine import checkpoint
-from nbengine.bench.transformer_numpy import (multi_head_attention_ref, transformer_block_ref,
-                                              transformer_lm_ref)
 from nbengine.errors import CheckpointError
-from nbengine.gradcheck import compare
+from nbengine.gradcheck import spot_check_gradients
 from nbengine.kernels.heads import merge_heads, merge_heads_backward, split_heads, split_heads_backward
 from nbengine.kernels.position_embedding import position_embedding_backward, position_embedding_forward
 from nbengine.kernels.residual import residual_backward, residual_forward
@@ -30,6 +28,9 @@ from nbengine.layers.transformer import TransformerBlock
 from nbengine.models.transformer import TransformerLM
 from nbengine.optim import Adam, clip_global_norm
 from nbengine.testing import assert_close, assert_gradients_pass
+
+from tests.reference.transformer_numpy import (multi_head_attention_ref, transformer_block_ref,
+                                              transformer_lm_ref)
 
 from helpers import nans, tolerance
 
@@ -111,23 +112,10 @@ def finite_difference_check(layer, x, dy, names=None, picks=4, seed=0):
     layer.forward(x, training=True)
     dx = layer.backward(dy).copy()
     grads = {k: g.copy() for k, g in layer.grads.items()}
-    rng = np.random.default_rng(seed)
-    results = []
-    eps = 1e-6
-    for name, p, g in [("x", x, dx)] + [(k, layer.params[k], grads[k]) for k in (names or layer.params)]:
-        flat, gflat = p.reshape(-1), g.reshape(-1)
-        ks = np.concatenate([np.argsort(-np.abs(gflat))[:2], rng.choice(flat.size, min(picks, flat.size), False)])
-        numeric = np.empty(ks.size)
-        for i, k in enumerate(ks):
-            old = flat[k]
-            flat[k] = old + eps
-            a = f()
-            flat[k] = old - eps
-            b = f()
-            flat[k] = old
-            numeric[i] = (a - b) / (2 * eps)
-        results.append(compare(f"{name}{ks.tolist()}", gflat[ks], numeric, rtol=1e-6, atol=1e-8))
-    assert_gradients_pass(results)
+    checked = {"x": x, **{k: layer.params[k] for k in (names or layer.params)}}
+    analytic = {"x": dx, **{k: grads[k] for k in checked if k != "x"}}
+    assert_gradients_pass(spot_check_gradients(f, checked, analytic, np.random.default_rng(seed), largest=2,
+                                               random=picks, rtol=1e-6, atol=1e-8))
 
 
 @pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
@@ -232,23 +220,8 @@ def test_lm_gradients_match_finite_differences_for_every_parameter(one_thread):
     xs, ts = batch(2, 6, seed=9, ignored=2)
     model.loss_and_backward(xs, ts)
     grads = {k: g.copy() for k, g in model.grads.items()}
-    rng = np.random.default_rng(10)
-    eps = 1e-6
-    results = []
-    for name, p in model.params.items():
-        flat, gflat = p.reshape(-1), grads[name].reshape(-1)
-        picks = np.concatenate([np.argsort(-np.abs(gflat))[:2], rng.choice(flat.size, min(3, flat.size), False)])
-        numeric = np.empty(picks.size)
-        for i, k in enumerate(picks):
-            old = flat[k]
-            flat[k] = old + eps
-            a = model.loss(xs, ts)
-            flat[k] = old - eps
-            b = model.loss(xs, ts)
-            flat[k] = old
-            numeric[i] = (a - b) / (2 * eps)
-        results.append(compare(f"{name}{picks.tolist()}", gflat[picks], numeric, rtol=1e-5, atol=1e-9))
-    assert_gradients_pass(results)
+    assert_gradients_pass(spot_check_gradients(lambda: model.loss(xs, ts), model.params, grads,
+                                               np.random.default_rng(10), largest=2, random=3, rtol=1e-5, atol=1e-9))
 
 
 def test_the_causal_mask_hides_the_future_in_the_whole_model():

@@ -14,9 +14,9 @@ from functools import lru_cache
 import numba
 import pytest
 
-from nbengine.bench import ctwins
+from nbengine import ctwins
 from nbengine.kernels.conv2d import conv2d_forward, conv2d_forward_naive
-from test_cli import json_lines, run
+from helpers import json_lines, run
 
 LANGS = ["en", "ko"]
 HANGUL = re.compile(r"[\uac00-\ud7a3]")

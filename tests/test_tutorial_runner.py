@@ -16,7 +16,7 @@ import pytest
 from nbengine.tutorial import find, load, shipped
 from nbengine_cli.tutorial import default_language
 
-from test_cli import json_lines, run
+from helpers import json_lines, run
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

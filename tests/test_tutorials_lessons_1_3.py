@@ -12,7 +12,7 @@ import re
 import numpy as np
 import pytest
 
-from test_cli import json_lines, run
+from helpers import json_lines, run
 
 LANGS = ["en", "ko"]
 _runs: dict[tuple[str, str], list[dict]] = {}

@@ -13,7 +13,7 @@ from functools import lru_cache
 import numpy as np
 import pytest
 
-from test_cli import json_lines, run
+from helpers import json_lines, run
 
 LANGS = ["en", "ko"]
 SENTENCE_IDS = [0, 1, 2, 3, 4, 1, 5, 6]

@@ -2,9 +2,11 @@
  *
  * Each function is the Numba naive kernel of the same name, line for line: the
  * same loops in the same index order, the same scalar accumulators, the same
- * skips. `nbengine bench kernels` compiles these files with the machine's C
- * compiler and times them against the Numba kernels, to show how near to C the
- * Numba loops run; it also checks that both compute the same numbers.
+ * skips. nbengine/ctwins.py compiles these files with the machine's C compiler
+ * and loads them with ctypes: lesson 8 (tutorials/8-speed.toml) runs the conv2d
+ * twin beside its Numba kernel, and `nbengine bench kernels` (benchmarks/, in a
+ * source checkout) times them all against the Numba kernels, to show how near to
+ * C the Numba loops run; both check that the two compute the same numbers.
  *
  * Calling convention. Every array argument of the Numba kernel becomes two C
  * arguments, its data and its shape (float32 or int32 data, C order, int64

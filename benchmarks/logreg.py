@@ -1,7 +1,7 @@
 """One training step of logistic regression: nbengine against NumPy.
 
-The NumPy reference is written the way a textbook writes it, vectorised:
-z = x @ w + b, a = 1 / (1 + exp(-z)), dw = xᵀ(a − y) / N, w -= lr·dw.
+The NumPy reference (tests/reference/logreg_numpy.py) is written the way a textbook
+writes it, vectorised: z = x @ w + b, a = 1 / (1 + exp(-z)), dw = xᵀ(a − y) / N, w -= lr·dw.
 """
 
 from __future__ import annotations
@@ -11,26 +11,15 @@ from typing import Callable
 
 import numpy as np
 
-from nbengine.bench.timing import Timing, measure
 from nbengine.kernels.logistic import logistic_backward, logistic_forward, logistic_loss
 from nbengine.kernels.registry import kernel
 from nbengine.models.logreg import LogisticRegression
 from nbengine.optim import SGD
 
+from benchmarks.timing import Timing, measure
+from tests.reference.logreg_numpy import numpy_step
+
 LR = 0.1
-
-
-def numpy_step(w: np.ndarray, b: np.ndarray, x: np.ndarray, y: np.ndarray, lr: float) -> float:
-    """Forward, loss, backward and update with NumPy's vectorised operations."""
-    N = x.shape[0]
-    z = x @ w + b[0]
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        a = 1 / (1 + np.exp(-z))
-        loss = -np.mean(y * np.log(a) + (1 - y) * np.log(1 - a))
-    dz = (a - y) / N
-    w -= lr * (x.T @ dz)
-    b -= lr * dz.sum()
-    return float(loss)
 
 
 @dataclass

@@ -1,5 +1,9 @@
 """The C twins of the naive kernels: finding a C compiler, building them, calling them.
 
+Lesson material, so it ships with nbengine beside the C sources: lesson 8
+(``tutorials/8-speed.toml``) times the naive convolution against its C twin, and
+``nbengine bench kernels`` (the repository's benchmarks/kernels.py) times them all.
+
 The C files in ``nbengine/csrc`` are the naive Numba kernels written again in
 plain C99, loop for loop (``twins.h`` says how). ``build`` compiles them with
 the machine's C compiler into one shared library, in nbengine's cache folder

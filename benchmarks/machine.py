@@ -22,9 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nbengine.bench.kernels import cores, cpu_name, vector_features
-from nbengine.bench.threads import blas_threads
-from nbengine.bench.timing import measure
+from benchmarks.kernels import cores, cpu_name, vector_features
+from benchmarks.threads import blas_threads
+from benchmarks.timing import measure
+
 
 SGEMM_N = 2048
 SGEMM_MIN_ROUND = 0.2  # seconds a timed round lasts at least

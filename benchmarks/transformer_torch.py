@@ -25,7 +25,8 @@ from typing import Mapping
 
 import numpy as np
 
-from nbengine.bench.rnn_torch import import_torch
+from benchmarks.rnn_torch import import_torch
+
 
 
 class TorchTransformerLM:

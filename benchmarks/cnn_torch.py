@@ -29,7 +29,8 @@ from typing import Mapping
 
 import numpy as np
 
-from nbengine.bench.cnn_numpy import DROPOUT, IMAGE, POOL, POOL_STRIDE, from_textbook, paddings, to_textbook
+from tests.reference.cnn_numpy import DROPOUT, IMAGE, POOL, POOL_STRIDE, from_textbook, paddings, to_textbook
+
 
 
 def available() -> bool:

@@ -3,7 +3,7 @@
 Up to three thread pools live in a benchmark's process: Numba's (nbengine's
 ``prange`` loops, on the ``omp`` threading layer), OpenBLAS's (NumPy's matrix
 products) and PyTorch's (OpenMP). What they do to one another on a 2-core
-machine, as measured, is written out in the docstring of ``nbengine/bench/cnn.py``.
+machine, as measured, is written out in the docstring of ``benchmarks/cnn.py``.
 In short: an idle pool keeps spinning for a while after its work (OpenBLAS about
 100 ms, libgomp's default about 10 ms), slowing whatever runs next; Numba and
 PyTorch share one libgomp, which reads OMP_WAIT_POLICY once, when it loads.
