@@ -133,7 +133,7 @@ def train(out: Output, model, optimizer, events: Callable[[Callable[[], bool]], 
 
     ``events(should_stop)`` starts nbengine.train.fit. The table has an epoch column,
     ``columns``, and with ``unit`` ("images") the speed (units per second) and the time
-    so far. A row is shown every ``every`` epochs and after the last; the checkpoint
+    so far (and the epoch's JSON line its speed and seconds). A row is shown every ``every`` epochs and after the last; the checkpoint
     ``save`` is written with each row, holding the epochs done and the metrics named in
     ``keep`` in its config. ``result(Result event)`` gives what to show of the result and
     its JSON fields. ``sample`` (a batch) warms the kernels up before the first step.
@@ -186,8 +186,9 @@ def train(out: Output, model, optimizer, events: Callable[[Callable[[], bool]], 
                         model.extra_config.update(epochs=ev.epoch, **{k: ev.metrics[k] for k in keep})
                         model.save(save)
                         last_saved = ev.epoch
-                speed = {f"{unit}_per_second": ev.count / ev.seconds if ev.seconds > 0 else 0.0} if unit else {}
-                out.fact("epoch", row, epoch=ev.epoch, loss=ev.loss, **ev.metrics, **speed, seconds=ev.seconds,
+                timing = {f"{unit}_per_second": ev.count / ev.seconds if ev.seconds > 0 else 0.0,
+                          "seconds": ev.seconds} if unit else {}
+                out.fact("epoch", row, epoch=ev.epoch, loss=ev.loss, **ev.metrics, **timing,
                          checkpoint=save if last_saved == ev.epoch else None)
             elif isinstance(ev, Stopped):
                 stopped = ev

@@ -38,7 +38,7 @@ class Step:
     """One optimizer step was taken."""
 
     step: int
-    total_steps: int
+    total_steps: int | None  # None when the caller did not say how many steps an epoch has
     epoch: int
     loss: float  # the batch's mean loss
     count: int  # predictions the batch made (samples, or tokens)
@@ -122,12 +122,13 @@ def _how(loss: float) -> str:
     return f"became {loss}"
 
 
-def fit(model, optimizer, batches: Callable[[int], Iterable[tuple]], *, epochs: int, steps_per_epoch: int,
+def fit(model, optimizer, batches: Callable[[int], Iterable[tuple]], *, epochs: int, steps_per_epoch: int | None = None,
         clip: float | None = None, measure: Callable[[object], dict] | None = None,
         finish: Callable[[object], dict] | None = None, perplexities: bool = False, trace_every: int = 0,
         should_stop: Callable[[], bool] | None = None) -> Iterator[Event]:
     """Train ``model`` for ``epochs`` epochs on ``batches(epoch)`` (epoch counted from 1;
-    each batch a tuple of ``model.loss_and_backward``'s arguments).
+    each batch a tuple of ``model.loss_and_backward``'s arguments; ``steps_per_epoch``,
+    if given, is how many there are, for :attr:`Step.total_steps`).
 
     Each step: forward and backward, the gradients scaled down to a global norm of
     ``clip`` when they are larger (None: never; the norm is then not computed), the
@@ -149,7 +150,7 @@ def fit(model, optimizer, batches: Callable[[int], Iterable[tuple]], *, epochs: 
     if epochs < 1:
         raise ValueError("epochs must be at least 1")
     limit = MAX_LOSS if perplexities else math.inf
-    total = epochs * steps_per_epoch
+    total = epochs * steps_per_epoch if steps_per_epoch is not None else None
     step = 0
     metrics: dict = {}
     for epoch in range(1, epochs + 1):
@@ -193,9 +194,9 @@ def fit(model, optimizer, batches: Callable[[int], Iterable[tuple]], *, epochs: 
         if measure is not None:
             metrics.update(measure(model))
             model.reset_state()
-        for name, value in metrics.items():
-            if isinstance(value, float) and not math.isfinite(value):
-                yield from _diverge(step, epoch, f"the {name.replace('_', ' ')} became {value} after epoch {epoch}")
+        for name, value in metrics.items():  # a measured loss is held to a training loss's limit
+            if isinstance(value, float) and not (math.isfinite(value) and (value <= limit or "loss" not in name)):
+                yield from _diverge(step, epoch, f"the {name.replace('_', ' ')} {_how(value)} after epoch {epoch}")
         yield Epoch(epoch, mean, seconds, count, metrics)
     yield Result(epochs, finish(model) if finish is not None else dict(metrics))
 
