@@ -132,8 +132,8 @@ class Output:
     @contextlib.contextmanager
     def progress(self, description: str, total: int, plain: bool = False):
         """A progress bar on stderr; yields advance(n). Silent with -q, and off a terminal
-        unless ``plain``: then a line "description: done/total" at each tenth of the total,
-        once the bar has run for PLAIN_AFTER seconds."""
+        unless ``plain``: then a line "description: done/total" at each tenth of the total and at
+        its end, once the bar has run for PLAIN_AFTER seconds."""
         if self.quiet or not self.err.is_terminal:
             yield self._plain(description, total) if plain and not self.quiet else (lambda n=1: None)
             return
@@ -156,7 +156,7 @@ class Output:
 
         def advance(n: int = 1) -> None:
             state["done"] += n
-            if state["done"] >= state["mark"]:
+            if state["done"] >= state["mark"] or state["done"] == total:
                 while state["mark"] <= state["done"]:
                     state["mark"] += tenth
                 if time.monotonic() - started >= PLAIN_AFTER:
