@@ -17,7 +17,7 @@ from nbengine_cli import run
 from nbengine_cli.data import cache_dir_option
 from nbengine_cli.options import Float
 from nbengine_cli.output import Output, json_options
-from nbengine_cli.run import Column, set_threads, short_number, threads_option
+from nbengine_cli.run import set_threads, short_number, threads_option
 
 DEFAULT_DATA = "mnist_5k"
 DEFAULT_LR = {"sgd": 0.01, "momentum": 0.01, "adam": 0.001}
@@ -151,9 +151,9 @@ def train_cnn(data, epochs, batch_size, optimizer, lr, momentum_, lesson, as_wri
                                                 steps_per_epoch=per_epoch, measure=measure, should_stop=stop),
               epochs=epochs, steps_per_epoch=per_epoch, result=result, sample=(x_train[:2], y_train[:2]), save=save,
               json_steps=not json_epochs, unit="images",
-              columns=[Column("loss", 8, lambda ev: short_number(ev.loss)),
-                       Column("train acc", 9, lambda ev: f"{ev.metrics['train_accuracy']:.4f}"),
-                       Column("test acc", 8, lambda ev: f"{ev.metrics['test_accuracy']:.4f}")])
+              columns=[("loss", 8, lambda ev: short_number(ev.loss)),
+                       ("train acc", 9, lambda ev: f"{ev.metrics['train_accuracy']:.4f}"),
+                       ("test acc", 8, lambda ev: f"{ev.metrics['test_accuracy']:.4f}")])
 
 
 def checkpoint_data(model, data, cache_dir):

@@ -17,7 +17,7 @@ from nbengine.kernels import registry
 from nbengine_cli import run
 from nbengine_cli.options import Float
 from nbengine_cli.output import Output, output_options, tensor_options
-from nbengine_cli.run import Column, short_number
+from nbengine_cli.run import short_number
 
 DEFAULT_DATA = "breast_cancer"
 
@@ -144,9 +144,9 @@ def train_logreg(data, epochs, batch_size, lr, seed, test_fraction, split_seed, 
                                                       trace_every=trace_every, should_stop=stop),
               epochs=epochs, steps_per_epoch=per_epoch, result=result, sample=(x_train[:2], y_train[:2]), save=save,
               json_steps=not json_epochs, on_trace=show_step,
-              columns=[Column("loss", 10, lambda ev: short_number(ev.loss)),
-                       Column("train acc", 9, lambda ev: f"{ev.metrics['train_accuracy']:.4f}"),
-                       Column("test acc", 9, lambda ev: f"{ev.metrics['test_accuracy']:.4f}")])
+              columns=[("loss", 10, lambda ev: short_number(ev.loss)),
+                       ("train acc", 9, lambda ev: f"{ev.metrics['train_accuracy']:.4f}"),
+                       ("test acc", 9, lambda ev: f"{ev.metrics['test_accuracy']:.4f}")])
 
 
 @click.command("logreg", short_help="Loss, accuracy and confusion matrix of a logreg checkpoint.")

@@ -14,7 +14,7 @@ from nbengine.kernels import registry
 from nbengine_cli import run
 from nbengine_cli.options import Float
 from nbengine_cli.output import Output, json_options
-from nbengine_cli.run import Column, set_threads, threads_option
+from nbengine_cli.run import set_threads, threads_option
 
 DEFAULTS = {"epochs": 3, "batch_size": 32, "lr": 0.01, "size": 16}
 CLIP = 5.0  # the gradients' global norm is scaled down to this when it is larger
@@ -123,9 +123,9 @@ def train_pronoun(epochs, batch_size, lr, size, seed, threads, save, json_mode, 
               epochs=epochs, steps_per_epoch=per_epoch, result=result, sample=next(iter(train_batches(task, 2, seed)(1))),
               save=save, json_steps=not json_epochs, unit="sentences", keep=("held_out_accuracy",),
               saved_note=f"; see where \"it\" looks: nbengine trace attention --checkpoint {save}",
-              columns=[Column("loss", 8, lambda ev: f"{ev.loss:.4f}"),
-                       Column("train acc", 9, lambda ev: f"{ev.metrics['train_accuracy']:.4f}"),
-                       Column("held-out acc", 12, lambda ev: f"{ev.metrics['held_out_accuracy']:.4f}")])
+              columns=[("loss", 8, lambda ev: f"{ev.loss:.4f}"),
+                       ("train acc", 9, lambda ev: f"{ev.metrics['train_accuracy']:.4f}"),
+                       ("held-out acc", 12, lambda ev: f"{ev.metrics['held_out_accuracy']:.4f}")])
 
 
 # -- eval -----------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from nbengine.kernels import registry
 from nbengine_cli import run
 from nbengine_cli.options import Float
 from nbengine_cli.output import Output, json_options
-from nbengine_cli.run import Column, set_threads, threads_option
+from nbengine_cli.run import set_threads, threads_option
 
 CELL = {"rnnlm": "RNN", "lstmlm": "LSTM", "transformer": "Transformer"}
 A_CELL = {"rnnlm": "an RNN", "lstmlm": "an LSTM", "transformer": "a Transformer"}
@@ -70,13 +70,6 @@ def ppl_text(v: float) -> str:
     if v < 10:
         return f"{v:.4f}"
     return f"{v:,.2f}" if v < 1e7 else f"{v:.3e}"
-
-
-def json_float(v):
-    """A float for a JSON line (JSON has no inf)."""
-    if v is None or math.isfinite(v):
-        return v
-    return "inf" if v > 0 else "-inf"
 
 
 def default_every(epochs: int) -> int:
@@ -262,7 +255,7 @@ def run_training(out: Output, model, opt, corpus, B: int, T: int, E: int, clip, 
         m = ev.metrics
         return (f"test perplexity {ppl_text(m['test_perplexity'])} (loss {m['test_loss']:.4f} per token, "
                 f"{m['n_test']:,} tokens); a uniform guess over the {V:,} tokens would score {V:,}",
-                dict(test_loss=m["test_loss"], test_perplexity=json_float(m["test_perplexity"]), n_test=m["n_test"],
+                dict(test_loss=m["test_loss"], test_perplexity=m["test_perplexity"], n_test=m["n_test"],
                      vocab_size=V))
 
     def ppl(name):
@@ -272,7 +265,7 @@ def run_training(out: Output, model, opt, corpus, B: int, T: int, E: int, clip, 
                                                 measure=measure, finish=finish, perplexities=True, should_stop=stop),
               epochs=E, steps_per_epoch=per_epoch, result=result, sample=next(iter(batches(0))), save=save,
               json_steps=not json_epochs, unit="tokens", every=every or default_every(E),
-              columns=[Column("train ppl", 10, ppl("perplexity")), Column("valid ppl", 10, ppl("valid_perplexity"))])
+              columns=[("train ppl", 10, ppl("perplexity")), ("valid ppl", 10, ppl("valid_perplexity"))])
 
 
 # -- checkpoints ----------------------------------------------------------------------------------
@@ -390,7 +383,7 @@ def eval_lm(model_name, ckpt, data, split, batch_size, time_size, cache_dir, thr
     out.fact("result", f"{split} perplexity {ppl_text(ev.perplexity)} (loss {ev.loss:.4f} per token, {ev.tokens:,} "
                        f"tokens {how}); a uniform guess over the {len(vocab):,} tokens would score {len(vocab):,}",
              model=model_name, data=corpus.name, split=split, loss=ev.loss,
-             perplexity=json_float(ev.perplexity), tokens=ev.tokens, batch_size=ev.batch_size,
+             perplexity=ev.perplexity, tokens=ev.tokens, batch_size=ev.batch_size,
              time_size=ev.time_size, overlapping=ev.overlapping, vocab_size=len(vocab), unknown=unknown)
 
 

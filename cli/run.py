@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import signal
 import time
-from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import click
@@ -109,15 +108,6 @@ def warm_up(out: Output, model, optimizer, batch: tuple) -> None:
 
 # -- training -------------------------------------------------------------------------------------
 
-@dataclass
-class Column:
-    """A column of the epoch table: its title, width, and cell for an Epoch event."""
-
-    title: str
-    width: int
-    cell: Callable
-
-
 def _kept(save, last_saved) -> str:
     """What a stopped run left behind, for its status line."""
     if last_saved:
@@ -126,14 +116,15 @@ def _kept(save, last_saved) -> str:
 
 
 def train(out: Output, model, optimizer, events: Callable[[Callable[[], bool]], Iterator], *, epochs: int,
-          steps_per_epoch: int, columns: list[Column], result: Callable, sample: tuple, save: str | None = None,
+          steps_per_epoch: int, columns: list[tuple[str, int, Callable]], result: Callable, sample: tuple, save: str | None = None,
           json_steps: bool = True, unit: str | None = None, every: int = 1, keep: tuple[str, ...] = (),
           on_trace: Callable | None = None, saved_note: str = "") -> None:
     """Train, showing and writing what happens.
 
     ``events(should_stop)`` starts nbengine.train.fit. The table has an epoch column,
-    ``columns``, and with ``unit`` ("images") the speed (units per second) and the time
-    so far (and the epoch's JSON line its speed and seconds). A row is shown every ``every`` epochs and after the last; the checkpoint
+    ``columns`` ((title, width, cell of an Epoch event)), and with ``unit`` ("images")
+    the speed (units per second) and the time so far (and the epoch's JSON line its
+    speed and seconds). A row is shown every ``every`` epochs and after the last; the checkpoint
     ``save`` is written with each row, holding the epochs done and the metrics named in
     ``keep`` in its config. ``result(Result event)`` gives what to show of the result and
     its JSON fields. ``sample`` (a batch) warms the kernels up before the first step.
@@ -143,7 +134,7 @@ def train(out: Output, model, optimizer, events: Callable[[Callable[[], bool]], 
     from nbengine.train import Diverged, Epoch, Result, Step, Stopped
 
     warm_up(out, model, optimizer, sample)
-    titles = [("epoch", 5)] + [(c.title, c.width) for c in columns]
+    titles = [("epoch", 5)] + [(title, width) for title, width, _ in columns]
     if unit:
         titles += [(f"{unit}/s", max(8, len(unit) + 2)), ("time", 6)]
     rows = StreamingTable(titles)
@@ -178,7 +169,7 @@ def train(out: Output, model, optimizer, events: Callable[[Callable[[], bool]], 
                 if ev.epoch % every == 0 or ev.epoch == epochs:
                     rate = span_count / span_seconds if span_seconds > 0 else 0.0  # since the last row
                     span_count, span_seconds = 0, 0.0
-                    cells = [str(ev.epoch)] + [c.cell(ev) for c in columns]
+                    cells = [str(ev.epoch)] + [cell(ev) for _, _, cell in columns]
                     if unit:
                         cells += [f"{rate:,.0f}", duration(time.perf_counter() - started)]
                     row = rows.row(*cells)

@@ -23,7 +23,7 @@ import numpy as np
 
 from nbengine.data.text import bptt_batches, window_batches
 from nbengine.errors import DataError
-from nbengine.train import MAX_LOSS, perplexity  # noqa: F401  (MAX_LOSS: where the perplexity is infinite)
+from nbengine.train import perplexity
 
 
 @dataclass
