@@ -348,3 +348,39 @@ def test_finish_gives_the_result():
     events = list(fit(ConstantModel(0.5), CountingOptimizer(), shuffled(x, y, 2, 0), epochs=1,
                       finish=lambda m: {"test_loss": 0.25}))
     assert events[-1] == Result(1, {"test_loss": 0.25})
+
+
+# == warm-up ===========================================================================================
+
+def test_warm_up_runs_a_step_on_a_twin_and_leaves_the_model_alone():
+    from nbengine.models.cnn import CNN
+    from nbengine.optim import Adam
+    from nbengine.warmup import STAGES, warm_up
+
+    model = CNN(0, input_shape=(4, 4, 1), n_classes=3)
+    opt = Adam(model.params, model.grads, 0.01)
+    before = {k: v.copy() for k, v in model.params.items()}
+    x, y = np.ones((2, 4, 4, 1), np.float32), np.array([0, 2])
+    stages = list(warm_up(model, opt, (x, y)))
+    assert [s.done for s in stages] == list(range(1, STAGES + 1)) and {s.total for s in stages} == {STAGES}
+    assert all(model.params[k].tobytes() == before[k].tobytes() for k in before)
+    assert opt.t == 0  # the real optimizer took no step
+    assert not any(s.compiled for s in warm_up(model, opt, (x, y)))  # the second time nothing compiles
+
+
+def test_compiled_so_far_counts_kernels_compiled_rather_than_loaded(monkeypatch):
+    import sys
+    import types
+
+    from numba import njit
+
+    from nbengine.warmup import compiled_so_far
+
+    module = types.ModuleType("nbengine.kernels._warm_up_test")
+    module.double = njit(lambda a: 2 * a)  # no cache: compiled on its first call
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    before = compiled_so_far()
+    module.double(1.0)
+    assert compiled_so_far() == before + 1
+    module.double(2.0)
+    assert compiled_so_far() == before + 1  # compiled once per kind of argument

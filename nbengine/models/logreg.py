@@ -46,6 +46,7 @@ class LogisticRegression(Model):
         self.grads = self.layer.grads
         self.param_labels = {"w": (self.feature_names,)}
         self.extra_config = dict(extra_config or {})
+        self._last = (np.zeros(0), np.zeros(0))
         self.settings = LogisticRegressionConfig(n_features, seed, self.feature_names, self.class_names,
                                                  self.dtype.name)
 
@@ -60,12 +61,21 @@ class LogisticRegression(Model):
 
     def loss_and_backward(self, x: np.ndarray, y: np.ndarray) -> float:
         """Forward, loss and backward on one batch; grads then hold dL/dw and dL/db."""
-        a = self.layer.forward(x)
+        self._last = (self.layer.forward(x), y)
         loss = self.layer.loss(y)
         self.layer.backward()
-        self.count = len(y)
-        self.correct = int(np.sum((a >= 0.5) == (np.asarray(y) == 1)))
         return loss
+
+    @property
+    def count(self) -> int:
+        """Samples in the last batch."""
+        return len(self._last[1])
+
+    @property
+    def correct(self) -> int:
+        """Right predictions in the last batch (counted when asked: a step does not pay for it)."""
+        a, y = self._last
+        return int(np.sum((a >= 0.5) == (np.asarray(y) == 1)))
 
     def loss(self, x: np.ndarray, y: np.ndarray) -> float:
         self.layer.forward(x)
