@@ -5,9 +5,7 @@ The engine is imported inside each command, so `nbengine --help` stays instant.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 
 import click
 from rich.console import Group
@@ -15,11 +13,11 @@ from rich.table import Table
 
 from nbengine.kernels import registry
 
+from nbengine_cli import run
 from nbengine_cli.data import cache_dir_option
-from nbengine_cli.logreg import short_number
 from nbengine_cli.options import Float
-from nbengine_cli.output import Output, compile_with_progress, json_options
-from nbengine_cli.render.tensor import StreamingTable, duration
+from nbengine_cli.output import Output, json_options
+from nbengine_cli.run import set_threads, short_number, threads_option
 
 DEFAULT_DATA = "mnist_5k"
 DEFAULT_LR = {"sgd": 0.01, "momentum": 0.01, "adam": 0.001}
@@ -36,72 +34,6 @@ DROPOUT_HELP = (
 def data_reference(data: str) -> str:
     """How a checkpoint remembers its --data: a name as it is, a file as an absolute path."""
     return data if not os.path.exists(data) else os.path.abspath(data)
-
-
-def threads_option(f):
-    return click.option("--threads", type=click.IntRange(min=1), default=None,
-                        help="Threads for the kernels  [default: all cores]. The same seed and thread "
-                             "count give the same numbers, bit for bit.")(f)
-
-
-def set_threads(threads: int | None) -> int:
-    import numba
-
-    if threads is not None:
-        if threads > numba.config.NUMBA_NUM_THREADS:
-            raise click.BadParameter(f"at most {numba.config.NUMBA_NUM_THREADS} on this machine",
-                                     param_hint="--threads")
-        numba.set_num_threads(threads)
-    return numba.get_num_threads()
-
-
-def warm_up(out: Output, model, optimizer: str) -> None:
-    """Compile the kernels (first run only), with progress."""
-    from nbengine.warmup import cnn_is_cached, warm_up_cnn
-
-    compile_with_progress(out, cnn_is_cached(), warm_up_cnn(model, optimizer), 2 * len(model.layers) + 2)
-
-
-@contextlib.contextmanager
-def stop_on_interrupt():
-    """The first Ctrl-C asks training to stop after the current batch; a second one
-    interrupts at once. Yields a function that says whether to stop."""
-    asked = []
-
-    def handler(signum, frame):
-        if asked:
-            raise KeyboardInterrupt
-        asked.append(True)
-
-    try:
-        previous = signal.signal(signal.SIGINT, handler)
-    except ValueError:  # not the main thread: leave Ctrl-C alone
-        yield lambda: False
-        return
-    try:
-        yield lambda: bool(asked)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _kept(save, last_saved) -> str:
-    """What a stopped run left behind, for its status line."""
-    if last_saved:
-        return f"; {save} holds the model after epoch {last_saved}"
-    return "; nothing was saved" if save else ""
-
-
-def diverged_at(out: Output, step: int, epoch: int, save, last_saved) -> None:
-    """Say where a diverged run stopped and which checkpoint it kept (the error itself follows)."""
-    out.status(f"stopped at step {step} (epoch {epoch}){_kept(save, last_saved)}")
-    out.fact("diverged", step=step, epoch=epoch, checkpoint_epoch=last_saved)
-
-
-def stopped_as_asked(out: Output, stopped, save, last_saved) -> None:
-    """Say where Ctrl-C stopped the run and which checkpoint it kept; exit 130."""
-    out.status(f"stopped after step {stopped.step} (epoch {stopped.epoch}), as asked{_kept(save, last_saved)}")
-    out.fact("stopped", step=stopped.step, epoch=stopped.epoch, checkpoint_epoch=last_saved)
-    click.get_current_context().exit(130)
 
 
 def load_split(data: str, split_seed: int, test_fraction: float, cache_dir):
@@ -145,9 +77,9 @@ def data_options(f):
 @click.option("--save", type=click.Path(dir_okay=False), default=None, metavar="CKPT",
               help="Write the model to this .npz checkpoint after every epoch (atomically: an interrupted or "
                    "failed run leaves the last good one).")
-@json_options
+@run.json_options
 def train_cnn(data, epochs, batch_size, optimizer, lr, momentum_, lesson, as_written, seed, cache_dir, split_seed,
-              test_fraction, limit, threads, save, json_mode, quiet):
+              test_fraction, limit, threads, save, json_mode, json_epochs, quiet):
     """Train the lesson's Keras CNN on handwritten digits.
 
     \b
@@ -159,17 +91,15 @@ def train_cnn(data, epochs, batch_size, optimizer, lr, momentum_, lesson, as_wri
     epoch's batches as they were trained, with dropout, as Keras reports it), test
     accuracy, and images per second. Ctrl-C stops after the current batch.
     """
-    import time
-
     import numpy as np
 
     from nbengine.checkpoint import check_folder
     from nbengine.data.images import files_read, require_classes
     from nbengine.models.cnn import CNN
     from nbengine.optim import OPTIMIZERS, Momentum
-    from nbengine.train import Epoch, Step, Stopped, batches, fit
+    from nbengine.train import batches, fit, shuffled
 
-    out = Output(json_mode, quiet)
+    out = Output(json_mode or json_epochs, quiet)
     settings = {"optimizer": optimizer, "lr": lr, "epochs": epochs, "batch_size": batch_size}
     defaults = LESSON if lesson else {"optimizer": "adam", "lr": None, "epochs": 5, "batch_size": 32}
     settings = {k: v if v is not None else defaults[k] for k, v in settings.items()}
@@ -204,54 +134,26 @@ def train_cnn(data, epochs, batch_size, optimizer, lr, momentum_, lesson, as_wri
     out.fact("start", model="cnn", data=split.name, n_train=len(x_train), n_test=len(x_test), seed=seed,
              epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, as_written=as_written,
              threads=n_threads, kernels=registry.current(), parameters=model.n_params)
-    warm_up(out, model, optimizer)
 
-    rows = StreamingTable([("epoch", 5), ("loss", 8), ("train acc", 9), ("test acc", 8), ("images/s", 8),
-                           ("time", 6)])
+    def measure(model):
+        test_loss, test_acc = model.evaluate(x_test, y_test)
+        return {"test_accuracy": test_acc, "test_loss": test_loss}
+
+    def result(ev):
+        correct = int(round(ev.metrics["test_accuracy"] * len(y_test)))
+        test_loss = ev.metrics["test_loss"]
+        return (f"test accuracy {correct / len(y_test):.4f} ({correct} of {len(y_test)}), test loss "
+                f"{short_number(test_loss)}",
+                dict(test_accuracy=correct / len(y_test), test_loss=test_loss, correct=correct, n_test=len(y_test)))
+
     per_epoch = batches(len(x_train), batch_size)
-    last_saved = None
-    last = None
-    stopped = None
-    bar = None
-    with stop_on_interrupt() as should_stop, contextlib.ExitStack() as stack:
-        events = fit(model, opt, x_train, y_train, x_test, y_test, epochs=epochs, batch_size=batch_size,
-                     seed=seed, running_accuracy=True, should_stop=should_stop)
-        started = time.perf_counter()
-        for ev in events:
-            if isinstance(ev, Step):
-                if bar is None:
-                    bar = stack.enter_context(out.progress(f"epoch {ev.epoch}/{epochs}", per_epoch))
-                bar()
-                out.fact("step", step=ev.step, epoch=ev.epoch, loss=ev.loss)
-            elif isinstance(ev, Epoch):
-                last = ev
-                stack.close()
-                bar = None
-                elapsed = time.perf_counter() - started
-                if save:
-                    model.extra_config["epochs"] = ev.epoch
-                    model.save(save)
-                    last_saved = ev.epoch
-                out.fact("epoch", rows.row(str(ev.epoch), short_number(ev.loss), f"{ev.train_accuracy:.4f}",
-                                           f"{ev.test_accuracy:.4f}", f"{ev.samples / ev.seconds:,.0f}",
-                                           duration(elapsed)),
-                         epoch=ev.epoch, loss=ev.loss, train_accuracy=ev.train_accuracy,
-                         test_accuracy=ev.test_accuracy, images_per_second=ev.samples / ev.seconds,
-                         seconds=ev.seconds, checkpoint=save)
-            elif isinstance(ev, Stopped):
-                stopped = ev
-
-    if stopped is not None:
-        stopped_as_asked(out, stopped, save, last_saved)
-
-    correct = int(round(last.test_accuracy * len(y_test)))
-    test_loss = last.test_loss
-    out.fact("result", f"test accuracy {correct / len(y_test):.4f} ({correct} of {len(y_test)}), "
-                       f"test loss {short_number(test_loss)}",
-             test_accuracy=correct / len(y_test), test_loss=test_loss, correct=correct, n_test=len(y_test),
-             checkpoint=save)
-    if save:
-        out.status(f"saved checkpoint {save}")
+    run.train(out, model, opt, lambda stop: fit(model, opt, shuffled(x_train, y_train, batch_size, seed), epochs=epochs,
+                                                steps_per_epoch=per_epoch, measure=measure, should_stop=stop),
+              epochs=epochs, steps_per_epoch=per_epoch, result=result, sample=(x_train[:2], y_train[:2]), save=save,
+              json_steps=not json_epochs, unit="images",
+              columns=[("loss", 8, lambda ev: short_number(ev.loss)),
+                       ("train acc", 9, lambda ev: f"{ev.metrics['train_accuracy']:.4f}"),
+                       ("test acc", 8, lambda ev: f"{ev.metrics['test_accuracy']:.4f}")])
 
 
 def checkpoint_data(model, data, cache_dir):

@@ -14,9 +14,10 @@ from rich.table import Table
 
 from nbengine.kernels import registry
 
+from nbengine_cli import run
 from nbengine_cli.options import Float
-from nbengine_cli.output import Output, output_options
-from nbengine_cli.render import StreamingTable
+from nbengine_cli.output import Output, output_options, tensor_options
+from nbengine_cli.run import short_number
 
 DEFAULT_DATA = "breast_cancer"
 
@@ -32,11 +33,6 @@ def split_options(f):
     f = click.option("--test-fraction", type=Float(0, 1, min_open=True, max_open=True), default=0.2,
                      show_default=True, help="Share of each class held out for testing.")(f)
     return f
-
-
-def short_number(v: float) -> str:
-    """Four decimals, or scientific notation once that would not fit a column."""
-    return f"{v:.4f}" if abs(v) < 1e5 else f"{v:.3e}"
 
 
 def show_trace(out: Output, steps, **fields) -> None:
@@ -92,25 +88,27 @@ def data_reference(data: str) -> str:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the initial weights and the shuffling.")
 @split_options
 @click.option("--save", type=click.Path(dir_okay=False), default=None, metavar="CKPT",
-              help="Write the trained model to this .npz checkpoint.")
+              help="Write the model to this .npz checkpoint after every epoch (atomically: an interrupted or "
+                   "failed run leaves the last good one).")
 @click.option("--trace-every", type=click.IntRange(min=0), default=0, metavar="N",
               help="Print the tensors of steps 1, N+1, 2N+1, ... (weights, activations, gradients, the update).")
-@output_options
+@tensor_options
+@run.json_options
 def train_logreg(data, epochs, batch_size, lr, seed, test_fraction, split_seed, save, trace_every,
-                 json_mode, quiet, precision, full):
+                 json_mode, json_epochs, quiet, precision, full):
     """Train logistic regression by gradient descent, the chain rule written out.
 
     Features are standardised with the training set's mean and standard deviation.
     Each step computes z = Σᵢ wᵢxᵢ + b, a = σ(z), the cross-entropy loss, then
     dL/dw = dL/da · da/dz · dz/dw and updates w ← w − η·dL/dw.
     """
-    from nbengine.data.tabular import load_binary_table
     from nbengine.checkpoint import check_folder
     from nbengine.data.registry import resolve
+    from nbengine.data.tabular import load_binary_table
     from nbengine.optim import SGD
-    from nbengine.train import Epoch, Step, Traced, accuracy, batches, fit
+    from nbengine.train import accuracy, batches, fit, shuffled
 
-    out = Output(json_mode, quiet, precision, full)
+    out = Output(json_mode or json_epochs, quiet, precision, full)
     if save:  # say so before training
         check_folder(save, [("--data", resolve(data)[1])])
     table = load_binary_table(data, test_fraction, split_seed)
@@ -126,31 +124,29 @@ def train_logreg(data, epochs, batch_size, lr, seed, test_fraction, split_seed, 
     x_train, y_train = model.prepare(table.x_train), table.y_train
     x_test, y_test = model.prepare(table.x_test), table.y_test
     optimizer = SGD(model.params, model.grads, lr, labels=model.param_labels)
-    rows = StreamingTable([("epoch", 5), ("loss", 10), ("train acc", 9), ("test acc", 9)])
-    total = epochs * batches(n_train, batch_size)
-    with out.progress("training", total) as advance:
-        for ev in fit(model, optimizer, x_train, y_train, x_test, y_test, epochs=epochs,
-                      batch_size=batch_size, seed=seed, trace_every=trace_every):
-            if isinstance(ev, Step):
-                advance()
-            elif isinstance(ev, Traced):
-                out.show(Rule(f"step {ev.step} (epoch {ev.epoch})"))
-                show_trace(out, ev.steps, step=ev.step, epoch=ev.epoch)
-                rows.repeat_header()
-            elif isinstance(ev, Epoch):
-                out.fact("epoch", rows.row(str(ev.epoch), short_number(ev.loss), f"{ev.train_accuracy:.4f}",
-                                           f"{ev.test_accuracy:.4f}"),
-                         epoch=ev.epoch, loss=ev.loss, train_accuracy=ev.train_accuracy, test_accuracy=ev.test_accuracy)
 
-    test_loss = model.loss(x_test, y_test)
-    test_acc = accuracy(model, x_test, y_test)
-    correct = int(round(test_acc * n_test))
-    if save:
-        model.save(save)
-    out.fact("result", f"test accuracy {test_acc:.4f} ({correct} of {n_test}), test loss {short_number(test_loss)}",
-             test_accuracy=test_acc, test_loss=test_loss, correct=correct, n_test=n_test, checkpoint=save)
-    if save:
-        out.status(f"saved checkpoint {save}")
+    def measure(model):  # the training accuracy on the whole training set, after the epoch
+        return {"train_accuracy": accuracy(model, x_train, y_train), "test_accuracy": accuracy(model, x_test, y_test)}
+
+    def result(ev):
+        test_loss, test_acc = model.loss(x_test, y_test), accuracy(model, x_test, y_test)
+        correct = int(round(test_acc * n_test))
+        return (f"test accuracy {test_acc:.4f} ({correct} of {n_test}), test loss {short_number(test_loss)}",
+                dict(test_accuracy=test_acc, test_loss=test_loss, correct=correct, n_test=n_test))
+
+    def show_step(ev):
+        out.show(Rule(f"step {ev.step} (epoch {ev.epoch})"))
+        show_trace(out, ev.trace, step=ev.step, epoch=ev.epoch)
+
+    per_epoch = batches(n_train, batch_size)
+    run.train(out, model, optimizer, lambda stop: fit(model, optimizer, shuffled(x_train, y_train, batch_size, seed),
+                                                      epochs=epochs, steps_per_epoch=per_epoch, measure=measure,
+                                                      trace_every=trace_every, should_stop=stop),
+              epochs=epochs, steps_per_epoch=per_epoch, result=result, sample=(x_train[:2], y_train[:2]), save=save,
+              json_steps=not json_epochs, on_trace=show_step,
+              columns=[("loss", 10, lambda ev: short_number(ev.loss)),
+                       ("train acc", 9, lambda ev: f"{ev.metrics['train_accuracy']:.4f}"),
+                       ("test acc", 9, lambda ev: f"{ev.metrics['test_accuracy']:.4f}")])
 
 
 @click.command("logreg", short_help="Loss, accuracy and confusion matrix of a logreg checkpoint.")

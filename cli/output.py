@@ -6,6 +6,9 @@
   tables are not printed.
 - Progress bars and status lines (the seed used, where a checkpoint went) go to
   stderr in both modes; progress bars only when stderr is a terminal and -q is off.
+  Off a terminal (a log file), training writes a plain progress line instead at each
+  tenth of a bar, once the bar has run for PLAIN_AFTER seconds: a long epoch in a log
+  is not silent, a short run writes none.
 - Rich honours NO_COLOR and turns colour off when the output is not a terminal.
 """
 
@@ -14,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import time
 from dataclasses import dataclass, field
 
 import click
@@ -26,6 +30,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 # writes. Everything else is the same, bit for bit (the README says so, and a test checks).
 TIMING_FIELDS = ("seconds", "images_per_second", "tokens_per_second", "sentences_per_second")
 ONLY_WHEN_COMPILING = ("compile",)
+# Seconds a progress bar runs before, off a terminal, it writes plain progress lines.
+PLAIN_AFTER = 10.0
 
 
 @dataclass
@@ -124,10 +130,12 @@ class Output:
             self.err.print(message, soft_wrap=True)
 
     @contextlib.contextmanager
-    def progress(self, description: str, total: int):
-        """A progress bar on stderr; yields advance(n). Silent off a terminal or with -q."""
+    def progress(self, description: str, total: int, plain: bool = False):
+        """A progress bar on stderr; yields advance(n). Silent with -q, and off a terminal
+        unless ``plain``: then a line "description: done/total" at each tenth of the total and at
+        its end, once the bar has run for PLAIN_AFTER seconds."""
         if self.quiet or not self.err.is_terminal:
-            yield lambda n=1: None
+            yield self._plain(description, total) if plain and not self.quiet else (lambda n=1: None)
             return
         bar = Progress(
             TextColumn("{task.description}"),
@@ -140,6 +148,21 @@ class Output:
         with self.live(bar):
             task = bar.add_task(description, total=total)
             yield lambda n=1: bar.advance(task, n)
+
+    def _plain(self, description: str, total: int):
+        started = time.monotonic()
+        tenth = max(1, -(-total // 10))
+        state = {"done": 0, "mark": tenth}
+
+        def advance(n: int = 1) -> None:
+            state["done"] += n
+            if state["done"] >= state["mark"] or state["done"] == total:
+                while state["mark"] <= state["done"]:
+                    state["mark"] += tenth
+                if time.monotonic() - started >= PLAIN_AFTER:
+                    self.err.print(f"{description}: {state['done']:,}/{total:,}", soft_wrap=True)
+
+        return advance
 
     @contextlib.contextmanager
     def live(self, bar: Progress):
@@ -190,23 +213,14 @@ def json_options(f):
     return f
 
 
-def output_options(f):
-    """json_options plus --precision and --full, for commands that print tensors."""
+def tensor_options(f):
+    """--precision and --full, for commands that print tensors."""
     f = click.option("--full", is_flag=True, help="Print every value of large tensors (no … ellipsis).")(f)
     f = click.option("--precision", type=click.IntRange(1, 12), default=4, show_default=True,
                      help="Digits after the decimal point in tables.")(f)
-    return json_options(f)
+    return f
 
 
-def compile_with_progress(out: Output, cached: bool | None, steps, total: int) -> None:
-    """Run a model's kernel warm-up (``steps`` yields (what, done, total)); when Numba's
-    cache does not hold the kernels yet, say so and show a progress bar while they compile."""
-    if cached:
-        for _ in steps:
-            pass
-        return
-    out.status("Compiling the kernels for this machine (first run only; the result is cached) ...")
-    with out.progress("compiling", total) as advance:
-        for what, done, total in steps:
-            advance()
-            out.fact("compile", step=what, done=done, total=total)
+def output_options(f):
+    """json_options plus --precision and --full, for commands that print tensors."""
+    return json_options(tensor_options(f))

@@ -7,18 +7,17 @@ The engine is imported inside each command, so `nbengine --help` stays instant.
 
 from __future__ import annotations
 
-import contextlib
-
 import click
 
 from nbengine.kernels import registry
 
-from nbengine_cli.cnn import diverged_at, set_threads, stop_on_interrupt, stopped_as_asked, threads_option
+from nbengine_cli import run
 from nbengine_cli.options import Float
-from nbengine_cli.output import Output, compile_with_progress, json_options
-from nbengine_cli.render.tensor import StreamingTable, duration
+from nbengine_cli.output import Output, json_options
+from nbengine_cli.run import set_threads, threads_option
 
 DEFAULTS = {"epochs": 3, "batch_size": 32, "lr": 0.01, "size": 16}
+CLIP = 5.0  # the gradients' global norm is scaled down to this when it is larger
 EXAMPLES = 6  # sentences shown by `eval pronoun`
 
 
@@ -41,27 +40,6 @@ def load_model(ckpt: str):
     return model, task
 
 
-def warm_up_steps(model, optimizer: str):
-    """Run every kernel of a training step on a tiny twin of the model; yield (what, done, total)."""
-    import numpy as np
-
-    from nbengine.models.pronoun import PronounModel
-    from nbengine.optim import OPTIMIZERS, clip_global_norm
-
-    twin = PronounModel(model.words[:3], size=model.size, heads=model.heads, hidden=model.hidden, context=2,
-                        dtype=model.dtype)
-    ids, where, answers = np.zeros((2, 2), np.int64), np.array([0, 1]), np.array([1, 2])
-    total = 4
-    twin.scores(ids, where)
-    yield "forward", 1, total
-    twin.loss_and_backward(ids, where, answers)
-    yield "backward", 2, total
-    clip_global_norm(twin.grads, 5.0)
-    yield "gradient norm", 3, total
-    OPTIMIZERS[optimizer](twin.params, twin.grads, 1e-3).step()
-    yield f"{optimizer} update", 4, total
-
-
 # -- train ----------------------------------------------------------------------------------------
 
 @click.command("pronoun", short_help="The pronoun task: which word does \"it\" stand for? (attention)")
@@ -79,8 +57,8 @@ def warm_up_steps(model, optimizer: str):
 @click.option("--save", type=click.Path(dir_okay=False), default=None, metavar="CKPT",
               help="Write the model to this .npz checkpoint after every epoch (atomically: an interrupted or "
                    "failed run leaves the last good one).")
-@json_options
-def train_pronoun(epochs, batch_size, lr, size, seed, threads, save, json_mode, quiet):
+@run.json_options
+def train_pronoun(epochs, batch_size, lr, size, seed, threads, save, json_mode, json_epochs, quiet):
     """Train a small attention model to find what "it" stands for.
 
     \b
@@ -105,19 +83,15 @@ def train_pronoun(epochs, batch_size, lr, size, seed, threads, save, json_mode, 
     training accuracy (on the batches as they were trained) and the held-out accuracy.
     Ctrl-C stops after the current batch. Then: `nbengine trace attention --checkpoint`.
     """
-    import time
-
     import numpy as np
 
-    from nbengine.data.pronoun import make_task
     from nbengine.checkpoint import check_folder
-    from nbengine.errors import DivergedError
-    from nbengine.models.pronoun import PronounEpoch, PronounModel, PronounStep, fit, steps_per_epoch
+    from nbengine.data.pronoun import make_task
+    from nbengine.models.pronoun import PronounModel, accuracy, steps_per_epoch, train_batches
     from nbengine.optim import Adam
-    from nbengine.train import Stopped
-    from nbengine.warmup import pronoun_is_cached
+    from nbengine.train import fit
 
-    out = Output(json_mode, quiet)
+    out = Output(json_mode or json_epochs, quiet)
     if save:
         check_folder(save)  # say so before training (the sentences are made in code: no file is read)
     n_threads = set_threads(threads)
@@ -135,53 +109,23 @@ def train_pronoun(epochs, batch_size, lr, size, seed, threads, save, json_mode, 
              held_out_pairs=[list(p) for p in task.held_out_pairs], threads=n_threads,
              kernels=registry.current(), parameters=model.n_params,
              steps_per_epoch=per_epoch)
-    compile_with_progress(out, pronoun_is_cached(), warm_up_steps(model, "adam"), 4)
 
-    rows = StreamingTable([("epoch", 5), ("loss", 8), ("train acc", 9), ("held-out acc", 12), ("sentences/s", 11),
-                           ("time", 6)])
-    last = last_saved = stopped = bar = None
-    step_now = epoch_now = 0
-    with stop_on_interrupt() as should_stop, contextlib.ExitStack() as stack:
-        started = time.perf_counter()
-        try:
-            for ev in fit(model, opt, task, epochs=epochs, batch_size=batch_size, seed=seed, should_stop=should_stop):
-                if isinstance(ev, PronounStep):
-                    step_now, epoch_now = ev.step, ev.epoch
-                    if bar is None:
-                        bar = stack.enter_context(out.progress(f"epoch {ev.epoch}/{epochs}", per_epoch))
-                    bar()
-                    out.fact("step", step=ev.step, epoch=ev.epoch, loss=ev.loss)
-                elif isinstance(ev, PronounEpoch):
-                    last = ev
-                    stack.close()
-                    bar = None
-                    speed = ev.sentences / ev.seconds if ev.seconds > 0 else 0.0
-                    row = rows.row(str(ev.epoch), f"{ev.loss:.4f}", f"{ev.train_accuracy:.4f}",
-                                   f"{ev.held_out_accuracy:.4f}", f"{speed:,.0f}",
-                                   duration(time.perf_counter() - started))
-                    if save:
-                        model.extra_config.update(epochs=ev.epoch, held_out_accuracy=ev.held_out_accuracy)
-                        model.save(save)
-                        last_saved = ev.epoch
-                    out.fact("epoch", row, epoch=ev.epoch, loss=ev.loss, train_accuracy=ev.train_accuracy,
-                             held_out_accuracy=ev.held_out_accuracy, sentences_per_second=speed, seconds=ev.seconds,
-                             checkpoint=save if last_saved == ev.epoch else None)
-                elif isinstance(ev, Stopped):
-                    stopped = ev
-        except DivergedError:
-            stack.close()
-            diverged_at(out, step_now, epoch_now, save, last_saved)
-            raise
+    def result(ev):
+        acc = ev.metrics["held_out_accuracy"]
+        right = int(round(acc * len(task.held_out)))
+        return (f"held-out accuracy {acc:.4f} ({right:,} of {len(task.held_out):,} sentences whose animal–food "
+                f"pair training never saw)", dict(held_out_accuracy=acc, correct=right, n_held_out=len(task.held_out)))
 
-    if stopped is not None:
-        stopped_as_asked(out, stopped, save, last_saved)
-
-    right = int(round(last.held_out_accuracy * len(task.held_out)))
-    out.fact("result", f"held-out accuracy {last.held_out_accuracy:.4f} ({right:,} of {len(task.held_out):,} "
-                       f"sentences whose animal–food pair training never saw)",
-             held_out_accuracy=last.held_out_accuracy, correct=right, n_held_out=len(task.held_out), checkpoint=save)
-    if save:
-        out.status(f"saved checkpoint {save}; see where \"it\" looks: nbengine trace attention --checkpoint {save}")
+    batches = train_batches(task, batch_size, seed)
+    run.train(out, model, opt, lambda stop: fit(model, opt, batches, epochs=epochs, steps_per_epoch=per_epoch, clip=CLIP,
+                                                measure=lambda m: {"held_out_accuracy": accuracy(m, task, task.held_out)},
+                                                should_stop=stop),
+              epochs=epochs, steps_per_epoch=per_epoch, result=result, sample=next(iter(train_batches(task, 2, seed)(1))),
+              save=save, json_steps=not json_epochs, unit="sentences", keep=("held_out_accuracy",),
+              saved_note=f"; see where \"it\" looks: nbengine trace attention --checkpoint {save}",
+              columns=[("loss", 8, lambda ev: f"{ev.loss:.4f}"),
+                       ("train acc", 9, lambda ev: f"{ev.metrics['train_accuracy']:.4f}"),
+                       ("held-out acc", 12, lambda ev: f"{ev.metrics['held_out_accuracy']:.4f}")])
 
 
 # -- eval -----------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ The engine is imported inside each command, so `nbengine --help` stays instant.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 
@@ -15,10 +14,10 @@ from rich.text import Text
 
 from nbengine.kernels import registry
 
-from nbengine_cli.cnn import diverged_at, set_threads, stop_on_interrupt, stopped_as_asked, threads_option
+from nbengine_cli import run
 from nbengine_cli.options import Float
-from nbengine_cli.output import Output, compile_with_progress, json_options
-from nbengine_cli.render.tensor import StreamingTable, duration
+from nbengine_cli.output import Output, json_options
+from nbengine_cli.run import set_threads, threads_option
 
 CELL = {"rnnlm": "RNN", "lstmlm": "LSTM", "transformer": "Transformer"}
 A_CELL = {"rnnlm": "an RNN", "lstmlm": "an LSTM", "transformer": "a Transformer"}
@@ -73,13 +72,6 @@ def ppl_text(v: float) -> str:
     return f"{v:,.2f}" if v < 1e7 else f"{v:.3e}"
 
 
-def json_float(v):
-    """A float for a JSON line (JSON has no inf)."""
-    if v is None or math.isfinite(v):
-        return v
-    return "inf" if v > 0 else "-inf"
-
-
 def default_every(epochs: int) -> int:
     return 1 if epochs <= 20 else max(1, epochs // 10)
 
@@ -110,7 +102,7 @@ run_options = stacked(
                  help="Write the model, its vocabulary and settings to this .npz checkpoint with every "
                       "table row: after every epoch, or every N with --every (atomically: an interrupted or "
                       "diverged run leaves the last good one)."),
-    json_options,
+    run.json_options,
 )
 
 
@@ -186,7 +178,7 @@ def train_command(model_name: str) -> click.Command:
 
 
 def train_lm(model_name, data, level, epochs, batch_size, time_size, embed_size, hidden_size, vocab_size, optimizer,
-             lr, clip, ptb_settings, seed, every, cache_dir, threads, save, json_mode, quiet):
+             lr, clip, ptb_settings, seed, every, cache_dir, threads, save, json_mode, json_epochs, quiet):
     import numpy as np
 
     from nbengine.checkpoint import check_folder
@@ -194,7 +186,7 @@ def train_lm(model_name, data, level, epochs, batch_size, time_size, embed_size,
     from nbengine.models.rnnlm import MODELS
     from nbengine.optim import OPTIMIZERS, Momentum
 
-    out = Output(json_mode, quiet)
+    out = Output(json_mode or json_epochs, quiet)
     book = ptb_settings or data != "toy"
     defaults = dict(BOOK if book else TOY)
     if book and not ptb_settings and model_name == "rnnlm":
@@ -237,92 +229,43 @@ def train_lm(model_name, data, level, epochs, batch_size, time_size, embed_size,
              batch_size=B, time_size=T, embed_size=s["embed_size"], hidden_size=H, optimizer=s["optimizer"],
              lr=s["lr"], clip=s["clip"], threads=n_threads, kernels=registry.current(),
              parameters=model.n_params, steps_per_epoch=per_epoch)
-    run_training(out, model_name, model, opt, corpus, s["optimizer"], B, T, E, s["clip"], every, save)
+    run_training(out, model, opt, corpus, B, T, E, s["clip"], every, save, json_epochs)
 
 
-def run_training(out: Output, model_name: str, model, opt, corpus, optimizer: str, B: int, T: int, E: int, clip,
-                 every, save) -> None:
-    """Compile, train with a progress bar and a row per epoch, save, and measure the test split:
-    what every language model's train command does once its model and optimizer are built."""
-    import time
+def run_training(out: Output, model, opt, corpus, B: int, T: int, E: int, clip, every, save, json_epochs) -> None:
+    """Train with a row per epoch (or every N), save, and measure the test split: what every
+    language model's train command does once its model and optimizer are built."""
+    from nbengine.lm_train import evaluate, text_batches
+    from nbengine.train import fit
 
-    from nbengine.errors import DivergedError
-    from nbengine.lm_train import LMEpoch, LMStep, evaluate, fit_lm, perplexity
-    from nbengine.train import Stopped
-
-    warm_up(out, model, optimizer)
-    per_epoch = len(corpus.train) // (B * T)
     V = model.vocab_size
-    every = every or default_every(E)
-    rows = StreamingTable([("epoch", 5), ("train ppl", 10), ("valid ppl", 10), ("tokens/s", 9), ("time", 6)])
-    per_epoch_bar = per_epoch >= 20  # short epochs share one bar for the whole run
-    last_saved = None
-    stopped = None
-    bar = None
-    step_now = epoch_now = 0
-    span_tokens, span_seconds = 0, 0.0
-    with stop_on_interrupt() as should_stop, contextlib.ExitStack() as stack:
-        events = fit_lm(model, opt, corpus.train, corpus.valid, epochs=E, batch_size=B, time_size=T,
-                        clip=clip, should_stop=should_stop, name=corpus.name)
-        started = time.perf_counter()
-        try:
-            for ev in events:
-                if isinstance(ev, LMStep):
-                    step_now, epoch_now = ev.step, ev.epoch
-                    if bar is None:
-                        bar = stack.enter_context(out.progress(f"epoch {ev.epoch}/{E}", per_epoch) if per_epoch_bar
-                                                  else out.progress("training", E * per_epoch))
-                    bar()
-                    out.fact("step", step=ev.step, epoch=ev.epoch, loss=ev.loss, perplexity=perplexity(ev.loss),
-                             grad_norm=ev.grad_norm)
-                elif isinstance(ev, LMEpoch):
-                    if per_epoch_bar:
-                        stack.close()
-                        bar = None
-                    elapsed = time.perf_counter() - started
-                    speed = ev.tokens / ev.seconds if ev.seconds > 0 else 0.0
-                    span_tokens += ev.tokens
-                    span_seconds += ev.seconds
-                    row = None
-                    if ev.epoch % every == 0 or ev.epoch == E:
-                        # tokens/s over the epochs since the last row
-                        rate = span_tokens / span_seconds if span_seconds > 0 else 0.0
-                        span_tokens, span_seconds = 0, 0.0
-                        row = rows.row(str(ev.epoch), ppl_text(ev.perplexity), ppl_text(ev.valid_perplexity),
-                                       f"{rate:,.0f}", duration(elapsed))
-                        if save:
-                            model.extra_config["epochs"] = ev.epoch
-                            model.save(save)
-                            last_saved = ev.epoch
-                    out.fact("epoch", row, epoch=ev.epoch, loss=ev.loss, perplexity=ev.perplexity,
-                             valid_loss=ev.valid_loss, valid_perplexity=ev.valid_perplexity,
-                             tokens_per_second=speed, seconds=ev.seconds,
-                             checkpoint=save if last_saved == ev.epoch else None)
-                elif isinstance(ev, Stopped):
-                    stopped = ev
-        except DivergedError:
-            stack.close()
-            diverged_at(out, step_now, epoch_now, save, last_saved)
-            raise
+    batches, per_epoch = text_batches(corpus.train, B, T, name=f"{corpus.name} (train)")
 
-    if stopped is not None:
-        stopped_as_asked(out, stopped, save, last_saved)
+    def measure(model):
+        if not len(corpus.valid):
+            return {"valid_loss": None, "valid_perplexity": None}
+        ev = evaluate(model, corpus.valid, B, T, name=f"{corpus.name} (valid)")
+        return {"valid_loss": ev.loss, "valid_perplexity": ev.perplexity}
 
-    test = evaluate(model, corpus.test, B, T, name=f"{corpus.name} (test)")
-    out.fact("result", f"test perplexity {ppl_text(test.perplexity)} (loss {test.loss:.4f} per token, "
-                       f"{test.tokens:,} tokens); a uniform guess over the {V:,} tokens would score {V:,}",
-             test_loss=test.loss, test_perplexity=json_float(test.perplexity), n_test=test.tokens, vocab_size=V,
-             checkpoint=save)
-    if save:
-        out.status(f"saved checkpoint {save}")
+    def finish(model):
+        test = evaluate(model, corpus.test, B, T, name=f"{corpus.name} (test)")
+        return {"test_loss": test.loss, "test_perplexity": test.perplexity, "n_test": test.tokens}
 
+    def result(ev):
+        m = ev.metrics
+        return (f"test perplexity {ppl_text(m['test_perplexity'])} (loss {m['test_loss']:.4f} per token, "
+                f"{m['n_test']:,} tokens); a uniform guess over the {V:,} tokens would score {V:,}",
+                dict(test_loss=m["test_loss"], test_perplexity=m["test_perplexity"], n_test=m["n_test"],
+                     vocab_size=V))
 
-def warm_up(out: Output, model, optimizer: str) -> None:
-    """Compile the kernels (first run only), with progress."""
-    from nbengine.warmup import lm_is_cached, warm_up_lm
+    def ppl(name):
+        return lambda ev: ppl_text(ev.metrics[name]) if ev.metrics[name] is not None else "–"
 
-    steps = 2 * len(model.tiny_twin().layers) + 3  # what warm_up_lm runs: each layer twice, loss, norm, update
-    compile_with_progress(out, lm_is_cached(model), warm_up_lm(model, optimizer), steps)
+    run.train(out, model, opt, lambda stop: fit(model, opt, batches, epochs=E, steps_per_epoch=per_epoch, clip=clip,
+                                                measure=measure, finish=finish, perplexities=True, should_stop=stop),
+              epochs=E, steps_per_epoch=per_epoch, result=result, sample=next(iter(batches(0))), save=save,
+              json_steps=not json_epochs, unit="tokens", every=every or default_every(E),
+              columns=[("train ppl", 10, ppl("perplexity")), ("valid ppl", 10, ppl("valid_perplexity"))])
 
 
 # -- checkpoints ----------------------------------------------------------------------------------
@@ -440,7 +383,7 @@ def eval_lm(model_name, ckpt, data, split, batch_size, time_size, cache_dir, thr
     out.fact("result", f"{split} perplexity {ppl_text(ev.perplexity)} (loss {ev.loss:.4f} per token, {ev.tokens:,} "
                        f"tokens {how}); a uniform guess over the {len(vocab):,} tokens would score {len(vocab):,}",
              model=model_name, data=corpus.name, split=split, loss=ev.loss,
-             perplexity=json_float(ev.perplexity), tokens=ev.tokens, batch_size=ev.batch_size,
+             perplexity=ev.perplexity, tokens=ev.tokens, batch_size=ev.batch_size,
              time_size=ev.time_size, overlapping=ev.overlapping, vocab_size=len(vocab), unknown=unknown)
 
 

@@ -9,9 +9,9 @@ import click
 
 from nbengine.kernels import registry
 
-from nbengine_cli.cnn import set_threads
 from nbengine_cli.options import Float
 from nbengine_cli.output import Output
+from nbengine_cli.run import set_threads
 from nbengine_cli.rnnlm import (eval_command, generate_command, lm_config, load_corpus, run_options, run_training,
                                 stacked)
 
@@ -55,7 +55,7 @@ train_options = stacked(
 @click.command("transformer", short_help="A small Transformer language model: causal self-attention blocks.")
 @train_options
 def train_transformer(data, level, epochs, batch_size, context, size, heads, blocks, hidden, vocab_size, lr, clip,
-                      seed, every, cache_dir, threads, save, json_mode, quiet):
+                      seed, every, cache_dir, threads, save, json_mode, json_epochs, quiet):
     """Train a small Transformer language model (GPT-style): after each token, a
     probability for every next token, from the tokens up to it.
 
@@ -80,7 +80,7 @@ def train_transformer(data, level, epochs, batch_size, context, size, heads, blo
     from nbengine.models.transformer import TransformerLM
     from nbengine.optim import Adam
 
-    out = Output(json_mode, quiet)
+    out = Output(json_mode or json_epochs, quiet)
     toy = data == "toy"
     defaults = TOY if toy else TEXT
     level = level or ("word" if toy else "char")
@@ -117,7 +117,7 @@ def train_transformer(data, level, epochs, batch_size, context, size, heads, blo
              epochs=E, batch_size=B, time_size=T, size=s["size"], heads=s["heads"], blocks=s["blocks"],
              hidden=model.hidden, optimizer="adam", lr=s["lr"], clip=s["clip"], threads=n_threads,
              kernels=registry.current(), parameters=model.n_params, steps_per_epoch=per_epoch)
-    run_training(out, "transformer", model, opt, corpus, "adam", B, T, E, s["clip"], every, save)
+    run_training(out, model, opt, corpus, B, T, E, s["clip"], every, save, json_epochs)
 
 
 EVAL_HELP = """The perplexity of the Transformer language model of a checkpoint on a split of a text:

@@ -105,10 +105,11 @@ def clip_global_norm(grads: Mapping[str, np.ndarray], max_norm: float) -> float:
     """Scale every gradient by max_norm / norm when their global norm exceeds max_norm.
 
     Exploding gradients (an RNN's problem) then still point the same way but take
-    a bounded step. Returns the norm before clipping. Gradients change in place.
+    a bounded step. Returns the norm before clipping. Gradients change in place; not
+    when the norm is infinite (nothing can scale them to a finite norm: the run diverged).
     """
     norm = global_norm(grads)
-    if norm > max_norm:
+    if max_norm < norm < float("inf"):
         for g in grads.values():
             g *= g.dtype.type(max_norm / (norm + 1e-6))
     return norm

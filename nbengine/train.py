@@ -1,24 +1,36 @@
-"""The training loop, as a generator of events.
+"""The training loop, one for every model, as a generator of events.
 
-:func:`fit` does the work and yields what happened (:class:`Step`,
-:class:`Traced`, :class:`Epoch`); the caller decides how to show it (a table, JSON
-lines, a progress bar, nothing). A model only needs ``loss_and_backward(x, y)``
-(filling its grads), ``loss(x, y)`` and ``predict(x)``; an optimizer only ``step()``.
+:func:`fit` does the work and yields what happened: a :class:`Step` after every
+optimizer step, an :class:`Epoch` after every epoch, a :class:`Result` at the end,
+:class:`Stopped` when asked to stop, :class:`Diverged` just before it raises
+:class:`~nbengine.errors.DivergedError`. The caller decides how to show them (a
+table, JSON lines, a progress bar, nothing).
+
+What differs from one model to another is passed in: the batches of an epoch
+(:func:`shuffled` for samples, ``nbengine.lm_train.text_batches`` for a long text),
+whether the gradients are clipped, what is measured after each epoch and at the end.
+The model is a :class:`nbengine.models.base.Model` (``loss_and_backward(*batch)``,
+``count``, ``correct``, ``reset_state()``, ``grads``); the optimizer only needs ``step()``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import sys
 import time
-from dataclasses import dataclass
-from typing import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
 from nbengine.errors import DivergedError
+from nbengine.optim import clip_global_norm
 from nbengine.trace import Step as TraceStep
 from nbengine.trace import Tracer
+
+# exp(loss) is the perplexity; past this loss it is larger than any float (infinite).
+MAX_LOSS = math.log(sys.float_info.max)
 
 
 @dataclass
@@ -26,31 +38,32 @@ class Step:
     """One optimizer step was taken."""
 
     step: int
-    total_steps: int
+    total_steps: int | None  # None when the caller did not say how many steps an epoch has
     epoch: int
-    loss: float
-
-
-@dataclass
-class Traced:
-    """The named tensors of one training step (forward, backward, update)."""
-
-    step: int
-    epoch: int
-    steps: list[TraceStep]
+    loss: float  # the batch's mean loss
+    count: int  # predictions the batch made (samples, or tokens)
+    grad_norm: float | None = None  # the gradients' global norm before clipping (when clipping)
+    perplexity: float | None = None  # exp(loss), for a model that reports perplexities
+    trace: list[TraceStep] | None = None  # the named tensors of the step, when it was traced
 
 
 @dataclass
 class Epoch:
-    """The end of an epoch: the mean training loss over its batches, and accuracies."""
+    """The end of an epoch: the mean training loss over its predictions, and what was measured."""
 
     epoch: int
     loss: float
-    train_accuracy: float
-    test_accuracy: float | None
-    seconds: float = 0.0  # time spent on the epoch's training steps (not on measuring accuracy)
-    samples: int = 0  # training samples seen in the epoch
-    test_loss: float | None = None  # when the model can measure it in the same pass (``evaluate``)
+    seconds: float  # time spent on the epoch's training steps (not on measuring)
+    count: int  # predictions made in the epoch (samples, or tokens)
+    metrics: dict = field(default_factory=dict)  # e.g. train_accuracy, test_accuracy, perplexity
+
+
+@dataclass
+class Result:
+    """The end of training: what was measured on the trained model."""
+
+    epochs: int
+    metrics: dict
 
 
 @dataclass
@@ -61,74 +74,134 @@ class Stopped:
     epoch: int
 
 
+@dataclass
+class Diverged:
+    """The numbers stopped being finite; DivergedError follows. The optimizer did not apply the step."""
+
+    step: int
+    epoch: int
+    reason: str
+
+
+Event = Step | Epoch | Result | Stopped | Diverged
+
+
+def perplexity(loss: float) -> float:
+    """exp(loss); infinite once that is larger than any float."""
+    return math.exp(loss) if loss <= MAX_LOSS else math.inf
+
+
 def accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(model.predict(x) == y))
 
 
 def batches(n: int, batch_size: int) -> int:
+    """How many batches of batch_size n samples make (the last one may be smaller)."""
     return -(-n // batch_size)
 
 
-def fit(model, optimizer, x_train, y_train, x_test=None, y_test=None, *, epochs: int, batch_size: int,
-        seed: int, trace_every: int = 0, running_accuracy: bool = False,
-        should_stop: Callable[[], bool] | None = None) -> Iterator[Step | Traced | Epoch | Stopped]:
-    """Mini-batch gradient descent over shuffled training data.
-
-    Each epoch visits the training samples in a new order drawn from a generator
-    seeded with ``seed``; the same seed gives the same batches, so the same
-    numbers. With ``trace_every`` = k > 0, steps 1, k+1, 2k+1, ... are traced.
-    A non-finite loss stops training with :class:`DivergedError` before the
-    optimizer applies it, and so does a non-finite test loss after an epoch: an
-    :class:`Epoch` is only yielded for a model whose numbers are finite.
-
-    The training accuracy of an epoch is measured on the whole training set after
-    the epoch, or, with ``running_accuracy``, counted on each batch as it was
-    trained (with dropout on; what Keras reports, and free): the model then sets
-    ``last_correct`` in ``loss_and_backward``. ``should_stop`` is asked after
-    every step; when it says yes, a :class:`Stopped` event ends the run.
-    """
-    if epochs < 1 or batch_size < 1:
-        raise ValueError("epochs and batch_size must be at least 1")
-    N = x_train.shape[0]
+def shuffled(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int) -> Callable[[int], Iterator[tuple]]:
+    """The batches of an epoch of samples: each epoch visits them in a new order drawn
+    from a generator seeded with ``seed`` (so the same seed gives the same batches)."""
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
     rng = np.random.default_rng(seed)
-    per_epoch = batches(N, batch_size)
-    total = epochs * per_epoch
-    step = 0
-    for epoch in range(1, epochs + 1):
-        order = rng.permutation(N)
-        loss_sum = 0.0
-        correct = 0
-        started = time.perf_counter()
-        for start in range(0, N, batch_size):
+
+    def epoch(_: int) -> Iterator[tuple]:
+        order = rng.permutation(x.shape[0])
+        for start in range(0, x.shape[0], batch_size):
             idx = order[start:start + batch_size]
+            yield x[idx], y[idx]
+
+    return epoch
+
+
+def _how(loss: float) -> str:
+    if math.isfinite(loss):
+        return f"became {loss:.4g}, so its perplexity e^loss is larger than any number"
+    return f"became {loss}"
+
+
+def fit(model, optimizer, batches: Callable[[int], Iterable[tuple]], *, epochs: int, steps_per_epoch: int | None = None,
+        clip: float | None = None, measure: Callable[[object], dict] | None = None,
+        finish: Callable[[object], dict] | None = None, perplexities: bool = False, trace_every: int = 0,
+        should_stop: Callable[[], bool] | None = None) -> Iterator[Event]:
+    """Train ``model`` for ``epochs`` epochs on ``batches(epoch)`` (epoch counted from 1;
+    each batch a tuple of ``model.loss_and_backward``'s arguments; ``steps_per_epoch``,
+    if given, is how many there are, for :attr:`Step.total_steps`).
+
+    Each step: forward and backward, the gradients scaled down to a global norm of
+    ``clip`` when they are larger (None: never; the norm is then not computed), the
+    optimizer's step. Every epoch starts from a fresh state (``model.reset_state()``).
+    After it, ``measure(model)`` (e.g. accuracies on a test split) gives the epoch's
+    metrics, beside the running training accuracy when the model counts right
+    predictions (a measured ``train_accuracy`` takes its place) and the training
+    perplexity with ``perplexities``. After the last epoch, :class:`Result` carries
+    ``finish(model)`` (default: the last epoch's metrics).
+
+    The run diverges, with a :class:`Diverged` event and then DivergedError, and before
+    the optimizer applies that step, when a loss is not finite (or, with
+    ``perplexities``, so large that its perplexity is not), when the gradients' norm is
+    not finite, or when a measured metric is not: an :class:`Epoch` is only yielded for
+    a model whose numbers are finite. With ``trace_every`` = k > 0, steps 1, k+1, 2k+1,
+    ... are traced (:attr:`Step.trace`). ``should_stop`` is asked after every step;
+    when it says yes, a :class:`Stopped` event ends the run.
+    """
+    if epochs < 1:
+        raise ValueError("epochs must be at least 1")
+    limit = MAX_LOSS if perplexities else math.inf
+    total = epochs * steps_per_epoch if steps_per_epoch is not None else None
+    step = 0
+    metrics: dict = {}
+    for epoch in range(1, epochs + 1):
+        model.reset_state()
+        loss_sum, count, correct = 0.0, 0, 0
+        started = time.perf_counter()
+        for batch in batches(epoch):
             step += 1
             traced = trace_every > 0 and (step - 1) % trace_every == 0
+            norm = None
+            why = None
             with Tracer() if traced else contextlib.nullcontext() as tracer:
-                loss = model.loss_and_backward(x_train[idx], y_train[idx])
-                if not math.isfinite(loss):
-                    raise DivergedError(
-                        f"the loss became {loss} at step {step} (epoch {epoch}); "
-                        "try a smaller learning rate"
-                    )
-                optimizer.step()
-            loss_sum += loss * idx.size
-            if running_accuracy:
-                correct += model.last_correct
-            if tracer is not None:
-                yield Traced(step, epoch, tracer.steps)
-            yield Step(step, total, epoch, loss)
+                loss = model.loss_and_backward(*batch)
+                if not (math.isfinite(loss) and loss <= limit):
+                    why = f"the training loss {_how(loss)} at step {step} (epoch {epoch})"
+                elif clip is not None:
+                    norm = clip_global_norm(model.grads, clip)
+                    if not math.isfinite(norm):
+                        why = f"the gradients' norm became {norm} at step {step} (epoch {epoch})"
+                if why is None:
+                    optimizer.step()
+            if why is not None:
+                yield from _diverge(step, epoch, why)
+            n = model.count
+            loss_sum += loss * n
+            count += n
+            if model.correct is not None:
+                correct += model.correct
+            yield Step(step, total, epoch, loss, n, norm, perplexity(loss) if perplexities else None,
+                       tracer.steps if tracer is not None else None)
             if should_stop is not None and should_stop():
                 yield Stopped(step, epoch)
                 return
         seconds = time.perf_counter() - started
-        train_acc = correct / N if running_accuracy else accuracy(model, x_train, y_train)
-        test_acc = test_loss = None
-        if x_test is not None and len(x_test):
-            if hasattr(model, "evaluate"):
-                test_loss, test_acc = model.evaluate(x_test, y_test)
-                if not math.isfinite(test_loss):  # the training losses were finite, the weights are not
-                    raise DivergedError(f"the test loss became {test_loss} after epoch {epoch}: the weights "
-                                        "diverged; try a smaller learning rate")
-            else:
-                test_acc = accuracy(model, x_test, y_test)
-        yield Epoch(epoch, loss_sum / N, train_acc, test_acc, seconds, N, test_loss)
+        mean = loss_sum / max(count, 1)
+        metrics = {}
+        if perplexities:
+            metrics["perplexity"] = perplexity(mean)
+        if model.correct is not None:
+            metrics["train_accuracy"] = correct / max(count, 1)
+        if measure is not None:
+            metrics.update(measure(model))
+            model.reset_state()
+        for name, value in metrics.items():  # a measured loss is held to a training loss's limit
+            if isinstance(value, float) and not (math.isfinite(value) and (value <= limit or "loss" not in name)):
+                yield from _diverge(step, epoch, f"the {name.replace('_', ' ')} {_how(value)} after epoch {epoch}")
+        yield Epoch(epoch, mean, seconds, count, metrics)
+    yield Result(epochs, finish(model) if finish is not None else dict(metrics))
+
+
+def _diverge(step: int, epoch: int, why: str) -> Iterator[Diverged]:
+    reason = f"{why}: the run diverged; try a smaller learning rate, or clipping the gradients"
+    yield Diverged(step, epoch, reason)
+    raise DivergedError(reason)

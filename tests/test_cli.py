@@ -93,7 +93,7 @@ def test_divergence_stops_with_exit_1_and_keeps_the_good_checkpoint(tmp_path):
     run("train", "logreg", "--epochs", "2", "--save", str(ckpt), "-q")
     good = ckpt.read_bytes()
     r = run("train", "logreg", "--lr", "1e38", "--save", str(ckpt), code=1)
-    assert "error: the loss became nan" in r.stderr
+    assert "error: the training loss became nan" in r.stderr
     assert "Traceback" not in r.stderr + r.stdout
     assert ckpt.read_bytes() == good
     assert sorted(os.listdir(tmp_path)) == ["model.npz"]  # no temporary file left behind

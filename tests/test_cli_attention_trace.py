@@ -141,12 +141,13 @@ def test_bad_input():
 def pronoun_checkpoint(tmp_path_factory):
     """A pronoun model trained for one epoch (a second or two) and saved."""
     from nbengine.data.pronoun import make_task
-    from nbengine.models.pronoun import PronounModel, fit
+    from nbengine.models.pronoun import PronounModel, train_batches
+    from nbengine.train import fit
     from nbengine.optim import Adam
 
     task = make_task(0)
     model = PronounModel(task.words, size=16, seed=0, context=task.max_length, extra_config={"task_seed": 0})
-    for _ in fit(model, Adam(model.params, model.grads, 0.01), task, epochs=1, batch_size=32, seed=0):
+    for _ in fit(model, Adam(model.params, model.grads, 0.01), train_batches(task, 32, seed=0), epochs=1, clip=5.0):
         pass
     path = tmp_path_factory.mktemp("pronoun") / "pronoun.npz"
     model.save(path)

@@ -281,7 +281,7 @@ def test_a_float_option_refuses_nan_and_infinity(args, option, value):
 def test_weights_that_diverge_stop_the_run_instead_of_reporting_nan(tmp_path):
     save = tmp_path / "cnn.npz"
     refused(["train", "cnn", "--optimizer", "sgd", "--lr", "1e10", "--limit", "64", "--epochs", "1", "--save", save],
-            1, "error: the test loss became nan after epoch 1: the weights diverged")
+            1, "error: the test loss became nan after epoch 1: the run diverged")
     assert not save.exists()  # no checkpoint of a diverged model
 
 

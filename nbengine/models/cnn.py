@@ -27,17 +27,17 @@ clipped to [1e-7, 1 - 1e-7]).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from nbengine import checkpoint
 from nbengine.layers.conv2d import Conv2D
 from nbengine.layers.dense import Dense
 from nbengine.layers.dropout import Dropout
 from nbengine.layers.flatten import Flatten
 from nbengine.layers.losses import CrossEntropy, SoftmaxCrossEntropy
 from nbengine.layers.pooling import MaxPool2D
+from nbengine.models.base import Model, check_dtype
 from nbengine.trace import record, tracing
 
 INPUT_SHAPE = (28, 28, 1)
@@ -57,21 +57,33 @@ class SummaryRow:
     settings: str
 
 
-class CNN:
+@dataclass
+class CNNConfig:
+    seed: int = 0
+    dtype: str = "float32"
+    as_written: bool = False  # Dropout after the softmax, as the lesson's code has it
+    dropout: float = 0.25
+    n_classes: int = 10
+    class_names: list[str] = field(default_factory=list)
+    input_shape: list[int] = field(default_factory=lambda: list(INPUT_SHAPE))
+
+
+class CNN(Model):
     name = "cnn"
+    Config = CNNConfig
 
     def __init__(self, seed: int = 0, dtype=np.float32, as_written: bool = False, dropout: float = 0.25,
                  n_classes: int = 10, class_names=None, input_shape=INPUT_SHAPE, extra_config: dict | None = None):
         self.seed = seed
-        self.dtype = np.dtype(dtype)
-        if self.dtype not in (np.float32, np.float64):
-            raise ValueError(f"dtype must be float32 or float64, not {self.dtype}")
+        self.dtype = check_dtype(dtype)
         self.as_written = as_written
         self.dropout_rate = dropout
         self.n_classes = n_classes
         self.class_names = list(class_names) if class_names is not None else [str(c) for c in range(n_classes)]
         self.input_shape = tuple(input_shape)
         self.extra_config = dict(extra_config or {})
+        self.settings = CNNConfig(seed, self.dtype.name, as_written, dropout, n_classes, self.class_names,
+                                  list(self.input_shape))
         # Dropout draws its masks from its own generator, seeded from the model's seed.
         dropout_seed = int(np.random.SeedSequence([seed, 1]).generate_state(1)[0])
         self.layers = [
@@ -94,9 +106,7 @@ class CNN:
             self.loss_fn = SoftmaxCrossEntropy()
         else:
             self.loss_fn = CrossEntropy()
-        self.params = {f"{l.name}.{k}": v for l in self.layers for k, v in l.params.items()}
-        self.grads = {f"{l.name}.{k}": v for l in self.layers for k, v in l.grads.items()}
-        self.last_correct = 0
+        self._assemble(self.layers)
         self.input_grad = None
 
     # -- computing -------------------------------------------------------------------
@@ -124,7 +134,8 @@ class CNN:
         out = self.forward(x, training=True)
         y = np.ascontiguousarray(y, dtype=np.int64)
         loss = self.loss_fn.forward(out, y)
-        self.last_correct = int(np.sum(np.argmax(out, axis=1) == y))
+        self.count = y.size
+        self.correct = int(np.sum(np.argmax(out, axis=1) == y))
         grad = self.loss_fn.backward()
         for i in range(len(self.layers) - 1, -1, -1):
             # the images are data, not parameters: their gradient only when asked
@@ -164,19 +175,7 @@ class CNN:
     def summary(self) -> list[SummaryRow]:
         return [SummaryRow(l.name, l.kind, l.output_shape, l.n_params, l.describe()) for l in self.layers]
 
-    @property
-    def n_params(self) -> int:
-        return sum(p.size for p in self.params.values())
-
     # -- saving ----------------------------------------------------------------------
-    def config(self) -> dict:
-        return {"seed": self.seed, "dtype": self.dtype.name, "as_written": self.as_written,
-                "dropout": self.dropout_rate, "n_classes": self.n_classes, "class_names": self.class_names,
-                "input_shape": list(self.input_shape), **self.extra_config}
-
-    def save(self, path) -> None:
-        checkpoint.save(path, self.name, self.config(), dict(self.params))
-
     @classmethod
     def param_shapes(cls, config: dict):
         """(name, shape) of every parameter of the model a config describes, without building it."""
@@ -193,14 +192,3 @@ class CNN:
         yield "dense1.b", (HIDDEN,)
         yield "dense2.w", (HIDDEN, K)
         yield "dense2.b", (K,)
-
-    @classmethod
-    def load(cls, path) -> "CNN":
-        def build(config):
-            known = ("seed", "dtype", "as_written", "dropout", "n_classes", "class_names", "input_shape")
-            return cls(int(config["seed"]), np.dtype(config["dtype"]), bool(config["as_written"]),
-                       float(config["dropout"]), int(config["n_classes"]), config["class_names"],
-                       tuple(int(d) for d in config["input_shape"]),
-                       {k: v for k, v in config.items() if k not in known})
-
-        return checkpoint.load_model(path, cls.name, build, cls.param_shapes)

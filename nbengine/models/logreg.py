@@ -7,6 +7,7 @@ so new data is scaled the way the training data was.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -15,10 +16,21 @@ from nbengine import checkpoint
 from nbengine.data.split import Standardizer
 from nbengine.errors import CheckpointError
 from nbengine.layers.logistic import Logistic
+from nbengine.models.base import Model, check_dtype, read_config
 
 
-class LogisticRegression:
+@dataclass
+class LogisticRegressionConfig:
+    n_features: int
+    seed: int = 0
+    feature_names: list[str] = field(default_factory=list)
+    class_names: list[str] = field(default_factory=lambda: ["0", "1"])
+    dtype: str = "float32"
+
+
+class LogisticRegression(Model):
     name = "logreg"
+    Config = LogisticRegressionConfig
 
     def __init__(self, n_features: int, seed: int = 0, dtype=np.float32,
                  feature_names: Sequence[str] | None = None, class_names: Sequence[str] = ("0", "1"),
@@ -28,11 +40,15 @@ class LogisticRegression:
         self.feature_names = list(feature_names) if feature_names is not None else [f"x{i + 1}" for i in range(n_features)]
         self.class_names = list(class_names)
         self.scaler = scaler
-        self.layer = Logistic(n_features, np.random.default_rng(seed), dtype, self.feature_names, init_scale)
+        self.dtype = check_dtype(dtype)
+        self.layer = Logistic(n_features, np.random.default_rng(seed), self.dtype, self.feature_names, init_scale)
         self.params = self.layer.params
         self.grads = self.layer.grads
         self.param_labels = {"w": (self.feature_names,)}
         self.extra_config = dict(extra_config or {})
+        self._last = (np.zeros(0), np.zeros(0))
+        self.settings = LogisticRegressionConfig(n_features, seed, self.feature_names, self.class_names,
+                                                 self.dtype.name)
 
     # -- computing -------------------------------------------------------------------
     def prepare(self, x_raw: np.ndarray) -> np.ndarray:
@@ -45,10 +61,21 @@ class LogisticRegression:
 
     def loss_and_backward(self, x: np.ndarray, y: np.ndarray) -> float:
         """Forward, loss and backward on one batch; grads then hold dL/dw and dL/db."""
-        self.layer.forward(x)
+        self._last = (self.layer.forward(x), y)
         loss = self.layer.loss(y)
         self.layer.backward()
         return loss
+
+    @property
+    def count(self) -> int:
+        """Samples in the last batch."""
+        return len(self._last[1])
+
+    @property
+    def correct(self) -> int:
+        """Right predictions in the last batch (counted when asked: a step does not pay for it)."""
+        a, y = self._last
+        return int(np.sum((a >= 0.5) == (np.asarray(y) == 1)))
 
     def loss(self, x: np.ndarray, y: np.ndarray) -> float:
         self.layer.forward(x)
@@ -62,22 +89,13 @@ class LogisticRegression:
         return (self.predict_proba(x) >= 0.5).astype(np.int64)
 
     # -- saving ----------------------------------------------------------------------
-    def config(self) -> dict:
-        return {
-            "n_features": self.n_features,
-            "seed": self.seed,
-            "feature_names": self.feature_names,
-            "class_names": self.class_names,
-            "dtype": self.layer.dtype.name,
-            **self.extra_config,
-        }
-
-    def save(self, path) -> None:
-        arrays = {k: v for k, v in self.params.items()}
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The parameters, and the standardiser's mean and deviation when it has one."""
+        arrays = dict(self.params)
         if self.scaler is not None:
             arrays["scaler_mean"] = self.scaler.mean
             arrays["scaler_std"] = self.scaler.std
-        checkpoint.save(path, self.name, self.config(), arrays)
+        return arrays
 
     @classmethod
     def load(cls, path) -> "LogisticRegression":
@@ -88,18 +106,11 @@ class LogisticRegression:
             if "scaler_mean" in arrays:
                 shapes += [("scaler_mean", (n,)), ("scaler_std", (n,))]
             checkpoint.check_shapes(arrays, shapes)  # before building: n goes straight into allocations
-            scaler = None
+            settings, extra = read_config(cls.Config, {"dtype": "float32", **config})
+            model = cls(**vars(settings), extra_config=extra)
             if "scaler_mean" in arrays:
-                scaler = Standardizer(arrays["scaler_mean"], arrays["scaler_std"])
-            extra = {k: v for k, v in config.items()
-                     if k not in ("n_features", "seed", "feature_names", "class_names", "dtype")}
-            dtype = np.dtype(config.get("dtype", "float32"))
-            if dtype not in (np.float32, np.float64):
-                raise ValueError(f"dtype {dtype} is not float32 or float64")
-            model = cls(n, int(config["seed"]), dtype, feature_names=config["feature_names"],
-                        class_names=config["class_names"], scaler=scaler, extra_config=extra)
-            for k in ("w", "b"):
-                model.params[k][...] = arrays[k]
+                model.scaler = Standardizer(arrays["scaler_mean"], arrays["scaler_std"])
+            checkpoint.fill_params(model.params, arrays)
         except KeyError as e:
             raise CheckpointError(path, f"does not hold a valid logreg model (missing {e})") from None
         except (ValueError, TypeError, OverflowError) as e:

@@ -25,14 +25,11 @@ to look for.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import numpy as np
 
-from nbengine import checkpoint
-from nbengine.errors import DivergedError, NBEngineError
+from nbengine.errors import NBEngineError
 from nbengine.kernels.attention import attention_backward, attention_forward
 from nbengine.kernels.registry import kernel
 from nbengine.layers.embedding import PositionEmbedding
@@ -40,17 +37,30 @@ from nbengine.layers.layernorm import LayerNorm
 from nbengine.layers.losses import SoftmaxCrossEntropy
 from nbengine.layers.time_affine import TimeAffine
 from nbengine.layers.transformer import TransformerBlock
-from nbengine.optim import clip_global_norm
-from nbengine.train import Stopped
+from nbengine.models.base import Model, check_dtype
 
 # N = batch, T = words, D = vector size, V = vocabulary
 
 
-class PronounModel:
+@dataclass
+class PronounConfig:
+    words: list[str]
+    size: int = 16
+    heads: int = 2
+    hidden: int = 32
+    context: int = 12
+    seed: int = 0
+    dtype: str = "float32"
+
+
+class PronounModel(Model):
     name = "pronoun"
+    Config = PronounConfig
 
     def __init__(self, words: list[str], size: int = 16, heads: int = 2, hidden: int | None = None,
                  context: int = 12, seed: int = 0, dtype=np.float32, extra_config: dict | None = None):
+        if not all(isinstance(w, str) for w in words):
+            raise ValueError("its vocabulary is not a list of words")
         self.words = list(words)
         self.index = {w: i for i, w in enumerate(self.words)}
         if len(self.index) != len(self.words):
@@ -58,14 +68,13 @@ class PronounModel:
         self.vocab_size = len(self.words)
         self.size, self.heads, self.context, self.seed = size, heads, context, seed
         self.hidden = 2 * size if hidden is None else hidden
-        self.dtype = np.dtype(dtype)
-        if self.dtype not in (np.float32, np.float64):
-            raise ValueError(f"dtype must be float32 or float64, not {self.dtype}")
+        self.dtype = check_dtype(dtype)
         for what, v in (("vocabulary", self.vocab_size), ("size", size), ("heads", heads),
                         ("hidden", self.hidden), ("context", context)):
             if v < 1:
                 raise ValueError(f"{what} must be at least 1, not {v}")
         self.extra_config = dict(extra_config or {})
+        self.settings = PronounConfig(self.words, size, heads, self.hidden, context, seed, self.dtype.name)
         D = size
         self.embed = PositionEmbedding("embed", self.vocab_size, context, D)
         self.block = TransformerBlock("block", D, heads, self.hidden, causal=False)
@@ -75,23 +84,18 @@ class PronounModel:
         self.k = TimeAffine("k", D, D)
         self.v = TimeAffine("v", D, D)
         self.out = TimeAffine("out", D, self.vocab_size)
-        self.layers = [self.embed, self.block, self.ln_q, self.ln_x, self.q, self.k, self.v, self.out]
+        layers = [self.embed, self.block, self.ln_q, self.ln_x, self.q, self.k, self.v, self.out]
         rng = np.random.default_rng(seed)
         self.embed.build((None,), self.dtype, rng)
-        for layer in self.layers[1:]:
+        for layer in layers[1:]:
             layer.build((None, D), self.dtype, rng)
         self.loss_fn = SoftmaxCrossEntropy()
-        self.params = {f"{l.name}.{k}": v for l in self.layers for k, v in l.params.items()}
-        self.grads = {f"{l.name}.{k}": v for l in self.layers for k, v in l.grads.items()}
+        self._assemble(layers)
         self.cache: dict = {}
 
     @property
     def scale(self) -> float:
         return 1.0 / math.sqrt(self.size)
-
-    @property
-    def n_params(self) -> int:
-        return sum(p.size for p in self.params.values())
 
     # -- computing -------------------------------------------------------------------
     def encode(self, words: list[str]) -> np.ndarray:
@@ -154,6 +158,9 @@ class PronounModel:
         dh[np.arange(N), c["where"]] = dh_it[:, 0]
         dx0 = self.block.backward(self.ln_q.backward(dh)) + self.ln_x.backward(dx)
         self.embed.backward(dx0)
+        answers = np.asarray(answers)
+        self.count = len(answers)
+        self.correct = int(np.sum(self.loss_fn.probs.argmax(axis=1) == answers))
         return loss
 
     def predict(self, ids, where) -> np.ndarray:
@@ -161,23 +168,6 @@ class PronounModel:
         return self.scores(ids, where).argmax(axis=1)
 
     # -- saving ----------------------------------------------------------------------
-    def config(self) -> dict:
-        return {"words": self.words, "size": self.size, "heads": self.heads, "hidden": self.hidden,
-                "context": self.context, "seed": self.seed, "dtype": self.dtype.name, **self.extra_config}
-
-    def save(self, path) -> None:
-        checkpoint.save(path, self.name, self.config(), dict(self.params))
-
-    @classmethod
-    def from_config(cls, config: dict):
-        """The model a checkpoint's config describes, with fresh weights."""
-        known = ("words", "size", "heads", "hidden", "context", "seed", "dtype")
-        words = config["words"]
-        if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
-            raise ValueError("its vocabulary is not a list of words")
-        return cls(words, int(config["size"]), int(config["heads"]), int(config["hidden"]), int(config["context"]),
-                   int(config["seed"]), np.dtype(config["dtype"]), {k: v for k, v in config.items() if k not in known})
-
     @classmethod
     def param_shapes(cls, config: dict):
         """(name, shape) of every parameter of the model a config describes, without building it."""
@@ -194,30 +184,8 @@ class PronounModel:
             yield f"{w}.W", (D, out)
             yield f"{w}.b", (out,)
 
-    @classmethod
-    def load(cls, path):
-        return checkpoint.load_model(path, cls.name, cls.from_config, cls.param_shapes)
 
-
-# -- training ---------------------------------------------------------------------------------------
-
-@dataclass
-class PronounStep:
-    step: int
-    total_steps: int
-    epoch: int
-    loss: float
-
-
-@dataclass
-class PronounEpoch:
-    epoch: int
-    loss: float  # mean training loss over the epoch's sentences
-    train_accuracy: float  # counted on the batches as they were trained
-    held_out_accuracy: float
-    seconds: float  # time spent on the training steps
-    sentences: int
-
+# -- measuring ---------------------------------------------------------------------------------------
 
 def accuracy(model: PronounModel, task, examples, batch_size: int = 256) -> float:
     """Share of the sentences whose antecedent the model names."""
@@ -235,43 +203,18 @@ def steps_per_epoch(task, batch_size: int) -> int:
     return sum(1 for _ in batches(task, task.train, batch_size))
 
 
-def fit(model: PronounModel, optimizer, task, *, epochs: int, batch_size: int, seed: int, clip: float | None = 5.0,
-        should_stop: Callable[[], bool] | None = None) -> Iterator[PronounStep | PronounEpoch | Stopped]:
-    """Train on task.train, shuffled each epoch (seeded); after each epoch, measure the held-out accuracy.
-
-    A loss or gradient that is not finite stops the run with DivergedError before the
-    optimizer applies that step."""
+def train_batches(task, batch_size: int, seed: int):
+    """The batches of an epoch of the training sentences, a function of the epoch: each a
+    tuple (ids, where, answers), in a new order every epoch from a generator seeded with seed."""
     from nbengine.data.pronoun import batches
 
-    if epochs < 1:
-        raise ValueError("epochs must be at least 1")
     rng = np.random.default_rng(seed)
-    per_epoch = steps_per_epoch(task, batch_size)
-    step = 0
-    for epoch in range(1, epochs + 1):
-        loss_sum, right, seen = 0.0, 0, 0
-        started = time.perf_counter()
-        for ids, where, answers, _ in batches(task, task.train, batch_size, rng):
-            step += 1
-            loss = model.loss_and_backward(ids, where, answers)
-            if not math.isfinite(loss):
-                raise DivergedError(f"the training loss became {loss} at step {step} (epoch {epoch}): the run "
-                                    "diverged; try a smaller learning rate (--lr)")
-            norm = clip_global_norm(model.grads, clip) if clip is not None else 0.0
-            if not math.isfinite(norm):
-                raise DivergedError(f"the gradients' norm became {norm} at step {step} (epoch {epoch}): the run "
-                                    "diverged; try a smaller learning rate (--lr)")
-            optimizer.step()
-            n = len(answers)
-            loss_sum += loss * n
-            right += int(np.sum(model.loss_fn.probs.argmax(axis=1) == answers))
-            seen += n
-            yield PronounStep(step, epochs * per_epoch, epoch, loss)
-            if should_stop is not None and should_stop():
-                yield Stopped(step, epoch)
-                return
-        seconds = time.perf_counter() - started
-        yield PronounEpoch(epoch, loss_sum / seen, right / seen, accuracy(model, task, task.held_out), seconds, seen)
+
+    def epoch(_: int):
+        for ids, where, answers, _group in batches(task, task.train, batch_size, rng):
+            yield ids, where, answers
+
+    return epoch
 
 
 def read_sentence(model, text: str):

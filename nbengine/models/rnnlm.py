@@ -14,21 +14,32 @@ batch (truncated backpropagation through time).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
 
-from nbengine import checkpoint
 from nbengine.layers.embedding import Embedding
 from nbengine.layers.losses import SoftmaxCrossEntropy
 from nbengine.layers.recurrent import TimeLSTM, TimeRNN
 from nbengine.layers.time_affine import TimeAffine
+from nbengine.models.base import Model, check_dtype
 
 IGNORE = -1  # a target of -1 does not count in the loss
 
 
-class LanguageModel:
+@dataclass
+class LanguageModelConfig:
+    vocab_size: int
+    embed_size: int = 100
+    hidden_size: int = 100
+    seed: int = 0
+    dtype: str = "float32"
+
+
+class LanguageModel(Model):
     name = "lm"
+    Config = LanguageModelConfig
     cell = TimeRNN
     stateless = False  # it carries a state from batch to batch (see lm_train.evaluate)
     context = None  # the most tokens it reads at once: no limit
@@ -37,10 +48,9 @@ class LanguageModel:
                  dtype=np.float32, extra_config: dict | None = None):
         self.vocab_size, self.embed_size, self.hidden_size = vocab_size, embed_size, hidden_size
         self.seed = seed
-        self.dtype = np.dtype(dtype)
-        if self.dtype not in (np.float32, np.float64):
-            raise ValueError(f"dtype must be float32 or float64, not {self.dtype}")
+        self.dtype = check_dtype(dtype)
         self.extra_config = dict(extra_config or {})
+        self.settings = LanguageModelConfig(vocab_size, embed_size, hidden_size, seed, self.dtype.name)
         cell_name = "lstm" if self.cell is TimeLSTM else "rnn"
         self.embed = Embedding("embed", vocab_size, embed_size)
         self.recurrent = self.cell(cell_name, embed_size, hidden_size)
@@ -48,16 +58,14 @@ class LanguageModel:
         self._assemble([self.embed, self.recurrent, self.affine])
 
     def _assemble(self, layers) -> None:
-        """Build the layers in order from seeded weights; the model's params and grads are
-        theirs, named "layer.key", and the loss is softmax cross-entropy."""
-        self.layers = layers
+        """Build the layers in order from seeded weights (the model's params and grads are
+        theirs); the loss is softmax cross-entropy."""
         rng = np.random.default_rng(self.seed)
         shape = (None,)
-        for layer in self.layers:
+        for layer in layers:
             shape = layer.build(shape, self.dtype, rng)
         self.loss_fn = SoftmaxCrossEntropy()
-        self.params = {f"{l.name}.{k}": v for l in self.layers for k, v in l.params.items()}
-        self.grads = {f"{l.name}.{k}": v for l in self.layers for k, v in l.grads.items()}
+        super()._assemble(layers)
 
     # -- computing -------------------------------------------------------------------
     def reset_state(self) -> None:
@@ -85,13 +93,16 @@ class LanguageModel:
         """Mean cross-entropy of predicting ts (N, T) after xs, without a backward pass."""
         s = self.scores(xs)
         N, T, V = s.shape
-        return self.loss_fn.forward(s.reshape(N * T, V), np.ascontiguousarray(ts, np.int64).reshape(-1))
+        loss = self.loss_fn.forward(s.reshape(N * T, V), np.ascontiguousarray(ts, np.int64).reshape(-1))
+        self.count = self.loss_fn.count  # the targets that count (not IGNORE)
+        return loss
 
     def loss_and_backward(self, xs: np.ndarray, ts: np.ndarray) -> float:
         """Forward, loss and backpropagation through time; grads then hold dL/dθ."""
         s = self.scores(xs)
         N, T, V = s.shape
         loss = self.loss_fn.forward(s.reshape(N * T, V), np.ascontiguousarray(ts, np.int64).reshape(-1))
+        self.count = self.loss_fn.count
         d = self.loss_fn.backward().reshape(N, T, V)
         for layer in reversed(self.layers):  # the embedding, first, needs no gradient for its ids
             d = layer.backward(d, need_dx=layer is not self.layers[0])
@@ -127,35 +138,6 @@ class LanguageModel:
             if i + 1 < length:
                 p = self.next_probabilities(np.array([[token]], np.int64), temperature)[0]
 
-    def tiny_twin(self):
-        """A model of the same kind and dtype with tiny sizes: it runs the same compiled kernels."""
-        return type(self)(3, 2, 2, self.seed, self.dtype)
-
-    def slowest_kernel(self):
-        """The kernel that takes longest to compile (whether it is cached says whether a run compiles)."""
-        from nbengine.kernels.lstm import lstm_backward
-        from nbengine.kernels.rnn import rnn_backward
-        return lstm_backward if self.recurrent.has_cell else rnn_backward
-
-    @property
-    def n_params(self) -> int:
-        return sum(p.size for p in self.params.values())
-
-    # -- saving ----------------------------------------------------------------------
-    def config(self) -> dict:
-        return {"vocab_size": self.vocab_size, "embed_size": self.embed_size, "hidden_size": self.hidden_size,
-                "seed": self.seed, "dtype": self.dtype.name, **self.extra_config}
-
-    def save(self, path) -> None:
-        checkpoint.save(path, self.name, self.config(), dict(self.params))
-
-    @classmethod
-    def from_config(cls, config: dict):
-        """The model a checkpoint's config describes, with fresh weights."""
-        known = ("vocab_size", "embed_size", "hidden_size", "seed", "dtype")
-        return cls(int(config["vocab_size"]), int(config["embed_size"]), int(config["hidden_size"]),
-                   int(config["seed"]), np.dtype(config["dtype"]), {k: v for k, v in config.items() if k not in known})
-
     @classmethod
     def param_shapes(cls, config: dict):
         """(name, shape) of every parameter of the model a config describes, without building it."""
@@ -167,10 +149,6 @@ class LanguageModel:
         yield f"{cell}.b", (G,)
         yield "affine.W", (H, V)
         yield "affine.b", (V,)
-
-    @classmethod
-    def load(cls, path):
-        return checkpoint.load_model(path, cls.name, cls.from_config, cls.param_shapes)
 
 
 class RNNLM(LanguageModel):

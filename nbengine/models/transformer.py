@@ -15,6 +15,7 @@ recurrent models (nbengine.lm_train), and saves and loads the same way.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
@@ -23,13 +24,27 @@ from nbengine.layers.embedding import PositionEmbedding
 from nbengine.layers.layernorm import LayerNorm
 from nbengine.layers.time_affine import TimeAffine
 from nbengine.layers.transformer import TransformerBlock
+from nbengine.models.base import check_dtype
 from nbengine.models.rnnlm import LanguageModel
+
+
+@dataclass
+class TransformerConfig:
+    vocab_size: int
+    size: int = 64
+    heads: int = 4
+    blocks: int = 2
+    hidden: int = 256
+    context: int = 64
+    seed: int = 0
+    dtype: str = "float32"
 
 
 class TransformerLM(LanguageModel):
     """Embeddings → causal transformer blocks → layer norm → affine → softmax."""
 
     name = "transformer"
+    Config = TransformerConfig
     stateless = True  # each batch is read on its own: evaluation reads overlapping windows
 
     def __init__(self, vocab_size: int, size: int = 64, heads: int = 4, blocks: int = 2, hidden: int | None = None,
@@ -38,14 +53,13 @@ class TransformerLM(LanguageModel):
         self.hidden = 4 * size if hidden is None else hidden
         self.context = context
         self.seed = seed
-        self.dtype = np.dtype(dtype)
-        if self.dtype not in (np.float32, np.float64):
-            raise ValueError(f"dtype must be float32 or float64, not {self.dtype}")
+        self.dtype = check_dtype(dtype)
         for what, v in (("vocab_size", vocab_size), ("size", size), ("heads", heads), ("blocks", blocks),
                         ("hidden", self.hidden), ("context", context)):
             if v < 1:
                 raise ValueError(f"{what} must be at least 1, not {v}")
         self.extra_config = dict(extra_config or {})
+        self.settings = TransformerConfig(vocab_size, size, heads, blocks, self.hidden, context, seed, self.dtype.name)
         self.embed = PositionEmbedding("embed", vocab_size, context, size)
         stack = [TransformerBlock(f"block{b}", size, heads, self.hidden, causal=True) for b in range(blocks)]
         self.ln = LayerNorm("ln", size)
@@ -80,18 +94,6 @@ class TransformerLM(LanguageModel):
             yield token
             text.append(token)
 
-    def tiny_twin(self):
-        return TransformerLM(3, size=4, heads=2, blocks=1, hidden=4, context=2, seed=self.seed, dtype=self.dtype)
-
-    def slowest_kernel(self):
-        from nbengine.kernels.attention import attention_backward
-        return attention_backward
-
-    def config(self) -> dict:
-        return {"vocab_size": self.vocab_size, "size": self.size, "heads": self.heads, "blocks": self.blocks,
-                "hidden": self.hidden, "context": self.context, "seed": self.seed, "dtype": self.dtype.name,
-                **self.extra_config}
-
     @classmethod
     def param_shapes(cls, config: dict):
         """(name, shape) of every parameter of the model a config describes, without building it."""
@@ -104,13 +106,6 @@ class TransformerLM(LanguageModel):
         yield "ln.beta", (D,)
         yield "affine.W", (D, V)
         yield "affine.b", (V,)
-
-    @classmethod
-    def from_config(cls, config: dict):
-        known = ("vocab_size", "size", "heads", "blocks", "hidden", "context", "seed", "dtype")
-        return cls(int(config["vocab_size"]), int(config["size"]), int(config["heads"]), int(config["blocks"]),
-                   int(config["hidden"]), int(config["context"]), int(config["seed"]), np.dtype(config["dtype"]),
-                   {k: v for k, v in config.items() if k not in known})
 
 
 def block_shapes(name: str, D: int, F: int):

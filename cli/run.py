@@ -1,0 +1,230 @@
+"""Running the engine from a command: threads, Ctrl-C, and training.
+
+:func:`train` is the one consumer of the training loop's events (nbengine.train):
+it compiles the kernels with a progress bar, shows a progress bar per epoch (or per
+run, for short epochs), a table row per epoch and the result, writes the JSON lines,
+saves the checkpoint after each epoch, and says how a stopped or diverged run ended
+and which checkpoint it kept. A training command builds its model, describes its
+columns and calls it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import time
+from typing import Callable, Iterator
+
+import click
+
+from nbengine_cli.output import Output
+from nbengine_cli.render.tensor import StreamingTable, duration
+
+# Epochs shorter than this share one progress bar for the whole run.
+BAR_PER_EPOCH = 20
+
+
+# -- options ------------------------------------------------------------------------------------
+
+def threads_option(f):
+    return click.option("--threads", type=click.IntRange(min=1), default=None,
+                        help="Threads for the kernels  [default: all cores]. The same seed and thread "
+                             "count give the same numbers, bit for bit.")(f)
+
+
+def set_threads(threads: int | None) -> int:
+    """Use this many threads for the kernels (None: all); the number used."""
+    import numba
+
+    if threads is not None:
+        if threads > numba.config.NUMBA_NUM_THREADS:
+            raise click.BadParameter(f"at most {numba.config.NUMBA_NUM_THREADS} on this machine",
+                                     param_hint="--threads")
+        numba.set_num_threads(threads)
+    return numba.get_num_threads()
+
+
+def json_options(f):
+    """--json, --json-epochs and -q/--quiet, for the training commands."""
+    f = click.option("-q", "--quiet", is_flag=True, help="No progress bar or status lines.")(f)
+    f = click.option("--json-epochs", "json_epochs", is_flag=True,
+                     help="As --json, without the per-step lines: one JSON line per epoch.")(f)
+    f = click.option("--json", "json_mode", is_flag=True,
+                     help="Write JSON lines to stdout instead of tables: the run's settings, then one line "
+                          "per step and one per epoch, then the result (see --json-epochs).")(f)
+    return f
+
+
+def short_number(v: float) -> str:
+    """Four decimals, or scientific notation once that would not fit a column."""
+    return f"{v:.4f}" if abs(v) < 1e5 else f"{v:.3e}"
+
+
+# -- Ctrl-C ---------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def stop_on_interrupt():
+    """The first Ctrl-C asks training to stop after the current batch; a second one
+    interrupts at once. Yields a function that says whether to stop."""
+    asked = []
+
+    def handler(signum, frame):
+        if asked:
+            raise KeyboardInterrupt
+        asked.append(True)
+
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread: leave Ctrl-C alone
+        yield lambda: False
+        return
+    try:
+        yield lambda: bool(asked)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+# -- compiling ------------------------------------------------------------------------------------
+
+def warm_up(out: Output, model, optimizer, batch: tuple) -> None:
+    """Run one training step on a twin of the model (nbengine.warmup), with a progress bar;
+    a stage that compiles kernels writes a "compile" JSON line, and a run that compiled
+    says how long it took."""
+    from nbengine.warmup import STAGES
+    from nbengine.warmup import warm_up as stages
+
+    started = time.perf_counter()
+    compiled = False
+    with out.progress("preparing the kernels", STAGES) as advance:
+        for stage in stages(model, optimizer, batch):
+            advance()
+            if stage.compiled:
+                compiled = True
+                out.fact("compile", step=stage.what, done=stage.done, total=stage.total)
+    if compiled:
+        out.status(f"compiled the kernels for this machine in {duration(time.perf_counter() - started)} "
+                   "(Numba keeps them in its cache for the next runs)")
+
+
+# -- training -------------------------------------------------------------------------------------
+
+def _kept(save, last_saved) -> str:
+    """What a stopped run left behind, for its status line."""
+    if last_saved:
+        return f"; {save} holds the model after epoch {last_saved}"
+    return "; nothing was saved" if save else ""
+
+
+def train(out: Output, model, optimizer, events: Callable[[Callable[[], bool]], Iterator], *, epochs: int,
+          steps_per_epoch: int, columns: list[tuple[str, int, Callable]], result: Callable, sample: tuple, save: str | None = None,
+          json_steps: bool = True, unit: str | None = None, every: int = 1, keep: tuple[str, ...] = (),
+          on_trace: Callable | None = None, saved_note: str = "") -> None:
+    """Train, showing and writing what happens.
+
+    ``events(should_stop)`` starts nbengine.train.fit. The table has an epoch column,
+    ``columns`` ((title, width, cell of an Epoch event)), and with ``unit`` ("images")
+    the speed (units per second) and the time so far (and the epoch's JSON line its
+    speed and seconds). A row is shown every ``every`` epochs and after the last; the checkpoint
+    ``save`` is written with each row, holding the epochs done and the metrics named in
+    ``keep`` in its config. ``result(Result event)`` gives what to show of the result and
+    its JSON fields. ``sample`` (a batch) warms the kernels up before the first step.
+    Traced steps go to ``on_trace(step)``. JSON lines: "step" ones unless not
+    ``json_steps``, "epoch", "result", and "stopped" or "diverged".
+    """
+    from nbengine.train import Diverged, Epoch, Result, Step, Stopped
+
+    warm_up(out, model, optimizer, sample)
+    titles = [("epoch", 5)] + [(title, width) for title, width, _ in columns]
+    if unit:
+        titles += [(f"{unit}/s", max(8, len(unit) + 2)), ("time", 6)]
+    rows = StreamingTable(titles)
+    per_epoch_bar = steps_per_epoch >= BAR_PER_EPOCH
+    last_saved = stopped = None
+    span_count, span_seconds = 0, 0.0
+    started = time.perf_counter()
+
+    bar = _Bar(out)
+    try:
+        def handle(ev) -> None:
+            nonlocal last_saved, stopped, span_count, span_seconds
+            if isinstance(ev, Step):
+                if per_epoch_bar:
+                    bar.open(f"epoch {ev.epoch}/{epochs}", steps_per_epoch)
+                else:
+                    bar.open("training", ev.total_steps)
+                if ev.trace is not None and on_trace is not None:
+                    on_trace(ev)
+                    rows.repeat_header()
+                bar.advance()
+                if json_steps:
+                    extra = {k: v for k, v in (("perplexity", ev.perplexity), ("grad_norm", ev.grad_norm))
+                             if v is not None}
+                    out.fact("step", step=ev.step, epoch=ev.epoch, loss=ev.loss, **extra)
+            elif isinstance(ev, Epoch):
+                if per_epoch_bar or ev.epoch == epochs:
+                    bar.close()
+                span_count += ev.count
+                span_seconds += ev.seconds
+                row = None
+                if ev.epoch % every == 0 or ev.epoch == epochs:
+                    rate = span_count / span_seconds if span_seconds > 0 else 0.0  # since the last row
+                    span_count, span_seconds = 0, 0.0
+                    cells = [str(ev.epoch)] + [cell(ev) for _, _, cell in columns]
+                    if unit:
+                        cells += [f"{rate:,.0f}", duration(time.perf_counter() - started)]
+                    row = rows.row(*cells)
+                    if save:
+                        model.extra_config.update(epochs=ev.epoch, **{k: ev.metrics[k] for k in keep})
+                        model.save(save)
+                        last_saved = ev.epoch
+                timing = {f"{unit}_per_second": ev.count / ev.seconds if ev.seconds > 0 else 0.0,
+                          "seconds": ev.seconds} if unit else {}
+                out.fact("epoch", row, epoch=ev.epoch, loss=ev.loss, **ev.metrics, **timing,
+                         checkpoint=save if last_saved == ev.epoch else None)
+            elif isinstance(ev, Stopped):
+                stopped = ev
+            elif isinstance(ev, Diverged):
+                bar.close()
+                out.status(f"stopped at step {ev.step} (epoch {ev.epoch}){_kept(save, last_saved)}")
+                out.fact("diverged", step=ev.step, epoch=ev.epoch, checkpoint_epoch=last_saved)
+            elif isinstance(ev, Result):
+                shown, fields = result(ev)
+                out.fact("result", shown, **fields, checkpoint=save)
+
+        with stop_on_interrupt() as should_stop:
+            run = events(should_stop)
+            for ev in run:
+                handle(ev)
+                if isinstance(ev, Epoch) and ev.epoch == epochs:
+                    break  # measuring the result comes next: Ctrl-C then interrupts at once
+        bar.close()
+        if stopped is not None:
+            out.status(f"stopped after step {stopped.step} (epoch {stopped.epoch}), as asked"
+                       f"{_kept(save, last_saved)}")
+            out.fact("stopped", step=stopped.step, epoch=stopped.epoch, checkpoint_epoch=last_saved)
+            click.get_current_context().exit(130)
+        for ev in run:
+            handle(ev)
+    finally:
+        bar.close()
+    if save:
+        out.status(f"saved checkpoint {save}{saved_note}")
+
+
+class _Bar:
+    """The progress bar of the moment (Output.progress), opened on the first step after none was."""
+
+    def __init__(self, out: Output):
+        self.out = out
+        self.stack: contextlib.ExitStack | None = None
+        self.advance: Callable = lambda n=1: None
+
+    def open(self, description: str, total: int) -> None:
+        if self.stack is None:
+            self.stack = contextlib.ExitStack()
+            self.advance = self.stack.enter_context(self.out.progress(description, total, plain=True))
+
+    def close(self) -> None:
+        if self.stack is not None:
+            self.stack.close()
+            self.stack = None
