@@ -12,9 +12,9 @@ To add an exercise, define an Exercise next to its lesson's (cnn.py, ...) and li
 
 from __future__ import annotations
 
-from nbengine.exercises.cnn import CONV_FORWARD
+from nbengine.exercises.cnn import CONV_BACKWARD, CONV_FORWARD, MAXPOOL_BACKWARD, MAXPOOL_FORWARD
 
-ORDER = (CONV_FORWARD,)
+ORDER = (CONV_FORWARD, MAXPOOL_FORWARD, MAXPOOL_BACKWARD, CONV_BACKWARD)
 EXERCISES = {ex.name: ex for ex in ORDER}
 
 

@@ -75,6 +75,66 @@ class Mistake:
     name: Text
     hint: Text
     compute: Callable[[dict], None]
+    compares: tuple = ()  # the outputs the mistake is recognised by (all, if empty)
+
+
+def kernel(module: str, name: str) -> Callable[[], Callable]:
+    """The kernel ``name`` of nbengine/kernels/MODULE.py, imported when asked for."""
+    def get():
+        import importlib
+
+        return getattr(importlib.import_module(f"nbengine.kernels.{module}"), name)
+
+    return get
+
+
+def again(reference: Callable[[], Callable], **change) -> Callable[[dict], None]:
+    """A mistake made by running the reference with some arguments changed (each a value,
+    or a function of the case's arguments)."""
+    def compute(a):
+        args = dict(a)
+        for k, v in change.items():
+            args[k] = v(a) if callable(v) else v
+        reference()(*args.values())
+
+    return compute
+
+
+def in_parts(module: str, name: str, positions: tuple, batch: int, parts: int = 8):
+    """A fast backward kernel that sums its weight gradients in parts (``dw_parts``, shape
+    (P, ...), see nbengine/kernels/registry.py), called with the naive kernel's arguments:
+    the parts are made for it (once per shape) and added up after it."""
+    def get():
+        fast = kernel(module, name)()
+        made: dict = {}
+
+        def call(*args):
+            args = list(args)
+            P = min(args[batch].shape[0], parts)
+            whole = {}
+            for i in positions:
+                key = (i, args[i].shape, args[i].dtype)
+                if key not in made:
+                    made[key] = np.zeros((P,) + args[i].shape, args[i].dtype)
+                whole[i] = args[i]
+                args[i] = made[key]
+            fast(*args)
+            for i, total in whole.items():
+                total[...] = args[i].sum(axis=0)
+
+        call.__name__ = name
+        return call
+
+    return get
+
+
+def after(reference: Callable[[], Callable], change: Callable[[dict], None]) -> Callable[[dict], None]:
+    """A mistake made by running the reference, then changing its outputs (``change(args)``)."""
+    def compute(a):
+        reference()(*a.values())
+        change(a)
+
+    return compute
 
 
 @dataclass(frozen=True)
@@ -168,7 +228,7 @@ def recognise(ex: Exercise, case: Case, got: Case) -> Mistake | None:
             m.compute(c.args)
         except (IndexError, ValueError, ZeroDivisionError, FloatingPointError):
             continue  # this mistake cannot even be made on this case
-        if all(close(c.args[o], got.args[o], ex.tolerance).all() for o in ex.output_names):
+        if all(close(c.args[o], got.args[o], ex.tolerance).all() for o in m.compares or ex.output_names):
             return m
     return None
 
