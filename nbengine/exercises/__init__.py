@@ -13,8 +13,11 @@ To add an exercise, define an Exercise next to its lesson's (cnn.py, ...) and li
 from __future__ import annotations
 
 from nbengine.exercises.cnn import CONV_BACKWARD, CONV_FORWARD, MAXPOOL_BACKWARD, MAXPOOL_FORWARD
+from nbengine.exercises.logreg import LOGISTIC_BACKWARD, LOGISTIC_FORWARD
+from nbengine.exercises.mnist import ADAM, DENSE_BACKWARD, SOFTMAX_CE_BACKWARD
 
-ORDER = (CONV_FORWARD, MAXPOOL_FORWARD, MAXPOOL_BACKWARD, CONV_BACKWARD)
+ORDER = (LOGISTIC_FORWARD, LOGISTIC_BACKWARD, DENSE_BACKWARD, SOFTMAX_CE_BACKWARD, ADAM,
+         CONV_FORWARD, MAXPOOL_FORWARD, MAXPOOL_BACKWARD, CONV_BACKWARD)
 EXERCISES = {ex.name: ex for ex in ORDER}
 
 
