@@ -12,6 +12,7 @@ To add an exercise, define an Exercise next to its lesson's (cnn.py, ...) and li
 
 from __future__ import annotations
 
+from nbengine.exercises.attention import ATTENTION_BACKWARD, ATTENTION_FORWARD
 from nbengine.exercises.cnn import CONV_BACKWARD, CONV_FORWARD, MAXPOOL_BACKWARD, MAXPOOL_FORWARD
 from nbengine.exercises.logreg import LOGISTIC_BACKWARD, LOGISTIC_FORWARD
 from nbengine.exercises.mnist import ADAM, DENSE_BACKWARD, SOFTMAX_CE_BACKWARD
@@ -19,7 +20,7 @@ from nbengine.exercises.recurrent import LSTM_BACKWARD, LSTM_FORWARD, RNN_BACKWA
 
 ORDER = (LOGISTIC_FORWARD, LOGISTIC_BACKWARD, DENSE_BACKWARD, SOFTMAX_CE_BACKWARD, ADAM,
          CONV_FORWARD, MAXPOOL_FORWARD, MAXPOOL_BACKWARD, CONV_BACKWARD,
-         RNN_FORWARD, RNN_BACKWARD, LSTM_FORWARD, LSTM_BACKWARD)
+         RNN_FORWARD, RNN_BACKWARD, LSTM_FORWARD, LSTM_BACKWARD, ATTENTION_FORWARD, ATTENTION_BACKWARD)
 EXERCISES = {ex.name: ex for ex in ORDER}
 
 
