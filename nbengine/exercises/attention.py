@@ -183,11 +183,13 @@ def back_gradient(case: Case):
     return loss, {"dq": a["q"], "dk": a["k"], "dv": a["v"]}
 
 
-def _backward(dot_term=True, weights_transposed=False, dscores_transposed=False):
+def _backward(dot_term=True, weights_transposed=False, dscores_transposed=False, dv_last=False):
     def compute(a):
         W, q, k, v, dout, sc = a["weights"], a["q"], a["k"], a["v"], a["dout"], a["scale"]
         Wt = W if not weights_transposed else np.swapaxes(W, 1, 2)
         a["dv"][...] = np.einsum("nts,nte->nse", Wt, dout)
+        if dv_last:  # dv[n, s, e] = weights · dout assigned for each t: the last t stays
+            a["dv"][...] = W[:, -1, :, None] * dout[:, -1, None, :]
         dW = np.einsum("nte,nse->nts", dout, v)
         dot = (W * dW).sum(axis=-1, keepdims=True) if dot_term else 0
         ds = W * (dW - dot)
@@ -259,6 +261,11 @@ dq (N, T, D), dk (N, S, D), dv (N, S, E) 를 쓰세요 (모두 덮어씀).
                 ("dk = scale · dscoresᵀ · q: dk[n, s, d] = scale · Σ_t dscores[t, s] · q[n, t, d].",
                  "dk = scale · dscoresᵀ · q 입니다: dk[n, s, d] = scale · Σ_t dscores[t, s] · q[n, t, d]."),
                 _backward(dscores_transposed=True), compares=("dk",)),
+        Mistake("assign-not-add", ("= where += belongs", "+= 대신 ="),
+                ("dv keeps only the last query: dv[n, s, e] sums weights[n, t, s] · dout[n, t, e] over every t (+=).",
+                 "dv 에 마지막 쿼리만 남았습니다: dv[n, s, e] 는 모든 t 에 대해 weights[n, t, s] · dout[n, t, e] 를 "
+                 "더한 것입니다 (+=)."),
+                _backward(dv_last=True), compares=("dv",)),
     ),
     hints=(("Per sample: dv first; then dW[t, s]; then per row t the dot Σ_s2 W dW and dscores; then dq and dk, each "
             "times scale.",

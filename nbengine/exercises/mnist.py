@@ -35,11 +35,11 @@ def dense_cases(rng):
 
 def dense_worked() -> Case:
     x = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
-    w = np.array([[1.0, -1.0], [0.5, 2.0], [0.0, 1.0]])
-    dout = np.array([[1.0, -1.0], [0.5, 2.0]])
-    return Case(("two samples, three inputs, two outputs", "샘플 2개, 입력 3개, 출력 2개"),
-                {"dx": np.zeros((2, 3)), "dw": np.zeros((3, 2)), "db": np.zeros(2), "dout": dout, "x": x, "w": w,
-                 "need_dx": True}, {"b": np.zeros(2)})
+    w = np.array([[1.0, -1.0, 0.0], [0.5, 2.0, 1.0], [0.0, 1.0, -0.5]])
+    dout = np.array([[1.0, -1.0, 0.5], [0.5, 2.0, -1.0]])
+    return Case(("two samples, three inputs, three outputs", "샘플 2개, 입력 3개, 출력 3개"),
+                {"dx": np.zeros((2, 3)), "dw": np.zeros((3, 3)), "db": np.zeros(3), "dout": dout, "x": x, "w": w,
+                 "need_dx": True}, {"b": np.zeros(3)})
 
 
 def dense_gradient(case: Case):
