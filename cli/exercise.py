@@ -57,9 +57,11 @@ def exercise_list(lang, json_mode, quiet):
         table.add_column(col)
     row = out.gather(lambda cells: table.add_row(*cells))
     style = {progress.PASSED: "green", progress.FAILING: "red"}
+    korean = {progress.NOT_STARTED: "시작 전", progress.FAILING: "실패 중", progress.PASSED: "통과"}
     for ex in ORDER:
         state = progress.status(ex.name, data)
-        row([ex.name, ex.lesson, say(ex.title, lang), Text(state, style=style.get(state, ""))],
+        shown = korean[state] if lang == "ko" else state
+        row([ex.name, ex.lesson, say(ex.title, lang), Text(shown, style=style.get(state, ""))],
             "exercise", name=ex.name, lesson=ex.lesson, title=say(ex.title, lang), status=state,
             backward=ex.gradient is not None)
     out.show(table)
@@ -168,9 +170,10 @@ def exercise_check(file, folder, hint, timeout, lang, json_mode, quiet):
     if folder is not None:
         _check_all(out, check_folder(folder, lang, hint, timeout), lang)
         return
-    out.status(f"Grading {file} ..." if lang == "en" else f"{file} 채점 중 ...")
     report = check_file(file, lang, hint, timeout,
-                        on_check=lambda r: out.fact("check", _shown(r, lang), file=file, **r))
+                        on_check=lambda r: out.fact("check", _shown(r, lang), file=file, **r),
+                        on_start=lambda name: out.status(f"Grading {file} ({name}) ..." if lang == "en"
+                                                         else f"{file} ({name}) 채점 중 ..."))
     progress.record(report.exercise, progress.PASSED if report.passed else progress.FAILING, file)
     if report.passed:
         line = Text("passed: every check" if lang == "en" else "통과: 모든 검사를 통과했습니다", style="bold green")

@@ -27,7 +27,7 @@ import traceback
 
 import numpy as np
 
-from nbengine.exercises.core import (Case, Exercise, close, first_wrong, index_text, number, recognise, say)
+from nbengine.exercises.core import Case, Exercise, first_wrong, index_text, number, recognise, say
 from nbengine.exercises.skeleton import is_skeleton
 
 CHECKS = ("compile", "worked", "cases", "gradients", "speed")

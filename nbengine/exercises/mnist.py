@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from nbengine.exercises.core import Case, Exercise, Mistake, Out, Worked, after, again, kernel
+from nbengine.exercises.core import Case, Exercise, Mistake, Out, Worked, after, kernel
 
 _dense_ref = kernel("dense", "dense_backward_naive")
 _sce_ref = kernel("softmax_cross_entropy", "softmax_cross_entropy_backward")

@@ -106,11 +106,14 @@ def _ended(code: int, lang: str) -> str:
 
 
 def check_file(path: str | os.PathLike, lang: str = "en", hint: bool = False, timeout: float = DEFAULT_TIMEOUT,
-               on_check=None) -> Report:
-    """Grade one file in a worker process. ``on_check(check)`` is called as each check ends.
-    ExerciseError if the file cannot be graded at all."""
+               on_check=None, on_start=None) -> Report:
+    """Grade one file in a worker process. ``on_start(exercise)`` is called once the file is
+    known to be an exercise, ``on_check(check)`` as each check ends. ExerciseError if the
+    file cannot be graded at all."""
     path = os.fspath(path)
     name = identify(path, lang)
+    if on_start is not None:
+        on_start(name)
     report = Report(path, name)
     t0 = time.perf_counter()
     process = subprocess.Popen(
