@@ -95,7 +95,7 @@ def test_a_seeded_mistake_fails_with_its_message_and_hint(path):
     assert korean["hint"] == mistake.hint[1] and HANGUL.search(korean["message"])
 
 
-def _check(*args, timeout="20"):
+def _check(*args, timeout="60"):
     return CliRunner().invoke(main, ["exercise", "check", *map(str, args), "--timeout", timeout, "--lang", "en"])
 
 
@@ -122,7 +122,8 @@ def test_an_endless_loop_is_stopped_by_the_time_limit():
     assert re.search(r"check did not finish in 4 s \(an endless loop\?\)", result.output)
 
 
-def test_all_grades_a_mixed_folder(tmp_path):
+def test_all_grades_a_mixed_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("CC", "false")  # no C twins to build: the time limit is for the submissions' checks
     folder = tmp_path / "class"
     folder.mkdir()
     for f in BROKEN.glob("*.py"):
@@ -130,12 +131,12 @@ def test_all_grades_a_mixed_folder(tmp_path):
     shutil.copy(FIXTURES / "conv2d_forward__stride-ignored.py", folder / "ann.py")
     (folder / "bo.py").write_text(reference_source(EXERCISES["maxpool_backward"]), encoding="utf-8")
     (folder / "notes.py").write_text("print('not an exercise')\n", encoding="utf-8")
-    result = CliRunner().invoke(main, ["exercise", "check", "--all", str(folder), "--json", "--timeout", "10"])
+    result = CliRunner().invoke(main, ["exercise", "check", "--all", str(folder), "--json", "--timeout", "15"])
     assert result.exit_code == 1
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     graded = {os.path.basename(x["file"]): x for x in lines if x["event"] == "submission"}
     assert set(graded) == {f.name for f in folder.glob("*.py")}
-    assert graded["bo.py"]["passed"] is True
+    assert graded["bo.py"]["passed"] is True, graded["bo.py"]["message"]
     assert graded["ann.py"]["mistake"] == "stride-ignored"
     assert graded["endless_loop.py"]["failed"] == "worked" and "did not finish" in graded["endless_loop.py"]["message"]
     assert graded["crash_segfault.py"]["failed"] == "worked"
