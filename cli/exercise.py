@@ -149,7 +149,8 @@ def _shown(result: dict, lang: str) -> list:
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
 @click.option("--all", "folder", type=click.Path(file_okay=False), default=None,
               help="Grade every .py file of this folder: one line per file, then a summary.")
-@click.option("--hint", is_flag=True, help="Say how to fix a recognised mistake (or a hint when none is).")
+@click.option("--hint", count=True, help="Say how to fix a recognised mistake (or give a hint when none is); "
+                                         "twice (--hint --hint) adds the loops spelled out.")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=None,
               help="Seconds each check may take before it counts as an endless loop  [default: 60].")
 @lang_option

@@ -84,15 +84,26 @@ def test_a_seeded_mistake_fails_with_its_message_and_hint(path):
     name, key = path.stem.split("__")
     ex = EXERCISES[name]
     mistake = next(m for m in ex.mistakes if m.key == key)
-    last = list(grade(str(path), ex, "en", hint=True, speed=False))[-1]
+    last = list(grade(str(path), ex, "en", hint=1, speed=False))[-1]
     assert last["passed"] is False
     assert last["check"] in ("worked", "cases")
     assert last["mistake"] == key
     assert last["hint"] == mistake.hint[0]
     assert re.search(r"\w+\[[\d, ]+\] is \S+, expected \S+", last["message"])  # the first wrong element, both values
     assert last["term"].startswith(last["output"] + "[")
-    korean = list(grade(str(path), ex, "ko", hint=True, speed=False))[-1]
+    korean = list(grade(str(path), ex, "ko", hint=1, speed=False))[-1]
     assert korean["hint"] == mistake.hint[1] and HANGUL.search(korean["message"])
+
+
+def test_hints_are_graded():
+    path = FIXTURES / "rnn_backward__transpose-forgotten.py"
+    ex = EXERCISES["rnn_backward"]
+    mistake = next(m for m in ex.mistakes if m.key == "transpose-forgotten")
+    levels = [list(grade(str(path), ex, "en", hint=h, speed=False))[-1] for h in (0, 1, 2)]
+    assert all(r["mistake"] == "transpose-forgotten" for r in levels)
+    assert "--hint" in levels[0]["hint"] and mistake.hint[0] not in levels[0]["hint"]
+    assert levels[1]["hint"] == mistake.hint[0]
+    assert levels[2]["hint"].startswith(mistake.hint[0]) and ex.hints[0][0] in levels[2]["hint"]
 
 
 def _check(*args, timeout="60"):

@@ -151,8 +151,12 @@ def run(fn, ex: Exercise, case: Case, path: str, lang: str, what: str):
     return got, None
 
 
-def mismatch(ex: Exercise, case: Case, expected: Case, got: Case, lang: str, hint: bool) -> dict:
-    """What is wrong, for a case where the learner's outputs differ from the reference's."""
+def mismatch(ex: Exercise, case: Case, expected: Case, got: Case, lang: str, hint: int) -> dict:
+    """What is wrong, for a case where the learner's outputs differ from the reference's.
+
+    The hints are graded by ``hint`` (how many times --hint was given): 0, the recognised
+    mistake's name only; 1, how to fix it (or, when no mistake is recognised, the first of
+    the exercise's hints); 2 or more, the exercise's hints as well, the loops spelled out."""
     name, index = first_wrong(ex, expected, got)
     out = ex.out(name)
     e, g = expected.args[name][index], got.args[name][index]
@@ -162,11 +166,12 @@ def mismatch(ex: Exercise, case: Case, expected: Case, got: Case, lang: str, hin
                "at": index_text(out.letters, index)}
     mistake = recognise(ex, case, got)
     unwritten = out.fill == "nan" and np.isnan(got.args[name]).any() and not np.isnan(expected.args[name]).any()
+    general = [say(h, lang) for h in ex.hints]
+    more = say(("--hint says how to fix it", "고치는 방법은 --hint 로 볼 수 있습니다"), lang)
     if mistake is not None:
         details["mistake"] = mistake.key
         details["mistake_name"] = say(mistake.name, lang)
-        details["hint"] = say(mistake.hint, lang) if hint else say(
-            ("--hint says how to fix it", "고치는 방법은 --hint 로 볼 수 있습니다"), lang)
+        details["hint"] = " ".join([say(mistake.hint, lang)] + (general if hint >= 2 else [])) if hint else more
     elif unwritten:
         details["mistake"] = "unwritten"
         details["mistake_name"] = say(("elements left unwritten", "쓰지 않은 원소"), lang)
@@ -175,8 +180,8 @@ def mismatch(ex: Exercise, case: Case, expected: Case, got: Case, lang: str, hin
             f"kernel must write every element (set it with =, or set it to 0 before adding with +=)",
             f"{name} 의 일부 원소가 NaN 입니다: 채점기는 커널을 부르기 전에 {name} 을 NaN 으로 채웁니다. 모든 원소를 "
             f"직접 써야 합니다 (= 로 쓰거나, += 로 더하기 전에 0 으로 초기화하세요)"), lang)
-    elif hint and ex.hints:
-        details["hint"] = " ".join(say(h, lang) for h in ex.hints)
+    elif hint and general:
+        details["hint"] = " ".join(general[:1] if hint == 1 else general)
     details["side_by_side"] = _side_by_side(ex, name, index, expected, got)
     details["message"] = say((f"{element} is {number(g)}, expected {number(e)}",
                               f"{element} 가 {number(g)} 입니다. 정답은 {number(e)}"), lang)
@@ -195,7 +200,7 @@ def _side_by_side(ex, name, index, expected, got):
     return {"expected": np.atleast_2d(e).tolist(), "got": np.atleast_2d(g).tolist()}
 
 
-def worked_check(fn, ex: Exercise, path: str, lang: str, hint: bool) -> dict:
+def worked_check(fn, ex: Exercise, path: str, lang: str, hint: int) -> dict:
     case = ex.worked.case()
     got, failed = run(fn, ex, case, path, lang, "worked")
     if failed:
@@ -213,7 +218,7 @@ def worked_check(fn, ex: Exercise, path: str, lang: str, hint: bool) -> dict:
                                        f"강의의 예제: {message}"), lang), views=views, **details)
 
 
-def cases_check(fn, ex: Exercise, path: str, lang: str, hint: bool) -> dict:
+def cases_check(fn, ex: Exercise, path: str, lang: str, hint: int) -> dict:
     cases = ex.cases(np.random.default_rng(SEED))
     for number_, case in enumerate(cases, 1):
         got, failed = run(fn, ex, case, path, lang, "cases")
@@ -341,7 +346,7 @@ def _c_twin(ex: Exercise, case: Case):
         return None, f"no C column: {e}"
 
 
-def grade(path: str, ex: Exercise, lang: str = "en", hint: bool = False, started=lambda name: None,
+def grade(path: str, ex: Exercise, lang: str = "en", hint: int = 0, started=lambda name: None,
           speed: bool = True):
     """Yield the checks, in order, until one fails. ``started(name)`` is called as each
     check begins (the worker reports it, so a check that never ends can be named).

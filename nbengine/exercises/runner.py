@@ -105,7 +105,7 @@ def _ended(code: int, lang: str) -> str:
     return say((f"exit code {code}", f"종료 코드 {code}"), lang)
 
 
-def check_file(path: str | os.PathLike, lang: str = "en", hint: bool = False, timeout: float = DEFAULT_TIMEOUT,
+def check_file(path: str | os.PathLike, lang: str = "en", hint: int = 0, timeout: float = DEFAULT_TIMEOUT,
                on_check=None, on_start=None) -> Report:
     """Grade one file in a worker process. ``on_start(exercise)`` is called once the file is
     known to be an exercise, ``on_check(check)`` as each check ends. ExerciseError if the
@@ -117,7 +117,7 @@ def check_file(path: str | os.PathLike, lang: str = "en", hint: bool = False, ti
     report = Report(path, name)
     t0 = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "nbengine.exercises.worker", path, name, lang, "1" if hint else "0"],
+        [sys.executable, "-m", "nbengine.exercises.worker", path, name, lang, str(int(hint))],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
         env={**os.environ, "PYTHONFAULTHANDLER": ""})
     reports: queue.Queue = queue.Queue()
@@ -168,7 +168,7 @@ def submissions(folder: str | os.PathLike) -> list[Path]:
     return sorted(f for f in p.iterdir() if f.suffix == ".py" and f.is_file())
 
 
-def check_folder(folder: str | os.PathLike, lang: str = "en", hint: bool = False, timeout: float = DEFAULT_TIMEOUT):
+def check_folder(folder: str | os.PathLike, lang: str = "en", hint: int = 0, timeout: float = DEFAULT_TIMEOUT):
     """Grade every Python file of a folder, one after another; yields a Report per file
     (a file that is no exercise gets a report with one failed check saying so)."""
     for f in submissions(folder):

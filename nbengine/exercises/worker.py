@@ -1,4 +1,4 @@
-"""The process that grades one submission: ``python -m nbengine.exercises.worker PATH NAME LANG HINT``.
+"""The process that grades one submission: ``python -m nbengine.exercises.worker PATH NAME LANG HINTS``.
 
 It reports to its parent (:mod:`nbengine.exercises.runner`) on stdout, one line per
 report, each starting with :data:`TAG` so that whatever the learner's kernel prints
@@ -26,7 +26,7 @@ def main(argv: list[str]) -> int:
     from nbengine.exercises import get
     from nbengine.exercises.grading import grade
 
-    for result in grade(path, get(name), lang, hint == "1", started=lambda check: _report(started=check)):
+    for result in grade(path, get(name), lang, int(hint), started=lambda check: _report(started=check)):
         _report(result=result)
     return 0
 
