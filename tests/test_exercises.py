@@ -142,7 +142,7 @@ def test_all_grades_a_mixed_folder(tmp_path, monkeypatch):
     shutil.copy(FIXTURES / "conv2d_forward__stride-ignored.py", folder / "ann.py")
     (folder / "bo.py").write_text(reference_source(EXERCISES["maxpool_backward"]), encoding="utf-8")
     (folder / "notes.py").write_text("print('not an exercise')\n", encoding="utf-8")
-    result = CliRunner().invoke(main, ["exercise", "check", "--all", str(folder), "--json", "--timeout", "15"])
+    result = CliRunner().invoke(main, ["exercise", "check", "--all", str(folder), "--json", "--timeout", "10"])
     assert result.exit_code == 1
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     graded = {os.path.basename(x["file"]): x for x in lines if x["event"] == "submission"}
