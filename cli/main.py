@@ -16,6 +16,7 @@ from nbengine.errors import NBEngineError
 from nbengine_cli import bench as bench_commands
 from nbengine_cli import cnn
 from nbengine_cli import data as data_commands
+from nbengine_cli import exercise
 from nbengine_cli import logreg
 from nbengine_cli import pronoun
 from nbengine_cli import rnnlm
@@ -159,6 +160,7 @@ bench.add_command(bench_commands.bench_attention)
 bench.add_command(bench_commands.bench_transformer)
 
 main.add_command(tutorial_commands.tutorial)
+main.add_command(exercise.exercise)
 
 # Every command that runs the engine's loops can run the naive or the fast ones.
 for group in (train, evaluate, predict, generate, trace, gradcheck, bench):

@@ -1,0 +1,216 @@
+"""`nbengine exercise`: the learner writes a kernel's loops, nbengine grades them.
+
+The commands only parse and render; the exercises, the grading and the learner's
+progress live in nbengine.exercises (imported inside each command).
+"""
+
+from __future__ import annotations
+
+import os
+
+import click
+from rich.table import Table
+from rich.text import Text
+
+from nbengine_cli.output import Output, json_options
+
+LANGS = click.Choice(["en", "ko"])
+
+
+def lang_option(f):
+    return click.option("--lang", type=LANGS, default=None,
+                        help="The language of the skeleton and the messages  [default: from the locale: ko for "
+                             "a Korean locale, else en].")(f)
+
+
+def _lang(lang):
+    from nbengine.exercises.core import locale_language
+
+    return lang or locale_language()
+
+
+@click.group("exercise")
+def exercise():
+    """Write a kernel's loops yourself; nbengine grades them number by number.
+
+    \b
+      nbengine exercise list                      the exercises and where you are
+      nbengine exercise start conv2d_forward      write conv2d_forward.py to fill in
+      nbengine exercise check conv2d_forward.py   grade it (--hint when stuck)
+      nbengine exercise check --all DIR           grade a folder of submissions
+    """
+
+
+@exercise.command("list")
+@lang_option
+@json_options
+def exercise_list(lang, json_mode, quiet):
+    """The exercises, in the lessons' order, with your status: not started, failing, passed."""
+    from nbengine.exercises import ORDER, progress
+    from nbengine.exercises.core import say
+
+    lang = _lang(lang)
+    out = Output(json_mode, quiet)
+    data = progress.load()
+    table = Table(box=None, pad_edge=False)
+    for col in ("name", "lesson", "title", "status"):
+        table.add_column(col)
+    row = out.gather(lambda cells: table.add_row(*cells))
+    style = {progress.PASSED: "green", progress.FAILING: "red"}
+    korean = {progress.NOT_STARTED: "시작 전", progress.FAILING: "실패 중", progress.PASSED: "통과"}
+    for ex in ORDER:
+        state = progress.status(ex.name, data)
+        shown = korean[state] if lang == "ko" else state
+        row([ex.name, ex.lesson, say(ex.title, lang), Text(shown, style=style.get(state, ""))],
+            "exercise", name=ex.name, lesson=ex.lesson, title=say(ex.title, lang), status=state,
+            backward=ex.gradient is not None)
+    out.show(table)
+    out.status(f"Progress is kept in {progress.path()}. Start one with `nbengine exercise start NAME`.")
+
+
+@exercise.command("start")
+@click.argument("name")
+@click.option("--dir", "folder", type=click.Path(file_okay=False), default=".", show_default=True,
+              help="Where to write NAME.py.")
+@lang_option
+@json_options
+def exercise_start(name, folder, lang, json_mode, quiet):
+    """Write NAME.py: the kernel's signature, shapes, formula and a body to fill in.
+
+    A file you have edited is never overwritten."""
+    from nbengine.exercises import start
+
+    lang = _lang(lang)
+    out = Output(json_mode, quiet)
+    path, written = start(name, folder, lang)
+    if written:
+        out.fact("start", Text(f"Wrote {path}: fill in the body between the marked lines, then run "
+                               f"`nbengine exercise check {path}`."), name=name, path=str(path), written=True, lang=lang)
+    else:
+        out.fact("start", Text(f"{path} is already there, untouched: fill it in, then run "
+                               f"`nbengine exercise check {path}`."), name=name, path=str(path), written=False, lang=lang)
+
+
+def _matrix(rows) -> str:
+    def cell(v):
+        from nbengine.exercises.core import number
+
+        return number(v)
+
+    cells = [[cell(v) for v in r] for r in rows]
+    width = max((len(c) for r in cells for c in r), default=1)
+    return "\n".join(" ".join(c.rjust(width) for c in r) for r in cells)
+
+
+def _side_by_side(expected, got, lang) -> Table:
+    table = Table(box=None, pad_edge=False, padding=(0, 4, 0, 0))
+    table.add_column("expected" if lang == "en" else "정답")
+    table.add_column("yours" if lang == "en" else "내 결과")
+    table.add_row(_matrix(expected), _matrix(got))
+    return table
+
+
+def _shown(result: dict, lang: str) -> list:
+    """What people see of one check: its line, then what teaches (the numbers side by side,
+    the formula, the hint), or the timings."""
+    mark = {True: Text("✓ ", style="green"), False: Text("✗ ", style="red"), None: Text("· ")}[result["passed"]]
+    shown: list = [Text.assemble(mark, (result["check"], "bold"), ": ", result["message"])]
+    if result["passed"] is False:
+        if "views" in result:
+            for name, v in result["views"].items():
+                shown.append(Text(f"  {name}", style="bold"))
+                shown.append(_side_by_side(v["expected"], v["got"], lang))
+        elif result.get("side_by_side"):
+            v = result["side_by_side"]
+            shown.append(Text(f"  {result['output']}" + (" (the slice holding the wrong element)" if lang == "en"
+                                                         else " (틀린 원소가 있는 부분)"), style="bold"))
+            shown.append(_side_by_side(v["expected"], v["got"], lang))
+        if "term" in result:
+            shown.append(Text(f"  {'formula' if lang == 'en' else '공식'}: {result['term']}   ({result['at']})"))
+        if "mistake_name" in result:
+            shown.append(Text(f"  {'recognised mistake' if lang == 'en' else '알려진 실수'}: {result['mistake_name']}",
+                              style="yellow"))
+        if "hint" in result:
+            shown.append(Text(f"  {'hint' if lang == 'en' else '힌트'}: {result['hint']}"))
+    if result["check"] == "speed" and result.get("rows"):
+        table = Table(box=None, pad_edge=False)
+        for col in ("kernel", "ms", "yours ÷ it"):
+            table.add_column(col, justify="left" if col == "kernel" else "right")
+        for r in result["rows"]:
+            table.add_row(r["kernel"], f"{r['seconds'] * 1e3:.3g}", f"{r['ratio']:.2f}")
+        shown.append(Text(f"  {result['shape']}", style="dim"))
+        shown.append(table)
+        if result.get("note"):
+            shown.append(Text(f"  {result['note']}", style="dim"))
+    return shown
+
+
+@exercise.command("check")
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option("--all", "folder", type=click.Path(file_okay=False), default=None,
+              help="Grade every .py file of this folder: one line per file, then a summary.")
+@click.option("--hint", count=True, help="Say how to fix a recognised mistake (or give a hint when none is); "
+                                         "twice (--hint --hint) adds the loops spelled out.")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=None,
+              help="Seconds each check may take before it counts as an endless loop  [default: 60].")
+@lang_option
+@json_options
+def exercise_check(file, folder, hint, timeout, lang, json_mode, quiet):
+    """Grade FILE: it compiles, the lesson's worked example, random cases against the
+    engine's naive kernel, gradients against finite differences, then speed.
+
+    Stops at the first check that fails, and says why. Exit 0 only when every check passes."""
+    from nbengine.exercises import progress
+    from nbengine.exercises.runner import DEFAULT_TIMEOUT, check_file, check_folder
+
+    lang = _lang(lang)
+    out = Output(json_mode, quiet)
+    timeout = timeout or DEFAULT_TIMEOUT
+    if (file is None) == (folder is None):
+        raise click.UsageError("give one FILE, or --all DIR")
+    if folder is not None:
+        _check_all(out, check_folder(folder, lang, hint, timeout), lang)
+        return
+    report = check_file(file, lang, hint, timeout,
+                        on_check=lambda r: out.fact("check", _shown(r, lang), file=file, **r),
+                        on_start=lambda name: out.status(f"Grading {file} ({name}) ..." if lang == "en"
+                                                         else f"{file} ({name}) 채점 중 ..."))
+    progress.record(report.exercise, progress.PASSED if report.passed else progress.FAILING, file)
+    if report.passed:
+        line = Text("passed: every check" if lang == "en" else "통과: 모든 검사를 통과했습니다", style="bold green")
+    else:
+        line = Text(f"failed at the {report.failed['check']} check" if lang == "en"
+                    else f"{report.failed['check']} 검사에서 실패", style="bold red")
+    out.fact("result", line, file=file, exercise=report.exercise, passed=report.passed,
+             failed=None if report.passed else report.failed["check"], seconds=round(report.seconds, 3))
+    if not report.passed:
+        click.get_current_context().exit(1)
+
+
+def _check_all(out: Output, reports, lang: str) -> None:
+    table = Table(box=None, pad_edge=False)
+    for col in ("file", "exercise", "result", "seconds"):
+        table.add_column(col, justify="right" if col == "seconds" else "left")
+    passed = failed = 0
+    for r in reports:
+        name = os.path.basename(r.path)
+        bad = r.failed
+        if r.passed:
+            passed += 1
+            line = Text.assemble(("✓ ", "green"), name, f"  {r.exercise}: ", "passed" if lang == "en" else "통과")
+            result = "passed" if lang == "en" else "통과"
+        else:
+            failed += 1
+            bad = bad or {"check": "?", "message": "incomplete"}
+            line = Text.assemble(("✗ ", "red"), name, f"  {r.exercise or '?'}: {bad['check']}: ", bad["message"])
+            result = f"{bad['check']}" + (f" ({bad['mistake']})" if "mistake" in bad else "")
+        out.fact("submission", line, file=r.path, exercise=r.exercise, passed=r.passed,
+                 failed=None if r.passed else bad["check"], message=None if r.passed else bad["message"],
+                 mistake=None if r.passed else bad.get("mistake"), seconds=round(r.seconds, 3))
+        table.add_row(name, r.exercise or "?", Text(result, style="green" if r.passed else "red"), f"{r.seconds:.1f}")
+    out.show(Text(""))
+    out.show(table)
+    out.fact("summary", f"{passed} passed, {failed} failed" if lang == "en" else f"통과 {passed}, 실패 {failed}",
+             passed=passed, failed=failed)
+    if failed:
+        click.get_current_context().exit(1)
