@@ -212,15 +212,22 @@ class Twins:
         converted = _c_arguments(args)
         c_args = tuple(a for a in converted if not isinstance(a, np.ndarray))
 
-        def call():
-            fn(*c_args)
-
-        call.__name__ = name
-        call.arrays = [a for a in converted if isinstance(a, np.ndarray)]  # alive as long as the call
-        return call
+        return _Call(name, fn, c_args, [a for a in converted if isinstance(a, np.ndarray)])
 
     def __call__(self, name: str, *args) -> None:
         self.bind(name, *args)()
+
+
+class _Call:
+    """A C twin bound to its arguments: calling it runs the twin. It holds the arrays its
+    pointers point into (``arrays``), so they live as long as it does."""
+
+    def __init__(self, name: str, fn, c_args: tuple, arrays: list):
+        self.__name__ = name
+        self.fn, self.c_args, self.arrays = fn, c_args, arrays
+
+    def __call__(self) -> None:
+        self.fn(*self.c_args)
 
 
 def load(built: Build | None = None) -> Twins:

@@ -43,7 +43,7 @@ def numerical_gradient(f: Callable[[], float], p: np.ndarray, eps: float = 1e-6,
     flat = p.reshape(-1)
     if not np.shares_memory(flat, p):
         raise ValueError("the parameter must be contiguous so it can be perturbed in place")
-    picks = range(flat.size) if entries is None else np.asarray(entries, dtype=np.int64).reshape(-1)
+    picks = [int(k) for k in (range(flat.size) if entries is None else np.asarray(entries, np.int64).reshape(-1))]
     numeric = np.zeros(len(picks), dtype=np.float64)
     for i, k in enumerate(picks):
         old = flat[k]

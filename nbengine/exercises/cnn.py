@@ -331,7 +331,7 @@ dx (N, H, W, C) (need_dx 일 때만; 아니면 그대로 둡니다), dw (R, S, C
 
 # -- max pooling --------------------------------------------------------------------------------
 
-def pool_case(rng, label, N, H, W, C, ph, pw, sh, sw, p, dtype=np.float64) -> Case:
+def pool_case(rng, label, N, H, W, C, ph, pw, sh, sw, p, *, dtype=np.float64) -> Case:
     OH, OW = _size(H, ph, sh, p), _size(W, pw, sw, p)
     x = rng.permutation(N * H * W * C).reshape(N, H, W, C).astype(dtype)  # all different: no ties
     x = (x - x.mean()) / max(1.0, float(x.std())) + rng.uniform(-0.01, 0.01, x.shape)
@@ -436,7 +436,7 @@ out = -inf, arg = -1 입니다 (모든 창을 -inf 와 -1 에서 시작하세요
     cases=pool_cases,
     speed_case=lambda rng: pool_case(rng, ("32 maps 28×28×16, 2×2 windows, stride 2",
                                            "특성 맵 32개 28×28×16, 2×2 창, 스트라이드 2"),
-                                     32, 28, 28, 16, 2, 2, 2, 2, 0, np.float32),
+                                     32, 28, 28, 16, 2, 2, 2, 2, 0, dtype=np.float32),
     mistakes=(
         Mistake("padding-as-zero", ("padding read as 0", "패딩을 0 으로 읽음"),
                 ("A padding position takes no part in a max: skip it (continue) instead of reading it as 0, or a "

@@ -13,7 +13,7 @@ picks one.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -78,7 +78,7 @@ class Mistake:
     compares: tuple = ()  # the outputs the mistake is recognised by (all, if empty)
 
 
-def kernel(module: str, name: str) -> Callable[[], Callable]:
+def kernel(module: str, name: str) -> Callable[[], Any]:
     """The kernel ``name`` of nbengine/kernels/MODULE.py, imported when asked for."""
     def get():
         import importlib
@@ -88,7 +88,7 @@ def kernel(module: str, name: str) -> Callable[[], Callable]:
     return get
 
 
-def again(reference: Callable[[], Callable], **change) -> Callable[[dict], None]:
+def again(reference: Callable[[], Any], **change) -> Callable[[dict], None]:
     """A mistake made by running the reference with some arguments changed (each a value,
     or a function of the case's arguments)."""
     def compute(a):
@@ -128,7 +128,7 @@ def in_parts(module: str, name: str, positions: tuple, batch: int, parts: int = 
     return get
 
 
-def after(reference: Callable[[], Callable], change: Callable[[dict], None]) -> Callable[[dict], None]:
+def after(reference: Callable[[], Any], change: Callable[[dict], None]) -> Callable[[dict], None]:
     """A mistake made by running the reference, then changing its outputs (``change(args)``)."""
     def compute(a):
         reference()(*a.values())
@@ -154,7 +154,7 @@ class Exercise:
     title: Text
     params: tuple[str, ...]
     outputs: tuple[Out, ...]
-    reference: Callable[[], Callable]  # the engine's naive kernel (imported when called)
+    reference: Callable[[], Any]  # the engine's naive kernel (imported when called)
     doc: Text  # the docstring: shapes in the loop letters, and the formula
     narration: Text  # what to do, as a teacher says it
     worked: Worked
@@ -165,7 +165,7 @@ class Exercise:
     body: Text = ("", "")  # commented lines inside the body to fill: the shapes unpacked, a start
     helpers: str = ""  # given code above the kernel (a sigmoid the kernel may call)
     gradient: Callable[[Case], tuple] | None = None  # case -> (loss(), {output name: parameter array})
-    fast: Callable[[], Callable] | None = None  # the engine's fast kernel, called with the same arguments
+    fast: Callable[[], Any] | None = None  # the engine's fast kernel, called with the same arguments
     c_twin: str | None = None  # the C twin's name in nbengine/csrc
     tolerance: float = 1e-9
 

@@ -58,8 +58,8 @@ def numba_message(error: Exception, path: str) -> tuple[str, int | None]:
         if os.path.basename(m.group(1)) == os.path.basename(path):
             line = int(m.group(2))
     if line is None:
-        m = re.search(re.escape(os.path.basename(path)) + r"\s*\((\d+)\)", text)
-        line = int(m.group(1)) if m else None
+        found = re.search(re.escape(os.path.basename(path)) + r"\s*\((\d+)\)", text)
+        line = int(found.group(1)) if found else None
     reason = ""
     lines = [raw.strip() for raw in text.splitlines()]
     for at, s in enumerate(lines):
@@ -83,6 +83,7 @@ def load(path: str, ex: Exercise, lang: str):
             f"{path} is the skeleton as written: fill in the body of {ex.name} between the marked lines",
             f"{path} 는 처음 받은 뼈대 그대로입니다: 표시된 두 줄 사이에 {ex.name} 의 본문을 작성하세요"), lang))
     spec = importlib.util.spec_from_file_location(f"nbengine_exercise_{ex.name}", os.path.abspath(path))
+    assert spec is not None and spec.loader is not None  # a .py file always has both
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # Numba's cache finds the module's globals by its name
     try:
@@ -249,6 +250,7 @@ def gradients_check(fn, ex: Exercise, path: str, lang: str) -> dict:
     got, failed = run(fn, ex, case, path, lang, "gradients")
     if failed:
         return failed
+    assert ex.gradient is not None  # a backward exercise
     loss, params = ex.gradient(got.copy())
     before = numba.get_num_threads()
     numba.set_num_threads(1)  # hundreds of tiny calls: one thread skips waking the others
@@ -297,7 +299,7 @@ def speed_check(fn, ex: Exercise, path: str, lang: str) -> dict:
     case = ex.speed_case(np.random.default_rng(SEED))
     before = numba.get_num_threads()
     numba.set_num_threads(1)
-    rows = []
+    rows: list[dict] = []
     try:
         mine = ex.prepared(case)
         try:
@@ -339,6 +341,7 @@ def _c_twin(ex: Exercise, case: Case):
         twins = ctwins.load()
         twins.set_threads(1)
         c = ex.prepared(case)
+        assert ex.c_twin is not None
         return twins.bind(ex.c_twin, *c.args.values()), None
     except Exception as e:  # no compiler, a failed build: the column is left out, said in one line
         return None, f"no C column: {e}"

@@ -53,7 +53,8 @@ def record(name: str, state: str, file: str | os.PathLike | None = None) -> None
     """Set an exercise's status; a passed exercise stays passed when a later check of another
     attempt fails (it is kept as ``passed``, with the failing attempt noted)."""
     data = load()
-    entry = data.get(name) if isinstance(data.get(name), dict) else {}
+    found = data.get(name)
+    entry: dict = found if isinstance(found, dict) else {}
     if not (entry.get("status") == PASSED and state == FAILING):
         entry["status"] = state
     entry["last"] = state

@@ -123,7 +123,9 @@ def check_file(path: str | os.PathLike, lang: str = "en", hint: int = 0, timeout
     reports: queue.Queue = queue.Queue()
     threading.Thread(target=_read, args=(process.stdout, reports), daemon=True).start()
     errors: list[bytes] = []
-    threading.Thread(target=lambda: errors.append(process.stderr.read()), daemon=True).start()
+    stderr = process.stderr
+    assert stderr is not None  # stderr=PIPE
+    threading.Thread(target=lambda: errors.append(stderr.read()), daemon=True).start()
     current = "compile"
 
     def add(result: dict) -> None:
