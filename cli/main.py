@@ -23,6 +23,7 @@ from nbengine_cli import rnnlm
 from nbengine_cli import summary as summary_commands
 from nbengine_cli import transformer
 from nbengine_cli import tutorial as tutorial_commands
+from nbengine_cli import language
 from nbengine_cli.options import add_kernels_option
 from nbengine_cli.render import export
 from nbengine_cli.trace import attention as trace_attention_module
@@ -63,6 +64,7 @@ class Group(click.Group):
 
 @click.group("nbengine", cls=Group, context_settings=CONTEXT)
 @click.version_option(__version__, "-V", "--version", prog_name="nbengine")
+@language.lang_option
 def main():
     """nbengine: neural networks as explicit loops, with every number on show.
 
@@ -176,6 +178,10 @@ for group in (trace, train, bench):
     for command in group.commands.values():
         export.add_export_options(command, plot=group is train)
 export.add_export_options(tutorial_commands.tutorial.commands["run"])
+
+# Help texts are translated when shown, in the language --lang (or the environment) chose.
+language.localize(main)
+language.use(None)
 
 
 if __name__ == "__main__":  # pragma: no cover
