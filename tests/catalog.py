@@ -215,6 +215,7 @@ def unmarked(paths) -> list[str]:
             else:
                 continue
             if _is_words(text):
-                rel = Path(path).resolve().relative_to(ROOT)
-                found.append(f"{rel}:{node.lineno}: {text[:70]!r}")
+                where = Path(path).resolve()
+                where = where.relative_to(ROOT) if where.is_relative_to(ROOT) else where
+                found.append(f"{where}:{node.lineno}: {text[:70]!r}")
     return sorted(set(found), key=lambda s: (s.split(":")[0], int(s.split(":")[1])))
