@@ -5,7 +5,6 @@ The engine is imported inside each command, so `nbengine --help` stays instant.
 
 from __future__ import annotations
 
-import os
 
 import click
 from rich.console import Group
@@ -14,10 +13,11 @@ from rich.table import Table
 from nbengine.kernels import registry
 
 from nbengine_cli import run
-from nbengine_cli.data import cache_dir_option
-from nbengine_cli.options import Float
-from nbengine_cli.output import Output, json_options
-from nbengine_cli.run import set_threads, short_number, threads_option
+from nbengine_cli.options import Float, training_json_options
+from nbengine_cli.output import Output
+from nbengine_cli.options import json_options
+from nbengine_cli.run import set_threads, short_number
+from nbengine_cli.options import cache_dir_option, data_reference, split_options, threads_option
 
 DEFAULT_DATA = "mnist_5k"
 DEFAULT_LR = {"sgd": 0.01, "momentum": 0.01, "adam": 0.001}
@@ -31,11 +31,6 @@ DROPOUT_HELP = (
 )
 
 
-def data_reference(data: str) -> str:
-    """How a checkpoint remembers its --data: a name as it is, a file as an absolute path."""
-    return data if not os.path.exists(data) else os.path.abspath(data)
-
-
 def load_split(data: str, split_seed: int, test_fraction: float, cache_dir):
     from nbengine.data.images import load_split as load
 
@@ -43,12 +38,7 @@ def load_split(data: str, split_seed: int, test_fraction: float, cache_dir):
 
 
 def data_options(f):
-    f = cache_dir_option(f)
-    f = click.option("--split-seed", type=int, default=0, show_default=True,
-                     help="Seed of the stratified train/test split (single-file data).")(f)
-    f = click.option("--test-fraction", type=Float(0, 1, min_open=True, max_open=True), default=0.2,
-                     show_default=True, help="Share of each class held out for testing (single-file data).")(f)
-    return f
+    return cache_dir_option(split_options(f, when="single-file data"))
 
 
 @click.command("cnn", short_help="The lesson's MNIST CNN (Conv 32 → Pool → Conv 64 → Pool → Dense 1024 → Dense 10).")
@@ -77,7 +67,7 @@ def data_options(f):
 @click.option("--save", type=click.Path(dir_okay=False), default=None, metavar="CKPT",
               help="Write the model to this .npz checkpoint after every epoch (atomically: an interrupted or "
                    "failed run leaves the last good one).")
-@run.json_options
+@training_json_options
 def train_cnn(data, epochs, batch_size, optimizer, lr, momentum_, lesson, as_written, seed, cache_dir, split_seed,
               test_fraction, limit, threads, save, json_mode, json_epochs, quiet):
     """Train the lesson's Keras CNN on handwritten digits.

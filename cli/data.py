@@ -8,6 +8,7 @@ The engine is imported inside each command, so `nbengine --help` stays instant.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 
 import click
@@ -15,8 +16,9 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from nbengine_cli.options import Float
-from nbengine_cli.output import Output, json_options
+from nbengine_cli.options import Float, cache_dir_option, split_options
+from nbengine_cli.output import Output
+from nbengine_cli.options import json_options
 
 # The data sets `data fetch` knows (nbengine.data.registry.FETCHABLE and FETCHABLE_TEXT,
 # spelled out here so that building the command line does not import the engine and NumPy).
@@ -24,12 +26,6 @@ FETCH_NAMES = ("mnist", "fashion-mnist", "ptb")
 # The text corpora known by name (nbengine.data.text.load_corpus).
 TEXT_NAMES = ("toy", "shakespeare", "ptb")
 RAMP = " .:-=+*#%@"  # from background to full ink, for terminals without colour
-
-
-def cache_dir_option(f):
-    return click.option("--cache-dir", type=click.Path(file_okay=False), default=None, metavar="DIR",
-                        help="Where fetched data sets live  [default: $NBENGINE_CACHE_DIR, else the platform's "
-                             "cache folder, e.g. ~/.cache/nbengine].")(f)
 
 
 def _mirror_urls(ctx, param, values: tuple[str, ...]) -> tuple[str, ...]:
@@ -201,10 +197,7 @@ def show_text(out: Output, data: str, index: int, split: str, cache_dir) -> None
 @click.option("--split", type=click.Choice(["train", "valid", "test", "all"]), default="train", show_default=True,
               help="The training or test part (as the CNN is trained and tested on), or every image in file order; "
                    "text corpora also have a valid part.")
-@click.option("--split-seed", type=int, default=0, show_default=True,
-              help="Seed of the stratified train/test split (sets without an official split).")
-@click.option("--test-fraction", type=Float(0, 1, min_open=True, max_open=True), default=0.2,
-              show_default=True, help="Share of each class held out for testing (sets without an official split).")
+@functools.partial(split_options, when="sets without an official split")
 @cache_dir_option
 @json_options
 def data_show(data, index, split, split_seed, test_fraction, cache_dir, json_mode, quiet):

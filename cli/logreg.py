@@ -5,7 +5,6 @@ The engine is imported inside each command, so `nbengine --help` stays instant.
 
 from __future__ import annotations
 
-import os
 
 import click
 from rich.console import Group
@@ -15,8 +14,9 @@ from rich.table import Table
 from nbengine.kernels import registry
 
 from nbengine_cli import run
-from nbengine_cli.options import Float
-from nbengine_cli.output import Output, output_options, tensor_options
+from nbengine_cli.options import Float, data_reference, split_options, training_json_options
+from nbengine_cli.output import Output
+from nbengine_cli.options import output_options, tensor_options
 from nbengine_cli.run import short_number
 
 DEFAULT_DATA = "breast_cancer"
@@ -25,14 +25,6 @@ DEFAULT_DATA = "breast_cancer"
 def data_option(f):
     return click.option("--data", default=DEFAULT_DATA, show_default=True, metavar="NAME|PATH",
                         help="A shipped data set's name or a CSV file: numeric features, then a 0/1 label.")(f)
-
-
-def split_options(f):
-    f = click.option("--split-seed", type=int, default=0, show_default=True,
-                     help="Seed of the stratified train/test split.")(f)
-    f = click.option("--test-fraction", type=Float(0, 1, min_open=True, max_open=True), default=0.2,
-                     show_default=True, help="Share of each class held out for testing.")(f)
-    return f
 
 
 def show_trace(out: Output, steps, **fields) -> None:
@@ -70,13 +62,6 @@ def checkpoint_table(model, data: str | None):
     return table
 
 
-def data_reference(data: str) -> str:
-    """How a checkpoint remembers its --data: a shipped name as it is, a file as an absolute path."""
-    from nbengine.data.registry import SHIPPED
-
-    return data if data in SHIPPED else os.path.abspath(data)
-
-
 @click.command("logreg", short_help="Logistic regression (lesson 1), trained by gradient descent.")
 @data_option
 @click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True,
@@ -93,7 +78,7 @@ def data_reference(data: str) -> str:
 @click.option("--trace-every", type=click.IntRange(min=0), default=0, metavar="N",
               help="Print the tensors of steps 1, N+1, 2N+1, ... (weights, activations, gradients, the update).")
 @tensor_options
-@run.json_options
+@training_json_options
 def train_logreg(data, epochs, batch_size, lr, seed, test_fraction, split_seed, save, trace_every,
                  json_mode, json_epochs, quiet, precision, full):
     """Train logistic regression by gradient descent, the chain rule written out.

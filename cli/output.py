@@ -205,22 +205,3 @@ def _json_safe(v):
     return v
 
 
-def json_options(f):
-    """--json and -q/--quiet, which every command takes."""
-    f = click.option("-q", "--quiet", is_flag=True, help="No progress bar or status lines.")(f)
-    f = click.option("--json", "json_mode", is_flag=True,
-                     help="Write JSON lines to stdout (one object per line) instead of tables.")(f)
-    return f
-
-
-def tensor_options(f):
-    """--precision and --full, for commands that print tensors."""
-    f = click.option("--full", is_flag=True, help="Print every value of large tensors (no … ellipsis).")(f)
-    f = click.option("--precision", type=click.IntRange(1, 12), default=4, show_default=True,
-                     help="Digits after the decimal point in tables.")(f)
-    return f
-
-
-def output_options(f):
-    """json_options plus --precision and --full, for commands that print tensors."""
-    return json_options(tensor_options(f))

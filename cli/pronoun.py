@@ -12,9 +12,11 @@ import click
 from nbengine.kernels import registry
 
 from nbengine_cli import run
-from nbengine_cli.options import Float
-from nbengine_cli.output import Output, json_options
-from nbengine_cli.run import set_threads, threads_option
+from nbengine_cli.options import Float, training_json_options
+from nbengine_cli.output import Output
+from nbengine_cli.options import json_options
+from nbengine_cli.run import set_threads
+from nbengine_cli.options import threads_option
 
 DEFAULTS = {"epochs": 3, "batch_size": 32, "lr": 0.01, "size": 16}
 CLIP = 5.0  # the gradients' global norm is scaled down to this when it is larger
@@ -57,7 +59,7 @@ def load_model(ckpt: str):
 @click.option("--save", type=click.Path(dir_okay=False), default=None, metavar="CKPT",
               help="Write the model to this .npz checkpoint after every epoch (atomically: an interrupted or "
                    "failed run leaves the last good one).")
-@run.json_options
+@training_json_options
 def train_pronoun(epochs, batch_size, lr, size, seed, threads, save, json_mode, json_epochs, quiet):
     """Train a small attention model to find what "it" stands for.
 

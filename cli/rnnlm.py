@@ -7,7 +7,6 @@ The engine is imported inside each command, so `nbengine --help` stays instant.
 from __future__ import annotations
 
 import math
-import os
 
 import click
 from rich.text import Text
@@ -15,9 +14,11 @@ from rich.text import Text
 from nbengine.kernels import registry
 
 from nbengine_cli import run
-from nbengine_cli.options import Float
-from nbengine_cli.output import Output, json_options
-from nbengine_cli.run import set_threads, threads_option
+from nbengine_cli.options import Float, training_json_options
+from nbengine_cli.output import Output
+from nbengine_cli.options import json_options
+from nbengine_cli.run import set_threads
+from nbengine_cli.options import cache_dir_option, data_reference, threads_option
 
 CELL = {"rnnlm": "RNN", "lstmlm": "LSTM", "transformer": "Transformer"}
 A_CELL = {"rnnlm": "an RNN", "lstmlm": "an LSTM", "transformer": "a Transformer"}
@@ -45,16 +46,6 @@ GENERATE_LENGTH = {"word": 100, "char": 300}
 # The most tokens `generate` makes in one run: a small Transformer writes about 30 a second
 # on 2 cores, so this is an hour, and --length 10²⁰ is refused instead of running for ever.
 MAX_GENERATE = 100_000
-
-
-def data_reference(data: str) -> str:
-    """How a checkpoint remembers its --data: a corpus name as it is, a path as an absolute path."""
-    return data if data in TEXT_NAMES else os.path.abspath(data)
-
-
-def cache_dir_option(f):
-    return click.option("--cache-dir", type=click.Path(file_okay=False), default=None, envvar="NBENGINE_CACHE_DIR",
-                        help="Where `nbengine data fetch ptb` put the Penn Treebank.")(f)
 
 
 def load_corpus(data: str, level: str, vocab_size, cache_dir):
@@ -102,7 +93,7 @@ run_options = stacked(
                  help="Write the model, its vocabulary and settings to this .npz checkpoint with every "
                       "table row: after every epoch, or every N with --every (atomically: an interrupted or "
                       "diverged run leaves the last good one)."),
-    run.json_options,
+    training_json_options,
 )
 
 
@@ -110,7 +101,7 @@ def lm_config(data: str, level: str, corpus, vocab_limit, optimizer: str, lr: fl
               time_size: int, start: str) -> dict:
     """What a language model's checkpoint remembers besides its weights: the text and its
     vocabulary, the training settings, and the start text for generating."""
-    return {"data": data_reference(data), "level": level, "vocab": corpus.vocab.to_json(), "vocab_limit": vocab_limit,
+    return {"data": data_reference(data, TEXT_NAMES), "level": level, "vocab": corpus.vocab.to_json(), "vocab_limit": vocab_limit,
             "optimizer": optimizer, "lr": lr, "clip": clip, "batch_size": batch_size, "time_size": time_size,
             "epochs": 0, "start": start, "train_tokens": int(len(corpus.train))}
 

@@ -26,12 +26,6 @@ BAR_PER_EPOCH = 20
 
 # -- options ------------------------------------------------------------------------------------
 
-def threads_option(f):
-    return click.option("--threads", type=click.IntRange(min=1), default=None,
-                        help="Threads for the kernels  [default: all cores]. The same seed and thread "
-                             "count give the same numbers, bit for bit.")(f)
-
-
 def set_threads(threads: int | None) -> int:
     """Use this many threads for the kernels (None: all); the number used."""
     import numba
@@ -42,17 +36,6 @@ def set_threads(threads: int | None) -> int:
                                      param_hint="--threads")
         numba.set_num_threads(threads)
     return numba.get_num_threads()
-
-
-def json_options(f):
-    """--json, --json-epochs and -q/--quiet, for the training commands."""
-    f = click.option("-q", "--quiet", is_flag=True, help="No progress bar or status lines.")(f)
-    f = click.option("--json-epochs", "json_epochs", is_flag=True,
-                     help="As --json, without the per-step lines: one JSON line per epoch.")(f)
-    f = click.option("--json", "json_mode", is_flag=True,
-                     help="Write JSON lines to stdout instead of tables: the run's settings, then one line "
-                          "per step and one per epoch, then the result (see --json-epochs).")(f)
-    return f
 
 
 def short_number(v: float) -> str:

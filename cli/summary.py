@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from nbengine_cli.output import Output, json_options
+from nbengine_cli.output import Output
+from nbengine_cli.options import json_options
 
 
 @click.command("cnn", short_help="The lesson's CNN layer by layer: output shapes and parameter counts.")

@@ -13,7 +13,8 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from nbengine_cli.output import Output, json_options
+from nbengine_cli.output import Output
+from nbengine_cli.options import json_options
 
 LANG_CHOICE = click.Choice(["en", "ko"])
 SHOW_WHOLE = 240  # a tensor with at most this many values is printed whole, without "…"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from nbengine_cli.output import Output, output_options
+from nbengine_cli.output import Output
+from nbengine_cli.options import output_options
 
 
 @click.command("attention", short_help="Self-attention with real numbers: Q, K, V, QKᵀ/√d_k, softmax, Z.")

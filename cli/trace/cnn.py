@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 
 from nbengine_cli.cnn import DEFAULT_DATA, checkpoint_data
-from nbengine_cli.data import cache_dir_option
-from nbengine_cli.output import Output, output_options
+from nbengine_cli.options import cache_dir_option
+from nbengine_cli.output import Output
+from nbengine_cli.options import output_options
 
 
 @click.command("cnn", short_help="One real digit through the CNN, forward and backward.")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import click
 
-from nbengine_cli.logreg import DEFAULT_DATA, build_model, checkpoint_table, data_reference, split_options
+from nbengine_cli.logreg import DEFAULT_DATA, build_model, checkpoint_table
+from nbengine_cli.options import data_reference, split_options
 from nbengine_cli.options import Float
-from nbengine_cli.output import Output, output_options
+from nbengine_cli.output import Output
+from nbengine_cli.options import output_options
 
 
 @click.command("logreg", short_help="One sample through every step of logistic regression.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from nbengine_cli.output import output_options
+from nbengine_cli.options import output_options
 
 
 def trace_options(f):
