@@ -139,3 +139,10 @@ def save_option(what: str = "the model"):
     return click.option("--save", type=click.Path(dir_okay=False), default=None, metavar="CKPT",
                         help=f"Write {what} to this .npz checkpoint after every epoch (atomically: an "
                              "interrupted or failed run leaves the last good one).")
+
+
+def check_index(index: int, n: int, what: str, unit: str) -> None:
+    """Refuse an --index past the end of ``what`` (which holds ``n`` ``unit``: "images")."""
+    if index >= n:
+        raise click.BadParameter(f"{what} has {n:,} {unit} (0 to {n - 1}), so {index} is out of range",
+                                 param_hint="'--index'")
