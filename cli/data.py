@@ -14,18 +14,15 @@ import os
 import click
 from rich.markup import escape
 from rich.table import Table
-from rich.text import Text
 
-from nbengine_cli.options import Float, cache_dir_option, split_options
+from nbengine_cli.options import Float, cache_dir_option, check_index, json_options, split_options
 from nbengine_cli.output import Output
-from nbengine_cli.options import json_options
 
 # The data sets `data fetch` knows (nbengine.data.registry.FETCHABLE and FETCHABLE_TEXT,
 # spelled out here so that building the command line does not import the engine and NumPy).
 FETCH_NAMES = ("mnist", "fashion-mnist", "ptb")
 # The text corpora known by name (nbengine.data.text.load_corpus).
 TEXT_NAMES = ("toy", "shakespeare", "ptb")
-RAMP = " .:-=+*#%@"  # from background to full ink, for terminals without colour
 
 
 def _mirror_urls(ctx, param, values: tuple[str, ...]) -> tuple[str, ...]:
@@ -158,13 +155,6 @@ def data_fetch(name, cache_dir, mirrors, timeout, json_mode, quiet):
 
 # -- show ----------------------------------------------------------------------------------------
 
-def ramp(pixels) -> Text:
-    """28×28 grey pixels as 28 lines of characters from RAMP, two per pixel (so the
-    digit is not squashed: a character is about twice as tall as wide)."""
-    lines = ["".join(RAMP[int(v) * len(RAMP) // 256] * 2 for v in row).rstrip() for row in pixels]
-    return Text("\n".join(lines))
-
-
 TEXT_TOKENS = 200  # words a text corpus shows from --index on
 
 
@@ -174,16 +164,12 @@ def show_text(out: Output, data: str, index: int, split: str, cache_dir) -> None
 
     corpus = load_corpus(data, "word", cache_dir=cache_dir)
     out.status(corpus.description)
-    if split == "all":
-        import numpy as np
+    import numpy as np
 
-        ids, part = np.concatenate([corpus.train, corpus.valid, corpus.test]), "all splits"
-    else:
-        ids, part = getattr(corpus, split), f"{split} split"
+    ids = np.concatenate([corpus.train, corpus.valid, corpus.test]) if split == "all" else getattr(corpus, split)
+    part = "all splits" if split == "all" else f"{split} split"
     n = len(ids)
-    if index >= n:
-        raise click.BadParameter(f"{data} ({part}) has {n:,} words (0 to {n - 1}), so {index} is out of range",
-                                 param_hint="'--index'")
+    check_index(index, n, f"{data} ({part})", "words")
     shown = ids[index:index + TEXT_TOKENS]
     out.fact("text", [escape(f"{data}, {part}: words {index:,} to {index + len(shown) - 1:,} of {n:,} "
                              f"(<eos> shown as a line break)"), escape(corpus.join(shown))],
@@ -212,11 +198,9 @@ def data_show(data, index, split, split_seed, test_fraction, cache_dir, json_mod
     For a text corpus (toy, shakespeare, or ptb once fetched) it shows 200 words of
     a split from --index on, as the language models read them.
     """
-    from rich.color import Color
-
     from nbengine.data.images import UnlabelledError, load_images, load_split
     from nbengine.errors import DataError
-    from nbengine_cli.render.heatmap import colour_on, half_blocks
+    from nbengine_cli.render.heatmap import heatmap
 
     out = Output(json_mode, quiet)
     if data in TEXT_NAMES and not os.path.exists(data):
@@ -237,9 +221,7 @@ def data_show(data, index, split, split_seed, test_fraction, cache_dir, json_mod
         name, part = parts.name, f"{split} split"
         out.status(parts.description)
     n = len(images)
-    if index >= n:
-        raise click.BadParameter(f"{name} ({part}) has {n:,} images (0 to {n - 1}), so {index} is out of range",
-                                 param_hint="'--index'")
+    check_index(index, n, f"{name} ({part})", "images")
     pixels = images.pixels[index]
     label = None if images.labels is None else int(images.labels[index])
     class_name = None if label is None else images.class_names[label]
@@ -250,9 +232,6 @@ def data_show(data, index, split, split_seed, test_fraction, cache_dir, json_mod
         about = f"label {label}"
     else:
         about = f"label {label} = {class_name}"
-    if colour_on(out.out):  # each character two pixels: the upper one in front, the lower one behind
-        picture = half_blocks([[Color.from_rgb(v, v, v) for v in row] for row in pixels.tolist()])
-    else:
-        picture = ramp(pixels)
+    picture = heatmap(pixels, palette="grey", scale=(0, 255), legend=False)  # in colour, two pixels a character
     out.fact("image", [escape(f"{name}, {part}: image {index} of {n:,}, {about}"), picture],
              data=name, split=split, index=index, n=n, label=label, class_name=class_name, pixels=pixels.tolist())

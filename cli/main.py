@@ -71,49 +71,20 @@ def main():
     """
 
 
-@main.group()
-def train():
-    """Train a model and print a table per epoch."""
-
-
-@main.group("eval")
-def evaluate():
-    """Evaluate a saved checkpoint on test data."""
-
-
-@main.group()
-def predict():
-    """Predict with a trained model and write the predictions to a file."""
-
-
-@main.group()
-def generate():
-    """Sample text from a trained language model."""
-
-
-@main.group()
-def summary():
-    """A model's layers: output shapes and parameter counts."""
-
-
-@main.group()
-def trace():
-    """Print every tensor of one forward and backward pass."""
-
-
-@main.group()
-def gradcheck():
-    """Compare backprop's gradients with finite differences (float64)."""
-
-
-@main.group()
-def data():
-    """The data sets: what ships with nbengine, fetching MNIST, drawing an image."""
-
-
-@main.group()
-def bench():
-    """Speed against a reference implementation, as ratios in one run."""
+# The verb groups; each lesson's module adds its commands to them (`train cnn`, `eval cnn`, ...).
+VERBS = {
+    "train": "Train a model and print a table per epoch.",
+    "eval": "Evaluate a saved checkpoint on test data.",
+    "predict": "Predict with a trained model and write the predictions to a file.",
+    "generate": "Sample text from a trained language model.",
+    "summary": "A model's layers: output shapes and parameter counts.",
+    "trace": "Print every tensor of one forward and backward pass.",
+    "gradcheck": "Compare backprop's gradients with finite differences (float64).",
+    "data": "The data sets: what ships with nbengine, fetching MNIST, drawing an image.",
+    "bench": "Speed against a reference implementation, as ratios in one run.",
+}
+GROUPS = {verb: main.group(verb, help=text)(lambda: None) for verb, text in VERBS.items()}
+bench = GROUPS["bench"]  # `python -m benchmarks` runs this group (benchmarks/__main__.py)
 
 
 def commands_of(module) -> list[click.Command]:
@@ -122,7 +93,6 @@ def commands_of(module) -> list[click.Command]:
             module.__name__]
 
 
-GROUPS: dict[str, click.Group] = dict(main.commands)  # the verb groups above, by name: "train", "eval", ...
 for lesson in LESSONS:
     import_module(f"nbengine_cli.lessons.{lesson}").register(GROUPS)
 if "language" not in LESSONS:  # the language-model, Transformer and pronoun commands keep their old modules
@@ -136,24 +106,24 @@ if "language" not in LESSONS:  # the language-model, Transformer and pronoun com
         GROUPS[verb].add_command(command)
 for found in pkgutil.iter_modules(trace_package.__path__):
     for command in commands_of(import_module(f"nbengine_cli.trace.{found.name}")):
-        trace.add_command(command)
-for group, module in ((data, data_commands), (bench, bench_commands)):
+        GROUPS["trace"].add_command(command)
+for verb, module in (("data", data_commands), ("bench", bench_commands)):
     for command in commands_of(module):
-        group.add_command(command)
+        GROUPS[verb].add_command(command)
 main.add_command(tutorial_commands.tutorial)
 
 # Every command that runs the engine's loops can run the naive or the fast ones; `bench kernels`
 # times the naive and the fast kernels side by side, so it has no --kernels.
-for group in (train, evaluate, predict, generate, trace, gradcheck, bench):
-    for command in group.commands.values():
+for verb in ("train", "eval", "predict", "generate", "trace", "gradcheck", "bench"):
+    for command in GROUPS[verb].commands.values():
         if command is not bench_commands.bench_kernels:
             add_kernels_option(command)
 
 # What the terminal shows can be kept as a picture: --svg FILE, --html FILE; training can
 # also draw its epochs, --plot FILE.svg.
-for group in (trace, train, bench):
-    for command in group.commands.values():
-        export.add_export_options(command, plot=group is train)
+for verb in ("trace", "train", "bench"):
+    for command in GROUPS[verb].commands.values():
+        export.add_export_options(command, plot=verb == "train")
 export.add_export_options(tutorial_commands.tutorial.commands["run"])
 
 

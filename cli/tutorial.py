@@ -109,7 +109,7 @@ def tutorial_run(name, lang, pause, show_code, json_mode, quiet):
 
 
 def run_step(out: Output, session, step, lang: str, show_code: bool = True) -> None:
-    from nbengine.tutorial import text
+    from nbengine.tutorial import json_value, text
 
     n = len(session.tutorial.steps)
     title, say = text(step.title, lang), text(step.say, lang)
@@ -228,25 +228,3 @@ def line_chart(values: list[float], title: str, height: int = 8, width: int = 60
         chart.append(label + "".join(row) + "\n")
     chart.append(" " * 10 + "└" + "─" * len(values))
     return chart
-
-
-def json_value(v):
-    """A shown value as JSON: a trace step's dict, nested lists for arrays, numbers and text as they are."""
-    import numpy as np
-
-    from nbengine.trace import Step, step_to_dict, to_json_data
-
-    if isinstance(v, Step):
-        return step_to_dict(v)
-    if isinstance(v, list) and v and all(isinstance(s, Step) for s in v):
-        return [step_to_dict(s) for s in v]
-    if isinstance(v, np.ndarray) or isinstance(v, np.generic):
-        return to_json_data(np.asarray(v))
-    if isinstance(v, (int, float, str, bool)) or v is None:
-        return v
-    if isinstance(v, (list, tuple)):
-        try:
-            return to_json_data(np.asarray(v))
-        except (TypeError, ValueError):
-            return [str(x) for x in v]
-    return str(v)

@@ -17,7 +17,8 @@ from nbengine.data import registry
 from nbengine.data.idx import write_idx
 from nbengine.data.images import load_images, load_split
 from nbengine.data.registry import MNIST_FILES
-from nbengine_cli.data import FETCH_NAMES, RAMP, TEXT_NAMES
+from nbengine_cli.data import FETCH_NAMES, TEXT_NAMES
+from nbengine_cli.render.heatmap import RAMP
 
 from helpers import json_lines, run
 
@@ -27,7 +28,8 @@ PTB = {"ptb.train.txt": b" the cat sat on the mat \n the dog sat \n" * 3, "ptb.v
 
 
 def ramp_lines(pixels) -> list[str]:
-    return ["".join(RAMP[int(v) * 10 // 256] * 2 for v in row).rstrip() for row in pixels]
+    """Without colour, a pixel's place on the scale 0 to 255 picks one of RAMP's ten characters."""
+    return ["".join(RAMP[min(int(float(v) / 255 * 10), 9)] * 2 for v in row).rstrip() for row in pixels]
 
 
 # -- show ---------------------------------------------------------------------------------------------
