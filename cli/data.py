@@ -51,36 +51,30 @@ def human_size(n: int) -> str:
 @json_options
 def data_list(cache_dir, json_mode, quiet):
     """List the shipped data sets, and the ones `nbengine data fetch` downloads."""
-    from nbengine.data.fetch import dataset_folder, missing_files
-    from nbengine.data.registry import FETCHABLE, FETCHABLE_TEXT, SHIPPED, SHIPPED_IMAGES, SHIPPED_TEXT, shipped_path
-    from nbengine.data.text import TOY_SENTENCE
+    from nbengine.data.fetch import fetchable_sets
+    from nbengine.data.registry import shipped_sets
 
     out = Output(json_mode, quiet)
-    t = Table(title="shipped with nbengine", title_justify="left")
-    for col in ("name", "for", "what", "source", "licence"):
-        t.add_column(col, overflow="fold")
+    t = table("shipped with nbengine", "name", "for", "what", "source", "licence")
     row = out.gather(lambda cells: t.add_row(*cells))
-    for s in [*SHIPPED.values(), *SHIPPED_IMAGES.values(), *SHIPPED_TEXT.values()]:
-        row([s.name, s.task, s.title, s.source, s.licence],
-            "dataset", name=s.name, task=s.task, title=s.title, source=s.source, licence=s.licence,
-            path=shipped_path(s.name))
-    toy = f'the lesson\'s one sentence, "{TOY_SENTENCE}", as train, valid and test'
-    row(["toy", "lm", toy, "Deep Learning from Scratch 2, built into nbengine", "-"],
-        "dataset", name="toy", task="lm", title=toy, source="Deep Learning from Scratch 2", licence=None, path=None)
+    for d in shipped_sets():
+        row([d["name"], d["task"], d["title"], d["source"], d["licence"] or "-"], "dataset", **d)
     out.show(t)
 
-    t = Table(title="downloaded by `nbengine data fetch NAME`", title_justify="left")
-    for col in ("name", "for", "what", "size", "source", "licence", "in the cache"):
-        t.add_column(col, overflow="fold")
+    t = table("downloaded by `nbengine data fetch NAME`", "name", "for", "what", "size", "source", "licence",
+              "in the cache")
     row = out.gather(lambda cells: t.add_row(*cells))
-    for f in [*FETCHABLE.values(), *FETCHABLE_TEXT.values()]:
-        folder = dataset_folder(f.name, cache_dir)
-        missing = missing_files(f.name, cache_dir)
-        where = f"yes, {folder}" if not missing else f"no (would go to {folder})"
-        row([f.name, f.task, f.title, f.size, f.source, f.licence, where],
-            "fetchable", name=f.name, task=f.task, title=f.title, size=f.size, source=f.source,
-            licence=f.licence, present=not missing, folder=str(folder), missing=missing)
+    for d in fetchable_sets(cache_dir):
+        where = f"yes, {d['folder']}" if d["present"] else f"no (would go to {d['folder']})"
+        row([d["name"], d["task"], d["title"], d["size"], d["source"], d["licence"], where], "fetchable", **d)
     out.show(t)
+
+
+def table(title: str, *columns: str) -> Table:
+    t = Table(title=title, title_justify="left")
+    for col in columns:
+        t.add_column(col, overflow="fold")
+    return t
 
 
 # -- fetch ---------------------------------------------------------------------------------------
