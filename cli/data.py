@@ -36,14 +36,6 @@ def _mirror_urls(ctx, param, values: tuple[str, ...]) -> tuple[str, ...]:
     return values
 
 
-def human_size(n: int) -> str:
-    """Bytes as people read them: 4.5 kB, 9.9 MB (powers of 1000, as download sizes are given)."""
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n} B"
-
-
 # -- list ----------------------------------------------------------------------------------------
 
 @click.command("list", short_help="The shipped data sets, and the ones `data fetch` downloads.")
@@ -128,6 +120,7 @@ def data_fetch(name, cache_dir, mirrors, timeout, json_mode, quiet):
     with the right digest are skipped; a file with another digest is downloaded again.
     """
     from nbengine.data.fetch import dataset_folder, fetch_iter
+    from nbengine.data.files import size_text
     from nbengine.data.registry import fetchable
 
     out = Output(json_mode, quiet)
@@ -140,7 +133,7 @@ def data_fetch(name, cache_dir, mirrors, timeout, json_mode, quiet):
                 how = "already present (skipped)"
             else:
                 how = f"from {f.mirror}" + (f" (replaced a copy with another {f.hash_name})" if f.replaced else "")
-            out.fact("file", escape(f"{f.name:<28}{human_size(f.size):>9}   {f.hash_name} verified   {how}"),
+            out.fact("file", escape(f"{f.name:<28}{size_text(f.size):>9}   {f.hash_name} verified   {how}"),
                      dataset=name, name=f.name, path=f.path, size=f.size, **{f.algorithm: f.digest},
                      verified=True, mirror=f.mirror, skipped=f.skipped, replaced=f.replaced)
     out.status(f"{name} is ready: try `nbengine data show {name}`")
@@ -154,12 +147,12 @@ TEXT_TOKENS = 200  # words a text corpus shows from --index on
 
 def show_text(out: Output, data: str, index: int, split: str, cache_dir) -> None:
     """`data show` of a text corpus: its description, then TEXT_TOKENS words of a split from --index."""
+    import numpy as np
+
     from nbengine.data.text import load_corpus
 
     corpus = load_corpus(data, "word", cache_dir=cache_dir)
     out.status(corpus.description)
-    import numpy as np
-
     ids = np.concatenate([corpus.train, corpus.valid, corpus.test]) if split == "all" else getattr(corpus, split)
     part = "all splits" if split == "all" else f"{split} split"
     n = len(ids)
@@ -211,7 +204,7 @@ def data_show(data, index, split, split_seed, test_fraction, cache_dir, json_mod
             parts = load_split(data, split_seed, test_fraction, cache_dir)
         except UnlabelledError as e:
             raise DataError(e.path, f"{e.problem}; `--split all` shows its images") from None
-        images = parts.train if split == "train" else parts.test
+        images = parts.part(split)
         name, part = parts.name, f"{split} split"
         out.status(parts.description)
     n = len(images)

@@ -170,9 +170,9 @@ def test_fetch_downloads_verifies_and_then_skips(tmp_path, server, fake_mnist):
             "--mirror", f"{server}/good")
     lines = r.stdout.splitlines()
     assert len(lines) == 2
-    assert lines[0].split()[:5] == ["one.gz", "1.0", "kB", "MD5", "verified"]
+    assert lines[0].split()[:5] == ["one.gz", "1.02", "kB", "MD5", "verified"]  # 1,024 bytes
     assert lines[0].endswith(f"from {server}/good/")
-    assert lines[1].startswith("two.gz") and "51 B" in lines[1]
+    assert lines[1].startswith("two.gz") and "51 bytes" in lines[1]
     assert f"Fetching mnist (about 11 MB) into {tmp_path / 'mnist'}" in r.stderr
     assert sorted(os.listdir(tmp_path / "mnist")) == ["one.gz", "two.gz"]
     assert (tmp_path / "mnist" / "one.gz").read_bytes() == FILES["one.gz"]
