@@ -7,7 +7,6 @@ The engine is imported inside each command, so `nbengine --help` stays instant.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 
@@ -16,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from nbengine_cli.options import Float, cache_dir_option, check_index, json_options, split_options
-from nbengine_cli.output import Output
+from nbengine_cli.output import Bar, Output
 
 # The data sets `data fetch` knows (nbengine.data.registry.FETCHABLE and FETCHABLE_TEXT,
 # spelled out here so that building the command line does not import the engine and NumPy).
@@ -71,35 +70,6 @@ def table(title: str, *columns: str) -> Table:
 
 # -- fetch ---------------------------------------------------------------------------------------
 
-@contextlib.contextmanager
-def download_progress(out: Output):
-    """A bar per file on stderr, in bytes; yields (progress callback, done(name)).
-
-    Silent with -q or when stderr is not a terminal (the callback is then None).
-    """
-    if out.quiet or not out.err.is_terminal:
-        yield None, lambda name: None
-        return
-    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
-                               TransferSpeedColumn)
-
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                   TimeRemainingColumn(), console=out.err, transient=True)
-    tasks = {}
-
-    def progress(name: str, done: int, total: int | None) -> None:
-        if name not in tasks:
-            tasks[name] = bar.add_task(name, total=total)
-        bar.update(tasks[name], completed=done, total=total)
-
-    def done(name: str) -> None:
-        if name in tasks:
-            bar.remove_task(tasks.pop(name))
-
-    with out.live(bar):
-        yield progress, done
-
-
 @click.command("fetch", short_help="Download MNIST, Fashion-MNIST or the Penn Treebank, checking each file.")
 @click.argument("name", type=click.Choice(FETCH_NAMES))
 @cache_dir_option
@@ -126,9 +96,16 @@ def data_fetch(name, cache_dir, mirrors, timeout, json_mode, quiet):
     out = Output(json_mode, quiet)
     folder = dataset_folder(name, cache_dir)
     out.status(f"Fetching {name} (about {fetchable(name).size}) into {folder}")
-    with download_progress(out) as (progress, done):
+    bar, got = Bar(out, in_bytes=True), {}
+
+    def progress(file: str, done: int, total: int | None) -> None:  # a bar per file
+        bar.open(file, total)
+        bar.advance(done - got.get(file, 0))
+        got[file] = done
+
+    try:
         for f in fetch_iter(name, cache_dir, mirrors, progress, timeout):
-            done(f.name)
+            bar.close()
             if f.skipped:
                 how = "already present (skipped)"
             else:
@@ -136,6 +113,8 @@ def data_fetch(name, cache_dir, mirrors, timeout, json_mode, quiet):
             out.fact("file", escape(f"{f.name:<28}{size_text(f.size):>9}   {f.hash_name} verified   {how}"),
                      dataset=name, name=f.name, path=f.path, size=f.size, **{f.algorithm: f.digest},
                      verified=True, mirror=f.mirror, skipped=f.skipped, replaced=f.replaced)
+    finally:
+        bar.close()
     out.status(f"{name} is ready: try `nbengine data show {name}`")
     out.fact("result", dataset=name, folder=str(folder))
 

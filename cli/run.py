@@ -19,7 +19,7 @@ import click
 from rich.console import Group
 from rich.table import Table
 
-from nbengine_cli.output import Output
+from nbengine_cli.output import Bar, Output
 from nbengine_cli.render.tensor import StreamingTable, duration
 
 # Epochs shorter than this share one progress bar for the whole run.
@@ -163,7 +163,7 @@ def train(out: Output, model, optimizer, events: Callable[[Callable[[], bool]], 
     span_count, span_seconds = 0, 0.0
     started = time.perf_counter()
 
-    bar = _Bar(out)
+    bar = Bar(out, plain=True)
     try:
         def handle(ev) -> None:
             nonlocal last_saved, stopped, span_count, span_seconds
@@ -229,22 +229,3 @@ def train(out: Output, model, optimizer, events: Callable[[Callable[[], bool]], 
         bar.close()
     if save:
         out.status(f"saved checkpoint {save}{saved_note}")
-
-
-class _Bar:
-    """The progress bar of the moment (Output.progress), opened on the first step after none was."""
-
-    def __init__(self, out: Output):
-        self.out = out
-        self.stack: contextlib.ExitStack | None = None
-        self.advance: Callable = lambda n=1: None
-
-    def open(self, description: str, total: int) -> None:
-        if self.stack is None:
-            self.stack = contextlib.ExitStack()
-            self.advance = self.stack.enter_context(self.out.progress(description, total, plain=True))
-
-    def close(self) -> None:
-        if self.stack is not None:
-            self.stack.close()
-            self.stack = None
