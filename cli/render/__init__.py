@@ -7,9 +7,10 @@ view, or the same list becomes JSON lines; SVG and HTML are the terminal view ex
 
 Each item of the list is rendered once, by :func:`terminal` (Rich renderables) or by
 :func:`nbengine.explain.records.records` (the dicts of its JSON lines): no fact is
-written twice. The pieces: ``tensor`` (labelled
-tables with NumPy-like ellipses), ``matrix`` (bracketed matrices side by side, for the
-worked examples), ``heatmap`` (2-D arrays as colours), ``export`` (SVG and HTML files).
+written twice. The pieces: ``tensor`` (labelled tables with NumPy-like ellipses),
+``matrix`` (bracketed matrices side by side, for the worked examples), ``heatmap`` (2-D
+arrays as colours), ``values`` (what a tutorial's code step shows of its values),
+``export`` (SVG and HTML files), ``chart`` (the epoch chart).
 """
 
 from __future__ import annotations
