@@ -92,6 +92,19 @@ def output_options(f):
     return json_options(tensor_options(f))
 
 
+def _language(ctx, param, value):
+    from nbengine.tutorial import default_language
+
+    return value or default_language()
+
+
+def language_option(f):
+    """--lang en|ko, the narration's language; None (not given) becomes the locale's."""
+    return click.option("--lang", type=click.Choice(["en", "ko"]), default=None, callback=_language,
+                        help="The narration's language  [default: from the locale: ko for a Korean locale, else "
+                             "en].")(f)
+
+
 # -- running ------------------------------------------------------------------------------------
 
 def threads_option(f):

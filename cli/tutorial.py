@@ -13,26 +13,8 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
+from nbengine_cli.options import json_options, language_option
 from nbengine_cli.output import Output
-from nbengine_cli.options import json_options
-
-LANG_CHOICE = click.Choice(["en", "ko"])
-
-
-def default_language() -> str:
-    """Korean when the locale says so (LC_ALL, LC_MESSAGES or LANG starting with "ko"), else English."""
-    for var in ("LC_ALL", "LC_MESSAGES", "LANG"):
-        value = os.environ.get(var)
-        if value:
-            return "ko" if value.lower().startswith("ko") else "en"
-    return "en"
-
-
-def lang_option(f):
-    return click.option("--lang", type=LANG_CHOICE, default=None,
-                        help="The narration's language  [default: from the locale: ko for a Korean locale, else "
-                             "en].")(f)
-
 
 @click.group("tutorial")
 def tutorial():
@@ -40,13 +22,12 @@ def tutorial():
 
 
 @tutorial.command("list")
-@lang_option
+@language_option
 @json_options
 def tutorial_list(lang, json_mode, quiet):
     """The tutorials that ship with nbengine: name, title, steps and rough minutes."""
     from nbengine.tutorial import shipped, text
 
-    lang = lang or default_language()
     out = Output(json_mode, quiet)
     table = Table(box=None, pad_edge=False)
     for col, just in (("lesson", "right"), ("name", "left"), ("title", "left"), ("steps", "right"),
@@ -63,7 +44,7 @@ def tutorial_list(lang, json_mode, quiet):
 
 @tutorial.command("run")
 @click.argument("name")
-@lang_option
+@language_option
 @click.option("--step", "pause", is_flag=True,
               help="Pause for Enter between steps (q quits); only when reading from a terminal.")
 @click.option("--code/--no-code", "show_code", default=True, show_default=True,
@@ -85,7 +66,6 @@ def tutorial_run(name, lang, pause, show_code, json_mode, quiet):
 
     from nbengine.tutorial import Session, find, text
 
-    lang = lang or default_language()
     out = Output(json_mode, quiet)
     t = find(name)
     if not t.shipped:  # said even with -q: it is about what runs, not progress
@@ -130,9 +110,7 @@ def run_command(fact, session, step) -> str:
     """Run the step's nbengine command as a learner would, through the console script's entry
     point in a child process; show it and its output as parts of the step's fact (``fact``,
     from Output.parts), and return the output (stdout and status lines, in order)."""
-    import os
     import subprocess
-    import sys
 
     from nbengine.errors import TutorialError
 

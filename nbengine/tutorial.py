@@ -85,6 +85,15 @@ class Tutorial:
         return self.path.resolve().parent == SHIPPED.resolve()
 
 
+def default_language() -> str:
+    """Korean when the locale says so (LC_ALL, LC_MESSAGES or LANG starting with "ko"), else English."""
+    for var in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(var)
+        if value:
+            return "ko" if value.lower().startswith("ko") else "en"
+    return "en"
+
+
 def text(words: dict[str, str], lang: str) -> str:
     """The text in ``lang``, or in English when the tutorial has none in it."""
     return words.get(lang) or words["en"]
