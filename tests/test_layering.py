@@ -226,7 +226,7 @@ SUPPORT = {"", "__main__", "main", "entry", "options", "output", "run", "lessons
 NOT_YET_IN_LESSONS = {"rnnlm", "transformer", "pronoun", "trace.text", "trace.rnn", "trace.lstm", "trace.attention"}
 # cli/ was 4,647 lines when it was decided to bring it under 3,000 lines with no file over
 # 300; CLI_LINES is where it stands, so it can only shrink from here.
-CLI_LINES = 3934
+CLI_LINES = 3912
 MAX_FILE_LINES = 300
 
 
