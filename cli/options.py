@@ -92,6 +92,19 @@ def output_options(f):
     return json_options(tensor_options(f))
 
 
+def _language(ctx, param, value):
+    from nbengine.tutorial import default_language
+
+    return value or default_language()
+
+
+def language_option(f):
+    """--lang en|ko, the narration's language; None (not given) becomes the locale's."""
+    return click.option("--lang", type=click.Choice(["en", "ko"]), default=None, callback=_language,
+                        help="The narration's language  [default: from the locale: ko for a Korean locale, else "
+                             "en].")(f)
+
+
 # -- running ------------------------------------------------------------------------------------
 
 def threads_option(f):
@@ -139,3 +152,10 @@ def save_option(what: str = "the model"):
     return click.option("--save", type=click.Path(dir_okay=False), default=None, metavar="CKPT",
                         help=f"Write {what} to this .npz checkpoint after every epoch (atomically: an "
                              "interrupted or failed run leaves the last good one).")
+
+
+def check_index(index: int, n: int, what: str, unit: str) -> None:
+    """Refuse an --index past the end of ``what`` (which holds ``n`` ``unit``: "images")."""
+    if index >= n:
+        raise click.BadParameter(f"{what} has {n:,} {unit} (0 to {n - 1}), so {index} is out of range",
+                                 param_hint="'--index'")

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from nbengine.tutorial import find, load, shipped
-from nbengine_cli.tutorial import default_language
+from nbengine.tutorial import default_language, find, load, shipped
 
 from helpers import json_lines, run
 

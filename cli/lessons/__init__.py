@@ -1,0 +1,9 @@
+"""The commands of each lesson, one module per lesson.
+
+Each module names its commands as users know them (`train cnn`, `eval cnn`, ...) and
+exposes ``register(groups)``, which adds them to the verb groups of nbengine_cli.main
+(groups["train"], groups["eval"], ...). A lesson's module imports the support modules
+(options, output, run, render) and the engine, never another command module.
+"""
+
+LESSONS = ("logreg", "cnn")
