@@ -6,6 +6,7 @@ check), 2 bad usage or bad input. Errors are one line on stderr, no traceback.
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
@@ -17,21 +18,15 @@ from nbengine_cli import bench as bench_commands
 from nbengine_cli import cnn
 from nbengine_cli import data as data_commands
 from nbengine_cli import logreg
-from nbengine_cli import pronoun
-from nbengine_cli import rnnlm
 from nbengine_cli import summary as summary_commands
-from nbengine_cli import transformer
 from nbengine_cli import tutorial as tutorial_commands
+from nbengine_cli.lessons import LESSONS
 from nbengine_cli.options import add_kernels_option
 from nbengine_cli.render import export
-from nbengine_cli.trace import attention as trace_attention_module
-from nbengine_cli.trace import bptt as trace_bptt_module
 from nbengine_cli.trace import cnn as trace_cnn_module
 from nbengine_cli.trace import conv as trace_conv_module
 from nbengine_cli.trace import logreg as trace_logreg_module
-from nbengine_cli.trace import lstm as trace_lstm_module
 from nbengine_cli.trace import pool as trace_pool_module
-from nbengine_cli.trace import rnn as trace_rnn_module
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -127,25 +122,10 @@ evaluate.add_command(logreg.eval_logreg)
 train.add_command(cnn.train_cnn)
 evaluate.add_command(cnn.eval_cnn)
 predict.add_command(cnn.predict_cnn)
-train.add_command(rnnlm.train_rnnlm)
-train.add_command(rnnlm.train_lstmlm)
-evaluate.add_command(rnnlm.eval_rnnlm)
-evaluate.add_command(rnnlm.eval_lstmlm)
-generate.add_command(rnnlm.generate_rnnlm)
-generate.add_command(rnnlm.generate_lstmlm)
-train.add_command(transformer.train_transformer)
-evaluate.add_command(transformer.eval_transformer)
-generate.add_command(transformer.generate_transformer)
-train.add_command(pronoun.train_pronoun)
-evaluate.add_command(pronoun.eval_pronoun)
-trace.add_command(trace_bptt_module.trace_bptt)
-trace.add_command(trace_rnn_module.trace_rnn)
-trace.add_command(trace_lstm_module.trace_lstm)
 trace.add_command(trace_logreg_module.trace_logreg)
 trace.add_command(trace_cnn_module.trace_cnn)
 trace.add_command(trace_conv_module.trace_conv)
 trace.add_command(trace_pool_module.trace_pool)
-trace.add_command(trace_attention_module.trace_attention)
 summary.add_command(summary_commands.summary_cnn)
 gradcheck.add_command(logreg.gradcheck_logreg)
 data.add_command(data_commands.data_list)
@@ -159,6 +139,9 @@ bench.add_command(bench_commands.bench_attention)
 bench.add_command(bench_commands.bench_transformer)
 
 main.add_command(tutorial_commands.tutorial)
+GROUPS = {"train": train, "eval": evaluate, "predict": predict, "generate": generate, "trace": trace}
+for lesson in LESSONS:
+    importlib.import_module(f"nbengine_cli.lessons.{lesson}").register(GROUPS)
 
 # Every command that runs the engine's loops can run the naive or the fast ones.
 for group in (train, evaluate, predict, generate, trace, gradcheck, bench):
