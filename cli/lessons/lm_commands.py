@@ -220,11 +220,7 @@ def generate_command(kind: str, how: str) -> click.Command:
         text = join_tokens(start_tokens + new_tokens, level)
         head = join_tokens(start_tokens, level)
         out.status(f"{CELL[kind]} language model ({len(vocab):,} {level}s); temperature {temperature:g}, seed {seed}")
-        if text.startswith(head):
-            shown = Text(head, style="bold")
-            shown.append(text[len(head):])
-        else:
-            shown = Text(text)
+        shown = Text.assemble((head, "bold"), text[len(head):]) if text.startswith(head) else Text(text)
         out.fact("result", shown, model=kind, start=start, start_tokens=start_tokens, tokens=new_tokens,
                  ids=[int(i) for i in generated], text=text, unknown=unknown, temperature=temperature, seed=seed,
                  level=level)
