@@ -96,15 +96,6 @@ def commands_of(module) -> list[click.Command]:
 
 for lesson in LESSONS:
     import_module(f"nbengine_cli.lessons.{lesson}").register(GROUPS)
-if "language" not in LESSONS:  # the language-model, Transformer and pronoun commands keep their old modules
-    from nbengine_cli import pronoun, rnnlm, transformer
-
-    for verb, command in (("train", rnnlm.train_rnnlm), ("train", rnnlm.train_lstmlm), ("eval", rnnlm.eval_rnnlm),
-                          ("eval", rnnlm.eval_lstmlm), ("generate", rnnlm.generate_rnnlm),
-                          ("generate", rnnlm.generate_lstmlm), ("train", transformer.train_transformer),
-                          ("eval", transformer.eval_transformer), ("generate", transformer.generate_transformer),
-                          ("train", pronoun.train_pronoun), ("eval", pronoun.eval_pronoun)):
-        GROUPS[verb].add_command(command)
 for found in pkgutil.iter_modules(trace_package.__path__):
     for command in commands_of(import_module(f"nbengine_cli.trace.{found.name}")):
         GROUPS["trace"].add_command(command)
