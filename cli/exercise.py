@@ -12,7 +12,8 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from nbengine_cli.output import Output, json_options
+from nbengine_cli.options import json_options
+from nbengine_cli.output import Output
 
 LANGS = click.Choice(["en", "ko"])
 
