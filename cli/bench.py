@@ -18,8 +18,8 @@ import click
 import nbengine
 from nbengine.errors import NBEngineError
 
-from nbengine_cli.options import Float
-from nbengine_cli.output import Output, json_options
+from nbengine_cli.options import Float, json_options
+from nbengine_cli.output import Output
 
 
 class BenchmarksNotInstalled(NBEngineError):

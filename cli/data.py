@@ -7,29 +7,21 @@ The engine is imported inside each command, so `nbengine --help` stays instant.
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import os
 
 import click
 from rich.markup import escape
 from rich.table import Table
-from rich.text import Text
 
-from nbengine_cli.options import Float
-from nbengine_cli.output import Output, json_options
+from nbengine_cli.options import Float, cache_dir_option, check_index, json_options, split_options
+from nbengine_cli.output import Bar, Output
 
 # The data sets `data fetch` knows (nbengine.data.registry.FETCHABLE and FETCHABLE_TEXT,
 # spelled out here so that building the command line does not import the engine and NumPy).
 FETCH_NAMES = ("mnist", "fashion-mnist", "ptb")
 # The text corpora known by name (nbengine.data.text.load_corpus).
 TEXT_NAMES = ("toy", "shakespeare", "ptb")
-RAMP = " .:-=+*#%@"  # from background to full ink, for terminals without colour
-
-
-def cache_dir_option(f):
-    return click.option("--cache-dir", type=click.Path(file_okay=False), default=None, metavar="DIR",
-                        help="Where fetched data sets live  [default: $NBENGINE_CACHE_DIR, else the platform's "
-                             "cache folder, e.g. ~/.cache/nbengine].")(f)
 
 
 def _mirror_urls(ctx, param, values: tuple[str, ...]) -> tuple[str, ...]:
@@ -43,14 +35,6 @@ def _mirror_urls(ctx, param, values: tuple[str, ...]) -> tuple[str, ...]:
     return values
 
 
-def human_size(n: int) -> str:
-    """Bytes as people read them: 4.5 kB, 9.9 MB (powers of 1000, as download sizes are given)."""
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n} B"
-
-
 # -- list ----------------------------------------------------------------------------------------
 
 @click.command("list", short_help="The shipped data sets, and the ones `data fetch` downloads.")
@@ -58,68 +42,33 @@ def human_size(n: int) -> str:
 @json_options
 def data_list(cache_dir, json_mode, quiet):
     """List the shipped data sets, and the ones `nbengine data fetch` downloads."""
-    from nbengine.data.fetch import dataset_folder, missing_files
-    from nbengine.data.registry import FETCHABLE, FETCHABLE_TEXT, SHIPPED, SHIPPED_IMAGES, SHIPPED_TEXT, shipped_path
-    from nbengine.data.text import TOY_SENTENCE
+    from nbengine.data.fetch import fetchable_sets
+    from nbengine.data.registry import shipped_sets
 
     out = Output(json_mode, quiet)
-    t = Table(title="shipped with nbengine", title_justify="left")
-    for col in ("name", "for", "what", "source", "licence"):
-        t.add_column(col, overflow="fold")
+    t = table("shipped with nbengine", "name", "for", "what", "source", "licence")
     row = out.gather(lambda cells: t.add_row(*cells))
-    for s in [*SHIPPED.values(), *SHIPPED_IMAGES.values(), *SHIPPED_TEXT.values()]:
-        row([s.name, s.task, s.title, s.source, s.licence],
-            "dataset", name=s.name, task=s.task, title=s.title, source=s.source, licence=s.licence,
-            path=shipped_path(s.name))
-    toy = f'the lesson\'s one sentence, "{TOY_SENTENCE}", as train, valid and test'
-    row(["toy", "lm", toy, "Deep Learning from Scratch 2, built into nbengine", "-"],
-        "dataset", name="toy", task="lm", title=toy, source="Deep Learning from Scratch 2", licence=None, path=None)
+    for d in shipped_sets():
+        row([d["name"], d["task"], d["title"], d["source"], d["licence"] or "-"], "dataset", **d)
     out.show(t)
 
-    t = Table(title="downloaded by `nbengine data fetch NAME`", title_justify="left")
-    for col in ("name", "for", "what", "size", "source", "licence", "in the cache"):
-        t.add_column(col, overflow="fold")
+    t = table("downloaded by `nbengine data fetch NAME`", "name", "for", "what", "size", "source", "licence",
+              "in the cache")
     row = out.gather(lambda cells: t.add_row(*cells))
-    for f in [*FETCHABLE.values(), *FETCHABLE_TEXT.values()]:
-        folder = dataset_folder(f.name, cache_dir)
-        missing = missing_files(f.name, cache_dir)
-        where = f"yes, {folder}" if not missing else f"no (would go to {folder})"
-        row([f.name, f.task, f.title, f.size, f.source, f.licence, where],
-            "fetchable", name=f.name, task=f.task, title=f.title, size=f.size, source=f.source,
-            licence=f.licence, present=not missing, folder=str(folder), missing=missing)
+    for d in fetchable_sets(cache_dir):
+        where = f"yes, {d['folder']}" if d["present"] else f"no (would go to {d['folder']})"
+        row([d["name"], d["task"], d["title"], d["size"], d["source"], d["licence"], where], "fetchable", **d)
     out.show(t)
+
+
+def table(title: str, *columns: str) -> Table:
+    t = Table(title=title, title_justify="left")
+    for col in columns:
+        t.add_column(col, overflow="fold")
+    return t
 
 
 # -- fetch ---------------------------------------------------------------------------------------
-
-@contextlib.contextmanager
-def download_progress(out: Output):
-    """A bar per file on stderr, in bytes; yields (progress callback, done(name)).
-
-    Silent with -q or when stderr is not a terminal (the callback is then None).
-    """
-    if out.quiet or not out.err.is_terminal:
-        yield None, lambda name: None
-        return
-    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
-                               TransferSpeedColumn)
-
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                   TimeRemainingColumn(), console=out.err, transient=True)
-    tasks = {}
-
-    def progress(name: str, done: int, total: int | None) -> None:
-        if name not in tasks:
-            tasks[name] = bar.add_task(name, total=total)
-        bar.update(tasks[name], completed=done, total=total)
-
-    def done(name: str) -> None:
-        if name in tasks:
-            bar.remove_task(tasks.pop(name))
-
-    with out.live(bar):
-        yield progress, done
-
 
 @click.command("fetch", short_help="Download MNIST, Fashion-MNIST or the Penn Treebank, checking each file.")
 @click.argument("name", type=click.Choice(FETCH_NAMES))
@@ -141,53 +90,52 @@ def data_fetch(name, cache_dir, mirrors, timeout, json_mode, quiet):
     with the right digest are skipped; a file with another digest is downloaded again.
     """
     from nbengine.data.fetch import dataset_folder, fetch_iter
+    from nbengine.data.files import size_text
     from nbengine.data.registry import fetchable
 
     out = Output(json_mode, quiet)
     folder = dataset_folder(name, cache_dir)
     out.status(f"Fetching {name} (about {fetchable(name).size}) into {folder}")
-    with download_progress(out) as (progress, done):
+    bar, got = Bar(out, in_bytes=True), {}
+
+    def progress(file: str, done: int, total: int | None) -> None:  # a bar per file
+        bar.open(file, total)
+        bar.advance(done - got.get(file, 0))
+        got[file] = done
+
+    try:
         for f in fetch_iter(name, cache_dir, mirrors, progress, timeout):
-            done(f.name)
+            bar.close()
             if f.skipped:
                 how = "already present (skipped)"
             else:
                 how = f"from {f.mirror}" + (f" (replaced a copy with another {f.hash_name})" if f.replaced else "")
-            out.fact("file", escape(f"{f.name:<28}{human_size(f.size):>9}   {f.hash_name} verified   {how}"),
+            out.fact("file", escape(f"{f.name:<28}{size_text(f.size):>9}   {f.hash_name} verified   {how}"),
                      dataset=name, name=f.name, path=f.path, size=f.size, **{f.algorithm: f.digest},
                      verified=True, mirror=f.mirror, skipped=f.skipped, replaced=f.replaced)
+    finally:
+        bar.close()
     out.status(f"{name} is ready: try `nbengine data show {name}`")
     out.fact("result", dataset=name, folder=str(folder))
 
 
 # -- show ----------------------------------------------------------------------------------------
 
-def ramp(pixels) -> Text:
-    """28×28 grey pixels as 28 lines of characters from RAMP, two per pixel (so the
-    digit is not squashed: a character is about twice as tall as wide)."""
-    lines = ["".join(RAMP[int(v) * len(RAMP) // 256] * 2 for v in row).rstrip() for row in pixels]
-    return Text("\n".join(lines))
-
-
 TEXT_TOKENS = 200  # words a text corpus shows from --index on
 
 
 def show_text(out: Output, data: str, index: int, split: str, cache_dir) -> None:
     """`data show` of a text corpus: its description, then TEXT_TOKENS words of a split from --index."""
+    import numpy as np
+
     from nbengine.data.text import load_corpus
 
     corpus = load_corpus(data, "word", cache_dir=cache_dir)
     out.status(corpus.description)
-    if split == "all":
-        import numpy as np
-
-        ids, part = np.concatenate([corpus.train, corpus.valid, corpus.test]), "all splits"
-    else:
-        ids, part = getattr(corpus, split), f"{split} split"
+    ids = np.concatenate([corpus.train, corpus.valid, corpus.test]) if split == "all" else getattr(corpus, split)
+    part = "all splits" if split == "all" else f"{split} split"
     n = len(ids)
-    if index >= n:
-        raise click.BadParameter(f"{data} ({part}) has {n:,} words (0 to {n - 1}), so {index} is out of range",
-                                 param_hint="'--index'")
+    check_index(index, n, f"{data} ({part})", "words")
     shown = ids[index:index + TEXT_TOKENS]
     out.fact("text", [escape(f"{data}, {part}: words {index:,} to {index + len(shown) - 1:,} of {n:,} "
                              f"(<eos> shown as a line break)"), escape(corpus.join(shown))],
@@ -201,10 +149,7 @@ def show_text(out: Output, data: str, index: int, split: str, cache_dir) -> None
 @click.option("--split", type=click.Choice(["train", "valid", "test", "all"]), default="train", show_default=True,
               help="The training or test part (as the CNN is trained and tested on), or every image in file order; "
                    "text corpora also have a valid part.")
-@click.option("--split-seed", type=int, default=0, show_default=True,
-              help="Seed of the stratified train/test split (sets without an official split).")
-@click.option("--test-fraction", type=Float(0, 1, min_open=True, max_open=True), default=0.2,
-              show_default=True, help="Share of each class held out for testing (sets without an official split).")
+@functools.partial(split_options, when="sets without an official split")
 @cache_dir_option
 @json_options
 def data_show(data, index, split, split_seed, test_fraction, cache_dir, json_mode, quiet):
@@ -219,11 +164,9 @@ def data_show(data, index, split, split_seed, test_fraction, cache_dir, json_mod
     For a text corpus (toy, shakespeare, or ptb once fetched) it shows 200 words of
     a split from --index on, as the language models read them.
     """
-    from rich.color import Color
-
     from nbengine.data.images import UnlabelledError, load_images, load_split
     from nbengine.errors import DataError
-    from nbengine_cli.render.heatmap import colour_on, half_blocks
+    from nbengine_cli.render.heatmap import heatmap
 
     out = Output(json_mode, quiet)
     if data in TEXT_NAMES and not os.path.exists(data):
@@ -240,13 +183,11 @@ def data_show(data, index, split, split_seed, test_fraction, cache_dir, json_mod
             parts = load_split(data, split_seed, test_fraction, cache_dir)
         except UnlabelledError as e:
             raise DataError(e.path, f"{e.problem}; `--split all` shows its images") from None
-        images = parts.train if split == "train" else parts.test
+        images = parts.part(split)
         name, part = parts.name, f"{split} split"
         out.status(parts.description)
     n = len(images)
-    if index >= n:
-        raise click.BadParameter(f"{name} ({part}) has {n:,} images (0 to {n - 1}), so {index} is out of range",
-                                 param_hint="'--index'")
+    check_index(index, n, f"{name} ({part})", "images")
     pixels = images.pixels[index]
     label = None if images.labels is None else int(images.labels[index])
     class_name = None if label is None else images.class_names[label]
@@ -257,9 +198,6 @@ def data_show(data, index, split, split_seed, test_fraction, cache_dir, json_mod
         about = f"label {label}"
     else:
         about = f"label {label} = {class_name}"
-    if colour_on(out.out):  # each character two pixels: the upper one in front, the lower one behind
-        picture = half_blocks([[Color.from_rgb(v, v, v) for v in row] for row in pixels.tolist()])
-    else:
-        picture = ramp(pixels)
+    picture = heatmap(pixels, palette="grey", scale=(0, 255), legend=False)  # in colour, two pixels a character
     out.fact("image", [escape(f"{name}, {part}: image {index} of {n:,}, {about}"), picture],
              data=name, split=split, index=index, n=n, label=label, class_name=class_name, pixels=pixels.tolist())

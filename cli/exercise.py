@@ -12,22 +12,8 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from nbengine_cli.output import Output, json_options
-
-LANGS = click.Choice(["en", "ko"])
-
-
-def lang_option(f):
-    return click.option("--lang", type=LANGS, default=None,
-                        help="The language of the skeleton and the messages  [default: from the locale: ko for "
-                             "a Korean locale, else en].")(f)
-
-
-def _lang(lang):
-    from nbengine.exercises.core import locale_language
-
-    return lang or locale_language()
-
+from nbengine_cli.options import json_options, language_option
+from nbengine_cli.output import Output
 
 @click.group("exercise")
 def exercise():
@@ -42,14 +28,13 @@ def exercise():
 
 
 @exercise.command("list")
-@lang_option
+@language_option
 @json_options
 def exercise_list(lang, json_mode, quiet):
     """The exercises, in the lessons' order, with your status: not started, failing, passed."""
     from nbengine.exercises import ORDER, progress
     from nbengine.exercises.core import say
 
-    lang = _lang(lang)
     out = Output(json_mode, quiet)
     data = progress.load()
     table = Table(box=None, pad_edge=False)
@@ -72,7 +57,7 @@ def exercise_list(lang, json_mode, quiet):
 @click.argument("name")
 @click.option("--dir", "folder", type=click.Path(file_okay=False), default=".", show_default=True,
               help="Where to write NAME.py.")
-@lang_option
+@language_option
 @json_options
 def exercise_start(name, folder, lang, json_mode, quiet):
     """Write NAME.py: the kernel's signature, shapes, formula and a body to fill in.
@@ -80,7 +65,6 @@ def exercise_start(name, folder, lang, json_mode, quiet):
     A file you have edited is never overwritten."""
     from nbengine.exercises import start
 
-    lang = _lang(lang)
     out = Output(json_mode, quiet)
     path, written = start(name, folder, lang)
     if written:
@@ -153,7 +137,7 @@ def _shown(result: dict, lang: str) -> list:
                                          "twice (--hint --hint) adds the loops spelled out.")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=None,
               help="Seconds each check may take before it counts as an endless loop  [default: 60].")
-@lang_option
+@language_option
 @json_options
 def exercise_check(file, folder, hint, timeout, lang, json_mode, quiet):
     """Grade FILE: it compiles, the lesson's worked example, random cases against the
@@ -163,7 +147,6 @@ def exercise_check(file, folder, hint, timeout, lang, json_mode, quiet):
     from nbengine.exercises import progress
     from nbengine.exercises.runner import DEFAULT_TIMEOUT, check_file, check_folder
 
-    lang = _lang(lang)
     out = Output(json_mode, quiet)
     timeout = timeout or DEFAULT_TIMEOUT
     if (file is None) == (folder is None):

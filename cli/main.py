@@ -1,12 +1,18 @@
 """The `nbengine` command: one Click group, a subgroup per verb, a command per model.
 
+This module only wires: each lesson's module (nbengine_cli.lessons) adds its commands to
+the verb groups, every module of nbengine_cli.trace adds its traces, and the data, bench
+and tutorial commands come from their own modules.
+
 Exit codes: 0 success, 1 a run that failed (a diverged loss, a failed gradient
 check), 2 bad usage or bad input. Errors are one line on stderr, no traceback.
 """
 
 from __future__ import annotations
 
+import pkgutil
 import sys
+from importlib import import_module
 
 import click
 
@@ -14,26 +20,14 @@ import nbengine
 from nbengine import __version__
 from nbengine.errors import NBEngineError
 from nbengine_cli import bench as bench_commands
-from nbengine_cli import cnn
 from nbengine_cli import data as data_commands
 from nbengine_cli import exercise
-from nbengine_cli import logreg
-from nbengine_cli import pronoun
-from nbengine_cli import rnnlm
-from nbengine_cli import summary as summary_commands
-from nbengine_cli import transformer
-from nbengine_cli import tutorial as tutorial_commands
+from nbengine_cli import trace as trace_package
 from nbengine_cli import language
+from nbengine_cli import tutorial as tutorial_commands
+from nbengine_cli.lessons import LESSONS
 from nbengine_cli.options import add_kernels_option
 from nbengine_cli.render import export
-from nbengine_cli.trace import attention as trace_attention_module
-from nbengine_cli.trace import bptt as trace_bptt_module
-from nbengine_cli.trace import cnn as trace_cnn_module
-from nbengine_cli.trace import conv as trace_conv_module
-from nbengine_cli.trace import logreg as trace_logreg_module
-from nbengine_cli.trace import lstm as trace_lstm_module
-from nbengine_cli.trace import pool as trace_pool_module
-from nbengine_cli.trace import rnn as trace_rnn_module
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -80,103 +74,51 @@ def main():
     """
 
 
-@main.group()
-def train():
-    """Train a model and print a table per epoch."""
+# The verb groups; each lesson's module adds its commands to them (`train cnn`, `eval cnn`, ...).
+VERBS = {
+    "train": "Train a model and print a table per epoch.",
+    "eval": "Evaluate a saved checkpoint on test data.",
+    "predict": "Predict with a trained model and write the predictions to a file.",
+    "generate": "Sample text from a trained language model.",
+    "summary": "A model's layers: output shapes and parameter counts.",
+    "trace": "Print every tensor of one forward and backward pass.",
+    "gradcheck": "Compare backprop's gradients with finite differences (float64).",
+    "data": "The data sets: what ships with nbengine, fetching MNIST, drawing an image.",
+    "bench": "Speed against a reference implementation, as ratios in one run.",
+}
+GROUPS = {verb: main.group(verb, help=text)(lambda: None) for verb, text in VERBS.items()}
+bench = GROUPS["bench"]  # `python -m benchmarks` runs this group (benchmarks/__main__.py)
 
 
-@main.group("eval")
-def evaluate():
-    """Evaluate a saved checkpoint on test data."""
+def commands_of(module) -> list[click.Command]:
+    """The commands a command module defines (its module-level Click commands)."""
+    return [c for c in vars(module).values() if isinstance(c, click.Command) and c.callback.__module__ ==
+            module.__name__]
 
 
-@main.group()
-def predict():
-    """Predict with a trained model and write the predictions to a file."""
-
-
-@main.group()
-def generate():
-    """Sample text from a trained language model."""
-
-
-@main.group()
-def summary():
-    """A model's layers: output shapes and parameter counts."""
-
-
-@main.group()
-def trace():
-    """Print every tensor of one forward and backward pass."""
-
-
-@main.group()
-def gradcheck():
-    """Compare backprop's gradients with finite differences (float64)."""
-
-
-@main.group()
-def data():
-    """The data sets: what ships with nbengine, fetching MNIST, drawing an image."""
-
-
-@main.group()
-def bench():
-    """Speed against a reference implementation, as ratios in one run."""
-
-
-train.add_command(logreg.train_logreg)
-evaluate.add_command(logreg.eval_logreg)
-train.add_command(cnn.train_cnn)
-evaluate.add_command(cnn.eval_cnn)
-predict.add_command(cnn.predict_cnn)
-train.add_command(rnnlm.train_rnnlm)
-train.add_command(rnnlm.train_lstmlm)
-evaluate.add_command(rnnlm.eval_rnnlm)
-evaluate.add_command(rnnlm.eval_lstmlm)
-generate.add_command(rnnlm.generate_rnnlm)
-generate.add_command(rnnlm.generate_lstmlm)
-train.add_command(transformer.train_transformer)
-evaluate.add_command(transformer.eval_transformer)
-generate.add_command(transformer.generate_transformer)
-train.add_command(pronoun.train_pronoun)
-evaluate.add_command(pronoun.eval_pronoun)
-trace.add_command(trace_bptt_module.trace_bptt)
-trace.add_command(trace_rnn_module.trace_rnn)
-trace.add_command(trace_lstm_module.trace_lstm)
-trace.add_command(trace_logreg_module.trace_logreg)
-trace.add_command(trace_cnn_module.trace_cnn)
-trace.add_command(trace_conv_module.trace_conv)
-trace.add_command(trace_pool_module.trace_pool)
-trace.add_command(trace_attention_module.trace_attention)
-summary.add_command(summary_commands.summary_cnn)
-gradcheck.add_command(logreg.gradcheck_logreg)
-data.add_command(data_commands.data_list)
-data.add_command(data_commands.data_fetch)
-data.add_command(data_commands.data_show)
-bench.add_command(bench_commands.bench_logreg)
-bench.add_command(bench_commands.bench_cnn)
-bench.add_command(bench_commands.bench_rnnlm)
-bench.add_command(bench_commands.bench_lstmlm)
-bench.add_command(bench_commands.bench_attention)
-bench.add_command(bench_commands.bench_transformer)
-
+for lesson in LESSONS:
+    import_module(f"nbengine_cli.lessons.{lesson}").register(GROUPS)
+for found in pkgutil.iter_modules(trace_package.__path__):
+    for command in commands_of(import_module(f"nbengine_cli.trace.{found.name}")):
+        GROUPS["trace"].add_command(command)
+for verb, module in (("data", data_commands), ("bench", bench_commands)):
+    for command in commands_of(module):
+        GROUPS[verb].add_command(command)
 main.add_command(tutorial_commands.tutorial)
 main.add_command(exercise.exercise)
 
-# Every command that runs the engine's loops can run the naive or the fast ones.
-for group in (train, evaluate, predict, generate, trace, gradcheck, bench):
-    for command in group.commands.values():
-        add_kernels_option(command)
-
-# `bench kernels` times the naive and the fast kernels side by side: no --kernels.
-bench.add_command(bench_commands.bench_kernels)
+# Every command that runs the engine's loops can run the naive or the fast ones; `bench kernels`
+# times the naive and the fast kernels side by side, so it has no --kernels.
+for verb in ("train", "eval", "predict", "generate", "trace", "gradcheck", "bench"):
+    for command in GROUPS[verb].commands.values():
+        if command is not bench_commands.bench_kernels:
+            add_kernels_option(command)
 
 # What the terminal shows can be kept as a picture: --svg FILE, --html FILE; training can
 # also draw its epochs, --plot FILE.svg.
-for group in (trace, train, bench):
-    for command in group.commands.values():
-        export.add_export_options(command, plot=group is train)
+for verb in ("trace", "train", "bench"):
+    for command in GROUPS[verb].commands.values():
+        export.add_export_options(command, plot=verb == "train")
 export.add_export_options(tutorial_commands.tutorial.commands["run"])
 
 # Help texts are translated when shown, in the language --lang (or the environment) chose.

@@ -19,10 +19,12 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn,
+                           TransferSpeedColumn)
 
 
 # What differs between two runs with the same seed and thread count: the timing fields of
@@ -130,21 +132,17 @@ class Output:
             self.err.print(message, soft_wrap=True)
 
     @contextlib.contextmanager
-    def progress(self, description: str, total: int, plain: bool = False):
-        """A progress bar on stderr; yields advance(n). Silent with -q, and off a terminal
-        unless ``plain``: then a line "description: done/total" at each tenth of the total and at
-        its end, once the bar has run for PLAIN_AFTER seconds."""
+    def progress(self, description: str, total: int | None, plain: bool = False, in_bytes: bool = False):
+        """A progress bar on stderr (counting bytes, with the speed, if ``in_bytes``); yields
+        advance(n). Silent with -q, and off a terminal unless ``plain``: then a line
+        "description: done/total" at each tenth of the total and at its end, once the bar has
+        run for PLAIN_AFTER seconds."""
         if self.quiet or not self.err.is_terminal:
             yield self._plain(description, total) if plain and not self.quiet else (lambda n=1: None)
             return
-        bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=self.err,
-            transient=True,
-        )
+        counts = (DownloadColumn(), TransferSpeedColumn()) if in_bytes else (MofNCompleteColumn(),)
+        bar = Progress(TextColumn("{task.description}"), BarColumn(), *counts, TimeRemainingColumn(), console=self.err,
+                       transient=True)
         with self.live(bar):
             task = bar.add_task(description, total=total)
             yield lambda n=1: bar.advance(task, n)
@@ -176,6 +174,26 @@ class Output:
                 self._above = None
 
 
+class Bar:
+    """A progress bar (:meth:`Output.progress`, with ``options``) that the first ``open`` after
+    none was starts and ``close`` ends: for work that reports its progress in events or callbacks."""
+
+    def __init__(self, out: Output, **options):
+        self.out, self.options = out, options
+        self.stack: contextlib.ExitStack | None = None
+        self.advance: Callable = lambda n=1: None
+
+    def open(self, description: str, total: int | None) -> None:
+        if self.stack is None:
+            self.stack = contextlib.ExitStack()
+            self.advance = self.stack.enter_context(self.out.progress(description, total, **self.options))
+
+    def close(self) -> None:
+        if self.stack is not None:
+            self.stack.close()
+            self.stack = None
+
+
 @dataclass
 class Parts:
     """The parts of one fact (see :meth:`Output.parts`): what people see of each part now,
@@ -205,22 +223,3 @@ def _json_safe(v):
     return v
 
 
-def json_options(f):
-    """--json and -q/--quiet, which every command takes."""
-    f = click.option("-q", "--quiet", is_flag=True, help="No progress bar or status lines.")(f)
-    f = click.option("--json", "json_mode", is_flag=True,
-                     help="Write JSON lines to stdout (one object per line) instead of tables.")(f)
-    return f
-
-
-def tensor_options(f):
-    """--precision and --full, for commands that print tensors."""
-    f = click.option("--full", is_flag=True, help="Print every value of large tensors (no … ellipsis).")(f)
-    f = click.option("--precision", type=click.IntRange(1, 12), default=4, show_default=True,
-                     help="Digits after the decimal point in tables.")(f)
-    return f
-
-
-def output_options(f):
-    """json_options plus --precision and --full, for commands that print tensors."""
-    return json_options(tensor_options(f))

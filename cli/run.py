@@ -1,4 +1,4 @@
-"""Running the engine from a command: threads, Ctrl-C, and training.
+"""Running the engine from a command: threads, Ctrl-C, training, and stating results.
 
 :func:`train` is the one consumer of the training loop's events (nbengine.train):
 it compiles the kernels with a progress bar, shows a progress bar per epoch (or per
@@ -16,8 +16,10 @@ import time
 from typing import Callable, Iterator
 
 import click
+from rich.console import Group
+from rich.table import Table
 
-from nbengine_cli.output import Output
+from nbengine_cli.output import Bar, Output
 from nbengine_cli.render.tensor import StreamingTable, duration
 
 # Epochs shorter than this share one progress bar for the whole run.
@@ -25,12 +27,6 @@ BAR_PER_EPOCH = 20
 
 
 # -- options ------------------------------------------------------------------------------------
-
-def threads_option(f):
-    return click.option("--threads", type=click.IntRange(min=1), default=None,
-                        help="Threads for the kernels  [default: all cores]. The same seed and thread "
-                             "count give the same numbers, bit for bit.")(f)
-
 
 def set_threads(threads: int | None) -> int:
     """Use this many threads for the kernels (None: all); the number used."""
@@ -44,20 +40,44 @@ def set_threads(threads: int | None) -> int:
     return numba.get_num_threads()
 
 
-def json_options(f):
-    """--json, --json-epochs and -q/--quiet, for the training commands."""
-    f = click.option("-q", "--quiet", is_flag=True, help="No progress bar or status lines.")(f)
-    f = click.option("--json-epochs", "json_epochs", is_flag=True,
-                     help="As --json, without the per-step lines: one JSON line per epoch.")(f)
-    f = click.option("--json", "json_mode", is_flag=True,
-                     help="Write JSON lines to stdout instead of tables: the run's settings, then one line "
-                          "per step and one per epoch, then the result (see --json-epochs).")(f)
-    return f
-
-
 def short_number(v: float) -> str:
     """Four decimals, or scientific notation once that would not fit a column."""
     return f"{v:.4f}" if abs(v) < 1e5 else f"{v:.3e}"
+
+
+# -- results --------------------------------------------------------------------------------------
+
+def test_result(accuracy: float, loss: float, n: int) -> tuple[str, dict]:
+    """What a training run's result shows of its test accuracy and loss (on ``n`` samples),
+    and its JSON fields: :func:`train`'s ``result``."""
+    correct = int(round(accuracy * n))
+    return (f"test accuracy {correct / n:.4f} ({correct} of {n}), test loss {short_number(loss)}",
+            dict(test_accuracy=correct / n, test_loss=loss, correct=correct, n_test=n))
+
+
+def evaluation(out: Output, heading: str, y, pred, loss: float, class_names: list[str], **fields) -> None:
+    """An evaluation's result, stated once: ``heading``, the confusion matrix (rows the true
+    class, columns the predicted one, each class's recall), the accuracy and the loss. Its
+    JSON line holds ``fields`` and n, loss, accuracy, confusion and class_names."""
+    import numpy as np
+
+    from nbengine.train import confusion_matrix
+
+    confusion = confusion_matrix(y, pred, len(class_names))
+    accuracy = float(np.mean(pred == y))
+    table = Table()
+    table.add_column("true \\ predicted")
+    for name in class_names:  # many classes share the width: their first seven letters
+        table.add_column(name if len(class_names) <= 5 else name[:7], justify="right")
+    table.add_column("recall", justify="right")
+    for r, counts in enumerate(confusion):
+        recall = f"{counts[r] / counts.sum():.3f}" if counts.sum() else "–"
+        table.add_row(class_names[r], *[(f"[bold]{v}[/]" if c == r else (str(v) if v else "·"))
+                                        for c, v in enumerate(counts)], recall)
+    out.fact("result", [heading, "confusion matrix: rows are the true class, columns the predicted one",
+                        Group(table, f"accuracy {accuracy:.4f} ({int(confusion.trace())} of {len(y)}), loss "
+                                     f"{short_number(loss)}")],
+             **fields, n=len(y), loss=loss, accuracy=accuracy, confusion=confusion.tolist(), class_names=class_names)
 
 
 # -- Ctrl-C ---------------------------------------------------------------------------------------
@@ -143,7 +163,7 @@ def train(out: Output, model, optimizer, events: Callable[[Callable[[], bool]], 
     span_count, span_seconds = 0, 0.0
     started = time.perf_counter()
 
-    bar = _Bar(out)
+    bar = Bar(out, plain=True)
     try:
         def handle(ev) -> None:
             nonlocal last_saved, stopped, span_count, span_seconds
@@ -209,22 +229,3 @@ def train(out: Output, model, optimizer, events: Callable[[Callable[[], bool]], 
         bar.close()
     if save:
         out.status(f"saved checkpoint {save}{saved_note}")
-
-
-class _Bar:
-    """The progress bar of the moment (Output.progress), opened on the first step after none was."""
-
-    def __init__(self, out: Output):
-        self.out = out
-        self.stack: contextlib.ExitStack | None = None
-        self.advance: Callable = lambda n=1: None
-
-    def open(self, description: str, total: int) -> None:
-        if self.stack is None:
-            self.stack = contextlib.ExitStack()
-            self.advance = self.stack.enter_context(self.out.progress(description, total, plain=True))
-
-    def close(self) -> None:
-        if self.stack is not None:
-            self.stack.close()
-            self.stack = None

@@ -13,26 +13,8 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from nbengine_cli.output import Output, json_options
-
-LANG_CHOICE = click.Choice(["en", "ko"])
-SHOW_WHOLE = 240  # a tensor with at most this many values is printed whole, without "…"
-
-
-def default_language() -> str:
-    """Korean when the locale says so (LC_ALL, LC_MESSAGES or LANG starting with "ko"), else English."""
-    for var in ("LC_ALL", "LC_MESSAGES", "LANG"):
-        value = os.environ.get(var)
-        if value:
-            return "ko" if value.lower().startswith("ko") else "en"
-    return "en"
-
-
-def lang_option(f):
-    return click.option("--lang", type=LANG_CHOICE, default=None,
-                        help="The narration's language  [default: from the locale: ko for a Korean locale, else "
-                             "en].")(f)
-
+from nbengine_cli.options import json_options, language_option
+from nbengine_cli.output import Output
 
 @click.group("tutorial")
 def tutorial():
@@ -40,13 +22,12 @@ def tutorial():
 
 
 @tutorial.command("list")
-@lang_option
+@language_option
 @json_options
 def tutorial_list(lang, json_mode, quiet):
     """The tutorials that ship with nbengine: name, title, steps and rough minutes."""
     from nbengine.tutorial import shipped, text
 
-    lang = lang or default_language()
     out = Output(json_mode, quiet)
     table = Table(box=None, pad_edge=False)
     for col, just in (("lesson", "right"), ("name", "left"), ("title", "left"), ("steps", "right"),
@@ -63,7 +44,7 @@ def tutorial_list(lang, json_mode, quiet):
 
 @tutorial.command("run")
 @click.argument("name")
-@lang_option
+@language_option
 @click.option("--step", "pause", is_flag=True,
               help="Pause for Enter between steps (q quits); only when reading from a terminal.")
 @click.option("--code/--no-code", "show_code", default=True, show_default=True,
@@ -85,7 +66,6 @@ def tutorial_run(name, lang, pause, show_code, json_mode, quiet):
 
     from nbengine.tutorial import Session, find, text
 
-    lang = lang or default_language()
     out = Output(json_mode, quiet)
     t = find(name)
     if not t.shipped:  # said even with -q: it is about what runs, not progress
@@ -108,7 +88,8 @@ def tutorial_run(name, lang, pause, show_code, json_mode, quiet):
 
 
 def run_step(out: Output, session, step, lang: str, show_code: bool = True) -> None:
-    from nbengine.tutorial import text
+    from nbengine.tutorial import json_value, text
+    from nbengine_cli.render.values import value_views
 
     n = len(session.tutorial.steps)
     title, say = text(step.title, lang), text(step.say, lang)
@@ -122,22 +103,23 @@ def run_step(out: Output, session, step, lang: str, show_code: bool = True) -> N
                            word_wrap=True)] if show_code else []
             fact.show(*code, code=step.code)
             values = session.execute(step)
-            fact.show(*value_views(out, step, values), values={k: json_value(v) for k, v in values.items()})
+            fact.show(*value_views(step, values, out.precision), values={k: json_value(v) for k, v in values.items()})
 
 
 def run_command(fact, session, step) -> str:
     """Run the step's nbengine command as a learner would, through the console script's entry
     point in a child process; show it and its output as parts of the step's fact (``fact``,
     from Output.parts), and return the output (stdout and status lines, in order)."""
-    import os
     import subprocess
-    import sys
 
     from nbengine.errors import TutorialError
 
     args = session.command(step)
     fact.show(Text(f"$ nbengine {step.run.replace('{tmp}', session.tmp)}", style="dim"), run=step.run)
-    env = {**os.environ, "COLUMNS": str(fact.out.out.width), "PYTHONIOENCODING": "utf-8"}
+    from nbengine.i18n import child_env
+
+    # the commands speak the tutorial's language, at the width of the terminal it is shown on
+    env = {**child_env(), "COLUMNS": str(fact.out.out.width), "PYTHONIOENCODING": "utf-8"}
     result = subprocess.run([sys.executable, "-m", "nbengine_cli", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, text=True,
                             encoding="utf-8", errors="replace")
@@ -147,105 +129,3 @@ def run_command(fact, session, step) -> str:
                             step.index, step.title["en"])
     fact.raw(result.stdout, output=result.stdout)
     return result.stdout
-
-
-def value_views(out: Output, step, values: dict) -> list:
-    """What people see of a code step's values: its `show`, `heatmap` and `curve` entries, in order."""
-    import numpy as np
-
-    from nbengine.trace import Step
-
-    from nbengine_cli.render.heatmap import heatmap
-    from nbengine_cli.render import render_step
-
-    def shown(s: Step) -> Step:
-        """Whole numbers stored as floats print as whole numbers (7, not 7.0000)."""
-        v = s.value
-        if v.dtype.kind == "f" and v.size and np.all(np.isfinite(v)) and np.all(v == np.round(v)) \
-                and np.abs(v).max() < 1e9:
-            return Step(s.name, v.astype(np.int64), s.formula, s.note, s.labels)
-        return s
-
-    def render(s: Step):
-        return render_step(shown(s), out.precision, full=s.value.size <= SHOW_WHOLE)
-
-    views = []
-    for name in step.show:
-        v = values[name]
-        if isinstance(v, Step):
-            views.append(render(Step(v.name or name, v.value, v.formula, v.note, v.labels)))
-        elif isinstance(v, list) and v and all(isinstance(s, Step) for s in v):
-            for s in v:
-                views.append(render(s))
-        elif isinstance(v, np.ndarray):
-            views.append(render(Step(name, v)))
-        elif isinstance(v, str) and "\n" in v.strip("\n"):  # text of several lines (a kernel's source): a block
-            views.append(Text(f"{name}:", style="bold"))
-            views.append(Text(v.strip("\n")))
-        else:
-            views.append(Text(f"{name} = {plain(v)}"))
-    for name in step.heatmap:
-        v = values[name]
-        views.append(heatmap(v.value if isinstance(v, Step) else np.asarray(v), title=name))
-    if step.curve:
-        views.append(line_chart([float(x) for x in values[step.curve]], step.curve))
-    return views
-
-
-def plain(v) -> str:
-    """A number as a learner reads it: at most 6 significant digits (whole numbers as they are)."""
-    import numpy as np
-
-    if isinstance(v, (bool, np.bool_)):
-        return str(bool(v))
-    if isinstance(v, (int, np.integer)):
-        return f"{int(v):,}" if abs(int(v)) >= 10_000 else str(int(v))
-    if isinstance(v, (float, np.floating)):
-        return f"{float(v):.6g}"
-    return str(v)
-
-
-def line_chart(values: list[float], title: str, height: int = 8, width: int = 60) -> Text:
-    """A small terminal line chart: one column per value (or per group of values), dots at their height."""
-    import math
-
-    finite = [v for v in values if math.isfinite(v)]
-    if not finite:
-        return Text(f"{title}: no finite values")
-    if len(values) > width:  # one column per group of values: their mean
-        k = math.ceil(len(values) / width)
-        values = [sum(values[i:i + k]) / len(values[i:i + k]) for i in range(0, len(values), k)]
-    lo, hi = min(finite), max(finite)
-    span = hi - lo or 1.0
-    rows = [[" "] * len(values) for _ in range(height)]
-    for x, v in enumerate(values):
-        if math.isfinite(v):
-            rows[height - 1 - round((v - lo) / span * (height - 1))][x] = "•"
-    chart = Text(f"{title}\n", style="bold")
-    for r, row in enumerate(rows):
-        label = f"{hi:>9.4g} │" if r == 0 else (f"{lo:>9.4g} │" if r == height - 1 else " " * 9 + " │")
-        chart.append(label + "".join(row) + "\n")
-    chart.append(" " * 10 + "└" + "─" * len(values))
-    return chart
-
-
-def json_value(v):
-    """A shown value as JSON: a trace step's dict, nested lists for arrays, numbers and text as they are."""
-    import numpy as np
-
-    from nbengine.trace import Step, step_to_dict, to_json_data
-
-    if isinstance(v, Step):
-        return step_to_dict(v)
-    if isinstance(v, list) and v and all(isinstance(s, Step) for s in v):
-        return [step_to_dict(s) for s in v]
-    if isinstance(v, np.ndarray) or isinstance(v, np.generic):
-        return to_json_data(np.asarray(v))
-    if isinstance(v, (int, float, str, bool)) or v is None:
-        return v
-    if isinstance(v, (list, tuple)):
-        try:
-            return to_json_data(np.asarray(v))
-        except (TypeError, ValueError):
-            return [str(x) for x in v]
-    return str(v)

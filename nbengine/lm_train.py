@@ -89,3 +89,34 @@ def text_batches(ids: np.ndarray, batch_size: int, time_size: int,
     ids = np.asarray(ids, dtype=np.int64).ravel()
     bptt_batches(ids, batch_size, time_size, name=name)  # too short: DataError, now
     return (lambda _: bptt_batches(ids, batch_size, time_size, name=name)), len(ids) // (batch_size * time_size)
+
+
+def fit_corpus(model, optimizer, corpus, batch_size: int, time_size: int, *, epochs: int,
+               clip: float | None = None) -> tuple[Callable, int, tuple]:
+    """Training on a corpus's training text, as (start, steps per epoch, the first batch).
+
+    ``start(should_stop)`` runs :func:`nbengine.train.fit` on the text's bptt batches
+    (:func:`text_batches`), with the training perplexity of every step and epoch; after
+    each epoch the validation split's loss and perplexity (None for a corpus without
+    one), and at the end the test split's loss, perplexity and tokens ("n_test"). The
+    first batch is for warming the kernels up. Too short a text raises DataError now.
+    """
+    from nbengine.train import fit
+
+    batches, per_epoch = text_batches(corpus.train, batch_size, time_size, name=f"{corpus.name} (train)")
+
+    def measure(model) -> dict:
+        if not len(corpus.valid):
+            return {"valid_loss": None, "valid_perplexity": None}
+        ev = evaluate(model, corpus.valid, batch_size, time_size, name=f"{corpus.name} (valid)")
+        return {"valid_loss": ev.loss, "valid_perplexity": ev.perplexity}
+
+    def finish(model) -> dict:
+        test = evaluate(model, corpus.test, batch_size, time_size, name=f"{corpus.name} (test)")
+        return {"test_loss": test.loss, "test_perplexity": test.perplexity, "n_test": test.tokens}
+
+    def start(should_stop=None):
+        return fit(model, optimizer, batches, epochs=epochs, steps_per_epoch=per_epoch, clip=clip, measure=measure,
+                   finish=finish, perplexities=True, should_stop=should_stop)
+
+    return start, per_epoch, next(iter(batches(0)))

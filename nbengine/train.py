@@ -95,6 +95,13 @@ def accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(model.predict(x) == y))
 
 
+def confusion_matrix(y: np.ndarray, pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """How many samples of each true class (row) were predicted as each class (column)."""
+    confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(confusion, (y, pred), 1)
+    return confusion
+
+
 def batches(n: int, batch_size: int) -> int:
     """How many batches of batch_size n samples make (the last one may be smaller)."""
     return -(-n // batch_size)

@@ -44,7 +44,7 @@ import numpy as np
 
 from nbengine.data.files import open_regular
 from nbengine.errors import TutorialCheckFailed, TutorialError
-from nbengine.trace import Step, Tracer
+from nbengine.trace import Step, Tracer, step_to_dict, to_json_data
 
 LANGUAGES = ("en", "ko")
 SHIPPED = Path(__file__).with_name("tutorials")
@@ -320,3 +320,21 @@ def _short(v) -> str:
     if isinstance(v, np.ndarray):
         return " ".join(np.array2string(v, precision=6, threshold=20).split())
     return " ".join(repr(v).split())
+
+
+def json_value(v):
+    """A shown value as JSON: a trace step's dict, nested lists for arrays, numbers and text as they are."""
+    if isinstance(v, Step):
+        return step_to_dict(v)
+    if isinstance(v, list) and v and all(isinstance(s, Step) for s in v):
+        return [step_to_dict(s) for s in v]
+    if isinstance(v, np.ndarray) or isinstance(v, np.generic):
+        return to_json_data(np.asarray(v))
+    if isinstance(v, (int, float, str, bool)) or v is None:
+        return v
+    if isinstance(v, (list, tuple)):
+        try:
+            return to_json_data(np.asarray(v))
+        except (TypeError, ValueError):
+            return [str(x) for x in v]
+    return str(v)

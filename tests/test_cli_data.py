@@ -17,7 +17,8 @@ from nbengine.data import registry
 from nbengine.data.idx import write_idx
 from nbengine.data.images import load_images, load_split
 from nbengine.data.registry import MNIST_FILES
-from nbengine_cli.data import FETCH_NAMES, RAMP, TEXT_NAMES
+from nbengine_cli.data import FETCH_NAMES, TEXT_NAMES
+from nbengine_cli.render.heatmap import RAMP
 
 from helpers import json_lines, run
 
@@ -27,7 +28,8 @@ PTB = {"ptb.train.txt": b" the cat sat on the mat \n the dog sat \n" * 3, "ptb.v
 
 
 def ramp_lines(pixels) -> list[str]:
-    return ["".join(RAMP[int(v) * 10 // 256] * 2 for v in row).rstrip() for row in pixels]
+    """Without colour, a pixel's place on the scale 0 to 255 picks one of RAMP's ten characters."""
+    return ["".join(RAMP[min(int(float(v) / 255 * 10), 9)] * 2 for v in row).rstrip() for row in pixels]
 
 
 # -- show ---------------------------------------------------------------------------------------------
@@ -168,9 +170,9 @@ def test_fetch_downloads_verifies_and_then_skips(tmp_path, server, fake_mnist):
             "--mirror", f"{server}/good")
     lines = r.stdout.splitlines()
     assert len(lines) == 2
-    assert lines[0].split()[:5] == ["one.gz", "1.0", "kB", "MD5", "verified"]
+    assert lines[0].split()[:5] == ["one.gz", "1.02", "kB", "MD5", "verified"]  # 1,024 bytes
     assert lines[0].endswith(f"from {server}/good/")
-    assert lines[1].startswith("two.gz") and "51 B" in lines[1]
+    assert lines[1].startswith("two.gz") and "51 bytes" in lines[1]
     assert f"Fetching mnist (about 11 MB) into {tmp_path / 'mnist'}" in r.stderr
     assert sorted(os.listdir(tmp_path / "mnist")) == ["one.gz", "two.gz"]
     assert (tmp_path / "mnist" / "one.gz").read_bytes() == FILES["one.gz"]

@@ -98,6 +98,10 @@ def test_save_eval_generate_round_trip(tmp_path):
     assert first.stdout == again.stdout
     gen = json_lines(first)[-1]
     assert len(gen["tokens"]) == 20 and gen["seed"] == 5
+    # on a terminal the start text is bold, and only it
+    shown = run("generate", "rnnlm", "--checkpoint", str(ckpt), "--start", "you say", "--length", "3",
+                env={"FORCE_COLOR": "1"}).stdout
+    assert shown.startswith("\x1b[1myou say\x1b[0m ") and shown.count("\x1b[") == 2
 
     # a checkpoint of the other model is refused
     r = run("eval", "lstmlm", "--checkpoint", str(ckpt), code=2)

@@ -222,3 +222,56 @@ def test_untrained_model_does_not_already_know():
     task = make_task(0)
     model = PronounModel(task.words, size=16, seed=0, context=task.max_length)
     assert accuracy(model, task, task.held_out) < 0.6
+
+
+# == what the commands use ===============================================================================
+
+def test_build_and_fit_task_train_as_the_loop_does():
+    from nbengine.models.pronoun import CLIP, build, fit_task
+
+    task, model, opt = build(0, 16, 0.01, 32)
+    assert model.extra_config == {"task_seed": 0, "lr": 0.01, "batch_size": 32, "epochs": 0}
+    start, per_epoch, sample = fit_task(model, opt, task, 32, 0, epochs=1)
+    assert per_epoch == steps_per_epoch(task, 32) and len(sample[0]) == 2
+    twin = PronounModel(task.words, size=16, seed=0, context=task.max_length)
+    theirs = fit(twin, Adam(twin.params, twin.grads, 0.01), train_batches(task, 32, seed=0), epochs=1, clip=CLIP)
+    ours = start()
+    for _ in range(4):  # the same seed, the same steps
+        assert next(ours).loss == next(theirs).loss
+
+
+def test_accuracy_by_pattern_and_examples(trained):
+    from nbengine.data.pronoun import PATTERNS
+    from nbengine.models.pronoun import accuracy_by_pattern, examples
+
+    task, model, _ = trained
+    total, right, by_pattern = accuracy_by_pattern(model, task)
+    assert total == accuracy(model, task, task.held_out) and right == round(total * len(task.held_out))
+    counts = {p: sum(e.pattern == p for e in task.held_out) for p in PATTERNS}
+    assert sum(by_pattern[p] * counts[p] for p in PATTERNS) == pytest.approx(right)
+    shown = examples(model, task, 4, seed=1)
+    assert [e["sentence"] for e in shown[:2]] == [" ".join(tokenize(LESSON_SENTENCE)), " ".join(tokenize(LESSON_TASTY))]
+    assert [e["truth"] for e in shown[:2]] == ["cat", "fish"] and len(shown) == 4
+    for e in shown:
+        words = e["sentence"].split(" ")
+        assert len(e["weights"]) == len(words) and sum(e["weights"]) == pytest.approx(1.0)
+        assert e["attends_most_to"] == words[int(np.argmax(e["weights"]))]
+    assert shown == examples(model, task, 4, seed=1) and shown[2:] != examples(model, task, 4, seed=2)[2:]
+    assert examples(model, task, 1) == shown[:1]
+
+
+def test_load_with_task_checks_the_task(trained, tmp_path, monkeypatch):
+    from nbengine.models.pronoun import load_with_task
+
+    task, model, _ = trained
+    monkeypatch.setitem(model.extra_config, "task_seed", 0)
+    model.save(tmp_path / "p.npz")
+    back, back_task = load_with_task(tmp_path / "p.npz")
+    assert back_task.words == task.words and back_task.held_out_pairs == task.held_out_pairs
+    monkeypatch.setitem(model.extra_config, "task_seed", "x")
+    model.save(tmp_path / "seed.npz")
+    with pytest.raises(CheckpointError, match="bad task seed"):
+        load_with_task(tmp_path / "seed.npz")
+    tiny().save(tmp_path / "tiny.npz")
+    with pytest.raises(CheckpointError, match="not the pronoun task's"):
+        load_with_task(tmp_path / "tiny.npz")

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from nbengine.i18n import set_language
 from nbengine.tutorial import find, load, shipped
-from nbengine_cli.tutorial import default_language
 
 from helpers import json_lines, run
 
@@ -64,7 +64,7 @@ def test_a_language_the_file_lacks_falls_back_to_english_and_the_locale_picks_th
             monkeypatch.delenv(var, raising=False)
         for k, v in env.items():
             monkeypatch.setenv(k, v)
-        assert default_language() == lang, env
+        assert set_language(None) == lang, env
 
 
 def test_step_mode_off_a_terminal_runs_straight_through(own):

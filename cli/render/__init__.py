@@ -6,16 +6,18 @@ view, or the same list becomes JSON lines; SVG and HTML are the terminal view ex
     show(explain.conv_windows())          # in a terminal or a Jupyter notebook
 
 Each item of the list is rendered once, by :func:`terminal` (Rich renderables) or by
-:func:`json_lines` (dicts): no fact is written twice. The pieces: ``tensor`` (labelled
-tables with NumPy-like ellipses), ``matrix`` (bracketed matrices side by side, for the
-worked examples), ``heatmap`` (2-D arrays as colours), ``export`` (SVG and HTML files).
+:func:`nbengine.explain.records.records` (the dicts of its JSON lines): no fact is
+written twice. The pieces: ``tensor`` (labelled tables with NumPy-like ellipses),
+``matrix`` (bracketed matrices side by side, for the worked examples), ``heatmap`` (2-D
+arrays as colours), ``values`` (what a tutorial's code step shows of its values),
+``export`` (SVG and HTML files), ``chart`` (the epoch chart).
 """
 
 from __future__ import annotations
 
 from nbengine_cli.render.tensor import StreamingTable, matrix_table, number_format, render_step, vector_table
 
-__all__ = ["StreamingTable", "json_lines", "matrix_table", "number_format", "render", "render_step", "show",
+__all__ = ["StreamingTable", "matrix_table", "number_format", "render", "render_step", "show",
            "terminal", "vector_table"]
 
 
@@ -48,44 +50,14 @@ def terminal(item, precision: int = 4, full: bool = False) -> list:
     raise TypeError(f"cannot render {type(item).__name__}")
 
 
-def json_lines(item) -> list[dict]:
-    """The JSON lines of one item (dicts with an "event" key); prose has none."""
-    from nbengine.explain import steps as s
-    from nbengine.trace import Step, step_to_dict
-
-    if isinstance(item, s.Tensor):
-        lines = [{"event": "trace", **item.fields, **step_to_dict(item.step)}] if item.json else []
-        if item.json_rows:  # each row of the shape the terminal shows is a JSON line of its own
-            rows = item.value.reshape(item.shape or item.value.shape)
-            cols = item.shape_labels[-1] if item.shape_labels else item.step.axis_labels(1)
-            for row, (name, formula, note) in zip(rows, item.json_rows):
-                lines.append({"event": "trace", **item.fields, **step_to_dict(
-                    Step(name, row, formula, note, () if cols is None else (cols,)))})
-        return lines
-    if isinstance(item, s.Figure):
-        return [line for t in item.tensors() for line in json_lines(t)]
-    if isinstance(item, s.Fact):
-        return [{"event": item.event, **item.fields}]
-    if isinstance(item, s.Window):
-        w = {"event": "window", **({"case": item.case} if item.case is not None else {}), "step": item.number,
-             "position": list(item.position), "rows": list(item.rows), "columns": list(item.cols),
-             "window": item.window.tolist()}
-        if item.filter is not None:
-            return [{**w, "products": item.products.tolist(), "sum": float(item.value)}]
-        return [{**w, "max": float(item.value), "argmax": list(item.pick)}]
-    if isinstance(item, s.Table):
-        return [{"event": item.event, **row} for row in item.json] if item.event else []
-    if isinstance(item, s.Maps):
-        return [{"event": "maps", "layer": item.layer, "channels": list(item.channels)}]
-    return []
-
-
 def render(out, steps) -> None:
     """Every item of a step list to ``out`` (an nbengine_cli.output.Output): JSON lines on
     stdout in --json mode, else the terminal view (recorded too for --svg and --html)."""
     if out.json_mode:
+        from nbengine.explain.records import records
+
         for item in steps:
-            for line in json_lines(item):
+            for line in records(item):
                 out.emit(line.pop("event"), **line)
     if out.showing:  # the terminal view, or the picture --svg and --html record under --json
         for item in steps:

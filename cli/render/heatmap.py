@@ -79,10 +79,18 @@ def half_blocks(colours: list[list[Color]]) -> Text:
 
 
 class HeatMap:
-    """A Rich renderable: the map, then a one-line legend (see the module's docstring)."""
+    """A 2-D (or 1-D) array as a terminal heat map with a legend of its range: a Rich
+    renderable (see the module's docstring).
+
+    signed: True for data whose sign matters (gradients): blue below 0, white at 0,
+    red above, on a scale symmetric around 0; None decides from the data (signed
+    when it holds both negative and positive values). palette: "viridis" (the
+    default for unsigned data), "grey" (for images) or "signed". scale: the values
+    at the ends of the scale, (0, 255) for pixels  [default: the data's range].
+    """
 
     def __init__(self, array, *, signed: bool | None = None, title: str | None = None,
-                 palette: str | None = None, legend: bool = True):
+                 palette: str | None = None, legend: bool = True, scale: tuple[float, float] | None = None):
         a = np.asarray(array, dtype=np.float64)
         if a.ndim == 1:
             a = a.reshape(1, -1)
@@ -101,7 +109,9 @@ class HeatMap:
         self.title = title
         self.legend = legend
         # The scale: [min, max], or symmetric [-m, m] around 0 for signed data.
-        if self.signed:
+        if scale is not None:
+            self.lo, self.hi = scale
+        elif self.signed:
             m = max(abs(self.min), abs(self.max))
             self.lo, self.hi = -m, m
         else:
@@ -181,13 +191,5 @@ class HeatMap:
         return Measurement(width, width)
 
 
-def heatmap(array, *, signed: bool | None = None, title: str | None = None, palette: str | None = None,
-            legend: bool = True) -> HeatMap:
-    """A 2-D (or 1-D) array as a terminal heat map with a legend of its range.
 
-    signed: True for data whose sign matters (gradients): blue below 0, white at 0,
-    red above, on a scale symmetric around 0; None decides from the data (signed
-    when it holds both negative and positive values). palette: "viridis" (the
-    default for unsigned data), "grey" (for images) or "signed".
-    """
-    return HeatMap(array, signed=signed, title=title, palette=palette, legend=legend)
+heatmap = HeatMap

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from nbengine_cli.output import Output, output_options
+from nbengine_cli.output import Output
+from nbengine_cli.options import output_options
 
 
 @click.command("attention", short_help="Self-attention with real numbers: Q, K, V, QKᵀ/√d_k, softmax, Z.")
@@ -44,16 +45,15 @@ def trace_attention(sentence, d_model, d_k, seed, example, ckpt, json_mode, quie
 
     out = Output(json_mode, quiet, precision, full)
     ctx = click.get_current_context()
-    given = {name for name in ("d_model", "d_k", "seed", "example")
-             if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
+    given = [name for name in ("d_model", "d_k", "seed", "example")
+             if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
     if ckpt is not None:
         if given:
-            flag = "--" + sorted(given, key=["d_model", "d_k", "seed", "example"].index)[0].replace("_", "-")
-            raise click.BadParameter(f"{flag} cannot go with --checkpoint: the trained model has its own",
-                                     param_hint="'--checkpoint'")
-        from nbengine_cli.pronoun import load_model
+            raise click.BadParameter(f"--{given[0].replace('_', '-')} cannot go with --checkpoint: the trained model "
+                                     "has its own", param_hint="'--checkpoint'")
+        from nbengine.models.pronoun import load_with_task
 
-        model, _ = load_model(ckpt)
+        model, _ = load_with_task(ckpt)
         steps = explain.attention(sentence, model=model, source=ckpt)
     elif example:
         if sentence is not None and sentence.split() != list(ATTENTION_TOKENS):

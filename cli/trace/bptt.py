@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from nbengine_cli.options import Float
-from nbengine_cli.output import Output, json_options
+from nbengine_cli.options import Float, json_options
+from nbengine_cli.output import Output
 
 
 @click.command("bptt", short_help="Vanishing and exploding gradients: ‖dL/dh_t‖ back through time, RNN and LSTM.")

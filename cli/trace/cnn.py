@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import click
 
-from nbengine_cli.cnn import DEFAULT_DATA, checkpoint_data
-from nbengine_cli.data import cache_dir_option
-from nbengine_cli.output import Output, output_options
+from nbengine_cli.options import cache_dir_option, check_index, output_options
+from nbengine_cli.output import Output
 
 
 @click.command("cnn", short_help="One real digit through the CNN, forward and backward.")
@@ -15,8 +14,8 @@ from nbengine_cli.output import Output, output_options
 @click.option("--checkpoint", "ckpt", type=click.Path(dir_okay=False), default=None, metavar="CKPT",
               help="A checkpoint written by `nbengine train cnn --save`  [default: untrained weights].")
 @click.option("--data", default=None, metavar="NAME|PATH",
-              help=f"Image data: a shipped or fetched set's name, a CSV or IDX file, or an MNIST folder  "
-                   f"[default: {DEFAULT_DATA}, or the checkpoint's data].")
+              help="Image data: a shipped or fetched set's name, a CSV or IDX file, or an MNIST folder  "
+                   "[default: mnist_5k, or the checkpoint's data].")
 @click.option("--split", type=click.Choice(["train", "test"]), default="train", show_default=True,
               help="The training or the test part of the data.")
 @click.option("--maps", type=click.IntRange(min=0), default=4, show_default=True, metavar="N",
@@ -41,22 +40,16 @@ def trace_cnn(index, ckpt, data, split, maps, seed, as_written, cache_dir, json_
 
     from nbengine import explain
     from nbengine.data.images import load_split
-    from nbengine.models.cnn import CNN
+    from nbengine.models.cnn import CNN, DEFAULT_DATA, checkpoint_split
     from nbengine_cli.render import render
 
     out = Output(json_mode, quiet, precision, full)
-    if ckpt:
-        model = CNN.load(ckpt)
-        parts = checkpoint_data(model, data, cache_dir)  # the checkpoint's data and split unless --data
-    else:
-        model = None
-        parts = load_split(data or DEFAULT_DATA, cache_dir=cache_dir)
+    model = CNN.load(ckpt) if ckpt else None
+    # a checkpoint's own data and split unless --data
+    parts = checkpoint_split(model, data, cache_dir) if ckpt else load_split(data or DEFAULT_DATA, cache_dir=cache_dir)
     out.status(parts.description)
-    images = parts.train if split == "train" else parts.test
-    n = len(images)
-    if index >= n:
-        raise click.BadParameter(f"the {split} split of {parts.name} has {n:,} images (0 to {n - 1}), so {index} "
-                                 f"is out of range", param_hint="'--index'")
+    images = parts.part(split)
+    check_index(index, len(images), f"the {split} split of {parts.name}", "images")
     if model is None:
         model = CNN(seed, np.float32, as_written, class_names=images.class_names)
     render(out, explain.cnn(model, images, index, data=parts.name, split=split, checkpoint=ckpt, seed=seed, maps=maps,

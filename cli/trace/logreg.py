@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import click
 
-from nbengine_cli.logreg import DEFAULT_DATA, build_model, checkpoint_table, data_reference, split_options
-from nbengine_cli.options import Float
-from nbengine_cli.output import Output, output_options
+from nbengine_cli.options import Float, check_index, data_reference, output_options, split_options
+from nbengine_cli.output import Output
 
 
 @click.command("logreg", short_help="One sample through every step of logistic regression.")
 @click.option("--index", "-i", type=click.IntRange(min=0), default=0, show_default=True,
               help="Which sample (row of the data file, counting from 0).")
 @click.option("--data", default=None, metavar="NAME|PATH",
-              help=f"A shipped data set's name or a CSV file  [default: {DEFAULT_DATA}, or the checkpoint's data].")
+              help="A shipped data set's name or a CSV file  [default: breast_cancer, or the checkpoint's data].")
 @click.option("--lr", type=Float(min=0, min_open=True), default=0.1, show_default=True,
               help="Learning rate η of the update shown at the end.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the initial weights.")
@@ -30,7 +29,7 @@ def trace_logreg(index, data, lr, seed, ckpt, test_fraction, split_seed, json_mo
     from nbengine import explain
     from nbengine.data.tabular import load_binary_table
     from nbengine.explain import fact
-    from nbengine.models import LogisticRegression
+    from nbengine.models.logreg import DEFAULT_DATA, LogisticRegression, checkpoint_table, for_table
     from nbengine_cli.render import render
 
     out = Output(json_mode, quiet, precision, full)
@@ -40,11 +39,8 @@ def trace_logreg(index, data, lr, seed, ckpt, test_fraction, split_seed, json_mo
     else:
         data = data or DEFAULT_DATA
         table = load_binary_table(data, test_fraction, split_seed)
-        model = build_model(table, seed, {"data": data_reference(data)})
-    n = len(table.data.y)
-    if index >= n:
-        raise click.BadParameter(f"{table.name} has {n} samples (0 to {n - 1}), so {index} is out of range",
-                                 param_hint="'--index'")
+        model = for_table(table, seed, {"data": data_reference(data)})
+    check_index(index, len(table.data.y), table.name, "samples")
     part = "test" if index in set(table.test_idx.tolist()) else "training"
     label = int(table.data.y[index])
     x = model.prepare(table.data.x[index:index + 1])

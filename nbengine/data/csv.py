@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nbengine.data.files import is_number, read_bytes
-from nbengine.errors import DataError
+from nbengine.data.files import atomic_write, is_number, read_bytes
+from nbengine.errors import DataError, NBEngineError
 
 MAX_CLASSES = 100_000  # a label must be below this: classes are numbered 0, 1, 2, ...
 
@@ -153,3 +153,14 @@ def load_labelled_csv(path: str | os.PathLike, n_classes: int | None = None) -> 
         k = max(int(y.max()) + 1, n_classes or 0)
         class_names = [str(c) for c in range(k)]
     return LabelledData(x=x, y=y, feature_names=feature_names, class_names=class_names, source=path)
+
+
+def write_submission(path: str | os.PathLike, pred: np.ndarray) -> None:
+    """Predicted labels as a Kaggle submission: ``ImageId,Label`` lines, ids counted from 1,
+    written atomically (a temporary file renamed into place, so never half a file)."""
+    try:
+        with atomic_write(path, text=True, suffix=".csv.tmp") as f:
+            f.write("ImageId,Label\n")
+            f.writelines(f"{i},{int(label)}\n" for i, label in enumerate(pred, start=1))
+    except OSError as e:
+        raise NBEngineError(f"{os.fspath(path)}: cannot be written ({e.strerror})") from None

@@ -105,6 +105,18 @@ def missing_files(name: str, cache_dir: str | os.PathLike | None = None) -> list
     return [f for f in _spec(name).files if not (folder / f).is_file()]
 
 
+def fetchable_sets(cache_dir: str | os.PathLike | None = None) -> list[dict]:
+    """Every data set `data fetch` downloads, as `data list` states it: name, task, title, size,
+    source, licence, whether all its files are in the cache (present), its folder there and the
+    files it misses."""
+    sets = []
+    for name in fetchable_names():
+        f, missing = fetchable(name), missing_files(name, cache_dir)
+        sets.append(dict(name=f.name, task=f.task, title=f.title, size=f.size, source=f.source, licence=f.licence,
+                         present=not missing, folder=str(dataset_folder(name, cache_dir)), missing=missing))
+    return sets
+
+
 # -- checking and downloading one file ----------------------------------------------------------
 
 def _hasher(algorithm: str):

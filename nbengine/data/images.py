@@ -80,6 +80,19 @@ class Images:
         labels = None if self.labels is None else self.labels[index]
         return Images(np.ascontiguousarray(self.pixels[index]), labels, self.source, list(self.class_names))
 
+    def sample(self, n: int | None, seed: int) -> "Images":
+        """n of the images drawn at random by a generator seeded with ``seed``, kept in their
+        order here (so every class is likely in them); all of them if n is None or not smaller."""
+        if n is None or n >= len(self):
+            return self
+        return self.subset(np.sort(np.random.default_rng(seed).permutation(len(self))[:n]))
+
+    def then(self, other: "Images") -> "Images":
+        """These images followed by ``other``'s (both labelled, or neither)."""
+        labels = None if self.labels is None else np.concatenate([self.labels, other.labels])
+        return Images(np.concatenate([self.pixels, other.pixels]), labels, f"{self.source}, {other.source}",
+                      self.class_names)
+
 
 @dataclass
 class ImageSplit:
@@ -93,6 +106,12 @@ class ImageSplit:
     # official split, where the training and test images come from separate files.
     train_index: np.ndarray | None = None
     test_index: np.ndarray | None = None
+
+    def part(self, which: str) -> Images:
+        """The "train" or "test" images, or "all": the training images followed by the test ones."""
+        if which == "all":
+            return self.train.then(self.test)
+        return self.train if which == "train" else self.test
 
 
 # -- checks shared by the formats ----------------------------------------------------------------
@@ -504,8 +523,7 @@ def load_images(ref: str, cache_dir: str | os.PathLike | None = None) -> Images:
     if isinstance(images, Images):
         return images
     train, test = images
-    return Images(np.concatenate([train.pixels, test.pixels]), np.concatenate([train.labels, test.labels]),
-                  f"{train.source}, {test.source}", train.class_names)
+    return train.then(test)
 
 
 def load_split(ref: str, seed: int = 0, test_fraction: float = 0.2,

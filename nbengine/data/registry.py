@@ -193,6 +193,17 @@ def shipped_path(name: str) -> str:
     return str(resources.files("nbengine_datasets").joinpath(spec.file))
 
 
+def shipped_sets() -> list[dict]:
+    """Every data set that ships with nbengine, as `data list` states it: name, task, title,
+    source, licence and path; the last is toy, the lesson's sentence, built into the code."""
+    from nbengine.data.text import TOY_SENTENCE
+
+    sets = [dict(name=s.name, task=s.task, title=s.title, source=s.source, licence=s.licence, path=shipped_path(s.name))
+            for s in [*SHIPPED.values(), *SHIPPED_IMAGES.values(), *SHIPPED_TEXT.values()]]
+    toy = f'the lesson\'s one sentence, "{TOY_SENTENCE}", as train, valid and test'
+    return sets + [dict(name="toy", task="lm", title=toy, source="Deep Learning from Scratch 2", licence=None, path=None)]
+
+
 def resolve(name_or_path: str) -> tuple[str, str]:
     """(name, path) for a --data argument of a table: a shipped table's name or a file path."""
     if name_or_path in SHIPPED:

@@ -36,6 +36,10 @@ class SplitTable:
     def y_test(self):
         return self.data.y[self.test_idx]
 
+    def rows(self, part: str) -> np.ndarray:
+        """The rows of the "train" or "test" part, or "all" of them in file order."""
+        return {"train": self.train_idx, "test": self.test_idx}.get(part, np.arange(len(self.data.y)))
+
 
 def load_binary_table(data: str, test_fraction: float = 0.2, split_seed: int = 0) -> SplitTable:
     """Load a shipped data set's name or a CSV path with labels 0/1, split stratified."""

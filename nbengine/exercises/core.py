@@ -21,17 +21,6 @@ LANGS = ("en", "ko")
 Text = tuple  # (english, korean)
 
 
-def locale_language() -> str:
-    """Korean when the locale says so (LC_ALL, LC_MESSAGES or LANG starting with "ko"), else English."""
-    import os
-
-    for var in ("LC_ALL", "LC_MESSAGES", "LANG"):
-        value = os.environ.get(var)
-        if value:
-            return "ko" if value.lower().startswith("ko") else "en"
-    return "en"
-
-
 def say(text, lang: str) -> str:
     """The text in lang: a pair (english, korean), or a str used for both."""
     if isinstance(text, str):

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from nbengine.data.images import ImageSplit, load_split
 from nbengine.layers.conv2d import Conv2D
 from nbengine.layers.dense import Dense
 from nbengine.layers.dropout import Dropout
@@ -46,6 +47,7 @@ KERNEL = (3, 3)  # their filters' size
 POOL = (2, 2)  # the max pooling's window and stride
 HIDDEN = 1024  # units of the first Dense
 PREDICT_BATCH = 250  # images per forward pass when predicting many
+DEFAULT_DATA = "mnist_5k"  # the 5,000 real digits that ship with nbengine
 
 
 @dataclass
@@ -192,3 +194,11 @@ class CNN(Model):
         yield "dense1.b", (HIDDEN,)
         yield "dense2.w", (HIDDEN, K)
         yield "dense2.b", (K,)
+
+
+def checkpoint_split(model: CNN, data: str | None = None, cache_dir=None) -> ImageSplit:
+    """The images a checkpoint's model is used on: ``data`` if given, else the data it was
+    trained on, split as it was (its config remembers how)."""
+    cfg = model.extra_config
+    return load_split(data or cfg.get("data", DEFAULT_DATA), cfg.get("split_seed", 0), cfg.get("test_fraction", 0.2),
+                      cache_dir)

@@ -14,9 +14,12 @@ import numpy as np
 
 from nbengine import checkpoint
 from nbengine.data.split import Standardizer
-from nbengine.errors import CheckpointError
+from nbengine.data.tabular import SplitTable, load_binary_table
+from nbengine.errors import CheckpointError, DataError
 from nbengine.layers.logistic import Logistic
 from nbengine.models.base import Model, check_dtype, read_config
+
+DEFAULT_DATA = "breast_cancer"  # the lesson's table
 
 
 @dataclass
@@ -123,3 +126,24 @@ class LogisticRegression(Model):
         n = int(config["n_features"])
         yield "w", (n,)
         yield "b", (1,)
+
+
+def for_table(table: SplitTable, seed: int = 0, extra_config: dict | None = None, dtype=np.float32,
+              init_scale: float = 0.01) -> LogisticRegression:
+    """A model for a split table: its features' and classes' names, and a standardiser
+    fitted on its training rows."""
+    return LogisticRegression(table.data.n_features, seed, dtype, table.data.feature_names, table.data.class_names,
+                              Standardizer.fit(table.x_train), init_scale, extra_config)
+
+
+def checkpoint_table(model: LogisticRegression, data: str | None = None) -> SplitTable:
+    """The split table a checkpoint's model is used on: ``data`` if given, else the data
+    it was trained on, split as it was (its config remembers how); the table's width must
+    match the model."""
+    cfg = model.extra_config
+    table = load_binary_table(data or cfg.get("data", DEFAULT_DATA), cfg.get("test_fraction", 0.2),
+                              cfg.get("split_seed", 0))
+    if table.data.n_features != model.n_features:
+        raise DataError(table.path, f"has {table.data.n_features} features; the model was trained on "
+                                    f"{model.n_features}")
+    return table

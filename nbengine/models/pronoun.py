@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nbengine.errors import NBEngineError
+from nbengine.errors import CheckpointError, NBEngineError
 from nbengine.kernels.attention import attention_backward, attention_forward
 from nbengine.kernels.registry import kernel
 from nbengine.layers.embedding import PositionEmbedding
@@ -40,6 +40,7 @@ from nbengine.layers.transformer import TransformerBlock
 from nbengine.models.base import Model, check_dtype
 
 # N = batch, T = words, D = vector size, V = vocabulary
+CLIP = 5.0  # training scales the gradients' global norm down to this when it is larger
 
 
 @dataclass
@@ -195,6 +196,96 @@ def accuracy(model: PronounModel, task, examples, batch_size: int = 256) -> floa
     for ids, where, answers, _ in batches(task, examples, batch_size):
         right += int(np.sum(model.predict(ids, where) == answers))
     return right / max(len(examples), 1)
+
+
+def accuracy_by_pattern(model: PronounModel, task, batch_size: int = 512) -> tuple[float, int, dict[str, float]]:
+    """(the share of the held-out sentences whose antecedent the model names, how many
+    that is, that share for each pattern), in one pass over them."""
+    from nbengine.data.pronoun import PATTERNS, batches
+
+    right, count = dict.fromkeys(PATTERNS, 0), dict.fromkeys(PATTERNS, 0)
+    for ids, where, answers, group in batches(task, task.held_out, batch_size):
+        for e, ok in zip(group, model.predict(ids, where) == answers):
+            right[e.pattern] += int(ok)
+            count[e.pattern] += 1
+    n_right = sum(right.values())
+    return n_right / max(len(task.held_out), 1), n_right, {p: right[p] / max(count[p], 1) for p in PATTERNS}
+
+
+def choose(model: PronounModel, words: list[str]) -> tuple[str, np.ndarray]:
+    """(the word the model says "it" stands for in a sentence of known words, the
+    attention weights (T,) of "it", in float64)."""
+    from nbengine.data.pronoun import PRONOUN
+
+    answer = int(model.predict(model.encode(words)[None], [words.index(PRONOUN)])[0])
+    return model.words[answer], model.cache["weights"][0, 0].astype(float)
+
+
+def examples(model: PronounModel, task, n: int, seed: int = 0) -> list[dict]:
+    """What the model says of n sentences: the lesson's two, then held-out ones drawn with
+    a generator seeded with ``seed``. Each a dict: the "sentence", the model's "answer",
+    the "truth", the word "it" "attends_most_to", and the attention "weights" of "it"."""
+    from nbengine.data.pronoun import LESSON_SENTENCE, LESSON_TASTY, tokenize
+
+    rng = np.random.default_rng(seed)
+    picked = [tokenize(LESSON_SENTENCE), tokenize(LESSON_TASTY)]
+    picked += [task.held_out[i].words for i in rng.choice(len(task.held_out), max(0, n - 2), replace=False)]
+    answers = {tuple(e.words): e.answer for e in task.held_out}
+    shown = []
+    for words in picked[:n]:
+        chosen, weights = choose(model, words)
+        shown.append({"sentence": " ".join(words), "answer": chosen, "truth": answers[tuple(words)],
+                      "attends_most_to": words[int(weights.argmax())], "weights": weights.tolist()})
+    return shown
+
+
+def load_with_task(path):
+    """(the model of a pronoun checkpoint, the task it was trained on: same seed, same
+    split); CheckpointError for a bad task seed or a vocabulary not the task's."""
+    from nbengine.data.pronoun import make_task
+
+    model = PronounModel.load(path)
+    try:
+        task = make_task(int(model.extra_config.get("task_seed", 0)))
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(path, f"holds a bad task seed ({e})") from None
+    if task.words != model.words:
+        raise CheckpointError(path, "holds a vocabulary that is not the pronoun task's (was it written by another "
+                                    "version of nbengine?)")
+    return model, task
+
+
+def build(seed: int, size: int, lr: float, batch_size: int):
+    """(the task of ``seed``, a float32 model of vectors of ``size`` for it, its Adam
+    optimizer with learning rate ``lr``): a training run's start. The checkpoint's extra
+    config remembers the task's seed, lr and batch size."""
+    from nbengine.data.pronoun import make_task
+    from nbengine.optim import Adam
+
+    task = make_task(seed)
+    config = {"task_seed": seed, "lr": lr, "batch_size": batch_size, "epochs": 0}
+    model = PronounModel(task.words, size=size, seed=seed, context=task.max_length, dtype=np.float32,
+                         extra_config=config)
+    return task, model, Adam(model.params, model.grads, lr)
+
+
+def fit_task(model: PronounModel, optimizer, task, batch_size: int, seed: int, *, epochs: int,
+             clip: float | None = CLIP):
+    """Training on the task's sentences, as (start, steps per epoch, a first batch).
+
+    ``start(should_stop)`` runs :func:`nbengine.train.fit` on :func:`train_batches`,
+    with the held-out accuracy after each epoch ("held_out_accuracy"). The first batch
+    (of two sentences) is for warming the kernels up."""
+    from nbengine.train import fit
+
+    batches = train_batches(task, batch_size, seed)
+    per_epoch = steps_per_epoch(task, batch_size)
+
+    def start(should_stop=None):
+        return fit(model, optimizer, batches, epochs=epochs, steps_per_epoch=per_epoch, clip=clip,
+                   measure=lambda m: {"held_out_accuracy": accuracy(m, task, task.held_out)}, should_stop=should_stop)
+
+    return start, per_epoch, next(iter(train_batches(task, 2, seed)(1)))
 
 
 def steps_per_epoch(task, batch_size: int) -> int:

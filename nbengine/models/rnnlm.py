@@ -67,6 +67,16 @@ class LanguageModel(Model):
         self.loss_fn = SoftmaxCrossEntropy()
         super()._assemble(layers)
 
+    @property
+    def sizes(self) -> dict[str, int]:
+        """The sizes a training run chose, by setting name."""
+        return {"embed_size": self.embed_size, "hidden_size": self.hidden_size}
+
+    @property
+    def description(self) -> str:
+        """The sizes in a few words, for a status line."""
+        return f"embedding {self.embed_size}, hidden {self.hidden_size}"
+
     # -- computing -------------------------------------------------------------------
     def reset_state(self) -> None:
         """Forget the carried hidden (and cell) state: the next batch starts a new text."""

@@ -66,6 +66,18 @@ class TransformerLM(LanguageModel):
         self.affine = TimeAffine("affine", size, vocab_size)
         self._assemble([self.embed, *stack, self.ln, self.affine])
 
+    @property
+    def sizes(self) -> dict[str, int]:
+        """The sizes a training run chose, by setting name (the context is the run's time_size)."""
+        return {"size": self.size, "heads": self.heads, "blocks": self.blocks, "hidden": self.hidden}
+
+    @property
+    def description(self) -> str:
+        """The sizes in a few words, for a status line."""
+        b, h = self.blocks, self.heads
+        return (f"{b} block{'s' if b > 1 else ''} of {h} head{'s' if h > 1 else ''}, size {self.size}, "
+                f"feed-forward {self.hidden}, context {self.context}")
+
     def _check(self, ids):
         ids = super()._check(ids)
         if ids.shape[1] > self.context:

@@ -1,80 +1,25 @@
-"""Commands for the first lesson: logistic regression as a one-layer network.
+"""The first lesson: logistic regression as a one-layer network (train, eval, gradcheck;
+its trace is `trace logreg`, in nbengine_cli.trace.logreg).
 
 The engine is imported inside each command, so `nbengine --help` stays instant.
 """
 
 from __future__ import annotations
 
-import os
-
 import click
-from rich.console import Group
 from rich.rule import Rule
 from rich.table import Table
 
-from nbengine.kernels import registry
-
 from nbengine_cli import run
-from nbengine_cli.options import Float
-from nbengine_cli.output import Output, output_options, tensor_options
+from nbengine_cli.options import (Float, checkpoint_option, data_reference, output_options, save_option,
+                                  split_options, tensor_options, training_json_options)
+from nbengine_cli.output import Output
 from nbengine_cli.run import short_number
-
-DEFAULT_DATA = "breast_cancer"
 
 
 def data_option(f):
-    return click.option("--data", default=DEFAULT_DATA, show_default=True, metavar="NAME|PATH",
+    return click.option("--data", default="breast_cancer", show_default=True, metavar="NAME|PATH",
                         help="A shipped data set's name or a CSV file: numeric features, then a 0/1 label.")(f)
-
-
-def split_options(f):
-    f = click.option("--split-seed", type=int, default=0, show_default=True,
-                     help="Seed of the stratified train/test split.")(f)
-    f = click.option("--test-fraction", type=Float(0, 1, min_open=True, max_open=True), default=0.2,
-                     show_default=True, help="Share of each class held out for testing.")(f)
-    return f
-
-
-def show_trace(out: Output, steps, **fields) -> None:
-    """Recorded trace steps as tables, or as JSON lines (with fields added)."""
-    from nbengine.explain.logreg import traced
-    from nbengine_cli.render import render
-
-    render(out, traced(steps, **fields))
-
-
-def build_model(table, seed: int, extra: dict, dtype=None, init_scale: float = 0.01):
-    import numpy as np
-
-    from nbengine.data.split import Standardizer
-    from nbengine.models import LogisticRegression
-
-    return LogisticRegression(
-        table.data.n_features, seed, dtype or np.float32, table.data.feature_names, table.data.class_names,
-        Standardizer.fit(table.x_train), init_scale, extra,
-    )
-
-
-def checkpoint_table(model, data: str | None):
-    """The split table a checkpoint's model is used on: --data if given, else the
-    data it was trained on, split as it was; its width must match the model."""
-    from nbengine.data.tabular import load_binary_table
-    from nbengine.errors import DataError
-
-    cfg = model.extra_config
-    table = load_binary_table(data or cfg.get("data", DEFAULT_DATA), cfg.get("test_fraction", 0.2),
-                              cfg.get("split_seed", 0))
-    if table.data.n_features != model.n_features:
-        raise DataError(table.path, f"has {table.data.n_features} features; the model was trained on "
-                                    f"{model.n_features}")
-    return table
-
-
-def data_reference(data: str) -> str:
-    """How a checkpoint remembers its --data: a shipped name as it is, a file as an absolute path."""
-    from nbengine.data.registry import SHIPPED
-
-    return data if data in SHIPPED else os.path.abspath(data)
 
 
 @click.command("logreg", short_help="Logistic regression (lesson 1), trained by gradient descent.")
@@ -87,13 +32,11 @@ def data_reference(data: str) -> str:
               help="Learning rate η in w ← w − η·dL/dw.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the initial weights and the shuffling.")
 @split_options
-@click.option("--save", type=click.Path(dir_okay=False), default=None, metavar="CKPT",
-              help="Write the model to this .npz checkpoint after every epoch (atomically: an interrupted or "
-                   "failed run leaves the last good one).")
+@save_option()
 @click.option("--trace-every", type=click.IntRange(min=0), default=0, metavar="N",
               help="Print the tensors of steps 1, N+1, 2N+1, ... (weights, activations, gradients, the update).")
 @tensor_options
-@run.json_options
+@training_json_options
 def train_logreg(data, epochs, batch_size, lr, seed, test_fraction, split_seed, save, trace_every,
                  json_mode, json_epochs, quiet, precision, full):
     """Train logistic regression by gradient descent, the chain rule written out.
@@ -105,8 +48,12 @@ def train_logreg(data, epochs, batch_size, lr, seed, test_fraction, split_seed, 
     from nbengine.checkpoint import check_folder
     from nbengine.data.registry import resolve
     from nbengine.data.tabular import load_binary_table
+    from nbengine.explain.logreg import traced
+    from nbengine.kernels import registry
+    from nbengine.models.logreg import for_table
     from nbengine.optim import SGD
     from nbengine.train import accuracy, batches, fit, shuffled
+    from nbengine_cli.render import render
 
     out = Output(json_mode or json_epochs, quiet, precision, full)
     if save:  # say so before training
@@ -114,7 +61,7 @@ def train_logreg(data, epochs, batch_size, lr, seed, test_fraction, split_seed, 
     table = load_binary_table(data, test_fraction, split_seed)
     config = {"data": data_reference(data), "test_fraction": test_fraction, "split_seed": split_seed,
               "lr": lr, "epochs": epochs, "batch_size": batch_size}
-    model = build_model(table, seed, config)
+    model = for_table(table, seed, config)
     n_train, n_test, D = len(table.train_idx), len(table.test_idx), table.data.n_features
     out.status(f"Logistic regression on {table.name}: {n_train} training and {n_test} test samples, "
                f"{D} features; seed {seed}; {registry.describe()}")
@@ -128,21 +75,16 @@ def train_logreg(data, epochs, batch_size, lr, seed, test_fraction, split_seed, 
     def measure(model):  # the training accuracy on the whole training set, after the epoch
         return {"train_accuracy": accuracy(model, x_train, y_train), "test_accuracy": accuracy(model, x_test, y_test)}
 
-    def result(ev):
-        test_loss, test_acc = model.loss(x_test, y_test), accuracy(model, x_test, y_test)
-        correct = int(round(test_acc * n_test))
-        return (f"test accuracy {test_acc:.4f} ({correct} of {n_test}), test loss {short_number(test_loss)}",
-                dict(test_accuracy=test_acc, test_loss=test_loss, correct=correct, n_test=n_test))
-
     def show_step(ev):
         out.show(Rule(f"step {ev.step} (epoch {ev.epoch})"))
-        show_trace(out, ev.trace, step=ev.step, epoch=ev.epoch)
+        render(out, traced(ev.trace, step=ev.step, epoch=ev.epoch))
 
     per_epoch = batches(n_train, batch_size)
     run.train(out, model, optimizer, lambda stop: fit(model, optimizer, shuffled(x_train, y_train, batch_size, seed),
                                                       epochs=epochs, steps_per_epoch=per_epoch, measure=measure,
                                                       trace_every=trace_every, should_stop=stop),
-              epochs=epochs, steps_per_epoch=per_epoch, result=result, sample=(x_train[:2], y_train[:2]), save=save,
+              epochs=epochs, steps_per_epoch=per_epoch, sample=(x_train[:2], y_train[:2]), save=save,
+              result=lambda ev: run.test_result(accuracy(model, x_test, y_test), model.loss(x_test, y_test), n_test),
               json_steps=not json_epochs, on_trace=show_step,
               columns=[("loss", 10, lambda ev: short_number(ev.loss)),
                        ("train acc", 9, lambda ev: f"{ev.metrics['train_accuracy']:.4f}"),
@@ -150,8 +92,7 @@ def train_logreg(data, epochs, batch_size, lr, seed, test_fraction, split_seed, 
 
 
 @click.command("logreg", short_help="Loss, accuracy and confusion matrix of a logreg checkpoint.")
-@click.option("--checkpoint", "ckpt", required=True, type=click.Path(dir_okay=False), metavar="CKPT",
-              help="A checkpoint written by `nbengine train logreg --save`.")
+@checkpoint_option("nbengine train logreg --save")
 @click.option("--data", default=None, metavar="NAME|PATH",
               help="Data to evaluate on  [default: the data the model was trained on].")
 @click.option("--split", type=click.Choice(["test", "train", "all"]), default="test", show_default=True,
@@ -159,34 +100,15 @@ def train_logreg(data, epochs, batch_size, lr, seed, test_fraction, split_seed, 
 @output_options
 def eval_logreg(ckpt, data, split, json_mode, quiet, precision, full):
     """Evaluate a logistic-regression checkpoint: loss, accuracy, confusion matrix."""
-    import numpy as np
-
-    from nbengine.models import LogisticRegression
+    from nbengine.models.logreg import LogisticRegression, checkpoint_table
 
     out = Output(json_mode, quiet, precision, full)
     model = LogisticRegression.load(ckpt)
     table = checkpoint_table(model, data)
-    idx = {"test": table.test_idx, "train": table.train_idx, "all": np.arange(len(table.data.y))}[split]
-    x, y = model.prepare(table.data.x[idx]), table.data.y[idx]
-    loss = model.loss(x, y)
-    pred = model.predict(x)
-    acc = float(np.mean(pred == y))
-    confusion = np.zeros((2, 2), dtype=np.int64)
-    np.add.at(confusion, (y, pred), 1)
-
-    names = model.class_names
-    cm = Table()
-    cm.add_column("")
-    for c in range(2):
-        cm.add_column(f"{c} {names[c]}", justify="right")
-    for r in range(2):
-        cm.add_row(f"{r} {names[r]}", *[str(confusion[r, c]) for c in range(2)])
-    out.fact("result", [f"{table.name}, {split} split: {len(y)} samples",
-                        "confusion matrix: rows are the true class, columns the predicted one",
-                        Group(cm, f"accuracy {acc:.4f} ({int(confusion.trace())} of {len(y)}), loss "
-                                  f"{short_number(loss)}")],
-             data=table.name, split=split, n=len(y), loss=loss, accuracy=acc,
-             confusion=confusion.tolist(), class_names=names)
+    rows = table.rows(split)
+    x, y = model.prepare(table.data.x[rows]), table.data.y[rows]
+    run.evaluation(out, f"{table.name}, {split} split: {len(y)} samples", y, model.predict(x), model.loss(x, y),
+                   model.class_names, data=table.name, split=split)
 
 
 @click.command("logreg", short_help="Logistic regression's gradients against finite differences.")
@@ -211,10 +133,11 @@ def gradcheck_logreg(data, batch_size, eps, tolerance, seed, json_mode, quiet, p
 
     from nbengine.data.tabular import load_binary_table
     from nbengine.gradcheck import check_gradients
+    from nbengine.models.logreg import for_table
 
     out = Output(json_mode, quiet, precision, full)
     table = load_binary_table(data)
-    model = build_model(table, seed, {}, dtype=np.float64, init_scale=0.5)
+    model = for_table(table, seed, dtype=np.float64, init_scale=0.5)
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.choice(len(table.train_idx), size=min(batch_size, len(table.train_idx)), replace=False))
     x, y = model.prepare(table.x_train[idx]), table.y_train[idx]
@@ -236,3 +159,8 @@ def gradcheck_logreg(data, batch_size, eps, tolerance, seed, json_mode, quiet, p
     out.fact("result", t, passed=passed)
     if not passed:
         raise click.exceptions.Exit(1)
+
+
+def register(groups: dict[str, click.Group]) -> None:
+    for verb, command in (("train", train_logreg), ("eval", eval_logreg), ("gradcheck", gradcheck_logreg)):
+        groups[verb].add_command(command)

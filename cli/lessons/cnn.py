@@ -1,27 +1,23 @@
-"""Commands for the MNIST lesson: train, evaluate and predict with the lesson's CNN.
+"""The MNIST lesson: train, evaluate and predict with the lesson's CNN, and its summary
+(its trace is `trace cnn`, in nbengine_cli.trace.cnn).
 
 The engine is imported inside each command, so `nbengine --help` stays instant.
 """
 
 from __future__ import annotations
 
-import os
-
 import click
-from rich.console import Group
 from rich.table import Table
 
-from nbengine.kernels import registry
-
 from nbengine_cli import run
-from nbengine_cli.data import cache_dir_option
-from nbengine_cli.options import Float
-from nbengine_cli.output import Output, json_options
-from nbengine_cli.run import set_threads, short_number, threads_option
+from nbengine_cli.options import (Float, cache_dir_option, checkpoint_option, data_reference, json_options,
+                                  save_option, split_options, threads_option, training_json_options)
+from nbengine_cli.output import Output
+from nbengine_cli.run import set_threads, short_number
 
-DEFAULT_DATA = "mnist_5k"
 DEFAULT_LR = {"sgd": 0.01, "momentum": 0.01, "adam": 0.001}
 LESSON = {"optimizer": "sgd", "lr": 0.01, "epochs": 5, "batch_size": 32}
+DEFAULTS = {"optimizer": "adam", "lr": None, "epochs": 5, "batch_size": 32}
 
 DROPOUT_HELP = (
     "Put Dropout after the softmax, as the lesson's code does. During training that zeroes some "
@@ -31,28 +27,12 @@ DROPOUT_HELP = (
 )
 
 
-def data_reference(data: str) -> str:
-    """How a checkpoint remembers its --data: a name as it is, a file as an absolute path."""
-    return data if not os.path.exists(data) else os.path.abspath(data)
-
-
-def load_split(data: str, split_seed: int, test_fraction: float, cache_dir):
-    from nbengine.data.images import load_split as load
-
-    return load(data, seed=split_seed, test_fraction=test_fraction, cache_dir=cache_dir)
-
-
 def data_options(f):
-    f = cache_dir_option(f)
-    f = click.option("--split-seed", type=int, default=0, show_default=True,
-                     help="Seed of the stratified train/test split (single-file data).")(f)
-    f = click.option("--test-fraction", type=Float(0, 1, min_open=True, max_open=True), default=0.2,
-                     show_default=True, help="Share of each class held out for testing (single-file data).")(f)
-    return f
+    return cache_dir_option(split_options(f, when="single-file data"))
 
 
 @click.command("cnn", short_help="The lesson's MNIST CNN (Conv 32 → Pool → Conv 64 → Pool → Dense 1024 → Dense 10).")
-@click.option("--data", default=DEFAULT_DATA, show_default=True, metavar="NAME|PATH",
+@click.option("--data", default="mnist_5k", show_default=True, metavar="NAME|PATH",
               help="mnist_5k (shipped: 5,000 real digits), mnist or fashion-mnist (after `nbengine data fetch`), "
                    "a Kaggle digit-recogniser train.csv, an IDX file or a folder of the four MNIST files.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Passes over the training set  [default: 5].")
@@ -74,10 +54,8 @@ def data_options(f):
 @click.option("--limit", type=click.IntRange(min=1), default=None, metavar="N",
               help="Train on N of the training images only, drawn at random (a quick look).")
 @threads_option
-@click.option("--save", type=click.Path(dir_okay=False), default=None, metavar="CKPT",
-              help="Write the model to this .npz checkpoint after every epoch (atomically: an interrupted or "
-                   "failed run leaves the last good one).")
-@run.json_options
+@save_option()
+@training_json_options
 def train_cnn(data, epochs, batch_size, optimizer, lr, momentum_, lesson, as_written, seed, cache_dir, split_seed,
               test_fraction, limit, threads, save, json_mode, json_epochs, quiet):
     """Train the lesson's Keras CNN on handwritten digits.
@@ -94,15 +72,15 @@ def train_cnn(data, epochs, batch_size, optimizer, lr, momentum_, lesson, as_wri
     import numpy as np
 
     from nbengine.checkpoint import check_folder
-    from nbengine.data.images import files_read, require_classes
+    from nbengine.data.images import files_read, load_split, require_classes
+    from nbengine.kernels import registry
     from nbengine.models.cnn import CNN
     from nbengine.optim import OPTIMIZERS, Momentum
     from nbengine.train import batches, fit, shuffled
 
     out = Output(json_mode or json_epochs, quiet)
-    settings = {"optimizer": optimizer, "lr": lr, "epochs": epochs, "batch_size": batch_size}
-    defaults = LESSON if lesson else {"optimizer": "adam", "lr": None, "epochs": 5, "batch_size": 32}
-    settings = {k: v if v is not None else defaults[k] for k, v in settings.items()}
+    given = {"optimizer": optimizer, "lr": lr, "epochs": epochs, "batch_size": batch_size}
+    settings = {k: v if v is not None else (LESSON if lesson else DEFAULTS)[k] for k, v in given.items()}
     optimizer, epochs, batch_size = settings["optimizer"], settings["epochs"], settings["batch_size"]
     lr = settings["lr"] if settings["lr"] is not None else DEFAULT_LR[optimizer]
     if save:  # say so before training
@@ -111,11 +89,7 @@ def train_cnn(data, epochs, batch_size, optimizer, lr, momentum_, lesson, as_wri
 
     split = load_split(data, split_seed, test_fraction, cache_dir)
     require_classes(split.train)
-    train_images = split.train
-    if limit is not None and limit < len(train_images):
-        # a random sample (seeded by the split seed), so every class is in it
-        pick = np.sort(np.random.default_rng(split_seed).permutation(len(train_images))[:limit])
-        train_images = train_images.subset(pick)
+    train_images = split.train.sample(limit, split_seed)  # seeded by the split seed, so every class is in it
     x_train, y_train = train_images.as_float(), train_images.labels
     x_test, y_test = split.test.as_float(), split.test.labels
     config = {"data": data_reference(data), "split_seed": split_seed, "test_fraction": test_fraction,
@@ -139,33 +113,19 @@ def train_cnn(data, epochs, batch_size, optimizer, lr, momentum_, lesson, as_wri
         test_loss, test_acc = model.evaluate(x_test, y_test)
         return {"test_accuracy": test_acc, "test_loss": test_loss}
 
-    def result(ev):
-        correct = int(round(ev.metrics["test_accuracy"] * len(y_test)))
-        test_loss = ev.metrics["test_loss"]
-        return (f"test accuracy {correct / len(y_test):.4f} ({correct} of {len(y_test)}), test loss "
-                f"{short_number(test_loss)}",
-                dict(test_accuracy=correct / len(y_test), test_loss=test_loss, correct=correct, n_test=len(y_test)))
-
     per_epoch = batches(len(x_train), batch_size)
     run.train(out, model, opt, lambda stop: fit(model, opt, shuffled(x_train, y_train, batch_size, seed), epochs=epochs,
                                                 steps_per_epoch=per_epoch, measure=measure, should_stop=stop),
-              epochs=epochs, steps_per_epoch=per_epoch, result=result, sample=(x_train[:2], y_train[:2]), save=save,
+              epochs=epochs, steps_per_epoch=per_epoch, sample=(x_train[:2], y_train[:2]), save=save,
+              result=lambda ev: run.test_result(ev.metrics["test_accuracy"], ev.metrics["test_loss"], len(y_test)),
               json_steps=not json_epochs, unit="images",
               columns=[("loss", 8, lambda ev: short_number(ev.loss)),
                        ("train acc", 9, lambda ev: f"{ev.metrics['train_accuracy']:.4f}"),
                        ("test acc", 8, lambda ev: f"{ev.metrics['test_accuracy']:.4f}")])
 
 
-def checkpoint_data(model, data, cache_dir):
-    """The data a checkpoint's model is used on: --data if given, else what it was trained on."""
-    cfg = model.extra_config
-    return load_split(data or cfg.get("data", DEFAULT_DATA), cfg.get("split_seed", 0),
-                      cfg.get("test_fraction", 0.2), cache_dir)
-
-
 @click.command("cnn", short_help="Loss, accuracy and confusion matrix of a CNN checkpoint.")
-@click.option("--checkpoint", "ckpt", required=True, type=click.Path(dir_okay=False), metavar="CKPT",
-              help="A checkpoint written by `nbengine train cnn --save`.")
+@checkpoint_option("nbengine train cnn --save")
 @click.option("--data", default=None, metavar="NAME|PATH",
               help="Data to evaluate on  [default: the data the model was trained on].")
 @click.option("--split", type=click.Choice(["test", "train", "all"]), default="test", show_default=True,
@@ -177,45 +137,21 @@ def eval_cnn(ckpt, data, split, cache_dir, split_seed, test_fraction, threads, j
     """Evaluate a CNN checkpoint: loss, accuracy, and which digits it confuses."""
     import numpy as np
 
-    from nbengine.models.cnn import CNN
+    from nbengine.models.cnn import CNN, checkpoint_split
 
     out = Output(json_mode, quiet)
     set_threads(threads)
     model = CNN.load(ckpt)
-    parts = checkpoint_data(model, data, cache_dir)
-    images = {"test": [parts.test], "train": [parts.train], "all": [parts.train, parts.test]}[split]
-    x = np.concatenate([im.as_float() for im in images])
-    y = np.concatenate([im.labels for im in images])
-    probs = model.predict_proba(x)
-    pred = np.argmax(probs, axis=1)
-    loss = model.loss(x, y)
-    K = model.n_classes
-    confusion = np.zeros((K, K), dtype=np.int64)
-    np.add.at(confusion, (y, pred), 1)
-    acc = float(np.mean(pred == y))
-
-    names = model.class_names
-    cm = Table()
-    cm.add_column("true \\ predicted")
-    for c in range(K):
-        cm.add_column(names[c][:7], justify="right")
-    cm.add_column("recall", justify="right")
-    for r in range(K):
-        n_r = confusion[r].sum()
-        recall = f"{confusion[r, r] / n_r:.3f}" if n_r else "–"
-        cm.add_row(names[r], *[(f"[bold]{v}[/]" if c == r else (str(v) if v else "·"))
-                               for c, v in enumerate(confusion[r])], recall)
-    out.fact("result", [f"{parts.description}; {split} part: {len(y):,} images",
-                        "confusion matrix: rows are the true class, columns the predicted one",
-                        Group(cm, f"accuracy {acc:.4f} ({int(confusion.trace())} of {len(y)}), loss "
-                                  f"{short_number(loss)}")],
-             data=parts.name, split=split, n=len(y), loss=loss, accuracy=acc,
-             confusion=confusion.tolist(), class_names=names)
+    parts = checkpoint_split(model, data, cache_dir)
+    images = parts.part(split)
+    x, y = images.as_float(), images.labels
+    pred = np.argmax(model.predict_proba(x), axis=1)
+    run.evaluation(out, f"{parts.description}; {split} part: {len(y):,} images", y, pred, model.loss(x, y),
+                   model.class_names, data=parts.name, split=split)
 
 
 @click.command("cnn", short_help="Predict digits and write a Kaggle submission (ImageId,Label).")
-@click.option("--checkpoint", "ckpt", required=True, type=click.Path(dir_okay=False), metavar="CKPT",
-              help="A checkpoint written by `nbengine train cnn --save`.")
+@checkpoint_option("nbengine train cnn --save")
 @click.option("--data", required=True, metavar="NAME|PATH",
               help="Images to classify: Kaggle's test.csv (784 pixel columns, no label), or any image data "
                    "nbengine reads (labels, if present, are ignored).")
@@ -232,6 +168,7 @@ def predict_cnn(ckpt, data, out_path, cache_dir, threads, json_mode, quiet):
     """
     import numpy as np
 
+    from nbengine.data.csv import write_submission
     from nbengine.data.files import check_output
     from nbengine.data.images import files_read, load_images
     from nbengine.models.cnn import CNN
@@ -240,8 +177,7 @@ def predict_cnn(ckpt, data, out_path, cache_dir, threads, json_mode, quiet):
     check_output(out_path, [("--checkpoint", ckpt)] + [("--data", path) for path in files_read(data, cache_dir)])
     set_threads(threads)
     model = CNN.load(ckpt)
-    images = load_images(data, cache_dir)
-    x = images.as_float()
+    x = load_images(data, cache_dir).as_float()
     pred = np.empty(len(x), np.int64)
     with out.progress("predicting", len(x)) as advance:
         for s in range(0, len(x), 1000):
@@ -257,14 +193,26 @@ def predict_cnn(ckpt, data, out_path, cache_dir, threads, json_mode, quiet):
              counts=counts.tolist())
 
 
-def write_submission(path: str, pred) -> None:
-    """ImageId,Label lines, written atomically (a temporary file renamed into place)."""
-    from nbengine.data.files import atomic_write
-    from nbengine.errors import NBEngineError
+@click.command("cnn", short_help="The lesson's CNN layer by layer: output shapes and parameter counts.")
+@click.option("--as-written", is_flag=True,
+              help="Dropout after the softmax, where the lesson's code puts it (a mistake: see the note).")
+@json_options
+def summary_cnn(as_written, json_mode, quiet):
+    """The lesson's CNN as Keras's model.summary() prints it.
 
-    try:
-        with atomic_write(path, text=True, suffix=".csv.tmp") as f:
-            f.write("ImageId,Label\n")
-            f.writelines(f"{i},{int(label)}\n" for i, label in enumerate(pred, start=1))
-    except OSError as e:
-        raise NBEngineError(f"{path}: cannot be written ({e.strerror})") from None
+    Each row is a layer: its output shape for a batch of None (any number of)
+    images, and its parameter count: a Conv2D has R·S·C·K weights and K biases
+    (3·3·1·32 + 32 = 320 for conv1), a Dense D·M weights and M biases
+    (3136·1024 + 1024 for dense1); pooling, Flatten and Dropout learn nothing.
+    """
+    from nbengine import explain
+    from nbengine.models.cnn import CNN
+    from nbengine_cli.render import render
+
+    render(Output(json_mode, quiet), explain.cnn_summary(CNN(seed=0, as_written=as_written)))
+
+
+def register(groups: dict[str, click.Group]) -> None:
+    for verb, command in (("train", train_cnn), ("eval", eval_cnn), ("predict", predict_cnn),
+                          ("summary", summary_cnn)):
+        groups[verb].add_command(command)
