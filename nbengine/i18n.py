@@ -126,13 +126,23 @@ def _rebuild(msgid: str, values: dict) -> Msg:
     return Msg(msgid, **values)
 
 
+def joined(parts, sep: str = ", ") -> Msg:
+    """Phrases joined by ``sep`` into one Msg, each phrase shown in the language when the whole
+    is (a list whose length is known only when it is made)."""
+    parts = list(parts)
+    return Msg(sep.join(f"{{p{k}}}" for k in range(len(parts))), **{f"p{k}": p for k, p in enumerate(parts)})
+
+
 def shown(text):
     """Text as it is shown in the chosen language: a Msg is translated and its values put in
-    again; another str is looked up as a whole (the English back when it is not in the
-    catalog); anything else is returned as it is."""
+    again (those that are Msg translated too); another str is looked up as a whole (the
+    English back when it is not in the catalog); anything else is returned as it is."""
     if isinstance(text, Msg):
         translated = _(text.msgid)
-        return translated.format(**text.values) if text.values else translated
+        if not text.values:
+            return translated
+        # a value that is itself a Msg (a phrase put into a sentence) is shown in the language too
+        return translated.format(**{k: shown(v) if isinstance(v, Msg) else v for k, v in text.values.items()})
     if isinstance(text, str):
         return _(text)
     return text

@@ -17,6 +17,7 @@ import numpy as np
 from nbengine.explain.lessons import (ATTENTION_DK, ATTENTION_SCORES, ATTENTION_SENTENCE, ATTENTION_TOKENS,
                                       PRONOUN_SENTENCE)
 from nbengine.explain.steps import Steps
+from nbengine.i18n import Msg, joined
 from nbengine.kernels.attention import attention_forward
 from nbengine.kernels.registry import name_of, reordered_note
 from nbengine.layers.attention import attend
@@ -60,7 +61,7 @@ def _which_ran(steps: Steps) -> str:
 
 
 def attention(sentence: str | list | None = None, d_model: int = 4, d_k: int = 3, seed: int = 0, *, model=None,
-              source: str = "the model") -> Steps:
+              source: str = Msg("the model")) -> Steps:
     """Self-attention over a sentence in the lesson's four steps.
 
     Without ``model``: the sentence (split on spaces; default "I am good") with seeded
@@ -75,7 +76,7 @@ def attention(sentence: str | list | None = None, d_model: int = 4, d_k: int = 3
     sentence = ATTENTION_SENTENCE if sentence is None else sentence
     tokens = sentence.split() if isinstance(sentence, str) else list(sentence)
     if not tokens:
-        raise ValueError("the sentence has no words")
+        raise ValueError(Msg("the sentence has no words"))
     T = len(tokens)
     rng = np.random.default_rng(seed)
     vocab = list(dict.fromkeys(tokens))  # each distinct word once, in order of first appearance
@@ -91,49 +92,56 @@ def attention(sentence: str | list | None = None, d_model: int = 4, d_k: int = 3
     e_cols = [f"e{j + 1}" for j in range(d_model)]
     q_cols, k_cols, v_cols = ([f"{p}{j + 1}" for j in range(d_k)] for p in "qkv")
     s = Steps(title="attention")
-    s.say(f"Self-attention over {' '.join(tokens)!r}: {T} token{'s' if T != 1 else ''}, d_model = {d_model}, "
-          f"d_k = {d_k}, seed {seed}; float64", "bold")
-    s.say("The embeddings and Wq, Wk, Wv are seeded random numbers (untrained), so which word attends to which "
-          "is chance here; a trained model learns them.", "dim")
+    about = {"sentence": " ".join(tokens), "T": T, "d_model": d_model, "d_k": d_k, "seed": seed}
+    if T == 1:
+        s.say(Msg("Self-attention over {sentence!r}: {T} token, d_model = {d_model}, d_k = {d_k}, seed {seed}; "
+                  "float64", **about), "bold")
+    else:
+        s.say(Msg("Self-attention over {sentence!r}: {T} tokens, d_model = {d_model}, d_k = {d_k}, seed {seed}; "
+                  "float64", **about), "bold")
+    s.say(Msg("The embeddings and Wq, Wk, Wv are seeded random numbers (untrained), so which word attends to which "
+              "is chance here; a trained model learns them."), "dim")
     kernel = _which_ran(s)
     s.fact("setup", tokens=tokens, d_model=d_model, d_k=d_k, seed=seed, scale=scale, kernel=kernel)
 
     s.say("")
-    s.say("Step 1: queries, keys and values", "bold")
-    s.tensor("X", X, "X = each token's embedding", "a row per token", (tokens, e_cols))
-    s.tensor("Wq", Wq, "Wq", "the query weights (d_model × d_k)", (e_cols, q_cols))
-    s.tensor("Wk", Wk, "Wk", "the key weights", (e_cols, k_cols))
-    s.tensor("Wv", Wv, "Wv", "the value weights", (e_cols, v_cols))
-    s.tensor("Q", Q, "Q = X·Wq", "what each token is looking for", (tokens, q_cols))
-    s.tensor("K", K, "K = X·Wk", "what each token offers to be found by", (tokens, k_cols))
-    s.tensor("V", V, "V = X·Wv", "what each token passes on", (tokens, v_cols))
+    s.say(Msg("Step 1: queries, keys and values"), "bold")
+    s.tensor("X", X, Msg("X = each token's embedding"), Msg("a row per token"), (tokens, e_cols))
+    s.tensor("Wq", Wq, "Wq", Msg("the query weights (d_model × d_k)"), (e_cols, q_cols))
+    s.tensor("Wk", Wk, "Wk", Msg("the key weights"), (e_cols, k_cols))
+    s.tensor("Wv", Wv, "Wv", Msg("the value weights"), (e_cols, v_cols))
+    s.tensor("Q", Q, "Q = X·Wq", Msg("what each token is looking for"), (tokens, q_cols))
+    s.tensor("K", K, "K = X·Wk", Msg("what each token offers to be found by"), (tokens, k_cols))
+    s.tensor("V", V, "V = X·Wv", Msg("what each token passes on"), (tokens, v_cols))
     s.say("")
-    s.say("Step 2: the scores", "bold")
-    s.tensor("QK^T", scores, "QKᵀ", "row: the query's token, column: the key's token; the dot product of "
-             "q_i and k_j", (tokens, tokens))
+    s.say(Msg("Step 2: the scores"), "bold")
+    s.tensor("QK^T", scores, "QKᵀ", Msg("row: the query's token, column: the key's token; the dot product of "
+                                        "q_i and k_j"), (tokens, tokens))
     s.say("")
-    s.say("Step 3: scaled", "bold")
-    s.tensor("QK^T/sqrt(d_k)", scaled, f"QKᵀ / √d_k = QKᵀ / {math.sqrt(d_k):.4g}",
-             "so the softmax is not pushed to 0s and 1s as d_k grows", (tokens, tokens))
+    s.say(Msg("Step 3: scaled"), "bold")
+    qk = "QKᵀ"
+    s.tensor("QK^T/sqrt(d_k)", scaled, f"{qk} / √d_k = {qk} / {math.sqrt(d_k):.4g}",
+             Msg("so the softmax is not pushed to 0s and 1s as d_k grows"), (tokens, tokens))
     s.say("")
-    s.say("Step 4: softmax of each row, the attention weights, then Z", "bold")
-    s.tensor("weights", weights, "softmax(QKᵀ / √d_k), row by row",
-             f"how much each token (row) draws on each token (column); every row sums to 1 ({kernel})",
-             (tokens, tokens))
+    s.say(Msg("Step 4: softmax of each row, the attention weights, then Z"), "bold")
+    s.tensor("weights", weights, Msg("softmax(QKᵀ / √d_k), row by row"),
+             Msg("how much each token (row) draws on each token (column); every row sums to 1 ({kernel})",
+                 kernel=kernel), (tokens, tokens))
     s.tensor("weights", weights, view="heatmap", json=False, signed=False,
-             title="the attention weights (rows: queries, columns: keys)")
-    s.tensor("Z", Z, "Z = weights·V", f"each row a weighted sum of V's rows ({kernel})", (tokens, v_cols))
+             title=Msg("the attention weights (rows: queries, columns: keys)"))
+    s.tensor("Z", Z, "Z = weights·V", Msg("each row a weighted sum of V's rows ({kernel})", kernel=kernel),
+             (tokens, v_cols))
     s.say("")
     lines = [weighted_sum(i, weights[i], tokens) for i in range(T)]
     for line in lines:
         s.say(line)
     most = ", ".join(f"{t} → {tokens[int(weights[i].argmax())]} ({weights[i].max():.2f})"
                      for i, t in enumerate(tokens))
-    reading = f"Each token draws most on: {most}."
+    reading = Msg("Each token draws most on: {most}.", most=most)
     s.say(reading, "bold")
     diff = max(softmax_check(scaled, weights), float(np.abs(weights @ V - Z).max()))
-    s.fact("result", f"A NumPy softmax of step 3 and weights·V agree with {kernel}'s: largest difference "
-           f"{diff:.1e}", "dim", tokens=tokens, weights=weights.tolist(), sums=lines, reading=reading,
+    s.fact("result", Msg("A NumPy softmax of step 3 and weights·V agree with {kernel}'s: largest difference "
+                         "{diff:.1e}", kernel=kernel, diff=diff), "dim", tokens=tokens, weights=weights.tolist(), sums=lines, reading=reading,
            difference=diff)
     return s
 
@@ -152,22 +160,25 @@ def attention_example() -> Steps:
     weights, Z = _attend(q, k, np.eye(len(tokens)), 1 / root)
     scaled = (q @ k.T) / root
 
-    s = Steps(title="attention, the lesson's numbers")
-    s.say(f"The lesson's numbers for {ATTENTION_SENTENCE!r}: the first row of QKᵀ, with d_k = {ATTENTION_DK}", "bold")
+    s = Steps(title=Msg("attention, the lesson's numbers"))
+    s.say(Msg("The lesson's numbers for {sentence!r}: the first row of QKᵀ, with d_k = {d_k}",
+              sentence=ATTENTION_SENTENCE, d_k=ATTENTION_DK), "bold")
     kernel = _which_ran(s)
     s.fact("setup", tokens=tokens, d_k=ATTENTION_DK, scale=1 / root, example=True, kernel=kernel)
     first = [tokens[0]]
-    s.tensor("QK^T", row, "q1·k_j", "the lesson's scores of the query of 'I' against each key", (first, tokens))
-    s.tensor("QK^T/sqrt(d_k)", scaled, f"QKᵀ / √{ATTENTION_DK} = QKᵀ / {root:g}", f"as {kernel} scales them",
-             (first, tokens))
-    s.tensor("weights", weights, "softmax of the row", f"computed by {kernel}", (first, tokens))
-    s.tensor("weights", weights, view="heatmap", json=False, signed=False, title="the attention weights of 'I'")
+    s.tensor("QK^T", row, "q1·k_j", Msg("the lesson's scores of the query of 'I' against each key"), (first, tokens))
+    qk = "QKᵀ"
+    s.tensor("QK^T/sqrt(d_k)", scaled, f"{qk} / √{ATTENTION_DK} = {qk} / {root:g}",
+             Msg("as {kernel} scales them", kernel=kernel), (first, tokens))
+    s.tensor("weights", weights, Msg("softmax of the row"), Msg("computed by {kernel}", kernel=kernel), (first, tokens))
+    s.tensor("weights", weights, view="heatmap", json=False, signed=False,
+             title=Msg("the attention weights of 'I'"))
     line = weighted_sum(0, weights[0], tokens)
     s.say(line)
-    gaps = " and ".join(f"{scaled[0, 0] - v:g} above {v:g}" for v in scaled[0, 1:])
-    sharp = (f"Softmax of scores this far apart is sharp: {scaled[0, 0]:g} is {gaps}, so "
-             f"{tokens[0]!r} keeps {weights[0, 0]:.3f} of its attention for itself; the lesson's diagram "
-             f"suggests gentler weights.")
+    gaps = joined([Msg("{gap:g} above {v:g}", gap=scaled[0, 0] - v, v=v) for v in scaled[0, 1:]], " and ")
+    sharp = Msg("Softmax of scores this far apart is sharp: {top:g} is {gaps}, so {token!r} keeps {kept:.3f} of its "
+                "attention for itself; the lesson's diagram suggests gentler weights.", top=scaled[0, 0], gaps=gaps,
+                token=tokens[0], kept=weights[0, 0])
     diff = max(softmax_check(scaled, weights), float(np.abs(Z - weights).max()))
     s.fact("result", sharp, "bold", tokens=tokens, weights=weights.tolist(), sums=[line], reading=sharp,
            difference=diff)
@@ -183,7 +194,7 @@ def block_reading(model, tokens, where) -> list:
     return [(tokens[int(r.argmax())], float(r.max())) for r in rows]
 
 
-def pronoun_attention(model, sentence: str, source: str = "the model") -> Steps:
+def pronoun_attention(model, sentence: str, source: str = Msg("the model")) -> Steps:
     """The four steps of a trained pronoun model's answer attention on one sentence: the
     query of "it" against the keys of the words, the weights its answer is read from, and
     the word it chose. ``source`` names where the weights came from (a checkpoint's path)."""
@@ -213,68 +224,76 @@ def pronoun_attention(model, sentence: str, source: str = "the model") -> Steps:
     q_cols, k_cols, v_cols = ([f"{p}{j + 1}" for j in range(D)] for p in "qkv")
     one = [it]
     epochs = model.extra_config.get("epochs", "?")
-    s = Steps(title="attention in a trained model")
-    s.say(f"Self-attention in a trained model over {' '.join(tokens)!r}: which word does {it!r} stand for? "
-          f"d_model = d_k = {D}; {source}, trained {epochs} epochs; float64", "bold")
-    s.say(f"The model's answer is read from z({it}) alone, a weighted sum of the words' values, and each value "
-          f"comes from its own word: to name the right word the model must attend to it. Nothing told it where "
-          f"to look; these are the weights it learnt from the answers.", "dim")
+    s = Steps(title=Msg("attention in a trained model"))
+    s.say(Msg("Self-attention in a trained model over {sentence!r}: which word does {it!r} stand for? "
+              "d_model = d_k = {D}; {source}, trained {epochs} epochs; float64", sentence=" ".join(tokens), it=it,
+              D=D, source=source, epochs=epochs), "bold")
+    s.say(Msg("The model's answer is read from z({it}) alone, a weighted sum of the words' values, and each value "
+              "comes from its own word: to name the right word the model must attend to it. Nothing told it where "
+              "to look; these are the weights it learnt from the answers.", it=it), "dim")
     kernel = _which_ran(s)
     s.fact("setup", tokens=tokens, d_model=D, d_k=D, scale=scale, checkpoint=source, pronoun=where,
            epochs=epochs, kernel=kernel)
     if block_heads:
-        s.say(f"First, a transformer block let {it!r} read the sentence; its heads drew most on: "
-              + ", ".join(f"head {i + 1} → {t} ({w:.2f})" for i, (t, w) in enumerate(block_heads)) + ".", "dim")
+        heads = joined(Msg("head {i} → {t} ({w:.2f})", i=i + 1, t=t, w=w) for i, (t, w) in enumerate(block_heads))
+        s.say(Msg("First, a transformer block let {it!r} read the sentence; its heads drew most on: {heads}.", it=it,
+                  heads=heads), "dim")
 
     s.say("")
-    s.say(f"Step 1: the query of {it!r}, the keys and values of the words", "bold")
-    s.tensor("X", X, "X = each word's vector: token + position, layer-normed",
-             "a row per word; the keys and values are made from these", (tokens, e_cols))
-    s.tensor("h(it)", h, f"h({it}) = {it!r} after the block read the sentence, layer-normed",
-             "the query is made from this row", (one, e_cols))
-    s.tensor("Wq", Wq, "Wq", "the trained query weights (d_model × d_k)", (e_cols, q_cols))
-    s.tensor("Wk", Wk, "Wk", "the trained key weights", (e_cols, k_cols))
-    s.tensor("Wv", Wv, "Wv", "the trained value weights", (e_cols, v_cols))
-    s.tensor("bq", bq, "bq", "the query bias", (["bq"], q_cols))
-    s.tensor("bk", bk, "bk", "the key bias (it adds the same to every score of a row)", (["bk"], k_cols))
-    s.tensor("bv", bv, "bv", "the value bias", (["bv"], v_cols))
-    s.tensor("Q", Q, f"q({it}) = h({it})·Wq + bq", f"what {it!r} is looking for", (one, q_cols))
-    s.tensor("K", K, "K = X·Wk + bk", "what each word offers to be found by", (tokens, k_cols))
-    s.tensor("V", V, "V = X·Wv + bv", "what each word passes on", (tokens, v_cols))
+    s.say(Msg("Step 1: the query of {it!r}, the keys and values of the words", it=it), "bold")
+    s.tensor("X", X, Msg("X = each word's vector: token + position, layer-normed"),
+             Msg("a row per word; the keys and values are made from these"), (tokens, e_cols))
+    s.tensor("h(it)", h, Msg("h({it}) = {it!r} after the block read the sentence, layer-normed", it=it),
+             Msg("the query is made from this row"), (one, e_cols))
+    s.tensor("Wq", Wq, "Wq", Msg("the trained query weights (d_model × d_k)"), (e_cols, q_cols))
+    s.tensor("Wk", Wk, "Wk", Msg("the trained key weights"), (e_cols, k_cols))
+    s.tensor("Wv", Wv, "Wv", Msg("the trained value weights"), (e_cols, v_cols))
+    s.tensor("bq", bq, "bq", Msg("the query bias"), (["bq"], q_cols))
+    s.tensor("bk", bk, "bk", Msg("the key bias (it adds the same to every score of a row)"), (["bk"], k_cols))
+    s.tensor("bv", bv, "bv", Msg("the value bias"), (["bv"], v_cols))
+    s.tensor("Q", Q, f"q({it}) = h({it})·Wq + bq", Msg("what {it!r} is looking for", it=it), (one, q_cols))
+    s.tensor("K", K, "K = X·Wk + bk", Msg("what each word offers to be found by"), (tokens, k_cols))
+    s.tensor("V", V, "V = X·Wv + bv", Msg("what each word passes on"), (tokens, v_cols))
 
     s.say("")
-    s.say("Step 2: the scores", "bold")
+    s.say(Msg("Step 2: the scores"), "bold")
     # one query: its rows of scores and weights are shown as columns, a word per line
-    s.tensor("QK^T", scores.T, f"q({it})·Kᵀ", f"how well the query of {it!r} matches each word's key",
+    s.tensor("QK^T", scores.T, f"q({it})·Kᵀ", Msg("how well the query of {it!r} matches each word's key", it=it),
              (tokens, one), full=True)
     s.say("")
-    s.say("Step 3: scaled", "bold")
+    s.say(Msg("Step 3: scaled"), "bold")
     s.tensor("QK^T/sqrt(d_k)", scaled.T, f"q·Kᵀ / √d_k = q·Kᵀ / {math.sqrt(D):.4g}",
-             "so the softmax is not pushed to 0s and 1s as d_k grows", (tokens, one), full=True)
+             Msg("so the softmax is not pushed to 0s and 1s as d_k grows"), (tokens, one), full=True)
     s.say("")
-    s.say("Step 4: softmax, the attention weights, then Z", "bold")
+    s.say(Msg("Step 4: softmax, the attention weights, then Z"), "bold")
     s.tensor("weights", weights.T, "softmax(q·Kᵀ / √d_k)",
-             f"how much {it!r} draws on each word; they sum to 1 ({kernel})", (tokens, one), full=True)
+             Msg("how much {it!r} draws on each word; they sum to 1 ({kernel})", it=it, kernel=kernel), (tokens, one),
+             full=True)
     s.tensor("weights", weights, view="heatmap", json=False, signed=False,
-             title=f"the attention weights of {it!r} (columns: {' '.join(tokens)})")
-    s.tensor("Z", Z, f"z({it}) = weights·V", f"the weighted sum of the words' values ({kernel})", (one, v_cols))
+             title=Msg("the attention weights of {it!r} (columns: {words})", it=it, words=" ".join(tokens)))
+    s.tensor("Z", Z, f"z({it}) = weights·V", Msg("the weighted sum of the words' values ({kernel})", kernel=kernel),
+             (one, v_cols))
 
     s.say("")
     line = f"z({it}) = " + " + ".join(f"{w:.2f}·v({t})" for w, t in zip(weights[0], tokens))
     s.say(line)
     j = int(weights[0].argmax())
     others = sorted(((weights[0, i], tokens[i]) for i in range(T) if i != j), reverse=True)
-    reading = f"{it} attends most to {tokens[j]} ({weights[0, j]:.2f})" + (
-        f"; next is {others[0][1]} ({others[0][0]:.2f})" if others else "")
+    if others:
+        reading = Msg("{it} attends most to {word} ({w:.2f}); next is {next} ({next_w:.2f})", it=it, word=tokens[j],
+                      w=weights[0, j], next=others[0][1], next_w=others[0][0])
+    else:
+        reading = Msg("{it} attends most to {word} ({w:.2f})", it=it, word=tokens[j], w=weights[0, j])
     s.say(reading, "bold")
     top = np.argsort(-probs)[:3]
-    s.say(f"The model's answer, from z({it})·Wout + b over its {model.vocab_size} words: {answer} "
-          f"(p = {probs[top[0]]:.3f}); next " + ", ".join(f"{model.words[i]} ({probs[i]:.3f})" for i in top[1:]),
-          "bold")
+    s.say(Msg("The model's answer, from z({it})·Wout + b over its {n} words: {answer} (p = {p:.3f}); next {next}",
+              it=it, n=model.vocab_size, answer=answer, p=probs[top[0]],
+              next=", ".join(f"{model.words[i]} ({probs[i]:.3f})" for i in top[1:])), "bold")
     diff = max(softmax_check(scaled, weights), float(np.abs(weights @ V - Z).max()))
     model_diff = float(np.abs(model_weights - weights[0]).max())
-    s.fact("result", f"A NumPy softmax of step 3 and weights·V agree with {kernel}'s: largest difference "
-           f"{diff:.1e}; the model's own float32 weights differ by at most {model_diff:.1e}", "dim",
+    s.fact("result", Msg("A NumPy softmax of step 3 and weights·V agree with {kernel}'s: largest difference "
+                         "{diff:.1e}; the model's own float32 weights differ by at most {model_diff:.1e}",
+                         kernel=kernel, diff=diff, model_diff=model_diff), "dim",
            tokens=tokens, weights=weights.tolist(), sums=[line], reading=reading, attends_most_to=tokens[j],
            answer=answer, probability=float(probs.max()), answer_from_z=model.words[int(answer_scores.argmax())],
            block_heads=[list(hw) for hw in block_heads], difference=diff, model_difference=model_diff)

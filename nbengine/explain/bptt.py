@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from nbengine.explain.steps import Column, Steps, Table
+from nbengine.i18n import Msg, joined
 from nbengine.layers.recurrent import TimeLSTM, TimeRNN
 
 BAR_WIDTH = 24
@@ -37,10 +38,10 @@ def log_bar(v: float, lo: float, hi: float, width: int = BAR_WIDTH) -> str:
 def fate(ratio: float) -> str:
     """What a gradient's ratio (first step over last) says, in words."""
     if ratio < 1e-3:
-        return "it vanishes"
+        return Msg("it vanishes")
     if ratio > 1e3:
-        return "it explodes"
-    return "it survives"
+        return Msg("it explodes")
+    return Msg("it survives")
 
 
 def bptt(T: int = 20, H: int = 16, small_sigma: float = 0.5, large_sigma: float = 2.0, forget_bias: float = 2.0,
@@ -100,12 +101,13 @@ def bptt(T: int = 20, H: int = 16, small_sigma: float = 0.5, large_sigma: float 
     lin_slope = float(np.mean(1 - hs_large ** 2))
 
     s = Steps(title="bptt")
-    s.say(f"Backpropagation through time from the last of {T} steps: ‖dL/dh_t‖ for each step t", "bold")
-    s.say(f"Hidden size {H}; inputs x_t ~ N(0, 1) × {scale:g}, the largest power of ten at which the "
-          f"σ = {large_sigma:g} RNN keeps |h| ≤ 0.5 (tanh near its linear part); dL/dh_{T - 1} a random unit "
-          f"vector, 0 at every other step; seed {seed}. Largest singular values of Wh: {sv(layer_small):.4g} and "
-          f"{sv(layer_large):.4g}. The LSTM has Xavier-like random weights and forget-gate bias {forget_bias:g} "
-          f"(mean f = {f_mean:.3f}).", "dim")
+    s.say(Msg("Backpropagation through time from the last of {T} steps: ‖dL/dh_t‖ for each step t", T=T), "bold")
+    s.say(Msg("Hidden size {H}; inputs x_t ~ N(0, 1) × {scale:g}, the largest power of ten at which the "
+              "σ = {large_sigma:g} RNN keeps |h| ≤ 0.5 (tanh near its linear part); dL/dh_{last} a random unit "
+              "vector, 0 at every other step; seed {seed}. Largest singular values of Wh: {sv_small:.4g} and "
+              "{sv_large:.4g}. The LSTM has Xavier-like random weights and forget-gate bias {forget_bias:g} "
+              "(mean f = {f_mean:.3f}).", H=H, scale=scale, large_sigma=large_sigma, last=T - 1, seed=seed,
+              sv_small=sv(layer_small), sv_large=sv(layer_large), forget_bias=forget_bias, f_mean=f_mean), "dim")
     s.fact("setup", steps=T, hidden=H, seed=seed, input_scale=scale, small_sigma=small_sigma,
            large_sigma=large_sigma, singular_values=[sv(layer_small), sv(layer_large)], forget_bias=forget_bias,
            mean_f=f_mean)
@@ -122,8 +124,8 @@ def bptt(T: int = 20, H: int = 16, small_sigma: float = 0.5, large_sigma: float 
     hi = math.ceil(math.log10(positive.max()))
     hi = hi if hi > lo else lo + 1
     s.say("")
-    s.say(f"The same on a log scale: a bar runs from 1e{lo} (none) to 1e{hi} (full), "
-          f"{BAR_WIDTH / (hi - lo):.2g} cells a decade", "bold")
+    s.say(Msg("The same on a log scale: a bar runs from 1e{lo} (none) to 1e{hi} (full), {cells:.2g} cells a decade",
+              lo=lo, hi=hi, cells=BAR_WIDTH / (hi - lo)), "bold")
     s.append(Table("", (Column("t", "t", justify="right"),
                         *(Column(k, titles[k], style=styles[k], width=BAR_WIDTH) for k in series)),
                    tuple({"t": t, **{k: log_bar(series[k][t], lo, hi) for k in series}} for t in range(T)),
@@ -131,19 +133,31 @@ def bptt(T: int = 20, H: int = 16, small_sigma: float = 0.5, large_sigma: float 
 
     def reading(k: str) -> str:
         r, f = ratio[k], factor[k]
-        size = f"{sci(r)} of the last step's" if r < 1 else f"{sci(r)} times the last step's"
-        return f"{titles[k]}: the gradient at t = 0 is {size} (×{f:.3g} a step: {fate(r)})"
+        if r < 1:
+            return Msg("{title}: the gradient at t = 0 is {ratio} of the last step's (×{f:.3g} a step: {fate})",
+                       title=titles[k], ratio=sci(r), f=f, fate=fate(r))
+        return Msg("{title}: the gradient at t = 0 is {ratio} times the last step's (×{f:.3g} a step: {fate})",
+                   title=titles[k], ratio=sci(r), f=f, fate=fate(r))
 
-    line = "; ".join(reading(k) for k in series) + "."
+    line = Msg("{readings}.", readings=joined((reading(k) for k in series), "; "))
     s.say("")
     s.say(line, "bold")
-    s.say(f"Along the LSTM's cell the gradient is multiplied only by f (mean {f_mean:.3f}) at each step; "
-          f"the RNN's is multiplied by σ and by tanh' = 1 − h² (mean {lin_slope:.3f} here).")
-    held = (f"; tanh' = 1 − h² < 1, multiplied in at every step, holds back the growth "
-            f"({sci(ratio['rnn_large'])} times with small inputs)" if sat_ratio < ratio["rnn_large"] else "")
-    s.fact("result", f"With inputs of scale 1 instead, the σ = {large_sigma:g} RNN's tanh saturates (mean 1 − h² = "
-           f"{sat_slope:.3f}) and its gradient at t = 0 is {sci(sat_ratio)} "
-           f"{'of' if sat_ratio < 1 else 'times'} the last step's ({fate(sat_ratio)}){held}.",
+    s.say(Msg("Along the LSTM's cell the gradient is multiplied only by f (mean {f_mean:.3f}) at each step; "
+              "the RNN's is multiplied by σ and by tanh' = 1 − h² (mean {slope:.3f} here).", f_mean=f_mean,
+              slope=lin_slope))
+    held = Msg("; tanh' = 1 − h² < 1, multiplied in at every step, holds back the growth ({ratio} times with small "
+               "inputs)", ratio=sci(ratio["rnn_large"])) if sat_ratio < ratio["rnn_large"] else ""
+    saturated_at = {"sigma": large_sigma, "slope": sat_slope, "ratio": sci(sat_ratio), "fate": fate(sat_ratio),
+                    "held": held}
+    if sat_ratio < 1:
+        result = Msg("With inputs of scale 1 instead, the σ = {sigma:g} RNN's tanh saturates (mean 1 − h² = "
+                     "{slope:.3f}) and its gradient at t = 0 is {ratio} of the last step's ({fate}){held}.",
+                     **saturated_at)
+    else:
+        result = Msg("With inputs of scale 1 instead, the σ = {sigma:g} RNN's tanh saturates (mean 1 − h² = "
+                     "{slope:.3f}) and its gradient at t = 0 is {ratio} times the last step's ({fate}){held}.",
+                     **saturated_at)
+    s.fact("result", result,
            norms={k: [float(x) for x in n] for k, n in series.items()}, ratio_first_to_last=ratio,
            factor_per_step=factor, saturated_norms=[float(x) for x in saturated], saturated_ratio=sat_ratio,
            saturated_mean_slope=sat_slope, mean_slope=lin_slope, mean_f=f_mean, reading=line)

@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from nbengine.explain.steps import Column, Maps, Steps, Table
+from nbengine.i18n import Msg
 from nbengine.trace import to_json_data
 
 
@@ -20,18 +21,18 @@ def layer_note(layer) -> str:
     act = f", {layer.activation}" if getattr(layer, "activation", None) else ""
     if layer.kind == "Conv2D":
         R, S = layer.kernel_size
-        return f"{layer.filters} filters {R}×{S}{act}"
+        return Msg("{n} filters {R}×{S}{act}", n=layer.filters, R=R, S=S, act=act)
     if layer.kind == "MaxPooling2D":
         ph, pw = layer.pool_size
-        return f"max of {ph}×{pw}, stride {layer.strides[0]}"
+        return Msg("max of {ph}×{pw}, stride {stride}", ph=ph, pw=pw, stride=layer.strides[0])
     if layer.kind == "Flatten":
-        return " · ".join(map(str, layer.input_shape)) + " in one row"
+        return Msg("{shape} in one row", shape=" · ".join(map(str, layer.input_shape)))
     if layer.kind == "Dropout":
-        return "off at inference"
+        return Msg("off at inference")
     if layer.kind == "Dense":
         if getattr(layer, "emit_logits", False):
-            return f"{layer.units} logits z (softmax next)"
-        return f"{layer.units} units{act}"
+            return Msg("{n} logits z (softmax next)", n=layer.units)
+        return Msg("{n} units{act}", n=layer.units, act=act)
     return layer.describe()
 
 
@@ -50,22 +51,33 @@ def cnn(model, images, index: int, *, data: str = "", split: str = "train", chec
     trained = checkpoint is not None
     if trained:
         epochs = model.extra_config.get("epochs")
-        weights = f"the weights of {checkpoint}" + (f" (trained for {epochs} epochs)" if epochs is not None else "")
+        if epochs is not None:
+            weights = Msg("the weights of {checkpoint} (trained for {epochs} epochs)", checkpoint=checkpoint,
+                          epochs=epochs)
+        else:
+            weights = Msg("the weights of {checkpoint}", checkpoint=checkpoint)
     else:
-        weights = f"untrained weights (random, seed {seed})"
+        weights = Msg("untrained weights (random, seed {seed})", seed=seed)
     about = f"label {label}" + (f" = {true_name}" if true_name != str(label) else "")
     s = Steps(title="cnn")
-    s.say(f"Image {index} of {data} ({split} split), {about}; {weights}", "bold")
+    if split == "train":
+        s.say(Msg("Image {index} of {data} (train split), {about}; {weights}", index=index, data=data,
+                  about=Msg("label {label}", label=label) if true_name == str(label)
+                  else Msg("label {label} = {name}", label=label, name=true_name), weights=weights), "bold")
+    else:
+        s.say(Msg("Image {index} of {data} (test split), {about}; {weights}", index=index, data=data,
+                  about=Msg("label {label}", label=label) if true_name == str(label)
+                  else Msg("label {label} = {name}", label=label, name=true_name), weights=weights), "bold")
     if not trained:
-        s.say(f"The weights are untrained (random, seed {seed}), so the prediction is a guess. To trace a "
-              f"trained network: `nbengine train cnn --save cnn.npz`, then "
-              f"`nbengine trace cnn --checkpoint cnn.npz`.", "yellow")
+        s.say(Msg("The weights are untrained (random, seed {seed}), so the prediction is a guess. To trace a "
+                  "trained network: `nbengine train cnn --save cnn.npz`, then "
+                  "`nbengine trace cnn --checkpoint cnn.npz`.", seed=seed), "yellow")
     s.fact("sample", data=data, split=split, index=index, label=label, class_name=true_name, trained=trained,
            checkpoint=checkpoint, seed=None if trained else seed, as_written=model.as_written)
 
     # -- forward, layer by layer, in inference mode -------------------------------------------
-    s.tensor("input", x[0], "pixels / 255", "the image, (H, W, C)", view="heatmap", palette="grey",
-             title=f"input {dims(x.shape[1:])}: pixels / 255")
+    s.tensor("input", x[0], "pixels / 255", Msg("the image, (H, W, C)"), view="heatmap", palette="grey",
+             title=Msg("input {shape}: pixels / 255", shape=dims(x.shape[1:])))
     a = x
     outputs = []
     for layer in model.layers:
@@ -80,9 +92,10 @@ def cnn(model, images, index: int, *, data: str = "", split: str = "train", chec
              "zeros": float(np.mean(x == 0))}]
     rows += [{"layer": f"{layer.name} ({layer.kind})", "shape": value.shape, "note": layer_note(layer),
               "max": float(value.max()), "zeros": float(np.mean(value == 0))} for layer, value in outputs]
-    s.append(Table("the shape after every layer, for one image (zeros: the share of values that are 0)",
-                   (Column("layer", "layer (type)"), Column("shape", "output shape", "shape"), Column("note", ""),
-                    Column("max", "max", "f", "right"), Column("zeros", "zeros", "%", "right")), tuple(rows)))
+    s.append(Table(Msg("the shape after every layer, for one image (zeros: the share of values that are 0)"),
+                   (Column("layer", Msg("layer (type)")), Column("shape", Msg("output shape"), "shape"),
+                    Column("note", ""), Column("max", Msg("max"), "f", "right"),
+                    Column("zeros", Msg("zeros"), "%", "right")), tuple(rows)))
 
     if maps:
         chosen = None
@@ -92,19 +105,22 @@ def cnn(model, images, index: int, *, data: str = "", split: str = "train", chec
                 chosen = [int(c) for c in np.argsort(-activity, kind="stable")[:maps]]
             elif layer.kind != "MaxPooling2D" or chosen is None:
                 continue
-            same = " (the same channels, pooled)" if layer.kind == "MaxPooling2D" else " (the most active)"
-            s.append(Maps(layer.name, f"{layer.name}: {len(chosen)} of {value.shape[2]} feature maps of "
-                                      f"{dims(value.shape[:2])}{same}",
-                          tuple(chosen), tuple(value[:, :, c] for c in chosen)))
+            about = {"layer": layer.name, "n": len(chosen), "of": value.shape[2], "size": dims(value.shape[:2])}
+            if layer.kind == "MaxPooling2D":
+                title = Msg("{layer}: {n} of {of} feature maps of {size} (the same channels, pooled)", **about)
+            else:
+                title = Msg("{layer}: {n} of {of} feature maps of {size} (the most active)", **about)
+            s.append(Maps(layer.name, title, tuple(chosen), tuple(value[:, :, c] for c in chosen)))
 
     predicted = int(np.argmax(probs))
     marks = {k: tuple(m for m, hit in (("predicted", k == predicted), ("true", k == label)) if hit)
              for k in range(len(probs))}
-    s.tensor("probabilities", probs, "softmax(z) = e^z / Σ e^z", "the network's belief in each class",
-             (list(names),), view="bars", title="class probabilities (softmax)", marks=marks)
-    verdict = "correct" if predicted == label else "wrong"
-    s.fact("prediction", f"predicted {names[predicted]} (p = {probs[predicted]:.{precision}f}), true {true_name}: "
-           f"{verdict}; the probabilities sum to {probs.sum(dtype=np.float64):.{precision}f}",
+    s.tensor("probabilities", probs, "softmax(z) = e^z / Σ e^z", Msg("the network's belief in each class"),
+             (list(names),), view="bars", title=Msg("class probabilities (softmax)"), marks=marks)
+    verdict = Msg("correct") if predicted == label else Msg("wrong")
+    s.fact("prediction", Msg("predicted {name} (p = {p}), true {true}: {verdict}; the probabilities sum to {total}",
+                             name=names[predicted], p=f"{probs[predicted]:.{precision}f}", true=true_name,
+                             verdict=verdict, total=f"{probs.sum(dtype=np.float64):.{precision}f}"),
            predicted=predicted, class_name=names[predicted], probability=to_json_data(probs[predicted]),
            label=label, correct=predicted == label, sum=float(probs.sum(dtype=np.float64)))
 
@@ -115,28 +131,29 @@ def cnn(model, images, index: int, *, data: str = "", split: str = "train", chec
     dropout = next((layer for layer in model.layers if layer.kind == "Dropout"), None)
     kept = dropout.cache.get("keep") if dropout is not None else None
     s.say("")
-    drop = f": it kept {int(kept.sum()):,} of {kept.size:,} values" if kept is not None else ""
-    s.say(f"Backward, as a training step runs it (dropout on{drop}), without the update: "
-          f"loss -log p[{true_name}] = {loss:.{precision}f}", "bold")
+    drop = Msg(": it kept {kept:,} of {size:,} values", kept=int(kept.sum()), size=kept.size) if kept is not None \
+        else ""
+    s.say(Msg("Backward, as a training step runs it (dropout on{drop}), without the update: "
+              "loss -log p[{true}] = {loss}", drop=drop, true=true_name, loss=f"{loss:.{precision}f}"), "bold")
     true_dropped = (model.as_written and kept is not None and kept.shape == (1, model.n_classes)
                     and kept[0, label] == 0)
     if true_dropped:
-        s.say(f"Dropout after the softmax zeroed the probability of the true class {true_name}: the loss is "
-              f"-log of the clip, whatever the network computed, and every gradient below is 0 (the lesson's "
-              f"order; see `nbengine summary cnn`).", "yellow")
+        s.say(Msg("Dropout after the softmax zeroed the probability of the true class {true}: the loss is "
+                  "-log of the clip, whatever the network computed, and every gradient below is 0 (the lesson's "
+                  "order; see `nbengine summary cnn`).", true=true_name), "yellow")
     grads = []
     for name, g in model.grads.items():
         g64 = g.astype(np.float64)
         grads.append({"parameter": name, "shape": list(g.shape), "norm": float(np.linalg.norm(g64)),
                       "max_abs": float(np.abs(g64).max())})
-    s.append(Table("the gradient of the loss for every parameter",
-                   (Column("name", "parameter"), Column("shape", "shape", "shape"),
+    s.append(Table(Msg("the gradient of the loss for every parameter"),
+                   (Column("name", Msg("parameter")), Column("shape", Msg("shape"), "shape"),
                     Column("norm", "‖dL/dθ‖", "e", "right"), Column("max_abs", "max |dL/dθ|", "e", "right")),
                    tuple({**g, "name": f"dL/d{g['parameter']}"} for g in grads), event="gradient",
                    json=tuple(grads)))
-    s.tensor("dL/dinput", dx, "the gradient carried back through every layer", "how the loss changes with each pixel",
-             view="heatmap", signed=True,
-             title="dL/d(pixels): a brighter pixel raises the loss (+, red) or lowers it (-, blue)")
+    s.tensor("dL/dinput", dx, Msg("the gradient carried back through every layer"),
+             Msg("how the loss changes with each pixel"), view="heatmap", signed=True,
+             title=Msg("dL/d(pixels): a brighter pixel raises the loss (+, red) or lowers it (-, blue)"))
     s.fact("result", loss=float(loss), predicted=predicted, label=label, correct=predicted == label,
            trained=trained, true_class_dropped=bool(true_dropped))
     return s
@@ -161,42 +178,43 @@ def cnn_summary(model) -> Steps:
     from nbengine.layers.losses import KERAS_EPSILON
 
     rows = model.summary()
-    s = Steps(title="cnn summary")
+    s = Steps(title=Msg("cnn summary"))
     layers = [{"name": r.name, "type": r.kind, "output_shape": list(r.output_shape),
                "keras_shape": keras_shape(r.output_shape), "params": r.params, "settings": r.settings} for r in rows]
-    s.append(Table('Model: "cnn"' + (" (as the lesson wrote it)" if model.as_written else ""),
-                   (Column("layer", "Layer (type)"), Column("keras_shape", "Output Shape"),
-                    Column("params", "Param #", "count", "right"), Column("settings", "Settings", wrap=True)),
+    s.append(Table(Msg('Model: "cnn" (as the lesson wrote it)') if model.as_written else Msg('Model: "cnn"'),
+                   (Column("layer", Msg("Layer (type)")), Column("keras_shape", Msg("Output Shape")),
+                    Column("params", Msg("Param #"), "count", "right"), Column("settings", Msg("Settings"), wrap=True)),
                    tuple({**row, "layer": f"{row['name']} ({row['type']})"} for row in layers), event="layer",
                    json=tuple(layers), box="heavy"))
     total = model.n_params
     size = keras_bytes(total * model.dtype.itemsize)
-    s.say(f" Total params: {total:,} ({size})\n"
-          f" Trainable params: {total:,} ({size})\n"
-          f" Non-trainable params: 0 ({keras_bytes(0)})")
+    s.say(Msg(" Total params: {total:,} ({size})\n Trainable params: {total:,} ({size})\n"
+              " Non-trainable params: 0 ({zero})", total=total, size=size, zero=keras_bytes(0)))
 
     names = [r.name for r in rows]
     at = names.index("dropout")
     rate = model.dropout_rate
     clip_loss = -math.log(KERAS_EPSILON)
     eps = f"{KERAS_EPSILON:g}".replace("e-0", "e-")  # 1e-7
-    after = f"after {names[at - 1]}" if at > 0 else "first"
+    after = Msg("after {layer}", layer=names[at - 1]) if at > 0 else Msg("first")
     if model.as_written:
-        where = (f"Dropout sits {after}, the softmax, as the lesson wrote it. That is a mistake: during "
-                 f"training it zeroes a random {rate:.0%} of the ten class probabilities (and scales the rest "
-                 f"by 1/{1 - rate:g}), so they no longer sum to 1, and when it zeroes the true class the loss "
-                 f"sees a probability of 0, clipped to {eps}: -log({eps}) ≈ "
-                 f"{clip_loss:.1f} whatever the network did, and no gradient flows back from that image. "
-                 f"Without --as-written Dropout sits before the last Dense, on the hidden features.")
+        where = Msg("Dropout sits {after}, the softmax, as the lesson wrote it. That is a mistake: during "
+                    "training it zeroes a random {rate:.0%} of the ten class probabilities (and scales the rest "
+                    "by 1/{keep:g}), so they no longer sum to 1, and when it zeroes the true class the loss "
+                    "sees a probability of 0, clipped to {eps}: -log({eps}) ≈ "
+                    "{clip_loss:.1f} whatever the network did, and no gradient flows back from that image. "
+                    "Without --as-written Dropout sits before the last Dense, on the hidden features.",
+                    after=after, rate=rate, keep=1 - rate, eps=eps, clip_loss=clip_loss)
     else:
-        where = (f"Dropout sits {after}, before the last Dense: during training it zeroes a random {rate:.0%} "
-                 f"of the {rows[at].output_shape[0]:,} hidden features (and scales the rest by 1/{1 - rate:g}), "
-                 f"so the network cannot rely on any single one; at inference it passes values through. The "
-                 f"lesson's code puts it after the softmax (--as-written), which is a mistake: there it zeroes "
-                 f"class probabilities, so the loss sometimes sees 0 for the true class, clipped to "
-                 f"{eps}: -log({eps}) ≈ {clip_loss:.1f}, and no gradient. Both orders "
-                 f"have the same parameters.")
-    s.say(where, "italic")
+        where = Msg("Dropout sits {after}, before the last Dense: during training it zeroes a random {rate:.0%} "
+                    "of the {features:,} hidden features (and scales the rest by 1/{keep:g}), "
+                    "so the network cannot rely on any single one; at inference it passes values through. The "
+                    "lesson's code puts it after the softmax (--as-written), which is a mistake: there it zeroes "
+                    "class probabilities, so the loss sometimes sees 0 for the true class, clipped to "
+                    "{eps}: -log({eps}) ≈ {clip_loss:.1f}, and no gradient. Both orders "
+                    "have the same parameters.", after=after, rate=rate, features=rows[at].output_shape[0],
+                    keep=1 - rate, eps=eps, clip_loss=clip_loss)
+    s.say(where, style="italic")
     s.fact("result", total=total, trainable=total, non_trainable=0, bytes=total * model.dtype.itemsize,
            dtype=model.dtype.name, as_written=model.as_written, dropout_after=names[at - 1] if at > 0 else None)
     return s

@@ -37,8 +37,9 @@ POOL_UPSTREAM = ((1, 2),
 POOL_OUTPUT = ((5, 8),
                (5, 4))
 
-ATTENTION_SENTENCE = "I am good"
-ATTENTION_TOKENS = ("I", "am", "good")
+ATTENTION_TOKENS = ("I", "am", "good")  # the lesson's words: data, in every language
+ATTENTION_SENTENCE = " ".join(ATTENTION_TOKENS)
 ATTENTION_SCORES = (110.0, 90.0, 80.0)
 ATTENTION_DK = 64
-PRONOUN_SENTENCE = "A cat ate the fish because it was hungry"  # what a trained pronoun model reads by default
+# what a trained pronoun model reads by default (its words are data, in every language)
+PRONOUN_SENTENCE = " ".join(("A", "cat", "ate", "the", "fish", "because", "it", "was", "hungry"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from nbengine.explain.steps import Say, Steps, Tensor
+from nbengine.i18n import Msg
 from nbengine.trace import Tracer, to_json_data
 
 
@@ -33,11 +34,15 @@ def logreg(model, x, y, lr: float = 0.1, precision: int = 4, **fields) -> Steps:
         optimizer.step()
     a_before = float(next(s.value for s in tracer.steps if s.name == "a"))
     a_after = float(model.predict_proba(x)[0])
-    tracer.add("new a", np.float32(a_after), "a = σ(new w · x + new b)",
-               f"the same sample after the update: {a_before:.4f} → {a_after:.4f}, "
-               f"{'closer to' if abs(a_after - label) < abs(a_before - label) else 'no closer to'} y = {label}")
+    if abs(a_after - label) < abs(a_before - label):
+        note = Msg("the same sample after the update: {before:.4f} → {after:.4f}, closer to y = {label}",
+                   before=a_before, after=a_after, label=label)
+    else:
+        note = Msg("the same sample after the update: {before:.4f} → {after:.4f}, no closer to y = {label}",
+                   before=a_before, after=a_after, label=label)
+    tracer.add("new a", np.float32(a_after), Msg("a = σ(new w · x + new b)"), note)
     s = traced(tracer.steps, **fields)
-    s.title = "logistic regression"
+    s.title = Msg("logistic regression")
 
     # The chain rule for one weight, with the numbers multiplied out: the weight whose
     # gradient is largest, so the product is the one that moves most.
@@ -48,7 +53,7 @@ def logreg(model, x, y, lr: float = 0.1, precision: int = 4, **fields) -> Steps:
     product = float(v["dL/dw"][i])
     numbers = " × ".join(f"({f:.{p}f})" if f < 0 else f"{f:.{p}f}" for f in factors)
     name = model.feature_names[i]
-    s.say(f"The chain for the weight of {name!r} (the largest gradient):")
+    s.say(Msg("The chain for the weight of {name!r} (the largest gradient):", name=name))
     s.fact("chain", f"  dL/dw = dL/da · da/dz · dz/dw = {numbers} = {product:.{p}f}", feature=name, index=i,
            dL_da=to_json_data(v["dL/da"]), da_dz=to_json_data(v["da/dz"]), dz_dw=to_json_data(v["dz/dw"][i]),
            dL_dw=to_json_data(v["dL/dw"][i]))

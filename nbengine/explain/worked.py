@@ -8,6 +8,7 @@ import numpy as np
 
 from nbengine.explain.lessons import CONV_FILTER, CONV_INPUT, POOL_INPUT, POOL_UPSTREAM
 from nbengine.explain.steps import Figure, Steps, Window, tensor
+from nbengine.i18n import Msg
 from nbengine.kernels.conv2d import conv2d_forward
 from nbengine.kernels.registry import name_of, reordered_note
 from nbengine.layers.conv2d import Conv2D
@@ -66,29 +67,30 @@ def conv_windows(input=CONV_INPUT, filter=CONV_FILTER) -> Steps:
     steps = Steps(title="convolution")
 
     y, _, _ = convolve(x, f, 1, 0)
-    steps.say("Convolution as the lesson works it: a 4×4 input X and a 3×3 filter F, stride 1, no padding", "bold")
-    steps.say("Each output is the sum of the window of X under F times F, element by element (⊙). "
-              f"Computed by {kernel} in float64.", "italic dim")
+    steps.say(Msg("Convolution as the lesson works it: a 4×4 input X and a 3×3 filter F, stride 1, no padding"),
+              "bold")
+    steps.say(Msg("Each output is the sum of the window of X under F times F, element by element (⊙). "
+                  "Computed by {kernel} in float64.", kernel=kernel), style="italic dim")
     note = reordered_note(conv2d_forward)
     if note:
         steps.say(note, "dim")
-    steps.append(Figure((tensor("X", x, "", "the input", fields={"case": "valid"}),
-                         tensor("F", f, "", "the filter", fields={"case": "valid"})),
+    steps.append(Figure((tensor("X", x, "", Msg("the input"), fields={"case": "valid"}),
+                         tensor("F", f, "", Msg("the filter"), fields={"case": "valid"})),
                         labels={0: "X =", 1: "   F ="}))
     if x.shape == (4, 4) and f.shape == (3, 3):
         rest = y[1, 1] - x[3, 3] * f[2, 2]  # the last window's sum without its corner cell
-        steps.say(f"X[3, 3] is {whole(x[3, 3])}: the outputs {whole(y[0, 1])} and {whole(y[1, 0])} fix X[1, 3], "
-                  f"X[2, 3] and X[3, 2], and the last window then sums to {whole(rest)} + X[3, 3], so the lesson's "
-                  f"{whole(y[1, 1])} needs {whole(x[3, 3])} (a feature map after a layer without ReLU can hold "
-                  f"negative values).", "dim")
+        steps.say(Msg("X[3, 3] is {corner}: the outputs {a} and {b} fix X[1, 3], X[2, 3] and X[3, 2], and the last "
+                      "window then sums to {rest} + X[3, 3], so the lesson's {last} needs {corner} (a feature map "
+                      "after a layer without ReLU can hold negative values).", corner=whole(x[3, 3]),
+                      a=whole(y[0, 1]), b=whole(y[1, 0]), rest=whole(rest), last=whole(y[1, 1])), "dim")
     steps.say("")
     _windows(steps, "valid", x, f, y, 1, "X")
     formula = size_formula(H, 0, R, 1)
     steps.say("")
-    steps.append(Figure((tensor("Y", y, "Y[i, j] = Σ over r, s of X[i + r, j + s]·F[r, s]", "the output",
+    steps.append(Figure((tensor("Y", y, Msg("Y[i, j] = Σ over r, s of X[i + r, j + s]·F[r, s]"), Msg("the output"),
                                 fields={"case": "valid", "stride": 1, "padding": 0, "output_size": formula,
                                         "kernel": kernel}),
-                         f"   {dims(y.shape)}: {formula}"), labels={0: "output ="}))
+                         f"   {dims(y.shape)}: {formula}"), labels={0: Msg("output =")}))
 
     # Zero padding 1: the output keeps the input's size.
     yp, pt, pl = convolve(x, f, 1, 1)
@@ -97,28 +99,29 @@ def conv_windows(input=CONV_INPUT, filter=CONV_FILTER) -> Steps:
            if not (pt <= r < pt + H and pl <= c < pl + x.shape[1])}
     formula = size_formula(H, 1, R, 1)
     steps.say("")
-    steps.say("With zero padding 1: a ring of zeros around X, so the filter can centre on every cell", "bold")
-    steps.append(Figure((tensor("X padded", xp, "zeros around X", "the input with padding 1",
+    steps.say(Msg("With zero padding 1: a ring of zeros around X, so the filter can centre on every cell"), "bold")
+    steps.append(Figure((tensor("X padded", xp, Msg("zeros around X"), Msg("the input with padding 1"),
                                 fields={"case": "padded"}), "→",
-                         tensor("Y", yp, "Y[i, j] = Σ over r, s of Xpadded[i + r, j + s]·F[r, s]", "the output",
+                         tensor("Y", yp, Msg("Y[i, j] = Σ over r, s of Xpadded[i + r, j + s]·F[r, s]"), Msg("the output"),
                                 fields={"case": "padded", "stride": 1, "padding": 1, "output_size": formula,
                                         "kernel": kernel})),
-                        labels={0: "padded X =", 2: "output ="}, styles={0: pad},
-                        caption=f"output {dims(yp.shape)}, the input's size: {formula}"))
+                        labels={0: Msg("padded X ="), 2: Msg("output =")}, styles={0: pad},
+                        caption=Msg("output {shape}, the input's size: {formula}", shape=dims(yp.shape),
+                                    formula=formula)))
 
     # Stride 2 (with padding 1): the filter jumps two cells at a time.
     ys, _, _ = convolve(x, f, 2, 1)
     formula = size_formula(H, 1, R, 2)
     steps.say("")
-    steps.say("With stride 2 and padding 1: the window moves two cells at a time", "bold")
-    _windows(steps, "strided", xp, f, ys, 2, "the padded X")
+    steps.say(Msg("With stride 2 and padding 1: the window moves two cells at a time"), "bold")
+    _windows(steps, "strided", xp, f, ys, 2, Msg("the padded X"))
     steps.say("")
-    steps.append(Figure((tensor("Y", ys, "Y[i, j] = Σ over r, s of Xpadded[2i + r, 2j + s]·F[r, s]", "the output",
+    steps.append(Figure((tensor("Y", ys, Msg("Y[i, j] = Σ over r, s of Xpadded[2i + r, 2j + s]·F[r, s]"), Msg("the output"),
                                 fields={"case": "strided", "stride": 2, "padding": 1, "output_size": formula,
                                         "kernel": kernel}),
-                         f"   {dims(ys.shape)}: {formula}"), labels={0: "output ="}))
-    steps.say(f"Rounding down drops a window that would hang over the edge. Stride 2 without padding: "
-              f"{size_formula(H, 0, R, 2)}, a single window.", "dim")
+                         f"   {dims(ys.shape)}: {formula}"), labels={0: Msg("output =")}))
+    steps.say(Msg("Rounding down drops a window that would hang over the edge. Stride 2 without padding: "
+                  "{formula}, a single window.", formula=size_formula(H, 0, R, 2)), "dim")
     return steps
 
 
@@ -131,10 +134,11 @@ def pool(input=POOL_INPUT, upstream=POOL_UPSTREAM, size: int = 2, stride: int = 
     y = layer.forward(np.ascontiguousarray(x.reshape(1, H, W, 1)), training=False)[0, :, :, 0].copy()
     arg = layer.cache["arg"][0, :, :, 0]
     OH, OW = y.shape
-    steps = Steps(title="max pooling")
-    steps.say(f"Max pooling, {size}×{size} windows, stride {stride}, on a {H}×{W} feature map", "bold")
-    steps.say("Computed by maxpool_forward and maxpool_backward in float64.", "italic dim")
-    steps.append(Figure((tensor("X", x, "", "the feature map"),), labels={0: "X ="}))
+    steps = Steps(title=Msg("max pooling"))
+    steps.say(Msg("Max pooling, {size}×{size} windows, stride {stride}, on a {H}×{W} feature map", size=size,
+                  stride=stride, H=H, W=W), "bold")
+    steps.say(Msg("Computed by maxpool_forward and maxpool_backward in float64."), style="italic dim")
+    steps.append(Figure((tensor("X", x, "", Msg("the feature map")),), labels={0: "X ="}))
     steps.say("")
     winners = {}
     number = 0
@@ -147,20 +151,20 @@ def pool(input=POOL_INPUT, upstream=POOL_UPSTREAM, size: int = 2, stride: int = 
             steps.append(Window(number, (i, j), (p, p + size - 1), (q, q + size - 1), x, "X", None,
                                 float(y[i, j]), (r, c)))
     steps.say("")
-    steps.append(Figure((tensor("Y", y, "Y[i, j] = max of the window", "the pooled map"),
+    steps.append(Figure((tensor("Y", y, Msg("Y[i, j] = max of the window"), Msg("the pooled map")),
                          f"   {dims(y.shape)}: (H − R)/S + 1 = ({H} − {size})/{stride} + 1 = {OH}"),
-                        labels={0: "output ="}))
+                        labels={0: Msg("output =")}))
 
     dout = np.array(upstream, np.float64)
     dx = layer.backward(np.ascontiguousarray(dout.reshape(1, OH, OW, 1)))[0, :, :, 0].copy()
     steps.say("")
-    steps.say("Backward: the gradient of each output goes to where its window's max was; "
-              "every other position gets 0", "bold")
-    steps.append(Figure((tensor("dL/dY", dout, "", "the gradient arriving from the next layer (given)"), "→",
-                         tensor("dL/dX", dx, "dL/dX[p, q] = dL/dY[i, j] where (p, q) was the max of window (i, j), "
-                                "else 0", "the gradient routed back to the feature map")),
+    steps.say(Msg("Backward: the gradient of each output goes to where its window's max was; "
+                  "every other position gets 0"), "bold")
+    steps.append(Figure((tensor("dL/dY", dout, "", Msg("the gradient arriving from the next layer (given)")), "→",
+                         tensor("dL/dX", dx, Msg("dL/dX[p, q] = dL/dY[i, j] where (p, q) was the max of window "
+                                                 "(i, j), else 0"), Msg("the gradient routed back to the feature map"))),
                         labels={0: "dL/dY =", 2: "dL/dX ="}, styles={2: {rc: "pick" for rc in winners}}))
     for (r, c), (i, j) in sorted(winners.items(), key=lambda kv: kv[1]):
-        steps.say(f"   dL/dX[{r}, {c}] = dL/dY[{i}, {j}] = {whole(dx[r, c])}   "
-                  f"(X[{r}, {c}] = {whole(x[r, c])} was the max of window ({i}, {j}))", "dim")
+        steps.say(Msg("   dL/dX[{r}, {c}] = dL/dY[{i}, {j}] = {g}   (X[{r}, {c}] = {v} was the max of window ({i}, {j}))",
+                      r=r, c=c, i=i, j=j, g=whole(dx[r, c]), v=whole(x[r, c])), "dim")
     return steps
