@@ -130,7 +130,8 @@ def joined(parts, sep: str = ", ") -> Msg:
     """Phrases joined by ``sep`` into one Msg, each phrase shown in the language when the whole
     is (a list whose length is known only when it is made)."""
     parts = list(parts)
-    return Msg(sep.join(f"{{p{k}}}" for k in range(len(parts))), **{f"p{k}": p for k, p in enumerate(parts)})
+    msgid = sep.join("{p%d}" % k for k in range(len(parts)))  # not a catalog message: only its parts are
+    return Msg(msgid, **{"p%d" % k: p for k, p in enumerate(parts)})
 
 
 def shown(text):

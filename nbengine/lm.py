@@ -242,18 +242,22 @@ def trace_model(kind: str, ckpt: str | None, data: str, level: str, hidden: int,
     recurrent model (``rnn`` or ``lstm``): a checkpoint's trained weights and level, or
     else untrained seeded weights of the given sizes over the vocabulary of ``data``."""
     from nbengine.explain.recurrent import in_float64
+    from nbengine.i18n import Msg
 
     name = "lstmlm" if kind == "lstm" else "rnnlm"
     if ckpt:
         trained, vocab = load(name, ckpt)
         epochs = trained.extra_config.get("epochs")
-        about = f"the weights of {ckpt}"
-        if epochs:
-            about += f" (trained for {epochs} epoch{'s' if epochs != 1 else ''})"
+        if not epochs:
+            about = Msg("the weights of {checkpoint}", checkpoint=ckpt)
+        elif epochs == 1:
+            about = Msg("the weights of {checkpoint} (trained for 1 epoch)", checkpoint=ckpt)
+        else:
+            about = Msg("the weights of {checkpoint} (trained for {epochs} epochs)", checkpoint=ckpt, epochs=epochs)
         return in_float64(trained), vocab, about, trained.extra_config["level"]
     vocab = load_corpus(data, level=level, vocab_size=None, cache_dir=cache_dir).vocab
     model = model_class(name)(len(vocab), embed, hidden, seed, np.float64)
-    return model, vocab, f"untrained weights (random, seed {seed})", level
+    return model, vocab, Msg("untrained weights (random, seed {seed})", seed=seed), level
 
 
 def trace_tokens(vocab: Vocabulary, text: str | None, level: str, step: int) -> list[str]:

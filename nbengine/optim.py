@@ -10,6 +10,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from nbengine.i18n import Msg
 from nbengine.kernels.adam import adam_update
 from nbengine.kernels.norm import sum_of_squares
 from nbengine.kernels.sgd import momentum_update, sgd_update
@@ -37,7 +38,7 @@ class SGD:
             if tracing():
                 value = p[0] if p.shape == (1,) else p
                 record(f"new {name}", value, f"{name} ← {name} − η·dL/d{name}  (η = {self.lr:g})",
-                       "the parameter after one step downhill", self.labels.get(name, ()))
+                       Msg("the parameter after one step downhill"), self.labels.get(name, ()))
 
 
 class Momentum(SGD):

@@ -15,6 +15,7 @@ arrays as colours), ``values`` (what a tutorial's code step shows of its values)
 
 from __future__ import annotations
 
+from nbengine.i18n import _
 from nbengine_cli.render.tensor import StreamingTable, matrix_table, number_format, render_step, vector_table
 
 __all__ = ["StreamingTable", "matrix_table", "number_format", "render", "render_step", "show",
@@ -22,9 +23,13 @@ __all__ = ["StreamingTable", "matrix_table", "number_format", "render", "render_
 
 
 def _say(text: str, style: str = "") -> str:
-    """A line of prose as markup, left whole for the terminal to wrap (so commands stay whole)."""
+    """A line of prose in the chosen language, as markup, left whole for the terminal to wrap
+    (so commands stay whole)."""
     from rich.markup import escape
 
+    from nbengine.i18n import shown
+
+    text = shown(text)
     return f"[{style}]{escape(text)}[/]" if style and text else escape(text)
 
 
@@ -47,7 +52,7 @@ def terminal(item, precision: int = 4, full: bool = False) -> list:
         return [views.table(item, precision)]
     if isinstance(item, s.Maps):
         return [_say(item.title, "bold"), views.maps(item)]
-    raise TypeError(f"cannot render {type(item).__name__}")
+    raise TypeError(_("cannot render {kind}").format(kind=type(item).__name__))
 
 
 def render(out, steps) -> None:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 from html import escape
 
+from nbengine.i18n import _
+
 WIDTH, HEIGHT = 420, 280  # one panel
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 40, 44
 COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
@@ -50,7 +52,7 @@ def _panel(x0: int, title: str, series: dict[str, list[tuple[int, float]]], epoc
     out = [f'<g transform="translate({x0},0)">',
            f'<text x="{WIDTH / 2}" y="22" text-anchor="middle" font-weight="bold">{escape(title)}</text>']
     if not series:
-        out.append(f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle">no values</text></g>')
+        out.append(f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle">{escape(_("no values"))}</text></g>')
         return out
     values = [v for points in series.values() for _, v in points]
     ys = _ticks(min(values), max(values))
@@ -70,14 +72,15 @@ def _panel(x0: int, title: str, series: dict[str, list[tuple[int, float]]], epoc
     step = max(1, math.ceil(epochs / 10))
     for e in range(1, epochs + 1, step):
         out.append(f'<text x="{px(e):.1f}" y="{TOP + plot_h + 16}" text-anchor="middle" font-size="11">{e}</text>')
-    out.append(f'<text x="{LEFT + plot_w / 2}" y="{HEIGHT - 8}" text-anchor="middle" font-size="12">epoch</text>')
+    out.append(f'<text x="{LEFT + plot_w / 2}" y="{HEIGHT - 8}" text-anchor="middle" font-size="12">{escape(_("epoch"))}</text>')
     for k, (name, points) in enumerate(series.items()):
         colour = COLOURS[k % len(COLOURS)]
         line = " ".join(f"{px(e):.1f},{py(v):.1f}" for e, v in points)
         out.append(f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="2"/>')
         for e, v in points:
             out.append(f'<circle cx="{px(e):.1f}" cy="{py(v):.1f}" r="3" fill="{colour}">'
-                       f'<title>epoch {e}: {escape(name)} {v:.4f}</title></circle>')
+                       f'<title>{escape(_("epoch {e}: {name} {value}").format(e=e, name=name, value=f"{v:.4f}"))}'
+                       '</title></circle>')
         out.append(f'<rect x="{LEFT + 8}" y="{TOP + 8 + 16 * k}" width="10" height="10" fill="{colour}"/>')
         out.append(f'<text x="{LEFT + 22}" y="{TOP + 17 + 16 * k}" font-size="11">{escape(name)}</text>')
     out.append("</g>")
@@ -90,16 +93,16 @@ def epoch_chart(events: list[dict], title: str = "") -> str:
     epochs = max((int(e["epoch"]) for e in events), default=1)
     losses = _series(events, lambda k: k.endswith("loss"))
     scores = _series(events, lambda k: "accuracy" in k)
-    right = "accuracy"
+    right = _("accuracy per epoch")
     if not scores:
-        scores, right = _series(events, lambda k: "perplexity" in k), "perplexity"
+        scores, right = _series(events, lambda k: "perplexity" in k), _("perplexity per epoch")
     width = 2 * WIDTH
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{HEIGHT + 24}" '
              f'viewBox="0 0 {width} {HEIGHT + 24}" font-family="sans-serif">',
              f"<title>{escape(title)}</title>", '<rect width="100%" height="100%" fill="white"/>',
              f'<text x="{width / 2}" y="{HEIGHT + 18}" text-anchor="middle" font-size="11" fill="#666">'
              f"{escape(title)}</text>"]
-    parts += _panel(0, "loss per epoch", losses, epochs)
-    parts += _panel(WIDTH, f"{right} per epoch", scores, epochs)
+    parts += _panel(0, _("loss per epoch"), losses, epochs)
+    parts += _panel(WIDTH, right, scores, epochs)
     parts.append("</svg>")
     return "\n".join(parts) + "\n"

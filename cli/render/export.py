@@ -15,10 +15,12 @@ import os
 
 import click
 
+from nbengine.i18n import N_, _
+
 KEY = "nbengine.export"
-KINDS = {"svg": "Write what the terminal shows to FILE as an SVG picture (Rich's export).",
-         "html": "Write what the terminal shows to FILE as an HTML page (Rich's export)."}
-PLOT_HELP = "Write the loss and accuracy (or perplexity) of every epoch to FILE as an SVG chart."
+KINDS = {"svg": N_("Write what the terminal shows to FILE as an SVG picture (Rich's export)."),
+         "html": N_("Write what the terminal shows to FILE as an HTML page (Rich's export).")}
+PLOT_HELP = N_("Write the loss and accuracy (or perplexity) of every epoch to FILE as an SVG chart.")
 
 
 def _state(ctx: click.Context) -> dict:
@@ -31,11 +33,11 @@ def _remember(ctx, param, value):
         state["title"] = ctx.command_path
         if param.name == "plot":
             if not value.lower().endswith(".svg"):
-                raise click.BadParameter("the chart is an SVG file: give a name ending in .svg", ctx, param)
+                raise click.BadParameter(_("the chart is an SVG file: give a name ending in .svg"), ctx, param)
             state["epochs"] = []
         folder = os.path.dirname(os.path.abspath(value))
         if not os.path.isdir(folder):
-            raise click.BadParameter(f"the folder {folder} does not exist", ctx, param)
+            raise click.BadParameter(_("the folder {folder} does not exist").format(folder=folder), ctx, param)
         state["paths"][param.name] = value
     return value
 
@@ -100,4 +102,5 @@ def write(ctx: click.Context) -> None:
             with atomic_write(path, text=True, suffix=f".{kind}.tmp") as f:
                 f.write(text)
         except OSError as e:
-            raise NBEngineError(f"cannot write {os.fspath(path)}: {e.strerror or e}") from None
+            raise NBEngineError(_("cannot write {path}: {reason}").format(path=os.fspath(path),
+                                                                          reason=e.strerror or e)) from None

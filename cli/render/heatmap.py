@@ -17,11 +17,14 @@ one renderable works for both, and it sits inside Rich tables and columns.
 from __future__ import annotations
 
 import numpy as np
+from rich.cells import cell_len
 from rich.color import Color
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.measure import Measurement
 from rich.style import Style
 from rich.text import Text
+
+from nbengine.i18n import _
 
 RAMP = " .:-=+*#%@"  # low to high, for terminals without colour
 NEG_RAMP = "·-=≡"  # |value| small to large, for negative values
@@ -95,7 +98,8 @@ class HeatMap:
         if a.ndim == 1:
             a = a.reshape(1, -1)
         if a.ndim != 2 or a.size == 0:
-            raise ValueError(f"a heat map draws a non-empty 1-D or 2-D array, not one of shape {a.shape}")
+            raise ValueError(_("a heat map draws a non-empty 1-D or 2-D array, not one of shape {shape}").format(
+                shape=a.shape))
         self.values = a
         finite = a[np.isfinite(a)]
         self.min = float(finite.min()) if finite.size else 0.0
@@ -104,7 +108,8 @@ class HeatMap:
         if palette is None:
             palette = "signed" if self.signed else "viridis"
         if palette not in PALETTES:
-            raise ValueError(f"palette must be one of {', '.join(PALETTES)}, not {palette!r}")
+            raise ValueError(_("palette must be one of {palettes}, not {palette!r}").format(
+                palettes=", ".join(PALETTES), palette=palette))
         self.palette = PALETTES[palette]
         self.title = title
         self.legend = legend
@@ -166,7 +171,8 @@ class HeatMap:
             text.append("[" + RAMP + "]")
         text.append(" " + _number(self.hi), style="dim")
         if self.signed and (self.min, self.max) != (self.lo, self.hi):
-            text.append(f"  (min {_number(self.min)}, max {_number(self.max)})", style="dim")
+            text.append("  " + _("(min {min}, max {max})").format(min=_number(self.min), max=_number(self.max)),
+                        style="dim")
         return text
 
     def _map_width(self, colour: bool) -> int:
@@ -184,7 +190,7 @@ class HeatMap:
         colour = colour_on(console)
         widths = [self._map_width(colour)]
         if self.title:
-            widths.append(len(self.title))
+            widths.append(cell_len(self.title))  # Hangul takes two columns a character
         if self.legend:
             widths.append(self._legend(colour).cell_len)
         width = min(max(widths), options.max_width)

@@ -3,11 +3,12 @@ with operators between (X ⊙ F = ...), cells picked out by style."""
 
 from __future__ import annotations
 
+from rich.style import Style
 from rich.text import Text
 
 from nbengine_cli.render.tensor import number_format
 
-STYLES = {"window": "bold yellow", "pick": "bold reverse", "pad": "dim"}
+STYLES = {"window": Style(bold=True, color="yellow"), "pick": Style(bold=True, reverse=True), "pad": "dim"}
 
 
 def cell_format(values, precision: int):

@@ -52,15 +52,25 @@ def _shown(n: int, limit: int, edge: int, full: bool) -> list[int | None]:
 
 
 def _heading(step: Step) -> Text:
+    from nbengine.i18n import _, shown
+
     t = Text()
     t.append(step.name, style="bold cyan")
     if step.formula:
-        t.append("   " + step.formula, style="bold")
-    shape = "×".join(str(s) for s in step.value.shape) or "scalar"
+        t.append("   " + shown(step.formula), style="bold")
+    shape = "×".join(str(s) for s in step.value.shape) or _("scalar")
     t.append(f"   [{shape}]", style="dim")
     if step.note:
-        t.append("\n" + step.note, style="italic dim")
+        t.append("\n" + shown(step.note), style="italic dim")
     return t
+
+
+def _label(label) -> str:
+    """An axis label as text (not Rich markup: "p[true]" keeps its brackets): a message in the
+    chosen language, data as it is."""
+    from nbengine.i18n import Msg, shown
+
+    return escape(shown(label) if isinstance(label, Msg) else str(label))
 
 
 def matrix_table(values: np.ndarray, row_labels: Sequence[str] | None, col_labels: Sequence[str] | None,
@@ -78,8 +88,7 @@ def matrix_table(values: np.ndarray, row_labels: Sequence[str] | None, col_label
         if j is None:
             table.add_column("…", justify="center")
         else:
-            # labels are text, not Rich markup: "p[true]" must keep its brackets
-            table.add_column(escape(str(col_labels[j])) if col_labels is not None else str(j), justify="right",
+            table.add_column(_label(col_labels[j]) if col_labels is not None else str(j), justify="right",
                              max_width=14, overflow="fold")
     for i in rows:
         if i is None:
@@ -87,7 +96,7 @@ def matrix_table(values: np.ndarray, row_labels: Sequence[str] | None, col_label
             label = "⋮"
         else:
             cells = [fmt(values[i, j]) if j is not None else "…" for j in cols]
-            label = escape(str(row_labels[i])) if row_labels is not None else str(i)
+            label = _label(row_labels[i]) if row_labels is not None else str(i)
         table.add_row(*([label] if row_header else []), *cells)
     return table
 

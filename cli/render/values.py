@@ -70,7 +70,9 @@ def line_chart(values: list[float], title: str, height: int = 8, width: int = 60
 
     finite = [v for v in values if math.isfinite(v)]
     if not finite:
-        return Text(f"{title}: no finite values")
+        from nbengine.i18n import _
+
+        return Text(_("{title}: no finite values").format(title=title))
     if len(values) > width:  # one column per group of values: their mean
         k = math.ceil(len(values) / width)
         values = [sum(values[i:i + k]) / len(values[i:i + k]) for i in range(0, len(values), k)]

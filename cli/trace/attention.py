@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from nbengine_cli.output import Output
+from nbengine.i18n import _
 from nbengine_cli.options import output_options
+from nbengine_cli.output import Output
 
 
 @click.command("attention", short_help="Self-attention with real numbers: Q, K, V, QKᵀ/√d_k, softmax, Z.")
@@ -49,19 +50,20 @@ def trace_attention(sentence, d_model, d_k, seed, example, ckpt, json_mode, quie
              if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
     if ckpt is not None:
         if given:
-            raise click.BadParameter(f"--{given[0].replace('_', '-')} cannot go with --checkpoint: the trained model "
-                                     "has its own", param_hint="'--checkpoint'")
+            raise click.BadParameter(_("{option} cannot go with --checkpoint: the trained model has its own").format(
+                option="--" + given[0].replace("_", "-")), param_hint="'--checkpoint'")
         from nbengine.models.pronoun import load_with_task
 
-        model, _ = load_with_task(ckpt)
+        model, _task = load_with_task(ckpt)
         steps = explain.attention(sentence, model=model, source=ckpt)
     elif example:
         if sentence is not None and sentence.split() != list(ATTENTION_TOKENS):
-            raise click.BadParameter(f"--example replays the lesson's sentence {' '.join(ATTENTION_TOKENS)!r}",
+            raise click.BadParameter(_("--example replays the lesson's sentence {sentence!r}").format(
+                sentence=" ".join(ATTENTION_TOKENS)),
                                      param_hint="'SENTENCE'")
         steps = explain.attention_example()
     else:
         if sentence is not None and not sentence.split():
-            raise click.BadParameter("the sentence has no words", param_hint="'SENTENCE'")
+            raise click.BadParameter(_("the sentence has no words"), param_hint="'SENTENCE'")
         steps = explain.attention(sentence, d_model, d_k, seed)
     render(out, steps)

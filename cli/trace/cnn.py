@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from nbengine.i18n import _
 from nbengine_cli.options import cache_dir_option, check_index, output_options
 from nbengine_cli.output import Output
 
@@ -49,7 +50,8 @@ def trace_cnn(index, ckpt, data, split, maps, seed, as_written, cache_dir, json_
     parts = checkpoint_split(model, data, cache_dir) if ckpt else load_split(data or DEFAULT_DATA, cache_dir=cache_dir)
     out.status(parts.description)
     images = parts.part(split)
-    check_index(index, len(images), f"the {split} split of {parts.name}", "images")
+    what = (_("the train split of {data}") if split == "train" else _("the test split of {data}")).format(data=parts.name)
+    check_index(index, len(images), what, _("images"))
     if model is None:
         model = CNN(seed, np.float32, as_written, class_names=images.class_names)
     render(out, explain.cnn(model, images, index, data=parts.name, split=split, checkpoint=ckpt, seed=seed, maps=maps,

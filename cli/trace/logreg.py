@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from nbengine.i18n import _
 from nbengine_cli.options import Float, check_index, data_reference, output_options, split_options
 from nbengine_cli.output import Output
 
@@ -45,8 +46,15 @@ def trace_logreg(index, data, lr, seed, ckpt, test_fraction, split_seed, json_mo
     label = int(table.data.y[index])
     x = model.prepare(table.data.x[index:index + 1])
     y = table.data.y[index:index + 1]
-    start = f"the weights of {ckpt}" if ckpt else f"initial weights (seed {seed})"
-    sample = fact("sample", f"Sample {index} of {table.name} ({part} split), label {label} = "
-                            f"{model.class_names[label]}; {start}; η = {lr:g}",
+    start = _("the weights of {checkpoint}").format(checkpoint=ckpt) if ckpt else \
+        _("initial weights (seed {seed})").format(seed=seed)
+    about = {"index": index, "data": table.name, "label": label, "name": model.class_names[label], "start": start,
+             "lr": lr}
+    if part == "test":
+        shown = _("Sample {index} of {data} (test split), label {label} = {name}; {start}; η = {lr:g}").format(**about)
+    else:
+        shown = _("Sample {index} of {data} (training split), label {label} = {name}; {start}; η = {lr:g}").format(
+            **about)
+    sample = fact("sample", shown,
                   index=index, data=table.name, split=part, label=label, class_name=model.class_names[label], lr=lr)
     render(out, [sample, *explain.logreg(model, x, y, lr, precision, index=index)])

@@ -175,9 +175,10 @@ def attention_example() -> Steps:
              title=Msg("the attention weights of 'I'"))
     line = weighted_sum(0, weights[0], tokens)
     s.say(line)
-    gaps = joined([Msg("{gap:g} above {v:g}", gap=scaled[0, 0] - v, v=v) for v in scaled[0, 1:]], " and ")
-    sharp = Msg("Softmax of scores this far apart is sharp: {top:g} is {gaps}, so {token!r} keeps {kept:.3f} of its "
-                "attention for itself; the lesson's diagram suggests gentler weights.", top=scaled[0, 0], gaps=gaps,
+    top, second, third = scaled[0]  # the lesson's three scores, scaled
+    sharp = Msg("Softmax of scores this far apart is sharp: {top:g} is {gap2:g} above {second:g} and {gap3:g} above "
+                "{third:g}, so {token!r} keeps {kept:.3f} of its attention for itself; the lesson's diagram suggests "
+                "gentler weights.", top=top, gap2=top - second, second=second, gap3=top - third, third=third,
                 token=tokens[0], kept=weights[0, 0])
     diff = max(softmax_check(scaled, weights), float(np.abs(Z - weights).max()))
     s.fact("result", sharp, "bold", tokens=tokens, weights=weights.tolist(), sums=[line], reading=sharp,

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from nbengine.explain.steps import Column, Maps, Steps, Table
+from nbengine.explain.steps import Column, Maps, Steps, Table, fixed
 from nbengine.i18n import Msg
 from nbengine.trace import to_json_data
 
@@ -119,8 +119,8 @@ def cnn(model, images, index: int, *, data: str = "", split: str = "train", chec
              (list(names),), view="bars", title=Msg("class probabilities (softmax)"), marks=marks)
     verdict = Msg("correct") if predicted == label else Msg("wrong")
     s.fact("prediction", Msg("predicted {name} (p = {p}), true {true}: {verdict}; the probabilities sum to {total}",
-                             name=names[predicted], p=f"{probs[predicted]:.{precision}f}", true=true_name,
-                             verdict=verdict, total=f"{probs.sum(dtype=np.float64):.{precision}f}"),
+                             name=names[predicted], p=fixed(probs[predicted], precision), true=true_name,
+                             verdict=verdict, total=fixed(probs.sum(dtype=np.float64), precision)),
            predicted=predicted, class_name=names[predicted], probability=to_json_data(probs[predicted]),
            label=label, correct=predicted == label, sum=float(probs.sum(dtype=np.float64)))
 
@@ -134,7 +134,7 @@ def cnn(model, images, index: int, *, data: str = "", split: str = "train", chec
     drop = Msg(": it kept {kept:,} of {size:,} values", kept=int(kept.sum()), size=kept.size) if kept is not None \
         else ""
     s.say(Msg("Backward, as a training step runs it (dropout on{drop}), without the update: "
-              "loss -log p[{true}] = {loss}", drop=drop, true=true_name, loss=f"{loss:.{precision}f}"), "bold")
+              "loss -log p[{true}] = {loss}", drop=drop, true=true_name, loss=fixed(loss, precision)), "bold")
     true_dropped = (model.as_written and kept is not None and kept.shape == (1, model.n_classes)
                     and kept[0, label] == 0)
     if true_dropped:

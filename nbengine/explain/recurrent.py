@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from nbengine.explain.steps import Steps, Tensor
+from nbengine.explain.steps import Steps, Tensor, fixed
 from nbengine.i18n import Msg
 from nbengine.kernels.registry import name_of, reordered_note
 from nbengine.layers.time_affine import TimeAffine
@@ -110,7 +110,7 @@ def _prediction(s: Steps, probs, vocab, tokens, t: int, precision: int) -> None:
     listed = ", ".join(f"{vocab.tokens[k]!r} {p[k]:.{precision}f}" for k in top)
     s.fact("prediction", Msg("After step {t} the model's likeliest next tokens: {listed}; p({target!r}) = {p}, so its "
                              "loss there is -log p = {loss}", t=t, listed=listed, target=tokens[t + 1],
-                             p=f"{p[target]:.{precision}f}", loss=f"{-math.log(p[target]):.{precision}f}"),
+                             p=fixed(p[target], precision), loss=fixed(-math.log(p[target]), precision)),
            step=t, top=[vocab.tokens[k] for k in top], probabilities=[float(p[k]) for k in top],
            target=tokens[t + 1], target_probability=float(p[target]))
 
@@ -158,7 +158,7 @@ def rnn(model, vocab, tokens, t: int = 1, about: str = "", level: str = "word", 
 
     s.say("")
     s.say(Msg("Step t = {t}, backward (the loss: mean -log p(next token) over the sentence = {loss})", t=t,
-              loss=f"{loss:.{precision}f}"), "bold")
+              loss=fixed(loss, precision)), "bold")
     dh_prev = (rec.dh_total[0, t - 1] - dhs[0, t - 1]) if t > 0 else rec.dh0[0]
     s.tensor("dh_up", dhs[0, t], Msg("dL/dh_t from the layer above (the affine)"), "", (units,), fields=step)
     s.tensor("dh", rec.dh_total[0, t], Msg("dh = dL/dh_t = from above + dh_next (from step t+1)"),
@@ -221,7 +221,7 @@ def lstm(model, vocab, tokens, t: int = 1, about: str = "", level: str = "word",
 
     s.say("")
     s.say(Msg("Step t = {t}, backward (the loss: mean -log p(next token) over the sentence = {loss})", t=t,
-              loss=f"{loss:.{precision}f}"), "bold")
+              loss=fixed(loss, precision)), "bold")
     T = len(tokens) - 1
     f = gate["f"]
     # Along the cell the kernel passes dc_{t-1} = ds ⊙ f back; dc0 is what it passed out of step 0.

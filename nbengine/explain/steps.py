@@ -198,6 +198,12 @@ class Steps(list):
         return found
 
 
+def fixed(value, digits: int) -> str:
+    """A number in fixed point with ``digits`` decimals, for a sentence (put in before it is
+    translated, so the number reads the same in every language)."""
+    return f"{float(value):.{digits}f}"
+
+
 def tensor(name, value, formula="", note="", labels=(), **options: Any) -> Tensor:
     """A :class:`Tensor` item (a copy of ``value``), for building a Figure."""
     return Tensor(Step(name, np.array(value, copy=True), formula, note, tuple(labels)), **options)

@@ -27,6 +27,7 @@ import os
 from contextlib import contextmanager
 
 from nbengine.errors import NBEngineError
+from nbengine.i18n import Msg
 
 KINDS = ("fast", "naive")
 ENV = "NBENGINE_KERNELS"
@@ -126,12 +127,19 @@ def compiled(fast):
 
 def describe() -> str:
     """A few words for a run's header: which loops run."""
-    return "naive kernels" if current() == "naive" else "fast kernels"
+    return Msg("naive kernels") if current() == "naive" else Msg("fast kernels")
 
 
 def name_of(fast) -> str:
     """The name of the kernel that ``kernel(fast)`` runs, e.g. ``conv2d_forward_naive``."""
     return compiled(fast).py_func.__name__
+
+
+def _listed(names: list[str]) -> str:
+    """Kernel names as a sentence lists them: "a", "a and b", "a, b and c"."""
+    if len(names) == 1:
+        return names[0]
+    return Msg("{first} and {last}", first=", ".join(names[:-1]), last=names[-1])
 
 
 def reordered_note(*fast) -> str | None:
@@ -144,8 +152,12 @@ def reordered_note(*fast) -> str | None:
     pairs = [(r, n) for r, n in zip(ran, naive) if r != n]
     if not pairs:
         return None
-    fast_names = " and ".join(r for r, _ in pairs)
-    naive_names = " and ".join(n for _, n in pairs)
-    loops = "loops" if len(pairs) > 1 else "loop"
-    return (f"{fast_names}: the same sums as the naive {loops} {naive_names}, reordered for speed (lesson 8: "
-            f"`nbengine tutorial run speed`); `--kernels naive` runs the naive {loops}.")
+    fast_names = _listed([r for r, _ in pairs])
+    naive_names = _listed([n for _, n in pairs])
+    if len(pairs) > 1:
+        return Msg("{fast}: the same sums as the naive loops {naive}, reordered for speed (lesson 8: "
+                   "`nbengine tutorial run speed`); `--kernels naive` runs the naive loops.", fast=fast_names,
+                   naive=naive_names)
+    return Msg("{fast}: the same sums as the naive loop {naive}, reordered for speed (lesson 8: "
+               "`nbengine tutorial run speed`); `--kernels naive` runs the naive loop.", fast=fast_names,
+               naive=naive_names)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 
+from nbengine.i18n import Msg
 from nbengine.kernels.attention import attention_backward, attention_forward
 from nbengine.kernels.heads import merge_heads, merge_heads_backward, split_heads, split_heads_backward
 from nbengine.kernels.registry import kernel
@@ -77,12 +78,12 @@ class MultiHeadAttention(Composite):
         self.cache = {"x": x, "weights": weights, **heads}
         if tracing():
             shape = (N, self.H, T, E)
-            record(f"{self.name} Q", heads["q"].reshape(shape), "Q = x·Wq + bq, split into heads")
-            record(f"{self.name} K", heads["k"].reshape(shape), "K = x·Wk + bk, split into heads")
-            record(f"{self.name} V", heads["v"].reshape(shape), "V = x·Wv + bv, split into heads")
+            record(f"{self.name} Q", heads["q"].reshape(shape), Msg("Q = x·Wq + bq, split into heads"))
+            record(f"{self.name} K", heads["k"].reshape(shape), Msg("K = x·Wk + bk, split into heads"))
+            record(f"{self.name} V", heads["v"].reshape(shape), Msg("V = x·Wv + bv, split into heads"))
             record(f"{self.name} weights", weights.reshape(N, self.H, T, T), "softmax(Q·Kᵀ / √d_k)",
-                   "row t: how much position t draws on each position")
-            record(f"{self.name} Z", zm, "Z = weights·V, heads side by side")
+                   Msg("row t: how much position t draws on each position"))
+            record(f"{self.name} Z", zm, Msg("Z = weights·V, heads side by side"))
         return out
 
     def backward(self, dy, need_dx=True):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from nbengine.i18n import Msg
 from nbengine.kernels.conv2d import conv2d_backward, conv2d_forward, output_size, sum_parts
 from nbengine.kernels.registry import kernel
 from nbengine.layers.activation import ACTIVATIONS, activate, activation_backward
@@ -57,8 +58,9 @@ class Conv2D(Layer):
         self.cache = {"x": x, "a": a}
         if tracing():
             R, S = self.kernel_size
-            record(self.name, a, f"{self.activation or ''}(Σ x·w + b) over {R}×{S}×{x.shape[3]} windows",
-                   f"{self.filters} feature maps of {self.output_shape[0]}×{self.output_shape[1]}")
+            record(self.name, a, Msg("{act}(Σ x·w + b) over {R}×{S}×{C} windows", act=self.activation or "", R=R,
+                                     S=S, C=x.shape[3]),
+                   Msg("{n} feature maps of {h}×{w}", n=self.filters, h=self.output_shape[0], w=self.output_shape[1]))
         return a
 
     def backward(self, dy, need_dx=True):
@@ -75,5 +77,5 @@ class Conv2D(Layer):
         sum_parts(self.grads["w"].reshape(-1), dw_parts.reshape(P, -1))
         sum_parts(self.grads["b"], db_parts)
         if tracing():
-            record(f"dL/d{self.name}.w", self.grads["w"], "Σ over n, i, j of x·dout", "")
+            record(f"dL/d{self.name}.w", self.grads["w"], Msg("Σ over n, i, j of x·dout"), "")
         return dx if need_dx else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from nbengine.i18n import Msg
 from nbengine.kernels.dense import dense_backward, dense_forward
 from nbengine.kernels.registry import kernel
 from nbengine.layers.activation import ACTIVATIONS, activate, activation_backward
@@ -45,7 +46,7 @@ class Dense(Layer):
         self.cache = {"x": x, "a": a, "act": act}
         if tracing():
             record(self.name, a, f"{act}(x·w + b)" if act else "z = x·w + b",
-                   "logits: the softmax is applied by the loss" if self.emit_logits else "")
+                   Msg("logits: the softmax is applied by the loss") if self.emit_logits else "")
         return a
 
     def backward(self, dy, need_dx=True):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from nbengine.i18n import Msg
 from nbengine.kernels.dropout import dropout_backward, dropout_forward
 from nbengine.layers.base import Layer
 from nbengine.trace import record, tracing
@@ -34,7 +35,7 @@ class Dropout(Layer):
         dropout_forward(out.reshape(-1), x.reshape(-1), keep.reshape(-1), scale)
         self.cache = {"keep": keep, "scale": scale}
         if tracing():
-            record(f"{self.name} mask", keep, f"1 with probability {1 - self.rate:g}", "which values survive")
+            record(f"{self.name} mask", keep, Msg("1 with probability {p:g}", p=1 - self.rate), Msg("which values survive"))
         return out
 
     def backward(self, dy, need_dx=True):

@@ -12,6 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
+from nbengine.i18n import Msg
 from nbengine.kernels.logistic import logistic_backward, logistic_forward, logistic_loss
 from nbengine.kernels.registry import kernel
 from nbengine.trace import record, tracing
@@ -61,11 +62,11 @@ class Logistic:
         kernel(logistic_forward)(z, a, one_minus_a, x, w, b)
         self.cache = {"x": x, "z": z, "a": a, "one_minus_a": one_minus_a}
         if tracing():
-            self._rec("x", x, "the input", "the features of each sample, standardised", feature_axis=True)
-            self._rec_param("w", w, "the weights", "one weight per feature", per_feature=True)
-            self._rec_param("b", b, "the bias")
-            self._rec("z", z, "z = Σᵢ wᵢxᵢ + b", "the weighted sum")
-            self._rec("a", a, "a = σ(z) = 1 / (1 + e⁻ᶻ)", "the predicted probability of class 1")
+            self._rec("x", x, Msg("the input"), Msg("the features of each sample, standardised"), feature_axis=True)
+            self._rec_param("w", w, Msg("the weights"), Msg("one weight per feature"), per_feature=True)
+            self._rec_param("b", b, Msg("the bias"))
+            self._rec("z", z, "z = Σᵢ wᵢxᵢ + b", Msg("the weighted sum"))
+            self._rec("a", a, "a = σ(z) = 1 / (1 + e⁻ᶻ)", Msg("the predicted probability of class 1"))
         return a
 
     def loss(self, y: np.ndarray) -> float:
@@ -78,10 +79,10 @@ class Logistic:
         self.cache["y"] = y
         mean = L.mean(dtype=np.float64)
         if tracing():
-            self._rec("y", labels, "the label", "1 for class 1, 0 for class 0")
-            self._rec("L", L, "L = −(y·log a + (1−y)·log(1−a))", "binary cross-entropy")
+            self._rec("y", labels, Msg("the label"), Msg("1 for class 1, 0 for class 0"))
+            self._rec("L", L, "L = −(y·log a + (1−y)·log(1−a))", Msg("binary cross-entropy"))
             if L.shape[0] > 1:
-                record("mean L", np.asarray(mean, self.dtype), "(1/N) Σₙ Lₙ", "the loss of the batch")
+                record("mean L", np.asarray(mean, self.dtype), "(1/N) Σₙ Lₙ", Msg("the loss of the batch"))
         return float(mean)
 
     # -- backward --------------------------------------------------------------------
@@ -98,11 +99,11 @@ class Logistic:
         db.fill(0)
         logistic_backward(dw, db, dL_da, da_dz, dL_dz, x, a, one_minus_a, y)
         if tracing():
-            self._rec("dL/da", dL_da, "dL/da = −y/a + (1−y)/(1−a)", "how the loss changes with a")
-            self._rec("da/dz", da_dz, "da/dz = a(1−a)", "the slope of the sigmoid")
-            self._rec("dL/dz", dL_dz, "dL/dz = dL/da · da/dz = a − y", "the chain's first two links")
-            self._rec("dz/dw", x, "dz/dw = x", "the weighted sum's slope in each weight is its input",
+            self._rec("dL/da", dL_da, "dL/da = −y/a + (1−y)/(1−a)", Msg("how the loss changes with a"))
+            self._rec("da/dz", da_dz, "da/dz = a(1−a)", Msg("the slope of the sigmoid"))
+            self._rec("dL/dz", dL_dz, "dL/dz = dL/da · da/dz = a − y", Msg("the chain's first two links"))
+            self._rec("dz/dw", x, "dz/dw = x", Msg("the weighted sum's slope in each weight is its input"),
                       feature_axis=True)
-            how = "averaged over the batch" if N > 1 else ""
+            how = Msg("averaged over the batch") if N > 1 else ""
             self._rec_param("dL/dw", dw, "dL/dw = dL/da · da/dz · dz/dw = −(y − a)·x", how, per_feature=True)
             self._rec_param("dL/db", db, "dL/db = dL/da · da/dz · dz/db = −(y − a)", how)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from nbengine.i18n import Msg
 from nbengine.kernels.cross_entropy import cross_entropy_backward, cross_entropy_forward
+from nbengine.kernels.registry import kernel
 from nbengine.kernels.softmax import softmax_forward
 from nbengine.kernels.softmax_cross_entropy import (counted, softmax_cross_entropy_backward,
                                                      softmax_cross_entropy_forward)
-from nbengine.kernels.registry import kernel
 from nbengine.trace import record, tracing
 
 KERAS_EPSILON = 1e-7
@@ -26,15 +27,15 @@ class SoftmaxCrossEntropy:
         self.y = y
         self.count = counted(y)  # rows that count: the ignore label -1 does not
         if tracing():
-            record("probabilities", self.probs, "softmax(z) = e^z / Σ e^z", "the network's belief in each class")
-            record("loss", losses, "-log p[true class]", "cross-entropy per sample")
+            record("probabilities", self.probs, "softmax(z) = e^z / Σ e^z", Msg("the network's belief in each class"))
+            record("loss", losses, Msg("-log p[true class]"), Msg("cross-entropy per sample"))
         return float(np.sum(losses, dtype=np.float64)) / max(self.count, 1)
 
     def backward(self) -> np.ndarray:
         dz = np.empty_like(self.probs)
         softmax_cross_entropy_backward(dz, self.probs, self.y)
         if tracing():
-            record("dL/dz", dz, "(p - onehot(y)) / N", "the gradient of the mean loss at the logits")
+            record("dL/dz", dz, "(p - onehot(y)) / N", Msg("the gradient of the mean loss at the logits"))
         return dz
 
     @staticmethod
@@ -55,12 +56,12 @@ class CrossEntropy:
         cross_entropy_forward(losses, self.clipped, p, y, p.dtype.type(KERAS_EPSILON))
         self.p, self.y = p, y
         if tracing():
-            record("loss", losses, "-log clip(p[true class] / Σ p)", "cross-entropy per sample")
+            record("loss", losses, Msg("-log clip(p[true class] / Σ p)"), Msg("cross-entropy per sample"))
         return float(np.mean(losses, dtype=np.float64))
 
     def backward(self) -> np.ndarray:
         dp = np.empty_like(self.p)
         cross_entropy_backward(dp, self.p, self.y, self.clipped)
         if tracing():
-            record("dL/dp", dp, "(1/N)(1/Σp - [true class]/p)", "zero where the clip was active")
+            record("dL/dp", dp, "(1/N)(1/Σp - [true class]/p)", Msg("zero where the clip was active"))
         return dp

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from nbengine.i18n import Msg
 from nbengine.kernels.conv2d import output_size
 from nbengine.kernels.maxpool import maxpool_backward, maxpool_forward
 from nbengine.layers.base import Layer
@@ -39,7 +40,8 @@ class MaxPool2D(Layer):
                         self.pt, self.pl)
         self.cache = {"x_shape": x.shape, "arg": arg}
         if tracing():
-            record(self.name, out, "max over each window", f"{self.output_shape[0]}×{self.output_shape[1]} maps")
+            record(self.name, out, Msg("max over each window"),
+                   Msg("{h}×{w} maps", h=self.output_shape[0], w=self.output_shape[1]))
         return out
 
     def backward(self, dy, need_dx=True):

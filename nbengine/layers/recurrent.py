@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from nbengine.i18n import Msg
 from nbengine.kernels.conv2d import sum_parts
 from nbengine.kernels.lstm import lstm_backward, lstm_forward
-from nbengine.kernels.rnn import rnn_backward, rnn_forward
 from nbengine.kernels.registry import kernel
+from nbengine.kernels.rnn import rnn_backward, rnn_forward
 from nbengine.layers.base import Layer
 from nbengine.trace import record, tracing
 
@@ -79,7 +80,7 @@ class TimeRNN(Recurrent):
         self.cache = {"xs": xs, "hs": hs, "h0": h0}
         self.h = hs[:, -1].copy()
         if tracing():
-            record(f"{self.name} h", hs, "h_t = tanh(x_t·Wx + h_{t-1}·Wh + b)", "the hidden state after each step")
+            record(f"{self.name} h", hs, "h_t = tanh(x_t·Wx + h_{t-1}·Wh + b)", Msg("the hidden state after each step"))
         return hs
 
     def backward(self, dhs, need_dx=True):
@@ -112,12 +113,12 @@ class TimeLSTM(Recurrent):
         self.h, self.c = hs[:, -1].copy(), cs[:, -1].copy()
         if tracing():
             H = self.H
-            record(f"{self.name} f", gates[..., :H], "f = σ(A[:, 0:H])", "forget gate")
-            record(f"{self.name} g", gates[..., H:2 * H], "g = tanh(A[:, H:2H])", "candidate memory")
-            record(f"{self.name} i", gates[..., 2 * H:3 * H], "i = σ(A[:, 2H:3H])", "input gate")
-            record(f"{self.name} o", gates[..., 3 * H:], "o = σ(A[:, 3H:4H])", "output gate")
-            record(f"{self.name} c", cs, "c_t = f⊙c_{t-1} + g⊙i", "the cell (memory)")
-            record(f"{self.name} h", hs, "h_t = o⊙tanh(c_t)", "the hidden state")
+            record(f"{self.name} f", gates[..., :H], "f = σ(A[:, 0:H])", Msg("forget gate"))
+            record(f"{self.name} g", gates[..., H:2 * H], "g = tanh(A[:, H:2H])", Msg("candidate memory"))
+            record(f"{self.name} i", gates[..., 2 * H:3 * H], "i = σ(A[:, 2H:3H])", Msg("input gate"))
+            record(f"{self.name} o", gates[..., 3 * H:], "o = σ(A[:, 3H:4H])", Msg("output gate"))
+            record(f"{self.name} c", cs, "c_t = f⊙c_{t-1} + g⊙i", Msg("the cell (memory)"))
+            record(f"{self.name} h", hs, "h_t = o⊙tanh(c_t)", Msg("the hidden state"))
         return hs
 
     def backward(self, dhs, need_dx=True):

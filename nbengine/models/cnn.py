@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nbengine.data.images import ImageSplit, load_split
+from nbengine.i18n import Msg
 from nbengine.layers.conv2d import Conv2D
 from nbengine.layers.dense import Dense
 from nbengine.layers.dropout import Dropout
@@ -122,7 +123,7 @@ class CNN(Model):
         """The last layer's output: logits when the loss applies the softmax, else probabilities."""
         a = self._check(x)
         if tracing():
-            record("input", a, "pixels / 255", "the images, (N, H, W, C)")
+            record("input", a, "pixels / 255", Msg("the images, (N, H, W, C)"))
         for layer in self.layers:
             a = layer.forward(a, training)
         return a
