@@ -52,7 +52,8 @@ def _panel(x0: int, title: str, series: dict[str, list[tuple[int, float]]], epoc
     out = [f'<g transform="translate({x0},0)">',
            f'<text x="{WIDTH / 2}" y="22" text-anchor="middle" font-weight="bold">{escape(title)}</text>']
     if not series:
-        out.append(f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle">{escape(_("no values"))}</text></g>')
+        empty = escape(_("no values"))
+        out.append(f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle">{empty}</text></g>')
         return out
     values = [v for points in series.values() for _, v in points]
     ys = _ticks(min(values), max(values))
@@ -72,15 +73,15 @@ def _panel(x0: int, title: str, series: dict[str, list[tuple[int, float]]], epoc
     step = max(1, math.ceil(epochs / 10))
     for e in range(1, epochs + 1, step):
         out.append(f'<text x="{px(e):.1f}" y="{TOP + plot_h + 16}" text-anchor="middle" font-size="11">{e}</text>')
-    out.append(f'<text x="{LEFT + plot_w / 2}" y="{HEIGHT - 8}" text-anchor="middle" font-size="12">{escape(_("epoch"))}</text>')
+    axis = escape(_("epoch"))
+    out.append(f'<text x="{LEFT + plot_w / 2}" y="{HEIGHT - 8}" text-anchor="middle" font-size="12">{axis}</text>')
     for k, (name, points) in enumerate(series.items()):
         colour = COLOURS[k % len(COLOURS)]
         line = " ".join(f"{px(e):.1f},{py(v):.1f}" for e, v in points)
         out.append(f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="2"/>')
         for e, v in points:
-            out.append(f'<circle cx="{px(e):.1f}" cy="{py(v):.1f}" r="3" fill="{colour}">'
-                       f'<title>{escape(_("epoch {e}: {name} {value}").format(e=e, name=name, value=f"{v:.4f}"))}'
-                       '</title></circle>')
+            tip = escape(_("epoch {e}: {name} {value}").format(e=e, name=name, value=format(v, ".4f")))
+            out.append(f'<circle cx="{px(e):.1f}" cy="{py(v):.1f}" r="3" fill="{colour}"><title>{tip}</title></circle>')
         out.append(f'<rect x="{LEFT + 8}" y="{TOP + 8 + 16 * k}" width="10" height="10" fill="{colour}"/>')
         out.append(f'<text x="{LEFT + 22}" y="{TOP + 17 + 16 * k}" font-size="11">{escape(name)}</text>')
     out.append("</g>")

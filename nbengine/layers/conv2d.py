@@ -47,7 +47,8 @@ class Conv2D(Layer):
     def describe(self) -> str:
         R, S = self.kernel_size
         act = f", {self.activation}" if self.activation else ""
-        return f"{self.filters} filters {R}×{S}, stride {self.strides[0]}, padding {self.padding}{act}"
+        return Msg("{n} filters {R}×{S}, stride {stride}, padding {padding}{act}", n=self.filters, R=R, S=S,
+                   stride=self.strides[0], padding=self.padding, act=act)
 
     def forward(self, x, training):
         N = x.shape[0]

@@ -36,7 +36,8 @@ class Dense(Layer):
         return (M,)
 
     def describe(self) -> str:
-        return f"{self.units} units" + (f", {self.activation}" if self.activation else "")
+        act = ", " + self.activation if self.activation else ""
+        return Msg("{n} units{act}", n=self.units, act=act)
 
     def forward(self, x, training):
         z = self.buffer("z", (x.shape[0], self.units))

@@ -23,7 +23,7 @@ class Dropout(Layer):
         self.rng = np.random.default_rng(seed)
 
     def describe(self) -> str:
-        return f"rate {self.rate:g} (training only)"
+        return Msg("rate {rate:g} (training only)", rate=self.rate)
 
     def forward(self, x, training):
         if not training or self.rate == 0:

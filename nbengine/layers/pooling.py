@@ -30,7 +30,8 @@ class MaxPool2D(Layer):
 
     def describe(self) -> str:
         ph, pw = self.pool_size
-        return f"{ph}×{pw}, stride {self.strides[0]}, padding {self.padding}"
+        return Msg("{ph}×{pw}, stride {stride}, padding {padding}", ph=ph, pw=pw, stride=self.strides[0],
+                   padding=self.padding)
 
     def forward(self, x, training):
         N = x.shape[0]
