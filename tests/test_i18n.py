@@ -182,3 +182,40 @@ def test_korean_tables_keep_their_alignment(width):
                 assert cell_len(above.rstrip()) <= cell_len(line.rstrip()), f"{' '.join(args)}: {above!r}"
                 checked += 1
         assert checked, f"{' '.join(args)} drew no table"
+
+
+def test_a_phrase_put_into_a_message_is_shown_in_the_language_too():
+    from nbengine.explain.bptt import fate
+
+    reading = i18n.Msg("{readings}.", readings=i18n.joined([fate(1e-9), fate(1e9)], "; "))
+    assert reading == "it vanishes; it explodes."  # the value (and so JSON) stays English
+    i18n.set_language("ko")
+    try:
+        korean = i18n.shown(reading)
+    finally:
+        i18n.set_language(None)
+    assert korean == f"{i18n.catalog('ko').gettext('it vanishes')}; {i18n.catalog('ko').gettext('it explodes')}."
+    assert HANGUL.search(korean) and "vanishes" not in korean
+
+
+def test_the_renderer_translates_messages_among_labels_but_not_data():
+    from rich.console import Console
+
+    from nbengine.explain.steps import Steps
+    from nbengine_cli.render import show
+
+    steps = Steps()
+    steps.tensor("h", [[0.5, 0.25]], "h_t", i18n.Msg("the hidden state"), (["loss"], [i18n.Msg("unit {j}", j=0),
+                                                                                     "shape"]))
+    i18n.set_language("ko")
+    try:
+        console = Console(record=True, width=100, file=io.StringIO())
+        show(steps, console=console)
+        text = console.export_text()
+    finally:
+        i18n.set_language(None)
+    assert i18n.catalog("ko").gettext("the hidden state") in text
+    assert i18n.catalog("ko").gettext("unit {j}").format(j=0) in text
+    # "shape" is a message of the catalog, but here it is data (a label), as is the token "loss"
+    assert i18n.catalog("ko").gettext("shape") != "shape"
+    assert "loss" in text and "shape" in text
