@@ -50,7 +50,8 @@ def trace_cnn(index, ckpt, data, split, maps, seed, as_written, cache_dir, json_
     parts = checkpoint_split(model, data, cache_dir) if ckpt else load_split(data or DEFAULT_DATA, cache_dir=cache_dir)
     out.status(parts.description)
     images = parts.part(split)
-    what = (_("the train split of {data}") if split == "train" else _("the test split of {data}")).format(data=parts.name)
+    what = _("the train split of {data}") if split == "train" else _("the test split of {data}")
+    what = what.format(data=parts.name)
     check_index(index, len(images), what, _("images"))
     if model is None:
         model = CNN(seed, np.float32, as_written, class_names=images.class_names)

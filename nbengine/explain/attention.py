@@ -141,8 +141,8 @@ def attention(sentence: str | list | None = None, d_model: int = 4, d_k: int = 3
     s.say(reading, "bold")
     diff = max(softmax_check(scaled, weights), float(np.abs(weights @ V - Z).max()))
     s.fact("result", Msg("A NumPy softmax of step 3 and weights·V agree with {kernel}'s: largest difference "
-                         "{diff:.1e}", kernel=kernel, diff=diff), "dim", tokens=tokens, weights=weights.tolist(), sums=lines, reading=reading,
-           difference=diff)
+                         "{diff:.1e}", kernel=kernel, diff=diff), "dim", tokens=tokens, weights=weights.tolist(),
+           sums=lines, reading=reading, difference=diff)
     return s
 
 

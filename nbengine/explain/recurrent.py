@@ -141,9 +141,10 @@ def rnn(model, vocab, tokens, t: int = 1, about: str = "", level: str = "word", 
     sentence = {"scope": "sentence"}
     step = {"scope": "step"}
 
-    s.tensor("x", emb[0], "x_t = W_embed[token id]", Msg("each token's vector: the rows of the embedding"), (rows, dims),
-             fields=sentence)
-    s.tensor("h", hs, "h_t = tanh(x_t·Wx + h_{t-1}·Wh + b)", Msg("the hidden state after each token ({kernel})", kernel=fwd),
+    s.tensor("x", emb[0], "x_t = W_embed[token id]", Msg("each token's vector: the rows of the embedding"),
+             (rows, dims), fields=sentence)
+    s.tensor("h", hs, "h_t = tanh(x_t·Wx + h_{t-1}·Wh + b)",
+             Msg("the hidden state after each token ({kernel})", kernel=fwd),
              (rows, units), fields=sentence)
     s.say("")
     s.say(Msg("Step t = {t}, forward", t=t), "bold")
@@ -188,11 +189,12 @@ def lstm(model, vocab, tokens, t: int = 1, about: str = "", level: str = "word",
     sentence = {"scope": "sentence"}
     step = {"scope": "step"}
 
-    s.tensor("x", emb[0], "x_t = W_embed[token id]", Msg("each token's vector: the rows of the embedding"), (rows, dims),
-             fields=sentence)
+    s.tensor("x", emb[0], "x_t = W_embed[token id]", Msg("each token's vector: the rows of the embedding"),
+             (rows, dims), fields=sentence)
     for g in GATES:
         formula, note = GATE_NOTES[g]
-        s.tensor(g, gate[g], formula, Msg("{note} (as {kernel} computed it)", note=note, kernel=fwd), (rows, units), fields=sentence)
+        s.tensor(g, gate[g], formula, Msg("{note} (as {kernel} computed it)", note=note, kernel=fwd), (rows, units),
+                 fields=sentence)
     s.tensor("c", cs, "c_t = f ⊙ c_{t-1} + g ⊙ i", Msg("the cell, the memory"), (rows, units), fields=sentence)
     s.tensor("h", hs, "h_t = o ⊙ tanh(c_t)", Msg("the hidden state"), (rows, units), fields=sentence)
 
@@ -231,16 +233,20 @@ def lstm(model, vocab, tokens, t: int = 1, about: str = "", level: str = "word",
     s.tensor("dh", rec.dh_total[0, t], Msg("dh = dL/dh_t = from above + dh_next (from step t+1)"),
              Msg("{kernel}'s dh_total[t]", kernel=bwd), (units,), fields=step)
     s.tensor("dc_next", dc_next, Msg("dL/dc_t from step t+1"),
-             Msg("0 at the last step") if t == T - 1 else Msg("what step t+1 sent back along the cell"), (units,), fields=step)
+             Msg("0 at the last step") if t == T - 1 else Msg("what step t+1 sent back along the cell"), (units,),
+             fields=step)
     s.tensor("ds", rec.dc_total[0, t], f"{D_S} = dc_next + dh ⊙ o ⊙ (1 − tanh²(c_t))",
              Msg("dL/dc_t in full"), (units,), fields=step)
     d_labels = ["df = ds⊙c_{t-1}⊙f(1−f)", "dg = ds⊙i⊙(1−g²)", "di = ds⊙g⊙i(1−i)", "do = dh⊙tanh(c_t)⊙o(1−o)"]
-    s.append(Tensor(Step("dA", rec.dgates[0, t].copy(), f"{D_A} = [{', '.join('d' + g for g in GATES)}]", Msg("the slice, undone"),
+    s.append(Tensor(Step("dA", rec.dgates[0, t].copy(), f"{D_A} = [{', '.join('d' + g for g in GATES)}]",
+                         Msg("the slice, undone"),
                          ([f"d{g}{j}" for g in GATES for j in range(H)],)),
                     dict(step), shape=(4, H), shape_labels=(d_labels, units),
                     json_rows=tuple((f"d{g}", label, "") for g, label in zip(GATES, d_labels))))
-    s.tensor("dh_prev", dh_prev, "dh_{t-1} = dA·Whᵀ", Msg("what flows on to step t-1 through Wh"), (units,), fields=step)
-    s.tensor("dc_prev", dc_prev, "dc_{t-1} = ds ⊙ f", Msg("what flows on along the cell: multiplied only by f"), (units,),
+    s.tensor("dh_prev", dh_prev, "dh_{t-1} = dA·Whᵀ", Msg("what flows on to step t-1 through Wh"), (units,),
+             fields=step)
+    s.tensor("dc_prev", dc_prev, "dc_{t-1} = ds ⊙ f", Msg("what flows on along the cell: multiplied only by f"),
+             (units,),
              fields=step)
     s.tensor("dx", dxs[0, t], "dx_t = dA·Wxᵀ", Msg("what flows on to the embedding"), (dims,), fields=step)
     s.fact("result", loss=float(loss))

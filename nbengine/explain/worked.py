@@ -102,7 +102,8 @@ def conv_windows(input=CONV_INPUT, filter=CONV_FILTER) -> Steps:
     steps.say(Msg("With zero padding 1: a ring of zeros around X, so the filter can centre on every cell"), "bold")
     steps.append(Figure((tensor("X padded", xp, Msg("zeros around X"), Msg("the input with padding 1"),
                                 fields={"case": "padded"}), "→",
-                         tensor("Y", yp, Msg("Y[i, j] = Σ over r, s of Xpadded[i + r, j + s]·F[r, s]"), Msg("the output"),
+                         tensor("Y", yp, Msg("Y[i, j] = Σ over r, s of Xpadded[i + r, j + s]·F[r, s]"),
+                                Msg("the output"),
                                 fields={"case": "padded", "stride": 1, "padding": 1, "output_size": formula,
                                         "kernel": kernel})),
                         labels={0: Msg("padded X ="), 2: Msg("output =")}, styles={0: pad},
@@ -116,7 +117,8 @@ def conv_windows(input=CONV_INPUT, filter=CONV_FILTER) -> Steps:
     steps.say(Msg("With stride 2 and padding 1: the window moves two cells at a time"), "bold")
     _windows(steps, "strided", xp, f, ys, 2, Msg("the padded X"))
     steps.say("")
-    steps.append(Figure((tensor("Y", ys, Msg("Y[i, j] = Σ over r, s of Xpadded[2i + r, 2j + s]·F[r, s]"), Msg("the output"),
+    steps.append(Figure((tensor("Y", ys, Msg("Y[i, j] = Σ over r, s of Xpadded[2i + r, 2j + s]·F[r, s]"),
+                                Msg("the output"),
                                 fields={"case": "strided", "stride": 2, "padding": 1, "output_size": formula,
                                         "kernel": kernel}),
                          f"   {dims(ys.shape)}: {formula}"), labels={0: Msg("output =")}))
@@ -162,9 +164,11 @@ def pool(input=POOL_INPUT, upstream=POOL_UPSTREAM, size: int = 2, stride: int = 
                   "every other position gets 0"), "bold")
     steps.append(Figure((tensor("dL/dY", dout, "", Msg("the gradient arriving from the next layer (given)")), "→",
                          tensor("dL/dX", dx, Msg("dL/dX[p, q] = dL/dY[i, j] where (p, q) was the max of window "
-                                                 "(i, j), else 0"), Msg("the gradient routed back to the feature map"))),
+                                                 "(i, j), else 0"),
+                                Msg("the gradient routed back to the feature map"))),
                         labels={0: "dL/dY =", 2: "dL/dX ="}, styles={2: {rc: "pick" for rc in winners}}))
     for (r, c), (i, j) in sorted(winners.items(), key=lambda kv: kv[1]):
-        steps.say(Msg("   dL/dX[{r}, {c}] = dL/dY[{i}, {j}] = {g}   (X[{r}, {c}] = {v} was the max of window ({i}, {j}))",
+        steps.say(Msg("   dL/dX[{r}, {c}] = dL/dY[{i}, {j}] = {g}   "
+                      "(X[{r}, {c}] = {v} was the max of window ({i}, {j}))",
                       r=r, c=c, i=i, j=j, g=whole(dx[r, c]), v=whole(x[r, c])), "dim")
     return steps

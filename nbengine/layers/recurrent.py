@@ -80,7 +80,8 @@ class TimeRNN(Recurrent):
         self.cache = {"xs": xs, "hs": hs, "h0": h0}
         self.h = hs[:, -1].copy()
         if tracing():
-            record(f"{self.name} h", hs, "h_t = tanh(x_t·Wx + h_{t-1}·Wh + b)", Msg("the hidden state after each step"))
+            record(f"{self.name} h", hs, "h_t = tanh(x_t·Wx + h_{t-1}·Wh + b)",
+                   Msg("the hidden state after each step"))
         return hs
 
     def backward(self, dhs, need_dx=True):
