@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import click
 
+from nbengine.i18n import N_
 from nbengine_cli.lessons.lm_commands import CELL, epochs_option, eval_command, generate_command, train_command
 from nbengine_cli.options import Float
 
@@ -71,7 +72,7 @@ def register(groups: dict[str, click.Group]) -> None:
     for kind in ("rnnlm", "lstmlm"):
         cell = CELL[kind]
         groups["train"].add_command(train_command(
-            kind, TRAIN_OPTIONS, " time steps", help=TRAIN_HELP.format(cell=cell, layer=LAYER[kind]),
+            kind, TRAIN_OPTIONS, N_(" time steps"), help=TRAIN_HELP.format(cell=cell, layer=LAYER[kind]),
             short_help=f"The {cell} language model: Embedding → {cell} → Affine → softmax."))
         groups["eval"].add_command(eval_command(kind, EVAL_READING))
         groups["generate"].add_command(generate_command(kind, GENERATE_HOW.format(cell=cell)))
