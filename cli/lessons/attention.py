@@ -116,12 +116,12 @@ def eval_pronoun(ckpt, examples, seed, threads, json_mode, quiet):
         checkpoint=ckpt, params=model.n_params, epochs=model.extra_config.get("epochs", "?"),
         task=shown(task.description)))
 
-    shown = examples_of(model, task, examples, seed)
+    chosen = examples_of(model, task, examples, seed)
     table = Table(title=_("what \"it\" stands for, in the model's view"), title_justify="left")
     for title, justify in ((N_("sentence"), "left"), (N_("model"), "left"), (N_("weight"), "right"),
                            (N_("right answer"), "left")):
         table.add_column(_(title), justify=justify)
-    for e in shown:
+    for e in chosen:
         words = e["sentence"].split(" ")
         weight = f"{e['weights'][words.index(e['answer'])]:.2f}" if e["answer"] in words else "–"
         table.add_row(e["sentence"], e["answer"], weight,
@@ -129,8 +129,8 @@ def eval_pronoun(ckpt, examples, seed, threads, json_mode, quiet):
     accuracy = (_("held-out accuracy {accuracy:.4f} ({right:,} of {n:,}); ").format(
                     accuracy=total, right=right, n=len(task.held_out))
                 + ", ".join(f"{_(PATTERN_NAMES.get(p, p))} {a:.4f}" for p, a in by_pattern.items()))
-    out.fact("result", [accuracy, table] if shown else accuracy, held_out_accuracy=total, correct=right,
-             n_held_out=len(task.held_out), by_pattern=by_pattern, examples=shown, checkpoint=ckpt)
+    out.fact("result", [accuracy, table] if chosen else accuracy, held_out_accuracy=total, correct=right,
+             n_held_out=len(task.held_out), by_pattern=by_pattern, examples=chosen, checkpoint=ckpt)
 
 
 def register(groups: dict[str, click.Group]) -> None:
