@@ -7,6 +7,7 @@ inside each command, so `nbengine --help` stays instant.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
 
 import click
@@ -19,7 +20,6 @@ from nbengine_cli.options import (Float, cache_dir_option, checkpoint_option, da
 from nbengine_cli.output import Output
 
 CELL = {"rnnlm": "RNN", "lstmlm": "LSTM", "transformer": "Transformer"}
-A_CELL = {"rnnlm": "an RNN", "lstmlm": "an LSTM", "transformer": "a Transformer"}
 # A vocabulary's size at each level, in the status line of `generate`.
 VOCAB_SIZE = {"word": N_("{n:,} words"), "char": N_("{n:,} chars")}
 # The most tokens `generate` makes in one run: a small Transformer writes about 30 a second
@@ -132,22 +132,17 @@ def train_command(kind: str, options: list, steps: str = "", **about) -> click.C
 
 lm_checkpoint = checkpoint_option("rnnlm|lstmlm|transformer")
 
-EVAL_HELP = """The perplexity of the {cell} language model of a checkpoint on a split of a text:
-exp(mean loss), the loss being -log p(the token that really came next) at every token.
-
-"""
-GENERATE_HELP = """
-
-The same seed gives the same text. "<unk>" is never drawn; at word level each
-"<eos>" (the end of a line) is printed as a line break.
-"""
 
 
-def eval_command(kind: str, reading: str) -> click.Command:
-    """`eval KIND`: the perplexity of a checkpoint on a split of a text; ``reading`` says
-    how the text is read."""
-    @click.command(kind, help=EVAL_HELP.format(cell=CELL[kind]) + reading,
-                   short_help=f"Perplexity of {A_CELL[kind]} language model checkpoint on a text.")
+def eval_command(kind: str, help: str) -> click.Command:
+    """`eval KIND`: the perplexity of a checkpoint on a split of a text; ``help`` says how
+    the text is read (its help's second paragraph)."""
+    @click.command(kind, help=inspect.cleandoc("""
+                   The perplexity of the {cell} language model of a checkpoint on a split of a text:
+                   exp(mean loss), the loss being -log p(the token that really came next) at every token.
+                   """.format(cell=CELL[kind])) + "\n\n" + inspect.cleandoc(help),
+                   short_help="Perplexity of {a_cell} language model checkpoint on a text.".format(
+                       a_cell={"rnnlm": "an RNN", "lstmlm": "an LSTM", "transformer": "a Transformer"}[kind]))
     @lm_checkpoint
     @click.option("--data", default=None, metavar="NAME|PATH",
                   help="The text to measure  [default: the text the model was trained on].")
@@ -191,10 +186,15 @@ def eval_command(kind: str, reading: str) -> click.Command:
 
 # -- generate -------------------------------------------------------------------------------------
 
-def generate_command(kind: str, how: str) -> click.Command:
-    """`generate KIND`: text sampled from a checkpoint; ``how`` says how, one token at a time."""
-    @click.command(kind, help=how + GENERATE_HELP,
-                   short_help=f"Sample text from {A_CELL[kind]} language model checkpoint.")
+def generate_command(kind: str, help: str) -> click.Command:
+    """`generate KIND`: text sampled from a checkpoint; ``help`` says how, one token at a time
+    (its help's first paragraph)."""
+    @click.command(kind, help=inspect.cleandoc(help) + "\n\n" + inspect.cleandoc("""
+                   The same seed gives the same text. "<unk>" is never drawn; at word level each
+                   "<eos>" (the end of a line) is printed as a line break.
+                   """),
+                   short_help="Sample text from {a_cell} language model checkpoint.".format(
+                       a_cell={"rnnlm": "an RNN", "lstmlm": "an LSTM", "transformer": "a Transformer"}[kind]))
     @lm_checkpoint
     @click.option("--start", default=None, metavar="TEXT",
                   help="The text to continue  [default: \"you\" for words when the model knows it, else the "
