@@ -82,7 +82,8 @@ def train_pronoun(epochs, batch_size, lr, size, seed, threads, save, json_mode, 
         acc = ev.metrics["held_out_accuracy"]
         right = int(round(acc * len(task.held_out)))
         return (_("held-out accuracy {accuracy:.4f} ({right:,} of {n:,} sentences whose animal–food pair training "
-                  "never saw)").format(accuracy=acc, right=right, n=len(task.held_out)), dict(held_out_accuracy=acc, correct=right, n_held_out=len(task.held_out)))
+                  "never saw)").format(accuracy=acc, right=right, n=len(task.held_out)),
+                dict(held_out_accuracy=acc, correct=right, n_held_out=len(task.held_out)))
 
     run.train(out, model, opt, start, epochs=epochs, steps_per_epoch=per_epoch, result=result, sample=sample,
               save=save, json_steps=not json_epochs, unit="sentences", keep=("held_out_accuracy",),

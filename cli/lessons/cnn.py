@@ -194,8 +194,8 @@ def predict_cnn(ckpt, data, out_path, cache_dir, threads, json_mode, quiet):
     for c in range(model.n_classes):
         t.add_column(model.class_names[c][:7], justify="right")
     t.add_row(*[str(v) for v in counts])
-    out.fact("result", [_("wrote {n:,} predictions to {path}").format(n=len(pred), path=out_path), t], n=len(pred), out=out_path,
-             counts=counts.tolist())
+    out.fact("result", [_("wrote {n:,} predictions to {path}").format(n=len(pred), path=out_path), t], n=len(pred),
+             out=out_path, counts=counts.tolist())
 
 
 @click.command("cnn", short_help="The lesson's CNN layer by layer: output shapes and parameter counts.")
