@@ -11,6 +11,8 @@ import os
 
 import click
 
+from nbengine.i18n import N_, _, shown
+
 
 class Float(click.FloatRange):
     """A float option that must be a finite number, within the range given if any.
@@ -29,15 +31,15 @@ class Float(click.FloatRange):
     def convert(self, value, param, ctx):
         number = click.FLOAT.convert(value, param, ctx)
         if not math.isfinite(number):
-            self.fail(f"{value!r} is not a finite number.", param, ctx)
+            self.fail(_("{value!r} is not a finite number.").format(value=value), param, ctx)
         return super().convert(number, param, ctx)
 
     def _describe_range(self) -> str:
         return "" if self.min is None and self.max is None else super()._describe_range()
 
 
-KERNELS_HELP = ("Which loops run: naive (the lessons' loops, as the formulas read) or fast (the same "
-                "sums reordered for speed)  [default: fast, or $NBENGINE_KERNELS].")
+KERNELS_HELP = N_("Which loops run: naive (the lessons' loops, as the formulas read) or fast (the same "
+                  "sums reordered for speed)  [default: fast, or $NBENGINE_KERNELS].")
 
 
 def _use_kernels(ctx, param, value):
@@ -148,21 +150,27 @@ def data_reference(data: str, names=()) -> str:
     return data if data in names or not os.path.exists(data) else os.path.abspath(data)
 
 
-def checkpoint_option(written_by: str):
-    """--checkpoint CKPT (required), a checkpoint written by ``written_by`` (a command line)."""
+def checkpoint_option(model: str):
+    """--checkpoint CKPT (required), a checkpoint written by `nbengine train MODEL --save`
+    (``model``: "cnn", or "rnnlm|lstmlm|transformer")."""
     return click.option("--checkpoint", "ckpt", required=True, type=click.Path(dir_okay=False), metavar="CKPT",
-                        help=f"A checkpoint written by `{written_by}`.")
+                        help=f"A checkpoint written by `nbengine train {model} --save`.")
 
 
-def save_option(what: str = "the model"):
-    """--save CKPT: write ``what`` after every epoch, atomically."""
+def save_option():
+    """--save CKPT: write the model after every epoch, atomically."""
     return click.option("--save", type=click.Path(dir_okay=False), default=None, metavar="CKPT",
-                        help=f"Write {what} to this .npz checkpoint after every epoch (atomically: an "
+                        help="Write the model to this .npz checkpoint after every epoch (atomically: an "
                              "interrupted or failed run leaves the last good one).")
 
 
+# The units check_index counts in, for the catalog.
+UNITS = (N_("samples"), N_("images"), N_("words"))
+
+
 def check_index(index: int, n: int, what: str, unit: str) -> None:
-    """Refuse an --index past the end of ``what`` (which holds ``n`` ``unit``: "images")."""
+    """Refuse an --index past the end of ``what`` (which holds ``n`` ``unit``: "images", one
+    of UNITS; ``what`` may be a Msg)."""
     if index >= n:
-        raise click.BadParameter(f"{what} has {n:,} {unit} (0 to {n - 1}), so {index} is out of range",
-                                 param_hint="'--index'")
+        raise click.BadParameter(_("{what} has {n:,} {unit} (0 to {last}), so {index} is out of range").format(
+            what=shown(what), n=n, unit=_(unit), last=n - 1, index=index), param_hint="'--index'")

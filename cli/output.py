@@ -26,6 +26,8 @@ from rich.console import Console
 from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn,
                            TransferSpeedColumn)
 
+from nbengine.i18n import Msg, shown
+
 
 # What differs between two runs with the same seed and thread count: the timing fields of
 # the JSON lines, and the "compile" lines, which only a run that compiles the kernels
@@ -76,7 +78,9 @@ class Output:
 
     # -- human output ----------------------------------------------------------------
     def show(self, *renderables) -> None:
-        """Human output on stdout; nothing in --json mode (but recorded for --svg and --html)."""
+        """Human output on stdout; nothing in --json mode (but recorded for --svg and --html).
+        A Msg (text the engine made) is shown in the chosen language."""
+        renderables = [shown(r) if isinstance(r, Msg) else r for r in renderables]
         if self._recorder is not None:
             self._recorder.print(*renderables, soft_wrap=all(isinstance(r, str) for r in renderables))
         if not self.json_mode:
@@ -127,9 +131,9 @@ class Output:
         self.emit(event, **fact.fields)
 
     def status(self, message: str) -> None:
-        """A short status line on stderr, unless -q."""
+        """A short status line on stderr, unless -q (a Msg in the chosen language)."""
         if not self.quiet:
-            self.err.print(message, soft_wrap=True)
+            self.err.print(shown(message) if isinstance(message, Msg) else message, soft_wrap=True)
 
     @contextlib.contextmanager
     def progress(self, description: str, total: int | None, plain: bool = False, in_bytes: bool = False):

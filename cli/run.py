@@ -16,14 +16,18 @@ import time
 from typing import Callable, Iterator
 
 import click
+from rich.cells import cell_len
 from rich.console import Group
 from rich.table import Table
 
+from nbengine.i18n import N_, _, shown
 from nbengine_cli.output import Bar, Output
 from nbengine_cli.render.tensor import StreamingTable, duration
 
 # Epochs shorter than this share one progress bar for the whole run.
 BAR_PER_EPOCH = 20
+# The training table's speed column, by the unit counted (its JSON field is "<unit>_per_second").
+RATE_TITLE = {"images": N_("images/s"), "tokens": N_("tokens/s"), "sentences": N_("sentences/s")}
 
 
 # -- options ------------------------------------------------------------------------------------
@@ -34,7 +38,7 @@ def set_threads(threads: int | None) -> int:
 
     if threads is not None:
         if threads > numba.config.NUMBA_NUM_THREADS:
-            raise click.BadParameter(f"at most {numba.config.NUMBA_NUM_THREADS} on this machine",
+            raise click.BadParameter(_("at most {n} on this machine").format(n=numba.config.NUMBA_NUM_THREADS),
                                      param_hint="--threads")
         numba.set_num_threads(threads)
     return numba.get_num_threads()
@@ -51,7 +55,8 @@ def test_result(accuracy: float, loss: float, n: int) -> tuple[str, dict]:
     """What a training run's result shows of its test accuracy and loss (on ``n`` samples),
     and its JSON fields: :func:`train`'s ``result``."""
     correct = int(round(accuracy * n))
-    return (f"test accuracy {correct / n:.4f} ({correct} of {n}), test loss {short_number(loss)}",
+    return (_("test accuracy {accuracy:.4f} ({correct} of {n}), test loss {loss}").format(
+                accuracy=correct / n, correct=correct, n=n, loss=short_number(loss)),
             dict(test_accuracy=correct / n, test_loss=loss, correct=correct, n_test=n))
 
 
@@ -66,17 +71,17 @@ def evaluation(out: Output, heading: str, y, pred, loss: float, class_names: lis
     confusion = confusion_matrix(y, pred, len(class_names))
     accuracy = float(np.mean(pred == y))
     table = Table()
-    table.add_column("true \\ predicted")
+    table.add_column(_("true \\ predicted"))
     for name in class_names:  # many classes share the width: their first seven letters
         table.add_column(name if len(class_names) <= 5 else name[:7], justify="right")
-    table.add_column("recall", justify="right")
+    table.add_column(_("recall"), justify="right")
     for r, counts in enumerate(confusion):
         recall = f"{counts[r] / counts.sum():.3f}" if counts.sum() else "–"
         table.add_row(class_names[r], *[(f"[bold]{v}[/]" if c == r else (str(v) if v else "·"))
                                         for c, v in enumerate(counts)], recall)
-    out.fact("result", [heading, "confusion matrix: rows are the true class, columns the predicted one",
-                        Group(table, f"accuracy {accuracy:.4f} ({int(confusion.trace())} of {len(y)}), loss "
-                                     f"{short_number(loss)}")],
+    out.fact("result", [shown(heading), _("confusion matrix: rows are the true class, columns the predicted one"),
+                        Group(table, _("accuracy {accuracy:.4f} ({correct} of {n}), loss {loss}").format(
+                            accuracy=accuracy, correct=int(confusion.trace()), n=len(y), loss=short_number(loss)))],
              **fields, n=len(y), loss=loss, accuracy=accuracy, confusion=confusion.tolist(), class_names=class_names)
 
 
@@ -115,15 +120,15 @@ def warm_up(out: Output, model, optimizer, batch: tuple) -> None:
 
     started = time.perf_counter()
     compiled = False
-    with out.progress("preparing the kernels", STAGES) as advance:
+    with out.progress(_("preparing the kernels"), STAGES) as advance:
         for stage in stages(model, optimizer, batch):
             advance()
             if stage.compiled:
                 compiled = True
                 out.fact("compile", step=stage.what, done=stage.done, total=stage.total)
     if compiled:
-        out.status(f"compiled the kernels for this machine in {duration(time.perf_counter() - started)} "
-                   "(Numba keeps them in its cache for the next runs)")
+        out.status(_("compiled the kernels for this machine in {time} (Numba keeps them in its cache for the "
+                     "next runs)").format(time=duration(time.perf_counter() - started)))
 
 
 # -- training -------------------------------------------------------------------------------------
@@ -131,8 +136,8 @@ def warm_up(out: Output, model, optimizer, batch: tuple) -> None:
 def _kept(save, last_saved) -> str:
     """What a stopped run left behind, for its status line."""
     if last_saved:
-        return f"; {save} holds the model after epoch {last_saved}"
-    return "; nothing was saved" if save else ""
+        return _("; {checkpoint} holds the model after epoch {epoch}").format(checkpoint=save, epoch=last_saved)
+    return _("; nothing was saved") if save else ""
 
 
 def train(out: Output, model, optimizer, events: Callable[[Callable[[], bool]], Iterator], *, epochs: int,
@@ -154,10 +159,10 @@ def train(out: Output, model, optimizer, events: Callable[[Callable[[], bool]], 
     from nbengine.train import Diverged, Epoch, Result, Step, Stopped
 
     warm_up(out, model, optimizer, sample)
-    titles = [("epoch", 5)] + [(title, width) for title, width, _ in columns]
+    titles = [(_("epoch"), 5)] + [(title, width) for title, width, _cell in columns]
     if unit:
-        titles += [(f"{unit}/s", max(8, len(unit) + 2)), ("time", 6)]
-    rows = StreamingTable(titles)
+        titles += [(_(RATE_TITLE.get(unit, f"{unit}/s")), max(8, len(unit) + 2)), (_("time"), 6)]
+    rows = StreamingTable([(title, max(width, cell_len(title))) for title, width in titles])  # Hangul: 2 cells
     per_epoch_bar = steps_per_epoch >= BAR_PER_EPOCH
     last_saved = stopped = None
     span_count, span_seconds = 0, 0.0
@@ -169,9 +174,9 @@ def train(out: Output, model, optimizer, events: Callable[[Callable[[], bool]], 
             nonlocal last_saved, stopped, span_count, span_seconds
             if isinstance(ev, Step):
                 if per_epoch_bar:
-                    bar.open(f"epoch {ev.epoch}/{epochs}", steps_per_epoch)
+                    bar.open(_("epoch {epoch}/{epochs}").format(epoch=ev.epoch, epochs=epochs), steps_per_epoch)
                 else:
-                    bar.open("training", ev.total_steps)
+                    bar.open(_("training"), ev.total_steps)
                 if ev.trace is not None and on_trace is not None:
                     on_trace(ev)
                     rows.repeat_header()
@@ -205,11 +210,12 @@ def train(out: Output, model, optimizer, events: Callable[[Callable[[], bool]], 
                 stopped = ev
             elif isinstance(ev, Diverged):
                 bar.close()
-                out.status(f"stopped at step {ev.step} (epoch {ev.epoch}){_kept(save, last_saved)}")
+                out.status(_("stopped at step {step} (epoch {epoch})").format(step=ev.step, epoch=ev.epoch)
+                           + _kept(save, last_saved))
                 out.fact("diverged", step=ev.step, epoch=ev.epoch, checkpoint_epoch=last_saved)
             elif isinstance(ev, Result):
-                shown, fields = result(ev)
-                out.fact("result", shown, **fields, checkpoint=save)
+                text, fields = result(ev)
+                out.fact("result", text, **fields, checkpoint=save)
 
         with stop_on_interrupt() as should_stop:
             run = events(should_stop)
@@ -219,8 +225,8 @@ def train(out: Output, model, optimizer, events: Callable[[Callable[[], bool]], 
                     break  # measuring the result comes next: Ctrl-C then interrupts at once
         bar.close()
         if stopped is not None:
-            out.status(f"stopped after step {stopped.step} (epoch {stopped.epoch}), as asked"
-                       f"{_kept(save, last_saved)}")
+            out.status(_("stopped after step {step} (epoch {epoch}), as asked").format(
+                step=stopped.step, epoch=stopped.epoch) + _kept(save, last_saved))
             out.fact("stopped", step=stopped.step, epoch=stopped.epoch, checkpoint_epoch=last_saved)
             click.get_current_context().exit(130)
         for ev in run:
@@ -228,4 +234,4 @@ def train(out: Output, model, optimizer, events: Callable[[Callable[[], bool]], 
     finally:
         bar.close()
     if save:
-        out.status(f"saved checkpoint {save}{saved_note}")
+        out.status(_("saved checkpoint {checkpoint}").format(checkpoint=save) + shown(saved_note))

@@ -23,6 +23,7 @@ import numpy as np
 
 from nbengine.data.text import Corpus, Vocabulary, load_corpus
 from nbengine.errors import CheckpointError, DataError, NBEngineError
+from nbengine.i18n import Msg
 
 KINDS = ("rnnlm", "lstmlm", "transformer")
 TEXT_NAMES = ("toy", "shakespeare", "ptb")  # the corpora load_corpus knows by name
@@ -90,7 +91,8 @@ def settings(kind: str, data: str, level: str | None, given: dict, ptb_settings:
         toy = data == "toy"
         s = _given_or(TRANSFORMER_TOY if toy else TRANSFORMER_TEXT, given)
         if s["size"] % s["heads"]:
-            raise SettingError("heads", f"the size {s['size']} does not split into {s['heads']} equal heads")
+            raise SettingError("heads", Msg("the size {size} does not split into {heads} equal heads",
+                                            size=s["size"], heads=s["heads"]))
         level = level or ("word" if toy else "char")
         vocab_size = given["vocab_size"]
         if vocab_size is None and level == "word":
@@ -200,7 +202,8 @@ def measure(model, vocab: Vocabulary, data: str, split: str, batch_size: int | N
     B = batch_size or int(cfg.get("batch_size", BOOK["batch_size"]))
     T = time_size or int(cfg.get("time_size", BOOK["time_size"]))
     if model.context is not None and T > model.context:  # a Transformer reads at most this many at once
-        raise SettingError("time_size", f"{T} is more than the {model.context} tokens this model reads at once")
+        raise SettingError("time_size", Msg("{time_size} is more than the {context} tokens this model reads at once",
+                                            time_size=T, context=model.context))
     return corpus, evaluate(model, ids, B, T, name=f"{corpus.name} ({split})"), unknown
 
 
@@ -212,12 +215,13 @@ def read_start(vocab: Vocabulary, text: str, level: str) -> tuple[list[str], lis
 
     tokens = tokenize(text, level)
     if not tokens:
-        raise SettingError("start", "has no tokens")
+        raise SettingError("start", Msg("has no tokens"))
     unknown = [t for t in tokens if t not in vocab]
     if unknown and vocab.unk is None:
         known = ", ".join(vocab.tokens[:12]) + (", …" if len(vocab) > 12 else "")
-        raise SettingError("start", f"{unknown[0]!r} is not in the model's vocabulary of {len(vocab):,} tokens "
-                                    f"({known}), which has no <unk> to stand for it")
+        raise SettingError("start", Msg("{token!r} is not in the model's vocabulary of {n:,} tokens ({known}), "
+                                        "which has no <unk> to stand for it", token=unknown[0], n=len(vocab),
+                                        known=known))
     return [vocab.unk if t in unknown else t for t in tokens], unknown
 
 
@@ -270,11 +274,11 @@ def trace_tokens(vocab: Vocabulary, text: str | None, level: str, step: int) -> 
     tokens = tokenize(text if text is not None else TOY_SENTENCE, level)
     unknown = [t for t in tokens if t not in vocab]
     if unknown and vocab.unk is None:
-        raise SettingError("text", f"{unknown[0]!r} is not in the vocabulary of {len(vocab):,} tokens, which has no "
-                                   f"<unk>")
+        raise SettingError("text", Msg("{token!r} is not in the vocabulary of {n:,} tokens, which has no <unk>",
+                                       token=unknown[0], n=len(vocab)))
     if len(tokens) < 2:
-        raise SettingError("text", "needs at least two tokens: one to read and the next to predict")
+        raise SettingError("text", Msg("needs at least two tokens: one to read and the next to predict"))
     if step >= len(tokens) - 1:
-        raise SettingError("step", f"the text has {len(tokens) - 1} steps (0 to {len(tokens) - 2}): each token but the "
-                                   f"last is read and the next one predicted")
+        raise SettingError("step", Msg("the text has {steps} steps (0 to {last}): each token but the last is read "
+                                       "and the next one predicted", steps=len(tokens) - 1, last=len(tokens) - 2))
     return [vocab.unk if t not in vocab else t for t in tokens]

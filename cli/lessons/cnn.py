@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
+from nbengine.i18n import N_, _, ngettext, shown
 from nbengine_cli import run
 from nbengine_cli.options import (Float, cache_dir_option, checkpoint_option, data_reference, json_options,
                                   save_option, split_options, threads_option, training_json_options)
@@ -19,7 +20,7 @@ DEFAULT_LR = {"sgd": 0.01, "momentum": 0.01, "adam": 0.001}
 LESSON = {"optimizer": "sgd", "lr": 0.01, "epochs": 5, "batch_size": 32}
 DEFAULTS = {"optimizer": "adam", "lr": None, "epochs": 5, "batch_size": 32}
 
-DROPOUT_HELP = (
+DROPOUT_HELP = N_(
     "Put Dropout after the softmax, as the lesson's code does. During training that zeroes some "
     "class probabilities: when it hits the true class, the loss is -log(1e-7) ≈ 16.1 and that sample "
     "teaches nothing. By default Dropout sits before the last Dense, on the 1024 hidden features, "
@@ -99,12 +100,15 @@ def train_cnn(data, epochs, batch_size, optimizer, lr, momentum_, lesson, as_wri
         opt = Momentum(model.params, model.grads, lr, momentum_)
     else:
         opt = OPTIMIZERS[optimizer](model.params, model.grads, lr)
-    order = "Dropout after the softmax, as written" if as_written else "Dropout before the last Dense"
+    order = _("Dropout after the softmax, as written") if as_written else _("Dropout before the last Dense")
     opt_text = f"{optimizer} η {lr:g}" + (f" μ {momentum_:g}" if optimizer == "momentum" else "")
-    out.status(f"CNN, {model.n_params:,} parameters, {order}; {split.description}"
-               + (f" (training on {len(x_train):,} of them)" if limit else "")
-               + f"; {opt_text}, batch {batch_size}, {epochs} epoch{'s' if epochs > 1 else ''}; seed {seed}; "
-               f"{n_threads} threads; {registry.describe()}")
+    limited = _(" (training on {n:,} of them)").format(n=len(x_train)) if limit else ""
+    out.status(ngettext("CNN, {params:,} parameters, {order}; {data}{limited}; {optimizer}, batch {batch}, "
+                        "{epochs} epoch; seed {seed}; {threads} threads; {kernels}",
+                        "CNN, {params:,} parameters, {order}; {data}{limited}; {optimizer}, batch {batch}, "
+                        "{epochs} epochs; seed {seed}; {threads} threads; {kernels}", epochs).format(
+        params=model.n_params, order=order, data=shown(split.description), limited=limited, optimizer=opt_text,
+        batch=batch_size, epochs=epochs, seed=seed, threads=n_threads, kernels=shown(registry.describe())))
     out.fact("start", model="cnn", data=split.name, n_train=len(x_train), n_test=len(x_test), seed=seed,
              epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, as_written=as_written,
              threads=n_threads, kernels=registry.current(), parameters=model.n_params)
@@ -119,13 +123,13 @@ def train_cnn(data, epochs, batch_size, optimizer, lr, momentum_, lesson, as_wri
               epochs=epochs, steps_per_epoch=per_epoch, sample=(x_train[:2], y_train[:2]), save=save,
               result=lambda ev: run.test_result(ev.metrics["test_accuracy"], ev.metrics["test_loss"], len(y_test)),
               json_steps=not json_epochs, unit="images",
-              columns=[("loss", 8, lambda ev: short_number(ev.loss)),
-                       ("train acc", 9, lambda ev: f"{ev.metrics['train_accuracy']:.4f}"),
-                       ("test acc", 8, lambda ev: f"{ev.metrics['test_accuracy']:.4f}")])
+              columns=[(_("loss"), 8, lambda ev: short_number(ev.loss)),
+                       (_("train acc"), 9, lambda ev: f"{ev.metrics['train_accuracy']:.4f}"),
+                       (_("test acc"), 8, lambda ev: f"{ev.metrics['test_accuracy']:.4f}")])
 
 
 @click.command("cnn", short_help="Loss, accuracy and confusion matrix of a CNN checkpoint.")
-@checkpoint_option("nbengine train cnn --save")
+@checkpoint_option("cnn")
 @click.option("--data", default=None, metavar="NAME|PATH",
               help="Data to evaluate on  [default: the data the model was trained on].")
 @click.option("--split", type=click.Choice(["test", "train", "all"]), default="test", show_default=True,
@@ -146,12 +150,13 @@ def eval_cnn(ckpt, data, split, cache_dir, split_seed, test_fraction, threads, j
     images = parts.part(split)
     x, y = images.as_float(), images.labels
     pred = np.argmax(model.predict_proba(x), axis=1)
-    run.evaluation(out, f"{parts.description}; {split} part: {len(y):,} images", y, pred, model.loss(x, y),
+    run.evaluation(out, _("{data}; {split} part: {n:,} images").format(data=shown(parts.description), split=split,
+                                                                        n=len(y)), y, pred, model.loss(x, y),
                    model.class_names, data=parts.name, split=split)
 
 
 @click.command("cnn", short_help="Predict digits and write a Kaggle submission (ImageId,Label).")
-@checkpoint_option("nbengine train cnn --save")
+@checkpoint_option("cnn")
 @click.option("--data", required=True, metavar="NAME|PATH",
               help="Images to classify: Kaggle's test.csv (784 pixel columns, no label), or any image data "
                    "nbengine reads (labels, if present, are ignored).")
@@ -179,18 +184,18 @@ def predict_cnn(ckpt, data, out_path, cache_dir, threads, json_mode, quiet):
     model = CNN.load(ckpt)
     x = load_images(data, cache_dir).as_float()
     pred = np.empty(len(x), np.int64)
-    with out.progress("predicting", len(x)) as advance:
+    with out.progress(_("predicting"), len(x)) as advance:
         for s in range(0, len(x), 1000):
             pred[s:s + 1000] = model.predict(x[s:s + 1000])
             advance(min(1000, len(x) - s))
     write_submission(out_path, pred)
     counts = np.bincount(pred, minlength=model.n_classes)
-    t = Table(title="predicted classes", title_justify="left")
+    t = Table(title=_("predicted classes"), title_justify="left")
     for c in range(model.n_classes):
         t.add_column(model.class_names[c][:7], justify="right")
     t.add_row(*[str(v) for v in counts])
-    out.fact("result", [f"wrote {len(pred):,} predictions to {out_path}", t], n=len(pred), out=out_path,
-             counts=counts.tolist())
+    out.fact("result", [_("wrote {n:,} predictions to {path}").format(n=len(pred), path=out_path), t], n=len(pred),
+             out=out_path, counts=counts.tolist())
 
 
 @click.command("cnn", short_help="The lesson's CNN layer by layer: output shapes and parameter counts.")

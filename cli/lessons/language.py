@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import click
 
+from nbengine.i18n import N_
 from nbengine_cli.lessons.lm_commands import CELL, epochs_option, eval_command, generate_command, train_command
 from nbengine_cli.options import Float
 
@@ -41,37 +42,36 @@ TRAIN_OPTIONS = [
                       "still win."),
 ]
 
-TRAIN_HELP = """Train the {cell} language model: after each token, a probability for every next token.
-
-\b
-token ids → Embedding → {layer} → Affine → softmax
-
-The text is read as batch-size parallel streams, time-size tokens at a time; the
-hidden state is carried from one batch to the next (each stream reads as one
-text) while the gradient flows back through one batch only (truncated
-backpropagation through time). A row follows each epoch: the training and
-validation perplexity, exp(mean loss), "how many tokens the model is choosing
-between" (1 is perfect; the vocabulary's size is a uniform guess). The state is
-reset before each epoch and before measuring validation. Ctrl-C stops after the
-current batch.
-"""
-LAYER = {"rnnlm": "RNN, h = tanh(x·Wx + h·Wh + b)", "lstmlm": "LSTM (gates f, g, i, o and a cell c)"}
-
-EVAL_READING = """The text is read in batches with the hidden state carried from one to the next, as
-in training, and no backward pass. Tokens the model's vocabulary lacks are read as
-<unk>.
-"""
-
-GENERATE_HOW = """Continue a text with the {cell} language model of a checkpoint, one token at a
-time: feed the start text, draw the next token from the model's probabilities, feed
-it back in, and so on."""
-
 
 def register(groups: dict[str, click.Group]) -> None:
+    # Each help text is written where it is given (help=): the catalog takes it from the command
+    # tree as Click shows it (its indentation taken off), and Click shows it translated.
     for kind in ("rnnlm", "lstmlm"):
         cell = CELL[kind]
         groups["train"].add_command(train_command(
-            kind, TRAIN_OPTIONS, " time steps", help=TRAIN_HELP.format(cell=cell, layer=LAYER[kind]),
+            kind, TRAIN_OPTIONS, N_(" time steps"),
+            help="""Train the {cell} language model: after each token, a probability for every next token.
+
+            \b
+            token ids → Embedding → {layer} → Affine → softmax
+
+            The text is read as batch-size parallel streams, time-size tokens at a time; the
+            hidden state is carried from one batch to the next (each stream reads as one
+            text) while the gradient flows back through one batch only (truncated
+            backpropagation through time). A row follows each epoch: the training and
+            validation perplexity, exp(mean loss), "how many tokens the model is choosing
+            between" (1 is perfect; the vocabulary's size is a uniform guess). The state is
+            reset before each epoch and before measuring validation. Ctrl-C stops after the
+            current batch.
+            """.format(cell=cell, layer={"rnnlm": "RNN, h = tanh(x·Wx + h·Wh + b)",
+                                         "lstmlm": "LSTM (gates f, g, i, o and a cell c)"}[kind]),
             short_help=f"The {cell} language model: Embedding → {cell} → Affine → softmax."))
-        groups["eval"].add_command(eval_command(kind, EVAL_READING))
-        groups["generate"].add_command(generate_command(kind, GENERATE_HOW.format(cell=cell)))
+        groups["eval"].add_command(eval_command(kind, help="""
+            The text is read in batches with the hidden state carried from one to the next, as
+            in training, and no backward pass. Tokens the model's vocabulary lacks are read as
+            <unk>.
+            """))
+        groups["generate"].add_command(generate_command(kind, help="""
+            Continue a text with the {cell} language model of a checkpoint, one token at a
+            time: feed the start text, draw the next token from the model's probabilities, feed
+            it back in, and so on.""".format(cell=cell)))

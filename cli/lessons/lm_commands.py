@@ -7,18 +7,21 @@ inside each command, so `nbengine --help` stays instant.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
 
 import click
 from rich.text import Text
 
+from nbengine.i18n import N_, _, ngettext, shown
 from nbengine_cli import run
 from nbengine_cli.options import (Float, cache_dir_option, checkpoint_option, data_reference, json_options,
                                   threads_option, training_json_options)
 from nbengine_cli.output import Output
 
 CELL = {"rnnlm": "RNN", "lstmlm": "LSTM", "transformer": "Transformer"}
-A_CELL = {"rnnlm": "an RNN", "lstmlm": "an LSTM", "transformer": "a Transformer"}
+# A vocabulary's size at each level, in the status line of `generate`.
+VOCAB_SIZE = {"word": N_("{n:,} words"), "char": N_("{n:,} chars")}
 # The most tokens `generate` makes in one run: a small Transformer writes about 30 a second
 # on 2 cores, so this is an hour, and --length 10²⁰ is refused instead of running for ever.
 MAX_GENERATE = 100_000
@@ -41,7 +44,7 @@ def options_checked():
     try:
         yield
     except SettingError as e:
-        raise click.BadParameter(e.problem, param_hint=f"'--{e.setting.replace('_', '-')}'") from None
+        raise click.BadParameter(shown(e.problem), param_hint=f"'--{e.setting.replace('_', '-')}'") from None
 
 
 # -- train ----------------------------------------------------------------------------------------
@@ -90,10 +93,16 @@ def train_command(kind: str, options: list, steps: str = "", **about) -> click.C
         B, T, E = s["batch_size"], s["time_size"], s["epochs"]
         V = len(corpus.vocab)
         start, per_epoch, sample = fit_corpus(model, opt, corpus, B, T, epochs=E, clip=s["clip"])
-        out.status(f"{CELL[kind]} language model, {model.n_params:,} parameters ({model.description}); "
-                   f"{corpus.description}; "
-                   f"{s['optimizer']} η {s['lr']:g}, clip {s['clip']:g}, batch {B} × {T}{steps} ({per_epoch:,} per "
-                   f"epoch), {E} epoch{'s' if E > 1 else ''}; seed {seed}; {n_threads} threads; {registry.describe()}")
+        out.status(ngettext(
+            "{model} language model, {params:,} parameters ({sizes}); {data}; {optimizer} η {lr:g}, clip {clip:g}, "
+            "batch {batch} × {time}{steps} ({per_epoch:,} per epoch), {epochs} epoch; seed {seed}; {threads} threads; "
+            "{kernels}",
+            "{model} language model, {params:,} parameters ({sizes}); {data}; {optimizer} η {lr:g}, clip {clip:g}, "
+            "batch {batch} × {time}{steps} ({per_epoch:,} per epoch), {epochs} epochs; seed {seed}; {threads} "
+            "threads; {kernels}", E).format(
+            model=CELL[kind], params=model.n_params, sizes=shown(model.description), data=shown(corpus.description),
+            optimizer=s["optimizer"], lr=s["lr"], clip=s["clip"], batch=B, time=T, steps=_(steps) if steps else "",
+            per_epoch=per_epoch, epochs=E, seed=seed, threads=n_threads, kernels=shown(registry.describe())))
         out.fact("start", model=kind, data=corpus.name, level=s["level"], n_train=int(len(corpus.train)),
                  n_valid=int(len(corpus.valid)), n_test=int(len(corpus.test)), vocab_size=V, seed=seed, epochs=E,
                  batch_size=B, time_size=T, **model.sizes, optimizer=s["optimizer"], lr=s["lr"], clip=s["clip"],
@@ -101,8 +110,9 @@ def train_command(kind: str, options: list, steps: str = "", **about) -> click.C
 
         def result(ev):
             m = ev.metrics
-            return (f"test perplexity {ppl_text(m['test_perplexity'])} (loss {m['test_loss']:.4f} per token, "
-                    f"{m['n_test']:,} tokens); a uniform guess over the {V:,} tokens would score {V:,}",
+            return (_("test perplexity {perplexity} (loss {loss:.4f} per token, {n:,} tokens); a uniform guess over "
+                      "the {vocab:,} tokens would score {vocab:,}").format(
+                        perplexity=ppl_text(m["test_perplexity"]), loss=m["test_loss"], n=m["n_test"], vocab=V),
                     dict(test_loss=m["test_loss"], test_perplexity=m["test_perplexity"], n_test=m["n_test"],
                          vocab_size=V))
 
@@ -111,7 +121,7 @@ def train_command(kind: str, options: list, steps: str = "", **about) -> click.C
 
         run.train(out, model, opt, start, epochs=E, steps_per_epoch=per_epoch, result=result, sample=sample, save=save,
                   json_steps=not json_epochs, unit="tokens", every=every or (1 if E <= 20 else max(1, E // 10)),
-                  columns=[("train ppl", 10, ppl("perplexity")), ("valid ppl", 10, ppl("valid_perplexity"))])
+                  columns=[(_("train ppl"), 10, ppl("perplexity")), (_("valid ppl"), 10, ppl("valid_perplexity"))])
 
     for option in reversed(options + RUN_OPTIONS):
         command = option(command)
@@ -120,24 +130,19 @@ def train_command(kind: str, options: list, steps: str = "", **about) -> click.C
 
 # -- eval -----------------------------------------------------------------------------------------
 
-lm_checkpoint = checkpoint_option("nbengine train rnnlm|lstmlm|transformer --save")
-
-EVAL_HELP = """The perplexity of the {cell} language model of a checkpoint on a split of a text:
-exp(mean loss), the loss being -log p(the token that really came next) at every token.
-
-"""
-GENERATE_HELP = """
-
-The same seed gives the same text. "<unk>" is never drawn; at word level each
-"<eos>" (the end of a line) is printed as a line break.
-"""
+lm_checkpoint = checkpoint_option("rnnlm|lstmlm|transformer")
 
 
-def eval_command(kind: str, reading: str) -> click.Command:
-    """`eval KIND`: the perplexity of a checkpoint on a split of a text; ``reading`` says
-    how the text is read."""
-    @click.command(kind, help=EVAL_HELP.format(cell=CELL[kind]) + reading,
-                   short_help=f"Perplexity of {A_CELL[kind]} language model checkpoint on a text.")
+
+def eval_command(kind: str, help: str) -> click.Command:
+    """`eval KIND`: the perplexity of a checkpoint on a split of a text; ``help`` says how
+    the text is read (its help's second paragraph)."""
+    @click.command(kind, help=inspect.cleandoc("""
+                   The perplexity of the {cell} language model of a checkpoint on a split of a text:
+                   exp(mean loss), the loss being -log p(the token that really came next) at every token.
+                   """.format(cell=CELL[kind])) + "\n\n" + inspect.cleandoc(help),
+                   short_help="Perplexity of {a_cell} language model checkpoint on a text.".format(
+                       a_cell={"rnnlm": "an RNN", "lstmlm": "an LSTM", "transformer": "a Transformer"}[kind]))
     @lm_checkpoint
     @click.option("--data", default=None, metavar="NAME|PATH",
                   help="The text to measure  [default: the text the model was trained on].")
@@ -158,17 +163,20 @@ def eval_command(kind: str, reading: str) -> click.Command:
         model, vocab = lm.load(kind, ckpt)
         ref = data or model.extra_config.get("data")
         if not ref:
-            raise click.UsageError("the checkpoint does not say what it was trained on: give --data")
+            raise click.UsageError(_("the checkpoint does not say what it was trained on: give --data"))
         with options_checked():
             corpus, ev, unknown = lm.measure(model, vocab, ref, split, batch_size, time_size, cache_dir)
         out.status(corpus.description)
         if unknown:
-            out.status(f"{unknown:,} tokens the model's vocabulary does not hold are read as <unk>")
-        how = (f"read in windows of {ev.time_size} overlapping by half" if ev.overlapping
-               else f"read in batches of {ev.batch_size} × {ev.time_size}")
-        out.fact("result", f"{split} perplexity {ppl_text(ev.perplexity)} (loss {ev.loss:.4f} per token, "
-                           f"{ev.tokens:,} tokens {how}); a uniform guess over the {len(vocab):,} tokens would "
-                           f"score {len(vocab):,}",
+            out.status(_("{n:,} tokens the model's vocabulary does not hold are read as <unk>").format(n=unknown))
+        how = (_("read in windows of {time_size} overlapping by half").format(time_size=ev.time_size)
+               if ev.overlapping else
+               _("read in batches of {batch_size} × {time_size}").format(batch_size=ev.batch_size,
+                                                                        time_size=ev.time_size))
+        out.fact("result", _("{split} perplexity {perplexity} (loss {loss:.4f} per token, {tokens:,} tokens {how}); a "
+                             "uniform guess over the {vocab:,} tokens would score {vocab:,}").format(
+                                 split=split, perplexity=ppl_text(ev.perplexity), loss=ev.loss, tokens=ev.tokens,
+                                 how=how, vocab=len(vocab)),
                  model=kind, data=corpus.name, split=split, loss=ev.loss, perplexity=ev.perplexity, tokens=ev.tokens,
                  batch_size=ev.batch_size, time_size=ev.time_size, overlapping=ev.overlapping,
                  vocab_size=len(vocab), unknown=unknown)
@@ -178,10 +186,15 @@ def eval_command(kind: str, reading: str) -> click.Command:
 
 # -- generate -------------------------------------------------------------------------------------
 
-def generate_command(kind: str, how: str) -> click.Command:
-    """`generate KIND`: text sampled from a checkpoint; ``how`` says how, one token at a time."""
-    @click.command(kind, help=how + GENERATE_HELP,
-                   short_help=f"Sample text from {A_CELL[kind]} language model checkpoint.")
+def generate_command(kind: str, help: str) -> click.Command:
+    """`generate KIND`: text sampled from a checkpoint; ``help`` says how, one token at a time
+    (its help's first paragraph)."""
+    @click.command(kind, help=inspect.cleandoc(help) + "\n\n" + inspect.cleandoc("""
+                   The same seed gives the same text. "<unk>" is never drawn; at word level each
+                   "<eos>" (the end of a line) is printed as a line break.
+                   """),
+                   short_help="Sample text from {a_cell} language model checkpoint.".format(
+                       a_cell={"rnnlm": "an RNN", "lstmlm": "an LSTM", "transformer": "a Transformer"}[kind]))
     @lm_checkpoint
     @click.option("--start", default=None, metavar="TEXT",
                   help="The text to continue  [default: \"you\" for words when the model knows it, else the "
@@ -208,18 +221,20 @@ def generate_command(kind: str, how: str) -> click.Command:
             start_tokens, unknown = lm.read_start(vocab, start, level)
         if unknown:
             listed = ", ".join(repr(t) for t in dict.fromkeys(unknown))
-            out.status(f"note: {listed} {'is' if len(set(unknown)) == 1 else 'are'} not in the model's vocabulary; "
-                       f"read as <unk>")
+            out.status(ngettext("note: {tokens} is not in the model's vocabulary; read as <unk>",
+                                "note: {tokens} are not in the model's vocabulary; read as <unk>",
+                                len(set(unknown))).format(tokens=listed))
         length = length or lm.generate_length(model.extra_config, len(start_tokens))
         generated = []
-        with out.progress("generating", length) as advance:
+        with out.progress(_("generating"), length) as advance:
             for token in lm.sample(model, vocab, start_tokens, length, seed, temperature):
                 generated.append(token)
                 advance()
         new_tokens = vocab.decode(generated)
         text = join_tokens(start_tokens + new_tokens, level)
         head = join_tokens(start_tokens, level)
-        out.status(f"{CELL[kind]} language model ({len(vocab):,} {level}s); temperature {temperature:g}, seed {seed}")
+        out.status(_("{model} language model ({tokens}); temperature {temperature:g}, seed {seed}").format(
+            model=CELL[kind], tokens=_(VOCAB_SIZE[level]).format(n=len(vocab)), temperature=temperature, seed=seed))
         shown = Text.assemble((head, "bold"), text[len(head):]) if text.startswith(head) else Text(text)
         out.fact("result", shown, model=kind, start=start, start_tokens=start_tokens, tokens=new_tokens,
                  ids=[int(i) for i in generated], text=text, unknown=unknown, temperature=temperature, seed=seed,

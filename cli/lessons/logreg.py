@@ -10,6 +10,7 @@ import click
 from rich.rule import Rule
 from rich.table import Table
 
+from nbengine.i18n import N_, _, shown
 from nbengine_cli import run
 from nbengine_cli.options import (Float, checkpoint_option, data_reference, output_options, save_option,
                                   split_options, tensor_options, training_json_options)
@@ -63,8 +64,9 @@ def train_logreg(data, epochs, batch_size, lr, seed, test_fraction, split_seed, 
               "lr": lr, "epochs": epochs, "batch_size": batch_size}
     model = for_table(table, seed, config)
     n_train, n_test, D = len(table.train_idx), len(table.test_idx), table.data.n_features
-    out.status(f"Logistic regression on {table.name}: {n_train} training and {n_test} test samples, "
-               f"{D} features; seed {seed}; {registry.describe()}")
+    out.status(_("Logistic regression on {data}: {n_train} training and {n_test} test samples, {features} "
+                 "features; seed {seed}; {kernels}").format(data=table.name, n_train=n_train, n_test=n_test,
+                                                          features=D, seed=seed, kernels=shown(registry.describe())))
     out.fact("start", model="logreg", data=table.name, n_train=n_train, n_test=n_test, n_features=D,
              seed=seed, epochs=epochs, batch_size=batch_size, lr=lr, kernels=registry.current())
 
@@ -76,7 +78,7 @@ def train_logreg(data, epochs, batch_size, lr, seed, test_fraction, split_seed, 
         return {"train_accuracy": accuracy(model, x_train, y_train), "test_accuracy": accuracy(model, x_test, y_test)}
 
     def show_step(ev):
-        out.show(Rule(f"step {ev.step} (epoch {ev.epoch})"))
+        out.show(Rule(_("step {step} (epoch {epoch})").format(step=ev.step, epoch=ev.epoch)))
         render(out, traced(ev.trace, step=ev.step, epoch=ev.epoch))
 
     per_epoch = batches(n_train, batch_size)
@@ -86,13 +88,13 @@ def train_logreg(data, epochs, batch_size, lr, seed, test_fraction, split_seed, 
               epochs=epochs, steps_per_epoch=per_epoch, sample=(x_train[:2], y_train[:2]), save=save,
               result=lambda ev: run.test_result(accuracy(model, x_test, y_test), model.loss(x_test, y_test), n_test),
               json_steps=not json_epochs, on_trace=show_step,
-              columns=[("loss", 10, lambda ev: short_number(ev.loss)),
-                       ("train acc", 9, lambda ev: f"{ev.metrics['train_accuracy']:.4f}"),
-                       ("test acc", 9, lambda ev: f"{ev.metrics['test_accuracy']:.4f}")])
+              columns=[(_("loss"), 10, lambda ev: short_number(ev.loss)),
+                       (_("train acc"), 9, lambda ev: f"{ev.metrics['train_accuracy']:.4f}"),
+                       (_("test acc"), 9, lambda ev: f"{ev.metrics['test_accuracy']:.4f}")])
 
 
 @click.command("logreg", short_help="Loss, accuracy and confusion matrix of a logreg checkpoint.")
-@checkpoint_option("nbengine train logreg --save")
+@checkpoint_option("logreg")
 @click.option("--data", default=None, metavar="NAME|PATH",
               help="Data to evaluate on  [default: the data the model was trained on].")
 @click.option("--split", type=click.Choice(["test", "train", "all"]), default="test", show_default=True,
@@ -107,7 +109,8 @@ def eval_logreg(ckpt, data, split, json_mode, quiet, precision, full):
     table = checkpoint_table(model, data)
     rows = table.rows(split)
     x, y = model.prepare(table.data.x[rows]), table.data.y[rows]
-    run.evaluation(out, f"{table.name}, {split} split: {len(y)} samples", y, model.predict(x), model.loss(x, y),
+    run.evaluation(out, _("{data}, {split} split: {n} samples").format(data=table.name, split=split, n=len(y)),
+                   y, model.predict(x), model.loss(x, y),
                    model.class_names, data=table.name, split=split)
 
 
@@ -145,14 +148,16 @@ def gradcheck_logreg(data, batch_size, eps, tolerance, seed, json_mode, quiet, p
     analytic = {k: g.copy() for k, g in model.grads.items()}
     results = check_gradients(lambda: model.loss(x, y), model.params, analytic, eps=eps, rtol=tolerance, atol=0.0)
 
-    out.status(f"logreg on {table.name}: batch of {len(idx)}, float64, ε = {eps:g}, tolerance {tolerance:g}")
-    t = Table(title="backprop vs finite differences", title_justify="left")
-    for col in ("parameter", "shape", "max abs error", "max rel error", "result"):
-        t.add_column(col, justify="left" if col in ("parameter", "result") else "right")
+    out.status(_("logreg on {data}: batch of {n}, float64, ε = {eps:g}, tolerance {tolerance:g}").format(
+        data=table.name, n=len(idx), eps=eps, tolerance=tolerance))
+    t = Table(title=_("backprop vs finite differences"), title_justify="left")
+    for col, justify in ((N_("parameter"), "left"), (N_("shape"), "right"), (N_("max abs error"), "right"),
+                         (N_("max rel error"), "right"), (N_("result"), "left")):
+        t.add_column(_(col), justify=justify)
     row = out.gather(lambda cells: t.add_row(*cells))
     for r in results:
         row([f"dL/d{r.name}", "×".join(map(str, r.analytic.shape)), f"{r.max_abs:.2e}", f"{r.max_rel:.2e}",
-             "[green]pass[/]" if r.passed else "[bold red]FAIL[/]"],
+             "[green]{}[/]".format(_("pass")) if r.passed else "[bold red]{}[/]".format(_("FAIL"))],
             "gradcheck", parameter=r.name, shape=list(r.analytic.shape), max_abs_error=r.max_abs,
             max_rel_error=r.max_rel, passed=r.passed)
     passed = all(r.passed for r in results)

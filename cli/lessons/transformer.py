@@ -36,38 +36,38 @@ TRAIN_OPTIONS = [
                       "else 1]."),
 ]
 
-TRAIN_HELP = """Train a small Transformer language model (GPT-style): after each token, a
-probability for every next token, from the tokens up to it.
-
-\b
-token ids → token + position vectors
-          → blocks × [x + Attention(LayerNorm(x)), then + FeedForward(LayerNorm(·))]
-          → LayerNorm → Affine → softmax
-
-The text is cut into pieces of --context tokens; each position attends to
-itself and every earlier position of its piece (causal self-attention, the
-lesson's Q·Kᵀ/√d_k, softmax, ×V, with the future masked), in --heads heads per
-block. Nothing is carried from one batch to the next. The table shows the
-training and validation perplexity per epoch, as for `train lstmlm`;
-validation and test read the text in windows overlapping by half, so every
-token is predicted from at least half a context of text before it. Adam
-updates the weights. Ctrl-C stops after the current batch.
-"""
-
-EVAL_READING = """The text is read in windows of the training run's context (or --time-size, at most
-the context) that overlap by half, each on its own, with no backward pass: every token
-is predicted once, and after the first window from at least half a window of the
-text before it. Tokens the model's vocabulary lacks are read as <unk>.
-"""
-
-GENERATE_HOW = """Continue a text with the Transformer language model of a checkpoint, one token at
-a time: read the text so far (its last `context` tokens), draw the next token from
-the model's probabilities, append it, and so on."""
-
 
 def register(groups: dict[str, click.Group]) -> None:
+    # Each help text is written where it is given (help=): the catalog takes it from the command
+    # tree as Click shows it (its indentation taken off), and Click shows it translated.
     groups["train"].add_command(train_command(
-        "transformer", TRAIN_OPTIONS, help=TRAIN_HELP,
+        "transformer", TRAIN_OPTIONS,
+        help="""
+        Train a small Transformer language model (GPT-style): after each token, a
+        probability for every next token, from the tokens up to it.
+
+        \b
+        token ids → token + position vectors
+                  → blocks × [x + Attention(LayerNorm(x)), then + FeedForward(LayerNorm(·))]
+                  → LayerNorm → Affine → softmax
+
+        The text is cut into pieces of --context tokens; each position attends to
+        itself and every earlier position of its piece (causal self-attention, the
+        lesson's Q·Kᵀ/√d_k, softmax, ×V, with the future masked), in --heads heads per
+        block. Nothing is carried from one batch to the next. The table shows the
+        training and validation perplexity per epoch, as for `train lstmlm`;
+        validation and test read the text in windows overlapping by half, so every
+        token is predicted from at least half a context of text before it. Adam
+        updates the weights. Ctrl-C stops after the current batch.
+        """,
         short_help="A small Transformer language model: causal self-attention blocks."))
-    groups["eval"].add_command(eval_command("transformer", EVAL_READING))
-    groups["generate"].add_command(generate_command("transformer", GENERATE_HOW))
+    groups["eval"].add_command(eval_command("transformer", help="""
+        The text is read in windows of the training run's context (or --time-size, at most
+        the context) that overlap by half, each on its own, with no backward pass: every token
+        is predicted once, and after the first window from at least half a window of the
+        text before it. Tokens the model's vocabulary lacks are read as <unk>.
+        """))
+    groups["generate"].add_command(generate_command("transformer", help="""
+        Continue a text with the Transformer language model of a checkpoint, one token at
+        a time: read the text so far (its last `context` tokens), draw the next token from
+        the model's probabilities, append it, and so on."""))

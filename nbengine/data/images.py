@@ -43,6 +43,7 @@ from nbengine.data.idx import parse_idx, read_file_bytes, read_idx
 from nbengine.data.registry import DIGITS, FETCHABLE, MNIST_FILES, SHIPPED, SHIPPED_IMAGES, shipped_path
 from nbengine.data.split import stratified_split
 from nbengine.errors import DataError
+from nbengine.i18n import Msg
 
 SIDE = 28  # images are SIDE × SIDE pixels
 N_PIXELS = SIDE * SIDE  # 784
@@ -101,7 +102,7 @@ class ImageSplit:
     name: str
     train: Images
     test: Images
-    description: str  # e.g. "mnist_5k: 4,000 train / 1,000 test, stratified split, seed 0"
+    description: str  # a Msg, e.g. "mnist_5k: 4,000 train / 1,000 test, stratified split, seed 0"
     # Where each image sits in the whole set as load_images(name) gives it; None for an
     # official split, where the training and test images come from separate files.
     train_index: np.ndarray | None = None
@@ -539,7 +540,8 @@ def load_split(ref: str, seed: int = 0, test_fraction: float = 0.2,
     name, images = _load(ref, cache_dir)
     if not isinstance(images, Images):
         train, test = images
-        return ImageSplit(name, train, test, f"{name}: {len(train):,} train / {len(test):,} test, the official split")
+        return ImageSplit(name, train, test, Msg("{name}: {train:,} train / {test:,} test, the official split",
+                                                 name=name, train=len(train), test=len(test)))
     if images.labels is None:
         raise UnlabelledError(images.source, "has no labels (like Kaggle's test.csv), so it has no training and "
                                              "test split; it can only be looked at or predicted on")
@@ -549,6 +551,7 @@ def load_split(ref: str, seed: int = 0, test_fraction: float = 0.2,
                                        f"with a test fraction of {test_fraction:g}")
     return ImageSplit(
         name, images.subset(train_index), images.subset(test_index),
-        f"{name}: {len(train_index):,} train / {len(test_index):,} test, stratified split, seed {seed}",
+        Msg("{name}: {train:,} train / {test:,} test, stratified split, seed {seed}", name=name,
+            train=len(train_index), test=len(test_index), seed=seed),
         train_index, test_index,
     )

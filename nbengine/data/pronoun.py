@@ -28,6 +28,8 @@ from itertools import product
 
 import numpy as np
 
+from nbengine.i18n import Msg
+
 ANIMALS = ("cat", "dog", "fox", "bear", "wolf", "owl", "lion", "tiger", "mouse", "otter", "eagle", "shark")
 FOODS = ("fish", "bread", "cake", "apple", "cheese", "meat", "rice", "soup", "carrot", "egg", "honey", "pie")
 # Adjectives that only suit the eater, and ones that only suit the food.
@@ -146,9 +148,10 @@ class PronounTask:
 
     @property
     def description(self) -> str:
-        return (f"the pronoun task: {len(self.train):,} training sentences ({len(self.train_pairs)} animal–food "
-                f"pairs), {len(self.held_out):,} held-out ({len(self.held_out_pairs)} other pairs, the lesson's "
-                f"cat–fish among them), {len(self.words)} words")
+        return Msg("the pronoun task: {train:,} training sentences ({train_pairs} animal–food pairs), {held_out:,} "
+                   "held-out ({held_out_pairs} other pairs, the lesson's cat–fish among them), {words} words",
+                   train=len(self.train), train_pairs=len(self.train_pairs), held_out=len(self.held_out),
+                   held_out_pairs=len(self.held_out_pairs), words=len(self.words))
 
 
 def make_task(seed: int = 0, held_out_fraction: float = HELD_OUT_FRACTION) -> PronounTask:

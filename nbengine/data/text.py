@@ -44,6 +44,7 @@ from nbengine.data.fetch import dataset_folder, missing_files
 from nbengine.data.files import gunzip, read_bytes
 from nbengine.data.registry import FETCHABLE_TEXT, PTB_FILES, SHIPPED_TEXT, shipped_path
 from nbengine.errors import DataError, NBEngineError
+from nbengine.i18n import Msg
 
 TOY_SENTENCE = "You say goodbye and I say hello."
 EOS = "<eos>"  # the end of a line, a token of its own at word level
@@ -223,7 +224,7 @@ class Corpus:
     valid: np.ndarray
     test: np.ndarray
     vocab: Vocabulary
-    description: str  # one line: the splits' sizes and the vocabulary
+    description: str  # one line (a Msg): the splits' sizes and the vocabulary
 
     def join(self, tokens: Iterable) -> str:
         """Tokens (strings, or ids) as text; see :func:`join_tokens`."""
@@ -302,6 +303,10 @@ def read_text(path: str | os.PathLike) -> str:
     return decode_text(data, path)
 
 
+# How a single text file is cut into train, valid and test, for its corpus's description.
+LINES_SPLIT = Msg("; lines split 90/5/5 by position")
+
+
 def _encode_splits(name: str, level: str, parts: Sequence[list[str]], vocab_size: int | None,
                    note: str = "", first_use: bool = False) -> Corpus:
     """The Corpus of three token lists: the vocabulary from train, every split encoded by it.
@@ -320,16 +325,17 @@ def _encode_splits(name: str, level: str, parts: Sequence[list[str]], vocab_size
         vocab = Vocabulary.build(train, vocab_size, need_unk=unseen)
     distinct = len(seen - {UNK})  # the training split's distinct tokens besides <unk>
     if len(vocab) - (vocab.unk is not None) < distinct:
-        about = f" (capped from {len(seen):,}: {UNK} for the rest)"
+        about = Msg(" (capped from {n:,}: {unk} for the rest)", n=len(seen), unk=UNK)
     elif vocab.unk is not None and UNK not in seen:
-        about = f" (with {UNK} for tokens training never saw)"
+        about = Msg(" (with {unk} for tokens training never saw)", unk=UNK)
     elif vocab.unk is not None:
-        about = f" (with {UNK})"
+        about = Msg(" (with {unk})", unk=UNK)
     else:
         about = ""
-    unit = "words" if level == "word" else "characters"
-    description = (f"{name}, {unit}: {len(train):,} train / {len(valid):,} valid / {len(test):,} test tokens, "
-                   f"vocabulary {len(vocab):,}{about}{note}")
+    unit = Msg("words") if level == "word" else Msg("characters")
+    description = Msg("{name}, {unit}: {train:,} train / {valid:,} valid / {test:,} test tokens, "
+                      "vocabulary {vocab:,}{about}{note}", name=name, unit=unit, train=len(train), valid=len(valid),
+                      test=len(test), vocab=len(vocab), about=about, note=note)
     return Corpus(name, level, vocab.encode(train), vocab.encode(valid), vocab.encode(test), vocab, description)
 
 
@@ -412,11 +418,11 @@ def load_corpus(ref: str, level: str = "word", vocab_size: int | None = None, ca
     if ref == "toy":
         tokens = tokenize(TOY_SENTENCE, level)
         return _encode_splits("toy", level, [tokens, tokens, tokens], vocab_size,
-                              note="; the lesson's sentence, the same in every split", first_use=True)
+                              note=Msg("; the lesson's sentence, the same in every split"), first_use=True)
     if ref in SHIPPED_TEXT:
         path = shipped_path(ref)
         return _load_single_text(read_text(path), path, ref, level, vocab_size,
-                                 note="; lines split 90/5/5 by position")
+                                 note=LINES_SPLIT)
     if ref in FETCHABLE_TEXT:
         missing = missing_files(ref, cache_dir)
         folder = dataset_folder(ref, cache_dir)
@@ -434,7 +440,7 @@ def load_corpus(ref: str, level: str = "word", vocab_size: int | None = None, ca
             raise DataError(ref, f"is a folder without {', '.join(missing)}; a text corpus is a folder of "
                                  f"{', '.join(PTB_FILES)}, or one UTF-8 text file")
         return _load_ptb_folder(ref, name, level, vocab_size)
-    return _load_single_text(read_text(ref), ref, name, level, vocab_size, note="; lines split 90/5/5 by position")
+    return _load_single_text(read_text(ref), ref, name, level, vocab_size, note=LINES_SPLIT)
 
 
 # -- batches for truncated BPTT -------------------------------------------------------------------

@@ -20,6 +20,7 @@ from typing import Iterator
 import numpy as np
 
 from nbengine.layers.embedding import Embedding
+from nbengine.i18n import Msg
 from nbengine.layers.losses import SoftmaxCrossEntropy
 from nbengine.layers.recurrent import TimeLSTM, TimeRNN
 from nbengine.layers.time_affine import TimeAffine
@@ -75,7 +76,7 @@ class LanguageModel(Model):
     @property
     def description(self) -> str:
         """The sizes in a few words, for a status line."""
-        return f"embedding {self.embed_size}, hidden {self.hidden_size}"
+        return Msg("embedding {embed}, hidden {hidden}", embed=self.embed_size, hidden=self.hidden_size)
 
     # -- computing -------------------------------------------------------------------
     def reset_state(self) -> None:

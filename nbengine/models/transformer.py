@@ -21,6 +21,7 @@ from typing import Iterator
 import numpy as np
 
 from nbengine.layers.embedding import PositionEmbedding
+from nbengine.i18n import Msg
 from nbengine.layers.layernorm import LayerNorm
 from nbengine.layers.time_affine import TimeAffine
 from nbengine.layers.transformer import TransformerBlock
@@ -75,8 +76,10 @@ class TransformerLM(LanguageModel):
     def description(self) -> str:
         """The sizes in a few words, for a status line."""
         b, h = self.blocks, self.heads
-        return (f"{b} block{'s' if b > 1 else ''} of {h} head{'s' if h > 1 else ''}, size {self.size}, "
-                f"feed-forward {self.hidden}, context {self.context}")
+        return Msg("{blocks} of {heads}, size {size}, feed-forward {hidden}, context {context}",
+                   blocks=Msg("{n} block", n=b) if b == 1 else Msg("{n} blocks", n=b),
+                   heads=Msg("{n} head", n=h) if h == 1 else Msg("{n} heads", n=h),
+                   size=self.size, hidden=self.hidden, context=self.context)
 
     def _check(self, ids):
         ids = super()._check(ids)
