@@ -16,6 +16,10 @@ import inspect
 import os
 
 import click
+import click._textwrap
+import click.formatting
+from click._compat import strip_ansi
+from rich.cells import cell_len
 
 from nbengine import i18n
 from nbengine.i18n import _
@@ -56,6 +60,29 @@ def translated_help(text: str) -> str:
     return _(help_id(text)).replace("\\b", "\b")
 
 
+def display_width(text: str) -> int:
+    """Columns a text takes on a terminal, as Rich counts them for its tables: Hangul and other
+    wide characters take two, ANSI escapes none."""
+    return cell_len(strip_ansi(text))
+
+
+# Click measures help text by characters; measured in columns, Korean wraps where English does.
+click.formatting.term_len = click._textwrap.term_len = display_width
+
+
+def _fit(text: str, limit: int) -> str:
+    """text cut after a whole word, with "...", to take at most limit columns."""
+    if display_width(text) <= limit:
+        return text
+    words, kept = text.split(), ""
+    for word in words:
+        longer = f"{kept} {word}" if kept else word
+        if display_width(longer) + 3 > limit:
+            break
+        kept = longer
+    return kept + "..."
+
+
 def _shown(obj, attribute: str, method, *args):
     """method(*args) with obj.<attribute> translated for the call."""
     original = getattr(obj, attribute)
@@ -75,11 +102,25 @@ def _command_methods(base: type) -> dict:
         return _shown(self, "epilog", base.format_epilog.__get__(self), ctx, formatter)
 
     def get_short_help_str(self, limit: int = 45) -> str:
-        return _shown(self, "short_help" if self.short_help else "help", base.get_short_help_str.__get__(self),
-                      limit)
+        attribute = "short_help" if self.short_help else "help"
+        method = base.get_short_help_str.__get__(self)
+        if self.short_help:  # shown whole, as Click shows it
+            return _shown(self, attribute, method, limit)
+        whole = _shown(self, attribute, method, 10 ** 6)  # the first sentence
+        if display_width(whole) == len(whole):  # one column a character: cut as Click cuts it
+            return _shown(self, attribute, method, limit)
+        return _fit(whole, limit)
+
+    def get_help_option(self, ctx):
+        # made once, in the language of the moment (before --lang, for the top-level group):
+        # its help is translated when shown, as every option's is
+        option = base.get_help_option(self, ctx)
+        if option is not None and not getattr(option, "translated", False):
+            option.__class__ = _translated(type(option), _option_methods)
+        return option
 
     return {"format_help_text": format_help_text, "format_epilog": format_epilog,
-            "get_short_help_str": get_short_help_str}
+            "get_short_help_str": get_short_help_str, "get_help_option": get_help_option}
 
 
 def _option_methods(base: type) -> dict:

@@ -135,24 +135,14 @@ def joined(parts, sep: str = ", ") -> Msg:
 
 
 def shown(text):
-<<<<<<< HEAD
     """Text as it is shown in the chosen language: a Msg is translated and its values put in
     again (those that are Msg translated too); another str is looked up as a whole (the
     English back when it is not in the catalog); anything else is returned as it is."""
-=======
-    """Text as it is shown in the chosen language: a Msg is translated and its values (shown,
-    when they are Msgs too) put in again; another str is looked up as a whole (the English back when it is not in the
-    catalog); anything else is returned as it is."""
->>>>>>> ko-lessons
     if isinstance(text, Msg):
         translated = _(text.msgid)
         if not text.values:
             return translated
-<<<<<<< HEAD
         # a value that is itself a Msg (a phrase put into a sentence) is shown in the language too
-=======
-        # a value that is itself a Msg (a clause chosen when the text was made) is shown too
->>>>>>> ko-lessons
         return translated.format(**{k: shown(v) if isinstance(v, Msg) else v for k, v in text.values.items()})
     if isinstance(text, str):
         return _(text)
