@@ -128,11 +128,14 @@ def _rebuild(msgid: str, values: dict) -> Msg:
 
 def shown(text):
     """Text as it is shown in the chosen language: a Msg is translated and its values put in
-    again; another str is looked up as a whole (the English back when it is not in the
-    catalog); anything else is returned as it is."""
+    again (a value that is itself a Msg shown too: an error's "{where}: {problem}"); another
+    str is looked up as a whole (the English back when it is not in the catalog); anything
+    else is returned as it is."""
     if isinstance(text, Msg):
         translated = _(text.msgid)
-        return translated.format(**text.values) if text.values else translated
+        if not text.values:
+            return translated
+        return translated.format(**{k: shown(v) if isinstance(v, Msg) else v for k, v in text.values.items()})
     if isinstance(text, str):
         return _(text)
     return text
