@@ -14,7 +14,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from nbengine.i18n import _, shown
+from nbengine.i18n import N_, _, shown
 from nbengine_cli.options import Float, cache_dir_option, check_index, json_options, split_options
 from nbengine_cli.output import Bar, Output
 
@@ -157,7 +157,7 @@ def show_text(out: Output, data: str, index: int, split: str, cache_dir) -> None
 @click.option("--split", type=click.Choice(["train", "valid", "test", "all"]), default="train", show_default=True,
               help="The training or test part (as the CNN is trained and tested on), or every image in file order; "
                    "text corpora also have a valid part.")
-@functools.partial(split_options, when="sets without an official split")
+@functools.partial(split_options, when=N_("sets without an official split"))
 @cache_dir_option
 @json_options
 def data_show(data, index, split, split_seed, test_fraction, cache_dir, json_mode, quiet):

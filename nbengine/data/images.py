@@ -462,7 +462,7 @@ def _not_fetched(name: str, cache_dir, missing: list[str]) -> DataError:
         Msg("incomplete (missing {files})", files=", ".join(missing))
     return DataError(name, Msg("{state}: `nbengine data fetch {command}` downloads it ({size}) into {folder}; the "
                                "5,000 digits of `{default}` ship with nbengine and need no download", state=state,
-                               command=f"{name}{option}", size=spec.size, folder=folder, default=DEFAULT))
+                               command=name + option, size=spec.size, folder=folder, default=DEFAULT))
 
 
 def _load(ref: str, cache_dir) -> tuple[str, Images | tuple[Images, Images]]:
@@ -522,7 +522,7 @@ def require_classes(images: Images) -> None:
     if values.size < 2:
         raise DataError(images.source, Msg("every label of its {n} training images is {value}: there is nothing to "
                                            "learn from one class (is the label in another column?)",
-                                           n=f"{len(images):,}", value=values[0]))
+                                           n=format(len(images), ","), value=values[0]))
 
 
 def load_images(ref: str, cache_dir: str | os.PathLike | None = None) -> Images:
@@ -555,7 +555,7 @@ def load_split(ref: str, seed: int = 0, test_fraction: float = 0.2,
     train_index, test_index = stratified_split(images.labels, test_fraction, seed)
     if len(train_index) == 0 or len(test_index) == 0:
         raise DataError(images.source, Msg("has too few images ({n}) for both a training and a test part with a "
-                                           "test fraction of {fraction}", n=len(images), fraction=f"{test_fraction:g}"))
+                                           "test fraction of {fraction}", n=len(images), fraction=format(test_fraction, "g")))
     return ImageSplit(
         name, images.subset(train_index), images.subset(test_index),
         f"{name}: {len(train_index):,} train / {len(test_index):,} test, stratified split, seed {seed}",
