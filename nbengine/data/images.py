@@ -482,9 +482,11 @@ def _load(ref: str, cache_dir) -> tuple[str, Images | tuple[Images, Images]]:
             problem = Msg("is a table of features (for logreg), not images")
         else:
             problem = Msg("no such file or folder")
+        names = list(FETCHABLE)
         raise DataError(ref, Msg("{problem}; image sets: {default} (ships with nbengine), {fetchable} "
                                  "(`nbengine data fetch NAME`), or a CSV or IDX file", problem=problem,
-                                 default=DEFAULT, fetchable=" and ".join(FETCHABLE)))
+                                 default=DEFAULT, fetchable=Msg("{names} and {last}", names=", ".join(names[:-1]),
+                                                                last=names[-1]) if len(names) > 1 else names[0]))
     name = os.path.basename(os.path.normpath(ref))
     if os.path.isdir(ref):
         return name, load_idx_folder(ref)
