@@ -49,14 +49,15 @@ import numpy as np
 
 from nbengine.ctwins import Twins
 from nbengine.errors import NBEngineError
+from nbengine.i18n import N_
 from nbengine.kernels import attention, conv2d, dense, lstm, maxpool, registry
 from nbengine.kernels.conv2d import output_size, sum_parts
 
 from benchmarks.timing import Timing, measure
 
-NAIVE = "Numba naive"
-FAST = "Numba fast"
-C = "C naive"
+NAIVE = N_("Numba naive")  # names are JSON values; the tables show them translated
+FAST = N_("Numba fast")
+C = N_("C naive")
 EPS32 = float(np.finfo(np.float32).eps)
 # The largest difference allowed between a C twin and its Numba kernel, in units of
 # float32's eps times the largest |value| of the output: a few roundings of e^x and tanh

@@ -13,7 +13,7 @@ import os
 from rich.table import Table
 from rich.text import Text
 
-from nbengine.i18n import _, ngettext
+from nbengine.i18n import _, ngettext, shown
 from nbengine.kernels import registry
 
 
@@ -72,14 +72,14 @@ class CaseTables:
         self.title, self.columns, self.tables = title, list(columns), []
 
     def add_case(self, name: str) -> None:
-        table = Table(title=name, title_justify="left", title_style="bold", pad_edge=False)
+        table = Table(title=shown(name), title_justify="left", title_style="bold", pad_edge=False)
         table.add_column(_("implementation"), justify="left")
         for col, just in self.columns:
             table.add_column(col, justify=just)
         self.tables.append(table)
 
-    def add_row(self, *cells) -> None:
-        self.tables[-1].add_row(*cells)
+    def add_row(self, implementation: str, *cells) -> None:
+        self.tables[-1].add_row(shown(implementation), *cells)
 
     def __rich_console__(self, console, options):
         from rich.cells import cell_len
@@ -111,11 +111,11 @@ def setup_lines(setup: dict) -> list[str]:
     env = ", ".join(f"{k}={v if v is not None else _('unset')}" for k, v in setup["env"].items())
     return [
         _("{cores} cores; Numba {numba} threading layer {layer}, threads: {threads}; BLAS {blas} threads: "
-          "{blas_threads}").format(cores=setup["cores"], numba=setup["numba"], layer=setup["numba_threading_layer"],
+          "{blas_threads}").format(cores=setup["cores"], numba=setup["numba"], layer=shown(setup["numba_threading_layer"]),
                                    threads=setup["numba_threads"], blas=setup["blas"],
                                    blas_threads=setup["blas_threads"]) + torch,
         _("nbengine's rows: the {kernels} kernels").format(kernels=setup["kernels"]),
-        _("OpenMP wait policy: {policy}").format(policy=setup["omp_wait_policy"]),
+        _("OpenMP wait policy: {policy}").format(policy=shown(setup["omp_wait_policy"])),
         _("environment: {env}").format(env=env),
     ]
 
@@ -174,8 +174,8 @@ SLICES_SHOWN = 12
 def show_interference(out, found) -> None:
     """Two tables: each pool's idle tail, and each training step alone and right after another's."""
     names = list(found.tails)
-    tails = Table(title=_("after one {case}: the process's CPU use while nothing runs").format(case=found.case.name),
-                  title_justify="left")
+    tails = Table(title=_("after one {case}: the process's CPU use while nothing runs")
+                  .format(case=shown(found.case.name)), title_justify="left")
     for col, just in ((_("implementation"), "left"), (_("busy until"), "right"), (_("CPU burnt idle"), "right"),
                       (_("cores used in the first {n} slices of {ms} ms").format(n=SLICES_SHOWN,
                                                                                  ms=f"{found.slice_s * 1e3:g}"),
@@ -185,20 +185,20 @@ def show_interference(out, found) -> None:
     for name in names:
         tail = found.tails[name]
         burnt = sum(tail) * found.slice_s
-        tail_row([name, fmt_seconds(found.quiet_after(name)) if found.quiet_after(name) else "0",
+        tail_row([shown(name), fmt_seconds(found.quiet_after(name)) if found.quiet_after(name) else "0",
                   fmt_seconds(burnt) if burnt else "0", " ".join(f"{v:.1f}" for v in tail[:SLICES_SHOWN])],
                  "idle_tail", case=found.case.name, implementation=name, slice_s=found.slice_s, cores=tail,
                  quiet_after_s=found.quiet_after(name))
     out.show(tails)
     after = Table(title=_("one {case}, alone (after an idle pause) and right after another's")
-                  .format(case=found.case.name), title_justify="left")
+                  .format(case=shown(found.case.name)), title_justify="left")
     after.add_column(_("timed"), justify="left")
     after.add_column(_("alone"), justify="right")
     for other in names:
-        after.add_column(_("after {other}").format(other=other), justify="right")
+        after.add_column(_("after {other}").format(other=shown(other)), justify="right")
     for name in names:
         alone = found.penalty[(name, name)]
-        row = [name, fmt_seconds(alone)]
+        row = [shown(name), fmt_seconds(alone)]
         cell = out.gather(row.append)  # each cell of the row is one fact
         for other in names:
             t = found.penalty[(name, other)]
@@ -405,7 +405,7 @@ def kernels(out, sizes: str, rounds: int, min_round: float, keep_wait_policy: bo
     counts = kernels.thread_counts()
     m = measure_machine(out, False, not keep_wait_policy, counts)
     out.fact("setup", [compiler_line, _("Numba {numba}, threading layer {layer}").format(
-        numba=setup["numba"], layer=setup["numba_threading_layer"])], **setup)
+        numba=setup["numba"], layer=shown(setup["numba_threading_layer"]))], **setup)
     out.status(_("{rounds} rounds of at least {min_round} s per implementation, on {threads}; {sizes} sizes").format(
         rounds=rounds, min_round=f"{min_round:g}", sizes=sizes,
         threads=_(" and ").join(ngettext("{n} thread", "{n} threads", n).format(n=n) for n in counts)))
