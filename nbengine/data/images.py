@@ -119,21 +119,23 @@ class ImageSplit:
 
 def _check_pixels(array: np.ndarray, path: str) -> np.ndarray:
     """An IDX array as uint8 (N, 28, 28), or a DataError saying why it is not images."""
-    dims = "×".join(str(s) for s in array.shape) or "scalar"
+    dims = "×".join(str(s) for s in array.shape) or Msg("scalar")
+    if array.ndim == 1:
+        raise DataError(path, Msg("holds a {dims} array (is it a labels file?); images are a count × 28 × 28 array",
+                                  dims=dims))
     if array.ndim != 3:
-        hint = " (is it a labels file?)" if array.ndim == 1 else ""
-        raise DataError(path, f"holds a {dims} array{hint}; images are a count × 28 × 28 array")
+        raise DataError(path, Msg("holds a {dims} array; images are a count × 28 × 28 array", dims=dims))
     if array.shape[1:] != (SIDE, SIDE):
-        raise DataError(path, f"holds images of {array.shape[1]}×{array.shape[2]} pixels; "
-                              f"nbengine's image models take 28×28")
+        raise DataError(path, Msg("holds images of {rows}×{cols} pixels; nbengine's image models take 28×28",
+                                  rows=array.shape[1], cols=array.shape[2]))
     if array.shape[0] == 0:
-        raise DataError(path, "holds no images")
+        raise DataError(path, Msg("holds no images"))
     if array.dtype != np.uint8:
         bad = ~((array >= 0) & (array <= 255) & (array == np.round(array)))
         if bad.any():
             i, r, c = (int(k) for k in np.argwhere(bad)[0])
-            raise DataError(path, f"image {i}, row {r}, column {c}: {array[i, r, c]} is not a pixel value "
-                                  f"(a whole number from 0 to 255)")
+            raise DataError(path, Msg("image {i}, row {r}, column {c}: {value} is not a pixel value (a whole number "
+                                      "from 0 to 255)", i=i, r=r, c=c, value=array[i, r, c]))
         array = array.astype(np.uint8)
     return np.ascontiguousarray(array)
 
@@ -141,14 +143,16 @@ def _check_pixels(array: np.ndarray, path: str) -> np.ndarray:
 def _check_labels(array: np.ndarray, path: str, n_images: int, images_path: str) -> np.ndarray:
     """An IDX labels array as int64 (N,), checked against the number of images."""
     if array.ndim != 1:
-        dims = "×".join(str(s) for s in array.shape) or "scalar"
-        raise DataError(path, f"holds a {dims} array; labels are one number per image")
+        dims = "×".join(str(s) for s in array.shape) or Msg("scalar")
+        raise DataError(path, Msg("holds a {dims} array; labels are one number per image", dims=dims))
     if array.shape[0] != n_images:
-        raise DataError(path, f"has {array.shape[0]:,} labels, but {images_path} has {n_images:,} images")
+        raise DataError(path, Msg("has {n} labels, but {images} has {n_images} images", n=format(array.shape[0], ","),
+                                  images=images_path, n_images=format(n_images, ",")))
     bad = ~((array >= 0) & (array < N_CLASSES) & (array == np.round(array)))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise DataError(path, f"label {array[i]} of image {i} is not a class (a whole number from 0 to 9)")
+        raise DataError(path, Msg("label {label} of image {i} is not a class (a whole number from 0 to 9)",
+                                  label=array[i], i=i))
     return array.astype(np.int64)
 
 
@@ -208,8 +212,8 @@ def load_idx_folder(folder: str | os.PathLike, class_names=DIGITS) -> tuple[Imag
     found = [_standard_file(folder, name) for name in MNIST_FILES]
     missing = [name for name, path in zip(MNIST_FILES, found) if path is None]
     if missing:
-        raise DataError(folder, f"is a folder without the MNIST files {', '.join(missing)} "
-                                f"(an unpacked file without .gz is fine too)")
+        raise DataError(folder, Msg("is a folder without the MNIST files {files} (an unpacked file without .gz is "
+                                    "fine too)", files=", ".join(missing)))
     train_images, train_labels, test_images, test_labels = (str(path) for path in found)
     return (load_idx_images(train_images, train_labels, class_names),
             load_idx_images(test_images, test_labels, class_names))
