@@ -442,7 +442,7 @@ def kernels(out, sizes: str, rounds: int, min_round: float, keep_wait_policy: bo
                       sgemm_share=m.share(result.gflops(n, name), n))
             table.add_row(*row)
 
-    out.show(_("sizes: {sizes}").format(sizes="; ".join(described)))
+    out.show(_("sizes: {sizes}").format(sizes="; ".join(shown(s) for s in described)))
     out.show(table)
     if len(counts) > 1:
         if twins is None:
