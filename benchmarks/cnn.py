@@ -324,12 +324,14 @@ def _first_step(cmd: list[str], env: dict[str, str], timeout: float) -> float:
             try:
                 line = lines.get(timeout=max(left, 0))
             except queue.Empty:
-                raise StartupError(f"{' '.join(cmd)}: no step within {timeout:g} s") from None
+                raise StartupError(Msg("{command}: no step within {seconds} s", command=" ".join(cmd),
+                                       seconds=format(timeout, "g"))) from None
             if line is None:
                 proc.wait()
                 tail = "".join(err[-3:]).strip()
-                raise StartupError(f"{' '.join(cmd)} exited with code {proc.returncode} before its first step"
-                                   + (f": {tail}" if tail else ""))
+                exited = Msg("{command} exited with code {code} before its first step", command=" ".join(cmd),
+                             code=proc.returncode)
+                raise StartupError(Msg("{where}: {problem}", where=exited, problem=tail) if tail else exited)
             with contextlib.suppress(ValueError):
                 if json.loads(line).get("event") == "step":
                     return time.perf_counter() - t0
