@@ -74,7 +74,7 @@ def parse_idx(data: bytes, path: str | os.PathLike = "<bytes>") -> np.ndarray:
     code, ndim = data[2], data[3]
     if code not in DTYPES:
         known = ", ".join(f"0x{c:02X}" for c in DTYPES)
-        raise DataError(path, Msg("unknown IDX data type code {code} (known: {known})", code=f"0x{code:02X}",
+        raise DataError(path, Msg("unknown IDX data type code {code} (known: {known})", code="0x" + format(code, "02X"),
                                   known=known))
     header = 4 + 4 * ndim
     if len(data) < header:

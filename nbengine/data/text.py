@@ -286,7 +286,7 @@ def decode_text(data: bytes, path: str | os.PathLike) -> str:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
-        raise DataError(path, Msg("is not UTF-8 text (byte {byte} cannot be decoded)", byte=f"0x{data[e.start]:02x}"),
+        raise DataError(path, Msg("is not UTF-8 text (byte {byte} cannot be decoded)", byte="0x" + format(data[e.start], "02x")),
                         line=line) from None
     return text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
 
