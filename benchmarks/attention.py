@@ -51,6 +51,8 @@ from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from nbengine.i18n import N_
+
 from benchmarks import attention_torch
 from benchmarks.threads import blas_threads, start_thread_pools, with_idle_rounds
 from benchmarks.timing import Rates, Timing, measure
@@ -58,7 +60,7 @@ from tests.reference import attention_numpy
 
 
 NBENGINE = "nbengine"
-NUMPY = "NumPy (einsum)"
+NUMPY = N_("NumPy (einsum)")  # names are JSON values; the tables show them translated
 TORCH_MATMUL = "PyTorch, matmul"
 TORCH_SDPA = "PyTorch, SDPA"
 TORCH = "PyTorch"  # as a reference: the faster of TORCH_MATMUL and TORCH_SDPA

@@ -102,6 +102,7 @@ import numpy as np
 
 from nbengine.data.images import DEFAULT, load_images
 from nbengine.errors import NBEngineError
+from nbengine.i18n import N_, Msg
 
 from benchmarks import cnn_torch
 from benchmarks.threads import blas_threads, cross_penalty, spin_tail, start_thread_pools, with_idle_rounds
@@ -109,7 +110,7 @@ from benchmarks.timing import Rates, Timing, measure
 from tests.reference.cnn_numpy import CONV, HIDDEN, CLASSES, IMAGE, NumpyCNN, geometry
 
 NBENGINE = "nbengine"
-NUMPY = "NumPy, im2col (textbook)"
+NUMPY = N_("NumPy, im2col (textbook)")  # names are JSON values; the tables show them translated
 TORCH = "PyTorch"
 LR = 0.01
 BATCHES_CYCLED = 4  # distinct batches each implementation cycles through
@@ -150,8 +151,9 @@ class Case:
 
     @property
     def name(self) -> str:
-        what = "training step" if self.mode == "train" else "inference"
-        return f"{what}, batch of {self.batch}"
+        if self.mode == "train":
+            return Msg("training step, batch of {batch}", batch=self.batch)
+        return Msg("inference, batch of {batch}", batch=self.batch)
 
     @property
     def flops(self) -> int:
@@ -322,12 +324,14 @@ def _first_step(cmd: list[str], env: dict[str, str], timeout: float) -> float:
             try:
                 line = lines.get(timeout=max(left, 0))
             except queue.Empty:
-                raise StartupError(f"{' '.join(cmd)}: no step within {timeout:g} s") from None
+                raise StartupError(Msg("{command}: no step within {seconds} s", command=" ".join(cmd),
+                                       seconds=format(timeout, "g"))) from None
             if line is None:
                 proc.wait()
                 tail = "".join(err[-3:]).strip()
-                raise StartupError(f"{' '.join(cmd)} exited with code {proc.returncode} before its first step"
-                                   + (f": {tail}" if tail else ""))
+                exited = Msg("{command} exited with code {code} before its first step", command=" ".join(cmd),
+                             code=proc.returncode)
+                raise StartupError(Msg("{where}: {problem}", where=exited, problem=tail) if tail else exited)
             with contextlib.suppress(ValueError):
                 if json.loads(line).get("event") == "step":
                     return time.perf_counter() - t0

@@ -49,14 +49,15 @@ import numpy as np
 
 from nbengine.ctwins import Twins
 from nbengine.errors import NBEngineError
+from nbengine.i18n import N_, Msg, _
 from nbengine.kernels import attention, conv2d, dense, lstm, maxpool, registry
 from nbengine.kernels.conv2d import output_size, sum_parts
 
 from benchmarks.timing import Timing, measure
 
-NAIVE = "Numba naive"
-FAST = "Numba fast"
-C = "C naive"
+NAIVE = N_("Numba naive")  # names are JSON values; the tables show them translated
+FAST = N_("Numba fast")
+C = N_("C naive")
 EPS32 = float(np.finfo(np.float32).eps)
 # The largest difference allowed between a C twin and its Numba kernel, in units of
 # float32's eps times the largest |value| of the output: a few roundings of e^x and tanh
@@ -144,7 +145,8 @@ class ConvSize:
         OW, pl, _ = output_size(W, R, st, self.padding)
         x, w, b = _rand(rng, (N, H, W, C)), _rand(rng, (R, R, C, K), 1 / math.sqrt(R * R * C)), _rand(rng, K)
         macs = N * _valid(H, OH, R, st, pt) * _valid(W, OW, R, st, pl) * C * K
-        size = f"{self.label}: x {x.shape}, w {w.shape}, stride {st}, padding {self.padding}"
+        size = Msg("{label}: x {x}, w {w}, stride {stride}, padding {padding}", label=Msg(self.label), x=x.shape,
+                   w=w.shape, stride=st, padding=self.padding)
         dout = _rand(rng, (N, OH, OW, K))
         return [
             Case("conv2d_forward", size, conv2d.conv2d_forward,
@@ -173,8 +175,11 @@ class PoolSize:
         x = _rand(rng, (N, H, W, C))
         out, arg = np.empty((N, OH, OW, C), np.float32), np.empty((N, OH, OW, C), np.int32)
         maxpool.maxpool_forward(out, arg, x, k, k, st, st, pt, pl)  # the backward pass's arg
-        size = f"{self.label}: x {x.shape}, window {k}, stride {st}" + (
-            f", padding {self.padding}" if self.padding != "valid" else "")
+        if self.padding != "valid":
+            size = Msg("{label}: x {x}, window {k}, stride {stride}, padding {padding}", label=Msg(self.label),
+                       x=x.shape, k=k, stride=st, padding=self.padding)
+        else:
+            size = Msg("{label}: x {x}, window {k}, stride {stride}", label=Msg(self.label), x=x.shape, k=k, stride=st)
         return [
             Case("maxpool_forward", size, maxpool.maxpool_forward, (out, arg, x, k, k, st, st, pt, pl), (0, 1),
                  None, N),
@@ -193,7 +198,7 @@ class DenseSize:
     def cases(self, rng) -> list[Case]:
         N, D, M = self.N, self.D, self.M
         x, w, b = _rand(rng, (N, D)), _rand(rng, (D, M), 1 / math.sqrt(D)), _rand(rng, M)
-        size = f"{self.label}: x {x.shape}, w {w.shape}"
+        size = Msg("{label}: x {x}, w {w}", label=Msg(self.label), x=x.shape, w=w.shape)
         return [
             Case("dense_forward", size, dense.dense_forward, (np.empty((N, M), np.float32), x, w, b), (0,),
                  2 * N * D * M, N),
@@ -218,7 +223,7 @@ class LSTMSize:
         new = lambda *shape: np.empty(shape, np.float32)  # noqa: E731
         hs, cs, gates = new(N, T, H), new(N, T, H), new(N, T, 4 * H)
         naive_of(lstm.lstm_forward)(hs, cs, gates, h0, c0, xs, Wx, Wh, b)  # the states the backward pass reads
-        size = f"{self.label}: batch {N}, {T} steps, D {D}, H {H}"
+        size = Msg("{label}: batch {N}, {T} steps, D {D}, H {H}", label=Msg(self.label), N=N, T=T, D=D, H=H)
         macs = N * T * 4 * H * (D + H)
         return [
             Case("lstm_forward", size, lstm.lstm_forward,
@@ -244,7 +249,8 @@ class AttentionSize:
         scale = 1 / math.sqrt(D)
         out, weights = np.empty((N, T, D), np.float32), np.empty((N, T, T), np.float32)
         naive_of(attention.attention_forward)(out, weights, q, k, v, scale, self.causal)  # the backward's weights
-        size = f"{self.label}: q, k, v {q.shape}" + (", causal" if self.causal else "")
+        size = (Msg("{label}: q, k, v {shape}, causal", label=Msg(self.label), shape=q.shape) if self.causal
+                else Msg("{label}: q, k, v {shape}", label=Msg(self.label), shape=q.shape))
         scores = N * (T * (T + 1) // 2 if self.causal else T * T)  # (t, s) pairs the forward loops compute
         return [
             Case("attention_forward", size, attention.attention_forward,
@@ -258,11 +264,11 @@ class AttentionSize:
 
 SIZES = {
     "lesson": (
-        ConvSize("conv2 of the MNIST CNN, batch 32", N=32, H=14, W=14, C=32, K=64, R=3),
-        PoolSize("pool1 of the MNIST CNN, batch 32", N=32, H=28, W=28, C=32),
-        DenseSize("dense1 of the MNIST CNN, batch 32", N=32, D=3136, M=1024),
-        LSTMSize("the LSTM language model at PTB sizes", N=20, T=35, D=100, H=100),
-        AttentionSize("one head, batch 32, 128 tokens, d 64", N=32, T=128, D=64),
+        ConvSize(N_("conv2 of the MNIST CNN, batch 32"), N=32, H=14, W=14, C=32, K=64, R=3),
+        PoolSize(N_("pool1 of the MNIST CNN, batch 32"), N=32, H=28, W=28, C=32),
+        DenseSize(N_("dense1 of the MNIST CNN, batch 32"), N=32, D=3136, M=1024),
+        LSTMSize(N_("the LSTM language model at PTB sizes"), N=20, T=35, D=100, H=100),
+        AttentionSize(N_("one head, batch 32, 128 tokens, d 64"), N=32, T=128, D=64),
     ),
     "small": (
         ConvSize("small", N=4, H=10, W=10, C=8, K=16, R=3),
@@ -313,7 +319,7 @@ class Agreement:
     output: str  # the output where it is largest, e.g. "dw (argument 2)"
 
     def describe(self) -> str:
-        return "same bits" if self.same_bits else f"{self.ulps:.2g} ulp"
+        return _("same bits") if self.same_bits else f"{self.ulps:.2g} ulp"
 
 
 def check(case: Case, twins: Twins) -> Agreement:

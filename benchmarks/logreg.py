@@ -11,6 +11,7 @@ from typing import Callable
 
 import numpy as np
 
+from nbengine.i18n import N_
 from nbengine.kernels.logistic import logistic_backward, logistic_forward, logistic_loss
 from nbengine.kernels.registry import kernel
 from nbengine.models.logreg import LogisticRegression
@@ -35,8 +36,8 @@ class Case:
 
 
 CASES = [
-    Case("N 32, D 30 (the default step)", 32, 30),
-    Case("N 456, D 30 (full batch)", 456, 30),
+    Case(N_("N 32, D 30 (the default step)"), 32, 30),
+    Case(N_("N 456, D 30 (full batch)"), 456, 30),
     Case("N 4096, D 256", 4096, 256),
 ]
 
@@ -78,7 +79,7 @@ def implementations(case: Case, seed: int = 0) -> dict[str, Callable[[], object]
     }
 
 
-REFERENCE = "NumPy, vectorised (reference)"
+REFERENCE = N_("NumPy, vectorised (reference)")  # a JSON value; the table shows it translated
 
 
 def run(rounds: int = 7, min_round: float = 0.05, cases=CASES):

@@ -13,6 +13,7 @@ import os
 from rich.table import Table
 from rich.text import Text
 
+from nbengine.i18n import _, ngettext, shown
 from nbengine.kernels import registry
 
 
@@ -35,18 +36,20 @@ def measure_machine(out, use_torch: bool, libgomp_default: bool, thread_counts=N
     from benchmarks import machine, threads
 
     threads.start_thread_pools(use_torch, libgomp_default)
-    out.status("measuring the sgemm rate (NumPy float32 matrix product) ...")
+    out.status(_("measuring the sgemm rate (NumPy float32 matrix product) ..."))
     m = machine.machine(thread_counts)
     out.fact("machine", machine_lines(m), **m.fields())
     return m
 
 
 def machine_lines(m) -> list[str]:
-    rates = ", ".join(f"{g:.1f} GFLOP/s on {n} thread{'s' * (n > 1)}" for n, g in m.sgemm_by_threads.items())
-    return [f"CPU: {m.cpu}, {m.cores} cores; {m.vector_features or 'no vector extensions found'}; kernels compiled "
-            f"for {m.vector_bits}-bit vectors, {m.registers} registers",
-            f"sgemm (NumPy float32 {m.sgemm_n}×{m.sgemm_n}), this run: {rates}; \"sgemm\" columns: "
-            "each row's GFLOP/s as a share of it"]
+    rates = ", ".join(ngettext("{rate} GFLOP/s on {n} thread", "{rate} GFLOP/s on {n} threads", n)
+                      .format(rate=f"{g:.1f}", n=n) for n, g in m.sgemm_by_threads.items())
+    return [_("CPU: {cpu}, {cores} cores; {features}; kernels compiled for {bits}-bit vectors, {registers} registers")
+            .format(cpu=m.cpu, cores=m.cores, features=m.vector_features or _("no vector extensions found"),
+                    bits=m.vector_bits, registers=m.registers),
+            _("sgemm (NumPy float32 {n}×{n}), this run: {rates}; \"sgemm\" columns: each row's GFLOP/s as a share "
+              "of it").format(n=m.sgemm_n, rates=rates)]
 
 
 def rate(m, gflops: float | None, threads: int | None = None) -> list[str]:
@@ -69,14 +72,14 @@ class CaseTables:
         self.title, self.columns, self.tables = title, list(columns), []
 
     def add_case(self, name: str) -> None:
-        table = Table(title=name, title_justify="left", title_style="bold", pad_edge=False)
-        table.add_column("implementation", justify="left")
+        table = Table(title=shown(name), title_justify="left", title_style="bold", pad_edge=False)
+        table.add_column(_("implementation"), justify="left")
         for col, just in self.columns:
             table.add_column(col, justify=just)
         self.tables.append(table)
 
-    def add_row(self, *cells) -> None:
-        self.tables[-1].add_row(*cells)
+    def add_row(self, implementation: str, *cells) -> None:
+        self.tables[-1].add_row(shown(implementation), *cells)
 
     def __rich_console__(self, console, options):
         from rich.cells import cell_len
@@ -103,14 +106,17 @@ def show_results(out, table: CaseTables, use_torch: bool) -> None:
 
 def setup_lines(setup: dict) -> list[str]:
     """The setup in four lines: what each pool runs on, which kernels, the OpenMP wait policy, the environment."""
-    torch = (f"; PyTorch {setup['torch']} threads: {setup['torch_threads']}" if "torch" in setup else "")
-    env = ", ".join(f"{k}={v if v is not None else 'unset'}" for k, v in setup["env"].items())
+    torch = (_("; PyTorch {version} threads: {threads}").format(version=setup["torch"], threads=setup["torch_threads"])
+             if "torch" in setup else "")
+    env = ", ".join(f"{k}={v if v is not None else _('unset')}" for k, v in setup["env"].items())
     return [
-        f"{setup['cores']} cores; Numba {setup['numba']} threading layer {setup['numba_threading_layer']}, "
-        f"threads: {setup['numba_threads']}; BLAS {setup['blas']} threads: {setup['blas_threads']}{torch}",
-        f"nbengine's rows: the {setup['kernels']} kernels",
-        f"OpenMP wait policy: {setup['omp_wait_policy']}",
-        f"environment: {env}",
+        _("{cores} cores; Numba {numba} threading layer {layer}, threads: {threads}; BLAS {blas} threads: "
+          "{blas_threads}").format(cores=setup["cores"], numba=setup["numba"], layer=shown(setup["numba_threading_layer"]),
+                                   threads=setup["numba_threads"], blas=setup["blas"],
+                                   blas_threads=setup["blas_threads"]) + torch,
+        _("nbengine's rows: the {kernels} kernels").format(kernels=setup["kernels"]),
+        _("OpenMP wait policy: {policy}").format(policy=shown(setup["omp_wait_policy"])),
+        _("environment: {env}").format(env=env),
     ]
 
 
@@ -118,19 +124,19 @@ def _with_torch(out, no_torch: bool, available) -> bool:
     """Whether PyTorch's rows are timed (said when it was wanted but is not installed)."""
     use_torch = not no_torch and available()
     if not no_torch and not use_torch:
-        out.status("PyTorch is not installed: timing without it")
+        out.status(_("PyTorch is not installed: timing without it"))
     return use_torch
 
 
 def _no_idle_said(out, no_idle: bool) -> None:
     if no_idle:
-        out.status("no idle pause between rounds: a round may start while the previous one's threads still spin")
+        out.status(_("no idle pause between rounds: a round may start while the previous one's threads still spin"))
 
 
 def _columns(*middle, use_torch: bool) -> list[tuple[str, str]]:
     """median, the case's own columns, GFLOP/s and the sgemm share, × NumPy (and × PyTorch)."""
     torch = [("× PyTorch", "right")] if use_torch else []
-    return [("median", "right"), *middle, *RATE, ("× NumPy", "right"), *torch]
+    return [(_("median"), "right"), *middle, *RATE, ("× NumPy", "right"), *torch]
 
 
 # -- logistic regression ------------------------------------------------------------------------------
@@ -141,12 +147,12 @@ def logreg(out, rounds: int, min_round: float) -> None:
 
     from benchmarks.logreg import REFERENCE, run, speedup
 
-    out.status(f"Numba threads: {numba.get_num_threads()}; OMP_NUM_THREADS="
-               f"{os.environ.get('OMP_NUM_THREADS', 'unset')}; {rounds} rounds of at least {min_round:g} s; "
-               f"{registry.describe()}")
+    out.status(_("Numba threads: {threads}; OMP_NUM_THREADS={omp}; {rounds} rounds of at least {min_round} s; "
+                 "{kernels}").format(threads=numba.get_num_threads(), omp=os.environ.get("OMP_NUM_THREADS", _("unset")),
+                                     rounds=rounds, min_round=f"{min_round:g}", kernels=registry.describe()))
     m = measure_machine(out, False, False)
-    table = CaseTables("logistic regression, one training step (float32)",
-                       [("median", "right"), *RATE, ("× NumPy", "right")])
+    table = CaseTables(_("logistic regression, one training step (float32)"),
+                       [(_("median"), "right"), *RATE, ("× NumPy", "right")])
     row = out.gather(lambda cells: table.add_row(*cells))
     for case, timings in run(rounds, min_round):
         table.add_case(case.name)
@@ -168,29 +174,31 @@ SLICES_SHOWN = 12
 def show_interference(out, found) -> None:
     """Two tables: each pool's idle tail, and each training step alone and right after another's."""
     names = list(found.tails)
-    tails = Table(title=f"after one {found.case.name}: the process's CPU use while nothing runs",
-                  title_justify="left")
-    for col, just in (("implementation", "left"), ("busy until", "right"), ("CPU burnt idle", "right"),
-                      (f"cores used in the first {SLICES_SHOWN} slices of {found.slice_s * 1e3:g} ms", "left")):
+    tails = Table(title=_("after one {case}: the process's CPU use while nothing runs")
+                  .format(case=shown(found.case.name)), title_justify="left")
+    for col, just in ((_("implementation"), "left"), (_("busy until"), "right"), (_("CPU burnt idle"), "right"),
+                      (_("cores used in the first {n} slices of {ms} ms").format(n=SLICES_SHOWN,
+                                                                                 ms=f"{found.slice_s * 1e3:g}"),
+                       "left")):
         tails.add_column(col, justify=just)
     tail_row = out.gather(lambda cells: tails.add_row(*cells))
     for name in names:
         tail = found.tails[name]
         burnt = sum(tail) * found.slice_s
-        tail_row([name, fmt_seconds(found.quiet_after(name)) if found.quiet_after(name) else "0",
+        tail_row([shown(name), fmt_seconds(found.quiet_after(name)) if found.quiet_after(name) else "0",
                   fmt_seconds(burnt) if burnt else "0", " ".join(f"{v:.1f}" for v in tail[:SLICES_SHOWN])],
                  "idle_tail", case=found.case.name, implementation=name, slice_s=found.slice_s, cores=tail,
                  quiet_after_s=found.quiet_after(name))
     out.show(tails)
-    after = Table(title=f"one {found.case.name}, alone (after an idle pause) and right after another's",
-                  title_justify="left")
-    after.add_column("timed", justify="left")
-    after.add_column("alone", justify="right")
+    after = Table(title=_("one {case}, alone (after an idle pause) and right after another's")
+                  .format(case=shown(found.case.name)), title_justify="left")
+    after.add_column(_("timed"), justify="left")
+    after.add_column(_("alone"), justify="right")
     for other in names:
-        after.add_column(f"after {other}", justify="right")
+        after.add_column(_("after {other}").format(other=shown(other)), justify="right")
     for name in names:
         alone = found.penalty[(name, name)]
-        row = [name, fmt_seconds(alone)]
+        row = [shown(name), fmt_seconds(alone)]
         cell = out.gather(row.append)  # each cell of the row is one fact
         for other in names:
             t = found.penalty[(name, other)]
@@ -205,12 +213,13 @@ def cnn(out, batch_sizes, rounds, min_round, no_torch, startup, interference, no
     from benchmarks import cnn, cnn_torch
 
     use_torch = _with_torch(out, no_torch, cnn_torch.available)
-    out.status(f"{rounds} rounds of at least {min_round:g} s per implementation, batch sizes "
-               f"{', '.join(map(str, batch_sizes))}; about {cnn.flops_per_image('train') / 1e6:.1f} MFLOP "
-               f"per image for training, {cnn.flops_per_image('infer') / 1e6:.1f} for inference")
+    out.status(_("{rounds} rounds of at least {min_round} s per implementation, batch sizes {sizes}; about {train} "
+                 "MFLOP per image for training, {infer} for inference").format(
+        rounds=rounds, min_round=f"{min_round:g}", sizes=", ".join(map(str, batch_sizes)),
+        train=f"{cnn.flops_per_image('train') / 1e6:.1f}", infer=f"{cnn.flops_per_image('infer') / 1e6:.1f}"))
 
     m = measure_machine(out, use_torch, not keep_wait_policy)
-    table = CaseTables("the lesson's MNIST CNN (float32)", _columns(use_torch=use_torch))  # images/s: in JSON
+    table = CaseTables(_("the lesson's MNIST CNN (float32)"), _columns(use_torch=use_torch))  # images/s: in JSON
     _no_idle_said(out, no_idle)
     results = cnn.run(batch_sizes, rounds, min_round, use_torch=use_torch, idle_rounds=not no_idle,
                       libgomp_default=not keep_wait_policy)
@@ -231,16 +240,17 @@ def cnn(out, batch_sizes, rounds, min_round, no_torch, startup, interference, no
     show_results(out, table, use_torch)
 
     if interference:
-        out.status("interference: idle tails and steps right after one another")
+        out.status(_("interference: idle tails and steps right after one another"))
         show_interference(out, cnn.interference(batch_sizes[0], use_torch=use_torch,
                                                libgomp_default=not keep_wait_policy))
 
     if startup:
-        out.status("start-up: running `nbengine train cnn --epochs 1 --json` with an empty Numba cache, then again")
+        out.status(_("start-up: running `nbengine train cnn --epochs 1 --json` with an empty Numba cache, then "
+                     "again"))
         s = cnn.startup()
-        out.fact("startup", f"start-up, process start to the first training step of `{s['command']}`: "
-                            f"cold (empty Numba cache) {s['cold_s']:.1f} s, warm (cache filled) {s['warm_s']:.1f} s",
-                 **s)
+        out.fact("startup", _("start-up, process start to the first training step of `{command}`: cold (empty Numba "
+                              "cache) {cold} s, warm (cache filled) {warm} s").format(
+            command=s["command"], cold=f"{s['cold_s']:.1f}", warm=f"{s['warm_s']:.1f}"), **s)
 
 
 # -- the language models ------------------------------------------------------------------------------
@@ -251,14 +261,15 @@ def language_model(out, kind: str, sizes, rounds, min_round, no_torch, no_idle, 
     from benchmarks import rnn_torch, rnnlm
 
     use_torch = _with_torch(out, no_torch, rnn_torch.available)
-    out.status(f"{rounds} rounds of at least {min_round:g} s per implementation; one step = forward, "
-               f"backpropagation through time, clipping to a global norm of {rnnlm.MAX_NORM:g}, SGD "
-               f"(η {rnnlm.LR:g}); sizes " + "; ".join(rnnlm.SIZES[s].describe() for s in sizes))
+    out.status(_("{rounds} rounds of at least {min_round} s per implementation; one step = forward, "
+                 "backpropagation through time, clipping to a global norm of {norm}, SGD (η {lr}); sizes {sizes}")
+               .format(rounds=rounds, min_round=f"{min_round:g}", norm=f"{rnnlm.MAX_NORM:g}", lr=f"{rnnlm.LR:g}",
+                       sizes="; ".join(rnnlm.SIZES[s].describe() for s in sizes)))
     _no_idle_said(out, no_idle)
 
     m = measure_machine(out, use_torch, not keep_wait_policy)
-    table = CaseTables(f"the {rnnlm.MODEL_NAMES[kind]} language model, one training step (float32)",
-                       _columns(("tokens/s", "right"), use_torch=use_torch))
+    table = CaseTables(_("the {model} language model, one training step (float32)")
+                       .format(model=rnnlm.MODEL_NAMES[kind]), _columns((_("tokens/s"), "right"), use_torch=use_torch))
     results = rnnlm.run((kind,), sizes, rounds, min_round, use_torch=use_torch,
                         idle_rounds=not no_idle, libgomp_default=not keep_wait_policy)
     add_row = out.gather(lambda cells: table.add_row(*cells))
@@ -287,12 +298,13 @@ def attention(out, sizes, rounds, min_round, no_torch, no_idle, keep_wait_policy
     from benchmarks import attention, attention_torch
 
     use_torch = _with_torch(out, no_torch, attention_torch.available)
-    out.status(f"{rounds} rounds of at least {min_round:g} s per implementation; one call = forward and backward; "
-               "sizes " + "; ".join(attention.SIZES[s].describe() for s in sizes))
+    out.status(_("{rounds} rounds of at least {min_round} s per implementation; one call = forward and backward; "
+                 "sizes {sizes}").format(rounds=rounds, min_round=f"{min_round:g}",
+                                        sizes="; ".join(attention.SIZES[s].describe() for s in sizes)))
     _no_idle_said(out, no_idle)
 
     m = measure_machine(out, use_torch, not keep_wait_policy)
-    table = CaseTables("scaled dot-product attention, forward and backward (float32)",
+    table = CaseTables(_("scaled dot-product attention, forward and backward (float32)"),
                        _columns(use_torch=use_torch))
     results = attention.run(sizes, rounds, min_round, use_torch=use_torch, idle_rounds=not no_idle,
                             libgomp_default=not keep_wait_policy)
@@ -313,7 +325,7 @@ def attention(out, sizes, rounds, min_round, no_torch, no_idle, keep_wait_policy
                     speedup_vs_torch=result.ratio(name, attention.TORCH))
     show_results(out, table, use_torch)
     if use_torch:
-        out.show("× PyTorch: against the faster of PyTorch's two formulations in each case.")
+        out.show(_("× PyTorch: against the faster of PyTorch's two formulations in each case."))
 
 
 # -- the Transformer ----------------------------------------------------------------------------------
@@ -323,13 +335,14 @@ def transformer(out, sizes, rounds, min_round, no_torch, no_idle, keep_wait_poli
     from benchmarks import rnn_torch, transformer
 
     use_torch = _with_torch(out, no_torch, rnn_torch.available)
-    out.status(f"{rounds} rounds of at least {min_round:g} s per implementation; one step = forward, backward, "
-               f"clipping to a global norm of {transformer.MAX_NORM:g}, Adam (η {transformer.LR:g}); sizes "
-               + "; ".join(transformer.SIZES[s].describe() for s in sizes))
+    out.status(_("{rounds} rounds of at least {min_round} s per implementation; one step = forward, backward, "
+                 "clipping to a global norm of {norm}, Adam (η {lr}); sizes {sizes}")
+               .format(rounds=rounds, min_round=f"{min_round:g}", norm=f"{transformer.MAX_NORM:g}",
+                       lr=f"{transformer.LR:g}", sizes="; ".join(transformer.SIZES[s].describe() for s in sizes)))
     _no_idle_said(out, no_idle)
     m = measure_machine(out, use_torch, not keep_wait_policy)
-    table = CaseTables("the Transformer language model, one training step (float32)",
-                       _columns(("tokens/s", "right"), use_torch=use_torch))
+    table = CaseTables(_("the Transformer language model, one training step (float32)"),
+                       _columns((_("tokens/s"), "right"), use_torch=use_torch))
     results = transformer.run(sizes, rounds, min_round, use_torch=use_torch, idle_rounds=not no_idle,
                               libgomp_default=not keep_wait_policy)
     add_row = out.gather(lambda cells: table.add_row(*cells))
@@ -352,8 +365,9 @@ def transformer(out, sizes, rounds, min_round, no_torch, no_idle, keep_wait_poli
                     speedup_vs_torch=result.ratio(name, transformer.TORCH))
     show_results(out, table, use_torch)
     for r in checked:
-        out.fact("losses", f"{r.case.size.name}: the loss on the first batch, from the same weights, before timing: "
-                 + ", ".join(f"{n} {v:.6f}" for n, v in r.losses.items()), case=r.case.name, size=r.case.size.name,
+        losses = ", ".join(f"{n} {v:.6f}" for n, v in r.losses.items())
+        out.fact("losses", _("{size}: the loss on the first batch, from the same weights, before timing: {losses}")
+                 .format(size=r.case.size.name, losses=losses), case=r.case.name, size=r.case.size.name,
                  losses=r.losses)
 
 
@@ -368,15 +382,17 @@ def _compile_twins(out, setup: dict):
         compiler = ctwins.find_compiler()
     except ctwins.NoCompiler as e:
         setup["compiler"] = None
-        return None, f"{e}: the Numba rows only"
-    out.status(f"compiling the C twins with {' '.join(compiler.command)} ({compiler.version})")
+        return None, _("{reason}: the Numba rows only").format(reason=e)
+    out.status(_("compiling the C twins with {command} ({version})").format(command=" ".join(compiler.command),
+                                                                          version=compiler.version))
     twins = ctwins.load(ctwins.build(compiler))
     built = twins.build
     setup["compiler"] = {"command": list(compiler.command), "origin": compiler.origin,
                          "version": compiler.version, "flags": list(built.flags), "openmp": built.openmp,
                          "library": str(built.path), "cached": built.cached}
-    return twins, (f"C compiler: {compiler.version} ({compiler.origin}), flags: {' '.join(built.flags)}"
-                   + ("" if built.openmp else "; no OpenMP: the C twins run on one thread"))
+    return twins, (_("C compiler: {version} ({origin}), flags: {flags}").format(
+        version=compiler.version, origin=compiler.origin, flags=" ".join(built.flags))
+        + ("" if built.openmp else _("; no OpenMP: the C twins run on one thread")))
 
 
 def kernels(out, sizes: str, rounds: int, min_round: float, keep_wait_policy: bool) -> None:
@@ -388,16 +404,18 @@ def kernels(out, sizes: str, rounds: int, min_round: float, keep_wait_policy: bo
     twins, compiler_line = _compile_twins(out, setup)
     counts = kernels.thread_counts()
     m = measure_machine(out, False, not keep_wait_policy, counts)
-    out.fact("setup", [compiler_line,
-                       f"Numba {setup['numba']}, threading layer {setup['numba_threading_layer']}"], **setup)
-    out.status(f"{rounds} rounds of at least {min_round:g} s per implementation, on "
-               + " and ".join(f"{n} thread{'s' * (n > 1)}" for n in counts) + f"; {sizes} sizes")
+    out.fact("setup", [compiler_line, _("Numba {numba}, threading layer {layer}").format(
+        numba=setup["numba"], layer=shown(setup["numba_threading_layer"]))], **setup)
+    out.status(_("{rounds} rounds of at least {min_round} s per implementation, on {threads}; {sizes} sizes").format(
+        rounds=rounds, min_round=f"{min_round:g}", sizes=sizes,
+        threads=_(" and ").join(ngettext("{n} thread", "{n} threads", n).format(n=n) for n in counts)))
 
     columns = []
     for n in counts:
         # the share of the sgemm rate only (GFLOP/s is in the JSON lines), so two thread counts fit 80 columns
-        columns += [(f"{n} thread{'s' * (n > 1)}", "right"), RATE[1]] + ([] if twins is None else [("× C", "right")])
-    table = CaseTables("the naive kernels against their C twins (float32)", columns)
+        columns += [(ngettext("{n} thread", "{n} threads", n).format(n=n), "right"), RATE[1]] \
+            + ([] if twins is None else [("× C", "right")])
+    table = CaseTables(_("the naive kernels against their C twins (float32)"), columns)
     described, agreements = [], []
     check = out.gather(agreements.append)
     for result in kernels.run(kernels.SIZES[sizes], rounds, min_round, twins):
@@ -424,18 +442,20 @@ def kernels(out, sizes: str, rounds: int, min_round: float, keep_wait_policy: bo
                       sgemm_share=m.share(result.gflops(n, name), n))
             table.add_row(*row)
 
-    out.show("sizes: " + "; ".join(described))
+    out.show(_("sizes: {sizes}").format(sizes="; ".join(shown(s) for s in described)))
     out.show(table)
     if len(counts) > 1:
         if twins is None:
             c_threads = ""
         elif twins.openmp:
-            c_threads = (f"; the C twins run the same loops with an OpenMP parallel for on {counts[-1]} threads "
-                         "(the kernels without prange stay on one thread in both)")
+            c_threads = _("; the C twins run the same loops with an OpenMP parallel for on {n} threads (the kernels "
+                          "without prange stay on one thread in both)").format(n=counts[-1])
         else:
-            c_threads = "; the C twins have no OpenMP here: their time is their one-thread time"
-        out.show(f"{counts[-1]} threads: the Numba kernels run their prange loops on {counts[-1]} threads{c_threads}.")
+            c_threads = _("; the C twins have no OpenMP here: their time is their one-thread time")
+        out.show(_("{n} threads: the Numba kernels run their prange loops on {n} threads{more}.")
+                 .format(n=counts[-1], more=c_threads))
     if twins is not None:
-        out.show("× C: the C twin's median time over the row's (above 1: faster than C).")
-        out.show("the C twins' outputs against the Numba naive kernels' (the largest difference, in float32 units "
-                 "in the last place of the output's largest value): " + "; ".join(agreements))
+        out.show(_("× C: the C twin's median time over the row's (above 1: faster than C)."))
+        out.show(_("the C twins' outputs against the Numba naive kernels' (the largest difference, in float32 units "
+                   "in the last place of the output's largest value): {agreements}")
+                 .format(agreements="; ".join(agreements)))

@@ -66,6 +66,8 @@ from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from nbengine.i18n import N_
+
 from benchmarks import rnn_torch
 from benchmarks.threads import blas_threads, start_thread_pools, with_idle_rounds
 from benchmarks.timing import Rates, Timing, measure
@@ -73,7 +75,7 @@ from tests.reference.rnn_numpy import NumpyLSTMLM, NumpyRNNLM
 
 
 NBENGINE = "nbengine"
-NUMPY = "NumPy (textbook)"
+NUMPY = N_("NumPy (textbook)")  # names are JSON values; the tables show them translated
 TORCH = "PyTorch"
 LR = 0.1
 MAX_NORM = 0.25  # the textbook's max_grad for its PTB language model

@@ -31,7 +31,9 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-IDLE = "(idle between rounds)"
+from nbengine.i18n import N_, Msg
+
+IDLE = N_("(idle between rounds)")
 
 
 def import_torch():
@@ -149,7 +151,7 @@ def cross_penalty(fns: Mapping[str, Callable[[], object]], repeats: int = 7) -> 
 
 
 WAIT_POLICY = "OMP_WAIT_POLICY"
-NOT_STARTED = "not started by the benchmark"
+NOT_STARTED = N_("not started by the benchmark")
 _omp_policy = {"note": NOT_STARTED}
 
 
@@ -198,13 +200,14 @@ def start_thread_pools(use_torch: bool, libgomp_default: bool = True) -> str:
     loaded, started = openmp_libraries(), initial_environ()
     current = os.environ.get(WAIT_POLICY)
     if loaded:
-        note = f"{current or 'unset'} as found (OpenMP was running before the benchmark started)"
+        note = Msg("{policy} as found (OpenMP was running before the benchmark started)",
+                   policy=current or Msg("unset"))
         launch()
     elif started is not None and WAIT_POLICY in started:
-        note = f"{current} (set by the user)"
+        note = Msg("{policy} (set by the user)", policy=current)
         launch()
     elif not libgomp_default or started is None or current is None:
-        note = f"{current or 'unset'} as found"
+        note = Msg("{policy} as found", policy=current or Msg("unset"))
         launch()
     else:
         os.environ.pop(WAIT_POLICY)
@@ -212,9 +215,10 @@ def start_thread_pools(use_torch: bool, libgomp_default: bool = True) -> str:
             launch()
         finally:
             os.environ[WAIT_POLICY] = current
-        note = f"unset for the benchmark: libgomp's default, spin briefly then sleep (nbengine sets {current})"
+        note = Msg("unset for the benchmark: libgomp's default, spin briefly then sleep (nbengine sets {policy})",
+                   policy=current)
     if numba.threading_layer() != "omp" and not use_torch:
-        note += f"; Numba's {numba.threading_layer()} layer does not use it"
+        note = Msg("{policy}; Numba's {layer} layer does not use it", policy=note, layer=numba.threading_layer())
     if _omp_policy["note"] == NOT_STARTED:  # the first start decided it for the whole process
         _omp_policy["note"] = note
     return _omp_policy["note"]
@@ -227,7 +231,7 @@ def thread_setup(torch_used: bool = False) -> dict[str, object]:
     try:
         layer = numba.threading_layer()
     except ValueError:  # no parallel kernel has run yet
-        layer = f"not started ({numba.config.THREADING_LAYER} requested)"
+        layer = Msg("not started ({layer} requested)", layer=numba.config.THREADING_LAYER)
     blas_info = {}
     with contextlib.suppress(Exception):
         blas_info = np.show_config(mode="dicts")["Build Dependencies"]["blas"]

@@ -45,6 +45,8 @@ from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from nbengine.i18n import Msg
+
 from benchmarks import rnn_torch
 from benchmarks.rnnlm import BATCHES_CYCLED, _cycle, token_batches
 from benchmarks.threads import blas_threads, start_thread_pools, with_idle_rounds
@@ -131,8 +133,8 @@ def check_losses(losses: Mapping[str, float], rtol: float = LOSS_RTOL) -> None:
     (first, expected), *others = losses.items()
     wrong = {n: v for n, v in others if not abs(v - expected) <= rtol * abs(expected)}
     if wrong or not np.isfinite(expected):
-        raise ImplementationsDisagree(f"the losses on the first batch differ: {first} {expected:.7g}, "
-                                      + ", ".join(f"{n} {v:.7g}" for n, v in others))
+        losses = ", ".join([f"{first} {expected:.7g}"] + [f"{n} {v:.7g}" for n, v in others])
+        raise ImplementationsDisagree(Msg("the losses on the first batch differ: {losses}", losses=losses))
 
 
 def implementations(case: Case, params: Mapping[str, np.ndarray], batches: Sequence[tuple[np.ndarray, np.ndarray]],

@@ -17,6 +17,7 @@ import click
 
 import nbengine
 from nbengine.errors import NBEngineError
+from nbengine.i18n import N_, Msg, _
 
 from nbengine_cli.options import Float, json_options
 from nbengine_cli.output import Output
@@ -31,9 +32,9 @@ def benchmarks(module: str):
     pyproject.toml and benchmarks/); BenchmarksNotInstalled (one line, exit 2) elsewhere."""
     root = Path(nbengine.__file__).resolve().parents[1]
     if not ((root / "pyproject.toml").is_file() and (root / "benchmarks" / "__init__.py").is_file()):
-        raise BenchmarksNotInstalled(
+        raise BenchmarksNotInstalled(Msg(
             "the benchmarks are not in the installed package: run `nbengine bench` from a source checkout "
-            "of nbengine (clone its repository, then `pip install -e .` in it); see benchmarks/README.md there")
+            "of nbengine (clone its repository, then `pip install -e .` in it); see benchmarks/README.md there"))
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     return importlib.import_module(f"benchmarks.{module}")
@@ -44,11 +45,11 @@ def run(report: str, json_mode: bool, quiet: bool, **options) -> None:
     getattr(benchmarks("report"), report)(Output(json_mode, quiet), **options)
 
 
-ROUNDS_HELP = "Timed rounds per implementation (alternating); the median is reported."
-MIN_ROUND_HELP = "Seconds a round lasts at least (calls are repeated to reach it)."
-NO_IDLE_HELP = "Leave out the idle pause between rounds, to see what the thread fight does to the figures."
-WAIT_HELP = ("Run OpenMP with OMP_WAIT_POLICY as this process has it (nbengine sets PASSIVE unless you set it) "
-             "instead of libgomp's default.")
+ROUNDS_HELP = N_("Timed rounds per implementation (alternating); the median is reported.")
+MIN_ROUND_HELP = N_("Seconds a round lasts at least (calls are repeated to reach it).")
+NO_IDLE_HELP = N_("Leave out the idle pause between rounds, to see what the thread fight does to the figures.")
+WAIT_HELP = N_("Run OpenMP with OMP_WAIT_POLICY as this process has it (nbengine sets PASSIVE unless you set it) "
+               "instead of libgomp's default.")
 
 
 def timing_options(rounds: int, min_round: float):
@@ -82,9 +83,11 @@ def _batch_sizes(ctx, param, value: str) -> tuple[int, ...]:
     try:
         sizes = tuple(int(v) for v in value.split(",") if v.strip())
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not a comma-separated list of whole numbers") from None
+        raise click.BadParameter(_("{value} is not a comma-separated list of whole numbers")
+                                 .format(value=repr(value))) from None
     if not sizes or min(sizes) < 1 or max(sizes) > MAX_BATCH:
-        raise click.BadParameter(f"{value!r}: give at least one batch size, each from 1 to {MAX_BATCH}")
+        raise click.BadParameter(_("{value}: give at least one batch size, each from 1 to {most}")
+                                 .format(value=repr(value), most=MAX_BATCH))
     return sizes
 
 
@@ -100,7 +103,7 @@ def _batch_sizes(ctx, param, value: str) -> tuple[int, ...]:
               help="Also measure the thread fight: how long each implementation's idle threads keep "
                    "spinning after a training step, and each step's time right after another's.")
 @click.option("--no-idle", is_flag=True, help=NO_IDLE_HELP)
-@click.option("--keep-wait-policy", is_flag=True, help=WAIT_HELP + " PyTorch runs best with libgomp's default.")
+@click.option("--keep-wait-policy", is_flag=True, help=WAIT_HELP + " " + N_("PyTorch runs best with libgomp's default."))
 @json_options
 def bench_cnn(**options):
     """Time the lesson's CNN: a training step and inference, in images per second.
@@ -124,7 +127,8 @@ def size_options(module: str, default: str, sizes_help: str, wait_help: str):
         known = benchmarks(module).SIZES
         names = tuple(v.strip() for v in value.split(",") if v.strip())
         if not names or any(n not in known for n in names):
-            raise click.BadParameter(f"{value!r}: give sizes from {', '.join(known)}, comma-separated")
+            raise click.BadParameter(_("{value}: give sizes from {known}, comma-separated")
+                                     .format(value=repr(value), known=", ".join(known)))
         return names
 
     def apply(f):
@@ -141,9 +145,9 @@ def size_options(module: str, default: str, sizes_help: str, wait_help: str):
 
 lm_options = size_options(
     "rnnlm", "ptb,toy",
-    "Sizes to time: ptb (the textbook's PTB model: batch 20, time 35, vocabulary 10,000, embedding and hidden "
-    "100) and toy (batch 10, time 5, vocabulary 7).",
-    "At PTB sizes nbengine's step is faster under PASSIVE and PyTorch's slower; at the toy size both are slower.")
+    N_("Sizes to time: ptb (the textbook's PTB model: batch 20, time 35, vocabulary 10,000, embedding and hidden "
+       "100) and toy (batch 10, time 5, vocabulary 7)."),
+    N_("At PTB sizes nbengine's step is faster under PASSIVE and PyTorch's slower; at the toy size both are slower."))
 
 
 @click.command("lstmlm", short_help="The LSTM language model's training step against NumPy and PyTorch.")
@@ -180,9 +184,9 @@ def bench_rnnlm(**options):
 
 @click.command("attention", short_help="Self-attention forward and backward against NumPy (einsum) and PyTorch.")
 @size_options("attention", "large,toy",
-              "Sizes to time: large (batch 32, sequence 128, d 64) and toy (the lesson's 'I am good': batch 1, "
-              "3 tokens, d_k 64).",
-              "PyTorch runs best with libgomp's default.")
+              N_("Sizes to time: large (batch 32, sequence 128, d 64) and toy (the lesson's 'I am good': batch 1, "
+                 "3 tokens, d_k 64)."),
+              N_("PyTorch runs best with libgomp's default."))
 def bench_attention(**options):
     """Time scaled dot-product attention, forward and backward, without and with the causal mask.
 
@@ -199,9 +203,10 @@ def bench_attention(**options):
 
 @click.command("transformer", short_help="The Transformer LM's training step against NumPy and PyTorch.")
 @size_options("transformer", "default,toy",
-              "Sizes to time: default (`train transformer` on its default text: batch 32, context 64, vocabulary "
-              "80, size 64, 4 heads, 2 blocks, feed-forward 256) and toy (its settings on the lesson's sentence).",
-              "PyTorch runs best with libgomp's default.")
+              N_("Sizes to time: default (`train transformer` on its default text: batch 32, context 64, "
+                 "vocabulary 80, size 64, 4 heads, 2 blocks, feed-forward 256) and toy (its settings on the "
+                 "lesson's sentence)."),
+              N_("PyTorch runs best with libgomp's default."))
 def bench_transformer(**options):
     """Time a training step of the Transformer language model, in tokens per second.
 

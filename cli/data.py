@@ -14,6 +14,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
+from nbengine.i18n import N_, _, shown
 from nbengine_cli.options import Float, cache_dir_option, check_index, json_options, split_options
 from nbengine_cli.output import Bar, Output
 
@@ -30,8 +31,9 @@ def _mirror_urls(ctx, param, values: tuple[str, ...]) -> tuple[str, ...]:
 
     for url in values:
         if urlsplit(url).scheme.lower() not in ("http", "https", "file"):
-            raise click.BadParameter(f"{url!r} is not a URL: give the address of the folder holding the files, "
-                                     f"such as https://example.org/mnist/ (http://, https:// or file://)")
+            raise click.BadParameter(_("{url} is not a URL: give the address of the folder holding the files, "
+                                       "such as https://example.org/mnist/ (http://, https:// or file://)")
+                                     .format(url=repr(url)))
     return values
 
 
@@ -46,18 +48,19 @@ def data_list(cache_dir, json_mode, quiet):
     from nbengine.data.registry import shipped_sets
 
     out = Output(json_mode, quiet)
-    t = table("shipped with nbengine", "name", "for", "what", "source", "licence")
+    t = table(_("shipped with nbengine"), _("name"), _("for"), _("what"), _("source"), _("licence"))
     row = out.gather(lambda cells: t.add_row(*cells))
     for d in shipped_sets():
-        row([d["name"], d["task"], d["title"], d["source"], d["licence"] or "-"], "dataset", **d)
+        row([d["name"], shown(d["task"]), shown(d["title"]), d["source"], d["licence"] or "-"], "dataset", **d)
     out.show(t)
 
-    t = table("downloaded by `nbengine data fetch NAME`", "name", "for", "what", "size", "source", "licence",
-              "in the cache")
+    t = table(_("downloaded by `nbengine data fetch NAME`"), _("name"), _("for"), _("what"), _("size"), _("source"),
+              _("licence"), _("in the cache"))
     row = out.gather(lambda cells: t.add_row(*cells))
     for d in fetchable_sets(cache_dir):
-        where = f"yes, {d['folder']}" if d["present"] else f"no (would go to {d['folder']})"
-        row([d["name"], d["task"], d["title"], d["size"], d["source"], d["licence"], where], "fetchable", **d)
+        where = (_("yes, {folder}") if d["present"] else _("no (would go to {folder})")).format(folder=d["folder"])
+        row([d["name"], shown(d["task"]), shown(d["title"]), d["size"], d["source"], d["licence"], where],
+            "fetchable", **d)
     out.show(t)
 
 
@@ -95,7 +98,8 @@ def data_fetch(name, cache_dir, mirrors, timeout, json_mode, quiet):
 
     out = Output(json_mode, quiet)
     folder = dataset_folder(name, cache_dir)
-    out.status(f"Fetching {name} (about {fetchable(name).size}) into {folder}")
+    out.status(_("Fetching {name} (about {size}) into {folder}").format(name=name, size=fetchable(name).size,
+                                                                        folder=folder))
     bar, got = Bar(out, in_bytes=True), {}
 
     def progress(file: str, done: int, total: int | None) -> None:  # a bar per file
@@ -107,15 +111,18 @@ def data_fetch(name, cache_dir, mirrors, timeout, json_mode, quiet):
         for f in fetch_iter(name, cache_dir, mirrors, progress, timeout):
             bar.close()
             if f.skipped:
-                how = "already present (skipped)"
+                how = _("already present (skipped)")
+            elif f.replaced:
+                how = _("from {mirror} (replaced a copy with another {hash})").format(mirror=f.mirror, hash=f.hash_name)
             else:
-                how = f"from {f.mirror}" + (f" (replaced a copy with another {f.hash_name})" if f.replaced else "")
-            out.fact("file", escape(f"{f.name:<28}{size_text(f.size):>9}   {f.hash_name} verified   {how}"),
+                how = _("from {mirror}").format(mirror=f.mirror)
+            verified = _("{hash} verified").format(hash=f.hash_name)
+            out.fact("file", escape(f"{f.name:<28}{size_text(f.size):>9}   {verified}   {how}"),
                      dataset=name, name=f.name, path=f.path, size=f.size, **{f.algorithm: f.digest},
                      verified=True, mirror=f.mirror, skipped=f.skipped, replaced=f.replaced)
     finally:
         bar.close()
-    out.status(f"{name} is ready: try `nbengine data show {name}`")
+    out.status(_("{name} is ready: try `nbengine data show {name}`").format(name=name))
     out.fact("result", dataset=name, folder=str(folder))
 
 
@@ -131,15 +138,16 @@ def show_text(out: Output, data: str, index: int, split: str, cache_dir) -> None
     from nbengine.data.text import load_corpus
 
     corpus = load_corpus(data, "word", cache_dir=cache_dir)
-    out.status(corpus.description)
+    out.status(shown(corpus.description))
     ids = np.concatenate([corpus.train, corpus.valid, corpus.test]) if split == "all" else getattr(corpus, split)
-    part = "all splits" if split == "all" else f"{split} split"
+    part = _("all splits") if split == "all" else _("{split} split").format(split=split)
     n = len(ids)
-    check_index(index, n, f"{data} ({part})", "words")
-    shown = ids[index:index + TEXT_TOKENS]
-    out.fact("text", [escape(f"{data}, {part}: words {index:,} to {index + len(shown) - 1:,} of {n:,} "
-                             f"(<eos> shown as a line break)"), escape(corpus.join(shown))],
-             data=data, split=split, index=index, n=n, ids=shown.tolist(), tokens=corpus.vocab.decode(shown))
+    check_index(index, n, f"{data} ({part})", _("words"))
+    words = ids[index:index + TEXT_TOKENS]
+    head = _("{data}, {part}: words {first} to {last} of {n} (<eos> shown as a line break)").format(
+        data=data, part=part, first=f"{index:,}", last=f"{index + len(words) - 1:,}", n=f"{n:,}")
+    out.fact("text", [escape(head), escape(corpus.join(words))],
+             data=data, split=split, index=index, n=n, ids=words.tolist(), tokens=corpus.vocab.decode(words))
 
 
 @click.command("show", short_help="Draw one image of a data set, or show a passage of a text corpus.")
@@ -149,7 +157,7 @@ def show_text(out: Output, data: str, index: int, split: str, cache_dir) -> None
 @click.option("--split", type=click.Choice(["train", "valid", "test", "all"]), default="train", show_default=True,
               help="The training or test part (as the CNN is trained and tested on), or every image in file order; "
                    "text corpora also have a valid part.")
-@functools.partial(split_options, when="sets without an official split")
+@functools.partial(split_options, when=N_("sets without an official split"))
 @cache_dir_option
 @json_options
 def data_show(data, index, split, split_seed, test_fraction, cache_dir, json_mode, quiet):
@@ -166,6 +174,7 @@ def data_show(data, index, split, split_seed, test_fraction, cache_dir, json_mod
     """
     from nbengine.data.images import UnlabelledError, load_images, load_split
     from nbengine.errors import DataError
+    from nbengine.i18n import Msg
     from nbengine_cli.render.heatmap import heatmap
 
     out = Output(json_mode, quiet)
@@ -173,31 +182,33 @@ def data_show(data, index, split, split_seed, test_fraction, cache_dir, json_mod
         show_text(out, data, index, split, cache_dir)
         return
     if split == "valid":
-        raise click.BadParameter("image sets have a train and a test split (valid is for text corpora)",
+        raise click.BadParameter(_("image sets have a train and a test split (valid is for text corpora)"),
                                  param_hint="'--split'")
     if split == "all":
         images = load_images(data, cache_dir)
-        name, part = os.path.basename(os.path.normpath(data)), "all images"
+        name, part = os.path.basename(os.path.normpath(data)), _("all images")
     else:
         try:
             parts = load_split(data, split_seed, test_fraction, cache_dir)
         except UnlabelledError as e:
-            raise DataError(e.path, f"{e.problem}; `--split all` shows its images") from None
+            raise DataError(e.path, Msg("{problem}; `--split all` shows its images", problem=e.problem)) from None
         images = parts.part(split)
-        name, part = parts.name, f"{split} split"
-        out.status(parts.description)
+        name, part = parts.name, _("{split} split").format(split=split)
+        out.status(shown(parts.description))
     n = len(images)
-    check_index(index, n, f"{name} ({part})", "images")
+    check_index(index, n, f"{name} ({part})", _("images"))
     pixels = images.pixels[index]
     label = None if images.labels is None else int(images.labels[index])
     class_name = None if label is None else images.class_names[label]
 
     if label is None:
-        about = "no label"
+        about = _("no label")
     elif class_name == str(label):
-        about = f"label {label}"
+        about = _("label {label}").format(label=label)
     else:
-        about = f"label {label} = {class_name}"
+        about = _("label {label} = {class_name}").format(label=label, class_name=class_name)
     picture = heatmap(pixels, palette="grey", scale=(0, 255), legend=False)  # in colour, two pixels a character
-    out.fact("image", [escape(f"{name}, {part}: image {index} of {n:,}, {about}"), picture],
+    head = _("{name}, {part}: image {index} of {n}, {about}").format(name=name, part=part, index=index, n=f"{n:,}",
+                                                                     about=about)
+    out.fact("image", [escape(head), picture],
              data=name, split=split, index=index, n=n, label=label, class_name=class_name, pixels=pixels.tolist())

@@ -12,5 +12,6 @@ def main():
 
         return nbengine()
     except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
+        i18n = sys.modules.get("nbengine.i18n")  # the language is known once it is imported
+        sys.stderr.write((i18n._("interrupted") if i18n else "interrupted") + "\n")
         sys.exit(130)

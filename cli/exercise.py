@@ -12,6 +12,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
+from nbengine.i18n import N_, _
 from nbengine_cli.options import json_options, language_option
 from nbengine_cli.output import Output
 
@@ -27,6 +28,10 @@ def exercise():
     """
 
 
+# What `exercise list` shows of each status (the status itself is the JSON's value).
+STATUS = {"not started": N_("not started"), "failing": N_("failing"), "passed": N_("passed")}
+
+
 @exercise.command("list")
 @language_option
 @json_options
@@ -38,19 +43,18 @@ def exercise_list(lang, json_mode, quiet):
     out = Output(json_mode, quiet)
     data = progress.load()
     table = Table(box=None, pad_edge=False)
-    for col in ("name", "lesson", "title", "status"):
+    for col in (_("name"), _("lesson"), _("title"), _("status")):
         table.add_column(col)
     row = out.gather(lambda cells: table.add_row(*cells))
     style = {progress.PASSED: "green", progress.FAILING: "red"}
-    korean = {progress.NOT_STARTED: "시작 전", progress.FAILING: "실패 중", progress.PASSED: "통과"}
     for ex in ORDER:
         state = progress.status(ex.name, data)
-        shown = korean[state] if lang == "ko" else state
-        row([ex.name, ex.lesson, say(ex.title, lang), Text(shown, style=style.get(state, ""))],
+        row([ex.name, ex.lesson, say(ex.title, lang), Text(_(STATUS[state]), style=style.get(state, ""))],
             "exercise", name=ex.name, lesson=ex.lesson, title=say(ex.title, lang), status=state,
             backward=ex.gradient is not None)
     out.show(table)
-    out.status(f"Progress is kept in {progress.path()}. Start one with `nbengine exercise start NAME`.")
+    out.status(_("Progress is kept in {path}. Start one with `nbengine exercise start NAME`.")
+               .format(path=progress.path()))
 
 
 @exercise.command("start")
@@ -68,11 +72,11 @@ def exercise_start(name, folder, lang, json_mode, quiet):
     out = Output(json_mode, quiet)
     path, written = start(name, folder, lang)
     if written:
-        out.fact("start", Text(f"Wrote {path}: fill in the body between the marked lines, then run "
-                               f"`nbengine exercise check {path}`."), name=name, path=str(path), written=True, lang=lang)
+        said = _("Wrote {path}: fill in the body between the marked lines, then run "
+                 "`nbengine exercise check {path}`.")
     else:
-        out.fact("start", Text(f"{path} is already there, untouched: fill it in, then run "
-                               f"`nbengine exercise check {path}`."), name=name, path=str(path), written=False, lang=lang)
+        said = _("{path} is already there, untouched: fill it in, then run `nbengine exercise check {path}`.")
+    out.fact("start", Text(said.format(path=path)), name=name, path=str(path), written=written, lang=lang)
 
 
 def _matrix(rows) -> str:
@@ -86,15 +90,15 @@ def _matrix(rows) -> str:
     return "\n".join(" ".join(c.rjust(width) for c in r) for r in cells)
 
 
-def _side_by_side(expected, got, lang) -> Table:
+def _side_by_side(expected, got) -> Table:
     table = Table(box=None, pad_edge=False, padding=(0, 4, 0, 0))
-    table.add_column("expected" if lang == "en" else "정답")
-    table.add_column("yours" if lang == "en" else "내 결과")
+    table.add_column(_("expected"))
+    table.add_column(_("yours"))
     table.add_row(_matrix(expected), _matrix(got))
     return table
 
 
-def _shown(result: dict, lang: str) -> list:
+def _shown(result: dict) -> list:
     """What people see of one check: its line, then what teaches (the numbers side by side,
     the formula, the hint), or the timings."""
     mark = {True: Text("✓ ", style="green"), False: Text("✗ ", style="red"), None: Text("· ")}[result["passed"]]
@@ -103,23 +107,23 @@ def _shown(result: dict, lang: str) -> list:
         if "views" in result:
             for name, v in result["views"].items():
                 shown.append(Text(f"  {name}", style="bold"))
-                shown.append(_side_by_side(v["expected"], v["got"], lang))
+                shown.append(_side_by_side(v["expected"], v["got"]))
         elif result.get("side_by_side"):
             v = result["side_by_side"]
-            shown.append(Text(f"  {result['output']}" + (" (the slice holding the wrong element)" if lang == "en"
-                                                         else " (틀린 원소가 있는 부분)"), style="bold"))
-            shown.append(_side_by_side(v["expected"], v["got"], lang))
+            shown.append(Text("  " + _("{output} (the slice holding the wrong element)").format(
+                output=result["output"]), style="bold"))
+            shown.append(_side_by_side(v["expected"], v["got"]))
         if "term" in result:
-            shown.append(Text(f"  {'formula' if lang == 'en' else '공식'}: {result['term']}   ({result['at']})"))
+            shown.append(Text("  " + _("formula: {term}   ({at})").format(term=result["term"], at=result["at"])))
         if "mistake_name" in result:
-            shown.append(Text(f"  {'recognised mistake' if lang == 'en' else '알려진 실수'}: {result['mistake_name']}",
+            shown.append(Text("  " + _("recognised mistake: {name}").format(name=result["mistake_name"]),
                               style="yellow"))
         if "hint" in result:
-            shown.append(Text(f"  {'hint' if lang == 'en' else '힌트'}: {result['hint']}"))
+            shown.append(Text("  " + _("hint: {hint}").format(hint=result["hint"])))
     if result["check"] == "speed" and result.get("rows"):
         table = Table(box=None, pad_edge=False)
-        for col in ("kernel", "ms", "yours ÷ it"):
-            table.add_column(col, justify="left" if col == "kernel" else "right")
+        for col, just in ((_("kernel"), "left"), ("ms", "right"), (_("yours ÷ it"), "right")):
+            table.add_column(col, justify=just)
         for r in result["rows"]:
             table.add_row(r["kernel"], f"{r['seconds'] * 1e3:.3g}", f"{r['ratio']:.2f}")
         shown.append(Text(f"  {result['shape']}", style="dim"))
@@ -150,42 +154,41 @@ def exercise_check(file, folder, hint, timeout, lang, json_mode, quiet):
     out = Output(json_mode, quiet)
     timeout = timeout or DEFAULT_TIMEOUT
     if (file is None) == (folder is None):
-        raise click.UsageError("give one FILE, or --all DIR")
+        raise click.UsageError(_("give one FILE, or --all DIR"))
     if folder is not None:
-        _check_all(out, check_folder(folder, lang, hint, timeout), lang)
+        _check_all(out, check_folder(folder, lang, hint, timeout))
         return
     report = check_file(file, lang, hint, timeout,
-                        on_check=lambda r: out.fact("check", _shown(r, lang), file=file, **r),
-                        on_start=lambda name: out.status(f"Grading {file} ({name}) ..." if lang == "en"
-                                                         else f"{file} ({name}) 채점 중 ..."))
+                        on_check=lambda r: out.fact("check", _shown(r), file=file, **r),
+                        on_start=lambda name: out.status(_("Grading {file} ({name}) ...").format(file=file, name=name)))
     progress.record(report.exercise, progress.PASSED if report.passed else progress.FAILING, file)
     if report.passed:
-        line = Text("passed: every check" if lang == "en" else "통과: 모든 검사를 통과했습니다", style="bold green")
+        line = Text(_("passed: every check"), style="bold green")
     else:
-        line = Text(f"failed at the {report.failed['check']} check" if lang == "en"
-                    else f"{report.failed['check']} 검사에서 실패", style="bold red")
+        line = Text(_("failed at the {check} check").format(check=report.failed["check"]), style="bold red")
     out.fact("result", line, file=file, exercise=report.exercise, passed=report.passed,
              failed=None if report.passed else report.failed["check"], seconds=round(report.seconds, 3))
     if not report.passed:
         click.get_current_context().exit(1)
 
 
-def _check_all(out: Output, reports, lang: str) -> None:
+def _check_all(out: Output, reports) -> None:
     table = Table(box=None, pad_edge=False)
-    for col in ("file", "exercise", "result", "seconds"):
-        table.add_column(col, justify="right" if col == "seconds" else "left")
+    for col, just in ((_("file"), "left"), (_("exercise"), "left"), (_("result"), "left"), (_("seconds"), "right")):
+        table.add_column(col, justify=just)
     passed = failed = 0
     for r in reports:
         name = os.path.basename(r.path)
         bad = r.failed
         if r.passed:
             passed += 1
-            line = Text.assemble(("✓ ", "green"), name, f"  {r.exercise}: ", "passed" if lang == "en" else "통과")
-            result = "passed" if lang == "en" else "통과"
+            result = _("passed")
+            line = Text.assemble(("✓ ", "green"), name, f"  {r.exercise}: ", result)
         else:
             failed += 1
-            bad = bad or {"check": "?", "message": "incomplete"}
-            line = Text.assemble(("✗ ", "red"), name, f"  {r.exercise or '?'}: {bad['check']}: ", bad["message"])
+            bad = bad or {"check": "?", "message": "incomplete"}  # the message is JSON's; shown translated
+            message = _("incomplete") if bad["message"] == "incomplete" else bad["message"]
+            line = Text.assemble(("✗ ", "red"), name, f"  {r.exercise or '?'}: {bad['check']}: ", message)
             result = f"{bad['check']}" + (f" ({bad['mistake']})" if "mistake" in bad else "")
         out.fact("submission", line, file=r.path, exercise=r.exercise, passed=r.passed,
                  failed=None if r.passed else bad["check"], message=None if r.passed else bad["message"],
@@ -193,7 +196,7 @@ def _check_all(out: Output, reports, lang: str) -> None:
         table.add_row(name, r.exercise or "?", Text(result, style="green" if r.passed else "red"), f"{r.seconds:.1f}")
     out.show(Text(""))
     out.show(table)
-    out.fact("summary", f"{passed} passed, {failed} failed" if lang == "en" else f"통과 {passed}, 실패 {failed}",
+    out.fact("summary", _("{passed} passed, {failed} failed").format(passed=passed, failed=failed),
              passed=passed, failed=failed)
     if failed:
         click.get_current_context().exit(1)

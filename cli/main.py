@@ -19,6 +19,7 @@ import click
 import nbengine
 from nbengine import __version__
 from nbengine.errors import NBEngineError
+from nbengine.i18n import N_, _, shown
 from nbengine_cli import bench as bench_commands
 from nbengine_cli import data as data_commands
 from nbengine_cli import exercise
@@ -39,16 +40,16 @@ class Group(click.Group):
     def invoke(self, ctx: click.Context):
         note, nbengine.NUMBA_CACHE_NOTE = nbengine.NUMBA_CACHE_NOTE, None  # said once per process
         if note:
-            click.echo(note, err=True)
+            click.echo(shown(note), err=True)
         try:
             result = super().invoke(ctx)
             export.write(ctx)  # --svg, --html, --plot: once the command has succeeded
             return result
         except NBEngineError as e:
-            click.echo(f"error: {e}", err=True)
+            click.echo(_("error: {message}").format(message=e.shown()), err=True)
             ctx.exit(e.exit_code)
         except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
+            click.echo(_("interrupted"), err=True)
             ctx.exit(130)
         except BrokenPipeError:
             # The reader went away (`| head`): stop quietly, as other tools do.
@@ -76,15 +77,15 @@ def main():
 
 # The verb groups; each lesson's module adds its commands to them (`train cnn`, `eval cnn`, ...).
 VERBS = {
-    "train": "Train a model and print a table per epoch.",
-    "eval": "Evaluate a saved checkpoint on test data.",
-    "predict": "Predict with a trained model and write the predictions to a file.",
-    "generate": "Sample text from a trained language model.",
-    "summary": "A model's layers: output shapes and parameter counts.",
-    "trace": "Print every tensor of one forward and backward pass.",
-    "gradcheck": "Compare backprop's gradients with finite differences (float64).",
-    "data": "The data sets: what ships with nbengine, fetching MNIST, drawing an image.",
-    "bench": "Speed against a reference implementation, as ratios in one run.",
+    "train": N_("Train a model and print a table per epoch."),
+    "eval": N_("Evaluate a saved checkpoint on test data."),
+    "predict": N_("Predict with a trained model and write the predictions to a file."),
+    "generate": N_("Sample text from a trained language model."),
+    "summary": N_("A model's layers: output shapes and parameter counts."),
+    "trace": N_("Print every tensor of one forward and backward pass."),
+    "gradcheck": N_("Compare backprop's gradients with finite differences (float64)."),
+    "data": N_("The data sets: what ships with nbengine, fetching MNIST, drawing an image."),
+    "bench": N_("Speed against a reference implementation, as ratios in one run."),
 }
 GROUPS = {verb: main.group(verb, help=text)(lambda: None) for verb, text in VERBS.items()}
 bench = GROUPS["bench"]  # `python -m benchmarks` runs this group (benchmarks/__main__.py)

@@ -4,7 +4,6 @@ the tutorial files; this module prints them)."""
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
@@ -13,6 +12,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
+from nbengine.i18n import _
 from nbengine_cli.options import json_options, language_option
 from nbengine_cli.output import Output
 
@@ -30,8 +30,8 @@ def tutorial_list(lang, json_mode, quiet):
 
     out = Output(json_mode, quiet)
     table = Table(box=None, pad_edge=False)
-    for col, just in (("lesson", "right"), ("name", "left"), ("title", "left"), ("steps", "right"),
-                      ("minutes", "right")):
+    for col, just in ((_("lesson"), "right"), (_("name"), "left"), (_("title"), "left"), (_("steps"), "right"),
+                      (_("minutes"), "right")):
         table.add_column(col, justify=just)
     row = out.gather(lambda cells: table.add_row(*cells))
     for t in shipped():
@@ -39,7 +39,7 @@ def tutorial_list(lang, json_mode, quiet):
             "tutorial", name=t.name, lesson=t.lesson, title=text(t.title, lang), steps=len(t.steps),
             minutes=t.minutes, path=str(t.path))
     out.show(table)
-    out.show(Text("Run one with `nbengine tutorial run NAME` (add --step to pause between steps).", style="dim"))
+    out.show(Text(_("Run one with `nbengine tutorial run NAME` (add --step to pause between steps)."), style="dim"))
 
 
 @tutorial.command("run")
@@ -69,8 +69,8 @@ def tutorial_run(name, lang, pause, show_code, json_mode, quiet):
     out = Output(json_mode, quiet)
     t = find(name)
     if not t.shipped:  # said even with -q: it is about what runs, not progress
-        out.err.print(f"note: {t.path} is not one of nbengine's tutorials; its code steps run as Python with your "
-                      f"permissions", soft_wrap=True, markup=False)
+        out.err.print(_("note: {path} is not one of nbengine's tutorials; its code steps run as Python with your "
+                        "permissions").format(path=t.path), soft_wrap=True, markup=False)
     interactive = pause and sys.stdin.isatty() and not json_mode
     out.fact("start", Text(text(t.title, lang), style="bold"),
              name=t.name, title=text(t.title, lang), lang=lang, steps=len(t.steps), path=str(t.path))
@@ -79,10 +79,10 @@ def tutorial_run(name, lang, pause, show_code, json_mode, quiet):
         for step in t.steps:
             run_step(out, session, step, lang, show_code)
             if interactive and step is not t.steps[-1]:
-                answer = click.prompt(click.style("Enter: next step, q: quit", dim=True), default="",
+                answer = click.prompt(click.style(_("Enter: next step, q: quit"), dim=True), default="",
                                       show_default=False, prompt_suffix=" ", err=True)
                 if answer.strip().lower() in ("q", "quit"):
-                    out.status(f"stopped after step {step.index} of {len(t.steps)}")
+                    out.status(_("stopped after step {step} of {n}").format(step=step.index, n=len(t.steps)))
                     return
     out.fact("end", name=t.name, steps=len(t.steps))
 
@@ -94,7 +94,7 @@ def run_step(out: Output, session, step, lang: str, show_code: bool = True) -> N
     n = len(session.tutorial.steps)
     title, say = text(step.title, lang), text(step.say, lang)
     with out.parts("step") as fact:  # shown as the step goes, one JSON line once it is done
-        fact.show("", Rule(Text(f"Step {step.index}/{n}: {title}", style="bold cyan"), align="left"), Text(say),
+        fact.show("", Rule(Text(_("Step {step}/{n}: {title}").format(step=step.index, n=n, title=title), style="bold cyan"), align="left"), Text(say),
                   index=step.index, title=title, say=say)
         if step.run is not None:
             session.check_output(step, run_command(fact, session, step))
@@ -113,6 +113,7 @@ def run_command(fact, session, step) -> str:
     import subprocess
 
     from nbengine.errors import TutorialError
+    from nbengine.i18n import Msg
 
     args = session.command(step)
     fact.show(Text(f"$ nbengine {step.run.replace('{tmp}', session.tmp)}", style="dim"), run=step.run)
@@ -124,8 +125,9 @@ def run_command(fact, session, step) -> str:
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, text=True,
                             encoding="utf-8", errors="replace")
     if result.returncode != 0:
-        why = (result.stdout.strip().splitlines() or ["no output"])[-1]
-        raise TutorialError(session.tutorial.path, f"`nbengine {step.run}` exited {result.returncode}: {why}",
+        why = (result.stdout.strip().splitlines() or [Msg("no output")])[-1]
+        raise TutorialError(session.tutorial.path, Msg("`nbengine {command}` exited {code}: {why}",
+                                                       command=step.run, code=result.returncode, why=why),
                             step.index, step.title["en"])
     fact.raw(result.stdout, output=result.stdout)
     return result.stdout

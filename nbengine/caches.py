@@ -16,7 +16,10 @@ from __future__ import annotations
 import os
 import stat
 import sys
+from functools import reduce
 from pathlib import Path
+
+from nbengine.i18n import Msg
 
 KERNELS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernels")  # every @njit(cache=True) is here
 
@@ -78,6 +81,10 @@ def _private_temporary_folder() -> str | None:
         return None
 
 
+def _nor(a: str, b: str) -> Msg:
+    return Msg("{a} nor {b}", a=a, b=b)
+
+
 def choose_numba_cache() -> str | None:
     """Make sure Numba has a folder to cache the compiled kernels in, before it is imported.
 
@@ -105,18 +112,21 @@ def choose_numba_cache() -> str | None:
     if folder is not None:
         if writable(folder):
             _use(folder)
-            return f"note: NUMBA_CACHE_DIR={own} cannot be written; compiled kernels are cached in {folder}" \
-                if own else None
+            return Msg("note: NUMBA_CACHE_DIR={own} cannot be written; compiled kernels are cached in {folder}",
+                       own=own, folder=folder) if own else None
         tried.append(folder)
-    cannot = f"{tried[0]} cannot be written" if len(tried) == 1 else f"neither {' nor '.join(tried)} can be written"
+    if len(tried) == 1:
+        cannot = Msg("{path} cannot be written", path=tried[0])
+    else:
+        cannot = Msg("neither {paths} can be written", paths=reduce(_nor, tried))
     folder = _private_temporary_folder()
     if folder is not None:
         _use(folder)
-        return (f"note: {cannot}; compiled kernels are cached in the temporary folder {folder} "
-                f"(set NBENGINE_CACHE_DIR to a folder you can write, to keep them)")
+        return Msg("note: {cannot}; compiled kernels are cached in the temporary folder {folder} (set "
+                   "NBENGINE_CACHE_DIR to a folder you can write, to keep them)", cannot=cannot, folder=folder)
     _compile_uncached()
-    return (f"note: {cannot}, nor a temporary folder: kernels are compiled on every run, not cached "
-            f"(set NBENGINE_CACHE_DIR to a folder you can write)")
+    return Msg("note: {cannot}, nor a temporary folder: kernels are compiled on every run, not cached (set "
+               "NBENGINE_CACHE_DIR to a folder you can write)", cannot=cannot)
 
 
 def _use(folder: str) -> None:

@@ -3,17 +3,27 @@
 Exit codes follow one rule across the project: 1 for a run that failed (for
 example a loss that became NaN), 2 for bad usage or bad input (a missing file, a
 malformed CSV, a corrupted checkpoint).
+
+An error's str is its English; :meth:`NBEngineError.shown` is the same line in the language
+chosen when it is shown. The problem is written as ``Msg("...", value=...)`` (a str whose
+value is the English) where the error is raised, so that both can be made from it.
 """
 
 from __future__ import annotations
 
 import os
 
+from nbengine.i18n import Msg, shown
+
 
 class NBEngineError(Exception):
     """Base class: a problem the user can act on, stated in one line."""
 
     exit_code = 2
+
+    def shown(self) -> str:
+        """The message in the chosen language (str(self) is the English)."""
+        return shown(self.args[0]) if len(self.args) == 1 else str(self)
 
 
 class DataError(NBEngineError):
@@ -28,7 +38,7 @@ class DataError(NBEngineError):
         self.line = line
         self.problem = problem
         where = self.path if line is None else f"{self.path}:{line}"
-        super().__init__(f"{where}: {problem}")
+        super().__init__(Msg("{where}: {problem}", where=where, problem=problem))
 
 
 class CheckpointError(NBEngineError):
@@ -37,7 +47,7 @@ class CheckpointError(NBEngineError):
     def __init__(self, path: str | os.PathLike, problem: str):
         self.path = os.fspath(path)
         self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
+        super().__init__(Msg("{where}: {problem}", where=self.path, problem=problem))
 
 
 class DivergedError(NBEngineError):
@@ -54,8 +64,13 @@ class TutorialError(NBEngineError):
         self.path = os.fspath(path)
         self.step = step
         self.problem = problem
-        where = self.path if step is None else f"{self.path}, step {step}" + (f" ({title})" if title else "")
-        super().__init__(f"{where}: {problem}")
+        if step is None:
+            where = self.path
+        elif title:
+            where = Msg("{path}, step {step} ({title})", path=self.path, step=step, title=title)
+        else:
+            where = Msg("{path}, step {step}", path=self.path, step=step)
+        super().__init__(Msg("{where}: {problem}", where=where, problem=problem))
 
 
 class TutorialCheckFailed(TutorialError):

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PO = ROOT / "nbengine" / "locale" / "ko" / "LC_MESSAGES" / "nbengine.po"
 KEYWORDS = {"_": None, "N_": None, "Msg": None, "ngettext": (1, 2)}
-SOURCES = ("cli", "nbengine")
+SOURCES = ("cli", "nbengine", "benchmarks")
 
 
 def _extract(path: Path, keywords=KEYWORDS):
@@ -37,7 +37,7 @@ def _extract(path: Path, keywords=KEYWORDS):
 
 
 def marked() -> dict:
-    """{message: [where, ...]} of every marked message in cli/ and nbengine/ (a message with a
+    """{message: [where, ...]} of every marked message in cli/, nbengine/ and benchmarks/ (a message with a
     plural form is a (singular, plural) pair)."""
     found: dict = {}
     for folder in SOURCES:

@@ -20,6 +20,7 @@ import numpy as np
 
 from nbengine.data.files import atomic_write, is_number, read_bytes
 from nbengine.errors import DataError, NBEngineError
+from nbengine.i18n import Msg
 
 MAX_CLASSES = 100_000  # a label must be below this: classes are numbered 0, 1, 2, ...
 
@@ -46,9 +47,9 @@ def _read_lines(path: str) -> list[str]:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = raw[: e.start].replace(b"\r\n", b"\n").replace(b"\r", b"\n").count(b"\n") + 1
-        raise DataError(path, "is not UTF-8 text (is it a CSV file?)", line) from None
+        raise DataError(path, Msg("is not UTF-8 text (is it a CSV file?)"), line) from None
     if not text.strip():
-        raise DataError(path, "the file is empty")
+        raise DataError(path, Msg("the file is empty"))
     # Only \n, \r\n and \r end a line, as in an editor; str.splitlines() would also
     # split at \x0b, \x0c, \x1c-\x1e, \x85, \u2028 and \u2029 and shift the line numbers.
     return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
@@ -58,15 +59,16 @@ def _parse_label(cell: str, path: str, lineno: int, n_classes: int | None) -> in
     try:
         v = float(cell)
     except ValueError:
-        raise DataError(path, f"label {cell!r} is not a number", lineno) from None
+        raise DataError(path, Msg("label {cell} is not a number", cell=repr(cell)), lineno) from None
     if not np.isfinite(v) or v != int(v) or v < 0:
-        raise DataError(path, f"label {cell!r} is not a class number (0, 1, ...)", lineno)
+        raise DataError(path, Msg("label {cell} is not a class number (0, 1, ...)", cell=repr(cell)), lineno)
     if v >= MAX_CLASSES:
-        raise DataError(path, f"label {cell!r} is too large for a class number (below {MAX_CLASSES})", lineno)
+        raise DataError(path, Msg("label {cell} is too large for a class number (below {limit})", cell=repr(cell),
+                                  limit=MAX_CLASSES), lineno)
     label = int(v)
     if n_classes is not None and label >= n_classes:
         allowed = ", ".join(str(k) for k in range(n_classes))
-        raise DataError(path, f"label {cell!r} is not one of {allowed}", lineno)
+        raise DataError(path, Msg("label {cell} is not one of {allowed}", cell=repr(cell), allowed=allowed), lineno)
     return label
 
 
@@ -111,39 +113,42 @@ def load_labelled_csv(path: str | os.PathLike, n_classes: int | None = None) -> 
         if n_cols is None:
             n_cols = len(cells)
             if n_cols < 2:
-                raise DataError(path, "a line needs at least one feature and a label, separated by commas", lineno)
+                raise DataError(path, Msg("a line needs at least one feature and a label, separated by commas"),
+                                lineno)
             if feature_names is not None and len(feature_names) + 1 != n_cols:
-                raise DataError(
-                    path, f"has {n_cols} columns, but the header names {len(feature_names) + 1}", lineno
-                )
+                raise DataError(path, Msg("has {n} columns, but the header names {named}", n=n_cols,
+                                          named=len(feature_names) + 1), lineno)
             if expect_features is not None and expect_features + 1 != n_cols:
-                raise DataError(
-                    path,
-                    f"has {n_cols} columns, but the header says {expect_features} features and a label",
-                    lineno,
-                )
+                raise DataError(path, Msg("has {n} columns, but the header says {features} features and a label",
+                                          n=n_cols, features=expect_features), lineno)
         elif len(cells) != n_cols:
-            raise DataError(
-                path, f"has {len(cells)} column{'' if len(cells) == 1 else 's'}, expected {n_cols} ({n_cols - 1} "
-                      f"feature{'' if n_cols == 2 else 's'} and a label)", lineno
-            )
+            has = Msg("has 1 column") if len(cells) == 1 else Msg("has {n} columns", n=len(cells))
+            if n_cols == 2:
+                expected = Msg("{has}, expected 2 (1 feature and a label)", has=has)
+            else:
+                expected = Msg("{has}, expected {n} ({features} features and a label)", has=has, n=n_cols,
+                               features=n_cols - 1)
+            raise DataError(path, expected, lineno)
         try:
             values = np.array(cells[:-1], dtype=np.float64)
         except ValueError:
             for j, c in enumerate(cells[:-1]):
                 if not is_number(c):
-                    raise DataError(path, f"column {j + 1} is {c.strip()!r}, not a number", lineno) from None
+                    raise DataError(path, Msg("column {j} is {cell}, not a number", j=j + 1, cell=repr(c.strip())),
+                                    lineno) from None
             raise  # pragma: no cover - numpy and float() disagree
         if not np.all(np.isfinite(values)):
             j = int(np.flatnonzero(~np.isfinite(values))[0])
-            raise DataError(path, f"column {j + 1} is {cells[j].strip()!r}, not a finite number", lineno)
+            raise DataError(path, Msg("column {j} is {cell}, not a finite number", j=j + 1,
+                                      cell=repr(cells[j].strip())), lineno)
         rows.append(values)
         labels.append(_parse_label(cells[-1].strip(), path, lineno, max_label))
 
     if not rows:
-        raise DataError(path, "has a header but no data lines")
+        raise DataError(path, Msg("has a header but no data lines"))
     if expect_rows is not None and expect_rows != len(rows):
-        raise DataError(path, f"the header says {expect_rows} rows, but the file has {len(rows)} (truncated?)")
+        raise DataError(path, Msg("the header says {expected} rows, but the file has {n} (truncated?)",
+                                  expected=expect_rows, n=len(rows)))
 
     x = np.vstack(rows)
     y = np.asarray(labels, dtype=np.int64)
@@ -163,4 +168,5 @@ def write_submission(path: str | os.PathLike, pred: np.ndarray) -> None:
             f.write("ImageId,Label\n")
             f.writelines(f"{i},{int(label)}\n" for i, label in enumerate(pred, start=1))
     except OSError as e:
-        raise NBEngineError(f"{os.fspath(path)}: cannot be written ({e.strerror})") from None
+        raise NBEngineError(Msg("{path}: cannot be written ({reason})", path=os.fspath(path),
+                                reason=e.strerror)) from None

@@ -44,6 +44,7 @@ from nbengine.caches import cache_root, default_cache_root  # noqa: F401 (part o
 from nbengine.data.registry import fetchable, fetchable_names
 from nbengine.data.files import atomic_write
 from nbengine.errors import DataError, NBEngineError
+from nbengine.i18n import Msg, shown
 
 CHUNK = 1 << 16  # bytes read from the network at a time
 TIMEOUT = 30.0  # seconds without any data before a mirror is given up
@@ -57,8 +58,14 @@ class FetchError(NBEngineError):
     def __init__(self, file: str, problems: Sequence[str]):
         self.file = file
         self.problems = list(problems)
-        tried = "; ".join(problems) if problems else "no mirrors to try"
-        super().__init__(f"{file}: could not be downloaded: {tried}")
+        super().__init__(self._message(str))
+
+    def _message(self, show) -> str:
+        tried = "; ".join(show(p) for p in self.problems) if self.problems else show(Msg("no mirrors to try"))
+        return show(Msg("{file}: could not be downloaded: {tried}", file=self.file, tried=tried))
+
+    def shown(self) -> str:
+        return self._message(shown)
 
 
 # How each hash algorithm is written in messages.
@@ -153,9 +160,9 @@ def _network_problem(e: BaseException, timeout: float) -> str:
             return str(e.reason)
         e = e.reason
     if isinstance(e, (TimeoutError, socket.timeout)):
-        return f"timed out (no data for {timeout:g} s)"
+        return Msg("timed out (no data for {seconds} s)", seconds=format(timeout, "g"))
     if isinstance(e, socket.gaierror):
-        return "host not found"
+        return Msg("host not found")
     if isinstance(e, OSError) and e.strerror:
         return e.strerror[:1].lower() + e.strerror[1:]
     return str(e) or type(e).__name__
@@ -177,19 +184,21 @@ def _download(url: str, name: str, tmp, progress: Progress | None, timeout: floa
                 try:
                     tmp.write(chunk)
                 except OSError as e:  # the disk, not the mirror: no other mirror can help
-                    raise DataError(tmp.name, f"cannot be written ({e.strerror})") from None
+                    raise DataError(tmp.name, Msg("cannot be written ({reason})", reason=e.strerror)) from None
                 h.update(chunk)
                 done += len(chunk)
                 if progress:
                     progress(name, done, total)
     except http.client.IncompleteRead as e:  # the connection closed before Content-Length bytes came
         done += len(e.partial)
-        raise _MirrorProblem(f"truncated: got {done:,} of {total:,} bytes" if total is not None
-                             else f"the connection closed after {done:,} bytes") from None
+        raise _MirrorProblem(Msg("truncated: got {done} of {total} bytes", done=format(done, ","),
+                                 total=format(total, ",")) if total is not None
+                             else Msg("the connection closed after {done} bytes", done=format(done, ","))) from None
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
         raise _MirrorProblem(_network_problem(e, timeout)) from None
     if total is not None and done != total:
-        raise _MirrorProblem(f"truncated: got {done:,} of {total:,} bytes")
+        raise _MirrorProblem(Msg("truncated: got {done} of {total} bytes", done=format(done, ","),
+                                 total=format(total, ",")))
     return done, h.hexdigest()
 
 
@@ -214,7 +223,7 @@ def fetch_file(folder: str | os.PathLike, name: str, digest: str, mirrors: Seque
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise DataError(folder, f"the cache folder cannot be created ({e.strerror})") from None
+        raise DataError(folder, Msg("the cache folder cannot be created ({reason})", reason=e.strerror)) from None
 
     problems = []
     try:
@@ -225,12 +234,15 @@ def fetch_file(folder: str | os.PathLike, name: str, digest: str, mirrors: Seque
                 with atomic_write(target, suffix=".part") as f:
                     size, got = _download(base + name, name, f, progress, timeout, algorithm)
                     if got != digest:
-                        raise _MirrorProblem(f"{label} mismatch (got {got}, expected {digest})")
+                        raise _MirrorProblem(Msg("{hash} mismatch (got {got}, expected {expected})", hash=label,
+                                                 got=got, expected=digest))
                 return Fetched(name, os.fspath(target), size, digest, base, replaced, algorithm)
             except _MirrorProblem as p:
-                problems.append(f"{base}: {p}")
+                problem = p.args[0] if len(p.args) == 1 and isinstance(p.args[0], Msg) else str(p)
+                problems.append(Msg("{where}: {problem}", where=base, problem=problem))
             except OSError as e:
-                raise DataError(folder, f"cannot write in the cache folder ({e.strerror})") from None
+                raise DataError(folder, Msg("cannot write in the cache folder ({reason})", reason=e.strerror)) \
+                    from None
         raise FetchError(name, problems)
     except BaseException:
         # nor the folders made for it, if they are still empty
@@ -247,7 +259,8 @@ def fetch_file(folder: str | os.PathLike, name: str, digest: str, mirrors: Seque
 def _spec(name: str):
     spec = fetchable(name)
     if spec is None:
-        raise DataError(name, f"is not a data set that can be fetched ({', '.join(fetchable_names())})")
+        raise DataError(name, Msg("is not a data set that can be fetched ({names})",
+                                  names=", ".join(fetchable_names())))
     return spec
 
 

@@ -13,13 +13,18 @@ import tempfile
 from typing import IO, BinaryIO, Callable, Iterable, Iterator
 
 from nbengine.errors import DataError
+from nbengine.i18n import N_, Msg
 
 # The most bytes nbengine reads from one file, or unpacks from one gzip file. The largest
 # data set it knows, MNIST's 60,000 training digits as CSV, is about 110 MB; without a
 # limit, /dev/zero given as data (or named in a checkpoint) would be read until memory ran out.
 MAX_FILE_BYTES = 10**9
-_KINDS = {stat.S_ISCHR: "a character device", stat.S_ISBLK: "a block device", stat.S_ISFIFO: "a named pipe",
-          stat.S_ISSOCK: "a socket"}
+_KINDS = {stat.S_ISCHR: N_("a character device"), stat.S_ISBLK: N_("a block device"),
+          stat.S_ISFIFO: N_("a named pipe"), stat.S_ISSOCK: N_("a socket")}
+# The kinds of file the readers name in their messages (``kind``), and the ways a file is
+# written (``verb``): words put into a message, translated with it when it is shown.
+KIND_WORDS = (N_("file"), N_("CSV file"), N_("text file"), N_("checkpoint"), N_("tutorial file"))
+VERB_WORDS = (N_("written"), N_("saved"))
 
 
 def size_text(n: int) -> str:
@@ -41,21 +46,23 @@ def open_regular(path: str | os.PathLike, kind: str = "file", error=DataError,
     """
     path = os.fspath(path)
     limit = MAX_FILE_BYTES if limit is None else limit
+    kind = Msg(kind)
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
-        raise error(path, "no such file") from None
+        raise error(path, Msg("no such file")) from None
     except IsADirectoryError:
-        raise error(path, f"is a directory, not a {kind}") from None
+        raise error(path, Msg("is a directory, not a {kind}", kind=kind)) from None
     except OSError as e:
-        raise error(path, f"cannot be read ({e.strerror})") from None
+        raise error(path, Msg("cannot be read ({reason})", reason=e.strerror)) from None
     try:
         st = os.fstat(fd)
         if stat.S_ISDIR(st.st_mode):
-            raise error(path, f"is a directory, not a {kind}")
+            raise error(path, Msg("is a directory, not a {kind}", kind=kind))
         if not stat.S_ISREG(st.st_mode):
-            what = next((name for test, name in _KINDS.items() if test(st.st_mode)), "not a regular file")
-            raise error(path, f"is {what}, not a {kind}: nbengine reads only regular files")
+            what = next((name for test, name in _KINDS.items() if test(st.st_mode)), N_("not a regular file"))
+            raise error(path, Msg("is {what}, not a {kind}: nbengine reads only regular files", what=Msg(what),
+                                  kind=kind))
         if st.st_size > limit:
             raise error(path, too_large(st.st_size, kind, limit))
         return os.fdopen(fd, "rb")
@@ -64,10 +71,10 @@ def open_regular(path: str | os.PathLike, kind: str = "file", error=DataError,
         raise
 
 
-def too_large(size: int | None, kind: str, limit: int) -> str:
-    what = f"is {size_text(size)}" if size is not None else "is larger than that"
-    return (f"{what}; nbengine reads a {kind} of at most {size_text(limit)} (the largest data set it knows is "
-            f"about 110 MB)")
+def too_large(size: int | None, kind: str, limit: int) -> Msg:
+    what = Msg("is {size}", size=size_text(size)) if size is not None else Msg("is larger than that")
+    return Msg("{what}; nbengine reads a {kind} of at most {limit} (the largest data set it knows is about 110 MB)",
+               what=what, kind=Msg(kind), limit=size_text(limit))
 
 
 def read_bytes(path: str | os.PathLike, kind: str = "file", limit: int | None = None) -> bytes:
@@ -78,10 +85,10 @@ def read_bytes(path: str | os.PathLike, kind: str = "file", limit: int | None = 
         try:
             data = f.read(limit + 1)  # a file that grew since it was opened, or a /proc file of size 0
         except OSError as e:
-            raise DataError(path, f"cannot be read ({e.strerror})") from None
+            raise DataError(path, Msg("cannot be read ({reason})", reason=e.strerror)) from None
         except MemoryError:
             size = size_text(os.fstat(f.fileno()).st_size)
-            raise DataError(path, f"is too large for this machine's memory ({size})") from None
+            raise DataError(path, Msg("is too large for this machine's memory ({size})", size=size)) from None
     if len(data) > limit:
         raise DataError(path, too_large(None, kind, limit))
     return data
@@ -95,8 +102,8 @@ def gunzip(data: bytes, path: str | os.PathLike, kind: str = "file", limit: int 
     with gzip.GzipFile(fileobj=io.BytesIO(data)) as f:
         out = f.read(limit + 1)
     if len(out) > limit:
-        raise DataError(path, f"unpacks to more than {size_text(limit)}; nbengine reads a {kind} of at most "
-                              f"{size_text(limit)} (the largest data set it knows is about 110 MB)")
+        raise DataError(path, Msg("unpacks to more than {limit}; nbengine reads a {kind} of at most {limit} (the "
+                                  "largest data set it knows is about 110 MB)", limit=size_text(limit), kind=Msg(kind)))
     return out
 
 
@@ -178,12 +185,14 @@ def check_output(path: str | os.PathLike, inputs: Iterable[tuple[str, str | os.P
     path = os.fspath(path)
     for option, source in inputs:
         if same_file(path, source):
-            raise error(path, f"cannot be {verb}: it is the same file as {option} {os.fspath(source)}, which "
-                              f"this command reads; choose another name (writing it would destroy that file)")
+            raise error(path, Msg("cannot be {verb}: it is the same file as {option} {source}, which this command "
+                                  "reads; choose another name (writing it would destroy that file)",
+                                  verb=Msg(verb), option=option, source=os.fspath(source)))
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        raise error(path, f"cannot be {verb}: the folder does not exist")
+        raise error(path, Msg("cannot be {verb}: the folder does not exist", verb=Msg(verb)))
     try:
         tempfile.TemporaryFile(dir=folder).close()
     except OSError as e:
-        raise error(path, f"cannot be {verb}: the folder {folder} cannot be written ({e.strerror})") from None
+        raise error(path, Msg("cannot be {verb}: the folder {folder} cannot be written ({reason})", verb=Msg(verb),
+                              folder=folder, reason=e.strerror)) from None

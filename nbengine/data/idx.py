@@ -26,6 +26,7 @@ import numpy as np
 
 from nbengine.data.files import gunzip, read_bytes
 from nbengine.errors import DataError
+from nbengine.i18n import Msg
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -50,13 +51,9 @@ def read_file_bytes(path: str | os.PathLike) -> bytes:
     try:
         return gunzip(raw, path)
     except EOFError:
-        raise DataError(path, "the gzip data is cut short (an incomplete download?)") from None
+        raise DataError(path, Msg("the gzip data is cut short (an incomplete download?)")) from None
     except (gzip.BadGzipFile, zlib.error) as e:
-        raise DataError(path, f"the gzip data is corrupt ({e})") from None
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+        raise DataError(path, Msg("the gzip data is corrupt ({reason})", reason=str(e))) from None
 
 
 def parse_idx(data: bytes, path: str | os.PathLike = "<bytes>") -> np.ndarray:
@@ -67,29 +64,36 @@ def parse_idx(data: bytes, path: str | os.PathLike = "<bytes>") -> np.ndarray:
     """
     path = os.fspath(path)
     if len(data) < 4:
-        raise DataError(path, f"is too short for an IDX file: {_plural(len(data), 'byte')}, the header alone has 4")
+        short = Msg("is too short for an IDX file: 1 byte, the header alone has 4") if len(data) == 1 else \
+            Msg("is too short for an IDX file: {n} bytes, the header alone has 4", n=len(data))
+        raise DataError(path, short)
     if data[0] != 0 or data[1] != 0:
-        raise DataError(path, f"is not an IDX file: its magic number (first 4 bytes) is {data[:4].hex(' ')}, and an "
-                              f"IDX file's starts with two zero bytes, then the type and the number of dimensions "
-                              f"(00 00 08 03 for MNIST's images, 00 00 08 01 for its labels)")
+        raise DataError(path, Msg("is not an IDX file: its magic number (first 4 bytes) is {magic}, and an IDX file's "
+                                  "starts with two zero bytes, then the type and the number of dimensions (00 00 08 03 "
+                                  "for MNIST's images, 00 00 08 01 for its labels)", magic=data[:4].hex(" ")))
     code, ndim = data[2], data[3]
     if code not in DTYPES:
         known = ", ".join(f"0x{c:02X}" for c in DTYPES)
-        raise DataError(path, f"unknown IDX data type code 0x{code:02X} (known: {known})")
+        raise DataError(path, Msg("unknown IDX data type code {code} (known: {known})", code="0x" + format(code, "02X"),
+                                  known=known))
     header = 4 + 4 * ndim
     if len(data) < header:
-        raise DataError(path, f"truncated: the header of {ndim} dimensions needs {header} bytes, found {len(data)}")
+        raise DataError(path, Msg("truncated: the header of {ndim} dimensions needs {header} bytes, found {found}",
+                                  ndim=ndim, header=header, found=len(data)))
     shape = tuple(int(s) for s in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
     dtype = DTYPES[code]
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     found = len(data) - header
-    dims = "×".join(str(s) for s in shape) or "scalar"
+    dims = "×".join(str(s) for s in shape) or Msg("scalar")
     if found < expected:
-        raise DataError(path, f"truncated: a {dims} array of {dtype.newbyteorder('=').name} needs "
-                              f"{expected:,} bytes of data, found {found:,}")
+        raise DataError(path, Msg("truncated: a {dims} array of {dtype} needs {expected} bytes of data, found {found}",
+                                  dims=dims, dtype=dtype.newbyteorder("=").name, expected=format(expected, ","),
+                                  found=format(found, ",")))
     if found > expected:
-        raise DataError(path, f"{_plural(found - expected, 'trailing byte')} after the {expected:,} bytes "
-                              f"of the {dims} array the header describes")
+        extra = found - expected
+        trailing = Msg("1 trailing byte") if extra == 1 else Msg("{n} trailing bytes", n=format(extra, ","))
+        raise DataError(path, Msg("{trailing} after the {expected} bytes of the {dims} array the header describes",
+                                  trailing=trailing, expected=format(expected, ","), dims=dims))
     values = np.frombuffer(data, dtype=dtype, count=expected // dtype.itemsize, offset=header)
     return values.reshape(shape).astype(dtype.newbyteorder("="))  # a native-order copy
 

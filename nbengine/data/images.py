@@ -43,7 +43,7 @@ from nbengine.data.idx import parse_idx, read_file_bytes, read_idx
 from nbengine.data.registry import DIGITS, FETCHABLE, MNIST_FILES, SHIPPED, SHIPPED_IMAGES, shipped_path
 from nbengine.data.split import stratified_split
 from nbengine.errors import DataError
-from nbengine.i18n import Msg
+from nbengine.i18n import N_, Msg
 
 SIDE = 28  # images are SIDE × SIDE pixels
 N_PIXELS = SIDE * SIDE  # 784
@@ -119,21 +119,23 @@ class ImageSplit:
 
 def _check_pixels(array: np.ndarray, path: str) -> np.ndarray:
     """An IDX array as uint8 (N, 28, 28), or a DataError saying why it is not images."""
-    dims = "×".join(str(s) for s in array.shape) or "scalar"
+    dims = "×".join(str(s) for s in array.shape) or Msg("scalar")
+    if array.ndim == 1:
+        raise DataError(path, Msg("holds a {dims} array (is it a labels file?); images are a count × 28 × 28 array",
+                                  dims=dims))
     if array.ndim != 3:
-        hint = " (is it a labels file?)" if array.ndim == 1 else ""
-        raise DataError(path, f"holds a {dims} array{hint}; images are a count × 28 × 28 array")
+        raise DataError(path, Msg("holds a {dims} array; images are a count × 28 × 28 array", dims=dims))
     if array.shape[1:] != (SIDE, SIDE):
-        raise DataError(path, f"holds images of {array.shape[1]}×{array.shape[2]} pixels; "
-                              f"nbengine's image models take 28×28")
+        raise DataError(path, Msg("holds images of {rows}×{cols} pixels; nbengine's image models take 28×28",
+                                  rows=array.shape[1], cols=array.shape[2]))
     if array.shape[0] == 0:
-        raise DataError(path, "holds no images")
+        raise DataError(path, Msg("holds no images"))
     if array.dtype != np.uint8:
         bad = ~((array >= 0) & (array <= 255) & (array == np.round(array)))
         if bad.any():
             i, r, c = (int(k) for k in np.argwhere(bad)[0])
-            raise DataError(path, f"image {i}, row {r}, column {c}: {array[i, r, c]} is not a pixel value "
-                                  f"(a whole number from 0 to 255)")
+            raise DataError(path, Msg("image {i}, row {r}, column {c}: {value} is not a pixel value (a whole number "
+                                      "from 0 to 255)", i=i, r=r, c=c, value=array[i, r, c]))
         array = array.astype(np.uint8)
     return np.ascontiguousarray(array)
 
@@ -141,14 +143,16 @@ def _check_pixels(array: np.ndarray, path: str) -> np.ndarray:
 def _check_labels(array: np.ndarray, path: str, n_images: int, images_path: str) -> np.ndarray:
     """An IDX labels array as int64 (N,), checked against the number of images."""
     if array.ndim != 1:
-        dims = "×".join(str(s) for s in array.shape) or "scalar"
-        raise DataError(path, f"holds a {dims} array; labels are one number per image")
+        dims = "×".join(str(s) for s in array.shape) or Msg("scalar")
+        raise DataError(path, Msg("holds a {dims} array; labels are one number per image", dims=dims))
     if array.shape[0] != n_images:
-        raise DataError(path, f"has {array.shape[0]:,} labels, but {images_path} has {n_images:,} images")
+        raise DataError(path, Msg("has {n} labels, but {images} has {n_images} images", n=format(array.shape[0], ","),
+                                  images=images_path, n_images=format(n_images, ",")))
     bad = ~((array >= 0) & (array < N_CLASSES) & (array == np.round(array)))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise DataError(path, f"label {array[i]} of image {i} is not a class (a whole number from 0 to 9)")
+        raise DataError(path, Msg("label {label} of image {i} is not a class (a whole number from 0 to 9)",
+                                  label=array[i], i=i))
     return array.astype(np.int64)
 
 
@@ -208,8 +212,8 @@ def load_idx_folder(folder: str | os.PathLike, class_names=DIGITS) -> tuple[Imag
     found = [_standard_file(folder, name) for name in MNIST_FILES]
     missing = [name for name, path in zip(MNIST_FILES, found) if path is None]
     if missing:
-        raise DataError(folder, f"is a folder without the MNIST files {', '.join(missing)} "
-                                f"(an unpacked file without .gz is fine too)")
+        raise DataError(folder, Msg("is a folder without the MNIST files {files} (an unpacked file without .gz is "
+                                    "fine too)", files=", ".join(missing)))
     train_images, train_labels, test_images, test_labels = (str(path) for path in found)
     return (load_idx_images(train_images, train_labels, class_names),
             load_idx_images(test_images, test_labels, class_names))
@@ -254,15 +258,16 @@ def _layout(first: str, lineno: int, path: str) -> _Layout:
         # mnist_5k), which only the values can tell; any other count is reported as a
         # line of nbengine's layout, 784 pixels then the label.
         return _Layout({N_PIXELS: None, N_PIXELS + 1: "either"}.get(len(cells), "last"), lineno)
-    expected = "'label,pixel0,...,pixel783' (Kaggle's train.csv) or 'pixel0,...,pixel783' (its test.csv)"
+    expected = N_("'label,pixel0,...,pixel783' (Kaggle's train.csv) or 'pixel0,...,pixel783' (its test.csv)")
     if "label" in cells[1:-1]:
-        raise DataError(path, f"the header has 'label' in column {cells.index('label') + 1}; it must be the "
-                              f"first or last column", lineno + 1)
+        raise DataError(path, Msg("the header has 'label' in column {column}; it must be the first or last column",
+                                  column=cells.index('label') + 1), lineno + 1)
     label = "first" if cells[0] == "label" else "last" if cells[-1] == "label" else None
     n_pixels = len(cells) - (label is not None)
     if n_pixels != N_PIXELS:
-        raise DataError(path, f"the header names {n_pixels} pixel column{'' if n_pixels == 1 else 's'}, "
-                              f"expected 784 (28×28): {expected}",
+        names = Msg("the header names 1 pixel column") if n_pixels == 1 else \
+            Msg("the header names {n} pixel columns", n=n_pixels)
+        raise DataError(path, Msg("{names}, expected 784 (28×28): {expected}", names=names, expected=Msg(expected)),
                         lineno + 1)
     return _Layout(label, lineno + 1)
 
@@ -279,9 +284,9 @@ def _label_column(values: np.ndarray, path: str, line: int) -> str:
 
     first, last = labels(values[:, 0]), labels(values[:, -1])
     if first and last:
-        raise DataError(path, "has no header, and both its first and its last column hold whole numbers from 0 to 9, "
-                              "so either could be the label: add a header line, 'label,pixel0,...,pixel783' or "
-                              "'pixel0,...,pixel783,label'", line)
+        raise DataError(path, Msg("has no header, and both its first and its last column hold whole numbers from 0 "
+                                  "to 9, so either could be the label: add a header line, 'label,pixel0,...,pixel783' "
+                                  "or 'pixel0,...,pixel783,label'"), line)
     return "first" if first else "last"
 
 
@@ -355,35 +360,39 @@ def _parse_slow(lines: list[str], start: int, layout: _Layout, path: str, first:
             continue
         cells = line.split(",")
         if len(cells) == 1 and n_cols > 1:  # "found 0" would hide the value that is there
-            want = {"first": "a label, then 784 pixel values", "last": "784 pixel values, then the label",
-                    None: "784 pixel values"}[layout.label]
-            raise DataError(path, f"the line holds one value, {cells[0].strip()!r}; expected {want}, separated by "
-                                  f"commas", lineno)
+            want = {"first": N_("a label, then 784 pixel values"), "last": N_("784 pixel values, then the label"),
+                    None: N_("784 pixel values")}[layout.label]
+            raise DataError(path, Msg("the line holds one value, {value}; expected {want}, separated by commas",
+                                      value=repr(cells[0].strip()), want=Msg(want)), lineno)
         if len(cells) != n_cols:
             found = len(cells) - (layout.label is not None)
-            extra = ""
             if first and not rows:  # the very first data line: perhaps not 28×28 images at all
-                where = {"first": "after the label", "last": "then the label", None: "and no label"}[layout.label]
-                extra = f" (a 28×28 image is 784 pixel values, {where})"
-            raise DataError(path, f"{N_PIXELS} pixel values expected, found {found}{extra}", lineno)
+                where = {"first": N_("after the label"), "last": N_("then the label"),
+                         None: N_("and no label")}[layout.label]
+                problem = Msg("{n} pixel values expected, found {found} (a 28×28 image is 784 pixel values, {where})",
+                              n=N_PIXELS, found=found, where=Msg(where))
+            else:
+                problem = Msg("{n} pixel values expected, found {found}", n=N_PIXELS, found=found)
+            raise DataError(path, problem, lineno)
         try:
             values = np.array(cells, dtype=np.float64)
         except ValueError:
             j = next(j for j, c in enumerate(cells) if not is_number(c))
-            what = "the label" if layout.label and j == lcol else f"pixel {j - first_pixel_col}"
-            raise DataError(path, f"column {j + 1} ({what}) is {cells[j].strip()!r}, not a number", lineno) from None
+            what = Msg("the label") if layout.label and j == lcol else Msg("pixel {k}", k=j - first_pixel_col)
+            raise DataError(path, Msg("column {j} ({what}) is {cell}, not a number", j=j + 1, what=what,
+                                      cell=repr(cells[j].strip())), lineno) from None
         p = values[pcols]
         bad = ~((p >= 0) & (p <= 255) & (p == np.round(p)))  # NaN and inf fail every comparison
         if bad.any():
             k = int(np.flatnonzero(bad)[0])
-            raise DataError(path, f"column {first_pixel_col + k + 1} (pixel {k}) is "
-                                  f"{cells[first_pixel_col + k].strip()!r}, not a pixel value "
-                                  f"(a whole number from 0 to 255)", lineno)
+            raise DataError(path, Msg("column {j} (pixel {k}) is {cell}, not a pixel value (a whole number from 0 "
+                                      "to 255)", j=first_pixel_col + k + 1, k=k,
+                                      cell=repr(cells[first_pixel_col + k].strip())), lineno)
         if layout.label:
             y = values[lcol]
             if not (0 <= y < N_CLASSES and y == round(y)):
-                raise DataError(path, f"label {cells[lcol].strip()!r} is not a class "
-                                      f"(a whole number from 0 to 9)", lineno)
+                raise DataError(path, Msg("label {cell} is not a class (a whole number from 0 to 9)",
+                                          cell=repr(cells[lcol].strip())), lineno)
             labels.append(int(y))
         rows.append(p.astype(np.uint8))
     pixels = np.vstack(rows) if rows else np.empty((0, N_PIXELS), np.uint8)
@@ -396,7 +405,7 @@ def _text_lines(body: bytes, path: str, first_line: int = 1) -> list[str]:
         text = body.decode("utf-8")
     except UnicodeDecodeError as e:
         line = body[: e.start].count(b"\n") + first_line
-        raise DataError(path, "is not text (is it a CSV file?)", line) from None
+        raise DataError(path, Msg("is not text (is it a CSV file?)"), line) from None
     return text.split("\n")
 
 
@@ -406,7 +415,7 @@ def _csv_images(body: bytes, path: str) -> Images:
     if b"\r" in body:  # Windows (\r\n) and old Mac (\r) line endings, as in an editor
         body = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     if not body or body.isspace():
-        raise DataError(path, "the file is empty")
+        raise DataError(path, Msg("the file is empty"))
 
     # The first non-blank line: a header, or already data.
     lineno, pos = 0, 0
@@ -420,7 +429,7 @@ def _csv_images(body: bytes, path: str) -> Images:
 
     data = body[end + 1 if layout.data_line > lineno else pos:].rstrip()
     if not data:
-        raise DataError(path, "has a header but no data lines")
+        raise DataError(path, Msg("has a header but no data lines"))
     if layout.label == "either":
         values, _, complete = _parse_fast(data, layout)  # the regular lines, each 785 values from 0 to 255
         layout = _Layout(_label_column(values, path, layout.data_line + 1), layout.data_line)
@@ -436,7 +445,7 @@ def _csv_images(body: bytes, path: str) -> Images:
         pixels = np.concatenate([pixels, more])
         labels = None if labels is None else np.concatenate([labels, more_labels])
     if len(pixels) == 0:
-        raise DataError(path, "has a header but no data lines")
+        raise DataError(path, Msg("has a header but no data lines"))
     return Images(pixels.reshape(-1, SIDE, SIDE), labels, path, list(DIGITS))
 
 
@@ -453,9 +462,11 @@ def _not_fetched(name: str, cache_dir, missing: list[str]) -> DataError:
     spec = FETCHABLE[name]
     folder = dataset_folder(name, cache_dir)
     option = f" --cache-dir {cache_dir}" if cache_dir else ""
-    state = "not downloaded yet" if len(missing) == len(spec.files) else f"incomplete (missing {', '.join(missing)})"
-    return DataError(name, f"{state}: `nbengine data fetch {name}{option}` downloads it ({spec.size}) into "
-                           f"{folder}; the 5,000 digits of `{DEFAULT}` ship with nbengine and need no download")
+    state = Msg("not downloaded yet") if len(missing) == len(spec.files) else \
+        Msg("incomplete (missing {files})", files=", ".join(missing))
+    return DataError(name, Msg("{state}: `nbengine data fetch {command}` downloads it ({size}) into {folder}; the "
+                               "5,000 digits of `{default}` ship with nbengine and need no download", state=state,
+                               command=name + option, size=spec.size, folder=folder, default=DEFAULT))
 
 
 def _load(ref: str, cache_dir) -> tuple[str, Images | tuple[Images, Images]]:
@@ -472,12 +483,14 @@ def _load(ref: str, cache_dir) -> tuple[str, Images | tuple[Images, Images]]:
         return ref, load_idx_folder(dataset_folder(ref, cache_dir), FETCHABLE[ref].class_names)
     if not os.path.exists(ref):
         if ref in SHIPPED:
-            problem = "is a table of features (for logreg), not images"
+            problem = Msg("is a table of features (for logreg), not images")
         else:
-            problem = "no such file or folder"
-        fetchable = " and ".join(FETCHABLE)
-        raise DataError(ref, f"{problem}; image sets: {DEFAULT} (ships with nbengine), {fetchable} "
-                             f"(`nbengine data fetch NAME`), or a CSV or IDX file")
+            problem = Msg("no such file or folder")
+        names = list(FETCHABLE)
+        raise DataError(ref, Msg("{problem}; image sets: {default} (ships with nbengine), {fetchable} "
+                                 "(`nbengine data fetch NAME`), or a CSV or IDX file", problem=problem,
+                                 default=DEFAULT, fetchable=Msg("{names} and {last}", names=", ".join(names[:-1]),
+                                                                last=names[-1]) if len(names) > 1 else names[0]))
     name = os.path.basename(os.path.normpath(ref))
     if os.path.isdir(ref):
         return name, load_idx_folder(ref)
@@ -510,11 +523,12 @@ def require_classes(images: Images) -> None:
     nothing from them but to answer that value, and its test accuracy is then 1.0. It
     is what a file whose label column was misread looks like."""
     if images.labels is None:
-        raise DataError(images.source, "has no labels: there is nothing to train on (is it a test file?)")
+        raise DataError(images.source, Msg("has no labels: there is nothing to train on (is it a test file?)"))
     values = np.unique(images.labels)
     if values.size < 2:
-        raise DataError(images.source, f"every label of its {len(images):,} training images is {values[0]}: there "
-                                       f"is nothing to learn from one class (is the label in another column?)")
+        raise DataError(images.source, Msg("every label of its {n} training images is {value}: there is nothing to "
+                                           "learn from one class (is the label in another column?)",
+                                           n=format(len(images), ","), value=values[0]))
 
 
 def load_images(ref: str, cache_dir: str | os.PathLike | None = None) -> Images:
@@ -543,12 +557,12 @@ def load_split(ref: str, seed: int = 0, test_fraction: float = 0.2,
         return ImageSplit(name, train, test, Msg("{name}: {train:,} train / {test:,} test, the official split",
                                                  name=name, train=len(train), test=len(test)))
     if images.labels is None:
-        raise UnlabelledError(images.source, "has no labels (like Kaggle's test.csv), so it has no training and "
-                                             "test split; it can only be looked at or predicted on")
+        raise UnlabelledError(images.source, Msg("has no labels (like Kaggle's test.csv), so it has no training "
+                                                 "and test split; it can only be looked at or predicted on"))
     train_index, test_index = stratified_split(images.labels, test_fraction, seed)
     if len(train_index) == 0 or len(test_index) == 0:
-        raise DataError(images.source, f"has too few images ({len(images)}) for both a training and a test part "
-                                       f"with a test fraction of {test_fraction:g}")
+        raise DataError(images.source, Msg("has too few images ({n}) for both a training and a test part with a "
+                                           "test fraction of {fraction}", n=len(images), fraction=format(test_fraction, "g")))
     return ImageSplit(
         name, images.subset(train_index), images.subset(test_index),
         Msg("{name}: {train:,} train / {test:,} test, stratified split, seed {seed}", name=name,

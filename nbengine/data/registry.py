@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from nbengine.errors import DataError
+from nbengine.i18n import Msg
 
 _PARTS = ["radius", "texture", "perimeter", "area", "smoothness", "compactness", "concavity",
           "concave points", "symmetry", "fractal dimension"]
@@ -211,10 +212,10 @@ def resolve(name_or_path: str) -> tuple[str, str]:
     if not os.path.exists(name_or_path):
         known = ", ".join(sorted(SHIPPED))
         if name_or_path in SHIPPED_IMAGES or name_or_path in FETCHABLE:
-            raise DataError(name_or_path, f"is a set of images (for the CNN), not a table of features and a "
-                                          f"label; shipped tables: {known}")
+            raise DataError(name_or_path, Msg("is a set of images (for the CNN), not a table of features and a "
+                                              "label; shipped tables: {known}", known=known))
         if name_or_path in SHIPPED_TEXT or name_or_path in FETCHABLE_TEXT or name_or_path == "toy":
-            raise DataError(name_or_path, f"is a text corpus (for the language models), not a table of "
-                                          f"features and a label; shipped tables: {known}")
-        raise DataError(name_or_path, f"no such file, and not a shipped data set ({known})")
+            raise DataError(name_or_path, Msg("is a text corpus (for the language models), not a table of "
+                                              "features and a label; shipped tables: {known}", known=known))
+        raise DataError(name_or_path, Msg("no such file, and not a shipped data set ({known})", known=known))
     return os.path.basename(name_or_path), name_or_path

@@ -10,6 +10,7 @@ from nbengine.data.csv import LabelledData, load_labelled_csv
 from nbengine.data.registry import SHIPPED, resolve
 from nbengine.data.split import stratified_split
 from nbengine.errors import DataError
+from nbengine.i18n import Msg
 
 
 @dataclass
@@ -49,6 +50,7 @@ def load_binary_table(data: str, test_fraction: float = 0.2, split_seed: int = 0
         table.feature_names = list(SHIPPED[name].feature_names)
     counts = np.bincount(table.y, minlength=2)
     if counts.min() < 2:
-        raise DataError(path, f"needs at least 2 samples of each class to split, has {counts[0]} of 0 and {counts[1]} of 1")
+        raise DataError(path, Msg("needs at least 2 samples of each class to split, has {zeros} of 0 and {ones} of 1",
+                                  zeros=counts[0], ones=counts[1]))
     train_idx, test_idx = stratified_split(table.y, test_fraction, split_seed)
     return SplitTable(name, path, table, train_idx, test_idx)

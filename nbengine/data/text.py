@@ -97,10 +97,10 @@ class UnknownTokenError(NBEngineError, KeyError):
 
     def __init__(self, token: str):
         self.token = token
-        super().__init__(f"{token!r} is not in the vocabulary (which has no {UNK})")
+        super().__init__(Msg("{token} is not in the vocabulary (which has no {unk})", token=repr(token), unk=UNK))
 
     def __str__(self) -> str:  # KeyError would print the message in quotes
-        return self.args[0]
+        return str.__str__(self.args[0])
 
 
 class Vocabulary:
@@ -269,8 +269,8 @@ def split_lines(text: str) -> tuple[str, str, str]:
     lines = text.split("\n")[:-1]
     n = len(lines)
     if n < 3:
-        raise ValueError(f"has {n} line{'s' if n != 1 else ''}; at least 3 are needed to split it into "
-                         f"train, valid and test")
+        raise ValueError(Msg("has 1 line; at least 3 are needed to split it into train, valid and test") if n == 1
+                         else Msg("has {n} lines; at least 3 are needed to split it into train, valid and test", n=n))
     k = max(1, n * SPLIT_PERCENT[1] // 100)
     parts = lines[:n - 2 * k], lines[n - 2 * k:n - k], lines[n - k:]
     train, valid, test = ("".join(line + "\n" for line in part) for part in parts)
@@ -286,7 +286,7 @@ def decode_text(data: bytes, path: str | os.PathLike) -> str:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
-        raise DataError(path, f"is not UTF-8 text (byte 0x{data[e.start]:02x} cannot be decoded)",
+        raise DataError(path, Msg("is not UTF-8 text (byte {byte} cannot be decoded)", byte="0x" + format(data[e.start], "02x")),
                         line=line) from None
     return text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
 
@@ -299,7 +299,7 @@ def read_text(path: str | os.PathLike) -> str:
         try:
             data = gunzip(data, path, "text file")
         except (OSError, EOFError, zlib.error) as e:
-            raise DataError(path, f"is not a valid gzip file ({e})") from None
+            raise DataError(path, Msg("is not a valid gzip file ({reason})", reason=str(e))) from None
     return decode_text(data, path)
 
 
@@ -363,27 +363,29 @@ def _load_ptb_folder(folder: str | os.PathLike, name: str, level: str, vocab_siz
         path = os.path.join(folder, file)
         text = read_text(path)
         if not text.strip():
-            raise DataError(path, "is empty")
+            raise DataError(path, Msg("is empty"))
         parts.append(_ptb_tokens(text, level))
     return _encode_splits(name, level, parts, vocab_size)
 
 
 def _load_single_text(text: str, path: str, name: str, level: str, vocab_size: int | None, note: str = "") -> Corpus:
     if not text.strip():
-        raise DataError(path, "is empty" if not text else "has no text, only white space")
+        raise DataError(path, Msg("is empty") if not text else Msg("has no text, only white space"))
     try:
         parts = split_lines(text)
     except ValueError as e:
-        raise DataError(path, str(e)) from None
+        raise DataError(path, e.args[0]) from None
     return _encode_splits(name, level, [tokenize(p, level) for p in parts], vocab_size, note)
 
 
 def _not_fetched(name: str, cache_dir, missing: list[str], folder: Path) -> DataError:
     spec = FETCHABLE_TEXT[name]
     option = f" --cache-dir {cache_dir}" if cache_dir else ""
-    state = "not downloaded yet" if len(missing) == len(spec.files) else f"incomplete (missing {', '.join(missing)})"
-    return DataError(name, f"{state}: `nbengine data fetch {name}{option}` downloads it ({spec.size}) into "
-                           f"{folder}; `shakespeare` ships with nbengine and needs no download")
+    state = Msg("not downloaded yet") if len(missing) == len(spec.files) else \
+        Msg("incomplete (missing {files})", files=", ".join(missing))
+    return DataError(name, Msg("{state}: `nbengine data fetch {command}` downloads it ({size}) into {folder}; "
+                               "`shakespeare` ships with nbengine and needs no download", state=state,
+                               command=name + option, size=spec.size, folder=folder))
 
 
 def files_read(ref: str, cache_dir=None) -> list[str]:
@@ -430,15 +432,15 @@ def load_corpus(ref: str, level: str = "word", vocab_size: int | None = None, ca
             raise _not_fetched(ref, cache_dir, missing, folder)
         return _load_ptb_folder(folder, ref, level, vocab_size)
     if not os.path.exists(ref):
-        raise DataError(ref, "no such file or folder; corpora: toy and shakespeare (ship with nbengine), "
-                             "ptb (`nbengine data fetch ptb`), a folder of ptb.train.txt, ptb.valid.txt and "
-                             "ptb.test.txt, or a UTF-8 text file")
+        raise DataError(ref, Msg("no such file or folder; corpora: toy and shakespeare (ship with nbengine), "
+                                 "ptb (`nbengine data fetch ptb`), a folder of ptb.train.txt, ptb.valid.txt and "
+                                 "ptb.test.txt, or a UTF-8 text file"))
     name = os.path.basename(os.path.normpath(ref))
     if os.path.isdir(ref):
         missing = [f for f in PTB_FILES if not os.path.isfile(os.path.join(ref, f))]
         if missing:
-            raise DataError(ref, f"is a folder without {', '.join(missing)}; a text corpus is a folder of "
-                                 f"{', '.join(PTB_FILES)}, or one UTF-8 text file")
+            raise DataError(ref, Msg("is a folder without {missing}; a text corpus is a folder of {files}, or one "
+                                     "UTF-8 text file", missing=", ".join(missing), files=", ".join(PTB_FILES)))
         return _load_ptb_folder(ref, name, level, vocab_size)
     return _load_single_text(read_text(ref), ref, name, level, vocab_size, note=LINES_SPLIT)
 
@@ -477,8 +479,9 @@ def bptt_batches(ids: np.ndarray, batch_size: int, time_size: int, *,
     n = len(ids)
     n_batches = n // (batch_size * time_size)
     if n_batches == 0:
-        raise DataError(name, f"{n:,} tokens are too few for one batch of {batch_size} × {time_size} = "
-                              f"{batch_size * time_size:,} tokens; use a smaller batch size or time size")
+        raise DataError(name, Msg("{n} tokens are too few for one batch of {batch} × {time} = {needed} tokens; use a "
+                                  "smaller batch size or time size", n=format(n, ","), batch=batch_size,
+                                  time=time_size, needed=format(batch_size * time_size, ",")))
     jump = n // batch_size
     starts = np.arange(batch_size, dtype=np.int64)[:, None] * jump + np.arange(time_size, dtype=np.int64)[None, :]
 
@@ -516,7 +519,8 @@ def window_batches(ids: np.ndarray, batch_size: int, time_size: int, *,
         raise ValueError(f"batch_size and time_size must be at least 1, not {batch_size} and {time_size}")
     n = len(ids)
     if n < 2:
-        raise DataError(name, f"{n} token{'s' if n != 1 else ''} are too few: nothing to predict")
+        raise DataError(name, Msg("1 token is too few: nothing to predict") if n == 1 else
+                        Msg("{n} tokens are too few: nothing to predict", n=n))
     T = min(time_size, n - 1)
     stride = (T + 1) // 2
     starts = list(range(0, n - 1 - T + 1, stride))
@@ -572,7 +576,7 @@ def build_shakespeare(folder: str | os.PathLike) -> str:
     """Every play ``*.md`` in folder as plain text, in file-name order, a blank line between plays."""
     plays = sorted(Path(folder).glob("*.md"))
     if not plays:
-        raise DataError(folder, "has no plays (*.md files)")
+        raise DataError(folder, Msg("has no plays (*.md files)"))
     return "\n".join(markdown_to_text(decode_text(read_bytes(p), p)) for p in plays)
 
 
