@@ -47,7 +47,7 @@ def save(path: str | os.PathLike, model: str, config: dict, arrays: dict[str, np
                 __model__=np.array(model),
                 __config__=np.array(json.dumps(config, sort_keys=True)),
                 __arrays__=np.array(sorted(arrays), dtype=str),
-                **arrays,
+                **arrays,  # type: ignore[arg-type]  # numpy's stub reads the names as savez's own flags
             )
     except OSError as e:
         raise CheckpointError(path, Msg("not saved ({reason})", reason=e.strerror)) from None

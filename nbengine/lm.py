@@ -17,7 +17,7 @@ A setting that cannot be raises :class:`SettingError`, which names the setting.
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -29,10 +29,10 @@ KINDS = ("rnnlm", "lstmlm", "transformer")
 TEXT_NAMES = ("toy", "shakespeare", "ptb")  # the corpora load_corpus knows by name
 
 # The book's settings for the Penn Treebank (Deep Learning from Scratch 2, chapter 6).
-BOOK = {"batch_size": 20, "time_size": 35, "embed_size": 100, "hidden_size": 100, "vocab_size": 10_000,
+BOOK: dict[str, Any] = {"batch_size": 20, "time_size": 35, "embed_size": 100, "hidden_size": 100, "vocab_size": 10_000,
         "optimizer": "sgd", "lr": 20.0, "clip": 0.25, "epochs": 4}
 # The lesson's one sentence: one batch of the whole sentence per epoch, learnt in a second.
-TOY = {"batch_size": 1, "time_size": None, "embed_size": 16, "hidden_size": 32, "vocab_size": None,
+TOY: dict[str, Any] = {"batch_size": 1, "time_size": None, "embed_size": 16, "hidden_size": 32, "vocab_size": None,
        "optimizer": "adam", "lr": 0.01, "clip": 5.0, "epochs": 200}
 # The learning rate for an optimizer other than the defaults' (momentum's velocity
 # sums about ten steps, so it takes a tenth of SGD's rate).
@@ -222,7 +222,7 @@ def read_start(vocab: Vocabulary, text: str, level: str) -> tuple[list[str], lis
         raise SettingError("start", Msg("{token!r} is not in the model's vocabulary of {n:,} tokens ({known}), "
                                         "which has no <unk> to stand for it", token=unknown[0], n=len(vocab),
                                         known=known))
-    return [vocab.unk if t in unknown else t for t in tokens], unknown
+    return [str(vocab.unk) if t in unknown else t for t in tokens], unknown
 
 
 def generate_length(config: dict, n_start: int) -> int:
@@ -281,4 +281,4 @@ def trace_tokens(vocab: Vocabulary, text: str | None, level: str, step: int) -> 
     if step >= len(tokens) - 1:
         raise SettingError("step", Msg("the text has {steps} steps (0 to {last}): each token but the last is read "
                                        "and the next one predicted", steps=len(tokens) - 1, last=len(tokens) - 2))
-    return [vocab.unk if t not in vocab else t for t in tokens]
+    return [str(vocab.unk) if t not in vocab else t for t in tokens]

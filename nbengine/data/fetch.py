@@ -119,6 +119,7 @@ def fetchable_sets(cache_dir: str | os.PathLike | None = None) -> list[dict]:
     sets = []
     for name in fetchable_names():
         f, missing = fetchable(name), missing_files(name, cache_dir)
+        assert f is not None  # a name fetchable_names gave
         sets.append(dict(name=f.name, task=f.task, title=f.title, size=f.size, source=f.source, licence=f.licence,
                          present=not missing, folder=str(dataset_folder(name, cache_dir)), missing=missing))
     return sets

@@ -29,7 +29,7 @@ def records(item) -> list[dict]:
              "window": item.window.tolist()}
         if item.filter is not None:
             return [{**w, "products": item.products.tolist(), "sum": float(item.value)}]
-        return [{**w, "max": float(item.value), "argmax": list(item.pick)}]
+        return [{**w, "max": float(item.value), "argmax": list(item.pick or ())}]
     if isinstance(item, Table):
         return [{"event": item.event, **row} for row in item.json] if item.event else []
     if isinstance(item, Maps):

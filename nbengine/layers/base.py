@@ -19,13 +19,13 @@ class Layer:
         self.name = name
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
-        self.input_shape: tuple[int, ...] = ()
-        self.output_shape: tuple[int, ...] = ()
+        self.input_shape: tuple[int | None, ...] = ()
+        self.output_shape: tuple[int | None, ...] = ()
         self.dtype = np.dtype(np.float32)
         self.cache: dict = {}
         self._buffers: dict[str, np.ndarray] = {}
 
-    def build(self, input_shape: tuple[int, ...], dtype, rng: np.random.Generator) -> tuple[int, ...]:
+    def build(self, input_shape: tuple[int | None, ...], dtype, rng: np.random.Generator) -> tuple[int | None, ...]:
         """Create the parameters for inputs of ``input_shape`` (one sample); return the output shape."""
         self.input_shape = tuple(input_shape)
         self.dtype = np.dtype(dtype)

@@ -24,7 +24,7 @@ What the training loop (nbengine.train) asks of a model:
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar, Iterator
+from typing import Any, ClassVar, Iterator
 
 import numpy as np
 
@@ -68,7 +68,7 @@ class Model:
 
     params: dict[str, np.ndarray]
     grads: dict[str, np.ndarray]
-    settings: object  # an instance of Config
+    settings: Any  # an instance of Config (a dataclass)
     extra_config: dict
     count: int = 0
     correct: int | None = None
@@ -102,7 +102,8 @@ class Model:
     def from_config(cls, config: dict):
         """The model a checkpoint's config describes, with fresh weights."""
         settings, extra = read_config(cls.Config, config)
-        return cls(**dataclasses.asdict(settings), extra_config=extra)
+        build: Any = cls  # a subclass, whose constructor takes its Config's fields and extra_config
+        return build(**dataclasses.asdict(settings), extra_config=extra)
 
     @classmethod
     def param_shapes(cls, config: dict) -> Iterator[tuple[str, tuple[int, ...]]]:

@@ -106,11 +106,11 @@ class CNN(Model):
             shape = layer.build(shape, self.dtype, rng)
         if self.layers[-1] is last:
             last.emit_logits = True
-            self.loss_fn = SoftmaxCrossEntropy()
+            self.loss_fn: SoftmaxCrossEntropy | CrossEntropy = SoftmaxCrossEntropy()
         else:
             self.loss_fn = CrossEntropy()
         self._assemble(self.layers)
-        self.input_grad = None
+        self.input_grad: np.ndarray | None = None
 
     # -- computing -------------------------------------------------------------------
     def _check(self, x: np.ndarray) -> np.ndarray:

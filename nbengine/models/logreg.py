@@ -70,12 +70,12 @@ class LogisticRegression(Model):
         return loss
 
     @property
-    def count(self) -> int:
+    def count(self) -> int:  # type: ignore[override]  # the base's plain attribute, computed here
         """Samples in the last batch."""
         return len(self._last[1])
 
     @property
-    def correct(self) -> int:
+    def correct(self) -> int:  # type: ignore[override]
         """Right predictions in the last batch (counted when asked: a step does not pay for it)."""
         a, y = self._last
         return int(np.sum((a >= 0.5) == (np.asarray(y) == 1)))

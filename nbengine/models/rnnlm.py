@@ -15,10 +15,11 @@ batch (truncated backpropagation through time).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import ClassVar, Iterator
 
 import numpy as np
 
+from nbengine.layers.base import Layer
 from nbengine.layers.embedding import Embedding
 from nbengine.i18n import Msg
 from nbengine.layers.losses import SoftmaxCrossEntropy
@@ -40,10 +41,10 @@ class LanguageModelConfig:
 
 class LanguageModel(Model):
     name = "lm"
-    Config = LanguageModelConfig
-    cell = TimeRNN
+    Config: ClassVar[type] = LanguageModelConfig
+    cell: ClassVar[type[TimeRNN] | type[TimeLSTM]] = TimeRNN
     stateless = False  # it carries a state from batch to batch (see lm_train.evaluate)
-    context = None  # the most tokens it reads at once: no limit
+    context: int | None = None  # the most tokens it reads at once: no limit
 
     def __init__(self, vocab_size: int, embed_size: int = 100, hidden_size: int = 100, seed: int = 0,
                  dtype=np.float32, extra_config: dict | None = None):
@@ -53,7 +54,7 @@ class LanguageModel(Model):
         self.extra_config = dict(extra_config or {})
         self.settings = LanguageModelConfig(vocab_size, embed_size, hidden_size, seed, self.dtype.name)
         cell_name = "lstm" if self.cell is TimeLSTM else "rnn"
-        self.embed = Embedding("embed", vocab_size, embed_size)
+        self.embed: Layer = Embedding("embed", vocab_size, embed_size)
         self.recurrent = self.cell(cell_name, embed_size, hidden_size)
         self.affine = TimeAffine("affine", hidden_size, vocab_size)
         self._assemble([self.embed, self.recurrent, self.affine])

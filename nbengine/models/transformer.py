@@ -47,6 +47,7 @@ class TransformerLM(LanguageModel):
     name = "transformer"
     Config = TransformerConfig
     stateless = True  # each batch is read on its own: evaluation reads overlapping windows
+    context: int  # the most tokens it reads at once
 
     def __init__(self, vocab_size: int, size: int = 64, heads: int = 4, blocks: int = 2, hidden: int | None = None,
                  context: int = 64, seed: int = 0, dtype=np.float32, extra_config: dict | None = None):
