@@ -331,7 +331,7 @@ def _encode_splits(name: str, level: str, parts: Sequence[list[str]], vocab_size
     elif vocab.unk is not None:
         about = Msg(" (with {unk})", unk=UNK)
     else:
-        about = ""
+        about = Msg("")
     unit = Msg("words") if level == "word" else Msg("characters")
     description = Msg("{name}, {unit}: {train:,} train / {valid:,} valid / {test:,} test tokens, "
                       "vocabulary {vocab:,}{about}{note}", name=name, unit=unit, train=len(train), valid=len(valid),

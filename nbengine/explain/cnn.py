@@ -105,11 +105,11 @@ def cnn(model, images, index: int, *, data: str = "", split: str = "train", chec
                 chosen = [int(c) for c in np.argsort(-activity, kind="stable")[:maps]]
             elif layer.kind != "MaxPooling2D" or chosen is None:
                 continue
-            about = {"layer": layer.name, "n": len(chosen), "of": value.shape[2], "size": dims(value.shape[:2])}
+            which = {"layer": layer.name, "n": len(chosen), "of": value.shape[2], "size": dims(value.shape[:2])}
             if layer.kind == "MaxPooling2D":
-                title = Msg("{layer}: {n} of {of} feature maps of {size} (the same channels, pooled)", **about)
+                title = Msg("{layer}: {n} of {of} feature maps of {size} (the same channels, pooled)", **which)
             else:
-                title = Msg("{layer}: {n} of {of} feature maps of {size} (the most active)", **about)
+                title = Msg("{layer}: {n} of {of} feature maps of {size} (the most active)", **which)
             s.append(Maps(layer.name, title, tuple(chosen), tuple(value[:, :, c] for c in chosen)))
 
     predicted = int(np.argmax(probs))
