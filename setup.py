@@ -36,5 +36,6 @@ class BuildWithCatalogs(build_py):
         super().run()
 
 
-if __name__ == "__main__":  # as the build backend runs it (tests/catalog.py imports compile_catalogs)
+# as the build backend runs it (tests/catalog.py imports compile_catalogs)
+if __name__ == "__main__":
     setup(cmdclass={"build_py": BuildWithCatalogs})

@@ -46,18 +46,16 @@ rounds so no pool's spinning threads are timed in another's round.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
-
-from nbengine.i18n import N_
 
 from benchmarks import attention_torch
 from benchmarks.threads import blas_threads, start_thread_pools, with_idle_rounds
 from benchmarks.timing import Rates, Timing, measure
+from nbengine.i18n import N_
 from tests.reference import attention_numpy
-
 
 NBENGINE = "nbengine"
 NUMPY = N_("NumPy (einsum)")  # names are JSON values; the tables show them translated
@@ -110,7 +108,9 @@ def inputs(size: Size, seed: int = 0, dtype=np.float32) -> dict[str, np.ndarray]
     """q, k, v and dout, seeded, standard normal, and the scale 1/√d_k."""
     rng = np.random.default_rng(seed)
     N, T, D = size.batch, size.time, size.d
-    arrays = {name: rng.standard_normal((N, T, D)).astype(dtype) for name in ("q", "k", "v", "dout")}
+    arrays = {
+        name: rng.standard_normal((N, T, D)).astype(dtype) for name in ("q", "k", "v", "dout")
+    }
     return {**arrays, "scale": 1.0 / math.sqrt(D)}
 
 
@@ -122,7 +122,8 @@ def nbengine_step(q, k, v, dout, scale, causal) -> Callable[[], tuple[np.ndarray
     from nbengine.kernels.attention import attention_backward, attention_forward
     from nbengine.kernels.registry import kernel
 
-    forward, backward = kernel(attention_forward), kernel(attention_backward)  # naive or fast, as chosen
+    # naive or fast, as chosen
+    forward, backward = kernel(attention_forward), kernel(attention_backward)
     q, k, v, dout = (a.copy() for a in (q, k, v, dout))
     N, T, _ = q.shape
     S, E = v.shape[1], v.shape[2]
@@ -143,13 +144,22 @@ def numpy_step(q, k, v, dout, scale, causal) -> Callable[[], tuple[np.ndarray, .
 
     def step():
         out, weights = attention_numpy.attention_ref(q, k, v, scale, causal)
-        return (out, *attention_numpy.attention_ref_backward(dout, q, k, v, scale, causal, weights=weights))
+        return (
+            out,
+            *attention_numpy.attention_ref_backward(dout, q, k, v, scale, causal, weights=weights),
+        )
 
     return step
 
 
-def implementations(case: Case, data: Mapping[str, object], *, use_nbengine: bool = True, use_torch: bool = True,
-                    threads: int | None = None) -> dict[str, Callable[[], tuple[np.ndarray, ...]]]:
+def implementations(
+    case: Case,
+    data: Mapping[str, object],
+    *,
+    use_nbengine: bool = True,
+    use_torch: bool = True,
+    threads: int | None = None,
+) -> dict[str, Callable[[], tuple[np.ndarray, ...]]]:
     """One call = forward and backward, per implementation; each returns (out, dq, dk, dv)."""
     args = (data["q"], data["k"], data["v"], data["dout"], data["scale"], case.causal)
     fns: dict[str, Callable[[], tuple[np.ndarray, ...]]] = {}
@@ -158,7 +168,9 @@ def implementations(case: Case, data: Mapping[str, object], *, use_nbengine: boo
     fns[NUMPY] = numpy_step(*args)
     if use_torch:
         for name, formulation in TORCH_NAMES.items():
-            fns[name] = attention_torch.TorchAttention(*args, formulation=formulation, threads=threads).step
+            fns[name] = attention_torch.TorchAttention(
+                *args, formulation=formulation, threads=threads
+            ).step
     return fns
 
 
@@ -179,9 +191,17 @@ def cases(sizes: Sequence[str], size_table: Mapping[str, Size] = SIZES) -> list[
     return [Case(size_table[name], causal) for name in sizes for causal in (False, True)]
 
 
-def run(sizes: Sequence[str] = ("large", "toy"), rounds: int = 5, min_round: float = 0.3,
-        use_torch: bool | None = None, use_nbengine: bool = True, seed: int = 0, idle_rounds: bool = True,
-        libgomp_default: bool = True, size_table: Mapping[str, Size] = SIZES) -> Iterator[Result]:
+def run(
+    sizes: Sequence[str] = ("large", "toy"),
+    rounds: int = 5,
+    min_round: float = 0.3,
+    use_torch: bool | None = None,
+    use_nbengine: bool = True,
+    seed: int = 0,
+    idle_rounds: bool = True,
+    libgomp_default: bool = True,
+    size_table: Mapping[str, Size] = SIZES,
+) -> Iterator[Result]:
     """Yield a Result per (size, causal): every implementation timed with ``measure`` in
     alternating rounds in this process, separated by idle rounds unless ``idle_rounds`` is
     False. ``libgomp_default``: see ``threads.start_thread_pools``. ``size_table`` maps the
@@ -193,7 +213,12 @@ def run(sizes: Sequence[str] = ("large", "toy"), rounds: int = 5, min_round: flo
     threads = numba.get_num_threads()
     with blas_threads(threads):
         for case in cases(sizes, size_table):
-            fns = implementations(case, inputs(case.size, seed), use_nbengine=use_nbengine, use_torch=use_torch,
-                                  threads=threads)
+            fns = implementations(
+                case,
+                inputs(case.size, seed),
+                use_nbengine=use_nbengine,
+                use_torch=use_torch,
+                threads=threads,
+            )
             timings = measure(with_idle_rounds(fns) if idle_rounds else fns, rounds, min_round)
             yield Result(case, {k: t for k, t in timings.items() if k in fns})

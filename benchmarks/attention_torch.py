@@ -44,8 +44,17 @@ def import_torch():
 class TorchAttention:
     """Forward and backward of one attention call on fixed inputs (copies of the NumPy arrays given)."""
 
-    def __init__(self, q: np.ndarray, k: np.ndarray, v: np.ndarray, dout: np.ndarray, scale: float,
-                 causal: bool, formulation: str = "matmul", threads: int | None = None):
+    def __init__(
+        self,
+        q: np.ndarray,
+        k: np.ndarray,
+        v: np.ndarray,
+        dout: np.ndarray,
+        scale: float,
+        causal: bool,
+        formulation: str = "matmul",
+        threads: int | None = None,
+    ):
         if formulation not in FORMULATIONS:
             raise ValueError(f"formulation {formulation!r}: one of {', '.join(FORMULATIONS)}")
         torch = import_torch()
@@ -63,8 +72,9 @@ class TorchAttention:
 
     def forward(self):
         if self.formulation == "sdpa":
-            return self.F.scaled_dot_product_attention(self.q, self.k, self.v, is_causal=self.causal,
-                                                       scale=self.scale)
+            return self.F.scaled_dot_product_attention(
+                self.q, self.k, self.v, is_causal=self.causal, scale=self.scale
+            )
         scores = (self.q @ self.k.transpose(-2, -1)) * self.scale
         if self.hidden is not None:
             scores = scores.masked_fill(self.hidden, float("-inf"))

@@ -95,19 +95,24 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Callable, Iterator, Mapping
 
 import numpy as np
 
+from benchmarks import cnn_torch
+from benchmarks.threads import (
+    blas_threads,
+    cross_penalty,
+    spin_tail,
+    start_thread_pools,
+    with_idle_rounds,
+)
+from benchmarks.timing import Rates, Timing, measure
 from nbengine.data.images import DEFAULT, load_images
 from nbengine.errors import NBEngineError
 from nbengine.i18n import N_, Msg
-
-from benchmarks import cnn_torch
-from benchmarks.threads import blas_threads, cross_penalty, spin_tail, start_thread_pools, with_idle_rounds
-from benchmarks.timing import Rates, Timing, measure
-from tests.reference.cnn_numpy import CONV, HIDDEN, CLASSES, IMAGE, NumpyCNN, geometry
+from tests.reference.cnn_numpy import CLASSES, CONV, HIDDEN, IMAGE, NumpyCNN, geometry
 
 NBENGINE = "nbengine"
 NUMPY = N_("NumPy, im2col (textbook)")  # names are JSON values; the tables show them translated
@@ -167,7 +172,8 @@ def digits(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, str]:
     """n real digits drawn from the shipped mnist_5k (pixels / 255, NHWC float32), their
     labels, and the data set's name."""
     images = load_images(DEFAULT)
-    rows = np.random.default_rng(seed).choice(len(images), size=n, replace=n > len(images))  # sorted by label
+    # sorted by label
+    rows = np.random.default_rng(seed).choice(len(images), size=n, replace=n > len(images))
     chosen = images.subset(rows)
     return chosen.as_float(), chosen.labels, DEFAULT
 
@@ -184,13 +190,25 @@ def start_params(seed: int = 0) -> dict[str, np.ndarray]:
 
 def _cycle(x: np.ndarray, y: np.ndarray, batch: int):
     """A function returning the next of the batches x and y hold, in turn, at each call."""
-    return itertools.cycle([(np.ascontiguousarray(x[i * batch:(i + 1) * batch]), y[i * batch:(i + 1) * batch])
-                            for i in range(len(x) // batch)]).__next__
+    return itertools.cycle(
+        [
+            (np.ascontiguousarray(x[i * batch : (i + 1) * batch]), y[i * batch : (i + 1) * batch])
+            for i in range(len(x) // batch)
+        ]
+    ).__next__
 
 
-def implementations(case: Case, params: Mapping[str, np.ndarray], x: np.ndarray, y: np.ndarray, *,
-                    use_nbengine: bool = True, use_torch: bool = True, threads: int | None = None,
-                    seed: int = 0) -> dict[str, Callable[[], object]]:
+def implementations(
+    case: Case,
+    params: Mapping[str, np.ndarray],
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    use_nbengine: bool = True,
+    use_torch: bool = True,
+    threads: int | None = None,
+    seed: int = 0,
+) -> dict[str, Callable[[], object]]:
     """One call = one training step or one inference batch, per implementation, each on its own weights."""
     import numba
 
@@ -217,14 +235,20 @@ def implementations(case: Case, params: Mapping[str, np.ndarray], x: np.ndarray,
 
     reference = NumpyCNN(params, lr=LR, seed=seed)
     batch_np = _cycle(x, y, case.batch)
-    fns[NUMPY] = (lambda: reference.train_step(*batch_np())) if train else \
-        (lambda: reference.predict_proba(batch_np()[0]))
+    fns[NUMPY] = (
+        (lambda: reference.train_step(*batch_np()))
+        if train
+        else (lambda: reference.predict_proba(batch_np()[0]))
+    )
 
     if use_torch:
         other = cnn_torch.TorchCNN(params, lr=LR, threads=threads, seed=seed)
         batch_t = _cycle(x, y, case.batch)
-        fns[TORCH] = (lambda: other.train_step(*batch_t())) if train else \
-            (lambda: other.predict_proba(batch_t()[0]))
+        fns[TORCH] = (
+            (lambda: other.train_step(*batch_t()))
+            if train
+            else (lambda: other.predict_proba(batch_t()[0]))
+        )
     return fns
 
 
@@ -237,10 +261,17 @@ class Result(Rates):
         return self.case.batch / self.timings[name].median
 
 
-
-def run(batch_sizes=(32, 128), rounds: int = 5, min_round: float = 0.3, use_torch: bool | None = None,
-        use_nbengine: bool = True, modes=MODES, seed: int = 0, idle_rounds: bool = True,
-        libgomp_default: bool = True) -> Iterator[Result]:
+def run(
+    batch_sizes=(32, 128),
+    rounds: int = 5,
+    min_round: float = 0.3,
+    use_torch: bool | None = None,
+    use_nbengine: bool = True,
+    modes=MODES,
+    seed: int = 0,
+    idle_rounds: bool = True,
+    libgomp_default: bool = True,
+) -> Iterator[Result]:
     """Yield a Result per case: every implementation timed with ``measure`` in alternating
     rounds in this process, separated by idle rounds unless ``idle_rounds`` is False.
     ``libgomp_default``: see ``start_thread_pools``, and the module's docstring."""
@@ -256,8 +287,16 @@ def run(batch_sizes=(32, 128), rounds: int = 5, min_round: float = 0.3, use_torc
             for mode in modes:
                 case = Case(mode, batch)
                 n = BATCHES_CYCLED * batch
-                fns = implementations(case, params, x_all[:n], y_all[:n], use_nbengine=use_nbengine,
-                                      use_torch=use_torch, threads=threads, seed=seed)
+                fns = implementations(
+                    case,
+                    params,
+                    x_all[:n],
+                    y_all[:n],
+                    use_nbengine=use_nbengine,
+                    use_torch=use_torch,
+                    threads=threads,
+                    seed=seed,
+                )
                 timings = measure(with_idle_rounds(fns) if idle_rounds else fns, rounds, min_round)
                 yield Result(case, {k: t for k, t in timings.items() if k in fns})
 
@@ -267,9 +306,11 @@ class Interference:
     """What each implementation's thread pool does to the others (see the module's docstring)."""
 
     case: Case
-    tails: dict[str, list[float]]  # cores busy in each slice after one call, while the caller sleeps
+    # cores busy in each slice after one call, while the caller sleeps
+    tails: dict[str, list[float]]
     slice_s: float
-    penalty: dict[tuple[str, str], float]  # (timed, run just before) -> seconds; (a, a) = after an idle pause
+    # (timed, run just before) -> seconds; (a, a) = after an idle pause
+    penalty: dict[tuple[str, str], float]
 
     def quiet_after(self, name: str, threshold: float = 0.05) -> float:
         """Seconds until the process stays below ``threshold`` cores after a call of ``name``."""
@@ -277,9 +318,16 @@ class Interference:
         return (busy[-1] + 1) * self.slice_s if busy else 0.0
 
 
-def interference(batch: int = 32, repeats: int = 7, slices: int = 25, slice_s: float = 0.01,
-                 use_torch: bool | None = None, use_nbengine: bool = True, seed: int = 0,
-                 libgomp_default: bool = True) -> Interference:
+def interference(
+    batch: int = 32,
+    repeats: int = 7,
+    slices: int = 25,
+    slice_s: float = 0.01,
+    use_torch: bool | None = None,
+    use_nbengine: bool = True,
+    seed: int = 0,
+    libgomp_default: bool = True,
+) -> Interference:
     """Measure the thread fight for training steps of ``batch``: the idle tail of each
     implementation's pool, and each one's step alone versus right after another's."""
     import numba
@@ -289,8 +337,15 @@ def interference(batch: int = 32, repeats: int = 7, slices: int = 25, slice_s: f
     case = Case("train", batch)
     x, y, _ = digits(BATCHES_CYCLED * batch, seed)
     with blas_threads(numba.get_num_threads()):
-        fns = implementations(case, start_params(seed), x, y, use_nbengine=use_nbengine, use_torch=use_torch,
-                              seed=seed)
+        fns = implementations(
+            case,
+            start_params(seed),
+            x,
+            y,
+            use_nbengine=use_nbengine,
+            use_torch=use_torch,
+            seed=seed,
+        )
         for fn in fns.values():  # compile and warm up
             fn()
             fn()
@@ -312,11 +367,19 @@ def _first_step(cmd: list[str], env: dict[str, str], timeout: float) -> float:
     """Seconds from starting cmd until it writes a JSON line with "event": "step"; then it is killed."""
     lines: queue.Queue = queue.Queue()
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                            env=env, text=True, bufsize=1)
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        text=True,
+        bufsize=1,
+    )
     err: list[str] = []
-    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout] + [lines.put(None)],
-                     daemon=True).start()
+    threading.Thread(
+        target=lambda: [lines.put(line) for line in proc.stdout] + [lines.put(None)], daemon=True
+    ).start()
     threading.Thread(target=lambda: err.extend(proc.stderr), daemon=True).start()
     try:
         while True:
@@ -324,14 +387,24 @@ def _first_step(cmd: list[str], env: dict[str, str], timeout: float) -> float:
             try:
                 line = lines.get(timeout=max(left, 0))
             except queue.Empty:
-                raise StartupError(Msg("{command}: no step within {seconds} s", command=" ".join(cmd),
-                                       seconds=format(timeout, "g"))) from None
+                raise StartupError(
+                    Msg(
+                        "{command}: no step within {seconds} s",
+                        command=" ".join(cmd),
+                        seconds=format(timeout, "g"),
+                    )
+                ) from None
             if line is None:
                 proc.wait()
                 tail = "".join(err[-3:]).strip()
-                exited = Msg("{command} exited with code {code} before its first step", command=" ".join(cmd),
-                             code=proc.returncode)
-                raise StartupError(Msg("{where}: {problem}", where=exited, problem=tail) if tail else exited)
+                exited = Msg(
+                    "{command} exited with code {code} before its first step",
+                    command=" ".join(cmd),
+                    code=proc.returncode,
+                )
+                raise StartupError(
+                    Msg("{where}: {problem}", where=exited, problem=tail) if tail else exited
+                )
             with contextlib.suppress(ValueError):
                 if json.loads(line).get("event") == "step":
                     return time.perf_counter() - t0
@@ -354,7 +427,9 @@ def startup(timeout: float = 900.0, cache_dir: str | None = None) -> dict[str, f
     cmd = startup_command()
     with contextlib.ExitStack() as stack:
         if cache_dir is None:
-            cache_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="nbengine-numba-cache-"))
+            cache_dir = stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="nbengine-numba-cache-")
+            )
         env = {**os.environ, "NUMBA_CACHE_DIR": cache_dir, "PYTHONUNBUFFERED": "1"}
         cold = _first_step(cmd, env, timeout)
         warm = _first_step(cmd, env, timeout)

@@ -25,12 +25,19 @@ so both run on the same number of cores.
 from __future__ import annotations
 
 import importlib.util
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
-from tests.reference.cnn_numpy import DROPOUT, IMAGE, POOL, POOL_STRIDE, from_textbook, paddings, to_textbook
-
+from tests.reference.cnn_numpy import (
+    DROPOUT,
+    IMAGE,
+    POOL,
+    POOL_STRIDE,
+    from_textbook,
+    paddings,
+    to_textbook,
+)
 
 
 def available() -> bool:
@@ -62,8 +69,14 @@ class TorchCNN:
     without a copy (with one channel the two layouts have the same bytes).
     """
 
-    def __init__(self, params: Mapping[str, np.ndarray], lr: float = 0.01, dropout: float = DROPOUT,
-                 threads: int | None = None, seed: int = 0):
+    def __init__(
+        self,
+        params: Mapping[str, np.ndarray],
+        lr: float = 0.01,
+        dropout: float = DROPOUT,
+        threads: int | None = None,
+        seed: int = 0,
+    ):
         torch = import_torch()
         import torch.nn.functional as F
 
@@ -72,18 +85,23 @@ class TorchCNN:
             torch.set_num_threads(threads)
         torch.manual_seed(seed)
         dtype = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}[
-            np.dtype(params["conv1.w"].dtype)]
+            np.dtype(params["conv1.w"].dtype)
+        ]
 
         # The textbook's layout but for Linear's weights, which PyTorch stores (out, in).
-        self.w = {k: torch.nn.Parameter(torch.tensor(np.ascontiguousarray(_linear_t(k, a)), dtype=dtype))
-                  for k, a in to_textbook(params).items()}
+        self.w = {
+            k: torch.nn.Parameter(torch.tensor(np.ascontiguousarray(_linear_t(k, a)), dtype=dtype))
+            for k, a in to_textbook(params).items()
+        }
         self.pads = {name: _f_pad(*p) for name, p in paddings().items()}
         self.dropout = dropout
         self.opt = torch.optim.SGD(list(self.w.values()), lr=lr)
 
     def _input(self, x: np.ndarray):
         if x.ndim != 4 or x.shape[1:] != IMAGE:
-            raise ValueError(f"expected images of shape (N, {IMAGE[0]}, {IMAGE[1]}, {IMAGE[2]}), got {x.shape}")
+            raise ValueError(
+                f"expected images of shape (N, {IMAGE[0]}, {IMAGE[1]}, {IMAGE[2]}), got {x.shape}"
+            )
         return self.torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2)
 
     def _labels(self, y: np.ndarray):

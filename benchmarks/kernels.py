@@ -41,19 +41,18 @@ import importlib
 import math
 import os
 import platform
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 import numba
 import numpy as np
 
+from benchmarks.timing import Timing, measure
 from nbengine.ctwins import Twins
 from nbengine.errors import NBEngineError
 from nbengine.i18n import N_, Msg, _
 from nbengine.kernels import attention, conv2d, dense, lstm, maxpool, registry
 from nbengine.kernels.conv2d import output_size, sum_parts
-
-from benchmarks.timing import Timing, measure
 
 NAIVE = N_("Numba naive")  # names are JSON values; the tables show them translated
 FAST = N_("Numba fast")
@@ -86,7 +85,8 @@ class Case:
     """One kernel at one size, with its arguments ready (outputs first, as the kernel takes them)."""
 
     kernel: str  # the fast kernel's name, e.g. "conv2d_forward"
-    size: str  # what the size is, e.g. "conv2 of the CNN, batch 32: x (32, 14, 14, 32), w (3, 3, 32, 64)"
+    # what the size is, e.g. "conv2 of the CNN, batch 32: x (32, 14, 14, 32), w (3, 3, 32, 64)"
+    size: str
     fast: Callable  # the Numba fast kernel
     args: tuple  # the naive kernel's arguments
     outputs: tuple[int, ...]  # positions in args of the arrays the kernel writes
@@ -143,17 +143,52 @@ class ConvSize:
         N, H, W, C, K, R, st = self.N, self.H, self.W, self.C, self.K, self.R, self.stride
         OH, pt, _ = output_size(H, R, st, self.padding)
         OW, pl, _ = output_size(W, R, st, self.padding)
-        x, w, b = _rand(rng, (N, H, W, C)), _rand(rng, (R, R, C, K), 1 / math.sqrt(R * R * C)), _rand(rng, K)
+        x, w, b = (
+            _rand(rng, (N, H, W, C)),
+            _rand(rng, (R, R, C, K), 1 / math.sqrt(R * R * C)),
+            _rand(rng, K),
+        )
         macs = N * _valid(H, OH, R, st, pt) * _valid(W, OW, R, st, pl) * C * K
-        size = Msg("{label}: x {x}, w {w}, stride {stride}, padding {padding}", label=Msg(self.label), x=x.shape,
-                   w=w.shape, stride=st, padding=self.padding)
+        size = Msg(
+            "{label}: x {x}, w {w}, stride {stride}, padding {padding}",
+            label=Msg(self.label),
+            x=x.shape,
+            w=w.shape,
+            stride=st,
+            padding=self.padding,
+        )
         dout = _rand(rng, (N, OH, OW, K))
         return [
-            Case("conv2d_forward", size, conv2d.conv2d_forward,
-                 (np.empty((N, OH, OW, K), np.float32), x, w, b, st, st, pt, pl), (0,), 2 * macs, N),
-            Case("conv2d_backward", size, conv2d.conv2d_backward,
-                 (np.empty_like(x), np.empty_like(w), np.empty_like(b), dout, x, w, st, st, pt, pl, True),
-                 (0, 1, 2), 4 * macs, N),
+            Case(
+                "conv2d_forward",
+                size,
+                conv2d.conv2d_forward,
+                (np.empty((N, OH, OW, K), np.float32), x, w, b, st, st, pt, pl),
+                (0,),
+                2 * macs,
+                N,
+            ),
+            Case(
+                "conv2d_backward",
+                size,
+                conv2d.conv2d_backward,
+                (
+                    np.empty_like(x),
+                    np.empty_like(w),
+                    np.empty_like(b),
+                    dout,
+                    x,
+                    w,
+                    st,
+                    st,
+                    pt,
+                    pl,
+                    True,
+                ),
+                (0, 1, 2),
+                4 * macs,
+                N,
+            ),
         ]
 
 
@@ -176,15 +211,41 @@ class PoolSize:
         out, arg = np.empty((N, OH, OW, C), np.float32), np.empty((N, OH, OW, C), np.int32)
         maxpool.maxpool_forward(out, arg, x, k, k, st, st, pt, pl)  # the backward pass's arg
         if self.padding != "valid":
-            size = Msg("{label}: x {x}, window {k}, stride {stride}, padding {padding}", label=Msg(self.label),
-                       x=x.shape, k=k, stride=st, padding=self.padding)
+            size = Msg(
+                "{label}: x {x}, window {k}, stride {stride}, padding {padding}",
+                label=Msg(self.label),
+                x=x.shape,
+                k=k,
+                stride=st,
+                padding=self.padding,
+            )
         else:
-            size = Msg("{label}: x {x}, window {k}, stride {stride}", label=Msg(self.label), x=x.shape, k=k, stride=st)
+            size = Msg(
+                "{label}: x {x}, window {k}, stride {stride}",
+                label=Msg(self.label),
+                x=x.shape,
+                k=k,
+                stride=st,
+            )
         return [
-            Case("maxpool_forward", size, maxpool.maxpool_forward, (out, arg, x, k, k, st, st, pt, pl), (0, 1),
-                 None, N),
-            Case("maxpool_backward", size, maxpool.maxpool_backward,
-                 (np.empty_like(x), _rand(rng, out.shape), arg), (0,), None, N),
+            Case(
+                "maxpool_forward",
+                size,
+                maxpool.maxpool_forward,
+                (out, arg, x, k, k, st, st, pt, pl),
+                (0, 1),
+                None,
+                N,
+            ),
+            Case(
+                "maxpool_backward",
+                size,
+                maxpool.maxpool_backward,
+                (np.empty_like(x), _rand(rng, out.shape), arg),
+                (0,),
+                None,
+                N,
+            ),
         ]
 
 
@@ -200,11 +261,32 @@ class DenseSize:
         x, w, b = _rand(rng, (N, D)), _rand(rng, (D, M), 1 / math.sqrt(D)), _rand(rng, M)
         size = Msg("{label}: x {x}, w {w}", label=Msg(self.label), x=x.shape, w=w.shape)
         return [
-            Case("dense_forward", size, dense.dense_forward, (np.empty((N, M), np.float32), x, w, b), (0,),
-                 2 * N * D * M, N),
-            Case("dense_backward", size, dense.dense_backward,
-                 (np.empty_like(x), np.empty_like(w), np.empty_like(b), _rand(rng, (N, M)), x, w, True),
-                 (0, 1, 2), 4 * N * D * M, N),
+            Case(
+                "dense_forward",
+                size,
+                dense.dense_forward,
+                (np.empty((N, M), np.float32), x, w, b),
+                (0,),
+                2 * N * D * M,
+                N,
+            ),
+            Case(
+                "dense_backward",
+                size,
+                dense.dense_backward,
+                (
+                    np.empty_like(x),
+                    np.empty_like(w),
+                    np.empty_like(b),
+                    _rand(rng, (N, M)),
+                    x,
+                    w,
+                    True,
+                ),
+                (0, 1, 2),
+                4 * N * D * M,
+                N,
+            ),
         ]
 
 
@@ -219,19 +301,57 @@ class LSTMSize:
     def cases(self, rng) -> list[Case]:
         N, T, D, H = self.N, self.T, self.D, self.H
         xs, h0, c0 = _rand(rng, (N, T, D)), _rand(rng, (N, H), 0.5), _rand(rng, (N, H), 0.5)
-        Wx, Wh, b = _rand(rng, (D, 4 * H), 1 / math.sqrt(D)), _rand(rng, (H, 4 * H), 1 / math.sqrt(H)), _rand(rng, 4 * H)
+        Wx, Wh, b = (
+            _rand(rng, (D, 4 * H), 1 / math.sqrt(D)),
+            _rand(rng, (H, 4 * H), 1 / math.sqrt(H)),
+            _rand(rng, 4 * H),
+        )
         new = lambda *shape: np.empty(shape, np.float32)  # noqa: E731
         hs, cs, gates = new(N, T, H), new(N, T, H), new(N, T, 4 * H)
-        naive_of(lstm.lstm_forward)(hs, cs, gates, h0, c0, xs, Wx, Wh, b)  # the states the backward pass reads
-        size = Msg("{label}: batch {N}, {T} steps, D {D}, H {H}", label=Msg(self.label), N=N, T=T, D=D, H=H)
+        # the states the backward pass reads
+        naive_of(lstm.lstm_forward)(hs, cs, gates, h0, c0, xs, Wx, Wh, b)
+        size = Msg(
+            "{label}: batch {N}, {T} steps, D {D}, H {H}", label=Msg(self.label), N=N, T=T, D=D, H=H
+        )
         macs = N * T * 4 * H * (D + H)
         return [
-            Case("lstm_forward", size, lstm.lstm_forward,
-                 (new(N, T, H), new(N, T, H), new(N, T, 4 * H), h0, c0, xs, Wx, Wh, b), (0, 1, 2), 2 * macs, N),
-            Case("lstm_backward", size, lstm.lstm_backward,
-                 (new(N, T, D), new(D, 4 * H), new(H, 4 * H), new(4 * H), new(N, H), new(N, H), new(N, T, H),
-                  new(N, T, H), new(N, T, 4 * H), _rand(rng, (N, T, H)), hs, cs, gates, h0, c0, xs, Wx, Wh),
-                 (0, 1, 2, 3, 4, 5, 6, 7, 8), 4 * macs, N),
+            Case(
+                "lstm_forward",
+                size,
+                lstm.lstm_forward,
+                (new(N, T, H), new(N, T, H), new(N, T, 4 * H), h0, c0, xs, Wx, Wh, b),
+                (0, 1, 2),
+                2 * macs,
+                N,
+            ),
+            Case(
+                "lstm_backward",
+                size,
+                lstm.lstm_backward,
+                (
+                    new(N, T, D),
+                    new(D, 4 * H),
+                    new(H, 4 * H),
+                    new(4 * H),
+                    new(N, H),
+                    new(N, H),
+                    new(N, T, H),
+                    new(N, T, H),
+                    new(N, T, 4 * H),
+                    _rand(rng, (N, T, H)),
+                    hs,
+                    cs,
+                    gates,
+                    h0,
+                    c0,
+                    xs,
+                    Wx,
+                    Wh,
+                ),
+                (0, 1, 2, 3, 4, 5, 6, 7, 8),
+                4 * macs,
+                N,
+            ),
         ]
 
 
@@ -248,17 +368,44 @@ class AttentionSize:
         q, k, v = _rand(rng, (N, T, D)), _rand(rng, (N, T, D)), _rand(rng, (N, T, D))
         scale = 1 / math.sqrt(D)
         out, weights = np.empty((N, T, D), np.float32), np.empty((N, T, T), np.float32)
-        naive_of(attention.attention_forward)(out, weights, q, k, v, scale, self.causal)  # the backward's weights
-        size = (Msg("{label}: q, k, v {shape}, causal", label=Msg(self.label), shape=q.shape) if self.causal
-                else Msg("{label}: q, k, v {shape}", label=Msg(self.label), shape=q.shape))
-        scores = N * (T * (T + 1) // 2 if self.causal else T * T)  # (t, s) pairs the forward loops compute
+        # the backward's weights
+        naive_of(attention.attention_forward)(out, weights, q, k, v, scale, self.causal)
+        size = (
+            Msg("{label}: q, k, v {shape}, causal", label=Msg(self.label), shape=q.shape)
+            if self.causal
+            else Msg("{label}: q, k, v {shape}", label=Msg(self.label), shape=q.shape)
+        )
+        # (t, s) pairs the forward loops compute
+        scores = N * (T * (T + 1) // 2 if self.causal else T * T)
         return [
-            Case("attention_forward", size, attention.attention_forward,
-                 (np.empty_like(out), np.empty_like(weights), q, k, v, scale, self.causal), (0, 1),
-                 2 * scores * 2 * D, N),
-            Case("attention_backward", size, attention.attention_backward,
-                 (np.empty_like(q), np.empty_like(k), np.empty_like(v), _rand(rng, out.shape), weights, q, k, v,
-                  scale), (0, 1, 2), 2 * N * T * T * 4 * D, N),
+            Case(
+                "attention_forward",
+                size,
+                attention.attention_forward,
+                (np.empty_like(out), np.empty_like(weights), q, k, v, scale, self.causal),
+                (0, 1),
+                2 * scores * 2 * D,
+                N,
+            ),
+            Case(
+                "attention_backward",
+                size,
+                attention.attention_backward,
+                (
+                    np.empty_like(q),
+                    np.empty_like(k),
+                    np.empty_like(v),
+                    _rand(rng, out.shape),
+                    weights,
+                    q,
+                    k,
+                    v,
+                    scale,
+                ),
+                (0, 1, 2),
+                2 * N * T * T * 4 * D,
+                N,
+            ),
         ]
 
 
@@ -339,17 +486,21 @@ def check(case: Case, twins: Twins) -> Agreement:
         apart = (a != b) if exact else (np.isnan(a) != np.isnan(b))
         if apart.any():
             at = np.flatnonzero(apart)
-            raise TwinMismatch(f"{case.name}: the C twin's {label} differs from the Numba kernel's at {at.size} "
-                               f"of {a.size} places, first at flat index {at[0]}: Numba {a.reshape(-1)[at[:3]]}, "
-                               f"C {b.reshape(-1)[at[:3]]}")
+            raise TwinMismatch(
+                f"{case.name}: the C twin's {label} differs from the Numba kernel's at {at.size} "
+                f"of {a.size} places, first at flat index {at[0]}: Numba {a.reshape(-1)[at[:3]]}, "
+                f"C {b.reshape(-1)[at[:3]]}"
+            )
         scale = float(np.nanmax(np.abs(a), initial=0.0)) or 1.0
         diff = np.nan_to_num(np.abs(a.astype(np.float64) - b), nan=0.0)
         ulps = float(diff.max()) / (EPS32 * scale)
         if ulps > TOLERANCE:
             at = np.unravel_index(int(diff.argmax()), a.shape)
-            raise TwinMismatch(f"{case.name}: the C twin's {label} differs from the Numba kernel's by "
-                               f"{ulps:.3g} ulp of its largest value {scale:.4g} (allowed: {TOLERANCE}); "
-                               f"at {tuple(int(j) for j in at)}: Numba {a[at]!r}, C {b[at]!r}")
+            raise TwinMismatch(
+                f"{case.name}: the C twin's {label} differs from the Numba kernel's by "
+                f"{ulps:.3g} ulp of its largest value {scale:.4g} (allowed: {TOLERANCE}); "
+                f"at {tuple(int(j) for j in at)}: Numba {a[at]!r}, C {b[at]!r}"
+            )
         if worst.same_bits or ulps > worst.ulps:
             worst = Agreement(False, ulps, label)
     return worst
@@ -362,7 +513,8 @@ def check(case: Case, twins: Twins) -> Agreement:
 class Result:
     case: Case
     agreement: Agreement | None  # None without C
-    timings: dict[int, dict[str, Timing]] = field(default_factory=dict)  # threads -> implementation -> Timing
+    # threads -> implementation -> Timing
+    timings: dict[int, dict[str, Timing]] = field(default_factory=dict)
 
     def gflops(self, threads: int, name: str) -> float | None:
         if self.case.flops is None:
@@ -392,7 +544,9 @@ def thread_counts() -> tuple[int, ...]:
     return (1,) if most == 1 else (1, most)
 
 
-def run(size_table, rounds: int, min_round: float, twins: Twins | None, seed: int = 0) -> Iterator[Result]:
+def run(
+    size_table, rounds: int, min_round: float, twins: Twins | None, seed: int = 0
+) -> Iterator[Result]:
     """Check each case's C twin against its Numba kernel, then time the implementations
     on each thread count in alternating rounds."""
     before = numba.get_num_threads()
@@ -437,11 +591,15 @@ def vector_features() -> str:
     """The SIMD extensions the CPU reports that decide vector width (Linux; else empty)."""
     try:
         with open("/proc/cpuinfo") as f:
-            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+            flags = next(
+                (line.split(":", 1)[1].split() for line in f if line.startswith("flags")), []
+            )
     except OSError:
         return ""
     return " ".join(f for f in ("avx512f", "avx2", "fma", "asimd", "sve") if f in flags)
 
 
 def cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    )

@@ -6,18 +6,17 @@ writes it, vectorised: z = x @ w + b, a = 1 / (1 + exp(-z)), dw = xᵀ(a − y) 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
+from benchmarks.timing import Timing, measure
 from nbengine.i18n import N_
 from nbengine.kernels.logistic import logistic_backward, logistic_forward, logistic_loss
 from nbengine.kernels.registry import kernel
 from nbengine.models.logreg import LogisticRegression
 from nbengine.optim import SGD
-
-from benchmarks.timing import Timing, measure
 from tests.reference.logreg_numpy import numpy_step
 
 LR = 0.1

@@ -26,7 +26,6 @@ from benchmarks.kernels import cores, cpu_name, vector_features
 from benchmarks.threads import blas_threads
 from benchmarks.timing import measure
 
-
 SGEMM_N = 2048
 SGEMM_MIN_ROUND = 0.2  # seconds a timed round lasts at least
 
@@ -63,7 +62,9 @@ def sgemm_gflops(threads: int, n: int = SGEMM_N, rounds: int = 3, min_round: flo
     return 2 * n**3 / t.best / 1e9
 
 
-def machine(thread_counts=None, n: int | None = None, rounds: int = 3, min_round: float | None = None) -> Machine:
+def machine(
+    thread_counts=None, n: int | None = None, rounds: int = 3, min_round: float | None = None
+) -> Machine:
     """The machine's facts and its sgemm rate on each of ``thread_counts`` (default: Numba's thread
     count; the largest is the benchmark's)."""
     import numba
@@ -73,5 +74,14 @@ def machine(thread_counts=None, n: int | None = None, rounds: int = 3, min_round
     counts = sorted(set(thread_counts or (numba.get_num_threads(),)))
     n, min_round = n or SGEMM_N, SGEMM_MIN_ROUND if min_round is None else min_round
     rates = {c: sgemm_gflops(c, n, rounds, min_round) for c in counts}
-    return Machine(cpu_name(), cores(), vector_features(), simd.VECTOR_BITS, simd.REGISTERS, counts[-1], n,
-                   rates[counts[-1]], rates)
+    return Machine(
+        cpu_name(),
+        cores(),
+        vector_features(),
+        simd.VECTOR_BITS,
+        simd.REGISTERS,
+        counts[-1],
+        n,
+        rates[counts[-1]],
+        rates,
+    )

@@ -43,13 +43,27 @@ def measure_machine(out, use_torch: bool, libgomp_default: bool, thread_counts=N
 
 
 def machine_lines(m) -> list[str]:
-    rates = ", ".join(ngettext("{rate} GFLOP/s on {n} thread", "{rate} GFLOP/s on {n} threads", n)
-                      .format(rate=f"{g:.1f}", n=n) for n, g in m.sgemm_by_threads.items())
-    return [_("CPU: {cpu}, {cores} cores; {features}; kernels compiled for {bits}-bit vectors, {registers} registers")
-            .format(cpu=m.cpu, cores=m.cores, features=m.vector_features or _("no vector extensions found"),
-                    bits=m.vector_bits, registers=m.registers),
-            _("sgemm (NumPy float32 {n}×{n}), this run: {rates}; \"sgemm\" columns: each row's GFLOP/s as a share "
-              "of it").format(n=m.sgemm_n, rates=rates)]
+    rates = ", ".join(
+        ngettext("{rate} GFLOP/s on {n} thread", "{rate} GFLOP/s on {n} threads", n).format(
+            rate=f"{g:.1f}", n=n
+        )
+        for n, g in m.sgemm_by_threads.items()
+    )
+    return [
+        _(
+            "CPU: {cpu}, {cores} cores; {features}; kernels compiled for {bits}-bit vectors, {registers} registers"
+        ).format(
+            cpu=m.cpu,
+            cores=m.cores,
+            features=m.vector_features or _("no vector extensions found"),
+            bits=m.vector_bits,
+            registers=m.registers,
+        ),
+        _(
+            'sgemm (NumPy float32 {n}×{n}), this run: {rates}; "sgemm" columns: each row\'s GFLOP/s as a share '
+            "of it"
+        ).format(n=m.sgemm_n, rates=rates),
+    ]
 
 
 def rate(m, gflops: float | None, threads: int | None = None) -> list[str]:
@@ -57,7 +71,10 @@ def rate(m, gflops: float | None, threads: int | None = None) -> list[str]:
     if gflops is None:
         return ["", ""]
     share = m.share(gflops, threads)
-    return [f"{gflops:.1f}" if gflops >= 1 else f"{gflops:.2f}", f"{share:.0%}" if share >= 0.01 else f"{share:.1%}"]
+    return [
+        f"{gflops:.1f}" if gflops >= 1 else f"{gflops:.2f}",
+        f"{share:.0%}" if share >= 0.01 else f"{share:.1%}",
+    ]
 
 
 RATE = [("GFLOP/s", "right"), ("sgemm", "right")]
@@ -84,10 +101,15 @@ class CaseTables:
     def __rich_console__(self, console, options):
         from rich.cells import cell_len
 
-        widths = [max([cell_len(str(t.columns[i].header)) for t in self.tables]
-                      + [cell_len(str(c)) for t in self.tables for c in t.columns[i].cells])
-                  for i in range(len(self.columns) + 1)]
-        if sum(widths) + 3 * len(widths) - 1 <= options.max_width:  # else Rich fits each table on its own
+        widths = [
+            max(
+                [cell_len(str(t.columns[i].header)) for t in self.tables]
+                + [cell_len(str(c)) for t in self.tables for c in t.columns[i].cells]
+            )
+            for i in range(len(self.columns) + 1)
+        ]
+        # else Rich fits each table on its own
+        if sum(widths) + 3 * len(widths) - 1 <= options.max_width:
             for t in self.tables:
                 for column, width in zip(t.columns, widths):
                     column.min_width = width
@@ -106,14 +128,27 @@ def show_results(out, table: CaseTables, use_torch: bool) -> None:
 
 def setup_lines(setup: dict) -> list[str]:
     """The setup in four lines: what each pool runs on, which kernels, the OpenMP wait policy, the environment."""
-    torch = (_("; PyTorch {version} threads: {threads}").format(version=setup["torch"], threads=setup["torch_threads"])
-             if "torch" in setup else "")
+    torch = (
+        _("; PyTorch {version} threads: {threads}").format(
+            version=setup["torch"], threads=setup["torch_threads"]
+        )
+        if "torch" in setup
+        else ""
+    )
     env = ", ".join(f"{k}={v if v is not None else _('unset')}" for k, v in setup["env"].items())
     return [
-        _("{cores} cores; Numba {numba} threading layer {layer}, threads: {threads}; BLAS {blas} threads: "
-          "{blas_threads}").format(cores=setup["cores"], numba=setup["numba"], layer=shown(setup["numba_threading_layer"]),
-                                   threads=setup["numba_threads"], blas=setup["blas"],
-                                   blas_threads=setup["blas_threads"]) + torch,
+        _(
+            "{cores} cores; Numba {numba} threading layer {layer}, threads: {threads}; BLAS {blas} threads: "
+            "{blas_threads}"
+        ).format(
+            cores=setup["cores"],
+            numba=setup["numba"],
+            layer=shown(setup["numba_threading_layer"]),
+            threads=setup["numba_threads"],
+            blas=setup["blas"],
+            blas_threads=setup["blas_threads"],
+        )
+        + torch,
         _("nbengine's rows: the {kernels} kernels").format(kernels=setup["kernels"]),
         _("OpenMP wait policy: {policy}").format(policy=shown(setup["omp_wait_policy"])),
         _("environment: {env}").format(env=env),
@@ -130,7 +165,11 @@ def _with_torch(out, no_torch: bool, available) -> bool:
 
 def _no_idle_said(out, no_idle: bool) -> None:
     if no_idle:
-        out.status(_("no idle pause between rounds: a round may start while the previous one's threads still spin"))
+        out.status(
+            _(
+                "no idle pause between rounds: a round may start while the previous one's threads still spin"
+            )
+        )
 
 
 def _columns(*middle, use_torch: bool) -> list[tuple[str, str]]:
@@ -147,22 +186,46 @@ def logreg(out, rounds: int, min_round: float) -> None:
 
     from benchmarks.logreg import REFERENCE, run, speedup
 
-    out.status(_("Numba threads: {threads}; OMP_NUM_THREADS={omp}; {rounds} rounds of at least {min_round} s; "
-                 "{kernels}").format(threads=numba.get_num_threads(), omp=os.environ.get("OMP_NUM_THREADS", _("unset")),
-                                     rounds=rounds, min_round=f"{min_round:g}", kernels=registry.describe()))
+    out.status(
+        _(
+            "Numba threads: {threads}; OMP_NUM_THREADS={omp}; {rounds} rounds of at least {min_round} s; "
+            "{kernels}"
+        ).format(
+            threads=numba.get_num_threads(),
+            omp=os.environ.get("OMP_NUM_THREADS", _("unset")),
+            rounds=rounds,
+            min_round=f"{min_round:g}",
+            kernels=registry.describe(),
+        )
+    )
     m = measure_machine(out, False, False)
-    table = CaseTables(_("logistic regression, one training step (float32)"),
-                       [(_("median"), "right"), *RATE, ("× NumPy", "right")])
+    table = CaseTables(
+        _("logistic regression, one training step (float32)"),
+        [(_("median"), "right"), *RATE, ("× NumPy", "right")],
+    )
     row = out.gather(lambda cells: table.add_row(*cells))
     for case, timings in run(rounds, min_round):
         table.add_case(case.name)
         for name, t in timings.items():
             ratio = speedup(timings, name)
             gflops = case.flops / t.median / 1e9
-            row([name, fmt_seconds(t.median), *rate(m, gflops), f"{ratio:.2f}"],
-                "bench", case=case.name, N=case.N, D=case.D, implementation=name,
-                reference=name == REFERENCE, median_s=t.median, best_s=t.best, calls_per_round=t.calls,
-                rounds=t.rounds, speedup=ratio, flops=case.flops, gflops=gflops, sgemm_share=m.share(gflops))
+            row(
+                [name, fmt_seconds(t.median), *rate(m, gflops), f"{ratio:.2f}"],
+                "bench",
+                case=case.name,
+                N=case.N,
+                D=case.D,
+                implementation=name,
+                reference=name == REFERENCE,
+                median_s=t.median,
+                best_s=t.best,
+                calls_per_round=t.calls,
+                rounds=t.rounds,
+                speedup=ratio,
+                flops=case.flops,
+                gflops=gflops,
+                sgemm_share=m.share(gflops),
+            )
     out.show(table)
 
 
@@ -174,24 +237,49 @@ SLICES_SHOWN = 12
 def show_interference(out, found) -> None:
     """Two tables: each pool's idle tail, and each training step alone and right after another's."""
     names = list(found.tails)
-    tails = Table(title=_("after one {case}: the process's CPU use while nothing runs")
-                  .format(case=shown(found.case.name)), title_justify="left")
-    for col, just in ((_("implementation"), "left"), (_("busy until"), "right"), (_("CPU burnt idle"), "right"),
-                      (_("cores used in the first {n} slices of {ms} ms").format(n=SLICES_SHOWN,
-                                                                                 ms=f"{found.slice_s * 1e3:g}"),
-                       "left")):
+    tails = Table(
+        title=_("after one {case}: the process's CPU use while nothing runs").format(
+            case=shown(found.case.name)
+        ),
+        title_justify="left",
+    )
+    for col, just in (
+        (_("implementation"), "left"),
+        (_("busy until"), "right"),
+        (_("CPU burnt idle"), "right"),
+        (
+            _("cores used in the first {n} slices of {ms} ms").format(
+                n=SLICES_SHOWN, ms=f"{found.slice_s * 1e3:g}"
+            ),
+            "left",
+        ),
+    ):
         tails.add_column(col, justify=just)
     tail_row = out.gather(lambda cells: tails.add_row(*cells))
     for name in names:
         tail = found.tails[name]
         burnt = sum(tail) * found.slice_s
-        tail_row([shown(name), fmt_seconds(found.quiet_after(name)) if found.quiet_after(name) else "0",
-                  fmt_seconds(burnt) if burnt else "0", " ".join(f"{v:.1f}" for v in tail[:SLICES_SHOWN])],
-                 "idle_tail", case=found.case.name, implementation=name, slice_s=found.slice_s, cores=tail,
-                 quiet_after_s=found.quiet_after(name))
+        tail_row(
+            [
+                shown(name),
+                fmt_seconds(found.quiet_after(name)) if found.quiet_after(name) else "0",
+                fmt_seconds(burnt) if burnt else "0",
+                " ".join(f"{v:.1f}" for v in tail[:SLICES_SHOWN]),
+            ],
+            "idle_tail",
+            case=found.case.name,
+            implementation=name,
+            slice_s=found.slice_s,
+            cores=tail,
+            quiet_after_s=found.quiet_after(name),
+        )
     out.show(tails)
-    after = Table(title=_("one {case}, alone (after an idle pause) and right after another's")
-                  .format(case=shown(found.case.name)), title_justify="left")
+    after = Table(
+        title=_("one {case}, alone (after an idle pause) and right after another's").format(
+            case=shown(found.case.name)
+        ),
+        title_justify="left",
+    )
     after.add_column(_("timed"), justify="left")
     after.add_column(_("alone"), justify="right")
     for other in names:
@@ -202,92 +290,187 @@ def show_interference(out, found) -> None:
         cell = out.gather(row.append)  # each cell of the row is one fact
         for other in names:
             t = found.penalty[(name, other)]
-            cell("" if other == name else f"{fmt_seconds(t)} ({t / alone:.2f}×)",
-                 "after", case=found.case.name, timed=name, after=other if other != name else None,
-                 median_s=t, relative=t / alone)
+            cell(
+                "" if other == name else f"{fmt_seconds(t)} ({t / alone:.2f}×)",
+                "after",
+                case=found.case.name,
+                timed=name,
+                after=other if other != name else None,
+                median_s=t,
+                relative=t / alone,
+            )
         after.add_row(*row)
     out.show(after)
 
 
-def cnn(out, batch_sizes, rounds, min_round, no_torch, startup, interference, no_idle, keep_wait_policy) -> None:
+def cnn(
+    out, batch_sizes, rounds, min_round, no_torch, startup, interference, no_idle, keep_wait_policy
+) -> None:
     from benchmarks import cnn, cnn_torch
 
     use_torch = _with_torch(out, no_torch, cnn_torch.available)
-    out.status(_("{rounds} rounds of at least {min_round} s per implementation, batch sizes {sizes}; about {train} "
-                 "MFLOP per image for training, {infer} for inference").format(
-        rounds=rounds, min_round=f"{min_round:g}", sizes=", ".join(map(str, batch_sizes)),
-        train=f"{cnn.flops_per_image('train') / 1e6:.1f}", infer=f"{cnn.flops_per_image('infer') / 1e6:.1f}"))
+    out.status(
+        _(
+            "{rounds} rounds of at least {min_round} s per implementation, batch sizes {sizes}; about {train} "
+            "MFLOP per image for training, {infer} for inference"
+        ).format(
+            rounds=rounds,
+            min_round=f"{min_round:g}",
+            sizes=", ".join(map(str, batch_sizes)),
+            train=f"{cnn.flops_per_image('train') / 1e6:.1f}",
+            infer=f"{cnn.flops_per_image('infer') / 1e6:.1f}",
+        )
+    )
 
     m = measure_machine(out, use_torch, not keep_wait_policy)
-    table = CaseTables(_("the lesson's MNIST CNN (float32)"), _columns(use_torch=use_torch))  # images/s: in JSON
+    # images/s: in JSON
+    table = CaseTables(_("the lesson's MNIST CNN (float32)"), _columns(use_torch=use_torch))
     _no_idle_said(out, no_idle)
-    results = cnn.run(batch_sizes, rounds, min_round, use_torch=use_torch, idle_rounds=not no_idle,
-                      libgomp_default=not keep_wait_policy)
+    results = cnn.run(
+        batch_sizes,
+        rounds,
+        min_round,
+        use_torch=use_torch,
+        idle_rounds=not no_idle,
+        libgomp_default=not keep_wait_policy,
+    )
     add_row = out.gather(lambda cells: table.add_row(*cells))
     for result in results:
         case = result.case
         table.add_case(case.name)
         for name, t in result.timings.items():
-            row = [name, fmt_seconds(t.median), *rate(m, result.gflops(name)), _ratio(result.ratio(name, cnn.NUMPY))]
+            row = [
+                name,
+                fmt_seconds(t.median),
+                *rate(m, result.gflops(name)),
+                _ratio(result.ratio(name, cnn.NUMPY)),
+            ]
             if use_torch:
                 row.append(_ratio(result.ratio(name, cnn.TORCH)))
-            add_row(row, "bench", case=case.name, mode=case.mode, batch=case.batch, implementation=name,
-                    median_s=t.median, best_s=t.best, calls_per_round=t.calls, rounds=t.rounds,
-                    images_per_s=result.images_per_s(name), gflops=result.gflops(name),
-                    sgemm_share=m.share(result.gflops(name)),
-                    flops_per_image=cnn.flops_per_image(case.mode),
-                    speedup_vs_numpy=result.ratio(name, cnn.NUMPY), speedup_vs_torch=result.ratio(name, cnn.TORCH))
+            add_row(
+                row,
+                "bench",
+                case=case.name,
+                mode=case.mode,
+                batch=case.batch,
+                implementation=name,
+                median_s=t.median,
+                best_s=t.best,
+                calls_per_round=t.calls,
+                rounds=t.rounds,
+                images_per_s=result.images_per_s(name),
+                gflops=result.gflops(name),
+                sgemm_share=m.share(result.gflops(name)),
+                flops_per_image=cnn.flops_per_image(case.mode),
+                speedup_vs_numpy=result.ratio(name, cnn.NUMPY),
+                speedup_vs_torch=result.ratio(name, cnn.TORCH),
+            )
     show_results(out, table, use_torch)
 
     if interference:
         out.status(_("interference: idle tails and steps right after one another"))
-        show_interference(out, cnn.interference(batch_sizes[0], use_torch=use_torch,
-                                               libgomp_default=not keep_wait_policy))
+        show_interference(
+            out,
+            cnn.interference(
+                batch_sizes[0], use_torch=use_torch, libgomp_default=not keep_wait_policy
+            ),
+        )
 
     if startup:
-        out.status(_("start-up: running `nbengine train cnn --epochs 1 --json` with an empty Numba cache, then "
-                     "again"))
+        out.status(
+            _(
+                "start-up: running `nbengine train cnn --epochs 1 --json` with an empty Numba cache, then "
+                "again"
+            )
+        )
         s = cnn.startup()
-        out.fact("startup", _("start-up, process start to the first training step of `{command}`: cold (empty Numba "
-                              "cache) {cold} s, warm (cache filled) {warm} s").format(
-            command=s["command"], cold=f"{s['cold_s']:.1f}", warm=f"{s['warm_s']:.1f}"), **s)
+        out.fact(
+            "startup",
+            _(
+                "start-up, process start to the first training step of `{command}`: cold (empty Numba "
+                "cache) {cold} s, warm (cache filled) {warm} s"
+            ).format(command=s["command"], cold=f"{s['cold_s']:.1f}", warm=f"{s['warm_s']:.1f}"),
+            **s,
+        )
 
 
 # -- the language models ------------------------------------------------------------------------------
 
 
-def language_model(out, kind: str, sizes, rounds, min_round, no_torch, no_idle, keep_wait_policy) -> None:
+def language_model(
+    out, kind: str, sizes, rounds, min_round, no_torch, no_idle, keep_wait_policy
+) -> None:
     """A training step of the RNN or LSTM language model ("rnn", "lstm")."""
     from benchmarks import rnn_torch, rnnlm
 
     use_torch = _with_torch(out, no_torch, rnn_torch.available)
-    out.status(_("{rounds} rounds of at least {min_round} s per implementation; one step = forward, "
-                 "backpropagation through time, clipping to a global norm of {norm}, SGD (η {lr}); sizes {sizes}")
-               .format(rounds=rounds, min_round=f"{min_round:g}", norm=f"{rnnlm.MAX_NORM:g}", lr=f"{rnnlm.LR:g}",
-                       sizes="; ".join(rnnlm.SIZES[s].describe() for s in sizes)))
+    out.status(
+        _(
+            "{rounds} rounds of at least {min_round} s per implementation; one step = forward, "
+            "backpropagation through time, clipping to a global norm of {norm}, SGD (η {lr}); sizes {sizes}"
+        ).format(
+            rounds=rounds,
+            min_round=f"{min_round:g}",
+            norm=f"{rnnlm.MAX_NORM:g}",
+            lr=f"{rnnlm.LR:g}",
+            sizes="; ".join(rnnlm.SIZES[s].describe() for s in sizes),
+        )
+    )
     _no_idle_said(out, no_idle)
 
     m = measure_machine(out, use_torch, not keep_wait_policy)
-    table = CaseTables(_("the {model} language model, one training step (float32)")
-                       .format(model=rnnlm.MODEL_NAMES[kind]), _columns((_("tokens/s"), "right"), use_torch=use_torch))
-    results = rnnlm.run((kind,), sizes, rounds, min_round, use_torch=use_torch,
-                        idle_rounds=not no_idle, libgomp_default=not keep_wait_policy)
+    table = CaseTables(
+        _("the {model} language model, one training step (float32)").format(
+            model=rnnlm.MODEL_NAMES[kind]
+        ),
+        _columns((_("tokens/s"), "right"), use_torch=use_torch),
+    )
+    results = rnnlm.run(
+        (kind,),
+        sizes,
+        rounds,
+        min_round,
+        use_torch=use_torch,
+        idle_rounds=not no_idle,
+        libgomp_default=not keep_wait_policy,
+    )
     add_row = out.gather(lambda cells: table.add_row(*cells))
     for result in results:
         case, size = result.case, result.case.size
         table.add_case(case.name)
         for name, t in result.timings.items():
-            row = [name, fmt_seconds(t.median), f"{result.tokens_per_s(name):,.0f}",
-                   *rate(m, result.gflops(name)), _ratio(result.ratio(name, rnnlm.NUMPY))]
+            row = [
+                name,
+                fmt_seconds(t.median),
+                f"{result.tokens_per_s(name):,.0f}",
+                *rate(m, result.gflops(name)),
+                _ratio(result.ratio(name, rnnlm.NUMPY)),
+            ]
             if use_torch:
                 row.append(_ratio(result.ratio(name, rnnlm.TORCH)))
-            add_row(row, "bench", case=case.name, model=kind, size=size.name, batch=size.batch, time=size.time,
-                    vocab=size.vocab, embed=size.embed, hidden=size.hidden, implementation=name,
-                    median_s=t.median, best_s=t.best, calls_per_round=t.calls, rounds=t.rounds,
-                    tokens_per_s=result.tokens_per_s(name), gflops=result.gflops(name), flops_per_step=case.flops,
-                    sgemm_share=m.share(result.gflops(name)),
-                    speedup_vs_numpy=result.ratio(name, rnnlm.NUMPY),
-                    speedup_vs_torch=result.ratio(name, rnnlm.TORCH))
+            add_row(
+                row,
+                "bench",
+                case=case.name,
+                model=kind,
+                size=size.name,
+                batch=size.batch,
+                time=size.time,
+                vocab=size.vocab,
+                embed=size.embed,
+                hidden=size.hidden,
+                implementation=name,
+                median_s=t.median,
+                best_s=t.best,
+                calls_per_round=t.calls,
+                rounds=t.rounds,
+                tokens_per_s=result.tokens_per_s(name),
+                gflops=result.gflops(name),
+                flops_per_step=case.flops,
+                sgemm_share=m.share(result.gflops(name)),
+                speedup_vs_numpy=result.ratio(name, rnnlm.NUMPY),
+                speedup_vs_torch=result.ratio(name, rnnlm.TORCH),
+            )
     show_results(out, table, use_torch)
 
 
@@ -298,31 +481,64 @@ def attention(out, sizes, rounds, min_round, no_torch, no_idle, keep_wait_policy
     from benchmarks import attention, attention_torch
 
     use_torch = _with_torch(out, no_torch, attention_torch.available)
-    out.status(_("{rounds} rounds of at least {min_round} s per implementation; one call = forward and backward; "
-                 "sizes {sizes}").format(rounds=rounds, min_round=f"{min_round:g}",
-                                        sizes="; ".join(attention.SIZES[s].describe() for s in sizes)))
+    out.status(
+        _(
+            "{rounds} rounds of at least {min_round} s per implementation; one call = forward and backward; "
+            "sizes {sizes}"
+        ).format(
+            rounds=rounds,
+            min_round=f"{min_round:g}",
+            sizes="; ".join(attention.SIZES[s].describe() for s in sizes),
+        )
+    )
     _no_idle_said(out, no_idle)
 
     m = measure_machine(out, use_torch, not keep_wait_policy)
-    table = CaseTables(_("scaled dot-product attention, forward and backward (float32)"),
-                       _columns(use_torch=use_torch))
-    results = attention.run(sizes, rounds, min_round, use_torch=use_torch, idle_rounds=not no_idle,
-                            libgomp_default=not keep_wait_policy)
+    table = CaseTables(
+        _("scaled dot-product attention, forward and backward (float32)"),
+        _columns(use_torch=use_torch),
+    )
+    results = attention.run(
+        sizes,
+        rounds,
+        min_round,
+        use_torch=use_torch,
+        idle_rounds=not no_idle,
+        libgomp_default=not keep_wait_policy,
+    )
     add_row = out.gather(lambda cells: table.add_row(*cells))
     for result in results:
         case, size = result.case, result.case.size
         table.add_case(case.name)
         for name, t in result.timings.items():
-            row = [name, fmt_seconds(t.median), *rate(m, result.gflops(name)),
-                   _ratio(result.ratio(name, attention.NUMPY))]
+            row = [
+                name,
+                fmt_seconds(t.median),
+                *rate(m, result.gflops(name)),
+                _ratio(result.ratio(name, attention.NUMPY)),
+            ]
             if use_torch:
                 row.append(_ratio(result.ratio(name, attention.TORCH)))
-            add_row(row, "bench", case=case.name, size=size.name, batch=size.batch, time=size.time, d=size.d,
-                    causal=case.causal, implementation=name, median_s=t.median, best_s=t.best,
-                    calls_per_round=t.calls, rounds=t.rounds, gflops=result.gflops(name), flops=case.flops,
-                    sgemm_share=m.share(result.gflops(name)),
-                    speedup_vs_numpy=result.ratio(name, attention.NUMPY),
-                    speedup_vs_torch=result.ratio(name, attention.TORCH))
+            add_row(
+                row,
+                "bench",
+                case=case.name,
+                size=size.name,
+                batch=size.batch,
+                time=size.time,
+                d=size.d,
+                causal=case.causal,
+                implementation=name,
+                median_s=t.median,
+                best_s=t.best,
+                calls_per_round=t.calls,
+                rounds=t.rounds,
+                gflops=result.gflops(name),
+                flops=case.flops,
+                sgemm_share=m.share(result.gflops(name)),
+                speedup_vs_numpy=result.ratio(name, attention.NUMPY),
+                speedup_vs_torch=result.ratio(name, attention.TORCH),
+            )
     show_results(out, table, use_torch)
     if use_torch:
         out.show(_("× PyTorch: against the faster of PyTorch's two formulations in each case."))
@@ -335,16 +551,32 @@ def transformer(out, sizes, rounds, min_round, no_torch, no_idle, keep_wait_poli
     from benchmarks import rnn_torch, transformer
 
     use_torch = _with_torch(out, no_torch, rnn_torch.available)
-    out.status(_("{rounds} rounds of at least {min_round} s per implementation; one step = forward, backward, "
-                 "clipping to a global norm of {norm}, Adam (η {lr}); sizes {sizes}")
-               .format(rounds=rounds, min_round=f"{min_round:g}", norm=f"{transformer.MAX_NORM:g}",
-                       lr=f"{transformer.LR:g}", sizes="; ".join(transformer.SIZES[s].describe() for s in sizes)))
+    out.status(
+        _(
+            "{rounds} rounds of at least {min_round} s per implementation; one step = forward, backward, "
+            "clipping to a global norm of {norm}, Adam (η {lr}); sizes {sizes}"
+        ).format(
+            rounds=rounds,
+            min_round=f"{min_round:g}",
+            norm=f"{transformer.MAX_NORM:g}",
+            lr=f"{transformer.LR:g}",
+            sizes="; ".join(transformer.SIZES[s].describe() for s in sizes),
+        )
+    )
     _no_idle_said(out, no_idle)
     m = measure_machine(out, use_torch, not keep_wait_policy)
-    table = CaseTables(_("the Transformer language model, one training step (float32)"),
-                       _columns((_("tokens/s"), "right"), use_torch=use_torch))
-    results = transformer.run(sizes, rounds, min_round, use_torch=use_torch, idle_rounds=not no_idle,
-                              libgomp_default=not keep_wait_policy)
+    table = CaseTables(
+        _("the Transformer language model, one training step (float32)"),
+        _columns((_("tokens/s"), "right"), use_torch=use_torch),
+    )
+    results = transformer.run(
+        sizes,
+        rounds,
+        min_round,
+        use_torch=use_torch,
+        idle_rounds=not no_idle,
+        libgomp_default=not keep_wait_policy,
+    )
     add_row = out.gather(lambda cells: table.add_row(*cells))
     checked = []
     for result in results:
@@ -352,23 +584,51 @@ def transformer(out, sizes, rounds, min_round, no_torch, no_idle, keep_wait_poli
         checked.append(result)
         table.add_case(case.name)
         for name, t in result.timings.items():
-            row = [name, fmt_seconds(t.median), f"{result.tokens_per_s(name):,.0f}",
-                   *rate(m, result.gflops(name)), _ratio(result.ratio(name, transformer.NUMPY))]
+            row = [
+                name,
+                fmt_seconds(t.median),
+                f"{result.tokens_per_s(name):,.0f}",
+                *rate(m, result.gflops(name)),
+                _ratio(result.ratio(name, transformer.NUMPY)),
+            ]
             if use_torch:
                 row.append(_ratio(result.ratio(name, transformer.TORCH)))
-            add_row(row, "bench", case=case.name, size=size.name, batch=size.batch, time=size.time,
-                    vocab=size.vocab, d=size.size, heads=size.heads, blocks=size.blocks, hidden=size.hidden,
-                    implementation=name, median_s=t.median, best_s=t.best,
-                    calls_per_round=t.calls, rounds=t.rounds, tokens_per_s=result.tokens_per_s(name),
-                    gflops=result.gflops(name), flops_per_step=case.flops, sgemm_share=m.share(result.gflops(name)),
-                    speedup_vs_numpy=result.ratio(name, transformer.NUMPY),
-                    speedup_vs_torch=result.ratio(name, transformer.TORCH))
+            add_row(
+                row,
+                "bench",
+                case=case.name,
+                size=size.name,
+                batch=size.batch,
+                time=size.time,
+                vocab=size.vocab,
+                d=size.size,
+                heads=size.heads,
+                blocks=size.blocks,
+                hidden=size.hidden,
+                implementation=name,
+                median_s=t.median,
+                best_s=t.best,
+                calls_per_round=t.calls,
+                rounds=t.rounds,
+                tokens_per_s=result.tokens_per_s(name),
+                gflops=result.gflops(name),
+                flops_per_step=case.flops,
+                sgemm_share=m.share(result.gflops(name)),
+                speedup_vs_numpy=result.ratio(name, transformer.NUMPY),
+                speedup_vs_torch=result.ratio(name, transformer.TORCH),
+            )
     show_results(out, table, use_torch)
     for r in checked:
         losses = ", ".join(f"{n} {v:.6f}" for n, v in r.losses.items())
-        out.fact("losses", _("{size}: the loss on the first batch, from the same weights, before timing: {losses}")
-                 .format(size=r.case.size.name, losses=losses), case=r.case.name, size=r.case.size.name,
-                 losses=r.losses)
+        out.fact(
+            "losses",
+            _(
+                "{size}: the loss on the first batch, from the same weights, before timing: {losses}"
+            ).format(size=r.case.size.name, losses=losses),
+            case=r.case.name,
+            size=r.case.size.name,
+            losses=r.losses,
+        )
 
 
 # -- the naive kernels against C ----------------------------------------------------------------------
@@ -383,38 +643,72 @@ def _compile_twins(out, setup: dict):
     except ctwins.NoCompiler as e:
         setup["compiler"] = None
         return None, _("{reason}: the Numba rows only").format(reason=e)
-    out.status(_("compiling the C twins with {command} ({version})").format(command=" ".join(compiler.command),
-                                                                          version=compiler.version))
+    out.status(
+        _("compiling the C twins with {command} ({version})").format(
+            command=" ".join(compiler.command), version=compiler.version
+        )
+    )
     twins = ctwins.load(ctwins.build(compiler))
     built = twins.build
-    setup["compiler"] = {"command": list(compiler.command), "origin": compiler.origin,
-                         "version": compiler.version, "flags": list(built.flags), "openmp": built.openmp,
-                         "library": str(built.path), "cached": built.cached}
-    return twins, (_("C compiler: {version} ({origin}), flags: {flags}").format(
-        version=compiler.version, origin=compiler.origin, flags=" ".join(built.flags))
-        + ("" if built.openmp else _("; no OpenMP: the C twins run on one thread")))
+    setup["compiler"] = {
+        "command": list(compiler.command),
+        "origin": compiler.origin,
+        "version": compiler.version,
+        "flags": list(built.flags),
+        "openmp": built.openmp,
+        "library": str(built.path),
+        "cached": built.cached,
+    }
+    return twins, (
+        _("C compiler: {version} ({origin}), flags: {flags}").format(
+            version=compiler.version, origin=compiler.origin, flags=" ".join(built.flags)
+        )
+        + ("" if built.openmp else _("; no OpenMP: the C twins run on one thread"))
+    )
 
 
 def kernels(out, sizes: str, rounds: int, min_round: float, keep_wait_policy: bool) -> None:
     from benchmarks import kernels, threads
 
     threads.start_thread_pools(use_torch=False, libgomp_default=not keep_wait_policy)
-    setup = {**threads.thread_setup(), "cpu": kernels.cpu_name(), "vector_features": kernels.vector_features(),
-             "sizes": sizes}
+    setup = {
+        **threads.thread_setup(),
+        "cpu": kernels.cpu_name(),
+        "vector_features": kernels.vector_features(),
+        "sizes": sizes,
+    }
     twins, compiler_line = _compile_twins(out, setup)
     counts = kernels.thread_counts()
     m = measure_machine(out, False, not keep_wait_policy, counts)
-    out.fact("setup", [compiler_line, _("Numba {numba}, threading layer {layer}").format(
-        numba=setup["numba"], layer=shown(setup["numba_threading_layer"]))], **setup)
-    out.status(_("{rounds} rounds of at least {min_round} s per implementation, on {threads}; {sizes} sizes").format(
-        rounds=rounds, min_round=f"{min_round:g}", sizes=sizes,
-        threads=_(" and ").join(ngettext("{n} thread", "{n} threads", n).format(n=n) for n in counts)))
+    out.fact(
+        "setup",
+        [
+            compiler_line,
+            _("Numba {numba}, threading layer {layer}").format(
+                numba=setup["numba"], layer=shown(setup["numba_threading_layer"])
+            ),
+        ],
+        **setup,
+    )
+    out.status(
+        _(
+            "{rounds} rounds of at least {min_round} s per implementation, on {threads}; {sizes} sizes"
+        ).format(
+            rounds=rounds,
+            min_round=f"{min_round:g}",
+            sizes=sizes,
+            threads=_(" and ").join(
+                ngettext("{n} thread", "{n} threads", n).format(n=n) for n in counts
+            ),
+        )
+    )
 
     columns = []
     for n in counts:
         # the share of the sgemm rate only (GFLOP/s is in the JSON lines), so two thread counts fit 80 columns
-        columns += [(ngettext("{n} thread", "{n} threads", n).format(n=n), "right"), RATE[1]] \
-            + ([] if twins is None else [("× C", "right")])
+        columns += [(ngettext("{n} thread", "{n} threads", n).format(n=n), "right"), RATE[1]] + (
+            [] if twins is None else [("× C", "right")]
+        )
     table = CaseTables(_("the naive kernels against their C twins (float32)"), columns)
     described, agreements = [], []
     check = out.gather(agreements.append)
@@ -424,9 +718,15 @@ def kernels(out, sizes: str, rounds: int, min_round: float, keep_wait_policy: bo
             described.append(case.size)
         if result.agreement is not None:
             a = result.agreement
-            check(f"{case.name} {a.describe()}" + (f" ({a.output})" if a.output else ""),
-                  "check", kernel=case.name, size=case.size, same_bits=a.same_bits, ulps=a.ulps,
-                  output=a.output or None)
+            check(
+                f"{case.name} {a.describe()}" + (f" ({a.output})" if a.output else ""),
+                "check",
+                kernel=case.name,
+                size=case.size,
+                same_bits=a.same_bits,
+                ulps=a.ulps,
+                output=a.output or None,
+            )
         table.add_case(case.kernel)
         for name in result.timings[counts[0]]:
             row = [name]
@@ -434,12 +734,24 @@ def kernels(out, sizes: str, rounds: int, min_round: float, keep_wait_policy: bo
             for n in counts:
                 t = result.timings[n][name]
                 ratio = result.speed_vs_c(n, name)
-                cells([fmt_seconds(t.median), rate(m, result.gflops(n, name), n)[1]]
-                      + ([] if twins is None else ["" if name == kernels.C else _ratio(ratio)]),
-                      "bench", kernel=case.name, fast_kernel=case.kernel, size=case.size, implementation=name,
-                      threads=n, median_s=t.median, best_s=t.best, calls_per_round=t.calls, rounds=t.rounds,
-                      flops=case.flops, gflops=result.gflops(n, name), speed_vs_c=ratio,
-                      sgemm_share=m.share(result.gflops(n, name), n))
+                cells(
+                    [fmt_seconds(t.median), rate(m, result.gflops(n, name), n)[1]]
+                    + ([] if twins is None else ["" if name == kernels.C else _ratio(ratio)]),
+                    "bench",
+                    kernel=case.name,
+                    fast_kernel=case.kernel,
+                    size=case.size,
+                    implementation=name,
+                    threads=n,
+                    median_s=t.median,
+                    best_s=t.best,
+                    calls_per_round=t.calls,
+                    rounds=t.rounds,
+                    flops=case.flops,
+                    gflops=result.gflops(n, name),
+                    speed_vs_c=ratio,
+                    sgemm_share=m.share(result.gflops(n, name), n),
+                )
             table.add_row(*row)
 
     out.show(_("sizes: {sizes}").format(sizes="; ".join(shown(s) for s in described)))
@@ -448,14 +760,22 @@ def kernels(out, sizes: str, rounds: int, min_round: float, keep_wait_policy: bo
         if twins is None:
             c_threads = ""
         elif twins.openmp:
-            c_threads = _("; the C twins run the same loops with an OpenMP parallel for on {n} threads (the kernels "
-                          "without prange stay on one thread in both)").format(n=counts[-1])
+            c_threads = _(
+                "; the C twins run the same loops with an OpenMP parallel for on {n} threads (the kernels "
+                "without prange stay on one thread in both)"
+            ).format(n=counts[-1])
         else:
             c_threads = _("; the C twins have no OpenMP here: their time is their one-thread time")
-        out.show(_("{n} threads: the Numba kernels run their prange loops on {n} threads{more}.")
-                 .format(n=counts[-1], more=c_threads))
+        out.show(
+            _("{n} threads: the Numba kernels run their prange loops on {n} threads{more}.").format(
+                n=counts[-1], more=c_threads
+            )
+        )
     if twins is not None:
         out.show(_("× C: the C twin's median time over the row's (above 1: faster than C)."))
-        out.show(_("the C twins' outputs against the Numba naive kernels' (the largest difference, in float32 units "
-                   "in the last place of the output's largest value): {agreements}")
-                 .format(agreements="; ".join(agreements)))
+        out.show(
+            _(
+                "the C twins' outputs against the Numba naive kernels' (the largest difference, in float32 units "
+                "in the last place of the output's largest value): {agreements}"
+            ).format(agreements="; ".join(agreements))
+        )

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -62,8 +62,14 @@ class TorchLM:
 
     kind = ""
 
-    def __init__(self, params: Mapping[str, np.ndarray], lr: float = 0.1, max_norm: float | None = 0.25,
-                 threads: int | None = None, seed: int = 0):
+    def __init__(
+        self,
+        params: Mapping[str, np.ndarray],
+        lr: float = 0.1,
+        max_norm: float | None = 0.25,
+        threads: int | None = None,
+        seed: int = 0,
+    ):
         torch = import_torch()
         import torch.nn.functional as F
 
@@ -73,7 +79,8 @@ class TorchLM:
         torch.manual_seed(seed)
         k = self.kind
         dtype = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}[
-            np.dtype(params["embed.W"].dtype)]
+            np.dtype(params["embed.W"].dtype)
+        ]
         V, D = params["embed.W"].shape
         H = params[f"{k}.Wh"].shape[0]
         self.embed = torch.nn.Embedding(V, D, dtype=dtype)
@@ -85,8 +92,14 @@ class TorchLM:
             for name, value in self._to_torch(params).items():
                 self._tensor(name).copy_(torch.from_numpy(value))
             self.recurrent.bias_hh_l0.zero_()
-        self.trainable = [self.embed.weight, self.recurrent.weight_ih_l0, self.recurrent.weight_hh_l0,
-                          self.recurrent.bias_ih_l0, self.affine.weight, self.affine.bias]
+        self.trainable = [
+            self.embed.weight,
+            self.recurrent.weight_ih_l0,
+            self.recurrent.weight_hh_l0,
+            self.recurrent.bias_ih_l0,
+            self.affine.weight,
+            self.affine.bias,
+        ]
         self.lr, self.max_norm = lr, max_norm
         self.opt = torch.optim.SGD(self.trainable, lr=lr)
         self.state = None
@@ -94,29 +107,43 @@ class TorchLM:
     # -- layouts ------------------------------------------------------------------------------
 
     def _tensor(self, name: str):
-        return {"embed.W": self.embed.weight, "Wx": self.recurrent.weight_ih_l0, "Wh": self.recurrent.weight_hh_l0,
-                "b": self.recurrent.bias_ih_l0, "affine.W": self.affine.weight, "affine.b": self.affine.bias}[name]
+        return {
+            "embed.W": self.embed.weight,
+            "Wx": self.recurrent.weight_ih_l0,
+            "Wh": self.recurrent.weight_hh_l0,
+            "b": self.recurrent.bias_ih_l0,
+            "affine.W": self.affine.weight,
+            "affine.b": self.affine.bias,
+        }[name]
 
     def _gates(self, a: np.ndarray, order, axis: int) -> np.ndarray:
         return reorder_gates(a, order, axis) if self.kind == "lstm" else np.ascontiguousarray(a)
 
     def _to_torch(self, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         k = self.kind
-        return {"embed.W": np.ascontiguousarray(params["embed.W"]),
-                "Wx": self._gates(params[f"{k}.Wx"].T, TORCH_FROM_NBENGINE, 0),
-                "Wh": self._gates(params[f"{k}.Wh"].T, TORCH_FROM_NBENGINE, 0),
-                "b": self._gates(params[f"{k}.b"], TORCH_FROM_NBENGINE, 0),
-                "affine.W": np.ascontiguousarray(params["affine.W"].T),
-                "affine.b": np.ascontiguousarray(params["affine.b"])}
+        return {
+            "embed.W": np.ascontiguousarray(params["embed.W"]),
+            "Wx": self._gates(params[f"{k}.Wx"].T, TORCH_FROM_NBENGINE, 0),
+            "Wh": self._gates(params[f"{k}.Wh"].T, TORCH_FROM_NBENGINE, 0),
+            "b": self._gates(params[f"{k}.b"], TORCH_FROM_NBENGINE, 0),
+            "affine.W": np.ascontiguousarray(params["affine.W"].T),
+            "affine.b": np.ascontiguousarray(params["affine.b"]),
+        }
 
     def _to_nbengine(self, get) -> dict[str, np.ndarray]:
         k = self.kind
-        a = {name: get(self._tensor(name)) for name in ("embed.W", "Wx", "Wh", "b", "affine.W", "affine.b")}
-        return {"embed.W": a["embed.W"],
-                f"{k}.Wx": self._gates(a["Wx"], NBENGINE_FROM_TORCH, 0).T.copy(),
-                f"{k}.Wh": self._gates(a["Wh"], NBENGINE_FROM_TORCH, 0).T.copy(),
-                f"{k}.b": self._gates(a["b"], NBENGINE_FROM_TORCH, 0),
-                "affine.W": a["affine.W"].T.copy(), "affine.b": a["affine.b"]}
+        a = {
+            name: get(self._tensor(name))
+            for name in ("embed.W", "Wx", "Wh", "b", "affine.W", "affine.b")
+        }
+        return {
+            "embed.W": a["embed.W"],
+            f"{k}.Wx": self._gates(a["Wx"], NBENGINE_FROM_TORCH, 0).T.copy(),
+            f"{k}.Wh": self._gates(a["Wh"], NBENGINE_FROM_TORCH, 0).T.copy(),
+            f"{k}.b": self._gates(a["b"], NBENGINE_FROM_TORCH, 0),
+            "affine.W": a["affine.W"].T.copy(),
+            "affine.b": a["affine.b"],
+        }
 
     def params(self) -> dict[str, np.ndarray]:
         """The parameters in nbengine's names and layouts (copies)."""
@@ -137,9 +164,13 @@ class TorchLM:
         ts = torch.from_numpy(np.asarray(ts, np.int64))
         hs, state = self.recurrent(self.embed(xs), self.state)
         # the state goes on to the next call, the graph behind it does not
-        self.state = tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+        self.state = (
+            tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+        )
         scores = self.affine(hs)
-        return self.F.cross_entropy(scores.reshape(-1, scores.shape[-1]), ts.reshape(-1), ignore_index=-1)
+        return self.F.cross_entropy(
+            scores.reshape(-1, scores.shape[-1]), ts.reshape(-1), ignore_index=-1
+        )
 
     def loss_and_backward(self, xs: np.ndarray, ts: np.ndarray) -> float:
         """Forward and BPTT without clipping or an update; ``grads()`` then holds the gradients."""

@@ -61,18 +61,16 @@ timeout nbengine's PTB step took 77–109 ms. benchmarks/README.md has the rest.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
-
-from nbengine.i18n import N_
 
 from benchmarks import rnn_torch
 from benchmarks.threads import blas_threads, start_thread_pools, with_idle_rounds
 from benchmarks.timing import Rates, Timing, measure
+from nbengine.i18n import N_
 from tests.reference.rnn_numpy import NumpyLSTMLM, NumpyRNNLM
-
 
 NBENGINE = "nbengine"
 NUMPY = N_("NumPy (textbook)")  # names are JSON values; the tables show them translated
@@ -139,7 +137,9 @@ class Case:
 # -- data --------------------------------------------------------------------------------
 
 
-def token_batches(size: Size, n_batches: int = BATCHES_CYCLED, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+def token_batches(
+    size: Size, n_batches: int = BATCHES_CYCLED, seed: int = 0
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """n_batches consecutive (xs, ts) pairs of int64 (N, T) from one random stream of token ids.
 
     As the textbook's training loop cuts a corpus: row n of every batch reads
@@ -160,7 +160,9 @@ def token_batches(size: Size, n_batches: int = BATCHES_CYCLED, seed: int = 0) ->
     return batches
 
 
-def _cycle(batches: Sequence[tuple[np.ndarray, np.ndarray]]) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
+def _cycle(
+    batches: Sequence[tuple[np.ndarray, np.ndarray]],
+) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
     """A function returning the next batch, in turn, at each call (its own copies)."""
     parts = [(xs.copy(), ts.copy()) for xs, ts in batches]
     state = {"i": -1}
@@ -179,7 +181,13 @@ def nbengine_model(kind: str, size: Size, seed: int = 0, dtype=np.float32):
     from nbengine.models.rnnlm import LSTMLM, RNNLM
 
     cls = {"lstm": LSTMLM, "rnn": RNNLM}[kind]
-    return cls(vocab_size=size.vocab, embed_size=size.embed, hidden_size=size.hidden, seed=seed, dtype=dtype)
+    return cls(
+        vocab_size=size.vocab,
+        embed_size=size.embed,
+        hidden_size=size.hidden,
+        seed=seed,
+        dtype=dtype,
+    )
 
 
 def start_params(kind: str, size: Size, seed: int = 0) -> dict[str, np.ndarray]:
@@ -187,9 +195,16 @@ def start_params(kind: str, size: Size, seed: int = 0) -> dict[str, np.ndarray]:
     return {k: v.copy() for k, v in nbengine_model(kind, size, seed).params.items()}
 
 
-def implementations(case: Case, params: Mapping[str, np.ndarray], batches: Sequence[tuple[np.ndarray, np.ndarray]],
-                    *, use_nbengine: bool = True, use_torch: bool = True, threads: int | None = None,
-                    seed: int = 0) -> dict[str, Callable[[], object]]:
+def implementations(
+    case: Case,
+    params: Mapping[str, np.ndarray],
+    batches: Sequence[tuple[np.ndarray, np.ndarray]],
+    *,
+    use_nbengine: bool = True,
+    use_torch: bool = True,
+    threads: int | None = None,
+    seed: int = 0,
+) -> dict[str, Callable[[], object]]:
     """One call = one training step (forward, BPTT, clip, SGD) per implementation, each on its own weights."""
     import numba
 
@@ -236,11 +251,18 @@ class Result(Rates):
         return self.case.size.tokens / self.timings[name].median
 
 
-
-def run(kinds: Sequence[str] = ("lstm",), sizes: Sequence[str] = ("ptb", "toy"), rounds: int = 5,
-        min_round: float = 0.3, use_torch: bool | None = None, use_nbengine: bool = True, seed: int = 0,
-        idle_rounds: bool = True, libgomp_default: bool = True, size_table: Mapping[str, Size] = SIZES
-        ) -> Iterator[Result]:
+def run(
+    kinds: Sequence[str] = ("lstm",),
+    sizes: Sequence[str] = ("ptb", "toy"),
+    rounds: int = 5,
+    min_round: float = 0.3,
+    use_torch: bool | None = None,
+    use_nbengine: bool = True,
+    seed: int = 0,
+    idle_rounds: bool = True,
+    libgomp_default: bool = True,
+    size_table: Mapping[str, Size] = SIZES,
+) -> Iterator[Result]:
     """Yield a Result per (model, size): every implementation timed with ``measure`` in
     alternating rounds in this process, separated by idle rounds unless ``idle_rounds``
     is False. ``libgomp_default``: see ``threads.start_thread_pools``. ``size_table``
@@ -254,9 +276,14 @@ def run(kinds: Sequence[str] = ("lstm",), sizes: Sequence[str] = ("ptb", "toy"),
         for kind in kinds:
             for size_name in sizes:
                 case = Case(kind, size_table[size_name])
-                fns = implementations(case, start_params(kind, case.size, seed),
-                                      token_batches(case.size, BATCHES_CYCLED, seed), use_nbengine=use_nbengine,
-                                      use_torch=use_torch, threads=threads, seed=seed)
+                fns = implementations(
+                    case,
+                    start_params(kind, case.size, seed),
+                    token_batches(case.size, BATCHES_CYCLED, seed),
+                    use_nbengine=use_nbengine,
+                    use_torch=use_torch,
+                    threads=threads,
+                    seed=seed,
+                )
                 timings = measure(with_idle_rounds(fns) if idle_rounds else fns, rounds, min_round)
                 yield Result(case, {k: t for k, t in timings.items() if k in fns})
-

@@ -27,7 +27,7 @@ import importlib
 import os
 import sys
 import time
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -44,9 +44,12 @@ def import_torch():
 def torch_thread_info() -> dict[str, object]:
     """PyTorch's version and thread settings (imports torch)."""
     torch = import_torch()
-    return {"torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "torch_interop_threads": torch.get_num_interop_threads(),
-            "torch_parallel": torch.__config__.parallel_info().splitlines()[-1].strip()}
+    return {
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "torch_interop_threads": torch.get_num_interop_threads(),
+        "torch_parallel": torch.__config__.parallel_info().splitlines()[-1].strip(),
+    }
 
 
 class _OpenBLAS:
@@ -61,7 +64,9 @@ class _OpenBLAS:
         self.lib = self.get = self.set = self.config = None
         try:
             with open("/proc/self/maps") as f:
-                paths = {line.split()[-1] for line in f if "openblas" in line.lower() and ".so" in line}
+                paths = {
+                    line.split()[-1] for line in f if "openblas" in line.lower() and ".so" in line
+                }
         except OSError:
             return
         for path in sorted(paths):
@@ -129,7 +134,9 @@ def spin_tail(fn: Callable[[], object], slices: int = 20, slice_s: float = 0.01)
     return [cpu_use(slice_s) for _ in range(slices)]
 
 
-def cross_penalty(fns: Mapping[str, Callable[[], object]], repeats: int = 7) -> dict[tuple[str, str], float]:
+def cross_penalty(
+    fns: Mapping[str, Callable[[], object]], repeats: int = 7
+) -> dict[tuple[str, str], float]:
     """Median seconds of one call of a, alone (key (a, a)) and right after a call of b (key (a, b)).
 
     "Alone" calls follow a settle(), so no other pool is spinning.
@@ -200,8 +207,10 @@ def start_thread_pools(use_torch: bool, libgomp_default: bool = True) -> str:
     loaded, started = openmp_libraries(), initial_environ()
     current = os.environ.get(WAIT_POLICY)
     if loaded:
-        note = Msg("{policy} as found (OpenMP was running before the benchmark started)",
-                   policy=current or Msg("unset"))
+        note = Msg(
+            "{policy} as found (OpenMP was running before the benchmark started)",
+            policy=current or Msg("unset"),
+        )
         launch()
     elif started is not None and WAIT_POLICY in started:
         note = Msg("{policy} (set by the user)", policy=current)
@@ -215,10 +224,16 @@ def start_thread_pools(use_torch: bool, libgomp_default: bool = True) -> str:
             launch()
         finally:
             os.environ[WAIT_POLICY] = current
-        note = Msg("unset for the benchmark: libgomp's default, spin briefly then sleep (nbengine sets {policy})",
-                   policy=current)
+        note = Msg(
+            "unset for the benchmark: libgomp's default, spin briefly then sleep (nbengine sets {policy})",
+            policy=current,
+        )
     if numba.threading_layer() != "omp" and not use_torch:
-        note = Msg("{policy}; Numba's {layer} layer does not use it", policy=note, layer=numba.threading_layer())
+        note = Msg(
+            "{policy}; Numba's {layer} layer does not use it",
+            policy=note,
+            layer=numba.threading_layer(),
+        )
     if _omp_policy["note"] == NOT_STARTED:  # the first start decided it for the whole process
         _omp_policy["note"] = note
     return _omp_policy["note"]
@@ -237,7 +252,9 @@ def thread_setup(torch_used: bool = False) -> dict[str, object]:
         blas_info = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
     blas = _OpenBLAS()
     setup = {
-        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "cores": len(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity")
+        else os.cpu_count(),
         "numba": numba.__version__,
         "numba_threading_layer": layer,
         "numba_threads": numba.get_num_threads(),
@@ -246,9 +263,18 @@ def thread_setup(torch_used: bool = False) -> dict[str, object]:
         "blas_config": blas.describe(),
         "omp_wait_policy": _omp_policy["note"],
         "openmp_libraries": openmp_libraries(),
-        "env": {k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "NUMBA_NUM_THREADS",
-                                               "NUMBA_THREADING_LAYER", "OPENBLAS_NUM_THREADS",
-                                               "OPENBLAS_THREAD_TIMEOUT", "MKL_NUM_THREADS")},
+        "env": {
+            k: os.environ.get(k)
+            for k in (
+                "OMP_WAIT_POLICY",
+                "OMP_NUM_THREADS",
+                "NUMBA_NUM_THREADS",
+                "NUMBA_THREADING_LAYER",
+                "OPENBLAS_NUM_THREADS",
+                "OPENBLAS_THREAD_TIMEOUT",
+                "MKL_NUM_THREADS",
+            )
+        },
     }
     if torch_used and "torch" in sys.modules:
         setup.update(torch_thread_info())

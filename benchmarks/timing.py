@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 
 @dataclass
@@ -47,7 +47,9 @@ def _calls_per_round(fn: Callable[[], object], min_round: float) -> int:
         n = max(n * 2, int(n * min_round / max(elapsed, 1e-9)))
 
 
-def measure(fns: Mapping[str, Callable[[], object]], rounds: int = 7, min_round: float = 0.05) -> dict[str, Timing]:
+def measure(
+    fns: Mapping[str, Callable[[], object]], rounds: int = 7, min_round: float = 0.05
+) -> dict[str, Timing]:
     """Seconds per call of each function.
 
     Each function runs once first (compiling what it needs), then the number of
@@ -66,4 +68,7 @@ def measure(fns: Mapping[str, Callable[[], object]], rounds: int = 7, min_round:
             for _ in range(n):
                 fn()
             per_call[name].append((time.perf_counter() - t0) / n)
-    return {name: Timing(name, statistics.median(ts), min(ts), calls[name], rounds) for name, ts in per_call.items()}
+    return {
+        name: Timing(name, statistics.median(ts), min(ts), calls[name], rounds)
+        for name, ts in per_call.items()
+    }

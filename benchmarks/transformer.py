@@ -40,26 +40,25 @@ Numba's thread count, and an untimed idle round separates timed rounds.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
-
-from nbengine.i18n import Msg
 
 from benchmarks import rnn_torch
 from benchmarks.rnnlm import BATCHES_CYCLED, _cycle, token_batches
 from benchmarks.threads import blas_threads, start_thread_pools, with_idle_rounds
 from benchmarks.timing import Rates, Timing, measure
+from nbengine.i18n import Msg
 from tests.reference.transformer_numpy import NumpyTransformerLM
-
 
 NBENGINE = "nbengine"
 NUMPY = "NumPy"
 TORCH = "PyTorch"
 LR = 0.003  # train transformer's Adam rate on a text
 MAX_NORM = 1.0  # its clip
-LOSS_RTOL = 1e-4  # float32 losses of the same weights agree to about 1e-6; more means another computation
+# float32 losses of the same weights agree to about 1e-6; more means another computation
+LOSS_RTOL = 1e-4
 
 
 @dataclass(frozen=True)
@@ -78,8 +77,10 @@ class Size:
         return self.batch * self.time
 
     def describe(self) -> str:
-        return (f"{self.name}: N {self.batch}, T {self.time}, V {self.vocab:,}, D {self.size}, H {self.heads}, "
-                f"{self.blocks} block{'s' * (self.blocks > 1)}, F {self.hidden}")
+        return (
+            f"{self.name}: N {self.batch}, T {self.time}, V {self.vocab:,}, D {self.size}, H {self.heads}, "
+            f"{self.blocks} block{'s' * (self.blocks > 1)}, F {self.hidden}"
+        )
 
 
 SIZES = {
@@ -116,7 +117,9 @@ class Case:
 def nbengine_model(size: Size, seed: int = 0, dtype=np.float32):
     from nbengine.models.transformer import TransformerLM
 
-    return TransformerLM(size.vocab, size.size, size.heads, size.blocks, size.hidden, size.time, seed, dtype)
+    return TransformerLM(
+        size.vocab, size.size, size.heads, size.blocks, size.hidden, size.time, seed, dtype
+    )
 
 
 def start_params(size: Size, seed: int = 0) -> dict[str, np.ndarray]:
@@ -134,12 +137,21 @@ def check_losses(losses: Mapping[str, float], rtol: float = LOSS_RTOL) -> None:
     wrong = {n: v for n, v in others if not abs(v - expected) <= rtol * abs(expected)}
     if wrong or not np.isfinite(expected):
         losses = ", ".join([f"{first} {expected:.7g}"] + [f"{n} {v:.7g}" for n, v in others])
-        raise ImplementationsDisagree(Msg("the losses on the first batch differ: {losses}", losses=losses))
+        raise ImplementationsDisagree(
+            Msg("the losses on the first batch differ: {losses}", losses=losses)
+        )
 
 
-def implementations(case: Case, params: Mapping[str, np.ndarray], batches: Sequence[tuple[np.ndarray, np.ndarray]],
-                    *, use_nbengine: bool = True, use_torch: bool = True, threads: int | None = None,
-                    seed: int = 0) -> tuple[dict[str, Callable[[], float]], dict[str, float]]:
+def implementations(
+    case: Case,
+    params: Mapping[str, np.ndarray],
+    batches: Sequence[tuple[np.ndarray, np.ndarray]],
+    *,
+    use_nbengine: bool = True,
+    use_torch: bool = True,
+    threads: int | None = None,
+    seed: int = 0,
+) -> tuple[dict[str, Callable[[], float]], dict[str, float]]:
     """One call = one training step per implementation, each on its own weights; and each one's
     loss on the first batch before any step (checked to agree)."""
     import numba
@@ -176,7 +188,9 @@ def implementations(case: Case, params: Mapping[str, np.ndarray], batches: Seque
     if use_torch:
         from benchmarks.transformer_torch import TorchTransformerLM
 
-        other = TorchTransformerLM(params, size.heads, size.blocks, lr=LR, max_norm=MAX_NORM, threads=threads)
+        other = TorchTransformerLM(
+            params, size.heads, size.blocks, lr=LR, max_norm=MAX_NORM, threads=threads
+        )
         losses[TORCH] = other.loss(xs0, ts0)
         batch_t = _cycle(batches)
         fns[TORCH] = lambda: other.train_step(*batch_t())
@@ -194,10 +208,17 @@ class Result(Rates):
         return self.case.size.tokens / self.timings[name].median
 
 
-
-def run(sizes: Sequence[str] = ("default", "toy"), rounds: int = 5, min_round: float = 0.3,
-        use_torch: bool | None = None, use_nbengine: bool = True, seed: int = 0, idle_rounds: bool = True,
-        libgomp_default: bool = True, size_table: Mapping[str, Size] = SIZES) -> Iterator[Result]:
+def run(
+    sizes: Sequence[str] = ("default", "toy"),
+    rounds: int = 5,
+    min_round: float = 0.3,
+    use_torch: bool | None = None,
+    use_nbengine: bool = True,
+    seed: int = 0,
+    idle_rounds: bool = True,
+    libgomp_default: bool = True,
+    size_table: Mapping[str, Size] = SIZES,
+) -> Iterator[Result]:
     """Yield a Result per size: every implementation timed with ``measure`` in alternating
     rounds in this process, separated by idle rounds unless ``idle_rounds`` is False.
     ``libgomp_default``: see ``threads.start_thread_pools``. ``size_table`` maps the names in
@@ -210,8 +231,14 @@ def run(sizes: Sequence[str] = ("default", "toy"), rounds: int = 5, min_round: f
     with blas_threads(threads):
         for name in sizes:
             case = Case(size_table[name])
-            fns, losses = implementations(case, start_params(case.size, seed),
-                                          token_batches(case.size, BATCHES_CYCLED, seed), use_nbengine=use_nbengine,
-                                          use_torch=use_torch, threads=threads, seed=seed)
+            fns, losses = implementations(
+                case,
+                start_params(case.size, seed),
+                token_batches(case.size, BATCHES_CYCLED, seed),
+                use_nbengine=use_nbengine,
+                use_torch=use_torch,
+                threads=threads,
+                seed=seed,
+            )
             timings = measure(with_idle_rounds(fns) if idle_rounds else fns, rounds, min_round)
             yield Result(case, {k: t for k, t in timings.items() if k in fns}, losses)

@@ -21,20 +21,27 @@ Threads: ``torch.set_num_threads(threads)``, the number of threads Numba uses.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
 from benchmarks.rnn_torch import import_torch
 
 
-
 class TorchTransformerLM:
     """Embeddings → causal blocks → LayerNorm → Linear → cross-entropy, from nbengine's parameters."""
 
-    def __init__(self, params: Mapping[str, np.ndarray], heads: int, blocks: int, lr: float = 0.003,
-                 max_norm: float | None = 1.0, threads: int | None = None, eps: float = 1e-5,
-                 adam_eps: float = 1e-7):
+    def __init__(
+        self,
+        params: Mapping[str, np.ndarray],
+        heads: int,
+        blocks: int,
+        lr: float = 0.003,
+        max_norm: float | None = 1.0,
+        threads: int | None = None,
+        eps: float = 1e-5,
+        adam_eps: float = 1e-7,
+    ):
         torch = import_torch()
         import torch.nn.functional as F
 
@@ -68,10 +75,15 @@ class TorchTransformerLM:
         self.positions = nn.Parameter(torch.from_numpy(params["embed.positions"].copy()))
         for b in range(blocks):
             pre = f"block{b}."
-            m[f"block{b}"] = nn.ModuleDict({
-                "ln1": norm(pre + "ln1"), "ln2": norm(pre + "ln2"),
-                **{w: linear(f"{pre}attn.{w}") for w in "qkvo"},
-                "up": linear(pre + "ff.up"), "down": linear(pre + "ff.down")})
+            m[f"block{b}"] = nn.ModuleDict(
+                {
+                    "ln1": norm(pre + "ln1"),
+                    "ln2": norm(pre + "ln2"),
+                    **{w: linear(f"{pre}attn.{w}") for w in "qkvo"},
+                    "up": linear(pre + "ff.up"),
+                    "down": linear(pre + "ff.down"),
+                }
+            )
         m["ln"], m["affine"] = norm("ln"), linear("affine")
         self.model = m
         self.parameters = [*m.parameters(), self.positions]

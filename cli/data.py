@@ -31,13 +31,17 @@ def _mirror_urls(ctx, param, values: tuple[str, ...]) -> tuple[str, ...]:
 
     for url in values:
         if urlsplit(url).scheme.lower() not in ("http", "https", "file"):
-            raise click.BadParameter(_("{url} is not a URL: give the address of the folder holding the files, "
-                                       "such as https://example.org/mnist/ (http://, https:// or file://)")
-                                     .format(url=repr(url)))
+            raise click.BadParameter(
+                _(
+                    "{url} is not a URL: give the address of the folder holding the files, "
+                    "such as https://example.org/mnist/ (http://, https:// or file://)"
+                ).format(url=repr(url))
+            )
     return values
 
 
 # -- list ----------------------------------------------------------------------------------------
+
 
 @click.command("list", short_help="The shipped data sets, and the ones `data fetch` downloads.")
 @cache_dir_option
@@ -51,16 +55,41 @@ def data_list(cache_dir, json_mode, quiet):
     t = table(_("shipped with nbengine"), _("name"), _("for"), _("what"), _("source"), _("licence"))
     row = out.gather(lambda cells: t.add_row(*cells))
     for d in shipped_sets():
-        row([d["name"], shown(d["task"]), shown(d["title"]), d["source"], d["licence"] or "-"], "dataset", **d)
+        row(
+            [d["name"], shown(d["task"]), shown(d["title"]), d["source"], d["licence"] or "-"],
+            "dataset",
+            **d,
+        )
     out.show(t)
 
-    t = table(_("downloaded by `nbengine data fetch NAME`"), _("name"), _("for"), _("what"), _("size"), _("source"),
-              _("licence"), _("in the cache"))
+    t = table(
+        _("downloaded by `nbengine data fetch NAME`"),
+        _("name"),
+        _("for"),
+        _("what"),
+        _("size"),
+        _("source"),
+        _("licence"),
+        _("in the cache"),
+    )
     row = out.gather(lambda cells: t.add_row(*cells))
     for d in fetchable_sets(cache_dir):
-        where = (_("yes, {folder}") if d["present"] else _("no (would go to {folder})")).format(folder=d["folder"])
-        row([d["name"], shown(d["task"]), shown(d["title"]), d["size"], d["source"], d["licence"], where],
-            "fetchable", **d)
+        where = (_("yes, {folder}") if d["present"] else _("no (would go to {folder})")).format(
+            folder=d["folder"]
+        )
+        row(
+            [
+                d["name"],
+                shown(d["task"]),
+                shown(d["title"]),
+                d["size"],
+                d["source"],
+                d["licence"],
+                where,
+            ],
+            "fetchable",
+            **d,
+        )
     out.show(t)
 
 
@@ -73,14 +102,28 @@ def table(title: str, *columns: str) -> Table:
 
 # -- fetch ---------------------------------------------------------------------------------------
 
-@click.command("fetch", short_help="Download MNIST, Fashion-MNIST or the Penn Treebank, checking each file.")
+
+@click.command(
+    "fetch", short_help="Download MNIST, Fashion-MNIST or the Penn Treebank, checking each file."
+)
 @click.argument("name", type=click.Choice(FETCH_NAMES))
 @cache_dir_option
-@click.option("--mirror", "mirrors", multiple=True, metavar="URL", callback=_mirror_urls,
-              help="A mirror to try before the published ones: the URL of the folder holding the data "
-                   "set's files. Repeatable.")
-@click.option("--timeout", type=Float(min=0, min_open=True), default=30.0, show_default=True,
-              help="Seconds without data before a mirror is given up.")
+@click.option(
+    "--mirror",
+    "mirrors",
+    multiple=True,
+    metavar="URL",
+    callback=_mirror_urls,
+    help="A mirror to try before the published ones: the URL of the folder holding the data "
+    "set's files. Repeatable.",
+)
+@click.option(
+    "--timeout",
+    type=Float(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Seconds without data before a mirror is given up.",
+)
 @json_options
 def data_fetch(name, cache_dir, mirrors, timeout, json_mode, quiet):
     """Download a data set's files into the cache folder: the four IDX files of mnist or
@@ -98,8 +141,11 @@ def data_fetch(name, cache_dir, mirrors, timeout, json_mode, quiet):
 
     out = Output(json_mode, quiet)
     folder = dataset_folder(name, cache_dir)
-    out.status(_("Fetching {name} (about {size}) into {folder}").format(name=name, size=fetchable(name).size,
-                                                                        folder=folder))
+    out.status(
+        _("Fetching {name} (about {size}) into {folder}").format(
+            name=name, size=fetchable(name).size, folder=folder
+        )
+    )
     bar, got = Bar(out, in_bytes=True), {}
 
     def progress(file: str, done: int, total: int | None) -> None:  # a bar per file
@@ -113,13 +159,25 @@ def data_fetch(name, cache_dir, mirrors, timeout, json_mode, quiet):
             if f.skipped:
                 how = _("already present (skipped)")
             elif f.replaced:
-                how = _("from {mirror} (replaced a copy with another {hash})").format(mirror=f.mirror, hash=f.hash_name)
+                how = _("from {mirror} (replaced a copy with another {hash})").format(
+                    mirror=f.mirror, hash=f.hash_name
+                )
             else:
                 how = _("from {mirror}").format(mirror=f.mirror)
             verified = _("{hash} verified").format(hash=f.hash_name)
-            out.fact("file", escape(f"{f.name:<28}{size_text(f.size):>9}   {verified}   {how}"),
-                     dataset=name, name=f.name, path=f.path, size=f.size, **{f.algorithm: f.digest},
-                     verified=True, mirror=f.mirror, skipped=f.skipped, replaced=f.replaced)
+            out.fact(
+                "file",
+                escape(f"{f.name:<28}{size_text(f.size):>9}   {verified}   {how}"),
+                dataset=name,
+                name=f.name,
+                path=f.path,
+                size=f.size,
+                **{f.algorithm: f.digest},
+                verified=True,
+                mirror=f.mirror,
+                skipped=f.skipped,
+                replaced=f.replaced,
+            )
     finally:
         bar.close()
     out.status(_("{name} is ready: try `nbengine data show {name}`").format(name=name))
@@ -139,24 +197,50 @@ def show_text(out: Output, data: str, index: int, split: str, cache_dir) -> None
 
     corpus = load_corpus(data, "word", cache_dir=cache_dir)
     out.status(shown(corpus.description))
-    ids = np.concatenate([corpus.train, corpus.valid, corpus.test]) if split == "all" else getattr(corpus, split)
+    ids = (
+        np.concatenate([corpus.train, corpus.valid, corpus.test])
+        if split == "all"
+        else getattr(corpus, split)
+    )
     part = _("all splits") if split == "all" else _("{split} split").format(split=split)
     n = len(ids)
     check_index(index, n, f"{data} ({part})", _("words"))
-    words = ids[index:index + TEXT_TOKENS]
+    words = ids[index : index + TEXT_TOKENS]
     head = _("{data}, {part}: words {first} to {last} of {n} (<eos> shown as a line break)").format(
-        data=data, part=part, first=f"{index:,}", last=f"{index + len(words) - 1:,}", n=f"{n:,}")
-    out.fact("text", [escape(head), escape(corpus.join(words))],
-             data=data, split=split, index=index, n=n, ids=words.tolist(), tokens=corpus.vocab.decode(words))
+        data=data, part=part, first=f"{index:,}", last=f"{index + len(words) - 1:,}", n=f"{n:,}"
+    )
+    out.fact(
+        "text",
+        [escape(head), escape(corpus.join(words))],
+        data=data,
+        split=split,
+        index=index,
+        n=n,
+        ids=words.tolist(),
+        tokens=corpus.vocab.decode(words),
+    )
 
 
-@click.command("show", short_help="Draw one image of a data set, or show a passage of a text corpus.")
+@click.command(
+    "show", short_help="Draw one image of a data set, or show a passage of a text corpus."
+)
 @click.argument("data", default="mnist_5k", metavar="[NAME|PATH]")
-@click.option("--index", "-i", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Which image of the split, counting from 0 (for a text corpus, the first word shown).")
-@click.option("--split", type=click.Choice(["train", "valid", "test", "all"]), default="train", show_default=True,
-              help="The training or test part (as the CNN is trained and tested on), or every image in file order; "
-                   "text corpora also have a valid part.")
+@click.option(
+    "--index",
+    "-i",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Which image of the split, counting from 0 (for a text corpus, the first word shown).",
+)
+@click.option(
+    "--split",
+    type=click.Choice(["train", "valid", "test", "all"]),
+    default="train",
+    show_default=True,
+    help="The training or test part (as the CNN is trained and tested on), or every image in file order; "
+    "text corpora also have a valid part.",
+)
 @functools.partial(split_options, when=N_("sets without an official split"))
 @cache_dir_option
 @json_options
@@ -182,8 +266,10 @@ def data_show(data, index, split, split_seed, test_fraction, cache_dir, json_mod
         show_text(out, data, index, split, cache_dir)
         return
     if split == "valid":
-        raise click.BadParameter(_("image sets have a train and a test split (valid is for text corpora)"),
-                                 param_hint="'--split'")
+        raise click.BadParameter(
+            _("image sets have a train and a test split (valid is for text corpora)"),
+            param_hint="'--split'",
+        )
     if split == "all":
         images = load_images(data, cache_dir)
         name, part = os.path.basename(os.path.normpath(data)), _("all images")
@@ -191,7 +277,9 @@ def data_show(data, index, split, split_seed, test_fraction, cache_dir, json_mod
         try:
             parts = load_split(data, split_seed, test_fraction, cache_dir)
         except UnlabelledError as e:
-            raise DataError(e.path, Msg("{problem}; `--split all` shows its images", problem=e.problem)) from None
+            raise DataError(
+                e.path, Msg("{problem}; `--split all` shows its images", problem=e.problem)
+            ) from None
         images = parts.part(split)
         name, part = parts.name, _("{split} split").format(split=split)
         out.status(shown(parts.description))
@@ -207,8 +295,19 @@ def data_show(data, index, split, split_seed, test_fraction, cache_dir, json_mod
         about = _("label {label}").format(label=label)
     else:
         about = _("label {label} = {class_name}").format(label=label, class_name=class_name)
-    picture = heatmap(pixels, palette="grey", scale=(0, 255), legend=False)  # in colour, two pixels a character
-    head = _("{name}, {part}: image {index} of {n}, {about}").format(name=name, part=part, index=index, n=f"{n:,}",
-                                                                     about=about)
-    out.fact("image", [escape(head), picture],
-             data=name, split=split, index=index, n=n, label=label, class_name=class_name, pixels=pixels.tolist())
+    # in colour, two pixels a character
+    picture = heatmap(pixels, palette="grey", scale=(0, 255), legend=False)
+    head = _("{name}, {part}: image {index} of {n}, {about}").format(
+        name=name, part=part, index=index, n=f"{n:,}", about=about
+    )
+    out.fact(
+        "image",
+        [escape(head), picture],
+        data=name,
+        split=split,
+        index=index,
+        n=n,
+        label=label,
+        class_name=class_name,
+        pixels=pixels.tolist(),
+    )

@@ -16,6 +16,7 @@ from nbengine.i18n import N_, _
 from nbengine_cli.options import json_options, language_option
 from nbengine_cli.output import Output
 
+
 @click.group("exercise")
 def exercise():
     """Write a kernel's loops yourself; nbengine grades them number by number.
@@ -49,18 +50,38 @@ def exercise_list(lang, json_mode, quiet):
     style = {progress.PASSED: "green", progress.FAILING: "red"}
     for ex in ORDER:
         state = progress.status(ex.name, data)
-        row([ex.name, ex.lesson, say(ex.title, lang), Text(_(STATUS[state]), style=style.get(state, ""))],
-            "exercise", name=ex.name, lesson=ex.lesson, title=say(ex.title, lang), status=state,
-            backward=ex.gradient is not None)
+        row(
+            [
+                ex.name,
+                ex.lesson,
+                say(ex.title, lang),
+                Text(_(STATUS[state]), style=style.get(state, "")),
+            ],
+            "exercise",
+            name=ex.name,
+            lesson=ex.lesson,
+            title=say(ex.title, lang),
+            status=state,
+            backward=ex.gradient is not None,
+        )
     out.show(table)
-    out.status(_("Progress is kept in {path}. Start one with `nbengine exercise start NAME`.")
-               .format(path=progress.path()))
+    out.status(
+        _("Progress is kept in {path}. Start one with `nbengine exercise start NAME`.").format(
+            path=progress.path()
+        )
+    )
 
 
 @exercise.command("start")
 @click.argument("name")
-@click.option("--dir", "folder", type=click.Path(file_okay=False), default=".", show_default=True,
-              help="Where to write NAME.py.")
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(file_okay=False),
+    default=".",
+    show_default=True,
+    help="Where to write NAME.py.",
+)
 @language_option
 @json_options
 def exercise_start(name, folder, lang, json_mode, quiet):
@@ -72,11 +93,17 @@ def exercise_start(name, folder, lang, json_mode, quiet):
     out = Output(json_mode, quiet)
     path, written = start(name, folder, lang)
     if written:
-        said = _("Wrote {path}: fill in the body between the marked lines, then run "
-                 "`nbengine exercise check {path}`.")
+        said = _(
+            "Wrote {path}: fill in the body between the marked lines, then run "
+            "`nbengine exercise check {path}`."
+        )
     else:
-        said = _("{path} is already there, untouched: fill it in, then run `nbengine exercise check {path}`.")
-    out.fact("start", Text(said.format(path=path)), name=name, path=str(path), written=written, lang=lang)
+        said = _(
+            "{path} is already there, untouched: fill it in, then run `nbengine exercise check {path}`."
+        )
+    out.fact(
+        "start", Text(said.format(path=path)), name=name, path=str(path), written=written, lang=lang
+    )
 
 
 def _matrix(rows) -> str:
@@ -101,7 +128,9 @@ def _side_by_side(expected, got) -> Table:
 def _shown(result: dict) -> list:
     """What people see of one check: its line, then what teaches (the numbers side by side,
     the formula, the hint), or the timings."""
-    mark = {True: Text("✓ ", style="green"), False: Text("✗ ", style="red"), None: Text("· ")}[result["passed"]]
+    mark = {True: Text("✓ ", style="green"), False: Text("✗ ", style="red"), None: Text("· ")}[
+        result["passed"]
+    ]
     shown: list = [Text.assemble(mark, (result["check"], "bold"), ": ", result["message"])]
     if result["passed"] is False:
         if "views" in result:
@@ -110,14 +139,30 @@ def _shown(result: dict) -> list:
                 shown.append(_side_by_side(v["expected"], v["got"]))
         elif result.get("side_by_side"):
             v = result["side_by_side"]
-            shown.append(Text("  " + _("{output} (the slice holding the wrong element)").format(
-                output=result["output"]), style="bold"))
+            shown.append(
+                Text(
+                    "  "
+                    + _("{output} (the slice holding the wrong element)").format(
+                        output=result["output"]
+                    ),
+                    style="bold",
+                )
+            )
             shown.append(_side_by_side(v["expected"], v["got"]))
         if "term" in result:
-            shown.append(Text("  " + _("formula: {term}   ({at})").format(term=result["term"], at=result["at"])))
+            shown.append(
+                Text(
+                    "  "
+                    + _("formula: {term}   ({at})").format(term=result["term"], at=result["at"])
+                )
+            )
         if "mistake_name" in result:
-            shown.append(Text("  " + _("recognised mistake: {name}").format(name=result["mistake_name"]),
-                              style="yellow"))
+            shown.append(
+                Text(
+                    "  " + _("recognised mistake: {name}").format(name=result["mistake_name"]),
+                    style="yellow",
+                )
+            )
         if "hint" in result:
             shown.append(Text("  " + _("hint: {hint}").format(hint=result["hint"])))
     if result["check"] == "speed" and result.get("rows"):
@@ -135,12 +180,25 @@ def _shown(result: dict) -> list:
 
 @exercise.command("check")
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
-@click.option("--all", "folder", type=click.Path(file_okay=False), default=None,
-              help="Grade every .py file of this folder: one line per file, then a summary.")
-@click.option("--hint", count=True, help="Say how to fix a recognised mistake (or give a hint when none is); "
-                                         "twice (--hint --hint) adds the loops spelled out.")
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=None,
-              help="Seconds each check may take before it counts as an endless loop  [default: 60].")
+@click.option(
+    "--all",
+    "folder",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Grade every .py file of this folder: one line per file, then a summary.",
+)
+@click.option(
+    "--hint",
+    count=True,
+    help="Say how to fix a recognised mistake (or give a hint when none is); "
+    "twice (--hint --hint) adds the loops spelled out.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=None,
+    help="Seconds each check may take before it counts as an endless loop  [default: 60].",
+)
 @language_option
 @json_options
 def exercise_check(file, folder, hint, timeout, lang, json_mode, quiet):
@@ -158,23 +216,44 @@ def exercise_check(file, folder, hint, timeout, lang, json_mode, quiet):
     if folder is not None:
         _check_all(out, check_folder(folder, lang, hint, timeout))
         return
-    report = check_file(file, lang, hint, timeout,
-                        on_check=lambda r: out.fact("check", _shown(r), file=file, **r),
-                        on_start=lambda name: out.status(_("Grading {file} ({name}) ...").format(file=file, name=name)))
+    report = check_file(
+        file,
+        lang,
+        hint,
+        timeout,
+        on_check=lambda r: out.fact("check", _shown(r), file=file, **r),
+        on_start=lambda name: out.status(
+            _("Grading {file} ({name}) ...").format(file=file, name=name)
+        ),
+    )
     progress.record(report.exercise, progress.PASSED if report.passed else progress.FAILING, file)
     if report.passed:
         line = Text(_("passed: every check"), style="bold green")
     else:
-        line = Text(_("failed at the {check} check").format(check=report.failed["check"]), style="bold red")
-    out.fact("result", line, file=file, exercise=report.exercise, passed=report.passed,
-             failed=None if report.passed else report.failed["check"], seconds=round(report.seconds, 3))
+        line = Text(
+            _("failed at the {check} check").format(check=report.failed["check"]), style="bold red"
+        )
+    out.fact(
+        "result",
+        line,
+        file=file,
+        exercise=report.exercise,
+        passed=report.passed,
+        failed=None if report.passed else report.failed["check"],
+        seconds=round(report.seconds, 3),
+    )
     if not report.passed:
         click.get_current_context().exit(1)
 
 
 def _check_all(out: Output, reports) -> None:
     table = Table(box=None, pad_edge=False)
-    for col, just in ((_("file"), "left"), (_("exercise"), "left"), (_("result"), "left"), (_("seconds"), "right")):
+    for col, just in (
+        (_("file"), "left"),
+        (_("exercise"), "left"),
+        (_("result"), "left"),
+        (_("seconds"), "right"),
+    ):
         table.add_column(col, justify=just)
     passed = failed = 0
     for r in reports:
@@ -186,17 +265,37 @@ def _check_all(out: Output, reports) -> None:
             line = Text.assemble(("✓ ", "green"), name, f"  {r.exercise}: ", result)
         else:
             failed += 1
-            bad = bad or {"check": "?", "message": "incomplete"}  # the message is JSON's; shown translated
+            # the message is JSON's; shown translated
+            bad = bad or {"check": "?", "message": "incomplete"}
             message = _("incomplete") if bad["message"] == "incomplete" else bad["message"]
-            line = Text.assemble(("✗ ", "red"), name, f"  {r.exercise or '?'}: {bad['check']}: ", message)
+            line = Text.assemble(
+                ("✗ ", "red"), name, f"  {r.exercise or '?'}: {bad['check']}: ", message
+            )
             result = f"{bad['check']}" + (f" ({bad['mistake']})" if "mistake" in bad else "")
-        out.fact("submission", line, file=r.path, exercise=r.exercise, passed=r.passed,
-                 failed=None if r.passed else bad["check"], message=None if r.passed else bad["message"],
-                 mistake=None if r.passed else bad.get("mistake"), seconds=round(r.seconds, 3))
-        table.add_row(name, r.exercise or "?", Text(result, style="green" if r.passed else "red"), f"{r.seconds:.1f}")
+        out.fact(
+            "submission",
+            line,
+            file=r.path,
+            exercise=r.exercise,
+            passed=r.passed,
+            failed=None if r.passed else bad["check"],
+            message=None if r.passed else bad["message"],
+            mistake=None if r.passed else bad.get("mistake"),
+            seconds=round(r.seconds, 3),
+        )
+        table.add_row(
+            name,
+            r.exercise or "?",
+            Text(result, style="green" if r.passed else "red"),
+            f"{r.seconds:.1f}",
+        )
     out.show(Text(""))
     out.show(table)
-    out.fact("summary", _("{passed} passed, {failed} failed").format(passed=passed, failed=failed),
-             passed=passed, failed=failed)
+    out.fact(
+        "summary",
+        _("{passed} passed, {failed} failed").format(passed=passed, failed=failed),
+        passed=passed,
+        failed=failed,
+    )
     if failed:
         click.get_current_context().exit(1)

@@ -42,10 +42,18 @@ def _choose(ctx, param, value):
 def lang_option(f):
     """--lang en|ko for the top-level group (before any subcommand, as `nbengine --lang ko
     trace conv`); eager, so `nbengine --lang ko --help` is Korean too."""
-    return click.option("--lang", type=click.Choice(i18n.LANGUAGES), default=None, is_eager=True,
-                        expose_value=False, callback=_choose,
-                        help=i18n.N_("Language of everything shown: en or ko  [default: $NBENGINE_LANG, "
-                                     "else the locale (LC_ALL, LC_MESSAGES, LANG)]."))(f)
+    return click.option(
+        "--lang",
+        type=click.Choice(i18n.LANGUAGES),
+        default=None,
+        is_eager=True,
+        expose_value=False,
+        callback=_choose,
+        help=i18n.N_(
+            "Language of everything shown: en or ko  [default: $NBENGINE_LANG, "
+            "else the locale (LC_ALL, LC_MESSAGES, LANG)]."
+        ),
+    )(f)
 
 
 def help_id(text: str) -> str:
@@ -106,7 +114,7 @@ def _command_methods(base: type) -> dict:
         method = base.get_short_help_str.__get__(self)
         if self.short_help:  # shown whole, as Click shows it
             return _shown(self, attribute, method, limit)
-        whole = _shown(self, attribute, method, 10 ** 6)  # the first sentence
+        whole = _shown(self, attribute, method, 10**6)  # the first sentence
         if display_width(whole) == len(whole):  # one column a character: cut as Click cuts it
             return _shown(self, attribute, method, limit)
         return _fit(whole, limit)
@@ -119,8 +127,12 @@ def _command_methods(base: type) -> dict:
             option.__class__ = _translated(type(option), _option_methods)
         return option
 
-    return {"format_help_text": format_help_text, "format_epilog": format_epilog,
-            "get_short_help_str": get_short_help_str, "get_help_option": get_help_option}
+    return {
+        "format_help_text": format_help_text,
+        "format_epilog": format_epilog,
+        "get_short_help_str": get_short_help_str,
+        "get_help_option": get_help_option,
+    }
 
 
 def _option_methods(base: type) -> dict:
@@ -137,8 +149,11 @@ def _translated(cls: type, methods) -> type:
     """A subclass of cls whose help is translated when shown (no state of its own, so an
     existing object can take it)."""
     if cls not in _made:
-        _made[cls] = type(f"Translated{cls.__name__}", (cls,), {"__slots__": (), "translated": True,
-                                                              **methods(cls)})
+        _made[cls] = type(
+            f"Translated{cls.__name__}",
+            (cls,),
+            {"__slots__": (), "translated": True, **methods(cls)},
+        )
     return _made[cls]
 
 

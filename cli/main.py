@@ -22,9 +22,8 @@ from nbengine.errors import NBEngineError
 from nbengine.i18n import N_, _, shown
 from nbengine_cli import bench as bench_commands
 from nbengine_cli import data as data_commands
-from nbengine_cli import exercise
+from nbengine_cli import exercise, language
 from nbengine_cli import trace as trace_package
-from nbengine_cli import language
 from nbengine_cli import tutorial as tutorial_commands
 from nbengine_cli.lessons import LESSONS
 from nbengine_cli.options import add_kernels_option
@@ -93,8 +92,11 @@ bench = GROUPS["bench"]  # `python -m benchmarks` runs this group (benchmarks/__
 
 def commands_of(module) -> list[click.Command]:
     """The commands a command module defines (its module-level Click commands)."""
-    return [c for c in vars(module).values() if isinstance(c, click.Command) and c.callback.__module__ ==
-            module.__name__]
+    return [
+        c
+        for c in vars(module).values()
+        if isinstance(c, click.Command) and c.callback.__module__ == module.__name__
+    ]
 
 
 for lesson in LESSONS:

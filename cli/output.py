@@ -18,16 +18,22 @@ import contextlib
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import click
 from rich.console import Console
-from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn,
-                           TransferSpeedColumn)
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 
 from nbengine.i18n import Msg, shown
-
 
 # What differs between two runs with the same seed and thread count: the timing fields of
 # the JSON lines, and the "compile" lines, which only a run that compiles the kernels
@@ -73,8 +79,13 @@ class Output:
         if self._epochs is not None and event == "epoch":
             self._epochs.append(fields)
         if self.json_mode:
-            click.echo(json.dumps({"event": event, **{k: _json_safe(v) for k, v in fields.items()}},
-                                  ensure_ascii=False, allow_nan=False))
+            click.echo(
+                json.dumps(
+                    {"event": event, **{k: _json_safe(v) for k, v in fields.items()}},
+                    ensure_ascii=False,
+                    allow_nan=False,
+                )
+            )
 
     # -- human output ----------------------------------------------------------------
     def show(self, *renderables) -> None:
@@ -82,7 +93,9 @@ class Output:
         A Msg (text the engine made) is shown in the chosen language."""
         renderables = [shown(r) if isinstance(r, Msg) else r for r in renderables]
         if self._recorder is not None:
-            self._recorder.print(*renderables, soft_wrap=all(isinstance(r, str) for r in renderables))
+            self._recorder.print(
+                *renderables, soft_wrap=all(isinstance(r, str) for r in renderables)
+            )
         if not self.json_mode:
             # While a progress bar is live and stdout is the same terminal, print
             # through the bar's console so the line lands above the bar.
@@ -114,6 +127,7 @@ class Output:
         returns ``state(shown, event, **fields)``, which states one such fact with one call,
         its JSON line written at once (so --json streams through a long run) and its ``shown``
         part handed to ``add`` (a table's add_row, a list's append) for the whole to be shown."""
+
         def state(shown, event: str, **fields) -> None:
             add(shown)
             self.emit(event, **fields)
@@ -136,17 +150,27 @@ class Output:
             self.err.print(shown(message) if isinstance(message, Msg) else message, soft_wrap=True)
 
     @contextlib.contextmanager
-    def progress(self, description: str, total: int | None, plain: bool = False, in_bytes: bool = False):
+    def progress(
+        self, description: str, total: int | None, plain: bool = False, in_bytes: bool = False
+    ):
         """A progress bar on stderr (counting bytes, with the speed, if ``in_bytes``); yields
         advance(n). Silent with -q, and off a terminal unless ``plain``: then a line
         "description: done/total" at each tenth of the total and at its end, once the bar has
         run for PLAIN_AFTER seconds."""
         if self.quiet or not self.err.is_terminal:
-            yield self._plain(description, total) if plain and not self.quiet else (lambda n=1: None)
+            yield (
+                self._plain(description, total) if plain and not self.quiet else (lambda n=1: None)
+            )
             return
         counts = (DownloadColumn(), TransferSpeedColumn()) if in_bytes else (MofNCompleteColumn(),)
-        bar = Progress(TextColumn("{task.description}"), BarColumn(), *counts, TimeRemainingColumn(), console=self.err,
-                       transient=True)
+        bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            *counts,
+            TimeRemainingColumn(),
+            console=self.err,
+            transient=True,
+        )
         with self.live(bar):
             task = bar.add_task(description, total=total)
             yield lambda n=1: bar.advance(task, n)
@@ -190,7 +214,9 @@ class Bar:
     def open(self, description: str, total: int | None) -> None:
         if self.stack is None:
             self.stack = contextlib.ExitStack()
-            self.advance = self.stack.enter_context(self.out.progress(description, total, **self.options))
+            self.advance = self.stack.enter_context(
+                self.out.progress(description, total, **self.options)
+            )
 
     def close(self) -> None:
         if self.stack is not None:
@@ -202,6 +228,7 @@ class Bar:
 class Parts:
     """The parts of one fact (see :meth:`Output.parts`): what people see of each part now,
     the fields of the fact's JSON line gathered for when it is whole."""
+
     out: Output
     fields: dict = field(default_factory=dict)
 
@@ -225,5 +252,3 @@ def _json_safe(v):
     if isinstance(v, dict):
         return {k: _json_safe(x) for k, x in v.items()}
     return v
-
-

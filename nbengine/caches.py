@@ -21,7 +21,8 @@ from pathlib import Path
 
 from nbengine.i18n import Msg
 
-KERNELS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernels")  # every @njit(cache=True) is here
+# every @njit(cache=True) is here
+KERNELS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernels")
 
 
 def default_cache_root() -> Path:
@@ -49,6 +50,7 @@ def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
 
 # -- Numba's cache of compiled kernels -------------------------------------------------------------
 
+
 def writable(folder: str | os.PathLike) -> bool:
     """Whether a file can be made in folder (created if missing): tried, as Numba tries it,
     since permission bits do not tell (a read-only file system, a superuser)."""
@@ -66,14 +68,20 @@ def _private_temporary_folder() -> str | None:
     """A folder under the system's temporary folder that only this user can write, kept
     between runs: ``/tmp/nbengine-<uid>/numba``. Numba's cache files are pickles, which
     run code when loaded, so a folder someone else made or can write is never used."""
-    import tempfile  # here, not on every start: importing it takes longer than the rest of this module
+    # here, not on every start: importing it takes longer than the rest of this module
+    import tempfile
 
     try:
-        base = os.path.join(tempfile.gettempdir(), f"nbengine-{os.getuid() if hasattr(os, 'getuid') else 'user'}")
+        base = os.path.join(
+            tempfile.gettempdir(), f"nbengine-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+        )
         os.makedirs(base, mode=0o700, exist_ok=True)
         st = os.lstat(base)
-        if not stat.S_ISDIR(st.st_mode) or (hasattr(os, "getuid") and st.st_uid != os.getuid()) \
-                or st.st_mode & 0o022:
+        if (
+            not stat.S_ISDIR(st.st_mode)
+            or (hasattr(os, "getuid") and st.st_uid != os.getuid())
+            or st.st_mode & 0o022
+        ):
             return None
         folder = os.path.join(base, "numba")
         return folder if writable(folder) else None
@@ -112,8 +120,15 @@ def choose_numba_cache() -> str | None:
     if folder is not None:
         if writable(folder):
             _use(folder)
-            return Msg("note: NUMBA_CACHE_DIR={own} cannot be written; compiled kernels are cached in {folder}",
-                       own=own, folder=folder) if own else None
+            return (
+                Msg(
+                    "note: NUMBA_CACHE_DIR={own} cannot be written; compiled kernels are cached in {folder}",
+                    own=own,
+                    folder=folder,
+                )
+                if own
+                else None
+            )
         tried.append(folder)
     if len(tried) == 1:
         cannot = Msg("{path} cannot be written", path=tried[0])
@@ -122,18 +137,25 @@ def choose_numba_cache() -> str | None:
     folder = _private_temporary_folder()
     if folder is not None:
         _use(folder)
-        return Msg("note: {cannot}; compiled kernels are cached in the temporary folder {folder} (set "
-                   "NBENGINE_CACHE_DIR to a folder you can write, to keep them)", cannot=cannot, folder=folder)
+        return Msg(
+            "note: {cannot}; compiled kernels are cached in the temporary folder {folder} (set "
+            "NBENGINE_CACHE_DIR to a folder you can write, to keep them)",
+            cannot=cannot,
+            folder=folder,
+        )
     _compile_uncached()
-    return Msg("note: {cannot}, nor a temporary folder: kernels are compiled on every run, not cached (set "
-               "NBENGINE_CACHE_DIR to a folder you can write)", cannot=cannot)
+    return Msg(
+        "note: {cannot}, nor a temporary folder: kernels are compiled on every run, not cached (set "
+        "NBENGINE_CACHE_DIR to a folder you can write)",
+        cannot=cannot,
+    )
 
 
 def _use(folder: str) -> None:
     os.environ["NUMBA_CACHE_DIR"] = folder
     config = sys.modules.get("numba.core.config")
     if config is not None:  # Numba was imported first: it read its settings already
-        setattr(config, "CACHE_DIR", folder)
+        config.CACHE_DIR = folder  # type: ignore[attr-defined]
 
 
 def _compile_uncached() -> None:
@@ -141,4 +163,4 @@ def _compile_uncached() -> None:
     that, so a dispatcher's enable_caching (what cache=True calls) keeps its NullCache."""
     from numba.core.dispatcher import Dispatcher
 
-    setattr(Dispatcher, "enable_caching", lambda self: None)
+    Dispatcher.enable_caching = lambda self: None  # type: ignore[method-assign]

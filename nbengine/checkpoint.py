@@ -15,7 +15,7 @@ import json
 import os
 import zipfile
 import zlib
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -34,21 +34,24 @@ def save(path: str | os.PathLike, model: str, config: dict, arrays: dict[str, np
         if name in _RESERVED:
             raise ValueError(f"{name!r} is a reserved checkpoint key")
         if not np.all(np.isfinite(arr)):
-            raise CheckpointError(path, Msg("not saved: {name} holds NaN or inf (the run diverged)", name=repr(name)))
+            raise CheckpointError(
+                path, Msg("not saved: {name} holds NaN or inf (the run diverged)", name=repr(name))
+            )
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise CheckpointError(path, Msg("not saved: the folder does not exist"))
     try:
         # what was written must read back before it replaces anything
         with atomic_write(path, suffix=".npz.tmp", check=lambda tmp: load(tmp, model)) as f:
-            np.savez(
-                f,
-                __format__=np.array(FORMAT_VERSION),
-                __model__=np.array(model),
-                __config__=np.array(json.dumps(config, sort_keys=True)),
-                __arrays__=np.array(sorted(arrays), dtype=str),
-                **arrays,  # type: ignore[arg-type]  # numpy's stub reads the names as savez's own flags
-            )
+            fields = {
+                "__format__": np.array(FORMAT_VERSION),
+                "__model__": np.array(model),
+                "__config__": np.array(json.dumps(config, sort_keys=True)),
+                "__arrays__": np.array(sorted(arrays), dtype=str),
+                **arrays,
+            }
+            # numpy's stub reads any name as one of savez's own flags
+            np.savez(f, **fields)  # type: ignore[arg-type]
     except OSError as e:
         raise CheckpointError(path, Msg("not saved ({reason})", reason=e.strerror)) from None
 
@@ -66,46 +69,76 @@ def load(path: str | os.PathLike, model: str | None = None) -> tuple[dict, dict[
             if not magic:
                 raise CheckpointError(path, Msg("is empty"))
             if magic.startswith(b"\x93NUMPY"):
-                raise CheckpointError(path, Msg("is a single .npy array, not an nbengine checkpoint (.npz)"))
+                raise CheckpointError(
+                    path, Msg("is a single .npy array, not an nbengine checkpoint (.npz)")
+                )
             if not magic.startswith(b"PK"):
-                raise CheckpointError(path, Msg("is not an nbengine checkpoint (not a .npz archive)"))
+                raise CheckpointError(
+                    path, Msg("is not an nbengine checkpoint (not a .npz archive)")
+                )
             f.seek(0)
             with np.load(f, allow_pickle=False) as z:
                 for key in z.files:
                     arrays[key] = z[key]
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError,
-            RuntimeError) as e:
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        EOFError,
+        OSError,
+        ValueError,
+        NotImplementedError,
+        RuntimeError,
+    ) as e:
         # zipfile raises NotImplementedError for a damaged compression method or
         # version field, and RuntimeError for a damaged "encrypted" flag
         raise CheckpointError(path, Msg("is corrupted ({reason})", reason=str(e))) from None
     except MemoryError:
-        raise CheckpointError(path, Msg("holds an array too large for this machine's memory (is it corrupted?)")) \
-            from None
+        raise CheckpointError(
+            path, Msg("holds an array too large for this machine's memory (is it corrupted?)")
+        ) from None
     if "__format__" not in arrays:
         raise CheckpointError(path, Msg("is not an nbengine checkpoint (no format version)"))
     try:
         version = int(arrays.pop("__format__"))
     except (ValueError, TypeError, OverflowError) as e:
-        raise CheckpointError(path, Msg("is not an nbengine checkpoint (bad format version: {reason})",
-                                        reason=str(e))) from None
+        raise CheckpointError(
+            path, Msg("is not an nbengine checkpoint (bad format version: {reason})", reason=str(e))
+        ) from None
     if version > FORMAT_VERSION:
-        raise CheckpointError(path, Msg("was written in format {version}; this nbengine reads up to {latest}",
-                                        version=version, latest=FORMAT_VERSION))
+        raise CheckpointError(
+            path,
+            Msg(
+                "was written in format {version}; this nbengine reads up to {latest}",
+                version=version,
+                latest=FORMAT_VERSION,
+            ),
+        )
     try:
         found = str(arrays.pop("__model__"))
         config = json.loads(str(arrays.pop("__config__")))
         listed = sorted(str(k) for k in arrays.pop("__arrays__").reshape(-1))
     except KeyError as e:
-        raise CheckpointError(path, Msg("is not an nbengine checkpoint (no {entry} entry)", entry=str(e))) from None
+        raise CheckpointError(
+            path, Msg("is not an nbengine checkpoint (no {entry} entry)", entry=str(e))
+        ) from None
     except (ValueError, TypeError) as e:
-        raise CheckpointError(path, Msg("is not an nbengine checkpoint (bad header: {reason})", reason=str(e))) \
-            from None
+        raise CheckpointError(
+            path, Msg("is not an nbengine checkpoint (bad header: {reason})", reason=str(e))
+        ) from None
     if listed != sorted(arrays):
         # A damaged zip directory can hide entries; the list written with them cannot.
-        raise CheckpointError(path, Msg("is corrupted (it lists arrays {listed}, holds {held})", listed=listed,
-                                        held=sorted(arrays)))
+        raise CheckpointError(
+            path,
+            Msg(
+                "is corrupted (it lists arrays {listed}, holds {held})",
+                listed=listed,
+                held=sorted(arrays),
+            ),
+        )
     if model is not None and found != model:
-        raise CheckpointError(path, Msg("is a checkpoint of model '{found}', not '{model}'", found=found, model=model))
+        raise CheckpointError(
+            path, Msg("is a checkpoint of model '{found}', not '{model}'", found=found, model=model)
+        )
     return config, arrays
 
 
@@ -119,8 +152,14 @@ def fill_params(params: dict[str, np.ndarray], arrays: dict[str, np.ndarray]) ->
     for name, p in params.items():
         a = arrays[name]
         if a.shape != p.shape:
-            raise ValueError(Msg("{name} has shape {shape}, expected {expected}", name=name, shape=a.shape,
-                                 expected=p.shape))
+            raise ValueError(
+                Msg(
+                    "{name} has shape {shape}, expected {expected}",
+                    name=name,
+                    shape=a.shape,
+                    expected=p.shape,
+                )
+            )
         if not np.all(np.isfinite(a)):
             raise ValueError(Msg("{name} holds NaN or infinite values", name=name))
         p[...] = a
@@ -135,8 +174,14 @@ def check_shapes(arrays: dict[str, np.ndarray], expected: Shapes) -> None:
     read lazily, so a config that asks for a billion blocks fails at the first one missing."""
     for name, shape in expected:
         if arrays[name].shape != tuple(shape):
-            raise ValueError(Msg("{name} has shape {shape}, expected {expected} by its config", name=name,
-                                 shape=arrays[name].shape, expected=tuple(shape)))
+            raise ValueError(
+                Msg(
+                    "{name} has shape {shape}, expected {expected} by its config",
+                    name=name,
+                    shape=arrays[name].shape,
+                    expected=tuple(shape),
+                )
+            )
 
 
 def load_model(path, name: str, build, shapes: Callable[[dict], Shapes] | None = None):
@@ -153,15 +198,22 @@ def load_model(path, name: str, build, shapes: Callable[[dict], Shapes] | None =
         model = build(config)
         fill_params(model.params, arrays)
     except KeyError as e:
-        raise CheckpointError(path, Msg("does not hold a valid {name} model (missing {key})", name=name,
-                                        key=str(e))) from None
+        raise CheckpointError(
+            path, Msg("does not hold a valid {name} model (missing {key})", name=name, key=str(e))
+        ) from None
     except (ValueError, TypeError, OverflowError) as e:
         reason = e.args[0] if len(e.args) == 1 and isinstance(e.args[0], Msg) else str(e)
-        raise CheckpointError(path, Msg("does not hold a valid {name} model ({reason})", name=name,
-                                        reason=reason)) from None
+        raise CheckpointError(
+            path, Msg("does not hold a valid {name} model ({reason})", name=name, reason=reason)
+        ) from None
     except MemoryError:
-        raise CheckpointError(path, Msg("does not hold a valid {name} model (it is too large for this machine's "
-                                        "memory)", name=name)) from None
+        raise CheckpointError(
+            path,
+            Msg(
+                "does not hold a valid {name} model (it is too large for this machine's memory)",
+                name=name,
+            ),
+        ) from None
     return model
 
 

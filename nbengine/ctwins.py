@@ -111,7 +111,9 @@ def find_compiler() -> Compiler:
             version = _version((path,))
             if version is not None:
                 return Compiler((path,), name, version)
-    raise NoCompiler(f"no C compiler: none of {', '.join(CANDIDATES)} on the PATH, and $CC is not set")
+    raise NoCompiler(
+        f"no C compiler: none of {', '.join(CANDIDATES)} on the PATH, and $CC is not set"
+    )
 
 
 def _cache_folder() -> Path | None:
@@ -126,7 +128,9 @@ def _temporary_folder() -> Path:
     return folder
 
 
-def _compile(compiler: Compiler, flags: tuple[str, ...], target: Path) -> subprocess.CompletedProcess:
+def _compile(
+    compiler: Compiler, flags: tuple[str, ...], target: Path
+) -> subprocess.CompletedProcess:
     src = source_folder()
     part = target.with_name(f".{target.name}.{os.getpid()}.part")
     command = [*compiler.command, *flags, *(str(src / s) for s in SOURCES), "-o", str(part), "-lm"]
@@ -151,7 +155,9 @@ def build(compiler: Compiler | None = None) -> Build:
     errors = []
     base = (*OPTIMISE, *FP_LICENCE, "-std=c99", "-fPIC", "-shared")
     for flags, openmp in ((base + (OPENMP,), True), (base + ("-Wno-unknown-pragmas",), False)):
-        key = hashlib.sha256(repr((compiler.command, compiler.version, flags)).encode() + text).hexdigest()[:16]
+        key = hashlib.sha256(
+            repr((compiler.command, compiler.version, flags)).encode() + text
+        ).hexdigest()[:16]
         target = folder / key / LIBRARY
         if target.exists():
             return Build(target, compiler, flags, openmp, cached=True)
@@ -162,9 +168,13 @@ def build(compiler: Compiler | None = None) -> Build:
         done = _compile(compiler, flags, target)
         if done.returncode == 0:
             return Build(target, compiler, flags, openmp, cached=False)
-        errors.append(" ".join(done.stderr.strip().splitlines()[:3]) or f"exit code {done.returncode}")
-    raise BuildError(f"{compiler.origin} ({' '.join(compiler.command)}) could not compile the C twins: "
-                     + "; without OpenMP: ".join(errors))
+        errors.append(
+            " ".join(done.stderr.strip().splitlines()[:3]) or f"exit code {done.returncode}"
+        )
+    raise BuildError(
+        f"{compiler.origin} ({' '.join(compiler.command)}) could not compile the C twins: "
+        + "; without OpenMP: ".join(errors)
+    )
 
 
 ARRAY_TYPES = (np.float32, np.int32)
@@ -177,8 +187,10 @@ def _c_arguments(args) -> list:
     for a in args:
         if isinstance(a, np.ndarray):
             if a.dtype.type not in ARRAY_TYPES or not a.flags.c_contiguous:
-                raise TypeError(f"the C twins take C-ordered float32 or int32 arrays, not {a.dtype} "
-                                f"{'C' if a.flags.c_contiguous else 'strided'}")
+                raise TypeError(
+                    f"the C twins take C-ordered float32 or int32 arrays, not {a.dtype} "
+                    f"{'C' if a.flags.c_contiguous else 'strided'}"
+                )
             shape = np.array(a.shape, dtype=np.int64)
             out += [ctypes.c_void_p(a.ctypes.data), shape.ctypes.data_as(ctypes.c_void_p), a, shape]
         elif isinstance(a, (bool, np.bool_, int, np.integer)):

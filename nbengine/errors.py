@@ -60,7 +60,9 @@ class TutorialError(NBEngineError):
     """A tutorial file that cannot be read or run: names the file and, when there is
     one, the step (its number, from 1, and title)."""
 
-    def __init__(self, path: str | os.PathLike, problem: str, step: int | None = None, title: str = ""):
+    def __init__(
+        self, path: str | os.PathLike, problem: str, step: int | None = None, title: str = ""
+    ):
         self.path = os.fspath(path)
         self.step = step
         self.problem = problem

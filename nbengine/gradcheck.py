@@ -14,8 +14,8 @@ line's ``gradcheck`` prints the results. The tests write no central differences 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -32,8 +32,12 @@ class GradCheck:
     passed: bool
 
 
-def numerical_gradient(f: Callable[[], float], p: np.ndarray, eps: float = 1e-6,
-                       entries: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+def numerical_gradient(
+    f: Callable[[], float],
+    p: np.ndarray,
+    eps: float = 1e-6,
+    entries: Sequence[int] | np.ndarray | None = None,
+) -> np.ndarray:
     """Central differences of f() with respect to the entries of p (perturbed in place
     and restored, so f must read p, not a copy of it): every entry, as an array shaped
     like p, or only ``entries`` (indices into p flattened in C order), as a 1-D array in
@@ -43,7 +47,12 @@ def numerical_gradient(f: Callable[[], float], p: np.ndarray, eps: float = 1e-6,
     flat = p.reshape(-1)
     if not np.shares_memory(flat, p):
         raise ValueError("the parameter must be contiguous so it can be perturbed in place")
-    picks = [int(k) for k in (range(flat.size) if entries is None else np.asarray(entries, np.int64).reshape(-1))]
+    picks = [
+        int(k)
+        for k in (
+            range(flat.size) if entries is None else np.asarray(entries, np.int64).reshape(-1)
+        )
+    ]
     numeric = np.zeros(len(picks), dtype=np.float64)
     for i, k in enumerate(picks):
         old = flat[k]
@@ -56,22 +65,29 @@ def numerical_gradient(f: Callable[[], float], p: np.ndarray, eps: float = 1e-6,
     return numeric.reshape(p.shape) if entries is None else numeric
 
 
-def spot_entries(grad: np.ndarray, rng: np.random.Generator, largest: int = 2, random: int = 3) -> np.ndarray:
+def spot_entries(
+    grad: np.ndarray, rng: np.random.Generator, largest: int = 2, random: int = 3
+) -> np.ndarray:
     """Where to check a parameter too large to check whole: the flat indices of its
     ``largest`` entries by |grad| (where a wrong formula shows most), then ``random``
     others drawn by rng without replacement (or every entry, if it has fewer)."""
     g = np.asarray(grad).reshape(-1)
     top = np.argsort(-np.abs(g), kind="stable")[:largest]
-    return np.concatenate([top, rng.choice(g.size, min(random, g.size), replace=False)]).astype(np.int64)
+    return np.concatenate([top, rng.choice(g.size, min(random, g.size), replace=False)]).astype(
+        np.int64
+    )
 
 
-def compare(name: str, analytic: np.ndarray, numeric: np.ndarray, rtol: float = 1e-6, atol: float = 1e-9) -> GradCheck:
+def compare(
+    name: str, analytic: np.ndarray, numeric: np.ndarray, rtol: float = 1e-6, atol: float = 1e-9
+) -> GradCheck:
     """Max absolute and relative error; passes where every entry has
     |analytic - numeric| <= atol + rtol * max(|analytic|, |numeric|).
 
     The relative error of an entry is |analytic - numeric| / max(|analytic|, |numeric|)
     (0 where both are 0)."""
-    a = np.array(analytic, dtype=np.float64)  # copies: the result must not change with the caller's arrays
+    # copies: the result must not change with the caller's arrays
+    a = np.array(analytic, dtype=np.float64)
     n = np.array(numeric, dtype=np.float64)
     if a.shape != n.shape:
         raise ValueError(f"{name}: analytic gradient has shape {a.shape}, numeric {n.shape}")
@@ -95,7 +111,10 @@ def check_gradients(
     f() computes the scalar loss from the current contents of params (float64);
     analytic[name] is backprop's dL/d(name) at those same values.
     """
-    return [compare(name, analytic[name], numerical_gradient(f, p, eps), rtol, atol) for name, p in params.items()]
+    return [
+        compare(name, analytic[name], numerical_gradient(f, p, eps), rtol, atol)
+        for name, p in params.items()
+    ]
 
 
 def spot_check_gradients(
@@ -116,6 +135,13 @@ def spot_check_gradients(
     for name, p in params.items():
         picks = spot_entries(analytic[name], rng, largest, random)
         numeric = numerical_gradient(f, p, eps, picks)
-        results.append(compare(f"{name}{picks.tolist()}", np.asarray(analytic[name]).reshape(-1)[picks], numeric,
-                               rtol, atol))
+        results.append(
+            compare(
+                f"{name}{picks.tolist()}",
+                np.asarray(analytic[name]).reshape(-1)[picks],
+                numeric,
+                rtol,
+                atol,
+            )
+        )
     return results

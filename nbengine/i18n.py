@@ -76,7 +76,9 @@ def catalog(lang: str | None = None) -> gettext.NullTranslations:
         if lang == "en":
             _catalogs[lang] = gettext.NullTranslations()
         else:
-            _catalogs[lang] = gettext.translation(DOMAIN, LOCALE_DIR, languages=[lang], fallback=True)
+            _catalogs[lang] = gettext.translation(
+                DOMAIN, LOCALE_DIR, languages=[lang], fallback=True
+            )
     return _catalogs[lang]
 
 
@@ -130,8 +132,9 @@ def joined(parts, sep: str = ", ") -> Msg:
     """Phrases joined by ``sep`` into one Msg, each phrase shown in the language when the whole
     is (a list whose length is known only when it is made)."""
     parts = list(parts)
-    msgid = sep.join("{p%d}" % k for k in range(len(parts)))  # not a catalog message: only its parts are
-    return Msg(msgid, **{"p%d" % k: p for k, p in enumerate(parts)})
+    # not a catalog message: only its parts are
+    msgid = sep.join(f"{{p{k}}}" for k in range(len(parts)))
+    return Msg(msgid, **{f"p{k}": p for k, p in enumerate(parts)})
 
 
 def shown(text):
@@ -143,7 +146,9 @@ def shown(text):
         if not text.values:
             return translated
         # a value that is itself a Msg (a phrase put into a sentence) is shown in the language too
-        return translated.format(**{k: shown(v) if isinstance(v, Msg) else v for k, v in text.values.items()})
+        return translated.format(
+            **{k: shown(v) if isinstance(v, Msg) else v for k, v in text.values.items()}
+        )
     if isinstance(text, str):
         return _(text)
     return text

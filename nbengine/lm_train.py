@@ -16,8 +16,8 @@ V, the vocabulary's size, is guessing uniformly).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import numpy as np
 
@@ -35,7 +35,8 @@ class Evaluation:
     tokens: int  # tokens predicted
     batch_size: int  # the batch shape used (smaller than asked when the split is short)
     time_size: int
-    overlapping: bool = False  # read in overlapping windows (a model without state), see window_batches
+    # read in overlapping windows (a model without state), see window_batches
+    overlapping: bool = False
 
 
 def batch_shape(n: int, batch_size: int, time_size: int) -> tuple[int, int]:
@@ -49,7 +50,9 @@ def batch_shape(n: int, batch_size: int, time_size: int) -> tuple[int, int]:
     return b, max(1, min(time_size, n // b))
 
 
-def evaluate(model, ids: np.ndarray, batch_size: int, time_size: int, name: str = "corpus") -> Evaluation:
+def evaluate(
+    model, ids: np.ndarray, batch_size: int, time_size: int, name: str = "corpus"
+) -> Evaluation:
     """The mean loss and perplexity of predicting every next token of ids.
 
     The ids are read in bptt batches with the state carried from batch to batch, and
@@ -81,18 +84,29 @@ def evaluate(model, ids: np.ndarray, batch_size: int, time_size: int, name: str 
     return Evaluation(mean, perplexity(mean), count, b, t, overlapping)
 
 
-def text_batches(ids: np.ndarray, batch_size: int, time_size: int,
-                 name: str = "corpus") -> tuple[Callable[[int], Iterator[tuple]], int]:
+def text_batches(
+    ids: np.ndarray, batch_size: int, time_size: int, name: str = "corpus"
+) -> tuple[Callable[[int], Iterator[tuple]], int]:
     """(the batches of an epoch, how many there are) for training on ids: the same
     bptt batches every epoch (nothing is shuffled, so the same initial weights give
     the same numbers). Ids too short for one batch raise DataError now."""
     ids = np.asarray(ids, dtype=np.int64).ravel()
     bptt_batches(ids, batch_size, time_size, name=name)  # too short: DataError, now
-    return (lambda _: bptt_batches(ids, batch_size, time_size, name=name)), len(ids) // (batch_size * time_size)
+    return (lambda _: bptt_batches(ids, batch_size, time_size, name=name)), len(ids) // (
+        batch_size * time_size
+    )
 
 
-def fit_corpus(model, optimizer, corpus, batch_size: int, time_size: int, *, epochs: int,
-               clip: float | None = None) -> tuple[Callable, int, tuple]:
+def fit_corpus(
+    model,
+    optimizer,
+    corpus,
+    batch_size: int,
+    time_size: int,
+    *,
+    epochs: int,
+    clip: float | None = None,
+) -> tuple[Callable, int, tuple]:
     """Training on a corpus's training text, as (start, steps per epoch, the first batch).
 
     ``start(should_stop)`` runs :func:`nbengine.train.fit` on the text's bptt batches
@@ -103,7 +117,9 @@ def fit_corpus(model, optimizer, corpus, batch_size: int, time_size: int, *, epo
     """
     from nbengine.train import fit
 
-    batches, per_epoch = text_batches(corpus.train, batch_size, time_size, name=f"{corpus.name} (train)")
+    batches, per_epoch = text_batches(
+        corpus.train, batch_size, time_size, name=f"{corpus.name} (train)"
+    )
 
     def measure(model) -> dict:
         if not len(corpus.valid):
@@ -116,7 +132,17 @@ def fit_corpus(model, optimizer, corpus, batch_size: int, time_size: int, *, epo
         return {"test_loss": test.loss, "test_perplexity": test.perplexity, "n_test": test.tokens}
 
     def start(should_stop=None):
-        return fit(model, optimizer, batches, epochs=epochs, steps_per_epoch=per_epoch, clip=clip, measure=measure,
-                   finish=finish, perplexities=True, should_stop=should_stop)
+        return fit(
+            model,
+            optimizer,
+            batches,
+            epochs=epochs,
+            steps_per_epoch=per_epoch,
+            clip=clip,
+            measure=measure,
+            finish=finish,
+            perplexities=True,
+            should_stop=should_stop,
+        )
 
     return start, per_epoch, next(iter(batches(0)))

@@ -6,7 +6,7 @@ write gradients in place (they do) and parameters are updated in place.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -22,8 +22,13 @@ class SGD:
 
     name = "sgd"
 
-    def __init__(self, params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray], lr: float,
-                 labels: Mapping[str, Sequence] | None = None):
+    def __init__(
+        self,
+        params: Mapping[str, np.ndarray],
+        grads: Mapping[str, np.ndarray],
+        lr: float,
+        labels: Mapping[str, Sequence] | None = None,
+    ):
         if not lr > 0:
             raise ValueError(f"the learning rate must be positive, not {lr}")
         self.params = params
@@ -37,8 +42,13 @@ class SGD:
             sgd_update(p.reshape(-1), self.grads[name].reshape(-1), p.dtype.type(self.lr))
             if tracing():
                 value = p[0] if p.shape == (1,) else p
-                record(f"new {name}", value, f"{name} ← {name} − η·dL/d{name}  (η = {self.lr:g})",
-                       Msg("the parameter after one step downhill"), self.labels.get(name, ()))
+                record(
+                    f"new {name}",
+                    value,
+                    f"{name} ← {name} − η·dL/d{name}  (η = {self.lr:g})",
+                    Msg("the parameter after one step downhill"),
+                    self.labels.get(name, ()),
+                )
 
 
 class Momentum(SGD):
@@ -60,8 +70,13 @@ class Momentum(SGD):
     def step(self) -> None:
         for name, p in self.params.items():
             t = p.dtype.type
-            momentum_update(p.reshape(-1), self.velocity[name].reshape(-1), self.grads[name].reshape(-1),
-                            t(self.lr), t(self.momentum))
+            momentum_update(
+                p.reshape(-1),
+                self.velocity[name].reshape(-1),
+                self.grads[name].reshape(-1),
+                t(self.lr),
+                t(self.momentum),
+            )
 
 
 class Adam(SGD):
@@ -74,8 +89,16 @@ class Adam(SGD):
 
     name = "adam"
 
-    def __init__(self, params, grads, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
-                 eps: float = 1e-7, labels=None):
+    def __init__(
+        self,
+        params,
+        grads,
+        lr: float = 0.001,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-7,
+        labels=None,
+    ):
         super().__init__(params, grads, lr, labels)
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
         self.m = {name: np.zeros_like(p) for name, p in params.items()}
@@ -84,11 +107,19 @@ class Adam(SGD):
 
     def step(self) -> None:
         self.t += 1
-        alpha = self.lr * np.sqrt(1 - self.beta2 ** self.t) / (1 - self.beta1 ** self.t)
+        alpha = self.lr * np.sqrt(1 - self.beta2**self.t) / (1 - self.beta1**self.t)
         for name, p in self.params.items():
             t = p.dtype.type
-            adam_update(p.reshape(-1), self.m[name].reshape(-1), self.v[name].reshape(-1),
-                        self.grads[name].reshape(-1), t(alpha), t(self.beta1), t(self.beta2), t(self.eps))
+            adam_update(
+                p.reshape(-1),
+                self.m[name].reshape(-1),
+                self.v[name].reshape(-1),
+                self.grads[name].reshape(-1),
+                t(alpha),
+                t(self.beta1),
+                t(self.beta2),
+                t(self.eps),
+            )
 
 
 OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adam": Adam}

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import contextvars
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 
-_active: contextvars.ContextVar["Tracer | None"] = contextvars.ContextVar("nbengine_tracer", default=None)
+_active: contextvars.ContextVar[Tracer | None] = contextvars.ContextVar(
+    "nbengine_tracer", default=None
+)
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ class Tracer:
     steps: list[Step] = field(default_factory=list)
     _token: contextvars.Token[Tracer | None] | None = field(default=None, repr=False)
 
-    def __enter__(self) -> "Tracer":
+    def __enter__(self) -> Tracer:
         self._token = _active.set(self)
         return self
 

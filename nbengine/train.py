@@ -19,8 +19,8 @@ import contextlib
 import math
 import sys
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -107,7 +107,9 @@ def batches(n: int, batch_size: int) -> int:
     return -(-n // batch_size)
 
 
-def shuffled(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int) -> Callable[[int], Iterator[tuple]]:
+def shuffled(
+    x: np.ndarray, y: np.ndarray, batch_size: int, seed: int
+) -> Callable[[int], Iterator[tuple]]:
     """The batches of an epoch of samples: each epoch visits them in a new order drawn
     from a generator seeded with ``seed`` (so the same seed gives the same batches)."""
     if batch_size < 1:
@@ -117,7 +119,7 @@ def shuffled(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int) -> Callab
     def epoch(_: int) -> Iterator[tuple]:
         order = rng.permutation(x.shape[0])
         for start in range(0, x.shape[0], batch_size):
-            idx = order[start:start + batch_size]
+            idx = order[start : start + batch_size]
             yield x[idx], y[idx]
 
     return epoch
@@ -129,10 +131,20 @@ def _how(loss: float) -> str:
     return f"became {loss}"
 
 
-def fit(model, optimizer, batches: Callable[[int], Iterable[tuple]], *, epochs: int, steps_per_epoch: int | None = None,
-        clip: float | None = None, measure: Callable[[object], dict] | None = None,
-        finish: Callable[[object], dict] | None = None, perplexities: bool = False, trace_every: int = 0,
-        should_stop: Callable[[], bool] | None = None) -> Iterator[Event]:
+def fit(
+    model,
+    optimizer,
+    batches: Callable[[int], Iterable[tuple]],
+    *,
+    epochs: int,
+    steps_per_epoch: int | None = None,
+    clip: float | None = None,
+    measure: Callable[[object], dict] | None = None,
+    finish: Callable[[object], dict] | None = None,
+    perplexities: bool = False,
+    trace_every: int = 0,
+    should_stop: Callable[[], bool] | None = None,
+) -> Iterator[Event]:
     """Train ``model`` for ``epochs`` epochs on ``batches(epoch)`` (epoch counted from 1;
     each batch a tuple of ``model.loss_and_backward``'s arguments; ``steps_per_epoch``,
     if given, is how many there are, for :attr:`Step.total_steps`).
@@ -186,8 +198,16 @@ def fit(model, optimizer, batches: Callable[[int], Iterable[tuple]], *, epochs: 
             count += n
             if model.correct is not None:
                 correct += model.correct
-            yield Step(step, total, epoch, loss, n, norm, perplexity(loss) if perplexities else None,
-                       tracer.steps if tracer is not None else None)
+            yield Step(
+                step,
+                total,
+                epoch,
+                loss,
+                n,
+                norm,
+                perplexity(loss) if perplexities else None,
+                tracer.steps if tracer is not None else None,
+            )
             if should_stop is not None and should_stop():
                 yield Stopped(step, epoch)
                 return
@@ -202,8 +222,12 @@ def fit(model, optimizer, batches: Callable[[int], Iterable[tuple]], *, epochs: 
             metrics.update(measure(model))
             model.reset_state()
         for name, value in metrics.items():  # a measured loss is held to a training loss's limit
-            if isinstance(value, float) and not (math.isfinite(value) and (value <= limit or "loss" not in name)):
-                yield from _diverge(step, epoch, f"the {name.replace('_', ' ')} {_how(value)} after epoch {epoch}")
+            if isinstance(value, float) and not (
+                math.isfinite(value) and (value <= limit or "loss" not in name)
+            ):
+                yield from _diverge(
+                    step, epoch, f"the {name.replace('_', ' ')} {_how(value)} after epoch {epoch}"
+                )
         yield Epoch(epoch, mean, seconds, count, metrics)
     yield Result(epochs, finish(model) if finish is not None else dict(metrics))
 

@@ -51,7 +51,18 @@ SHIPPED = Path(__file__).with_name("tutorials")
 MAX_TUTORIAL_BYTES = 1 << 20  # the shipped ones are 10 to 20 kB
 
 _TOP_KEYS = {"lesson", "minutes", "title", "steps"}
-_STEP_KEYS = {"title", "say", "run", "code", "show", "heatmap", "curve", "expect", "tolerance", "expect_output"}
+_STEP_KEYS = {
+    "title",
+    "say",
+    "run",
+    "code",
+    "show",
+    "heatmap",
+    "curve",
+    "expect",
+    "tolerance",
+    "expect_output",
+}
 
 
 @dataclass
@@ -95,10 +106,14 @@ def _languages(value, path, what: str, step: int | None, title: str = "") -> dic
     if isinstance(value, str):
         value = {"en": value}
     if not isinstance(value, dict):
-        raise TutorialError(path, f"{what} must be a string or a table of languages (en, ko)", step, title)
+        raise TutorialError(
+            path, f"{what} must be a string or a table of languages (en, ko)", step, title
+        )
     unknown = set(value) - set(LANGUAGES)
     if unknown:
-        raise TutorialError(path, f"{what} has the language {sorted(unknown)[0]!r}; known: en, ko", step, title)
+        raise TutorialError(
+            path, f"{what} has the language {sorted(unknown)[0]!r}; known: en, ko", step, title
+        )
     if not isinstance(value.get("en"), str) or not value["en"].strip():
         raise TutorialError(path, f"{what} needs English text (en)", step, title)
     if not all(isinstance(v, str) for v in value.values()):
@@ -109,15 +124,20 @@ def _languages(value, path, what: str, step: int | None, title: str = "") -> dic
 def _names(value, path, what, step, title) -> list[str]:
     if isinstance(value, str):
         value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) and v.isidentifier() for v in value):
-        raise TutorialError(path, f"{what} must be a list of names from the step's code", step, title)
+    if not isinstance(value, list) or not all(
+        isinstance(v, str) and v.isidentifier() for v in value
+    ):
+        raise TutorialError(
+            path, f"{what} must be a list of names from the step's code", step, title
+        )
     return value
 
 
 def load(path: str | os.PathLike) -> Tutorial:
     """Read and check a tutorial file; TutorialError (exit 2) names the file, the step and the problem."""
     path = Path(path)
-    with open_regular(path, "tutorial file", TutorialError, limit=MAX_TUTORIAL_BYTES) as f:  # not a pipe, not huge
+    # not a pipe, not huge
+    with open_regular(path, "tutorial file", TutorialError, limit=MAX_TUTORIAL_BYTES) as f:
         try:
             raw = f.read()
         except OSError as e:
@@ -130,7 +150,9 @@ def load(path: str | os.PathLike) -> Tutorial:
         raise TutorialError(path, f"is not valid TOML: {e}") from None
     unknown = set(data) - _TOP_KEYS
     if unknown:
-        raise TutorialError(path, f"unknown key {sorted(unknown)[0]!r} (known: {', '.join(sorted(_TOP_KEYS))})")
+        raise TutorialError(
+            path, f"unknown key {sorted(unknown)[0]!r} (known: {', '.join(sorted(_TOP_KEYS))})"
+        )
     if "title" not in data:
         raise TutorialError(path, "has no title")
     title = _languages(data["title"], path, "title", None)
@@ -141,7 +163,11 @@ def load(path: str | os.PathLike) -> Tutorial:
     if lesson is not None and (not isinstance(lesson, int) or isinstance(lesson, bool)):
         raise TutorialError(path, "lesson must be a whole number")
     raw_steps = data.get("steps")
-    if not isinstance(raw_steps, list) or not raw_steps or not all(isinstance(s, dict) for s in raw_steps):
+    if (
+        not isinstance(raw_steps, list)
+        or not raw_steps
+        or not all(isinstance(s, dict) for s in raw_steps)
+    ):
         raise TutorialError(path, "has no steps (write each as a [[steps]] table)")
     steps = [_step(path, i, s) for i, s in enumerate(raw_steps, start=1)]
     name = path.stem.split("-", 1)[1] if path.parent == SHIPPED and "-" in path.stem else path.stem
@@ -154,16 +180,27 @@ def _number(v) -> bool:
 
 
 def _step(path, i: int, s: dict) -> TutorialStep:
-    heading = s.get("title", {}).get("en", "") if isinstance(s.get("title"), dict) else str(s.get("title", ""))
+    heading = (
+        s.get("title", {}).get("en", "")
+        if isinstance(s.get("title"), dict)
+        else str(s.get("title", ""))
+    )
     unknown = set(s) - _STEP_KEYS
     if unknown:
-        raise TutorialError(path, f"unknown key {sorted(unknown)[0]!r} (known: {', '.join(sorted(_STEP_KEYS))})",
-                            i, heading)
+        raise TutorialError(
+            path,
+            f"unknown key {sorted(unknown)[0]!r} (known: {', '.join(sorted(_STEP_KEYS))})",
+            i,
+            heading,
+        )
     for key in ("title", "say"):
         if key not in s:
             raise TutorialError(path, f"has no {key}", i, heading)
-    step = TutorialStep(i, _languages(s["title"], path, "title", i, heading),
-                        _languages(s["say"], path, "say", i, heading))
+    step = TutorialStep(
+        i,
+        _languages(s["title"], path, "title", i, heading),
+        _languages(s["say"], path, "say", i, heading),
+    )
     if "run" in s and "code" in s:
         raise TutorialError(path, "has both run and code; give a step one action", i, heading)
     for key in ("run", "code"):
@@ -175,22 +212,35 @@ def _step(path, i: int, s: dict) -> TutorialStep:
         try:
             shlex.split(step.run)
         except ValueError as e:
-            raise TutorialError(path, f"run {step.run!r} is not a command line ({e})", i, heading) from None
+            raise TutorialError(
+                path, f"run {step.run!r} is not a command line ({e})", i, heading
+            ) from None
         if step.run.split()[0] == "nbengine":
-            raise TutorialError(path, "run takes the command without the word nbengine, as in "
-                                      "run = \"trace conv\"", i, heading)
+            raise TutorialError(
+                path,
+                'run takes the command without the word nbengine, as in run = "trace conv"',
+                i,
+                heading,
+            )
     if step.code is not None:
         try:
             step.compiled = compile(step.code, f"{path}, step {i}", "exec")
         except SyntaxError as e:
-            raise TutorialError(path, f"its code has a syntax error on line {e.lineno}: {e.msg}", i, heading) \
-                from None
+            raise TutorialError(
+                path, f"its code has a syntax error on line {e.lineno}: {e.msg}", i, heading
+            ) from None
     code_only = [k for k in ("show", "heatmap", "curve", "expect") if k in s]
     if code_only and step.code is None:
-        raise TutorialError(path, f"{code_only[0]} needs a code step (it names values the code computes)", i,
-                            heading)
+        raise TutorialError(
+            path,
+            f"{code_only[0]} needs a code step (it names values the code computes)",
+            i,
+            heading,
+        )
     if "expect_output" in s and step.run is None:
-        raise TutorialError(path, "expect_output needs a run step (it checks the command's output)", i, heading)
+        raise TutorialError(
+            path, "expect_output needs a run step (it checks the command's output)", i, heading
+        )
     step.show = _names(s.get("show", []), path, "show", i, heading)
     step.heatmap = _names(s.get("heatmap", []), path, "heatmap", i, heading)
     if "curve" in s:
@@ -233,7 +283,9 @@ def find(name_or_path: str) -> Tutorial:
 # -- running --------------------------------------------------------------------------
 
 
-def tensor(value, formula="", note="", rows=None, cols=None, name: str = "", lang: str = "en") -> Step:
+def tensor(
+    value, formula="", note="", rows=None, cols=None, name: str = "", lang: str = "en"
+) -> Step:
     """A value to show with a formula, a note and row / column labels, as trace steps are.
     formula and note may be text or a table of languages ({"en": ..., "ko": ...})."""
     if isinstance(formula, dict):
@@ -241,7 +293,7 @@ def tensor(value, formula="", note="", rows=None, cols=None, name: str = "", lan
     if isinstance(note, dict):
         note = text(note, lang)
     v = np.asarray(value)
-    axes = (cols if cols is not None else rows,) if v.ndim == 1 else (rows, cols)[:v.ndim]
+    axes = (cols if cols is not None else rows,) if v.ndim == 1 else (rows, cols)[: v.ndim]
     labels = tuple(None if lab is None else [str(x) for x in lab] for lab in axes)
     return Step(name, v, formula, note, labels)
 
@@ -259,8 +311,13 @@ class Session:
             return tensor(value, formula, note, rows, cols, name, lang)
 
         tensor_in_lang.__doc__ = tensor.__doc__
-        self.namespace: dict = {"np": np, "tensor": tensor_in_lang, "Tracer": Tracer, "tmp": tmp,
-                                "__name__": "__tutorial__"}
+        self.namespace: dict = {
+            "np": np,
+            "tensor": tensor_in_lang,
+            "Tracer": Tracer,
+            "tmp": tmp,
+            "__name__": "__tutorial__",
+        }
 
     def command(self, step: TutorialStep) -> list[str]:
         """The step's command line as arguments, with {tmp} filled in."""
@@ -273,14 +330,24 @@ class Session:
             assert step.compiled is not None, "a code step"
             exec(step.compiled, self.namespace)
         except Exception as e:  # the tutorial's own code: say what went wrong, where
-            raise TutorialError(self.tutorial.path, f"its code raised {type(e).__name__}: {e}", step.index,
-                                step.title["en"]) from None
-        wanted = list(dict.fromkeys(step.show + step.heatmap + ([step.curve] if step.curve else [])))
+            raise TutorialError(
+                self.tutorial.path,
+                f"its code raised {type(e).__name__}: {e}",
+                step.index,
+                step.title["en"],
+            ) from None
+        wanted = list(
+            dict.fromkeys(step.show + step.heatmap + ([step.curve] if step.curve else []))
+        )
         values = {}
         for name in wanted:
             if name not in self.namespace:
-                raise TutorialError(self.tutorial.path, f"shows {name!r}, which its code did not define",
-                                    step.index, step.title["en"])
+                raise TutorialError(
+                    self.tutorial.path,
+                    f"shows {name!r}, which its code did not define",
+                    step.index,
+                    step.title["en"],
+                )
             values[name] = self.namespace[name]
         self.check(step)
         return values
@@ -289,8 +356,12 @@ class Session:
         """Compare what the code computed with the step's expect; TutorialCheckFailed if they differ."""
         for name, want in step.expect.items():
             if name not in self.namespace:
-                raise TutorialError(self.tutorial.path, f"expects {name!r}, which its code did not define",
-                                    step.index, step.title["en"])
+                raise TutorialError(
+                    self.tutorial.path,
+                    f"expects {name!r}, which its code did not define",
+                    step.index,
+                    step.title["en"],
+                )
             got = self.namespace[name]
             got_v = got.value if isinstance(got, Step) else got
             if isinstance(want, str) or isinstance(got_v, str):
@@ -298,12 +369,18 @@ class Session:
             else:
                 try:
                     a, b = np.asarray(got_v, dtype=np.float64), np.asarray(want, dtype=np.float64)
-                    same = a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-9, atol=step.tolerance))
+                    same = a.shape == b.shape and bool(
+                        np.allclose(a, b, rtol=1e-9, atol=step.tolerance)
+                    )
                 except (TypeError, ValueError):
                     same = False
             if not same:
-                raise TutorialCheckFailed(self.tutorial.path, f"expected {name} = {want!r}, but the code computed "
-                                                              f"{_short(got_v)}", step.index, step.title["en"])
+                raise TutorialCheckFailed(
+                    self.tutorial.path,
+                    f"expected {name} = {want!r}, but the code computed {_short(got_v)}",
+                    step.index,
+                    step.title["en"],
+                )
 
     def check_output(self, step: TutorialStep, output: str) -> None:
         """Each expect_output string must appear in the command's output (runs of spaces and
@@ -311,8 +388,12 @@ class Session:
         flat = " ".join(output.split())
         for s in step.expect_output:
             if " ".join(s.split()) not in flat:
-                raise TutorialCheckFailed(self.tutorial.path, f"expected the output of `nbengine {step.run}` to "
-                                                              f"show {s!r}", step.index, step.title["en"])
+                raise TutorialCheckFailed(
+                    self.tutorial.path,
+                    f"expected the output of `nbengine {step.run}` to show {s!r}",
+                    step.index,
+                    step.title["en"],
+                )
 
 
 def _short(v) -> str:

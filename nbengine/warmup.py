@@ -13,8 +13,8 @@ cache did not hold its kernels yet).
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 
 @dataclass

@@ -32,8 +32,10 @@ def _extract(path: Path, keywords=KEYWORDS):
 
     with path.open("rb") as f:
         for lineno, message, _comments, _context in extract("python", f, keywords=keywords):
-            yield message, f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name}:{lineno}"
-
+            yield (
+                message,
+                f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name}:{lineno}",
+            )
 
 
 def marked() -> dict:
@@ -125,15 +127,28 @@ def update() -> int:
 
     wanted = messages()
     old = read_catalog()
-    new = Catalog(locale="ko", project="nbengine", version="0.1.0", domain="nbengine", charset="utf-8",
-                  fuzzy=False, language_team="ko")
+    new = Catalog(
+        locale="ko",
+        project="nbengine",
+        version="0.1.0",
+        domain="nbengine",
+        charset="utf-8",
+        fuzzy=False,
+        language_team="ko",
+    )
     new.header_comment = "# Korean catalog of nbengine's human-facing text."
     for message, where in wanted.items():
         key = message[0] if isinstance(message, tuple) else message
         entry = old.get(key)
-        string = entry.string if entry is not None else ("", "") if isinstance(message, tuple) else ""
-        locations = [(w.rsplit(":", 1)[0], int(w.rsplit(":", 1)[1])) if ":" in w and w.rsplit(":", 1)[1].isdigit()
-                     else (w, 0) for w in where[:3]]
+        string = (
+            entry.string if entry is not None else ("", "") if isinstance(message, tuple) else ""
+        )
+        locations = [
+            (w.rsplit(":", 1)[0], int(w.rsplit(":", 1)[1]))
+            if ":" in w and w.rsplit(":", 1)[1].isdigit()
+            else (w, 0)
+            for w in where[:3]
+        ]
         new.add(message, string, locations=locations)
     tmp = PO.with_suffix(".po.tmp")
     with tmp.open("wb") as f:
@@ -165,9 +180,34 @@ MARKS = {"_", "N_", "Msg", "ngettext", "help_id", "translated_help"}
 # Keyword arguments whose strings are not words for people (Rich styles and layout, Click's
 # metavars and option wiring), or are translated where Click shows them (help texts, which
 # help_texts() collects from the command tree).
-NOT_WORDS = {"help", "short_help", "epilog", "style", "justify", "title_justify", "metavar", "envvar", "param_hint", "prog_name", "box",
-             "border_style", "header_style", "row_styles", "overflow", "end", "sep", "spinner", "format",
-             "encoding", "errors", "mode", "newline", "suffix", "prefix", "type"}
+NOT_WORDS = {
+    "help",
+    "short_help",
+    "epilog",
+    "style",
+    "justify",
+    "title_justify",
+    "metavar",
+    "envvar",
+    "param_hint",
+    "prog_name",
+    "box",
+    "border_style",
+    "header_style",
+    "row_styles",
+    "overflow",
+    "end",
+    "sep",
+    "spinner",
+    "format",
+    "encoding",
+    "errors",
+    "mode",
+    "newline",
+    "suffix",
+    "prefix",
+    "type",
+}
 
 
 def _is_words(text: str) -> bool:
@@ -189,8 +229,12 @@ def unmarked(paths) -> list[str]:
         skip: set[int] = set()
         for node in ast.walk(tree):
             body = getattr(node, "body", None)
-            if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)) and body \
-                    and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+            if (
+                isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
+                and body
+                and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+            ):
                 skip.add(id(body[0].value))
             if isinstance(node, ast.Call):
                 name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
@@ -198,8 +242,11 @@ def unmarked(paths) -> list[str]:
                 if name in MARKS:
                     inside = node.args + [k.value for k in node.keywords]
                 else:
-                    inside = [k.value for k in node.keywords if k.arg in NOT_WORDS
-                              or (name in ("fact", "show") and k.arg is not None)]
+                    inside = [
+                        k.value
+                        for k in node.keywords
+                        if k.arg in NOT_WORDS or (name in ("fact", "show") and k.arg is not None)
+                    ]
                 for arg in inside:
                     skip.update(id(n) for n in ast.walk(arg))
             if isinstance(node, ast.Dict):  # JSON objects and lookup tables: their keys

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numba
 import numpy as np
-import pytest
 
 from nbengine.testing import assert_close
 
-ROOT = Path(__file__).resolve().parents[1]  # the repository: benchmarks/ and tests/reference/ import from it
+# the repository: benchmarks/ and tests/reference/ import from it
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def tolerance(dtype, *refs, f32_atol: float = 1e-5) -> tuple[float, float]:
@@ -99,13 +99,3 @@ def wait_for_json_line(proc, predicate, timeout):
         if predicate(json.loads(line)):
             return lines
     raise AssertionError(f"did not see the expected line; got {lines[-3:]}")
-
-
-@pytest.fixture
-def small_sgemm(monkeypatch):
-    """The benchmarks' sgemm rate measured on small matrices in short rounds: the figure is
-    then no peak, but the tests check what is done with it, not its value."""
-    from benchmarks import machine
-
-    monkeypatch.setattr(machine, "SGEMM_N", 64)
-    monkeypatch.setattr(machine, "SGEMM_MIN_ROUND", 0.0)

@@ -11,20 +11,20 @@ import sys
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
-from nbengine_cli.main import main
+from helpers import ROOT, f64, tolerance
 
 from benchmarks import attention, attention_torch
 from benchmarks.timing import Timing
+from nbengine_cli.main import main
 from tests.reference import attention_numpy
-
-from helpers import ROOT, f64, small_sgemm, tolerance
 
 pytestmark = pytest.mark.usefixtures("small_sgemm")  # the sgemm rate every bench command measures
 
 TINY_SIZE = attention.Size("tiny", batch=2, time=5, d=4)
 # libgomp_default=False: the test process keeps nbengine's OpenMP wait policy for the tests after these
-TINY = dict(sizes=("tiny",), size_table={"tiny": TINY_SIZE}, rounds=1, min_round=0.0, libgomp_default=False)
+TINY = dict(
+    sizes=("tiny",), size_table={"tiny": TINY_SIZE}, rounds=1, min_round=0.0, libgomp_default=False
+)
 
 
 def test_sizes_and_flop_count():
@@ -35,7 +35,11 @@ def test_sizes_and_flop_count():
     assert attention.flops(large) == 2 * 6 * 32 * 128 * 128 * 64 == 402_653_184
     assert attention.Case(toy, True).flops == attention.Case(toy, False).flops == 2 * 6 * 3 * 3 * 64
     assert [(c.size.name, c.causal) for c in attention.cases(("large", "toy"))] == [
-        ("large", False), ("large", True), ("toy", False), ("toy", True)]
+        ("large", False),
+        ("large", True),
+        ("toy", False),
+        ("toy", True),
+    ]
 
 
 def test_inputs_are_seeded_float32_with_the_scale():
@@ -70,7 +74,9 @@ def test_implementations_agree_with_the_float64_reference(causal):
             for label, got, ref in zip(("out", "dq", "dk", "dv"), results, refs):
                 assert got.dtype == np.float32, (name, label)
                 atol, rtol = tolerance(np.float32, ref)
-                np.testing.assert_allclose(got, ref, rtol=rtol, atol=atol, err_msg=f"{name} {label}")
+                np.testing.assert_allclose(
+                    got, ref, rtol=rtol, atol=atol, err_msg=f"{name} {label}"
+                )
 
 
 def test_causal_changes_the_result():
@@ -81,7 +87,8 @@ def test_causal_changes_the_result():
     causal = attention.implementations(attention.Case(size, True), data, use_torch=False)
     for name in full:
         a, b = full[name]()[0].copy(), causal[name]()[0].copy()
-        np.testing.assert_allclose(a[:, -1], b[:, -1], rtol=1e-5, atol=1e-6)  # the last query sees every key
+        # the last query sees every key
+        np.testing.assert_allclose(a[:, -1], b[:, -1], rtol=1e-5, atol=1e-6)
         assert np.abs(a[:, 0] - b[:, 0]).max() > 1e-3  # the first sees only itself
 
 
@@ -98,8 +105,15 @@ def test_numpy_backward_from_kept_weights_equals_recomputed():
 
 def test_ratio_against_pytorch_is_against_the_faster_formulation():
     case = attention.Case(TINY_SIZE, False)
-    timings = {name: Timing(name, median, median, 1, 1) for name, median in (
-        (attention.NBENGINE, 2.0), (attention.NUMPY, 8.0), (attention.TORCH_MATMUL, 3.0), (attention.TORCH_SDPA, 1.0))}
+    timings = {
+        name: Timing(name, median, median, 1, 1)
+        for name, median in (
+            (attention.NBENGINE, 2.0),
+            (attention.NUMPY, 8.0),
+            (attention.TORCH_MATMUL, 3.0),
+            (attention.TORCH_SDPA, 1.0),
+        )
+    }
     result = attention.Result(case, timings)
     assert result.ratio(attention.NBENGINE, attention.NUMPY) == 4.0
     assert result.ratio(attention.NBENGINE, attention.TORCH) == 0.5  # SDPA's 1.0, not matmul's 3.0
@@ -111,13 +125,18 @@ def test_ratio_against_pytorch_is_against_the_faster_formulation():
 
 
 def check(results, names):
-    assert [(r.case.size, r.case.causal) for r in results] == [(TINY_SIZE, False), (TINY_SIZE, True)]
+    assert [(r.case.size, r.case.causal) for r in results] == [
+        (TINY_SIZE, False),
+        (TINY_SIZE, True),
+    ]
     for r in results:
         assert list(r.timings) == names  # the idle rounds are not reported
         for name in names:
             t = r.timings[name].median
             assert t > 0
-            assert r.ratio(name, attention.NUMPY) == pytest.approx(r.timings[attention.NUMPY].median / t)
+            assert r.ratio(name, attention.NUMPY) == pytest.approx(
+                r.timings[attention.NUMPY].median / t
+            )
         assert r.ratio(attention.NUMPY, attention.NUMPY) == 1.0
 
 
@@ -134,15 +153,26 @@ def test_harness_times_pytorch():
     results = list(attention.run(**TINY, use_torch=True, use_nbengine=False))
     check(results, [attention.NUMPY, attention.TORCH_MATMUL, attention.TORCH_SDPA])
     for r in results:
-        fastest = min(r.timings[attention.TORCH_MATMUL].median, r.timings[attention.TORCH_SDPA].median)
-        assert r.ratio(attention.NUMPY, attention.TORCH) == pytest.approx(fastest / r.timings[attention.NUMPY].median)
-    assert threads.thread_setup(torch_used=True)["torch_threads"] == threads.thread_setup()["numba_threads"]
+        fastest = min(
+            r.timings[attention.TORCH_MATMUL].median, r.timings[attention.TORCH_SDPA].median
+        )
+        assert r.ratio(attention.NUMPY, attention.TORCH) == pytest.approx(
+            fastest / r.timings[attention.NUMPY].median
+        )
+    assert (
+        threads.thread_setup(torch_used=True)["torch_threads"]
+        == threads.thread_setup()["numba_threads"]
+    )
 
 
 def test_torch_is_not_imported_to_ask_whether_it_is_there():
-    code = ("import sys; from benchmarks import attention, attention_torch; attention_torch.available(); "
-            "print('torch' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    code = (
+        "import sys; from benchmarks import attention, attention_torch; attention_torch.available(); "
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
 
@@ -154,21 +184,47 @@ def bench(*args: str):
 
 
 def test_command_writes_json_lines():
-    r = bench("--sizes", "toy", "--rounds", "1", "--min-round", "0", "--no-torch", "--keep-wait-policy", "--json")
+    r = bench(
+        "--sizes",
+        "toy",
+        "--rounds",
+        "1",
+        "--min-round",
+        "0",
+        "--no-torch",
+        "--keep-wait-policy",
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     events = [json.loads(line) for line in r.stdout.splitlines()]  # every stdout line is JSON
     rows = [e for e in events if e["event"] == "bench"]
     assert {(e["implementation"], e["causal"]) for e in rows} == {
-        (name, causal) for name in (attention.NBENGINE, attention.NUMPY) for causal in (False, True)}
-    assert all(e["size"] == "toy" and (e["batch"], e["time"], e["d"]) == (1, 3, 64) and e["median_s"] > 0
-               and e["speedup_vs_torch"] is None for e in rows)
+        (name, causal) for name in (attention.NBENGINE, attention.NUMPY) for causal in (False, True)
+    }
+    assert all(
+        e["size"] == "toy"
+        and (e["batch"], e["time"], e["d"]) == (1, 3, 64)
+        and e["median_s"] > 0
+        and e["speedup_vs_torch"] is None
+        for e in rows
+    )
     assert all(e["speedup_vs_numpy"] == 1.0 for e in rows if e["implementation"] == attention.NUMPY)
     (setup,) = [e for e in events if e["event"] == "setup"]
     assert setup["numba_threads"] >= 1
 
 
 def test_command_prints_a_table():
-    r = bench("--sizes", "toy", "--rounds", "1", "--min-round", "0", "--no-torch", "--keep-wait-policy", "-q")
+    r = bench(
+        "--sizes",
+        "toy",
+        "--rounds",
+        "1",
+        "--min-round",
+        "0",
+        "--no-torch",
+        "--keep-wait-policy",
+        "-q",
+    )
     assert r.exit_code == 0, r.output
     assert "GFLOP/s" in r.stdout and "× NumPy" in r.stdout and "OpenMP wait policy" in r.stdout
     assert "toy (1, 3, 64)" in r.stdout and "causal" in r.stdout

@@ -9,12 +9,10 @@ import sys
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
-from nbengine_cli.main import main
+from helpers import ROOT
 
 from benchmarks import cnn, threads
-
-from helpers import ROOT, small_sgemm
+from nbengine_cli.main import main
 
 pytestmark = pytest.mark.usefixtures("small_sgemm")  # the sgemm rate every bench command measures
 
@@ -30,13 +28,19 @@ def check(results, names):
             assert r.timings[name].median > 0
             assert r.images_per_s(name) == pytest.approx(2 / r.timings[name].median)
             assert r.gflops(name) == pytest.approx(r.case.flops / r.timings[name].median / 1e9)
-            assert r.ratio(name, cnn.NUMPY) == pytest.approx(r.timings[cnn.NUMPY].median / r.timings[name].median)
+            assert r.ratio(name, cnn.NUMPY) == pytest.approx(
+                r.timings[cnn.NUMPY].median / r.timings[name].median
+            )
         assert r.ratio(cnn.NUMPY, cnn.NUMPY) == 1.0
 
 
 def test_flop_count_is_the_lessons():
-    assert cnn.multiply_adds() == {"conv1": 28 * 28 * 32 * 9, "conv2": 14 * 14 * 64 * 288,
-                                   "dense1": 3136 * 1024, "dense2": 1024 * 10}
+    assert cnn.multiply_adds() == {
+        "conv1": 28 * 28 * 32 * 9,
+        "conv2": 14 * 14 * 64 * 288,
+        "dense1": 3136 * 1024,
+        "dense2": 1024 * 10,
+    }
     assert cnn.flops_per_image("infer") == 14_119_936
     assert cnn.flops_per_image("train") == 41_908_224  # about 41.9 MFLOP: conv1 has no dL/dx
     assert cnn.Case("train", 32).flops == 32 * 41_908_224
@@ -60,7 +64,10 @@ def test_harness_times_pytorch():
     results = list(cnn.run(**TINY, use_torch=True, use_nbengine=False))
     check(results, [cnn.NUMPY, cnn.TORCH])
     assert results[0].ratio(cnn.TORCH, cnn.TORCH) == 1.0
-    assert threads.thread_setup(torch_used=True)["torch_threads"] == threads.thread_setup()["numba_threads"]
+    assert (
+        threads.thread_setup(torch_used=True)["torch_threads"]
+        == threads.thread_setup()["numba_threads"]
+    )
 
 
 def test_harness_times_nbengine():
@@ -88,8 +95,11 @@ def test_settle_and_spin_measurements():
 
 
 def fake_trainer(lines: list[str], then_sleep: float = 30) -> list[str]:
-    script = "import sys, time\n" + "".join(f"print({line!r}, flush=True)\n" for line in lines) + \
-        f"time.sleep({then_sleep})\n"
+    script = (
+        "import sys, time\n"
+        + "".join(f"print({line!r}, flush=True)\n" for line in lines)
+        + f"time.sleep({then_sleep})\n"
+    )
     return [sys.executable, "-c", script]
 
 
@@ -113,7 +123,17 @@ def bench(*args: str):
 
 
 def test_command_writes_json_lines():
-    r = bench("--batch-sizes", "2", "--rounds", "1", "--min-round", "0", "--no-torch", "--keep-wait-policy", "--json")
+    r = bench(
+        "--batch-sizes",
+        "2",
+        "--rounds",
+        "1",
+        "--min-round",
+        "0",
+        "--no-torch",
+        "--keep-wait-policy",
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     events = [json.loads(line) for line in r.stdout.splitlines()]  # every stdout line is JSON
     rows = [e for e in events if e["event"] == "bench"]
@@ -134,24 +154,44 @@ def test_command_rejects_bad_batch_sizes():
 
 
 def test_interference_measures_tails_and_penalties():
-    found = cnn.interference(batch=2, repeats=1, slices=3, slice_s=0.002, use_torch=False, use_nbengine=False,
-                             libgomp_default=False)
+    found = cnn.interference(
+        batch=2,
+        repeats=1,
+        slices=3,
+        slice_s=0.002,
+        use_torch=False,
+        use_nbengine=False,
+        libgomp_default=False,
+    )
     assert list(found.tails) == [cnn.NUMPY] and len(found.tails[cnn.NUMPY]) == 3
     assert found.penalty[(cnn.NUMPY, cnn.NUMPY)] > 0
     assert 0 <= found.quiet_after(cnn.NUMPY) <= 3 * 0.002 + 1e-12
 
 
 def test_command_with_interference_and_without_idle_rounds():
-    r = bench("--batch-sizes", "2", "--rounds", "1", "--min-round", "0", "--no-torch", "--no-idle", "--interference",
-              "--keep-wait-policy", "--json")
+    r = bench(
+        "--batch-sizes",
+        "2",
+        "--rounds",
+        "1",
+        "--min-round",
+        "0",
+        "--no-torch",
+        "--no-idle",
+        "--interference",
+        "--keep-wait-policy",
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     events = [json.loads(line) for line in r.stdout.splitlines()]
     kinds = {e["event"] for e in events}
     assert {"bench", "setup", "idle_tail", "after"} <= kinds
 
 
-@pytest.mark.parametrize("user_policy, expected", [(None, "unset for the benchmark"),
-                                                   ("ACTIVE", "ACTIVE (set by the user)")])
+@pytest.mark.parametrize(
+    "user_policy, expected",
+    [(None, "unset for the benchmark"), ("ACTIVE", "ACTIVE (set by the user)")],
+)
 def test_openmp_starts_with_libgomps_default_unless_the_user_chose(user_policy, expected):
     """In a new process (OpenMP reads the policy once, when it loads): nbengine's PASSIVE is set
     aside while the thread pools start, then os.environ is as before."""
@@ -161,9 +201,13 @@ def test_openmp_starts_with_libgomps_default_unless_the_user_chose(user_policy, 
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     if user_policy:
         env["OMP_WAIT_POLICY"] = user_policy
-    code = ("import os; from benchmarks import threads; note = threads.start_thread_pools(False); "
-            "print(note); print(os.environ['OMP_WAIT_POLICY']); print(threads.thread_setup()['omp_wait_policy'])")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    code = (
+        "import os; from benchmarks import threads; note = threads.start_thread_pools(False); "
+        "print(note); print(os.environ['OMP_WAIT_POLICY']); print(threads.thread_setup()['omp_wait_policy'])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     note, policy, reported = out.stdout.splitlines()
     assert note.startswith(expected) and reported == note
@@ -187,8 +231,12 @@ def test_the_three_implementations_compute_the_same_network():
     train_loss = mine.loss_and_backward(x, y)
     assert train_loss == pytest.approx(loss, rel=1e-6)
     for name, other in others.items():
-        np.testing.assert_allclose(other.predict_proba(x), probs, rtol=1e-4, atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(
+            other.predict_proba(x), probs, rtol=1e-4, atol=1e-6, err_msg=name
+        )
         assert other.loss(x, y) == pytest.approx(loss, rel=1e-5), name
         other.loss_and_backward(x, y)
         for k, g in other.grads().items():
-            np.testing.assert_allclose(mine.grads[k], g, rtol=1e-3, atol=2e-6, err_msg=f"{name} {k}")
+            np.testing.assert_allclose(
+                mine.grads[k], g, rtol=1e-3, atol=2e-6, err_msg=f"{name} {k}"
+            )

@@ -10,14 +10,12 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from helpers import assert_same_bits
 
+from benchmarks import kernels
 from nbengine import ctwins
 from nbengine.kernels import registry
 from nbengine_cli.main import main
-
-from benchmarks import kernels
-
-from helpers import assert_same_bits, small_sgemm
 
 pytestmark = pytest.mark.usefixtures("small_sgemm")  # the sgemm rate every bench command measures
 
@@ -25,10 +23,14 @@ pytestmark = pytest.mark.usefixtures("small_sgemm")  # the sgemm rate every benc
 # batch 1, the causal mask.
 SIZES = (
     kernels.ConvSize("same", N=2, H=6, W=5, C=3, K=4, R=3),
-    kernels.ConvSize("stride 2, padding 2, batch 1", N=1, H=7, W=6, C=5, K=3, R=3, stride=2, padding=2),
+    kernels.ConvSize(
+        "stride 2, padding 2, batch 1", N=1, H=7, W=6, C=5, K=3, R=3, stride=2, padding=2
+    ),
     kernels.ConvSize("valid", N=3, H=5, W=5, C=2, K=5, R=2, padding="valid"),
     kernels.PoolSize("2 by 2", N=2, H=6, W=7, C=3),
-    kernels.PoolSize("3 by 3, stride 2, padding 1, batch 1", N=1, H=7, W=5, C=2, window=3, padding=1),
+    kernels.PoolSize(
+        "3 by 3, stride 2, padding 1, batch 1", N=1, H=7, W=5, C=2, window=3, padding=1
+    ),
     kernels.DenseSize("odd", N=3, D=7, M=5),
     kernels.DenseSize("batch 1", N=1, D=4, M=9),
     kernels.LSTMSize("odd", N=3, T=4, D=5, H=7),
@@ -58,10 +60,14 @@ def test_built_with_numbas_floating_point_licence_outside_the_package(twins):
     assert ("-fopenmp" in flags) == twins.build.openmp == twins.openmp
     assert twins.build.path.is_file()
     assert ctwins.source_folder() not in twins.build.path.parents
-    assert {p.name for p in ctwins.source_folder().iterdir()} >= set(ctwins.SOURCES) | set(ctwins.HEADERS)
+    assert {p.name for p in ctwins.source_folder().iterdir()} >= set(ctwins.SOURCES) | set(
+        ctwins.HEADERS
+    )
 
 
-def test_without_a_writable_cache_folder_the_twins_are_built_in_a_temporary_one(monkeypatch, tmp_path):
+def test_without_a_writable_cache_folder_the_twins_are_built_in_a_temporary_one(
+    monkeypatch, tmp_path
+):
     (tmp_path / "a-file").write_text("not a folder")
     monkeypatch.setenv("NBENGINE_CACHE_DIR", str(tmp_path / "a-file" / "cache"))
     built = ctwins.build()
@@ -89,11 +95,17 @@ def test_c_twin_computes_what_the_numba_naive_kernel_computes(twins, case, one_t
             continue
         assert not np.isnan(ours).any() and not np.isnan(theirs).any(), (case.name, i)
         scale = float(np.abs(ours).max()) or 1.0
-        np.testing.assert_allclose(theirs, ours, rtol=0, atol=16 * kernels.EPS32 * scale,
-                                   err_msg=f"{case.name} argument {i + 1}")
+        np.testing.assert_allclose(
+            theirs,
+            ours,
+            rtol=0,
+            atol=16 * kernels.EPS32 * scale,
+            err_msg=f"{case.name} argument {i + 1}",
+        )
     twins.set_threads(2)
     try:
-        for i, a, b in zip(case.outputs, _outputs(case, lambda *a: twins(case.name, *a)), c_out):
+        two = _outputs(case, lambda *args: twins(case.name, *args))
+        for i, a, b in zip(case.outputs, two, c_out):
             assert_same_bits(f"{case.name} argument {i + 1}, 2 threads against 1", a, b)
     finally:
         twins.set_threads(1)
@@ -102,8 +114,9 @@ def test_c_twin_computes_what_the_numba_naive_kernel_computes(twins, case, one_t
 def test_maxpool_twin_treats_nan_as_the_numba_kernel_does(twins):
     """NaN in a window, first and later, alone and with other NaN: the same maxima and the
     same arg-max positions, so the gradient goes to the same input."""
-    (forward, backward) = kernels.PoolSize("nan", N=2, H=6, W=6, C=3, window=3, stride=2, padding=1).cases(
-        np.random.default_rng(2))
+    (forward, backward) = kernels.PoolSize(
+        "nan", N=2, H=6, W=6, C=3, window=3, stride=2, padding=1
+    ).cases(np.random.default_rng(2))
     x = forward.args[2]
     x[0, 0, 0, :] = np.nan  # the first value of its windows
     x[0, 3, 4, 1] = np.nan  # a later one
@@ -123,7 +136,9 @@ def test_the_check_reports_agreement(twins):
     for case in CASES[:4]:
         agreement = kernels.check(case, twins)
         assert agreement.ulps <= kernels.TOLERANCE
-        assert agreement.describe() == ("same bits" if agreement.same_bits else f"{agreement.ulps:.2g} ulp")
+        assert agreement.describe() == (
+            "same bits" if agreement.same_bits else f"{agreement.ulps:.2g} ulp"
+        )
 
 
 class _Off:
@@ -141,11 +156,17 @@ def test_the_check_stops_at_a_twin_that_computes_something_else(twins):
     forward = next(c for c in CASES if c.name == "dense_forward_naive")
     (out,) = _outputs(forward, forward.naive)
     scale = float(np.abs(out).max())
-    with pytest.raises(kernels.TwinMismatch, match=r"dense_forward_naive: the C twin's out \(argument 1\)"):
+    with pytest.raises(
+        kernels.TwinMismatch, match=r"dense_forward_naive: the C twin's out \(argument 1\)"
+    ):
         kernels.check(forward, _Off(twins, 0, np.float32(1e-3 * scale)))
     # a change of about one unit in the last place is rounding, not another sum: reported, not refused
     agreement = kernels.check(forward, _Off(twins, 0, np.float32(kernels.EPS32 * scale)))
-    assert not agreement.same_bits and 0.5 < agreement.ulps < 2 and agreement.output == "out (argument 1)"
+    assert (
+        not agreement.same_bits
+        and 0.5 < agreement.ulps < 2
+        and agreement.output == "out (argument 1)"
+    )
     pool = next(c for c in CASES if c.name == "maxpool_forward")
     with pytest.raises(kernels.TwinMismatch, match=r"arg \(argument 2\) differs .* at 1 of"):
         kernels.check(pool, _Off(twins, 1, np.int32(1)))
@@ -159,8 +180,13 @@ def test_arguments_are_passed_as_the_twins_take_them(twins):
         twins.bind("dense_forward_naive", x.T)
     with pytest.raises(TypeError, match="str"):
         twins.bind("dense_forward_naive", "x")
-    call = twins.bind("dense_forward_naive", np.empty((3, 2), np.float32), x, np.ones((4, 2), np.float32),
-                      np.zeros(2, np.float32))
+    call = twins.bind(
+        "dense_forward_naive",
+        np.empty((3, 2), np.float32),
+        x,
+        np.ones((4, 2), np.float32),
+        np.zeros(2, np.float32),
+    )
     call()
     np.testing.assert_array_equal(call.arrays[0], np.full((3, 2), 4, np.float32))
 
@@ -175,7 +201,9 @@ def test_fast_kernels_are_called_as_the_layers_call_them(one_thread):
         naive_out = _outputs(case, case.naive)
         for i, ref in zip(case.outputs, naive_out):
             scale = float(np.abs(ref).max()) or 1.0
-            np.testing.assert_allclose(fast_args[i], ref, rtol=0, atol=1e-5 * scale, err_msg=f"{kernel} {i}")
+            np.testing.assert_allclose(
+                fast_args[i], ref, rtol=0, atol=1e-5 * scale, err_msg=f"{kernel} {i}"
+            )
         assert (kernel in registry.PARTS_ARGS) == (kernel != "dense_backward")
 
 
@@ -193,20 +221,31 @@ def test_flop_counts():
     full = kernels.AttentionSize("a", N=2, T=6, D=5).cases(rng)
     causal = kernels.AttentionSize("a", N=2, T=6, D=5, causal=True).cases(rng)
     assert full[0].flops == 2 * 2 * 36 * 2 * 5 and causal[0].flops == 2 * 2 * 21 * 2 * 5
-    assert full[1].flops == causal[1].flops == 2 * 2 * 36 * 4 * 5  # the backward computes every entry
+    # the backward computes every entry
+    assert full[1].flops == causal[1].flops == 2 * 2 * 36 * 4 * 5
     assert all(c.flops is None for c in kernels.PoolSize("p", N=1, H=4, W=4, C=1).cases(rng))
 
 
 def test_lesson_sizes_are_the_lessons():
     conv, pool, dense, lstm, attention = kernels.SIZES["lesson"]
-    assert (conv.N, conv.H, conv.W, conv.C, conv.K, conv.R, conv.padding) == (32, 14, 14, 32, 64, 3, "same")
+    assert (conv.N, conv.H, conv.W, conv.C, conv.K, conv.R, conv.padding) == (
+        32,
+        14,
+        14,
+        32,
+        64,
+        3,
+        "same",
+    )
     assert (dense.N, dense.D, dense.M) == (32, 3136, 1024)
     assert (lstm.N, lstm.T, lstm.D, lstm.H) == (20, 35, 100, 100)
     assert (attention.N, attention.T, attention.D) == (32, 128, 64)
     assert (pool.N, pool.H, pool.W, pool.C, pool.window, pool.stride) == (32, 28, 28, 32, 2, 2)
     assert [c.name for c in kernels.cases(kernels.SIZES["small"])] == [
-        f"{k}_{d}_naive" if k != "maxpool" else f"{k}_{d}" for k in ("conv2d", "maxpool", "dense", "lstm",
-                                                                     "attention") for d in ("forward", "backward")]
+        f"{k}_{d}_naive" if k != "maxpool" else f"{k}_{d}"
+        for k in ("conv2d", "maxpool", "dense", "lstm", "attention")
+        for d in ("forward", "backward")
+    ]
 
 
 def test_the_compiler_is_cc_then_gcc_then_clang_unless_CC_says(monkeypatch):
@@ -218,7 +257,9 @@ def test_the_compiler_is_cc_then_gcc_then_clang_unless_CC_says(monkeypatch):
     del found["gcc"]
     assert ctwins.find_compiler().origin == "clang"
     monkeypatch.setenv("CC", "ccache my-cc -m64")
-    assert ctwins.find_compiler() == ctwins.Compiler(("ccache", "my-cc", "-m64"), "$CC", "ccache 1.0")
+    assert ctwins.find_compiler() == ctwins.Compiler(
+        ("ccache", "my-cc", "-m64"), "$CC", "ccache 1.0"
+    )
     found.clear()
     monkeypatch.delenv("CC")
     with pytest.raises(ctwins.NoCompiler, match="none of cc, gcc, clang"):
@@ -233,8 +274,21 @@ def test_CC_that_does_not_run_means_no_compiler(monkeypatch, tmp_path):
 
 def bench(monkeypatch, *args: str):
     monkeypatch.setitem(kernels.SIZES, "small", TINY)
-    return CliRunner(env={"COLUMNS": "80"}).invoke(main, ["bench", "kernels", "--sizes", "small", "--rounds", "1",
-                                                           "--min-round", "0", "--keep-wait-policy", *args])
+    return CliRunner(env={"COLUMNS": "80"}).invoke(
+        main,
+        [
+            "bench",
+            "kernels",
+            "--sizes",
+            "small",
+            "--rounds",
+            "1",
+            "--min-round",
+            "0",
+            "--keep-wait-policy",
+            *args,
+        ],
+    )
 
 
 def test_command_prints_the_table(monkeypatch, twins):
@@ -245,11 +299,14 @@ def test_command_prints_the_table(monkeypatch, twins):
     assert "CPU: " in out and "C compiler: " in out and "-ffp-contract=off" in out
     assert "1 thread" in out and "sgemm" in out and "× C" in out
     table = [line for line in out.splitlines() if line[:1] in "┏┃┡│└"]
-    assert table and all(line.rstrip()[-1] in "┓┃┩│┤┘" for line in table)  # whole at 80 columns, none cut
+    # whole at 80 columns, none cut
+    assert table and all(line.rstrip()[-1] in "┓┃┩│┤┘" for line in table)
     for name in ("maxpool_forward", "maxpool_backward", "dense_forward", "dense_backward"):
         assert name in out
     rows = [line for line in out.splitlines() if line.startswith("│")]
-    assert [sum(name in row for row in rows) for name in ("Numba naive", "Numba fast", "C naive")] == [4, 2, 4]
+    assert [
+        sum(name in row for row in rows) for name in ("Numba naive", "Numba fast", "C naive")
+    ] == [4, 2, 4]
     assert "dense_forward_naive same bits" in out
 
 
@@ -259,10 +316,18 @@ def test_command_writes_json_lines(monkeypatch, twins):
     assert r.exit_code == 0, r.output
     events = [json.loads(line) for line in r.stdout.splitlines()]  # every stdout line is JSON
     (setup,) = [e for e in events if e["event"] == "setup"]
-    assert setup["compiler"]["cached"] and "-march=native" in setup["compiler"]["flags"] and setup["cpu"]
+    assert (
+        setup["compiler"]["cached"]
+        and "-march=native" in setup["compiler"]["flags"]
+        and setup["cpu"]
+    )
     checks = [e for e in events if e["event"] == "check"]
-    assert [e["kernel"] for e in checks] == ["maxpool_forward", "maxpool_backward", "dense_forward_naive",
-                                             "dense_backward_naive"]
+    assert [e["kernel"] for e in checks] == [
+        "maxpool_forward",
+        "maxpool_backward",
+        "dense_forward_naive",
+        "dense_backward_naive",
+    ]
     assert all(e["ulps"] <= kernels.TOLERANCE for e in checks)
     rows = [e for e in events if e["event"] == "bench"]
     assert {e["threads"] for e in rows} == set(kernels.thread_counts())
@@ -271,8 +336,12 @@ def test_command_writes_json_lines(monkeypatch, twins):
         if e["implementation"] == kernels.C:
             assert e["speed_vs_c"] == 1.0
         else:
-            c = next(o for o in rows if (o["kernel"], o["threads"], o["implementation"]) ==
-                     (e["kernel"], e["threads"], kernels.C))
+            c = next(
+                o
+                for o in rows
+                if (o["kernel"], o["threads"], o["implementation"])
+                == (e["kernel"], e["threads"], kernels.C)
+            )
             assert e["speed_vs_c"] == pytest.approx(c["median_s"] / e["median_s"])
         if e["flops"] is None:
             assert e["gflops"] is None and e["kernel"].startswith("maxpool")
@@ -285,7 +354,9 @@ def test_command_without_a_compiler_times_the_numba_kernels(monkeypatch, tmp_pat
     r = bench(monkeypatch)
     assert r.exit_code == 0, r.output
     lines = [line for line in r.stdout.splitlines() if "C compiler" in line]
-    assert lines == [f"no C compiler: $CC is '{tmp_path / 'no-such-cc'}', which does not run: the Numba rows only"]
+    assert lines == [
+        f"no C compiler: $CC is '{tmp_path / 'no-such-cc'}', which does not run: the Numba rows only"
+    ]
     assert "C naive" not in r.stdout and "× C" not in r.stdout
     rows = [line for line in r.stdout.splitlines() if line.startswith("│")]
     assert [sum(name in row for row in rows) for name in ("Numba naive", "Numba fast")] == [4, 2]

@@ -9,12 +9,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from benchmarks import machine
 from nbengine.kernels import simd
 from nbengine_cli.main import main
-
-from benchmarks import machine
-
-from helpers import small_sgemm
 
 pytestmark = pytest.mark.usefixtures("small_sgemm")
 
@@ -43,11 +40,16 @@ def test_logreg_states_the_machine_and_each_rows_share():
     assert m["vector_bits"] == simd.VECTOR_BITS and m["registers"] == simd.REGISTERS and m["cpu"]
     assert m["sgemm_n"] == 64 and m["sgemm_gflops"] > 0
     rows = [e for e in events if e["event"] == "bench"]
-    assert rows and all(e["sgemm_share"] == pytest.approx(e["gflops"] / m["sgemm_gflops"]) for e in rows)
+    assert rows and all(
+        e["sgemm_share"] == pytest.approx(e["gflops"] / m["sgemm_gflops"]) for e in rows
+    )
 
 
-@pytest.mark.parametrize("command", [["logreg"], ["attention", "--sizes", "toy", "--keep-wait-policy"]],
-                         ids=["logreg", "attention"])
+@pytest.mark.parametrize(
+    "command",
+    [["logreg"], ["attention", "--sizes", "toy", "--keep-wait-policy"]],
+    ids=["logreg", "attention"],
+)
 def test_tables_fit_80_columns_with_case_names_on_one_line(command):
     r = bench(*command, "--rounds", "1", "--min-round", "0", "-q", columns=80)
     assert r.exit_code == 0, r.output
@@ -56,8 +58,11 @@ def test_tables_fit_80_columns_with_case_names_on_one_line(command):
     assert table and all(len(line) <= 80 and line.rstrip()[-1] in "┓┃┩│┤┘" for line in table)
     assert "implementation" in r.stdout and "sgemm" in r.stdout
     assert f"{simd.VECTOR_BITS}-bit vectors" in r.stdout
-    names = ["N 32, D 30 (the default step)", "N 4096, D 256"] if command[0] == "logreg" else [
-        "toy (1, 3, 64)", "toy (1, 3, 64) causal"]
+    names = (
+        ["N 32, D 30 (the default step)", "N 4096, D 256"]
+        if command[0] == "logreg"
+        else ["toy (1, 3, 64)", "toy (1, 3, 64) causal"]
+    )
     lines = [line.strip() for line in r.stdout.splitlines()]
     for name in names:
         assert name in lines, name  # a table's title, on a line of its own

@@ -11,18 +11,18 @@ import sys
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
-from nbengine_cli.main import main
+from helpers import ROOT
 
 from benchmarks import rnnlm, threads
-
-from helpers import ROOT, small_sgemm
+from nbengine_cli.main import main
 
 pytestmark = pytest.mark.usefixtures("small_sgemm")  # the sgemm rate every bench command measures
 
 TINY_SIZE = rnnlm.Size("tiny", batch=2, time=3, vocab=5, embed=4, hidden=3)
 # libgomp_default=False: the test process keeps nbengine's OpenMP wait policy for the tests after these
-TINY = dict(sizes=("tiny",), size_table={"tiny": TINY_SIZE}, rounds=1, min_round=0.0, libgomp_default=False)
+TINY = dict(
+    sizes=("tiny",), size_table={"tiny": TINY_SIZE}, rounds=1, min_round=0.0, libgomp_default=False
+)
 
 
 def check(results, kinds, names):
@@ -75,7 +75,10 @@ def test_harness_times_pytorch():
     results = list(rnnlm.run(kinds=("lstm",), **TINY, use_torch=True, use_nbengine=False))
     check(results, ["lstm"], [rnnlm.NUMPY, rnnlm.TORCH])
     assert results[0].ratio(rnnlm.TORCH, rnnlm.TORCH) == 1.0
-    assert threads.thread_setup(torch_used=True)["torch_threads"] == threads.thread_setup()["numba_threads"]
+    assert (
+        threads.thread_setup(torch_used=True)["torch_threads"]
+        == threads.thread_setup()["numba_threads"]
+    )
 
 
 def test_harness_times_nbengine():
@@ -85,9 +88,13 @@ def test_harness_times_nbengine():
 
 
 def test_torch_is_not_imported_to_ask_whether_it_is_there():
-    code = ("import sys; from benchmarks import rnnlm, rnn_torch; rnn_torch.available(); "
-            "print('torch' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    code = (
+        "import sys; from benchmarks import rnnlm, rnn_torch; rnn_torch.available(); "
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
 
@@ -99,13 +106,30 @@ def bench(*args: str):
 
 @pytest.mark.parametrize("command, kind", [("lstmlm", "lstm"), ("rnnlm", "rnn")])
 def test_command_writes_json_lines(command, kind):
-    r = bench(command, "--sizes", "toy", "--rounds", "1", "--min-round", "0", "--no-torch", "--keep-wait-policy",
-              "--json")
+    r = bench(
+        command,
+        "--sizes",
+        "toy",
+        "--rounds",
+        "1",
+        "--min-round",
+        "0",
+        "--no-torch",
+        "--keep-wait-policy",
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     events = [json.loads(line) for line in r.stdout.splitlines()]  # every stdout line is JSON
     rows = [e for e in events if e["event"] == "bench"]
-    assert rows and all(e["model"] == kind and e["size"] == "toy" and e["batch"] == 10 and e["time"] == 5
-                        and e["vocab"] == 7 and e["tokens_per_s"] > 0 for e in rows)
+    assert rows and all(
+        e["model"] == kind
+        and e["size"] == "toy"
+        and e["batch"] == 10
+        and e["time"] == 5
+        and e["vocab"] == 7
+        and e["tokens_per_s"] > 0
+        for e in rows
+    )
     assert rnnlm.NUMPY in {e["implementation"] for e in rows}
     assert not any(e["implementation"] == rnnlm.TORCH for e in rows)
     (setup,) = [e for e in events if e["event"] == "setup"]
@@ -113,8 +137,18 @@ def test_command_writes_json_lines(command, kind):
 
 
 def test_command_prints_a_table():
-    r = bench("lstmlm", "--sizes", "toy", "--rounds", "1", "--min-round", "0", "--no-torch", "--keep-wait-policy",
-              "-q")
+    r = bench(
+        "lstmlm",
+        "--sizes",
+        "toy",
+        "--rounds",
+        "1",
+        "--min-round",
+        "0",
+        "--no-torch",
+        "--keep-wait-policy",
+        "-q",
+    )
     assert r.exit_code == 0, r.output
     assert "tokens/s" in r.stdout and "× NumPy" in r.stdout and "OpenMP wait policy" in r.stdout
 
@@ -130,8 +164,8 @@ def test_the_three_implementations_compute_the_same_models():
     computation."""
     models = pytest.importorskip("nbengine.models.rnnlm")
     from benchmarks import rnn_torch
-    from tests.reference import rnn_numpy
     from nbengine.optim import SGD, clip_global_norm
+    from tests.reference import rnn_numpy
 
     size = rnnlm.Size("small", batch=3, time=4, vocab=11, embed=6, hidden=5)
     batches = rnnlm.token_batches(size, n_batches=3, seed=2)
@@ -139,23 +173,43 @@ def test_the_three_implementations_compute_the_same_models():
     for kind in ("lstm", "rnn"):
         for dtype, rtol, atol in ((np.float64, 1e-9, 1e-12), (np.float32, 1e-4, 1e-6)):
             cls = {"lstm": models.LSTMLM, "rnn": models.RNNLM}[kind]
-            mine = cls(vocab_size=size.vocab, embed_size=size.embed, hidden_size=size.hidden, seed=3, dtype=dtype)
+            mine = cls(
+                vocab_size=size.vocab,
+                embed_size=size.embed,
+                hidden_size=size.hidden,
+                seed=3,
+                dtype=dtype,
+            )
             rng = np.random.default_rng(4)
-            for p in mine.params.values():  # non-zero biases, a larger embedding: every gradient matters
+            # non-zero biases, a larger embedding: every gradient matters
+            for p in mine.params.values():
                 p += (rng.standard_normal(p.shape) * 0.3).astype(dtype)
             params = {k: v.copy() for k, v in mine.params.items()}
-            others = {"NumPy": {"lstm": rnn_numpy.NumpyLSTMLM, "rnn": rnn_numpy.NumpyRNNLM}[kind](
-                params, lr=rnnlm.LR, max_norm=0.1)}
+            others = {
+                "NumPy": {"lstm": rnn_numpy.NumpyLSTMLM, "rnn": rnn_numpy.NumpyRNNLM}[kind](
+                    params, lr=rnnlm.LR, max_norm=0.1
+                )
+            }
             if rnn_torch.available():
-                others["PyTorch"] = {"lstm": rnn_torch.TorchLSTMLM, "rnn": rnn_torch.TorchRNNLM}[kind](
-                    params, lr=rnnlm.LR, max_norm=0.1, threads=1)
+                others["PyTorch"] = {"lstm": rnn_torch.TorchLSTMLM, "rnn": rnn_torch.TorchRNNLM}[
+                    kind
+                ](params, lr=rnnlm.LR, max_norm=0.1, threads=1)
             for step, (xs, ts) in enumerate(batches):
                 loss = mine.loss_and_backward(xs, ts)
                 for name, other in others.items():
-                    assert other.loss_and_backward(xs, ts) == pytest.approx(loss, rel=rtol), (kind, name, step)
+                    assert other.loss_and_backward(xs, ts) == pytest.approx(loss, rel=rtol), (
+                        kind,
+                        name,
+                        step,
+                    )
                     for k, g in other.grads().items():
-                        np.testing.assert_allclose(mine.grads[k], g, rtol=rtol, atol=atol,
-                                                   err_msg=f"{kind} {dtype.__name__} {name} step {step} {k}")
+                        np.testing.assert_allclose(
+                            mine.grads[k],
+                            g,
+                            rtol=rtol,
+                            atol=atol,
+                            err_msg=f"{kind} {dtype.__name__} {name} step {step} {k}",
+                        )
             sgd = SGD(mine.params, mine.grads, lr=rnnlm.LR)
             for xs, ts in batches:
                 loss = mine.loss_and_backward(xs, ts)
@@ -165,5 +219,10 @@ def test_the_three_implementations_compute_the_same_models():
                     assert other.train_step(xs, ts) == pytest.approx(loss, rel=rtol), (kind, name)
             for name, other in others.items():
                 for k, p in other.params().items():
-                    np.testing.assert_allclose(mine.params[k], p, rtol=rtol, atol=atol,
-                                               err_msg=f"{kind} {dtype.__name__} {name} {k} after training")
+                    np.testing.assert_allclose(
+                        mine.params[k],
+                        p,
+                        rtol=rtol,
+                        atol=atol,
+                        err_msg=f"{kind} {dtype.__name__} {name} {k} after training",
+                    )

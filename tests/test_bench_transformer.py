@@ -11,25 +11,36 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from nbengine_cli.main import main
-
 from benchmarks import rnn_torch, transformer
 from benchmarks.rnnlm import token_batches
+from nbengine_cli.main import main
 from tests.reference.transformer_numpy import NumpyTransformerLM, transformer_lm_ref
-
-from helpers import small_sgemm
 
 pytestmark = pytest.mark.usefixtures("small_sgemm")
 
 TINY_SIZE = transformer.Size("tiny", batch=2, time=5, vocab=7, size=8, heads=2, blocks=2, hidden=12)
-TINY = dict(sizes=("tiny",), size_table={"tiny": TINY_SIZE}, rounds=1, min_round=0.0, libgomp_default=False)
+TINY = dict(
+    sizes=("tiny",), size_table={"tiny": TINY_SIZE}, rounds=1, min_round=0.0, libgomp_default=False
+)
 
 
 def test_default_size_is_train_transformers_and_the_flop_count():
     d = transformer.SIZES["default"]
-    assert (d.batch, d.time, d.vocab, d.size, d.heads, d.blocks, d.hidden) == (32, 64, 80, 64, 4, 2, 256)
+    assert (d.batch, d.time, d.vocab, d.size, d.heads, d.blocks, d.hidden) == (
+        32,
+        64,
+        80,
+        64,
+        4,
+        2,
+        256,
+    )
     D, T, F, V = 64, 64, 256, 80
-    assert transformer.multiply_adds_per_token(d) == 2 * (4 * D * D + 2 * T * D + 2 * D * F) + D * V == 119_808
+    assert (
+        transformer.multiply_adds_per_token(d)
+        == 2 * (4 * D * D + 2 * T * D + 2 * D * F) + D * V
+        == 119_808
+    )
     assert transformer.flops_per_step(d) == 6 * 119_808 * 32 * 64
 
 
@@ -37,7 +48,7 @@ def test_numpy_loss_and_gradients_are_nbengines_in_float64():
     """The independent backward: every gradient of the NumPy formulation equals nbengine's model's,
     and its forward is transformer_lm_ref's."""
     model = transformer.nbengine_model(TINY_SIZE, seed=1, dtype=np.float64)
-    (xs, ts), = token_batches(TINY_SIZE, 1, seed=2)
+    ((xs, ts),) = token_batches(TINY_SIZE, 1, seed=2)
     reference = NumpyTransformerLM(model.params, TINY_SIZE.heads, TINY_SIZE.blocks)
     loss, grads = reference.loss_and_grads(xs, ts)
     scores = transformer_lm_ref(xs, model.params, TINY_SIZE.heads, TINY_SIZE.blocks)
@@ -51,7 +62,7 @@ def test_numpy_loss_and_gradients_are_nbengines_in_float64():
 
 def test_numpy_step_stays_float32_and_lowers_the_loss():
     params = transformer.start_params(TINY_SIZE, seed=0)
-    (xs, ts), = token_batches(TINY_SIZE, 1, seed=0)
+    ((xs, ts),) = token_batches(TINY_SIZE, 1, seed=0)
     reference = NumpyTransformerLM(params, TINY_SIZE.heads, TINY_SIZE.blocks, lr=0.01)
     _, grads = reference.loss_and_grads(xs, ts)
     assert all(g.dtype == np.float32 for g in grads.values())
@@ -60,20 +71,29 @@ def test_numpy_step_stays_float32_and_lowers_the_loss():
         reference.train_step(xs, ts)
     assert all(w.dtype == np.float32 for w in reference.p.values())
     assert reference.loss(xs, ts) < first
-    np.testing.assert_array_equal(params["affine.W"], transformer.start_params(TINY_SIZE, 0)["affine.W"])  # copied
+    # copied
+    np.testing.assert_array_equal(
+        params["affine.W"], transformer.start_params(TINY_SIZE, 0)["affine.W"]
+    )
 
 
 def test_implementations_agree_on_the_loss_and_train():
     use_torch = rnn_torch.available()
     batches = token_batches(TINY_SIZE, 2, seed=3)
-    fns, losses = transformer.implementations(transformer.Case(TINY_SIZE), transformer.start_params(TINY_SIZE),
-                                              batches, use_torch=use_torch, threads=1)
+    fns, losses = transformer.implementations(
+        transformer.Case(TINY_SIZE),
+        transformer.start_params(TINY_SIZE),
+        batches,
+        use_torch=use_torch,
+        threads=1,
+    )
     names = [transformer.NBENGINE, transformer.NUMPY] + ([transformer.TORCH] if use_torch else [])
     assert list(fns) == list(losses) == names
     assert losses[transformer.NUMPY] == pytest.approx(losses[transformer.NBENGINE], rel=1e-5)
     steps = {name: [fn() for _ in range(4)] for name, fn in fns.items()}  # batches 0, 1, 0, 1
     for name, seen in steps.items():
-        assert seen[0] == pytest.approx(losses[name], rel=1e-5)  # the first step's loss is the checked one
+        # the first step's loss is the checked one
+        assert seen[0] == pytest.approx(losses[name], rel=1e-5)
         assert seen[2] < seen[0] and seen[3] < seen[1], name  # the steps train
         assert seen[2] == pytest.approx(steps[transformer.NBENGINE][2], rel=1e-3), name
 
@@ -88,10 +108,13 @@ def test_a_different_computation_is_caught_before_timing():
 
 def test_harness_times_each_implementation():
     (result,) = list(transformer.run(**TINY, use_torch=False))
-    assert list(result.timings) == [transformer.NBENGINE, transformer.NUMPY]  # the idle rounds are not reported
+    # the idle rounds are not reported
+    assert list(result.timings) == [transformer.NBENGINE, transformer.NUMPY]
     for name, t in result.timings.items():
         assert t.median > 0
-        assert result.ratio(name, transformer.NUMPY) == pytest.approx(result.timings[transformer.NUMPY].median / t.median)
+        assert result.ratio(name, transformer.NUMPY) == pytest.approx(
+            result.timings[transformer.NUMPY].median / t.median
+        )
         assert result.gflops(name) == pytest.approx(result.case.flops / t.median / 1e9)
         assert result.tokens_per_s(name) == pytest.approx(10 / t.median)
     assert result.ratio(transformer.NBENGINE, transformer.TORCH) is None
@@ -106,7 +129,9 @@ def test_command_writes_json_lines():
     assert r.exit_code == 0, r.output
     events = [json.loads(line) for line in r.stdout.splitlines()]
     rows = [e for e in events if e["event"] == "bench"]
-    names = {transformer.NBENGINE, transformer.NUMPY} | ({transformer.TORCH} if rnn_torch.available() else set())
+    names = {transformer.NBENGINE, transformer.NUMPY} | (
+        {transformer.TORCH} if rnn_torch.available() else set()
+    )
     assert {e["implementation"] for e in rows} == names
     (machine,) = [e for e in events if e["event"] == "machine"]
     for e in rows:
@@ -120,13 +145,28 @@ def test_command_writes_json_lines():
 
 def test_command_prints_a_table_at_80_columns():
     r = CliRunner(env={"COLUMNS": "80"}).invoke(
-        main, ["bench", "transformer", "--sizes", "toy", "--rounds", "1", "--min-round", "0", "--no-torch",
-               "--keep-wait-policy", "-q"])
+        main,
+        [
+            "bench",
+            "transformer",
+            "--sizes",
+            "toy",
+            "--rounds",
+            "1",
+            "--min-round",
+            "0",
+            "--no-torch",
+            "--keep-wait-policy",
+            "-q",
+        ],
+    )
     assert r.exit_code == 0, r.output
-    assert "toy (N 1, T 7, D 16, B 1)" in [line.strip() for line in r.stdout.splitlines()]  # a title of its own
+    # a title of its own
+    assert "toy (N 1, T 7, D 16, B 1)" in [line.strip() for line in r.stdout.splitlines()]
     assert "× NumPy" in r.stdout and "sgemm" in r.stdout and "× PyTorch" not in r.stdout
     table = [line for line in r.stdout.splitlines() if line[:1] in "┏┃┡│└"]
-    assert table and all(len(line) <= 80 and line.rstrip()[-1] in "┓┃┩│┤┘" for line in table)  # none cut
+    # none cut
+    assert table and all(len(line) <= 80 and line.rstrip()[-1] in "┓┃┩│┤┘" for line in table)
 
 
 def test_command_rejects_unknown_sizes():
@@ -143,8 +183,24 @@ def test_the_sgemm_measurement_leaves_the_wait_policy_to_the_benchmark():
     from pathlib import Path
 
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    r = subprocess.run([str(Path(sys.executable).parent / "nbengine"), "bench", "transformer", "--sizes", "toy",
-                        "--rounds", "1", "--min-round", "0", "--no-torch", "-q"],
-                       capture_output=True, text=True, env=env, timeout=300)
+    r = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "nbengine"),
+            "bench",
+            "transformer",
+            "--sizes",
+            "toy",
+            "--rounds",
+            "1",
+            "--min-round",
+            "0",
+            "--no-torch",
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     assert "OpenMP wait policy: unset for the benchmark: libgomp's default" in r.stdout

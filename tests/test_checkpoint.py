@@ -18,9 +18,15 @@ FEATURES = ["height", "weight", "age", "score"]
 def make_model(seed=0):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((20, 4)) * 3 + 1
-    model = LogisticRegression(4, seed=seed, feature_names=FEATURES, class_names=("no", "yes"),
-                               scaler=Standardizer.fit(x), init_scale=0.5,
-                               extra_config={"lr": 0.1, "epochs": 3, "data": "toy.csv"})
+    model = LogisticRegression(
+        4,
+        seed=seed,
+        feature_names=FEATURES,
+        class_names=("no", "yes"),
+        scaler=Standardizer.fit(x),
+        init_scale=0.5,
+        extra_config={"lr": 0.1, "epochs": 3, "data": "toy.csv"},
+    )
     model.params["b"][0] = -0.375
     return model, x
 
@@ -43,6 +49,7 @@ def load_error(path, model="logreg") -> CheckpointError:
 
 # -- round trip --------------------------------------------------------------------------------
 
+
 def test_save_and_load_round_trip(tmp_path):
     model, x, path = saved(tmp_path)
     back = LogisticRegression.load(path)
@@ -57,7 +64,9 @@ def test_save_and_load_round_trip(tmp_path):
     assert back.config()["lr"] == 0.1 and back.config()["data"] == "toy.csv"
     assert back.feature_names == FEATURES and back.class_names == ["no", "yes"]
     assert back.param_labels == {"w": (FEATURES,)}
-    np.testing.assert_array_equal(back.predict_proba(back.prepare(x)), model.predict_proba(model.prepare(x)))
+    np.testing.assert_array_equal(
+        back.predict_proba(back.prepare(x)), model.predict_proba(model.prepare(x))
+    )
 
 
 def test_load_returns_config_and_arrays(tmp_path):
@@ -86,6 +95,7 @@ def test_save_overwrites_an_existing_checkpoint(tmp_path):
 
 
 # -- atomic writes -----------------------------------------------------------------------------
+
 
 def test_save_leaves_no_temporary_files(tmp_path):
     _, _, path = saved(tmp_path)
@@ -146,6 +156,7 @@ def test_reserved_names_are_refused(tmp_path):
 
 
 # -- bad files ---------------------------------------------------------------------------------
+
 
 def test_missing_file(tmp_path):
     assert "no such file" in str(load_error(tmp_path / "nope.npz"))
@@ -232,7 +243,9 @@ def test_damaged_comment_length_cannot_hide_the_scaler(tmp_path):
         names = [i.filename for i in zf.infolist()]
     entries = list(_central_directory_entries(bytes(raw)))
     before_scaler = names.index("scaler_mean.npy") - 1
-    struct.pack_into("<H", raw, entries[before_scaler] + 32, entries[-1] - entries[before_scaler + 1] + 46 + 14)
+    struct.pack_into(
+        "<H", raw, entries[before_scaler] + 32, entries[-1] - entries[before_scaler + 1] + 46 + 14
+    )
     bad = tmp_path / "hidden.npz"
     bad.write_bytes(bytes(raw))
     assert "is corrupted" in str(load_error(bad))
@@ -280,7 +293,9 @@ def test_npz_without_a_format_version(tmp_path):
 
 def test_npz_with_a_bad_header(tmp_path):
     path = tmp_path / "bad.npz"
-    np.savez(path, __format__=np.array(1), __model__=np.array("logreg"), __config__=np.array("{not json"))
+    np.savez(
+        path, __format__=np.array(1), __model__=np.array("logreg"), __config__=np.array("{not json")
+    )
     assert "bad header" in str(load_error(path))
 
 
@@ -303,8 +318,13 @@ def test_checkpoint_of_another_model(tmp_path):
 
 def test_future_format_version(tmp_path):
     path = tmp_path / "future.npz"
-    np.savez(path, __format__=np.array(checkpoint.FORMAT_VERSION + 1), __model__=np.array("logreg"),
-             __config__=np.array("{}"), w=np.zeros(3))
+    np.savez(
+        path,
+        __format__=np.array(checkpoint.FORMAT_VERSION + 1),
+        __model__=np.array("logreg"),
+        __config__=np.array("{}"),
+        w=np.zeros(3),
+    )
     e = load_error(path)
     assert f"format {checkpoint.FORMAT_VERSION + 1}" in str(e)
     assert f"reads up to {checkpoint.FORMAT_VERSION}" in str(e)
@@ -313,14 +333,27 @@ def test_future_format_version(tmp_path):
 @pytest.mark.parametrize(
     "config,arrays,words",
     [
-        ({"n_features": 4, "seed": 0, "feature_names": FEATURES, "class_names": ["0", "1"]},
-         {"w": np.zeros(5, np.float32), "b": np.zeros(1, np.float32)}, "w has shape (5,)"),
-        ({"n_features": 4, "seed": 0, "feature_names": FEATURES, "class_names": ["0", "1"]},
-         {"w": np.zeros(4, np.float32)}, "'b'"),
+        (
+            {"n_features": 4, "seed": 0, "feature_names": FEATURES, "class_names": ["0", "1"]},
+            {"w": np.zeros(5, np.float32), "b": np.zeros(1, np.float32)},
+            "w has shape (5,)",
+        ),
+        (
+            {"n_features": 4, "seed": 0, "feature_names": FEATURES, "class_names": ["0", "1"]},
+            {"w": np.zeros(4, np.float32)},
+            "'b'",
+        ),
         ({"seed": 0}, {"w": np.zeros(4), "b": np.zeros(1)}, "'n_features'"),
-        ({"n_features": 4, "seed": 0, "feature_names": FEATURES, "class_names": ["0", "1"]},
-         {"w": np.zeros(4), "b": np.zeros(1), "scaler_mean": np.zeros(3), "scaler_std": np.ones(3)},
-         "scaler_mean has shape (3,)"),
+        (
+            {"n_features": 4, "seed": 0, "feature_names": FEATURES, "class_names": ["0", "1"]},
+            {
+                "w": np.zeros(4),
+                "b": np.zeros(1),
+                "scaler_mean": np.zeros(3),
+                "scaler_std": np.ones(3),
+            },
+            "scaler_mean has shape (3,)",
+        ),
     ],
 )
 def test_logreg_checkpoint_with_wrong_contents(tmp_path, config, arrays, words):
@@ -348,7 +381,9 @@ def test_object_arrays_are_refused_not_unpickled(tmp_path):
     obj = np.empty(1, dtype=object)
     obj[0] = trap
     path = tmp_path / "evil.npz"
-    np.savez(path, __format__=np.array(1), __model__=np.array("logreg"), __config__=np.array("{}"), w=obj)
+    np.savez(
+        path, __format__=np.array(1), __model__=np.array("logreg"), __config__=np.array("{}"), w=obj
+    )
     assert not marker.exists()
     with pytest.raises(CheckpointError):
         checkpoint.load(path, "logreg")

@@ -11,13 +11,28 @@ from pathlib import Path
 import click
 import numpy as np
 import pytest
+from helpers import json_lines, run
 
 from nbengine_cli.main import main
 
-from helpers import json_lines, run, small_sgemm  # noqa: F401 (small_sgemm: a fixture)
-
-LESSON_STEPS = ["x", "w", "b", "z", "a", "y", "L", "dL/da", "da/dz", "dL/dz", "dz/dw", "dL/dw", "dL/db",
-                "new w", "new b", "new a"]
+LESSON_STEPS = [
+    "x",
+    "w",
+    "b",
+    "z",
+    "a",
+    "y",
+    "L",
+    "dL/da",
+    "da/dz",
+    "dL/dz",
+    "dz/dw",
+    "dL/dw",
+    "dL/db",
+    "new w",
+    "new b",
+    "new a",
+]
 
 
 def all_commands(group: click.Group, prefix=()):
@@ -29,12 +44,15 @@ def all_commands(group: click.Group, prefix=()):
 
 # -- help and version -----------------------------------------------------------------------
 
+
 def test_version():
     assert run("--version").stdout.strip() == "nbengine, version 0.1.0"
     assert run("-V").stdout.strip() == "nbengine, version 0.1.0"
 
 
-@pytest.mark.parametrize("path", [()] + list(all_commands(main)), ids=lambda p: " ".join(p) or "nbengine")
+@pytest.mark.parametrize(
+    "path", [()] + list(all_commands(main)), ids=lambda p: " ".join(p) or "nbengine"
+)
 @pytest.mark.parametrize("flag", ["-h", "--help"])
 def test_help_everywhere(path, flag):
     out = run(*path, flag).stdout
@@ -42,6 +60,7 @@ def test_help_everywhere(path, flag):
 
 
 # -- train ----------------------------------------------------------------------------------
+
 
 def test_train_table_reaches_95_percent():
     r = run("train", "logreg")
@@ -101,6 +120,7 @@ def test_divergence_stops_with_exit_1_and_keeps_the_good_checkpoint(tmp_path):
 
 # -- checkpoints and eval -------------------------------------------------------------------
 
+
 def test_save_then_eval_gives_the_same_test_accuracy(tmp_path):
     ckpt = tmp_path / "logreg.npz"
     result = json_lines(run("train", "logreg", "--save", str(ckpt), "--json"))[-1]
@@ -113,7 +133,9 @@ def test_save_then_eval_gives_the_same_test_accuracy(tmp_path):
     assert sum(map(sum, ev["confusion"])) == result["n_test"]
     table = run("eval", "logreg", "--checkpoint", str(ckpt)).stdout
     assert "malignant" in table and "benign" in table and "accuracy" in table
-    all_rows = json_lines(run("eval", "logreg", "--checkpoint", str(ckpt), "--split", "all", "--json"))[-1]
+    all_rows = json_lines(
+        run("eval", "logreg", "--checkpoint", str(ckpt), "--split", "all", "--json")
+    )[-1]
     assert all_rows["n"] == 569
 
 
@@ -136,10 +158,17 @@ def test_eval_refuses_bad_checkpoints(tmp_path):
 
 # -- trace ----------------------------------------------------------------------------------
 
+
 def test_trace_shows_every_step_of_the_lesson():
     r = run("trace", "logreg", "--index", "7")
-    for formula in ["z = Σᵢ wᵢxᵢ + b", "a = σ(z)", "L = −(y·log a + (1−y)·log(1−a))", "da/dz = a(1−a)",
-                    "dz/dw = x", "w ← w − η·dL/dw"]:
+    for formula in [
+        "z = Σᵢ wᵢxᵢ + b",
+        "a = σ(z)",
+        "L = −(y·log a + (1−y)·log(1−a))",
+        "da/dz = a(1−a)",
+        "dz/dw = x",
+        "w ← w − η·dL/dw",
+    ]:
         assert formula in r.stdout
     assert "Sample 7 of breast_cancer" in r.stdout and "label 0 = malignant" in r.stdout
     assert "The chain for the weight of 'mean fractal dimension'" in r.stdout
@@ -165,14 +194,19 @@ def test_trace_json_numbers_follow_the_chain_rule():
     (chain,) = [e for e in events if e["event"] == "chain"]
     assert chain["index"] == int(np.argmax(np.abs(v["dL/dw"])))
     assert chain["dz_dw"] == v["x"][chain["index"]]
-    assert chain["dL_da"] * chain["da_dz"] * chain["dz_dw"] == pytest.approx(chain["dL_dw"], rel=1e-5)
+    assert chain["dL_da"] * chain["da_dz"] * chain["dz_dw"] == pytest.approx(
+        chain["dL_dw"], rel=1e-5
+    )
 
 
 def test_trace_from_a_checkpoint_uses_its_weights(tmp_path):
     ckpt = tmp_path / "m.npz"
     run("train", "logreg", "--save", str(ckpt), "-q")
-    trained = {e["name"]: e for e in json_lines(run("trace", "logreg", "--checkpoint", str(ckpt), "--json"))
-               if e["event"] == "trace"}
+    trained = {
+        e["name"]: e
+        for e in json_lines(run("trace", "logreg", "--checkpoint", str(ckpt), "--json"))
+        if e["event"] == "trace"
+    }
     with np.load(ckpt, allow_pickle=False) as z:
         np.testing.assert_array_equal(np.array(trained["w"]["data"], np.float32), z["w"])
 
@@ -184,10 +218,13 @@ def test_trace_index_out_of_range():
 
 # -- gradcheck ------------------------------------------------------------------------------
 
+
 def test_gradcheck_passes():
     r = run("gradcheck", "logreg")
     assert "dL/dw" in r.stdout and "pass" in r.stdout and "FAIL" not in r.stdout
-    rows = [e for e in json_lines(run("gradcheck", "logreg", "--json")) if e["event"] == "gradcheck"]
+    rows = [
+        e for e in json_lines(run("gradcheck", "logreg", "--json")) if e["event"] == "gradcheck"
+    ]
     assert [e["parameter"] for e in rows] == ["w", "b"]
     assert all(e["passed"] and e["max_rel_error"] < 1e-6 for e in rows)
 
@@ -202,14 +239,19 @@ def test_gradcheck_failure_exits_1():
 
 BAD_FILES = {
     "empty.csv": ("", ": the file is empty"),
-    "columns.csv": ("1,2,0\n3,4,1\n5,1\n", ":3: has 2 columns, expected 3 (2 features and a label)"),
+    "columns.csv": (
+        "1,2,0\n3,4,1\n5,1\n",
+        ":3: has 2 columns, expected 3 (2 features and a label)",
+    ),
     "text.csv": ("1,2,0\n3,abc,1\n", ":2: column 2 is 'abc', not a number"),
     "label.csv": ("1,2,0\n3,4,1\n5,6,2\n", ":3: label '2' is not one of 0, 1"),
 }
 
 
 @pytest.mark.parametrize("name", sorted(BAD_FILES))
-@pytest.mark.parametrize("command", [("train", "logreg"), ("trace", "logreg"), ("gradcheck", "logreg")])
+@pytest.mark.parametrize(
+    "command", [("train", "logreg"), ("trace", "logreg"), ("gradcheck", "logreg")]
+)
 def test_bad_data_file_is_one_line_exit_2(tmp_path, name, command):
     content, problem = BAD_FILES[name]
     path = tmp_path / name
@@ -221,7 +263,10 @@ def test_bad_data_file_is_one_line_exit_2(tmp_path, name, command):
 
 def test_missing_data_file():
     r = run("train", "logreg", "--data", "no/such/file.csv", code=2)
-    assert r.stderr.strip() == "error: no/such/file.csv: no such file, and not a shipped data set (breast_cancer)"
+    assert (
+        r.stderr.strip()
+        == "error: no/such/file.csv: no such file, and not a shipped data set (breast_cancer)"
+    )
 
 
 def test_data_list():
@@ -233,17 +278,26 @@ def test_data_list():
 
 # -- the installed console script -----------------------------------------------------------
 
+
 def test_console_script_runs_outside_the_repository(tmp_path):
     script = Path(sys.executable).parent / "nbengine"
     assert script.exists(), f"the console script is not installed next to {sys.executable}"
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
-    proc = subprocess.run([str(script), "train", "logreg", "--epochs", "3", "--json"], cwd=tmp_path,
-                          capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run(
+        [str(script), "train", "logreg", "--epochs", "3", "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.splitlines()[-1])
     assert result["event"] == "result" and result["test_accuracy"] > 0.9
-    version = subprocess.run([str(script), "--version"], cwd=tmp_path, capture_output=True, text=True, env=env)
+    version = subprocess.run(
+        [str(script), "--version"], cwd=tmp_path, capture_output=True, text=True, env=env
+    )
     assert version.stdout.strip() == "nbengine, version 0.1.0"
 
 
@@ -273,7 +327,9 @@ def test_bench_reports_ratios_against_numpy(small_sgemm):
         (ref,) = [r for r in these if r["reference"]]
         assert ref["speedup"] == 1.0
         for r in these:
-            assert r["median_s"] > 0 and r["speedup"] == pytest.approx(ref["median_s"] / r["median_s"])
+            assert r["median_s"] > 0 and r["speedup"] == pytest.approx(
+                ref["median_s"] / r["median_s"]
+            )
             assert r["gflops"] == pytest.approx(r["flops"] / r["median_s"] / 1e9)
             assert r["sgemm_share"] == pytest.approx(r["gflops"] / machine["sgemm_gflops"])
 
@@ -282,7 +338,14 @@ def test_a_long_run_s_time_fits_the_table_s_column():
     """A naive-kernel run lasts minutes: its time column said 1220.… (cut at six characters)."""
     from nbengine_cli.render.tensor import duration
 
-    cases = {0.04: "0.0s", 41.23: "41.2s", 59.96: "1m00s", 1462.7: "24m23s", 3599: "59m59s", 7500: "2h05m"}
+    cases = {
+        0.04: "0.0s",
+        41.23: "41.2s",
+        59.96: "1m00s",
+        1462.7: "24m23s",
+        3599: "59m59s",
+        7500: "2h05m",
+    }
     for seconds, text in cases.items():
         assert duration(seconds) == text
         assert len(text) <= 6

@@ -8,7 +8,6 @@ import re
 
 import numpy as np
 import pytest
-
 from helpers import json_lines, run
 
 
@@ -26,7 +25,10 @@ def test_default_sentence_shapes_and_labels():
     assert events[0]["event"] == "setup" and events[0]["tokens"] == ["I", "am", "good"]
     step = traces(events)
     tokens = ["I", "am", "good"]
-    assert step["X"]["shape"] == [3, 4] and step["X"]["labels"] == [tokens, ["e1", "e2", "e3", "e4"]]
+    assert step["X"]["shape"] == [3, 4] and step["X"]["labels"] == [
+        tokens,
+        ["e1", "e2", "e3", "e4"],
+    ]
     for name in ("Wq", "Wk", "Wv"):
         assert step[name]["shape"] == [4, 3]
     for name, p in (("Q", "q"), ("K", "k"), ("V", "v")):
@@ -40,9 +42,22 @@ def test_default_sentence_shapes_and_labels():
     np.testing.assert_allclose(K, X @ Wk, rtol=1e-12)
     np.testing.assert_allclose(V, X @ Wv, rtol=1e-12)
     np.testing.assert_allclose(np.array(step["QK^T"]["data"]), Q @ K.T, rtol=1e-12)
-    np.testing.assert_allclose(np.array(step["QK^T/sqrt(d_k)"]["data"]), Q @ K.T / math.sqrt(3), rtol=1e-12)
+    np.testing.assert_allclose(
+        np.array(step["QK^T/sqrt(d_k)"]["data"]), Q @ K.T / math.sqrt(3), rtol=1e-12
+    )
     out = run("trace", "attention").stdout
-    for text in ("Step 1", "Step 2", "Step 3", "Step 4", "Q = X·Wq", "QKᵀ / √d_k", "good", "q1", "k1", "v1"):
+    for text in (
+        "Step 1",
+        "Step 2",
+        "Step 3",
+        "Step 4",
+        "Q = X·Wq",
+        "QKᵀ / √d_k",
+        "good",
+        "q1",
+        "k1",
+        "v1",
+    ):
         assert text in out, text
 
 
@@ -66,11 +81,18 @@ def test_weighted_sum_lines_use_the_json_weights():
     out = run("trace", "attention").stdout
     tokens = ["I", "am", "good"]
     for i in range(3):
-        expected = f"z{i + 1} = " + " + ".join(f"{w:.2f}·v({t})" for w, t in zip(weights[i], tokens))
+        expected = f"z{i + 1} = " + " + ".join(
+            f"{w:.2f}·v({t})" for w, t in zip(weights[i], tokens)
+        )
         assert expected in out
     most = [tokens[int(j)] for j in weights.argmax(axis=1)]
-    assert "Each token draws most on: " + ", ".join(
-        f"{t} → {m} ({weights[i].max():.2f})" for i, (t, m) in enumerate(zip(tokens, most))) in out
+    assert (
+        "Each token draws most on: "
+        + ", ".join(
+            f"{t} → {m} ({weights[i].max():.2f})" for i, (t, m) in enumerate(zip(tokens, most))
+        )
+        in out
+    )
     assert "the attention weights" in out
 
 
@@ -94,21 +116,30 @@ def test_lesson_example():
 def test_the_notes_name_the_kernel_that_ran():
     naive = json_lines(run("trace", "attention", "--kernels", "naive", "--json"))
     fast = json_lines(run("trace", "attention", "--json"))
-    assert naive[0]["kernel"] == "attention_forward_naive" and fast[0]["kernel"] == "attention_forward"
+    assert (
+        naive[0]["kernel"] == "attention_forward_naive" and fast[0]["kernel"] == "attention_forward"
+    )
     assert traces(naive)["weights"]["note"].endswith("(attention_forward_naive)")
-    np.testing.assert_allclose(traces(naive)["weights"]["data"], traces(fast)["weights"]["data"], rtol=1e-12)
+    np.testing.assert_allclose(
+        traces(naive)["weights"]["data"], traces(fast)["weights"]["data"], rtol=1e-12
+    )
     out = " ".join(run("trace", "attention", "--example", "--kernels", "naive").stdout.split())
     assert "computed by attention_forward_naive" in out and "reordered" not in out
     out = " ".join(run("trace", "attention", "--example").stdout.split())
     assert "computed by attention_forward " in out
-    assert "attention_forward: the same sums as the naive loop attention_forward_naive, reordered for speed" in out
+    assert (
+        "attention_forward: the same sums as the naive loop attention_forward_naive, reordered for speed"
+        in out
+    )
 
 
 @pytest.mark.parametrize("sentence", ["A cat ate the fish because it was hungry", "Hello"])
 def test_any_sentence(sentence):
     tokens = sentence.split()
     T = len(tokens)
-    events = json_lines(run("trace", "attention", sentence, "--d-k", "2", "--d-model", "5", "--json"))
+    events = json_lines(
+        run("trace", "attention", sentence, "--d-k", "2", "--d-model", "5", "--json")
+    )
     step = traces(events)
     assert step["X"]["shape"] == [T, 5] and step["Q"]["shape"] == [T, 2]
     assert step["weights"]["labels"] == [tokens, tokens]
@@ -131,36 +162,54 @@ def test_bad_input():
     r = run("trace", "attention", "--d-k", "0", code=2)
     assert "--d-k" in r.stderr
     run("trace", "attention", "--d-model", "0", code=2)
-    assert run("trace", "attention", "--seed", "3", "--json").stdout == run(
-        "trace", "attention", "--seed", "3", "--json").stdout
+    assert (
+        run("trace", "attention", "--seed", "3", "--json").stdout
+        == run("trace", "attention", "--seed", "3", "--json").stdout
+    )
 
 
 # -- --checkpoint: the trained pronoun model's own attention -------------------------------------
+
 
 @pytest.fixture(scope="module")
 def pronoun_checkpoint(tmp_path_factory):
     """A pronoun model trained for one epoch (a second or two) and saved."""
     from nbengine.data.pronoun import make_task
     from nbengine.models.pronoun import PronounModel, train_batches
-    from nbengine.train import fit
     from nbengine.optim import Adam
+    from nbengine.train import fit
 
     task = make_task(0)
-    model = PronounModel(task.words, size=16, seed=0, context=task.max_length, extra_config={"task_seed": 0})
-    for _ in fit(model, Adam(model.params, model.grads, 0.01), train_batches(task, 32, seed=0), epochs=1, clip=5.0):
+    model = PronounModel(
+        task.words, size=16, seed=0, context=task.max_length, extra_config={"task_seed": 0}
+    )
+    for _ in fit(
+        model,
+        Adam(model.params, model.grads, 0.01),
+        train_batches(task, 32, seed=0),
+        epochs=1,
+        clip=5.0,
+    ):
         pass
     path = tmp_path_factory.mktemp("pronoun") / "pronoun.npz"
     model.save(path)
     return str(path)
 
 
-@pytest.mark.parametrize("sentence, antecedent, other", [
-    (None, "cat", "fish"),  # the default: the lesson's sentence
-    ("A cat ate the fish because it was tasty", "fish", "cat"),
-    ("the fish was eaten by a dog because it was hungry.", "dog", "fish"),
-])
-def test_checkpoint_trace_shows_the_trained_steps_and_the_antecedent(pronoun_checkpoint, sentence, antecedent, other):
-    args = ["trace", "attention", "--checkpoint", pronoun_checkpoint] + ([sentence] if sentence else [])
+@pytest.mark.parametrize(
+    "sentence, antecedent, other",
+    [
+        (None, "cat", "fish"),  # the default: the lesson's sentence
+        ("A cat ate the fish because it was tasty", "fish", "cat"),
+        ("the fish was eaten by a dog because it was hungry.", "dog", "fish"),
+    ],
+)
+def test_checkpoint_trace_shows_the_trained_steps_and_the_antecedent(
+    pronoun_checkpoint, sentence, antecedent, other
+):
+    args = ["trace", "attention", "--checkpoint", pronoun_checkpoint] + (
+        [sentence] if sentence else []
+    )
     events = json_lines(run(*args, "--json"))
     setup = events[0]
     tokens = setup["tokens"]
@@ -173,7 +222,10 @@ def test_checkpoint_trace_shows_the_trained_steps_and_the_antecedent(pronoun_che
     assert step["X"]["shape"] == [len(tokens), D] and step["X"]["labels"][0] == tokens
     assert step["h(it)"]["shape"] == [1, D]
     # the one query's scores and weights come as a column, a word per row
-    assert step["weights"]["labels"] == [tokens, ["it"]] and step["weights"]["shape"] == [len(tokens), 1]
+    assert step["weights"]["labels"] == [tokens, ["it"]] and step["weights"]["shape"] == [
+        len(tokens),
+        1,
+    ]
     X, h = np.array(step["X"]["data"]), np.array(step["h(it)"]["data"])
     W = {k: np.array(step[k]["data"]) for k in ("Wq", "Wk", "Wv", "bq", "bk", "bv")}
     Q, K, V = (np.array(step[k]["data"]) for k in ("Q", "K", "V"))
@@ -209,15 +261,22 @@ def test_checkpoint_trace_bad_input_is_one_line_and_exit_2(pronoun_checkpoint, t
         assert r.stderr.startswith("error: ") and len(r.stderr.strip().splitlines()) == 1, r.stderr
         return r.stderr
 
-    assert "'dragon'" in error("--checkpoint", pronoun_checkpoint, "the dragon ate the fish because it was hungry")
-    assert "'it'" in error("--checkpoint", pronoun_checkpoint, "the cat ate the fish because the cat was hungry")
+    assert "'dragon'" in error(
+        "--checkpoint", pronoun_checkpoint, "the dragon ate the fish because it was hungry"
+    )
+    assert "'it'" in error(
+        "--checkpoint", pronoun_checkpoint, "the cat ate the fish because the cat was hungry"
+    )
     missing = str(tmp_path / "missing.npz")
-    assert missing in error("--checkpoint", missing) and "no such file" in error("--checkpoint", missing)
+    assert missing in error("--checkpoint", missing) and "no such file" in error(
+        "--checkpoint", missing
+    )
     corrupt = tmp_path / "corrupt.npz"
     data = open(pronoun_checkpoint, "rb").read()
     corrupt.write_bytes(data[: len(data) // 3])
     assert str(corrupt) in error("--checkpoint", str(corrupt))
     from nbengine import checkpoint
+
     other = tmp_path / "other.npz"
     checkpoint.save(other, "rnnlm", {}, {"w": np.zeros(2)})
     assert "not 'pronoun'" in error("--checkpoint", str(other))

@@ -15,8 +15,8 @@ import sys
 
 import numpy as np
 import pytest
-
-from helpers import json_lines, run, wait_for_json_line as _wait_for
+from helpers import json_lines, run
+from helpers import wait_for_json_line as _wait_for
 
 QUICK = ("--limit", "256", "--epochs", "1", "--batch-size", "32")
 
@@ -43,17 +43,26 @@ def test_train_quick_run_table_and_json():
     assert kinds.count("step") == 8  # 256 images / 32 per step
     assert kinds.count("epoch") == 1
     start = events[0]
-    assert start["parameters"] == 3_241_354 and start["optimizer"] == "adam" and start["lr"] == 0.001
+    assert (
+        start["parameters"] == 3_241_354 and start["optimizer"] == "adam" and start["lr"] == 0.001
+    )
     assert start["n_train"] == 256 and start["n_test"] == 1000
     steps = [e["loss"] for e in events if e["event"] == "step"]
-    assert steps[0] == pytest.approx(np.log(10), abs=0.3)  # ten classes, untrained: about -log(1/10)
+    # ten classes, untrained: about -log(1/10)
+    assert steps[0] == pytest.approx(np.log(10), abs=0.3)
     assert events[-1]["test_accuracy"] > 0.3  # far above chance after 8 Adam steps
 
 
 def test_same_seed_same_numbers_and_thread_count_does_not_matter():
-    one = epochs_without_timing(run("train", "cnn", *QUICK, "--json", "--seed", "3", "--threads", "1"))
-    two = epochs_without_timing(run("train", "cnn", *QUICK, "--json", "--seed", "3", "--threads", "2"))
-    again = epochs_without_timing(run("train", "cnn", *QUICK, "--json", "--seed", "3", "--threads", "2"))
+    one = epochs_without_timing(
+        run("train", "cnn", *QUICK, "--json", "--seed", "3", "--threads", "1")
+    )
+    two = epochs_without_timing(
+        run("train", "cnn", *QUICK, "--json", "--seed", "3", "--threads", "2")
+    )
+    again = epochs_without_timing(
+        run("train", "cnn", *QUICK, "--json", "--seed", "3", "--threads", "2")
+    )
     assert one == two == again
     other = epochs_without_timing(run("train", "cnn", *QUICK, "--json", "--seed", "4"))
     assert other != two
@@ -61,8 +70,15 @@ def test_same_seed_same_numbers_and_thread_count_does_not_matter():
 
 def test_lesson_settings_are_one_flag_away():
     start = json_lines(run("train", "cnn", "--lesson", "--limit", "64", "--json"))[0]
-    assert (start["optimizer"], start["lr"], start["epochs"], start["batch_size"]) == ("sgd", 0.01, 5, 32)
-    start = json_lines(run("train", "cnn", "--lesson", "--limit", "64", "--epochs", "1", "--json"))[0]
+    assert (start["optimizer"], start["lr"], start["epochs"], start["batch_size"]) == (
+        "sgd",
+        0.01,
+        5,
+        32,
+    )
+    start = json_lines(run("train", "cnn", "--lesson", "--limit", "64", "--epochs", "1", "--json"))[
+        0
+    ]
     assert (start["optimizer"], start["epochs"]) == ("sgd", 1)  # an explicit option wins
 
 
@@ -93,8 +109,19 @@ def test_save_eval_predict(tmp_path):
         for img in test.pixels[:50]:
             f.write(",".join(map(str, img.reshape(-1))) + "\n")
     sub = tmp_path / "submission.csv"
-    res = json_lines(run("predict", "cnn", "--checkpoint", str(ckpt), "--data", str(kaggle), "--out", str(sub),
-                         "--json"))[-1]
+    res = json_lines(
+        run(
+            "predict",
+            "cnn",
+            "--checkpoint",
+            str(ckpt),
+            "--data",
+            str(kaggle),
+            "--out",
+            str(sub),
+            "--json",
+        )
+    )[-1]
     lines = sub.read_text().splitlines()
     assert lines[0] == "ImageId,Label" and len(lines) == 51
     ids, labels = zip(*(map(int, ln.split(",")) for ln in lines[1:]))
@@ -112,8 +139,17 @@ def test_bad_inputs_exit_2(tmp_path):
     assert "folder does not exist" in r.stderr
     r = run("eval", "cnn", "--checkpoint", str(bad), code=2)
     assert str(bad) in r.stderr
-    r = run("predict", "cnn", "--checkpoint", str(bad), "--data", "mnist_5k", "--out",
-            str(tmp_path / "nowhere" / "s.csv"), code=2)
+    r = run(
+        "predict",
+        "cnn",
+        "--checkpoint",
+        str(bad),
+        "--data",
+        "mnist_5k",
+        "--out",
+        str(tmp_path / "nowhere" / "s.csv"),
+        code=2,
+    )
     assert "folder does not exist" in r.stderr
 
 
@@ -128,7 +164,9 @@ def test_diverging_run_stops_with_exit_1_and_keeps_the_last_good_checkpoint(tmp_
     ckpt = tmp_path / "cnn.npz"
     run("train", "cnn", *QUICK, "--save", str(ckpt), "-q")
     before = ckpt.read_bytes()
-    r = run("train", "cnn", *QUICK, "--optimizer", "sgd", "--lr", "1e9", "--save", str(ckpt), code=1)
+    r = run(
+        "train", "cnn", *QUICK, "--optimizer", "sgd", "--lr", "1e9", "--save", str(ckpt), code=1
+    )
     assert "loss became" in r.stderr
     assert ckpt.read_bytes() == before
 
@@ -136,8 +174,20 @@ def test_diverging_run_stops_with_exit_1_and_keeps_the_last_good_checkpoint(tmp_
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process is a POSIX feature")
 def test_ctrl_c_stops_after_the_batch_and_keeps_the_epoch_checkpoint(tmp_path):
     ckpt = tmp_path / "cnn.npz"
-    cmd = [sys.executable, "-m", "nbengine_cli.main", "train", "cnn", "--limit", "256", "--epochs", "50",
-           "--save", str(ckpt), "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "nbengine_cli.main",
+        "train",
+        "cnn",
+        "--limit",
+        "256",
+        "--epochs",
+        "50",
+        "--save",
+        str(ckpt),
+        "--json",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         _wait_for(proc, lambda e: e["event"] == "epoch", 300)

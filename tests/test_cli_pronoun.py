@@ -44,7 +44,11 @@ def test_same_seed_same_numbers(trained):
     again = run("train", "pronoun", "--epochs", "1", "--seed", "0", "--json")
 
     def numbers(r):
-        return [(e.get("loss"), e.get("held_out_accuracy")) for e in json_lines(r) if e["event"] in ("step", "epoch")]
+        return [
+            (e.get("loss"), e.get("held_out_accuracy"))
+            for e in json_lines(r)
+            if e["event"] in ("step", "epoch")
+        ]
 
     assert numbers(first) == numbers(again)
 
@@ -56,7 +60,10 @@ def test_eval_reads_the_checkpoint(trained):
     assert res["held_out_accuracy"] == trained_acc
     assert set(res["by_pattern"]) == {"active", "passive"}
     lesson, tasty = res["examples"][:2]
-    assert lesson["sentence"] == "a cat ate the fish because it was hungry" and lesson["truth"] == "cat"
+    assert (
+        lesson["sentence"] == "a cat ate the fish because it was hungry"
+        and lesson["truth"] == "cat"
+    )
     assert tasty["sentence"].endswith("tasty") and tasty["truth"] == "fish"
     assert lesson["answer"] == "cat" and lesson["attends_most_to"] == "cat"
     assert tasty["answer"] == "fish" and tasty["attends_most_to"] == "fish"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from helpers import json_lines, run
 
 
@@ -31,6 +30,7 @@ def array(step, name):
 
 # -- trace bptt ---------------------------------------------------------------------------------
 
+
 def test_bptt_vanishing_exploding_and_the_lstm():
     events = json_lines(run("trace", "bptt", "--json"))
     setup = events[0]
@@ -42,10 +42,11 @@ def test_bptt_vanishing_exploding_and_the_lstm():
     large = np.array([e["rnn_large"] for e in rows])
     lstm = np.array([e["lstm"] for e in rows])
     for norms in (small, large, lstm):
-        assert norms[-1] == pytest.approx(1.0)  # the loss's gradient arrives at the last step, norm 1
+        # the loss's gradient arrives at the last step, norm 1
+        assert norms[-1] == pytest.approx(1.0)
     # σ < 1: smaller at every step back; about σ times a step (tanh near its linear part)
     assert np.all(np.diff(small) > 0)
-    assert small[0] / small[-1] == pytest.approx(0.5 ** 19, rel=0.05)
+    assert small[0] / small[-1] == pytest.approx(0.5**19, rel=0.05)
     # σ > 1: larger at every step back, by about σ
     assert np.all(np.diff(large) < 0)
     assert large[0] > 1e4
@@ -72,11 +73,14 @@ def test_bptt_human_output_and_options():
     opened = json_lines(run("trace", "bptt", "--json"))[-1]
     assert closed["mean_f"] == pytest.approx(0.5, abs=0.05)
     assert closed["ratio_first_to_last"]["lstm"] < opened["ratio_first_to_last"]["lstm"] / 100
-    assert run("trace", "bptt", "--seed", "3", "--json").stdout == run("trace", "bptt", "--seed", "3",
-                                                                        "--json").stdout
+    assert (
+        run("trace", "bptt", "--seed", "3", "--json").stdout
+        == run("trace", "bptt", "--seed", "3", "--json").stdout
+    )
 
 
 # -- trace rnn and lstm -------------------------------------------------------------------------
+
 
 def test_lstm_one_step_gates_cell_and_hidden():
     events = json_lines(run("trace", "lstm", "--json"))
@@ -85,7 +89,20 @@ def test_lstm_one_step_gates_cell_and_hidden():
     assert setup["step"] == 1 and setup["token"] == "say" and setup["target"] == "goodbye"
     step = traces(events)
     H = 4
-    for name in ("f", "g", "i", "o", "c", "h", "h_prev", "c_prev", "dh", "ds", "dh_prev", "dc_prev"):
+    for name in (
+        "f",
+        "g",
+        "i",
+        "o",
+        "c",
+        "h",
+        "h_prev",
+        "c_prev",
+        "dh",
+        "ds",
+        "dh_prev",
+        "dc_prev",
+    ):
         assert step[name]["shape"] == [H], name
         assert step[name]["labels"] == [[f"unit {j}" for j in range(H)]]
     assert step["A"]["shape"] == [4 * H] and step["dA"]["shape"] == [4 * H]
@@ -96,11 +113,13 @@ def test_lstm_one_step_gates_cell_and_hidden():
     # the step's numbers follow the lesson's formulas
     A = np.array(step["A"]["data"])
     np.testing.assert_allclose(f, 1 / (1 + np.exp(-A[:H])), rtol=1e-12)
-    np.testing.assert_allclose(g, np.tanh(A[H:2 * H]), rtol=1e-12)
+    np.testing.assert_allclose(g, np.tanh(A[H : 2 * H]), rtol=1e-12)
     c_prev, c, h = (np.array(step[k]["data"]) for k in ("c_prev", "c", "h"))
     np.testing.assert_allclose(c, f * c_prev + g * i, rtol=1e-12)
     np.testing.assert_allclose(h, o * np.tanh(c), rtol=1e-12)
-    np.testing.assert_allclose(np.array(step["dc_prev"]["data"]), np.array(step["ds"]["data"]) * f, rtol=1e-12)
+    np.testing.assert_allclose(
+        np.array(step["dc_prev"]["data"]), np.array(step["ds"]["data"]) * f, rtol=1e-12
+    )
     # every step of the sentence, a row per token
     sentence = traces(events, "sentence")
     for name in ("x", "f", "g", "i", "o", "c", "h"):
@@ -110,9 +129,21 @@ def test_lstm_one_step_gates_cell_and_hidden():
     # and so do the gradients the kernel handed back
     Wx, Wh = untrained_weights("lstm")
     dh, ds, dA = (array(step, k) for k in ("dh", "ds", "dA"))
-    np.testing.assert_allclose(ds, array(step, "dc_next") + dh * o * (1 - np.tanh(c) ** 2), rtol=1e-12)
-    np.testing.assert_allclose(dA, np.concatenate([ds * c_prev * f * (1 - f), ds * i * (1 - g ** 2),
-                                                   ds * g * i * (1 - i), dh * np.tanh(c) * o * (1 - o)]), rtol=1e-12)
+    np.testing.assert_allclose(
+        ds, array(step, "dc_next") + dh * o * (1 - np.tanh(c) ** 2), rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        dA,
+        np.concatenate(
+            [
+                ds * c_prev * f * (1 - f),
+                ds * i * (1 - g**2),
+                ds * g * i * (1 - i),
+                dh * np.tanh(c) * o * (1 - o),
+            ]
+        ),
+        rtol=1e-12,
+    )
     np.testing.assert_allclose(array(step, "dh_prev"), dA @ Wh.T, rtol=1e-12)
     np.testing.assert_allclose(array(step, "dx"), dA @ Wx.T, rtol=1e-12)
     assert events[-1]["event"] == "result" and events[-1]["loss"] > 0
@@ -125,7 +156,7 @@ def test_rnn_one_step_and_backward_agree_with_the_kernel():
     A, h = np.array(step["A"]["data"]), np.array(step["h"]["data"])
     np.testing.assert_allclose(h, np.tanh(A), rtol=1e-12)
     dA, dh = np.array(step["dA"]["data"]), np.array(step["dh"]["data"])
-    np.testing.assert_allclose(dA, dh * (1 - h ** 2), rtol=1e-12)
+    np.testing.assert_allclose(dA, dh * (1 - h**2), rtol=1e-12)
     Wx, Wh = untrained_weights("rnn")
     np.testing.assert_allclose(np.array(step["dh_prev"]["data"]), dA @ Wh.T, rtol=1e-12)
     np.testing.assert_allclose(np.array(step["dx"]["data"]), dA @ Wx.T, rtol=1e-12)
@@ -140,10 +171,14 @@ def test_the_notes_name_the_kernels_that_ran(kind):
     assert naive[0]["kernels"] == [f"{kind}_forward_naive", f"{kind}_backward_naive"]
     assert fast[0]["kernels"] == [f"{kind}_forward", f"{kind}_backward"]
     assert traces(naive)["dh"]["note"] == f"{kind}_backward_naive's dh_total[t]"
-    np.testing.assert_allclose(traces(naive)["dh_prev"]["data"], traces(fast)["dh_prev"]["data"], rtol=1e-12)
+    np.testing.assert_allclose(
+        traces(naive)["dh_prev"]["data"], traces(fast)["dh_prev"]["data"], rtol=1e-12
+    )
     out = " ".join(run("trace", kind).stdout.split())
-    assert (f"{kind}_forward and {kind}_backward: the same sums as the naive loops {kind}_forward_naive and "
-            f"{kind}_backward_naive, reordered for speed (lesson 8: `nbengine tutorial run speed`)") in out
+    assert (
+        f"{kind}_forward and {kind}_backward: the same sums as the naive loops {kind}_forward_naive and "
+        f"{kind}_backward_naive, reordered for speed (lesson 8: `nbengine tutorial run speed`)"
+    ) in out
     assert "reordered" not in run("trace", kind, "--kernels", "naive").stdout
 
 

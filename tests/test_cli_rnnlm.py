@@ -16,16 +16,21 @@ import sys
 
 import numpy as np
 import pytest
-
-from helpers import json_lines, run, wait_for_json_line as _wait_for
+from helpers import json_lines, run
+from helpers import wait_for_json_line as _wait_for
 
 SENTENCE = "you say goodbye and i say hello ."
 MODELS = ["rnnlm", "lstmlm"]
 
 # A small text with a line of Korean; its last line (the test split) has "Z", which
 # the training lines never use, so the vocabulary holds <unk>.
-TEXT = "\n".join(["the cat sat on the mat", "안녕하세요 세계", "the dog sat on the log"] * 6
-                 + ["a cat and a dog", "the end", "Zebra"]) + "\n"
+TEXT = (
+    "\n".join(
+        ["the cat sat on the mat", "안녕하세요 세계", "the dog sat on the log"] * 6
+        + ["a cat and a dog", "the end", "Zebra"]
+    )
+    + "\n"
+)
 
 
 def without_timing(events):
@@ -50,7 +55,9 @@ def test_toy_sentence_is_learnt_and_generated_back(model, tmp_path):
     assert events[-1]["event"] == "result" and events[-1]["test_perplexity"] < 1.2
     assert events[-1]["checkpoint"] == str(ckpt)
 
-    gen = json_lines(run("generate", model, "--checkpoint", str(ckpt), "--start", "you", "--json"))[-1]
+    gen = json_lines(run("generate", model, "--checkpoint", str(ckpt), "--start", "you", "--json"))[
+        -1
+    ]
     assert gen["text"] == SENTENCE
     assert gen["start_tokens"] == ["you"] and len(gen["tokens"]) == 7
     human = run("generate", model, "--checkpoint", str(ckpt)).stdout  # "you" is the default start
@@ -63,7 +70,9 @@ def test_table_rows_status_and_result_line():
     assert lines[0].split() == ["epoch", "train", "ppl", "valid", "ppl", "tokens/s", "time"]
     rows = [ln.split() for ln in lines if ln.strip()[:1].isdigit()]
     assert [int(row[0]) for row in rows] == [10, 20, 30]
-    assert lines[-1].startswith("test perplexity") and "uniform guess over the 7 tokens" in lines[-1]
+    assert (
+        lines[-1].startswith("test perplexity") and "uniform guess over the 7 tokens" in lines[-1]
+    )
     assert "RNN language model" in r.stderr and "seed 0" in r.stderr and "batch 1 × 7" in r.stderr
 
 
@@ -88,19 +97,35 @@ def test_save_eval_generate_round_trip(tmp_path):
     ev = json_lines(run("eval", "rnnlm", "--checkpoint", str(ckpt), "--json"))[-1]
     assert ev["split"] == "test" and ev["tokens"] == 7 and ev["vocab_size"] == 7
     assert ev["perplexity"] == pytest.approx(result["test_perplexity"], rel=1e-6)
-    valid = json_lines(run("eval", "rnnlm", "--checkpoint", str(ckpt), "--split", "valid", "--json"))[-1]
-    assert valid["perplexity"] == pytest.approx(ev["perplexity"], rel=1e-6)  # toy: every split is the sentence
+    valid = json_lines(
+        run("eval", "rnnlm", "--checkpoint", str(ckpt), "--split", "valid", "--json")
+    )[-1]
+    # toy: every split is the sentence
+    assert valid["perplexity"] == pytest.approx(ev["perplexity"], rel=1e-6)
     human = run("eval", "rnnlm", "--checkpoint", str(ckpt)).stdout
     assert human.startswith("test perplexity")
 
-    first = run("generate", "rnnlm", "--checkpoint", str(ckpt), "--seed", "5", "--length", "20", "--json")
-    again = run("generate", "rnnlm", "--checkpoint", str(ckpt), "--seed", "5", "--length", "20", "--json")
+    first = run(
+        "generate", "rnnlm", "--checkpoint", str(ckpt), "--seed", "5", "--length", "20", "--json"
+    )
+    again = run(
+        "generate", "rnnlm", "--checkpoint", str(ckpt), "--seed", "5", "--length", "20", "--json"
+    )
     assert first.stdout == again.stdout
     gen = json_lines(first)[-1]
     assert len(gen["tokens"]) == 20 and gen["seed"] == 5
     # on a terminal the start text is bold, and only it
-    shown = run("generate", "rnnlm", "--checkpoint", str(ckpt), "--start", "you say", "--length", "3",
-                env={"FORCE_COLOR": "1"}).stdout
+    shown = run(
+        "generate",
+        "rnnlm",
+        "--checkpoint",
+        str(ckpt),
+        "--start",
+        "you say",
+        "--length",
+        "3",
+        env={"FORCE_COLOR": "1"},
+    ).stdout
     assert shown.startswith("\x1b[1myou say\x1b[0m ") and shown.count("\x1b[") == 2
 
     # a checkpoint of the other model is refused
@@ -112,23 +137,56 @@ def test_char_level_text_file_with_korean(tmp_path):
     text = tmp_path / "small.txt"
     text.write_text(TEXT, encoding="utf-8")
     ckpt = tmp_path / "char.npz"
-    args = ("--data", str(text), "--level", "char", "--batch-size", "2", "--time-size", "8", "--epochs", "3",
-            "--embed-size", "8", "--hidden-size", "8", "--optimizer", "adam", "--lr", "0.01")
+    args = (
+        "--data",
+        str(text),
+        "--level",
+        "char",
+        "--batch-size",
+        "2",
+        "--time-size",
+        "8",
+        "--epochs",
+        "3",
+        "--embed-size",
+        "8",
+        "--hidden-size",
+        "8",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.01",
+    )
     events = json_lines(run("train", "lstmlm", *args, "--save", str(ckpt), "--json"))
     start = events[0]
     assert start["level"] == "char" and start["n_train"] > 0
-    assert start["lr"] == 0.01 and start["clip"] == 0.25  # the defaults of a text file: the book's clip
+    # the defaults of a text file: the book's clip
+    assert start["lr"] == 0.01 and start["clip"] == 0.25
     assert events[-1]["event"] == "result" and np.isfinite(events[-1]["test_perplexity"])
 
-    gen = run("generate", "lstmlm", "--checkpoint", str(ckpt), "--start", "안녕", "--length", "30", "--json")
+    gen = run(
+        "generate",
+        "lstmlm",
+        "--checkpoint",
+        str(ckpt),
+        "--start",
+        "안녕",
+        "--length",
+        "30",
+        "--json",
+    )
     result = json_lines(gen)[-1]
     assert result["text"].startswith("안녕") and len(result["tokens"]) == 30
     assert "<unk>" not in result["tokens"]  # never drawn
-    human = run("generate", "lstmlm", "--checkpoint", str(ckpt), "--start", "안녕", "--length", "30").stdout
+    human = run(
+        "generate", "lstmlm", "--checkpoint", str(ckpt), "--start", "안녕", "--length", "30"
+    ).stdout
     assert human.rstrip("\n") == result["text"]
 
     # an unknown character reads as <unk>, with a note
-    r = run("generate", "lstmlm", "--checkpoint", str(ckpt), "--start", "Q", "--length", "5", "--json")
+    r = run(
+        "generate", "lstmlm", "--checkpoint", str(ckpt), "--start", "Q", "--length", "5", "--json"
+    )
     result = json_lines(r)[-1]
     assert result["start_tokens"] == ["<unk>"] and result["unknown"] == ["Q"]
     assert "'Q' is not in the model's vocabulary" in r.stderr
@@ -142,9 +200,21 @@ def test_ptb_settings_are_one_flag_away(tmp_path):
     rng = np.random.default_rng(0)
     words = ["the", "cat", "sat", "on", "a", "mat", "dog", "ran"]
     text.write_text("\n".join(" ".join(rng.choice(words, 7)) for _ in range(200)) + "\n")
-    start = json_lines(run("train", "lstmlm", "--data", str(text), "--ptb-settings", "--epochs", "1", "--json"))[0]
-    assert (start["batch_size"], start["time_size"], start["embed_size"], start["hidden_size"]) == (20, 35, 100, 100)
-    assert (start["optimizer"], start["lr"], start["clip"], start["epochs"]) == ("sgd", 20.0, 0.25, 1)
+    start = json_lines(
+        run("train", "lstmlm", "--data", str(text), "--ptb-settings", "--epochs", "1", "--json")
+    )[0]
+    assert (start["batch_size"], start["time_size"], start["embed_size"], start["hidden_size"]) == (
+        20,
+        35,
+        100,
+        100,
+    )
+    assert (start["optimizer"], start["lr"], start["clip"], start["epochs"]) == (
+        "sgd",
+        20.0,
+        0.25,
+        1,
+    )
     # without the flag a text file gets the same, but the RNN a smaller step (η = 20 wrecks it)
     start = json_lines(run("train", "rnnlm", "--data", str(text), "--epochs", "1", "--json"))[0]
     assert (start["batch_size"], start["optimizer"], start["lr"]) == (20, "sgd", 5.0)
@@ -187,8 +257,20 @@ def test_a_diverging_run_exits_1_and_keeps_the_last_good_checkpoint(tmp_path):
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process is a POSIX feature")
 def test_ctrl_c_stops_after_the_batch_and_keeps_the_checkpoint(tmp_path):
     ckpt = tmp_path / "lm.npz"
-    cmd = [sys.executable, "-m", "nbengine_cli.main", "train", "lstmlm", "--epochs", "1000000", "--every", "1",
-           "--save", str(ckpt), "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "nbengine_cli.main",
+        "train",
+        "lstmlm",
+        "--epochs",
+        "1000000",
+        "--every",
+        "1",
+        "--save",
+        str(ckpt),
+        "--json",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         _wait_for(proc, lambda e: e["event"] == "epoch" and e["epoch"] >= 3, 120)

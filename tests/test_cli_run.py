@@ -9,9 +9,9 @@ import re
 
 import numpy as np
 import pytest
+from test_cli import json_lines, run
 
 from nbengine_cli import output
-from test_cli import json_lines, run
 
 TRAINING = ["logreg", "cnn", "rnnlm", "lstmlm", "transformer", "pronoun"]
 
@@ -19,8 +19,10 @@ TRAINING = ["logreg", "cnn", "rnnlm", "lstmlm", "transformer", "pronoun"]
 @pytest.mark.parametrize("model", TRAINING)
 def test_json_help_says_what_it_writes_and_offers_the_other(model):
     text = " ".join(run("train", model, "--help").stdout.split())
-    assert "--json Write JSON lines to stdout instead of tables: the run's settings, then one line per step and " \
-           "one per epoch, then the result" in text
+    assert (
+        "--json Write JSON lines to stdout instead of tables: the run's settings, then one line per step and "
+        "one per epoch, then the result" in text
+    )
     assert "--json-epochs As --json, without the per-step lines: one JSON line per epoch." in text
 
 
@@ -29,16 +31,25 @@ def test_json_writes_every_step_and_json_epochs_only_the_epochs():
     epochs = json_lines(run("train", "logreg", "--epochs", "2", "--json-epochs"))
     kinds = [e["event"] for e in steps]
     assert kinds[0] == "start" and kinds[-1] == "result"
-    assert kinds.count("step") == 2 * math.ceil(456 / 32) == [e["step"] for e in steps if e["event"] == "step"][-1]
+    assert (
+        kinds.count("step")
+        == 2 * math.ceil(456 / 32)
+        == [e["step"] for e in steps if e["event"] == "step"][-1]
+    )
     assert [e["event"] for e in epochs] == ["start", "epoch", "epoch", "result"]
-    assert [e for e in steps if e["event"] != "step"] == epochs  # the same lines, the steps left out
+    # the same lines, the steps left out
+    assert [e for e in steps if e["event"] != "step"] == epochs
     first_epoch = [e["loss"] for e in steps if e["event"] == "step" and e["epoch"] == 1]
     weights = [32] * 14 + [456 - 14 * 32]
     assert epochs[1]["loss"] == pytest.approx(np.dot(first_epoch, weights) / 456, rel=1e-12)
 
 
 def progress_lines(stderr: str) -> list[str]:
-    return [ln for ln in stderr.splitlines() if re.fullmatch(r"(training|epoch \d+/\d+): [\d,]+/[\d,]+", ln)]
+    return [
+        ln
+        for ln in stderr.splitlines()
+        if re.fullmatch(r"(training|epoch \d+/\d+): [\d,]+/[\d,]+", ln)
+    ]
 
 
 def test_off_a_terminal_a_long_bar_writes_plain_progress_lines(monkeypatch):
@@ -64,7 +75,8 @@ def test_a_diverged_cnn_run_says_which_checkpoint_it_kept(tmp_path, monkeypatch)
 
     def goes_bad_after_a_checkpoint(self, *batch):
         loss = trained(self, *batch)
-        return float("nan") if self.extra_config.get("epochs", 0) >= 1 else loss  # once epoch 1 was saved
+        # once epoch 1 was saved
+        return float("nan") if self.extra_config.get("epochs", 0) >= 1 else loss
 
     monkeypatch.setattr(CNN, "loss_and_backward", goes_bad_after_a_checkpoint)
     ckpt = tmp_path / "cnn.npz"

@@ -7,15 +7,31 @@ import re
 
 import numpy as np
 import pytest
+from helpers import json_lines, run
 from rich.console import Console
 
 from nbengine_cli.render.heatmap import NEG_RAMP, POS_RAMP, RAMP, heatmap
-from helpers import json_lines, run
 
-SHAPES = {"conv1": [28, 28, 32], "pool1": [14, 14, 32], "conv2": [14, 14, 64], "pool2": [7, 7, 64],
-          "flatten": [3136], "dense1": [1024], "dropout": [1024], "dense2": [10]}
-PARAMS = {"conv1.w": [3, 3, 1, 32], "conv1.b": [32], "conv2.w": [3, 3, 32, 64], "conv2.b": [64],
-          "dense1.w": [3136, 1024], "dense1.b": [1024], "dense2.w": [1024, 10], "dense2.b": [10]}
+SHAPES = {
+    "conv1": [28, 28, 32],
+    "pool1": [14, 14, 32],
+    "conv2": [14, 14, 64],
+    "pool2": [7, 7, 64],
+    "flatten": [3136],
+    "dense1": [1024],
+    "dropout": [1024],
+    "dense2": [10],
+}
+PARAMS = {
+    "conv1.w": [3, 3, 1, 32],
+    "conv1.b": [32],
+    "conv2.w": [3, 3, 32, 64],
+    "conv2.b": [64],
+    "dense1.w": [3136, 1024],
+    "dense1.b": [1024],
+    "dense2.w": [1024, 10],
+    "dense2.b": [10],
+}
 
 
 def events(result, kind: str) -> list[dict]:
@@ -24,12 +40,23 @@ def events(result, kind: str) -> list[dict]:
 
 # -- summary --------------------------------------------------------------------------------
 
+
 def test_summary_is_keras_like():
     out = run("summary", "cnn").stdout
     assert "Total params: 3,241,354" in out
     assert "Trainable params: 3,241,354" in out and "Non-trainable params: 0" in out
-    for text in ["conv1 (Conv2D)", "(None, 28, 28, 32)", "(None, 14, 14, 32)", "(None, 7, 7, 64)", "(None, 3136)",
-                 "(None, 1024)", "(None, 10)", "3,212,288", "18,496", "10,250"]:
+    for text in [
+        "conv1 (Conv2D)",
+        "(None, 28, 28, 32)",
+        "(None, 14, 14, 32)",
+        "(None, 7, 7, 64)",
+        "(None, 3136)",
+        "(None, 1024)",
+        "(None, 10)",
+        "3,212,288",
+        "18,496",
+        "10,250",
+    ]:
         assert text in out, text
     assert "before the last Dense" in out and "16.1" in out
 
@@ -40,8 +67,14 @@ def test_summary_json_and_the_lesson_order():
     assert [e["name"] for e in layers] == list(SHAPES)
     assert {e["name"]: e["output_shape"] for e in layers} == SHAPES
     assert sum(e["params"] for e in layers) == 3241354
-    assert default[-1] == {**default[-1], "event": "result", "total": 3241354, "trainable": 3241354,
-                           "non_trainable": 0, "as_written": False}
+    assert default[-1] == {
+        **default[-1],
+        "event": "result",
+        "total": 3241354,
+        "trainable": 3241354,
+        "non_trainable": 0,
+        "as_written": False,
+    }
 
     written = json_lines(run("summary", "cnn", "--as-written", "--json"))
     names = [e["name"] for e in written if e["event"] == "layer"]
@@ -53,19 +86,33 @@ def test_summary_json_and_the_lesson_order():
 
 # -- trace conv -----------------------------------------------------------------------------
 
+
 def reference_conv(x: np.ndarray, f: np.ndarray, stride: int, padding: int) -> np.ndarray:
     """The textbook definition, independent of the kernel."""
     xp = np.pad(x, padding)
     R = f.shape[0]
     n = (xp.shape[0] - R) // stride + 1
-    return np.array([[np.sum(xp[i * stride:i * stride + R, j * stride:j * stride + R] * f) for j in range(n)]
-                     for i in range(n)])
+    return np.array(
+        [
+            [
+                np.sum(xp[i * stride : i * stride + R, j * stride : j * stride + R] * f)
+                for j in range(n)
+            ]
+            for i in range(n)
+        ]
+    )
 
 
 def test_trace_conv_replays_the_lesson():
     out = run("trace", "conv").stdout
-    for s in ["sum = 7", "sum = 6", "sum = 10", "1·1 + 0·0 + 2·0 + 0·2 + 2·1 + 1·3 + 0·0 + 2·0 + 1·1 = 7",
-              "(4 + 2·1 − 3)/1 + 1", "⌊3/2⌋ + 1 = 2"]:
+    for s in [
+        "sum = 7",
+        "sum = 6",
+        "sum = 10",
+        "1·1 + 0·0 + 2·0 + 0·2 + 2·1 + 1·3 + 0·0 + 2·0 + 1·1 = 7",
+        "(4 + 2·1 − 3)/1 + 1",
+        "⌊3/2⌋ + 1 = 2",
+    ]:
         assert s in out, s
 
     evs = json_lines(run("trace", "conv", "--json"))
@@ -96,19 +143,23 @@ def test_trace_conv_names_the_kernel_that_ran():
     fast = " ".join(run("trace", "conv").stdout.split())
     naive = " ".join(run("trace", "conv", "--kernels", "naive").stdout.split())
     assert "Computed by conv2d_forward in float64." in fast
-    assert ("conv2d_forward: the same sums as the naive loop conv2d_forward_naive, reordered for speed (lesson 8: "
-            "`nbengine tutorial run speed`)") in fast
+    assert (
+        "conv2d_forward: the same sums as the naive loop conv2d_forward_naive, reordered for speed (lesson 8: "
+        "`nbengine tutorial run speed`)"
+    ) in fast
     assert "Computed by conv2d_forward_naive in float64." in naive and "reordered" not in naive
     evs = json_lines(run("trace", "conv", "--kernels", "naive", "--json"))
     outputs = {e["case"]: e for e in evs if e["event"] == "trace" and e["name"] == "Y"}
     assert {e["kernel"] for e in outputs.values()} == {"conv2d_forward_naive"}
     fast_evs = json_lines(run("trace", "conv", "--json"))
     for e in fast_evs:
-        if e["event"] == "trace" and e["name"] == "Y":  # the same sums: the lesson's whole numbers, either way
+        # the same sums: the lesson's whole numbers, either way
+        if e["event"] == "trace" and e["name"] == "Y":
             assert e["kernel"] == "conv2d_forward" and e["data"] == outputs[e["case"]]["data"]
 
 
 # -- trace pool -----------------------------------------------------------------------------
+
 
 def test_trace_pool_forward_and_backward():
     out = run("trace", "pool").stdout
@@ -135,11 +186,19 @@ def test_trace_pool_forward_and_backward():
 
 # -- trace cnn ------------------------------------------------------------------------------
 
+
 def check_cnn_trace(evs: list[dict]) -> dict:
     layers = [e for e in evs if e["event"] == "trace" and "layer" in e]
     assert {e["layer"]: e["shape"] for e in layers} == SHAPES
     assert [e["shape"] for e in layers if e["type"] != "Dropout"] == [
-        [28, 28, 32], [14, 14, 32], [14, 14, 64], [7, 7, 64], [3136], [1024], [10]]
+        [28, 28, 32],
+        [14, 14, 32],
+        [14, 14, 64],
+        [7, 7, 64],
+        [3136],
+        [1024],
+        [10],
+    ]
     for e in layers:
         assert np.array(e["data"]).shape == tuple(e["shape"])
     probs = next(e for e in evs if e["event"] == "trace" and e["name"] == "probabilities")
@@ -151,9 +210,16 @@ def check_cnn_trace(evs: list[dict]) -> dict:
     grads = {e["parameter"]: e for e in evs if e["event"] == "gradient"}
     assert {k: g["shape"] for k, g in grads.items()} == PARAMS
     assert all(np.isfinite(g["norm"]) and g["norm"] > 0 for g in grads.values())
-    assert next(e for e in evs if e["event"] == "trace" and e["name"] == "dL/dinput")["shape"] == [28, 28, 1]
-    return {"probabilities": p, "sample": next(e for e in evs if e["event"] == "sample"),
-            "result": evs[-1]}
+    assert next(e for e in evs if e["event"] == "trace" and e["name"] == "dL/dinput")["shape"] == [
+        28,
+        28,
+        1,
+    ]
+    return {
+        "probabilities": p,
+        "sample": next(e for e in evs if e["event"] == "sample"),
+        "result": evs[-1],
+    }
 
 
 def test_trace_cnn_json_untrained():
@@ -165,7 +231,14 @@ def test_trace_cnn_json_untrained():
 def test_trace_cnn_human_output_says_the_weights_are_untrained():
     out = run("trace", "cnn", "--index", "7", "--maps", "1").stdout
     assert "untrained" in out and "nbengine train cnn --save cnn.npz" in out
-    for text in ["(28, 28, 32)", "(14, 14, 64)", "(3136,)", "class probabilities", "dL/dconv1.w", "channel"]:
+    for text in [
+        "(28, 28, 32)",
+        "(14, 14, 64)",
+        "(3136,)",
+        "class probabilities",
+        "dL/dconv1.w",
+        "channel",
+    ]:
         assert text in out, text
     assert "▀" not in out and "@" in out  # not a terminal: the character ramp
 
@@ -175,11 +248,17 @@ def test_trace_cnn_from_a_checkpoint(tmp_path):
 
     ckpt = tmp_path / "cnn.npz"
     CNN(seed=0).save(ckpt)  # untrained, but a checkpoint all the same: no training in tests
-    got = check_cnn_trace(json_lines(run("trace", "cnn", "--index", "7", "--checkpoint", str(ckpt), "--json",
-                                         "--maps", "0")))
+    got = check_cnn_trace(
+        json_lines(
+            run("trace", "cnn", "--index", "7", "--checkpoint", str(ckpt), "--json", "--maps", "0")
+        )
+    )
     assert got["sample"]["trained"] is True and got["sample"]["checkpoint"] == str(ckpt)
-    fresh = check_cnn_trace(json_lines(run("trace", "cnn", "--index", "7", "--json", "--maps", "0")))
-    np.testing.assert_array_equal(got["probabilities"], fresh["probabilities"])  # the same weights, the same numbers
+    fresh = check_cnn_trace(
+        json_lines(run("trace", "cnn", "--index", "7", "--json", "--maps", "0"))
+    )
+    # the same weights, the same numbers
+    np.testing.assert_array_equal(got["probabilities"], fresh["probabilities"])
 
 
 def test_trace_cnn_takes_the_checkpoints_data_and_split(tmp_path):
@@ -216,6 +295,7 @@ def test_trace_cnn_missing_checkpoint_is_one_line(tmp_path):
 
 # -- the heat map ---------------------------------------------------------------------------
 
+
 def render(renderable, **console_args) -> str:
     console = Console(file=io.StringIO(), width=100, **console_args)
     console.print(renderable)
@@ -232,7 +312,8 @@ def test_heatmap_without_colour_is_a_character_ramp(monkeypatch):
     assert "▀" not in out and "38;2;" not in out  # NO_COLOR: no colours (bold and dim may stay)
     lines = re.sub(r"\x1b\[[0-9;]*m", "", out).splitlines()
     assert lines[0] == "ramp"
-    assert lines[1:4] == ["    ..::", "--==++**", "##%%@@@@"]  # low to high along the ramp, two characters a cell
+    # low to high along the ramp, two characters a cell
+    assert lines[1:4] == ["    ..::", "--==++**", "##%%@@@@"]
     assert set("".join(lines[1:4])) <= set(RAMP)
     assert lines[4] == f"0 [{RAMP}] 11"  # the legend: min, the ramp, max
 
@@ -248,11 +329,15 @@ def test_heatmap_in_colour_uses_half_blocks():
     out = render(heatmap(a, palette="grey"), force_terminal=True, color_system="truecolor")
     map_lines = [ln for ln in out.splitlines() if "▀" in ln and "█" not in ln]
     assert len(map_lines) == 2  # two rows per line
-    assert "38;2;0;0;0;48;2;255;255;255m" in out  # black above white: foreground upper, background lower
+    # black above white: foreground upper, background lower
+    assert "38;2;0;0;0;48;2;255;255;255m" in out
     assert "38;2;255;255;255;48;2;0;0;0m" in out
 
-    signed = render(heatmap(np.array([[-1.0, 0.0, 1.0]]), signed=True), force_terminal=True,
-                    color_system="truecolor")
+    signed = render(
+        heatmap(np.array([[-1.0, 0.0, 1.0]]), signed=True),
+        force_terminal=True,
+        color_system="truecolor",
+    )
     assert "38;2;33;102;172m" in signed  # blue below 0
     assert "38;2;247;247;247m" in signed  # white at 0
     assert "38;2;178;24;43m" in signed  # red above

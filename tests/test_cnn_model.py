@@ -15,6 +15,7 @@ import json
 import numba
 import numpy as np
 import pytest
+from helpers import f64
 
 from nbengine import checkpoint
 from nbengine.errors import CheckpointError
@@ -28,10 +29,7 @@ from nbengine.layers.pooling import MaxPool2D
 from nbengine.models.cnn import CNN
 from nbengine.optim import SGD, Adam
 from nbengine.testing import assert_close, assert_gradients_pass
-
 from tests.reference import cnn_numpy as ref
-
-from helpers import f64
 
 LOG_EPS = -np.log(1e-7)  # 16.118..., the loss of a true class whose probability was dropped
 
@@ -55,19 +53,27 @@ def layer_gradcheck(layer, x, G, rtol=1e-6, atol=1e-9):
     dx = layer.backward(G, need_dx=True).copy()
     analytic = {"x": dx, **{k: g.copy() for k, g in layer.grads.items()}}
     params = {"x": x, **layer.params}
-    return check_gradients(lambda: float(np.sum(G * layer.forward(x, training=True))), params, analytic,
-                           rtol=rtol, atol=atol)
+    return check_gradients(
+        lambda: float(np.sum(G * layer.forward(x, training=True))),
+        params,
+        analytic,
+        rtol=rtol,
+        atol=atol,
+    )
 
 
 # == layers =============================================================================================
 
 
 @pytest.mark.parametrize("activation", [None, "relu"], ids=["linear", "relu"])
-@pytest.mark.parametrize("kernel_size, strides, padding", [
-    pytest.param((3, 3), (1, 1), "same", id="3x3-s1-same"),
-    pytest.param((3, 3), (2, 2), "same", id="3x3-s2-same"),
-    pytest.param((3, 2), (2, 1), "valid", id="3x2-s2x1-valid"),
-])
+@pytest.mark.parametrize(
+    "kernel_size, strides, padding",
+    [
+        pytest.param((3, 3), (1, 1), "same", id="3x3-s1-same"),
+        pytest.param((3, 3), (2, 2), "same", id="3x3-s2-same"),
+        pytest.param((3, 2), (2, 1), "valid", id="3x2-s2x1-valid"),
+    ],
+)
 def test_conv2d_layer_matches_reference(kernel_size, strides, padding, activation):
     rng = np.random.default_rng(1)
     layer = build(Conv2D("c", 4, kernel_size, strides, padding, activation), (7, 6, 3))
@@ -95,10 +101,13 @@ def test_conv2d_layer_matches_reference(kernel_size, strides, padding, activatio
     assert_close("conv layer dw without dx", layer.grads["w"], ref_dw, atol=1e-12)
 
 
-@pytest.mark.parametrize("strides, padding", [
-    pytest.param((1, 1), "same", id="s1-same"),
-    pytest.param((2, 2), "same", id="s2-same"),
-])
+@pytest.mark.parametrize(
+    "strides, padding",
+    [
+        pytest.param((1, 1), "same", id="s1-same"),
+        pytest.param((2, 2), "same", id="s2-same"),
+    ],
+)
 def test_conv2d_layer_gradients_match_finite_differences(strides, padding, one_thread):
     rng = np.random.default_rng(2)
     layer = build(Conv2D("c", 3, (3, 3), strides, padding, "relu"), (5, 5, 2))
@@ -108,12 +117,15 @@ def test_conv2d_layer_gradients_match_finite_differences(strides, padding, one_t
     assert_gradients_pass(layer_gradcheck(layer, x, G, atol=1e-8))
 
 
-@pytest.mark.parametrize("activation, emit_logits", [
-    pytest.param(None, False, id="linear"),
-    pytest.param("relu", False, id="relu"),
-    pytest.param("softmax", False, id="softmax"),
-    pytest.param("softmax", True, id="softmax-emitting-logits"),
-])
+@pytest.mark.parametrize(
+    "activation, emit_logits",
+    [
+        pytest.param(None, False, id="linear"),
+        pytest.param("relu", False, id="relu"),
+        pytest.param("softmax", False, id="softmax"),
+        pytest.param("softmax", True, id="softmax-emitting-logits"),
+    ],
+)
 def test_dense_layer_matches_reference_and_finite_differences(activation, emit_logits, one_thread):
     rng = np.random.default_rng(3)
     layer = build(Dense("d", 6, activation), (9,))
@@ -121,17 +133,22 @@ def test_dense_layer_matches_reference_and_finite_differences(activation, emit_l
     layer.params["b"][...] = rng.uniform(-0.5, 0.5, 6)
     x = rng.uniform(-1, 1, (5, 9))
     z = ref.dense_ref(x, layer.params["w"], layer.params["b"])
-    expected = {None: z, "relu": ref.relu_ref(z), "softmax": ref.softmax_ref(z)}[None if emit_logits else activation]
+    expected = {None: z, "relu": ref.relu_ref(z), "softmax": ref.softmax_ref(z)}[
+        None if emit_logits else activation
+    ]
     assert_close("dense layer out", layer.forward(x, training=True), expected, atol=1e-12)
     G = rng.uniform(-1, 1, (5, 6))
     assert_gradients_pass(layer_gradcheck(layer, x, G))
     assert layer.backward(G, need_dx=False) is None
 
 
-@pytest.mark.parametrize("pool, strides, padding", [
-    pytest.param((2, 2), (2, 2), "same", id="2x2-s2-same"),
-    pytest.param((3, 3), (2, 2), "valid", id="3x3-s2-valid-overlap"),
-])
+@pytest.mark.parametrize(
+    "pool, strides, padding",
+    [
+        pytest.param((2, 2), (2, 2), "same", id="2x2-s2-same"),
+        pytest.param((3, 3), (2, 2), "valid", id="3x3-s2-valid-overlap"),
+    ],
+)
 def test_maxpool_layer_matches_reference(pool, strides, padding):
     rng = np.random.default_rng(4)
     layer = build(MaxPool2D("p", pool, strides, padding), (7, 7, 3))
@@ -200,8 +217,12 @@ def test_dropout_layer_refuses_a_rate_outside_0_1(rate):
 
 def test_cross_entropy_layer_dropped_true_class_costs_16_118_and_gives_no_gradient():
     loss_fn = CrossEntropy()
-    p = np.array([[0.0, 0.5, 0.5],      # the true class's probability was dropped
-                  [0.2, 0.3, 0.5]])
+    p = np.array(
+        [
+            [0.0, 0.5, 0.5],  # the true class's probability was dropped
+            [0.2, 0.3, 0.5],
+        ]
+    )
     loss = loss_fn.forward(p, np.array([0, 2]))
     assert LOG_EPS == pytest.approx(16.118095650958319)
     assert loss == pytest.approx((LOG_EPS + np.log(2.0)) / 2, rel=1e-12)
@@ -210,7 +231,9 @@ def test_cross_entropy_layer_dropped_true_class_costs_16_118_and_gives_no_gradie
     assert_close("dp, second sample", dp[1], np.array([1.0, 1.0, 1.0 - 2.0]) / 2, atol=1e-15)
     # float32, as the model trains: the same clip at float32's 1e-7
     both_dropped = np.array([[0.0, 0.5, 0.5], [0.0, 0.3, 0.7]], np.float32)
-    assert CrossEntropy().forward(both_dropped, np.array([0, 0])) == pytest.approx(LOG_EPS, rel=1e-6)
+    assert CrossEntropy().forward(both_dropped, np.array([0, 0])) == pytest.approx(
+        LOG_EPS, rel=1e-6
+    )
 
 
 # == the model: shape, parameters, summary ==============================================================
@@ -240,7 +263,10 @@ def test_parameter_count_and_summary_as_written():
     model = CNN(as_written=True)
     assert model.n_params == 3_241_354
     assert [(r.name, r.output_shape) for r in model.summary()][-3:] == [
-        ("dense1", (1024,)), ("dense2", (10,)), ("dropout", (10,))]
+        ("dense1", (1024,)),
+        ("dense2", (10,)),
+        ("dropout", (10,)),
+    ]
     assert isinstance(model.loss_fn, CrossEntropy)
 
 
@@ -250,7 +276,8 @@ def test_both_orders_start_from_the_same_parameters():
         assert np.array_equal(a.params[name], b.params[name]), name
     c = CNN(seed=4)
     assert not np.array_equal(a.params["conv1.w"], c.params["conv1.w"])
-    assert all(np.all(c.params[k] == 0) for k in c.params if k.endswith(".b"))  # Keras starts biases at 0
+    # Keras starts biases at 0
+    assert all(np.all(c.params[k] == 0) for k in c.params if k.endswith(".b"))
 
 
 def test_model_refuses_images_of_the_wrong_shape():
@@ -261,7 +288,9 @@ def test_model_refuses_images_of_the_wrong_shape():
 # == the model against the independent NumPy network ====================================================
 
 
-@pytest.mark.parametrize("dtype", [pytest.param(np.float64, id="float64"), pytest.param(np.float32, id="float32")])
+@pytest.mark.parametrize(
+    "dtype", [pytest.param(np.float64, id="float64"), pytest.param(np.float32, id="float32")]
+)
 def test_model_matches_the_numpy_network(dtype):
     """Forward, loss and every gradient against NumpyCNN (im2col, NCHW inside, dense1's
     rows reordered), with dropout off so both compute the same function."""
@@ -269,7 +298,13 @@ def test_model_matches_the_numpy_network(dtype):
     numpy_net = ref.NumpyCNN({k: f64(v) for k, v in model.params.items()}, dropout=0.0)
     x, y = images(5, seed=1, dtype=dtype)
     atol, rtol = (1e-12, 1e-9) if dtype == np.float64 else (1e-5, 1e-3)
-    assert_close("probabilities", model.predict_proba(x), numpy_net.predict_proba(f64(x)), atol=atol, rtol=rtol)
+    assert_close(
+        "probabilities",
+        model.predict_proba(x),
+        numpy_net.predict_proba(f64(x)),
+        atol=atol,
+        rtol=rtol,
+    )
     loss = model.loss_and_backward(x, y)
     ref_loss = numpy_net.loss_and_backward(f64(x), y)
     assert loss == pytest.approx(ref_loss, rel=rtol)
@@ -277,7 +312,9 @@ def test_model_matches_the_numpy_network(dtype):
     for name, g in model.grads.items():
         assert g.dtype == dtype
         scale = float(np.abs(ref_grads[name]).max())
-        assert_close(f"dL/d{name}", g, ref_grads[name], atol=atol * max(scale, 1e-3) * 10, rtol=rtol)
+        assert_close(
+            f"dL/d{name}", g, ref_grads[name], atol=atol * max(scale, 1e-3) * 10, rtol=rtol
+        )
 
 
 def test_sgd_steps_match_the_numpy_networks_training_steps():
@@ -309,8 +346,18 @@ def test_model_gradients_match_finite_differences_for_every_parameter(as_written
     def loss():
         return model.loss_fn.forward(model.forward(x, training=True), y)
 
-    assert_gradients_pass(spot_check_gradients(loss, model.params, grads, np.random.default_rng(6), largest=3,
-                                               random=3, rtol=1e-5, atol=1e-9))
+    assert_gradients_pass(
+        spot_check_gradients(
+            loss,
+            model.params,
+            grads,
+            np.random.default_rng(6),
+            largest=3,
+            random=3,
+            rtol=1e-5,
+            atol=1e-9,
+        )
+    )
 
 
 # == dropout in training and inference, in both orders ==================================================
@@ -363,7 +410,9 @@ def test_predict_proba_sums_to_one_and_dropout_is_off_at_inference(as_written):
 def test_both_orders_predict_the_same_at_inference():
     x, _ = images(5, seed=8)
     a, b = CNN(seed=8), CNN(seed=8, as_written=True)
-    assert_close("default vs as written", a.predict_proba(x), b.predict_proba(x), atol=1e-7, rtol=1e-6)
+    assert_close(
+        "default vs as written", a.predict_proba(x), b.predict_proba(x), atol=1e-7, rtol=1e-6
+    )
     y = np.arange(5)
     assert a.loss(x, y) == pytest.approx(b.loss(x, y), rel=1e-5)
 
@@ -396,10 +445,13 @@ def test_a_few_adam_steps_lower_the_loss_on_a_fixed_batch():
 # == saving and loading =================================================================================
 
 
-@pytest.mark.parametrize("dtype, as_written", [
-    pytest.param(np.float32, False, id="float32-default-order"),
-    pytest.param(np.float64, True, id="float64-as-written"),
-])
+@pytest.mark.parametrize(
+    "dtype, as_written",
+    [
+        pytest.param(np.float32, False, id="float32-default-order"),
+        pytest.param(np.float64, True, id="float64-as-written"),
+    ],
+)
 def test_save_and_load_round_trip(tmp_path, dtype, as_written):
     x, y = images(4, seed=11, dtype=dtype)
     model = CNN(seed=11, dtype=dtype, as_written=as_written, dropout=0.3)
@@ -418,8 +470,14 @@ def test_save_and_load_round_trip(tmp_path, dtype, as_written):
 
 def write_checkpoint(path, config, arrays):
     """A checkpoint file written directly in the format nbengine reads (save itself refuses NaN)."""
-    np.savez(path, __format__=np.array(checkpoint.FORMAT_VERSION), __model__=np.array("cnn"),
-             __config__=np.array(json.dumps(config)), __arrays__=np.array(sorted(arrays), dtype=str), **arrays)
+    np.savez(
+        path,
+        __format__=np.array(checkpoint.FORMAT_VERSION),
+        __model__=np.array("cnn"),
+        __config__=np.array(json.dumps(config)),
+        __arrays__=np.array(sorted(arrays), dtype=str),
+        **arrays,
+    )
 
 
 def test_loading_a_nan_parameter_is_a_checkpoint_error(tmp_path):
@@ -464,7 +522,11 @@ def training_run(seed=13):
     for _ in range(2):
         losses.append(model.loss_and_backward(x, y))
         opt.step()
-    return losses, {k: g.copy() for k, g in model.grads.items()}, {k: p.copy() for k, p in model.params.items()}
+    return (
+        losses,
+        {k: g.copy() for k, g in model.grads.items()},
+        {k: p.copy() for k, p in model.params.items()},
+    )
 
 
 def test_a_training_step_is_bit_identical_for_any_thread_count_and_run(thread_counts):
@@ -477,7 +539,10 @@ def test_a_training_step_is_bit_identical_for_any_thread_count_and_run(thread_co
     for label, (losses, grads, params) in rest:
         assert losses == losses0, (label, losses, losses0)
         for name in params0:
-            for kind, a, b in (("grad", grads[name], grads0[name]), ("param", params[name], params0[name])):
+            for kind, a, b in (
+                ("grad", grads[name], grads0[name]),
+                ("param", params[name], params0[name]),
+            ):
                 if a.tobytes() != b.tobytes():
                     assert_close(f"{kind} {name}: {label} vs {label0}", a, b, atol=0, rtol=0)
                     raise AssertionError(f"{kind} {name}: {label} vs {label0}: different bits")

@@ -32,6 +32,7 @@ def data_error(path, n_classes=2) -> DataError:
 
 # -- the shipped data set ------------------------------------------------------------------
 
+
 def test_shipped_breast_cancer_loads():
     name, path = resolve("breast_cancer")
     assert name == "breast_cancer" and os.path.isfile(path)
@@ -58,6 +59,7 @@ def test_load_binary_table_uses_the_registry_feature_names_and_splits():
 
 
 # -- bad inputs --------------------------------------------------------------------------------
+
 
 def test_missing_file(tmp_path):
     e = data_error(tmp_path / "nope.csv")
@@ -183,7 +185,9 @@ def test_utf8_byte_order_mark_is_ignored(tmp_path):
     assert d.feature_names == ["a", "b"] and d.x.tolist() == [[1, 2], [3, 4]]
 
 
-@pytest.mark.parametrize("odd", ["\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"])
+@pytest.mark.parametrize(
+    "odd", ["\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
+)
 def test_characters_python_treats_as_line_breaks_do_not_shift_line_numbers(tmp_path, odd):
     # Editors, grep -n and wc -l count only \n, \r\n and \r as line ends.
     path = write(tmp_path, f"a,b,label\n1,2,0\n3,4{odd}5,1\n6,7,1\n8,x,0\n")
@@ -195,7 +199,9 @@ def test_characters_python_treats_as_line_breaks_do_not_shift_line_numbers(tmp_p
 
 
 def test_header_of_names_and_numbers(tmp_path):
-    d = load_labelled_csv(write(tmp_path, "height, weight ,label\n1.5,60,1\n1.8,80,0\n"), n_classes=2)
+    d = load_labelled_csv(
+        write(tmp_path, "height, weight ,label\n1.5,60,1\n1.8,80,0\n"), n_classes=2
+    )
     assert d.feature_names == ["height", "weight"]
     assert d.x.tolist() == [[1.5, 60.0], [1.8, 80.0]]
     assert d.class_names == ["0", "1"]
@@ -204,7 +210,7 @@ def test_header_of_names_and_numbers(tmp_path):
 # -- random tables ------------------------------------------------------------------------
 
 number_cell = st.one_of(
-    st.integers(-10 ** 6, 10 ** 6).map(str),
+    st.integers(-(10**6), 10**6).map(str),
     st.floats(allow_nan=False, allow_infinity=False).map(repr),
     st.floats(-1e3, 1e3, allow_nan=False).map(lambda v: f"{v:.4f}"),
 )
@@ -214,8 +220,13 @@ number_cell = st.one_of(
 def tables(draw, min_rows=1):
     n_features = draw(st.integers(1, 6))
     n_rows = draw(st.integers(min_rows, 30))
-    cells = draw(st.lists(st.lists(number_cell, min_size=n_features, max_size=n_features),
-                          min_size=n_rows, max_size=n_rows))
+    cells = draw(
+        st.lists(
+            st.lists(number_cell, min_size=n_features, max_size=n_features),
+            min_size=n_rows,
+            max_size=n_rows,
+        )
+    )
     labels = draw(st.lists(st.sampled_from([0, 1]), min_size=n_rows, max_size=n_rows))
     header = draw(st.sampled_from(["none", "names", "counts"]))
     newline = draw(st.sampled_from(["\n", "\r\n"]))
@@ -252,8 +263,29 @@ def test_random_well_formed_tables_load_exactly(tmp_path_factory, table):
         assert d.class_names == ["0", "1"]
 
 
-bad_token = st.sampled_from(["abc", "", " ", "1.2.3", "--5", "1e", "e5", "#", "one", "0x1G", "1 2",
-                             "nan", "inf", "-inf", "NaN", "1\x0c2", "3\x0b4", "\u2028", "7\x854"])
+bad_token = st.sampled_from(
+    [
+        "abc",
+        "",
+        " ",
+        "1.2.3",
+        "--5",
+        "1e",
+        "e5",
+        "#",
+        "one",
+        "0x1G",
+        "1 2",
+        "nan",
+        "inf",
+        "-inf",
+        "NaN",
+        "1\x0c2",
+        "3\x0b4",
+        "\u2028",
+        "7\x854",
+    ]
+)
 
 
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -267,7 +299,9 @@ def test_random_single_cell_corruption_names_the_line(tmp_path_factory, table, d
     token = data.draw(bad_token, label="token")
     rows = [list(row) + [str(lab)] for row, lab in zip(cells, labels)]
     rows[r][c] = token
-    text, offset = render([row[:-1] for row in rows], [row[-1] for row in rows], header, newline, final_newline)
+    text, offset = render(
+        [row[:-1] for row in rows], [row[-1] for row in rows], header, newline, final_newline
+    )
     path = write(tmp_path_factory.mktemp("csv"), text, "bad.csv")
     with pytest.raises(DataError) as err:
         load_labelled_csv(path, n_classes=2)
@@ -304,6 +338,7 @@ def test_random_dropped_cell_names_the_line(tmp_path_factory, table, data):
 
 
 # -- splits and scaling ------------------------------------------------------------------------
+
 
 def three_classes():
     y = np.array([0] * 50 + [1] * 30 + [2] * 7)
@@ -368,6 +403,7 @@ def test_standardizer_constant_column_becomes_zero(value, n):
 
 
 # -- --data resolution ------------------------------------------------------------------------
+
 
 def test_resolve_a_shipped_name():
     name, path = resolve("breast_cancer")

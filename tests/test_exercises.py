@@ -37,9 +37,23 @@ def data_dir(tmp_path, monkeypatch):
 
 
 def test_every_exercise_the_issue_asks_for_is_there():
-    wanted = {"logistic_forward", "logistic_backward", "conv2d_forward", "conv2d_backward", "maxpool_forward",
-              "maxpool_backward", "dense_backward", "softmax_cross_entropy_backward", "rnn_forward", "rnn_backward",
-              "lstm_forward", "lstm_backward", "attention_forward", "attention_backward", "adam_update"}
+    wanted = {
+        "logistic_forward",
+        "logistic_backward",
+        "conv2d_forward",
+        "conv2d_backward",
+        "maxpool_forward",
+        "maxpool_backward",
+        "dense_backward",
+        "softmax_cross_entropy_backward",
+        "rnn_forward",
+        "rnn_backward",
+        "lstm_forward",
+        "lstm_backward",
+        "attention_forward",
+        "attention_backward",
+        "adam_update",
+    }
     assert wanted <= set(EXERCISES)
 
 
@@ -61,7 +75,9 @@ def test_the_engines_naive_kernel_in_the_skeleton_passes(ex, tmp_path, one_threa
     path = tmp_path / f"{ex.name}.py"
     path.write_text(reference_source(ex), encoding="utf-8")
     results = list(grade(str(path), ex, speed=False))
-    assert [r["check"] for r in results] == ["compile", "worked", "cases"] + (["gradients"] if ex.gradient else [])
+    assert [r["check"] for r in results] == ["compile", "worked", "cases"] + (
+        ["gradients"] if ex.gradient else []
+    )
     assert all(r["passed"] for r in results), results[-1]["message"]
 
 
@@ -89,7 +105,8 @@ def test_a_seeded_mistake_fails_with_its_message_and_hint(path):
     assert last["check"] in ("worked", "cases")
     assert last["mistake"] == key
     assert last["hint"] == mistake.hint[0]
-    assert re.search(r"\w+\[[\d, ]+\] is \S+, expected \S+", last["message"])  # the first wrong element, both values
+    # the first wrong element, both values
+    assert re.search(r"\w+\[[\d, ]+\] is \S+, expected \S+", last["message"])
     assert last["term"].startswith(last["output"] + "[")
     korean = list(grade(str(path), ex, "ko", hint=1, speed=False))[-1]
     assert korean["hint"] == mistake.hint[1] and HANGUL.search(korean["message"])
@@ -107,22 +124,37 @@ def test_hints_are_graded():
 
 
 def _check(*args, timeout="60"):
-    return CliRunner().invoke(main, ["exercise", "check", *map(str, args), "--timeout", timeout, "--lang", "en"])
+    return CliRunner().invoke(
+        main, ["exercise", "check", *map(str, args), "--timeout", timeout, "--lang", "en"]
+    )
 
 
-@pytest.mark.parametrize("file, says", [
-    ("syntax_error.py", r"syntax_error\.py:35: syntax error"),
-    ("typing_error.py", r"typing_error\.py:38: Numba cannot compile conv2d_forward: .*add\(float64"),
-    ("wrong_signature.py", r"wrong signature: conv2d_forward\(out, x, w, b, stride, pad\) takes 6 arguments"),
-    ("crash_segfault.py", r"the process ended during the worked check \(a segmentation fault"),
-    ("crash_exit.py", r"the process ended during the compile check \(exit code 3\)"),
-])
+@pytest.mark.parametrize(
+    "file, says",
+    [
+        ("syntax_error.py", r"syntax_error\.py:35: syntax error"),
+        (
+            "typing_error.py",
+            r"typing_error\.py:38: Numba cannot compile conv2d_forward: .*add\(float64",
+        ),
+        (
+            "wrong_signature.py",
+            r"wrong signature: conv2d_forward\(out, x, w, b, stride, pad\) takes 6 arguments",
+        ),
+        ("crash_segfault.py", r"the process ended during the worked check \(a segmentation fault"),
+        ("crash_exit.py", r"the process ended during the compile check \(exit code 3\)"),
+    ],
+)
 def test_a_broken_submission_is_one_line_and_fails(file, says):
     result = _check(BROKEN / file, "--json")
     assert result.exit_code == 1
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     failed = [c for c in lines if c["event"] == "check" and c["passed"] is False]
-    assert len(failed) == 1 and "\n" not in failed[0]["message"] and "Traceback" not in failed[0]["message"]
+    assert (
+        len(failed) == 1
+        and "\n" not in failed[0]["message"]
+        and "Traceback" not in failed[0]["message"]
+    )
     assert re.search(says, failed[0]["message"]), failed[0]["message"]
     assert lines[-1]["event"] == "result" and lines[-1]["passed"] is False
 
@@ -134,7 +166,8 @@ def test_an_endless_loop_is_stopped_by_the_time_limit():
 
 
 def test_all_grades_a_mixed_folder(tmp_path, monkeypatch):
-    monkeypatch.setenv("CC", "false")  # no C twins to build: the time limit is for the submissions' checks
+    # no C twins to build: the time limit is for the submissions' checks
+    monkeypatch.setenv("CC", "false")
     folder = tmp_path / "class"
     folder.mkdir()
     for f in BROKEN.glob("*.py"):
@@ -142,14 +175,19 @@ def test_all_grades_a_mixed_folder(tmp_path, monkeypatch):
     shutil.copy(FIXTURES / "conv2d_forward__stride-ignored.py", folder / "ann.py")
     (folder / "bo.py").write_text(reference_source(EXERCISES["maxpool_backward"]), encoding="utf-8")
     (folder / "notes.py").write_text("print('not an exercise')\n", encoding="utf-8")
-    result = CliRunner().invoke(main, ["exercise", "check", "--all", str(folder), "--json", "--timeout", "10"])
+    result = CliRunner().invoke(
+        main, ["exercise", "check", "--all", str(folder), "--json", "--timeout", "10"]
+    )
     assert result.exit_code == 1
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     graded = {os.path.basename(x["file"]): x for x in lines if x["event"] == "submission"}
     assert set(graded) == {f.name for f in folder.glob("*.py")}
     assert graded["bo.py"]["passed"] is True, graded["bo.py"]["message"]
     assert graded["ann.py"]["mistake"] == "stride-ignored"
-    assert graded["endless_loop.py"]["failed"] == "worked" and "did not finish" in graded["endless_loop.py"]["message"]
+    assert (
+        graded["endless_loop.py"]["failed"] == "worked"
+        and "did not finish" in graded["endless_loop.py"]["message"]
+    )
     assert graded["crash_segfault.py"]["failed"] == "worked"
     assert "cannot tell which exercise" in graded["notes.py"]["message"]
     for name in ("syntax_error.py", "typing_error.py", "wrong_signature.py", "crash_exit.py"):
@@ -159,7 +197,9 @@ def test_all_grades_a_mixed_folder(tmp_path, monkeypatch):
 
 def test_start_never_overwrites_an_edited_file(tmp_path):
     runner = CliRunner()
-    first = runner.invoke(main, ["exercise", "start", "conv2d_forward", "--dir", str(tmp_path), "--lang", "ko"])
+    first = runner.invoke(
+        main, ["exercise", "start", "conv2d_forward", "--dir", str(tmp_path), "--lang", "ko"]
+    )
     assert first.exit_code == 0
     path = tmp_path / "conv2d_forward.py"
     assert path.read_text(encoding="utf-8") == skeleton(EXERCISES["conv2d_forward"], "ko")
@@ -183,9 +223,13 @@ def test_check_of_a_correct_convolution_passes_and_is_kept_in_the_progress(tmp_p
 
     wrong = _check(FIXTURES / "conv2d_forward__filter-flipped.py", "--hint")
     assert wrong.exit_code == 1
-    assert "recognised mistake: filter flipped" in wrong.output and "cross-correlation" in wrong.output
+    assert (
+        "recognised mistake: filter flipped" in wrong.output and "cross-correlation" in wrong.output
+    )
     listed = runner.invoke(main, ["exercise", "list", "--json"])
-    assert {x["name"]: x["status"] for x in map(json.loads, listed.stdout.splitlines())}["conv2d_forward"] == "failing"
+    assert {x["name"]: x["status"] for x in map(json.loads, listed.stdout.splitlines())}[
+        "conv2d_forward"
+    ] == "failing"
 
     path = tmp_path / "conv2d_forward.py"
     path.write_text(reference_source(EXERCISES["conv2d_forward"]), encoding="utf-8")
@@ -194,8 +238,11 @@ def test_check_of_a_correct_convolution_passes_and_is_kept_in_the_progress(tmp_p
     checks = [json.loads(line) for line in right.stdout.splitlines()]
     assert [c.get("check") for c in checks] == ["compile", "worked", "cases", "speed", None]
     speed = checks[3]
-    assert speed["passed"] is None and [r["kernel"] for r in speed["rows"][:3]] == \
-        ["yours", "conv2d_forward_naive", "conv2d_forward"]
+    assert speed["passed"] is None and [r["kernel"] for r in speed["rows"][:3]] == [
+        "yours",
+        "conv2d_forward_naive",
+        "conv2d_forward",
+    ]
     assert all(r["seconds"] > 0 for r in speed["rows"])
     assert checks[-1]["passed"] is True
     saved = json.loads((data_dir / "exercises.json").read_text(encoding="utf-8"))

@@ -19,8 +19,11 @@ def test_conv_windows_are_the_lessons_on_either_kernel():
         with using_kernels(kind):
             steps = explain.conv_windows()
         valid = [w for w in windows(steps) if w.case == "valid"]
-        assert [[w.value for w in valid[:2]], [w.value for w in valid[2:]]] == [list(r) for r in lessons.CONV_OUTPUT]
-        for w in windows(steps):  # each window's sum is the sum of its products, the window under the filter
+        assert [[w.value for w in valid[:2]], [w.value for w in valid[2:]]] == [
+            list(r) for r in lessons.CONV_OUTPUT
+        ]
+        # each window's sum is the sum of its products, the window under the filter
+        for w in windows(steps):
             assert w.value == w.products.sum() and w.window.shape == np.shape(lessons.CONV_FILTER)
     figures = [t for item in steps if isinstance(item, explain.Figure) for t in item.tensors()]
     assert [t.step.name for t in figures] == ["X", "F", "Y", "X padded", "Y", "Y"]
@@ -43,5 +46,7 @@ def test_attention_example_is_the_softmax_of_the_lessons_scores():
     scaled = np.array(lessons.ATTENTION_SCORES) / np.sqrt(lessons.ATTENTION_DK)
     e = np.exp(scaled - scaled.max())
     np.testing.assert_allclose(steps.tensors()["weights"][0], e / e.sum(), rtol=1e-12)
-    result = next(item for item in steps if isinstance(item, explain.Fact) and item.event == "result")
+    result = next(
+        item for item in steps if isinstance(item, explain.Fact) and item.event == "result"
+    )
     assert result.fields["tokens"] == list(lessons.ATTENTION_TOKENS)

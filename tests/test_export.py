@@ -43,8 +43,23 @@ def test_json_mode_keeps_stdout_json_and_still_exports_the_picture(tmp_path):
 
 def test_train_plot_draws_every_epochs_loss_and_accuracy(tmp_path):
     chart, page = tmp_path / "curves.svg", tmp_path / "train.html"
-    epochs = [e for e in json_lines(run("train", "logreg", "--epochs", "3", "--json", "--plot", str(chart),
-                                        "--html", str(page))) if e["event"] == "epoch"]
+    epochs = [
+        e
+        for e in json_lines(
+            run(
+                "train",
+                "logreg",
+                "--epochs",
+                "3",
+                "--json",
+                "--plot",
+                str(chart),
+                "--html",
+                str(page),
+            )
+        )
+        if e["event"] == "epoch"
+    ]
     root = ET.parse(chart).getroot()
     points = [t.text for t in root.iter("{http://www.w3.org/2000/svg}title")]
     for e in epochs:
@@ -57,7 +72,9 @@ def test_train_plot_draws_every_epochs_loss_and_accuracy(tmp_path):
 
 def test_bench_html(tmp_path):
     page = tmp_path / "bench.html"
-    rows = json_lines(run("bench", "logreg", "--rounds", "1", "--min-round", "0", "--json", "--html", str(page)))
+    rows = json_lines(
+        run("bench", "logreg", "--rounds", "1", "--min-round", "0", "--json", "--html", str(page))
+    )
     text = " ".join(text_of_html(page).split())
     cases = [r["case"] for r in rows if r["event"] == "bench"]
     assert cases and all(case.split(",")[0] in text for case in cases)

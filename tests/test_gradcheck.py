@@ -3,16 +3,22 @@
 import numpy as np
 import pytest
 
-from nbengine.gradcheck import (GradCheck, check_gradients, compare, numerical_gradient, spot_check_gradients,
-                                spot_entries)
+from nbengine.gradcheck import (
+    GradCheck,
+    check_gradients,
+    compare,
+    numerical_gradient,
+    spot_check_gradients,
+    spot_entries,
+)
 from nbengine.testing import assert_close, assert_gradients_pass
 
 
 def test_numerical_gradient_of_sum_of_cubes():
     p = np.random.default_rng(0).uniform(-2, 2, size=(3, 4))
-    g = numerical_gradient(lambda: np.sum(p ** 3), p)
+    g = numerical_gradient(lambda: np.sum(p**3), p)
     assert g.shape == p.shape and g.dtype == np.float64
-    assert_close("d/dp sum p^3", g, 3 * p ** 2, atol=1e-8, rtol=1e-8)
+    assert_close("d/dp sum p^3", g, 3 * p**2, atol=1e-8, rtol=1e-8)
 
 
 def test_numerical_gradient_restores_the_parameter_exactly():
@@ -31,9 +37,9 @@ def test_numerical_gradient_of_a_zero_dimensional_parameter():
 
 def test_numerical_gradient_at_some_entries_is_the_whole_gradient_there_in_their_order():
     p = np.random.default_rng(4).uniform(-2, 2, size=(3, 5))
-    whole = numerical_gradient(lambda: np.sum(p ** 3), p)
+    whole = numerical_gradient(lambda: np.sum(p**3), p)
     entries = np.array([14, 0, 7])
-    some = numerical_gradient(lambda: np.sum(p ** 3), p, entries=entries)
+    some = numerical_gradient(lambda: np.sum(p**3), p, entries=entries)
     assert some.shape == (3,)
     assert np.array_equal(some, whole.reshape(-1)[entries])
 
@@ -43,19 +49,25 @@ def test_spot_entries_takes_the_largest_gradients_then_distinct_random_ones():
     picks = spot_entries(g, np.random.default_rng(0), largest=2, random=3)
     assert picks[:2].tolist() == [1, 3]  # |-5| then |3|
     assert len(set(picks[2:].tolist())) == 3 and all(0 <= k < g.size for k in picks)
-    assert sorted(spot_entries(g, np.random.default_rng(0), largest=0, random=10).tolist()) == list(range(6))
+    assert sorted(spot_entries(g, np.random.default_rng(0), largest=0, random=10).tolist()) == list(
+        range(6)
+    )
 
 
 def test_spot_check_catches_a_wrong_gradient_where_it_is_largest():
     rng = np.random.default_rng(5)
     p = rng.uniform(0.5, 2, size=(20, 20))
-    right = 3 * p ** 2
-    (ok,) = spot_check_gradients(lambda: np.sum(p ** 3), {"W": p}, {"W": right}, np.random.default_rng(1))
+    right = 3 * p**2
+    (ok,) = spot_check_gradients(
+        lambda: np.sum(p**3), {"W": p}, {"W": right}, np.random.default_rng(1)
+    )
     assert ok.passed and ok.name.startswith("W[") and ok.analytic.shape == (5,)
     wrong = right.copy()
-    wrong.reshape(-1)[np.argmax(right)] *= 1.01  # one entry off: the largest, which is always checked
-    (bad,) = spot_check_gradients(lambda: np.sum(p ** 3), {"W": p}, {"W": wrong}, np.random.default_rng(1),
-                                  largest=1, random=0)
+    # one entry off: the largest, which is always checked
+    wrong.reshape(-1)[np.argmax(right)] *= 1.01
+    (bad,) = spot_check_gradients(
+        lambda: np.sum(p**3), {"W": p}, {"W": wrong}, np.random.default_rng(1), largest=1, random=0
+    )
     assert not bad.passed
 
 
@@ -65,9 +77,9 @@ def test_check_gradients_passes_correct_and_fails_wrong_gradients():
     q = rng.uniform(0.5, 2, size=5)
 
     def f():
-        return float(np.sum(p ** 2 * q))
+        return float(np.sum(p**2 * q))
 
-    right = {"p": 2 * p * q, "q": p ** 2}
+    right = {"p": 2 * p * q, "q": p**2}
     results = check_gradients(f, {"p": p, "q": q}, right)
     assert [r.name for r in results] == ["p", "q"]
     assert all(isinstance(r, GradCheck) for r in results)
@@ -85,7 +97,7 @@ def test_check_gradients_passes_correct_and_fails_wrong_gradients():
 
 def test_sum_of_cubes_with_a_factor_off_by_one_percent_fails():
     p = np.random.default_rng(3).uniform(-2, 2, size=6)
-    (r,) = check_gradients(lambda: np.sum(p ** 3), {"p": p}, {"p": 1.01 * 3 * p ** 2})
+    (r,) = check_gradients(lambda: np.sum(p**3), {"p": p}, {"p": 1.01 * 3 * p**2})
     assert not r.passed
     assert r.max_rel == pytest.approx(0.01 / 1.01, rel=1e-4)
 
@@ -103,13 +115,13 @@ def test_parameter_that_cannot_be_flattened_in_place_is_rejected():
     big = np.ones((4, 6))
     p = big[:, :2]
     with pytest.raises(ValueError, match="contiguous"):
-        numerical_gradient(lambda: float(np.sum(p ** 2)), p)
+        numerical_gradient(lambda: float(np.sum(p**2)), p)
 
 
 def test_strided_parameter_that_flattens_to_a_view_is_perturbed_in_place():
     big = np.arange(24, dtype=np.float64).reshape(4, 6)
     p = big[:, ::2]  # uniform stride once flattened, so reshape(-1) is a view
-    g = numerical_gradient(lambda: float(np.sum(p ** 2)), p)
+    g = numerical_gradient(lambda: float(np.sum(p**2)), p)
     assert_close("2p", g, 2 * p, atol=1e-6)
 
 

@@ -18,8 +18,10 @@ HANGUL = re.compile(r"[\uac00-\ud7a3]")
 
 def test_every_message_has_a_korean_entry():
     missing = catalog.untranslated(catalog.read_catalog(), catalog.messages())
-    assert missing == [], f"{len(missing)} messages without Korean (python -m tests.catalog adds them): " \
-                          f"{missing[:10]}"
+    assert missing == [], (
+        f"{len(missing)} messages without Korean (python -m tests.catalog adds them): "
+        f"{missing[:10]}"
+    )
 
 
 def test_the_installed_catalog_is_the_po_compiled():
@@ -28,9 +30,12 @@ def test_the_installed_catalog_is_the_po_compiled():
     compiled = io.BytesIO()
     write_mo(compiled, catalog.read_catalog())
     installed = i18n.LOCALE_DIR / "ko" / "LC_MESSAGES" / "nbengine.mo"
-    assert installed.is_file(), "the build did not compile the catalog (pip install -e . compiles it)"
-    assert installed.read_bytes() == compiled.getvalue(), \
+    assert installed.is_file(), (
+        "the build did not compile the catalog (pip install -e . compiles it)"
+    )
+    assert installed.read_bytes() == compiled.getvalue(), (
         "nbengine.mo is older than nbengine.po: run python -m tests.catalog (or reinstall)"
+    )
 
 
 def test_nothing_shown_in_cli_is_left_unmarked():
@@ -43,25 +48,30 @@ def test_the_explanations_notes_are_marked():
 
 def test_the_unmarked_check_finds_a_phrase_and_skips_what_is_not_words(tmp_path):
     source = tmp_path / "shown.py"
-    source.write_text('"""A docstring."""\nfrom x import _\n'
-                      'out.status("the run stopped here")\n'
-                      'out.status(_("the run stopped there"))\n'
-                      'Text("x", style="bold cyan")\n'
-                      'steps.tensor("Q", q, "Q = X·Wq")\n'
-                      'out.fact("result", shown, note="a field for scripts")\n')
+    source.write_text(
+        '"""A docstring."""\nfrom x import _\n'
+        'out.status("the run stopped here")\n'
+        'out.status(_("the run stopped there"))\n'
+        'Text("x", style="bold cyan")\n'
+        'steps.tensor("Q", q, "Q = X·Wq")\n'
+        'out.fact("result", shown, note="a field for scripts")\n'
+    )
     found = catalog.unmarked([source])
     assert len(found) == 1 and "the run stopped here" in found[0]
 
 
-@pytest.mark.parametrize("environment, expected", [
-    ({"NBENGINE_LANG": "ko"}, "ko"),
-    ({"NBENGINE_LANG": "en", "LANG": "ko_KR.UTF-8"}, "en"),
-    ({"LC_ALL": "ko_KR.UTF-8", "LANG": "en_US.UTF-8"}, "ko"),
-    ({"LC_MESSAGES": "ko_KR", "LANG": "en_US.UTF-8"}, "ko"),
-    ({"LANG": "ko_KR.UTF-8"}, "ko"),
-    ({"LANG": "C.UTF-8"}, "en"),
-    ({}, "en"),
-])
+@pytest.mark.parametrize(
+    "environment, expected",
+    [
+        ({"NBENGINE_LANG": "ko"}, "ko"),
+        ({"NBENGINE_LANG": "en", "LANG": "ko_KR.UTF-8"}, "en"),
+        ({"LC_ALL": "ko_KR.UTF-8", "LANG": "en_US.UTF-8"}, "ko"),
+        ({"LC_MESSAGES": "ko_KR", "LANG": "en_US.UTF-8"}, "ko"),
+        ({"LANG": "ko_KR.UTF-8"}, "ko"),
+        ({"LANG": "C.UTF-8"}, "en"),
+        ({}, "en"),
+    ],
+)
 def test_the_language_is_chosen_as_the_tutorials_choose_it(monkeypatch, environment, expected):
     for var in ("NBENGINE_LANG", "LC_ALL", "LC_MESSAGES", "LANG"):
         monkeypatch.delenv(var, raising=False)
@@ -84,7 +94,8 @@ def test_a_message_made_now_is_shown_later_in_the_language_chosen_then():
     i18n.set_language("ko")
     try:
         assert HANGUL.search(i18n.shown(note))
-        assert note == "Train a model and print a table per epoch."  # the value itself stays English
+        # the value itself stays English
+        assert note == "Train a model and print a table per epoch."
     finally:
         i18n.set_language(None)
 
@@ -163,8 +174,12 @@ def test_korean_tables_keep_their_alignment(width):
     would break both."""
     from rich.cells import cell_len
 
-    for args in (("summary", "cnn"), ("data", "list"), ("trace", "attention", "I am good"),
-                 ("train", "logreg", "--epochs", "2")):
+    for args in (
+        ("summary", "cnn"),
+        ("data", "list"),
+        ("trace", "attention", "I am good"),
+        ("train", "logreg", "--epochs", "2"),
+    ):
         lines = run("--lang", "ko", *args, env={"COLUMNS": str(width)}).stdout.splitlines()
         checked = 0
         block: list[str] = []
@@ -174,12 +189,16 @@ def test_korean_tables_keep_their_alignment(width):
                 continue
             if block:
                 widths = {cell_len(b) for b in block}
-                assert len(widths) == 1 and max(widths) <= width, f"{' '.join(args)} at {width}: {block[:4]}"
+                assert len(widths) == 1 and max(widths) <= width, (
+                    f"{' '.join(args)} at {width}: {block[:4]}"
+                )
                 checked += 1
                 block = []
         for above, line in zip(lines, lines[1:]):
             if RULE.match(line.strip()) and above.strip():
-                assert cell_len(above.rstrip()) <= cell_len(line.rstrip()), f"{' '.join(args)}: {above!r}"
+                assert cell_len(above.rstrip()) <= cell_len(line.rstrip()), (
+                    f"{' '.join(args)}: {above!r}"
+                )
                 checked += 1
         assert checked, f"{' '.join(args)} drew no table"
 
@@ -194,7 +213,10 @@ def test_a_phrase_put_into_a_message_is_shown_in_the_language_too():
         korean = i18n.shown(reading)
     finally:
         i18n.set_language(None)
-    assert korean == f"{i18n.catalog('ko').gettext('it vanishes')}; {i18n.catalog('ko').gettext('it explodes')}."
+    assert (
+        korean
+        == f"{i18n.catalog('ko').gettext('it vanishes')}; {i18n.catalog('ko').gettext('it explodes')}."
+    )
     assert HANGUL.search(korean) and "vanishes" not in korean
 
 
@@ -205,8 +227,13 @@ def test_the_renderer_translates_messages_among_labels_but_not_data():
     from nbengine_cli.render import show
 
     steps = Steps()
-    steps.tensor("h", [[0.5, 0.25]], "h_t", i18n.Msg("the hidden state"), (["loss"], [i18n.Msg("unit {j}", j=0),
-                                                                                     "shape"]))
+    steps.tensor(
+        "h",
+        [[0.5, 0.25]],
+        "h_t",
+        i18n.Msg("the hidden state"),
+        (["loss"], [i18n.Msg("unit {j}", j=0), "shape"]),
+    )
     i18n.set_language("ko")
     try:
         console = Console(record=True, width=100, file=io.StringIO())

@@ -33,8 +33,14 @@ def test_an_errors_str_is_english_and_its_shown_line_korean(korean):
 
 
 def test_a_msg_inside_a_msg_is_shown_translated_too(korean):
-    e = CheckpointError("m.npz", Msg("does not hold a valid {name} model ({reason})", name="lstmlm",
-                                     reason=Msg("{name} holds NaN or infinite values", name="Wx")))
+    e = CheckpointError(
+        "m.npz",
+        Msg(
+            "does not hold a valid {name} model ({reason})",
+            name="lstmlm",
+            reason=Msg("{name} holds NaN or infinite values", name="Wx"),
+        ),
+    )
     assert str(e) == "m.npz: does not hold a valid lstmlm model (Wx holds NaN or infinite values)"
     assert "NaN" in e.shown() and "holds" not in e.shown() and HANGUL.search(e.shown())
     step = TutorialError("t.toml", Msg("no output"), 2, "Sum")
@@ -53,8 +59,15 @@ def bad_csv(tmp_path):
     return path
 
 
-@pytest.mark.parametrize("args", [("train", "logreg", "--data", "{bad}"), ("train", "cnn", "--data", "/nonexistent"),
-                                  ("data", "show", "mnist"), ("eval", "logreg", "--checkpoint", "{bad}")])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("train", "logreg", "--data", "{bad}"),
+        ("train", "cnn", "--data", "/nonexistent"),
+        ("data", "show", "mnist"),
+        ("eval", "logreg", "--checkpoint", "{bad}"),
+    ],
+)
 def test_bad_input_errors_are_korean_and_english_as_before(bad_csv, args):
     args = [a.format(bad=bad_csv) for a in args]
     english = run(*args, code=2).stderr.strip().splitlines()[-1]
@@ -68,8 +81,17 @@ def test_bad_input_errors_are_korean_and_english_as_before(bad_csv, args):
 def test_the_benchmarks_lines_are_korean(korean):
     from benchmarks.report import setup_lines
 
-    setup = {"cores": 2, "numba": "0.61", "numba_threading_layer": "omp", "numba_threads": 2, "blas": "openblas",
-             "blas_threads": 2, "kernels": "fast", "omp_wait_policy": "PASSIVE", "env": {"OMP_NUM_THREADS": None}}
+    setup = {
+        "cores": 2,
+        "numba": "0.61",
+        "numba_threading_layer": "omp",
+        "numba_threads": 2,
+        "blas": "openblas",
+        "blas_threads": 2,
+        "kernels": "fast",
+        "omp_wait_policy": "PASSIVE",
+        "env": {"OMP_NUM_THREADS": None},
+    }
     lines = setup_lines(setup)
     assert len(lines) == 4 and all(HANGUL.search(line) for line in lines)
     assert "PASSIVE" in lines[2] and "OMP_NUM_THREADS=" in lines[3]
@@ -79,8 +101,16 @@ def korean_and_english(*args, env=None):
     return run("--lang", "ko", *args, env=env).stdout, run("--lang", "en", *args, env=env).stdout
 
 
-@pytest.mark.parametrize("args", [("data", "show", "--index", "3"), ("data", "show", "toy"), ("tutorial", "list"),
-                                  ("exercise", "list")], ids=" ".join)
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("data", "show", "--index", "3"),
+        ("data", "show", "toy"),
+        ("tutorial", "list"),
+        ("exercise", "list"),
+    ],
+    ids=" ".join,
+)
 def test_the_commands_speak_korean_and_their_json_does_not_change(args, tmp_path):
     env = {"NBENGINE_DATA_DIR": str(tmp_path)}
     korean, english = korean_and_english(*args, env=env)

@@ -34,9 +34,15 @@ def test_a_description_made_of_clauses_is_shown_whole_in_the_language_chosen():
     assert corpus.description == english
 
 
-@pytest.mark.parametrize("args", [("train", "logreg", "--epochs", "1"),
-                                  ("train", "rnnlm", "--epochs", "2"),
-                                  ("train", "pronoun", "--epochs", "1")], ids=lambda a: " ".join(a))
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("train", "logreg", "--epochs", "1"),
+        ("train", "rnnlm", "--epochs", "2"),
+        ("train", "pronoun", "--epochs", "1"),
+    ],
+    ids=lambda a: " ".join(a),
+)
 def test_a_korean_training_run_states_everything_in_korean(args):
     result = run("--lang", "ko", *args, env={"COLUMNS": "80"})
     status = [line for line in result.stderr.splitlines() if line.strip()]
@@ -44,5 +50,6 @@ def test_a_korean_training_run_states_everything_in_korean(args):
     header = result.stdout.splitlines()[0]
     assert HANGUL.search(header) and "…" not in header  # the Korean titles whole, not cut
     *table, outcome = result.stdout.splitlines()
-    assert all(cell_len(line) <= 80 for line in table)  # (the result is a line of text the terminal wraps)
+    # (the result is a line of text the terminal wraps)
+    assert all(cell_len(line) <= 80 for line in table)
     assert HANGUL.search(outcome)

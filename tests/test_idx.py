@@ -30,7 +30,7 @@ SAMPLES = {
     0x08: np.array([[0, 1, 255], [128, 7, 9]], dtype=np.uint8),
     0x09: np.array([[-128, -1, 0], [1, 64, 127]], dtype=np.int8),
     0x0B: np.array([[-32768, -2, 0], [258, 1000, 32767]], dtype=np.int16),
-    0x0C: np.array([[-(2 ** 31), -70000, 0], [1, 70000, 2 ** 31 - 1]], dtype=np.int32),
+    0x0C: np.array([[-(2**31), -70000, 0], [1, 70000, 2**31 - 1]], dtype=np.int32),
     0x0D: np.array([[-1.5, 0.0, 3.25], [1e-30, 1e30, np.inf]], dtype=np.float32),
     0x0E: np.array([[-1.5, 0.0, np.pi], [1e-300, 1e300, -np.inf]], dtype=np.float64),
 }
@@ -71,7 +71,9 @@ def test_mnist_shaped_file_and_compression_by_content_not_name(tmp_path):
     data = idx_bytes(images)
     assert data[:4] == b"\x00\x00\x08\x03" and len(data) == 16 + 3 * 784
     # gzip data under a plain name, and plain data under a .gz name, both read
-    np.testing.assert_array_equal(read_idx(write_bytes(tmp_path, "plain-name", gzip.compress(data))), images)
+    np.testing.assert_array_equal(
+        read_idx(write_bytes(tmp_path, "plain-name", gzip.compress(data))), images
+    )
     np.testing.assert_array_equal(read_idx(write_bytes(tmp_path, "gz-name.gz", data)), images)
 
 
@@ -89,6 +91,7 @@ def test_writer_refuses_types_idx_has_not():
 
 
 # -- broken files ----------------------------------------------------------------------------------
+
 
 def test_truncated_data_says_expected_and_found(tmp_path):
     data = idx_bytes(np.zeros((10, 28, 28), np.uint8))
@@ -126,7 +129,9 @@ def test_corrupt_and_cut_gzip(tmp_path):
     damaged = bytearray(good)
     damaged[len(good) // 2] ^= 0xFF
     assert "gzip data is corrupt" in idx_error(write_bytes(tmp_path, "bad.gz", bytes(damaged)))
-    assert "gzip data is corrupt" in idx_error(write_bytes(tmp_path, "junk.gz", b"\x1f\x8b" + b"junk" * 10))
+    assert "gzip data is corrupt" in idx_error(
+        write_bytes(tmp_path, "junk.gz", b"\x1f\x8b" + b"junk" * 10)
+    )
 
 
 def test_missing_file_and_folder(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 
 from nbengine.data import images as images_module
 from nbengine.data.idx import write_idx
-from nbengine.data.images import ImageSplit, Images, labels_beside, load_images, load_split
+from nbengine.data.images import Images, ImageSplit, labels_beside, load_images, load_split
 from nbengine.data.registry import FASHION, MNIST_FILES, resolve, shipped_path
 from nbengine.errors import DataError
 
@@ -72,10 +72,15 @@ def write_mnist_folder(folder, n_train=20, n_test=10, gz=True):
 
 # -- the shipped mnist_5k -----------------------------------------------------------------------------
 
+
 def test_mnist_5k_loads_5000_real_digits():
     d = load_images("mnist_5k")
     assert len(d) == 5000
-    assert d.pixels.shape == (5000, 28, 28) and d.pixels.dtype == np.uint8 and d.pixels.flags.c_contiguous
+    assert (
+        d.pixels.shape == (5000, 28, 28)
+        and d.pixels.dtype == np.uint8
+        and d.pixels.flags.c_contiguous
+    )
     assert d.labels.shape == (5000,) and d.labels.dtype == np.int64
     assert np.bincount(d.labels).tolist() == [500] * 10
     assert d.class_names == [str(k) for k in range(10)]
@@ -132,6 +137,7 @@ def test_logreg_data_refuses_an_image_set_by_name():
 
 # -- CSV layouts ------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("gz", [False, True], ids=["csv", "csv.gz"])
 @pytest.mark.parametrize("layout", ["kaggle-train", "label-last", "kaggle-test"])
 def test_csv_layouts_load_the_same_images(tmp_path, layout, gz):
@@ -149,15 +155,22 @@ def test_csv_layouts_load_the_same_images(tmp_path, layout, gz):
 def test_header_with_the_label_last_and_other_pixel_names(tmp_path):
     pixels, labels = sample(10)
     names = ",".join(f"{r}x{c}" for r in range(1, 29) for c in range(1, 29))
-    body = "".join(",".join(map(str, [*p, y])) + "\n" for p, y in zip(pixels.reshape(10, -1).tolist(), labels))
+    body = "".join(
+        ",".join(map(str, [*p, y])) + "\n" for p, y in zip(pixels.reshape(10, -1).tolist(), labels)
+    )
     d = load_images(write(tmp_path, "x.csv", f"{names},label\n{body}"))
     assert d.labels.tolist() == labels.tolist()
-    d = load_images(write(tmp_path, "y.csv", csv_text(pixels, labels, "kaggle-train").replace("label", "LABEL", 1)))
+    d = load_images(
+        write(
+            tmp_path, "y.csv", csv_text(pixels, labels, "kaggle-train").replace("label", "LABEL", 1)
+        )
+    )
     assert d.labels.tolist() == labels.tolist()
 
 
-@pytest.mark.parametrize("change", ["crlf", "cr", "bom", "blank lines", "no final newline", "spaces",
-                                    "whole floats"])
+@pytest.mark.parametrize(
+    "change", ["crlf", "cr", "bom", "blank lines", "no final newline", "spaces", "whole floats"]
+)
 def test_irregular_but_valid_files_load(tmp_path, change):
     pixels, labels = sample(12)
     text = csv_text(pixels, labels, "kaggle-train")
@@ -214,27 +227,57 @@ GOOD_FIRST = [row(k % 10, first=True) for k in range(6)]
 BAD_CSV = {
     # name: (lines, expected message after "path:")
     "short row": (GOOD[:4] + [row(n=783)] + GOOD, "5: 784 pixel values expected, found 783"),
-    "long row, Kaggle": ([HEADER_TRAIN] + GOOD_FIRST[:3] + [row(n=785, first=True)],
-                         "5: 784 pixel values expected, found 785"),
-    "short row, Kaggle test": ([HEADER_TEST, "1," * 782 + "1"], "2: 784 pixel values expected, found 783"),
-    "pixel 300": (GOOD[:2] + [row(bad=(5, "300"))],
-                  "3: column 6 (pixel 5) is '300', not a pixel value (a whole number from 0 to 255)"),
-    "pixel -1": ([HEADER_TRAIN, row(bad=(0, "-1"), first=True)],
-                 "2: column 2 (pixel 0) is '-1', not a pixel value (a whole number from 0 to 255)"),
-    "pixel 2.5": ([row(bad=(783, "2.5"))],
-                  "1: column 784 (pixel 783) is '2.5', not a pixel value (a whole number from 0 to 255)"),
-    "pixel nan": (GOOD + [row(bad=(10, "nan"))], "7: column 11 (pixel 10) is 'nan', not a pixel value"),
-    "label 11": (GOOD + [row(label=11)], "7: label '11' is not a class (a whole number from 0 to 9)"),
+    "long row, Kaggle": (
+        [HEADER_TRAIN] + GOOD_FIRST[:3] + [row(n=785, first=True)],
+        "5: 784 pixel values expected, found 785",
+    ),
+    "short row, Kaggle test": (
+        [HEADER_TEST, "1," * 782 + "1"],
+        "2: 784 pixel values expected, found 783",
+    ),
+    "pixel 300": (
+        GOOD[:2] + [row(bad=(5, "300"))],
+        "3: column 6 (pixel 5) is '300', not a pixel value (a whole number from 0 to 255)",
+    ),
+    "pixel -1": (
+        [HEADER_TRAIN, row(bad=(0, "-1"), first=True)],
+        "2: column 2 (pixel 0) is '-1', not a pixel value (a whole number from 0 to 255)",
+    ),
+    "pixel 2.5": (
+        [row(bad=(783, "2.5"))],
+        "1: column 784 (pixel 783) is '2.5', not a pixel value (a whole number from 0 to 255)",
+    ),
+    "pixel nan": (
+        GOOD + [row(bad=(10, "nan"))],
+        "7: column 11 (pixel 10) is 'nan', not a pixel value",
+    ),
+    "label 11": (
+        GOOD + [row(label=11)],
+        "7: label '11' is not a class (a whole number from 0 to 9)",
+    ),
     "label -1, Kaggle": ([HEADER_TRAIN, row(label=-1, first=True)], "2: label '-1' is not a class"),
     "label 1.5": ([row(label=1.5)], "1: label '1.5' is not a class"),
-    "word": (GOOD[:1] + [row(bad=(100, "abc"))], "2: column 101 (pixel 100) is 'abc', not a number"),
-    "word as label": ([HEADER_TRAIN, row(label="x", first=True)], "2: column 1 (the label) is 'x', not a number"),
+    "word": (
+        GOOD[:1] + [row(bad=(100, "abc"))],
+        "2: column 101 (pixel 100) is 'abc', not a number",
+    ),
+    "word as label": (
+        [HEADER_TRAIN, row(label="x", first=True)],
+        "2: column 1 (the label) is 'x', not a number",
+    ),
     "empty cell": (GOOD[:1] + [row(bad=(3, ""))], "2: column 4 (pixel 3) is '', not a number"),
-    "8x8 digits": ([",".join(["1"] * 65)] * 3,
-                   "1: 784 pixel values expected, found 64 (a 28×28 image is 784 pixel values, then the label)"),
-    "header of 3 names": (["a,b,c", "1,2,3"], "1: the header names 3 pixel columns, expected 784 (28×28)"),
-    "label in the middle": (["pixel0,label," + ",".join(f"p{i}" for i in range(783))],
-                            "1: the header has 'label' in column 2; it must be the first or last column"),
+    "8x8 digits": (
+        [",".join(["1"] * 65)] * 3,
+        "1: 784 pixel values expected, found 64 (a 28×28 image is 784 pixel values, then the label)",
+    ),
+    "header of 3 names": (
+        ["a,b,c", "1,2,3"],
+        "1: the header names 3 pixel columns, expected 784 (28×28)",
+    ),
+    "label in the middle": (
+        ["pixel0,label," + ",".join(f"p{i}" for i in range(783))],
+        "1: the header has 'label' in column 2; it must be the first or last column",
+    ),
 }
 
 
@@ -248,12 +291,15 @@ def test_bad_csv_gives_one_line_with_file_and_line(tmp_path, name, gz):
     assert e.line == int(expected.split(":")[0])
 
 
-@pytest.mark.parametrize("content,problem", [
-    ("", "the file is empty"),
-    (" \n\r\n\t\n", "the file is empty"),
-    (HEADER_TRAIN + "\n\n", "has a header but no data lines"),
-    (HEADER_TRAIN, "has a header but no data lines"),
-])
+@pytest.mark.parametrize(
+    "content,problem",
+    [
+        ("", "the file is empty"),
+        (" \n\r\n\t\n", "the file is empty"),
+        (HEADER_TRAIN + "\n\n", "has a header but no data lines"),
+        (HEADER_TRAIN, "has a header but no data lines"),
+    ],
+)
 def test_empty_files(tmp_path, content, problem):
     for name in ["e.csv", "e.csv.gz"]:
         path = write(tmp_path, name, content)
@@ -266,20 +312,26 @@ def test_binary_junk_is_not_text(tmp_path):
 
 
 def test_a_table_for_logreg_is_not_images(tmp_path):
-    assert "breast_cancer.csv:1: 784 pixel values expected, found 3 " in str(data_error(shipped_path("breast_cancer")))
+    assert "breast_cancer.csv:1: 784 pixel values expected, found 3 " in str(
+        data_error(shipped_path("breast_cancer"))
+    )
     assert "is a table of features (for logreg), not images" in str(data_error("breast_cancer"))
 
 
 def test_unknown_name_lists_the_image_sets():
     e = data_error("no/such/file.csv")
-    assert str(e).startswith("no/such/file.csv: no such file or folder; image sets: mnist_5k (ships with nbengine)")
+    assert str(e).startswith(
+        "no/such/file.csv: no such file or folder; image sets: mnist_5k (ships with nbengine)"
+    )
     assert "mnist and fashion-mnist (`nbengine data fetch NAME`)" in str(e)
 
 
 def test_an_unlabelled_file_cannot_be_split(tmp_path):
     pixels, labels = sample(10)
     path = write(tmp_path, "test.csv", csv_text(pixels, labels, "kaggle-test"))
-    with pytest.raises(images_module.UnlabelledError, match="has no labels .* so it has no training and test split"):
+    with pytest.raises(
+        images_module.UnlabelledError, match="has no labels .* so it has no training and test split"
+    ):
         load_split(path)
 
 
@@ -300,11 +352,14 @@ def test_a_csv_file_is_split_stratified(tmp_path):
 
 # -- IDX files and folders ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("gz", [True, False], ids=["gz", "raw"])
 def test_an_idx_images_file_finds_its_labels_beside_it(tmp_path, gz):
     train_x, train_y, _, _ = write_mnist_folder(tmp_path, n_train=50, gz=gz)
     images_path = tmp_path / ("train-images-idx3-ubyte" + (".gz" if gz else ""))
-    assert labels_beside(images_path) == str(tmp_path / ("train-labels-idx1-ubyte" + (".gz" if gz else "")))
+    assert labels_beside(images_path) == str(
+        tmp_path / ("train-labels-idx1-ubyte" + (".gz" if gz else ""))
+    )
     d = load_images(str(images_path))
     np.testing.assert_array_equal(d.pixels, train_x)
     assert d.labels.tolist() == train_y.tolist() and d.labels.dtype == np.int64
@@ -345,18 +400,29 @@ def test_image_and_label_counts_that_differ(tmp_path):
     write_idx(tmp_path / "train-images-idx3-ubyte.gz", pixels)
     write_idx(tmp_path / "train-labels-idx1-ubyte.gz", labels[:4].astype(np.uint8))
     e = data_error(str(tmp_path / "train-images-idx3-ubyte.gz"))
-    assert str(e) == (f"{tmp_path / 'train-labels-idx1-ubyte.gz'}: has 4 labels, but "
-                      f"{tmp_path / 'train-images-idx3-ubyte.gz'} has 5 images")
+    assert str(e) == (
+        f"{tmp_path / 'train-labels-idx1-ubyte.gz'}: has 4 labels, but "
+        f"{tmp_path / 'train-images-idx3-ubyte.gz'} has 5 images"
+    )
 
 
-@pytest.mark.parametrize("array,problem", [
-    (np.zeros((4, 32, 32), np.uint8), "holds images of 32×32 pixels; nbengine's image models take 28×28"),
-    (np.zeros((4, 784), np.uint8), "holds a 4×784 array; images are a count × 28 × 28 array"),
-    (np.zeros(4, np.uint8), "holds a 4 array (is it a labels file?)"),
-    (np.zeros((0, 28, 28), np.uint8), "holds no images"),
-    (np.full((2, 28, 28), 2.5, np.float32), "image 0, row 0, column 0: 2.5 is not a pixel value"),
-    (np.full((2, 28, 28), 300, np.int16), "image 0, row 0, column 0: 300 is not a pixel value"),
-])
+@pytest.mark.parametrize(
+    "array,problem",
+    [
+        (
+            np.zeros((4, 32, 32), np.uint8),
+            "holds images of 32×32 pixels; nbengine's image models take 28×28",
+        ),
+        (np.zeros((4, 784), np.uint8), "holds a 4×784 array; images are a count × 28 × 28 array"),
+        (np.zeros(4, np.uint8), "holds a 4 array (is it a labels file?)"),
+        (np.zeros((0, 28, 28), np.uint8), "holds no images"),
+        (
+            np.full((2, 28, 28), 2.5, np.float32),
+            "image 0, row 0, column 0: 2.5 is not a pixel value",
+        ),
+        (np.full((2, 28, 28), 300, np.int16), "image 0, row 0, column 0: 300 is not a pixel value"),
+    ],
+)
 def test_idx_that_is_not_images(tmp_path, array, problem):
     path = tmp_path / "pictures-idx3-ubyte"
     write_idx(path, array)
@@ -377,7 +443,10 @@ def test_idx_labels_out_of_range(tmp_path):
     write_idx(tmp_path / "t10k-images-idx3-ubyte", pixels)
     write_idx(tmp_path / "t10k-labels-idx1-ubyte", labels.astype(np.uint8))
     e = data_error(str(tmp_path / "t10k-images-idx3-ubyte"))
-    assert str(e) == f"{tmp_path / 't10k-labels-idx1-ubyte'}: label 11 of image 3 is not a class (a whole number from 0 to 9)"
+    assert (
+        str(e)
+        == f"{tmp_path / 't10k-labels-idx1-ubyte'}: label 11 of image 3 is not a class (a whole number from 0 to 9)"
+    )
 
 
 def test_truncated_idx_images_are_reported(tmp_path):
@@ -390,22 +459,30 @@ def test_truncated_idx_images_are_reported(tmp_path):
 
 # -- fetched sets in the cache folder ---------------------------------------------------------------
 
+
 def test_a_set_not_fetched_yet_names_the_command(tmp_path, monkeypatch):
     monkeypatch.setenv("NBENGINE_CACHE_DIR", str(tmp_path))
     e = data_error("mnist")
-    assert str(e) == (f"mnist: not downloaded yet: `nbengine data fetch mnist` downloads it (11 MB) into "
-                      f"{tmp_path / 'mnist'}; the 5,000 digits of `mnist_5k` ship with nbengine and need no download")
+    assert str(e) == (
+        f"mnist: not downloaded yet: `nbengine data fetch mnist` downloads it (11 MB) into "
+        f"{tmp_path / 'mnist'}; the 5,000 digits of `mnist_5k` ship with nbengine and need no download"
+    )
     e = data_error("fashion-mnist", cache_dir=str(tmp_path / "c"))
     assert "`nbengine data fetch fashion-mnist --cache-dir " + str(tmp_path / "c") + "`" in str(e)
     (tmp_path / "mnist").mkdir()
     write_idx(tmp_path / "mnist" / MNIST_FILES[0], sample(2)[0])
-    assert "mnist: incomplete (missing train-labels-idx1-ubyte.gz, t10k-images" in str(data_error("mnist"))
+    assert "mnist: incomplete (missing train-labels-idx1-ubyte.gz, t10k-images" in str(
+        data_error("mnist")
+    )
 
 
 def test_a_fetched_set_loads_from_the_cache_with_its_class_names(tmp_path):
     train_x, train_y, test_x, test_y = write_mnist_folder(tmp_path / "fashion-mnist")
     s = load_split("fashion-mnist", cache_dir=str(tmp_path))
-    assert s.name == "fashion-mnist" and s.description == "fashion-mnist: 20 train / 10 test, the official split"
+    assert (
+        s.name == "fashion-mnist"
+        and s.description == "fashion-mnist: 20 train / 10 test, the official split"
+    )
     assert s.train.class_names == list(FASHION) and s.test.class_names[9] == "Ankle boot"
     np.testing.assert_array_equal(s.test.pixels, test_x)
     whole = load_images("fashion-mnist", cache_dir=str(tmp_path))

@@ -10,24 +10,38 @@ import importlib
 
 import numpy as np
 import pytest
+from helpers import json_lines, run
 
 from nbengine.kernels import registry
-from nbengine.kernels.registry import KernelChoiceError, compiled, kernel, name_of, use_kernels, using_kernels
-
-from helpers import json_lines, run
+from nbengine.kernels.registry import (
+    KernelChoiceError,
+    compiled,
+    kernel,
+    name_of,
+    use_kernels,
+    using_kernels,
+)
 
 # Every fast kernel that has a naive twin: (module, name).
 TWINS = [
-    ("conv2d", "conv2d_forward"), ("conv2d", "conv2d_backward"),
-    ("dense", "dense_forward"), ("dense", "dense_backward"),
+    ("conv2d", "conv2d_forward"),
+    ("conv2d", "conv2d_backward"),
+    ("dense", "dense_forward"),
+    ("dense", "dense_backward"),
     ("logistic", "logistic_forward"),
-    ("softmax", "softmax_forward"), ("softmax", "softmax_backward"),
+    ("softmax", "softmax_forward"),
+    ("softmax", "softmax_backward"),
     ("softmax_cross_entropy", "softmax_cross_entropy_forward"),
-    ("rnn", "rnn_forward"), ("rnn", "rnn_backward"),
-    ("lstm", "lstm_forward"), ("lstm", "lstm_backward"),
-    ("attention", "attention_forward"), ("attention", "attention_backward"),
-    ("layernorm", "layernorm_forward"), ("layernorm", "layernorm_backward"),
-    ("gelu", "gelu_forward"), ("gelu", "gelu_backward"),
+    ("rnn", "rnn_forward"),
+    ("rnn", "rnn_backward"),
+    ("lstm", "lstm_forward"),
+    ("lstm", "lstm_backward"),
+    ("attention", "attention_forward"),
+    ("attention", "attention_backward"),
+    ("layernorm", "layernorm_forward"),
+    ("layernorm", "layernorm_backward"),
+    ("gelu", "gelu_forward"),
+    ("gelu", "gelu_backward"),
 ]
 
 
@@ -53,7 +67,9 @@ def test_fast_is_the_default():
 def test_every_twin_is_found_by_name_when_naive_is_chosen(module, name):
     f = fast_kernel(module, name)
     with using_kernels("naive"):
-        assert compiled(f) is getattr(importlib.import_module(f"nbengine.kernels.{module}"), f"{name}_naive")
+        assert compiled(f) is getattr(
+            importlib.import_module(f"nbengine.kernels.{module}"), f"{name}_naive"
+        )
         assert name_of(f) == f"{name}_naive"
         assert callable(kernel(f))
     assert kernel(f) is f  # the block's choice is undone
@@ -77,7 +93,9 @@ def test_the_environment_chooses_unless_python_does(monkeypatch):
 
 
 def test_an_unknown_kind_is_one_clear_error(monkeypatch):
-    with pytest.raises(KernelChoiceError, match="'quick' is not a kind of kernels; use fast or naive"):
+    with pytest.raises(
+        KernelChoiceError, match="'quick' is not a kind of kernels; use fast or naive"
+    ):
         use_kernels("quick")
     monkeypatch.setenv(registry.ENV, "slow")
     with pytest.raises(KernelChoiceError, match="NBENGINE_KERNELS: 'slow'"):
@@ -109,6 +127,7 @@ def test_parts_get_the_whole_gradient_in_part_0():
 
 # -- whole models, naive against fast -----------------------------------------------------------
 
+
 def cnn_step(kind: str, dtype, as_written: bool):
     from nbengine.models.cnn import CNN
 
@@ -122,7 +141,9 @@ def cnn_step(kind: str, dtype, as_written: bool):
 
 
 @pytest.mark.parametrize("as_written", [False, True], ids=["softmax-in-the-loss", "as-written"])
-@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-10), (np.float32, 2e-3)], ids=["float64", "float32"])
+@pytest.mark.parametrize(
+    "dtype, rtol", [(np.float64, 1e-10), (np.float32, 2e-3)], ids=["float64", "float32"]
+)
 def test_the_cnn_computes_the_same_loss_and_gradients_on_either_kind(dtype, rtol, as_written):
     loss_fast, grads_fast = cnn_step("fast", dtype, as_written)
     loss_naive, grads_naive = cnn_step("naive", dtype, as_written)
@@ -141,7 +162,9 @@ def lm_step(kind: str, model_name: str):
     ts = rng.integers(0, 11, (3, 5))
     with using_kernels(kind):
         if model_name == "transformer":
-            model = TransformerLM(11, size=8, heads=2, blocks=1, hidden=16, context=5, seed=0, dtype=np.float64)
+            model = TransformerLM(
+                11, size=8, heads=2, blocks=1, hidden=16, context=5, seed=0, dtype=np.float64
+            )
         else:
             model = {"rnnlm": RNNLM, "lstmlm": LSTMLM}[model_name](11, 6, 7, 0, np.float64)
         loss = model.loss_and_backward(xs, ts)
@@ -158,10 +181,13 @@ def test_the_language_models_compute_the_same_on_either_kind(model_name):
     # the scale of the model's gradients, not its own.
     largest = max(np.abs(g).max() for g in grads_fast.values())
     for name, g in grads_fast.items():
-        assert np.abs(grads_naive[name] - g).max() <= 1e-10 * np.abs(g).max() + 1e-14 * largest, name
+        assert np.abs(grads_naive[name] - g).max() <= 1e-10 * np.abs(g).max() + 1e-14 * largest, (
+            name
+        )
 
 
 # -- the command line -----------------------------------------------------------------------------
+
 
 def test_train_says_which_kernels_ran():
     start = json_lines(run("train", "logreg", "--epochs", "1", "--kernels", "naive", "--json"))[0]
@@ -172,7 +198,12 @@ def test_train_says_which_kernels_ran():
 def test_the_environment_reaches_the_command_line(monkeypatch):
     monkeypatch.setenv(registry.ENV, "naive")
     assert json_lines(run("train", "logreg", "--epochs", "1", "--json"))[0]["kernels"] == "naive"
-    assert json_lines(run("train", "logreg", "--epochs", "1", "--json", "--kernels", "fast"))[0]["kernels"] == "fast"
+    assert (
+        json_lines(run("train", "logreg", "--epochs", "1", "--json", "--kernels", "fast"))[0][
+            "kernels"
+        ]
+        == "fast"
+    )
 
 
 def test_a_bad_environment_value_is_one_line_and_exit_2(monkeypatch):
@@ -182,7 +213,17 @@ def test_a_bad_environment_value_is_one_line_and_exit_2(monkeypatch):
     assert "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("command", [["train", "cnn"], ["eval", "lstmlm"], ["trace", "conv"], ["gradcheck", "logreg"],
-                                     ["bench", "attention"], ["predict", "cnn"], ["generate", "transformer"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["train", "cnn"],
+        ["eval", "lstmlm"],
+        ["trace", "conv"],
+        ["gradcheck", "logreg"],
+        ["bench", "attention"],
+        ["predict", "cnn"],
+        ["generate", "transformer"],
+    ],
+)
 def test_every_command_that_runs_loops_has_the_switch(command):
     assert "--kernels [naive|fast]" in run(*command, "--help").output

@@ -13,14 +13,13 @@ from __future__ import annotations
 import numba
 import numpy as np
 import pytest
+from helpers import f64, nans
+from helpers import tolerance as tol
 
 from nbengine.gradcheck import check_gradients
 from nbengine.kernels.attention import attention_backward, attention_forward
 from nbengine.testing import assert_close, assert_gradients_pass
-
 from tests.reference import attention_numpy as ref
-
-from helpers import f64, nans, tolerance as tol
 
 DTYPES = [pytest.param(np.float64, id="float64"), pytest.param(np.float32, id="float32")]
 # (N, T, S, D, E, causal)
@@ -81,7 +80,9 @@ def test_rows_sum_to_one_and_masked_weights_are_exactly_zero(causal, dtype):
     rng = np.random.default_rng(2)
     q, k, v = problem(rng, 3, 6, 6, 4, 3, dtype)
     _, weights = forward(q, k, v, 0.5, causal)
-    np.testing.assert_allclose(weights.sum(axis=-1), 1.0, rtol=0, atol=1e-12 if dtype == np.float64 else 1e-6)
+    np.testing.assert_allclose(
+        weights.sum(axis=-1), 1.0, rtol=0, atol=1e-12 if dtype == np.float64 else 1e-6
+    )
     assert np.all(weights >= 0)
     future = ~ref.causal_mask(6, 6)
     if causal:
@@ -109,7 +110,9 @@ def test_gradients_match_finite_differences(causal, one_thread):
     def loss():
         return float(np.sum(G * forward(q, k, v, scale, causal)[0]))
 
-    assert_gradients_pass(check_gradients(loss, {"q": q, "k": k, "v": v}, {"q": dq, "k": dk, "v": dv}))
+    assert_gradients_pass(
+        check_gradients(loss, {"q": q, "k": k, "v": v}, {"q": dq, "k": dk, "v": dv})
+    )
     if causal:
         # the last key and value are seen by the last query only; the first query sees only the first key
         assert np.all(dq[:, 0] == 0.0)  # one key: its weight is 1 whatever q is
@@ -135,7 +138,8 @@ def test_causal_mask_hides_the_future_bit_for_bit(dtype):
             out2, weights2 = forward(*inputs, 0.5, True)
             assert out2[:, :p].tobytes() == out[:, :p].tobytes(), (p, which)
             assert weights2[:, :p].tobytes() == weights[:, :p].tobytes(), (p, which)
-            assert out2[:, p:].tobytes() != out[:, p:].tobytes(), (p, which)  # the change is seen from p on
+            # the change is seen from p on
+            assert out2[:, p:].tobytes() != out[:, p:].tobytes(), (p, which)
     # a gradient arriving only at positions < p never reaches q, k or v at positions ≥ p
     for p in range(1, T):
         d = dout.copy()
@@ -166,7 +170,9 @@ def test_lesson_worked_example():
     np.testing.assert_array_equal(np.round(expected, 4), [0.9045, 0.0742, 0.0213])
     np.testing.assert_array_equal(np.round(expected[:2], 2), [0.90, 0.07])
     for dtype in (np.float64, np.float32):
-        out, weights = forward(q.astype(dtype), k.astype(dtype), v.astype(dtype), 1.0 / np.sqrt(d_k), False)
+        out, weights = forward(
+            q.astype(dtype), k.astype(dtype), v.astype(dtype), 1.0 / np.sqrt(d_k), False
+        )
         atol = 1e-15 if dtype == np.float64 else 1e-7
         np.testing.assert_allclose(weights[0, 0], expected, rtol=0, atol=atol)
         np.testing.assert_allclose(out[0, 0], expected, rtol=0, atol=atol)
@@ -201,7 +207,9 @@ def test_same_bits_on_every_thread_count(causal, dtype, thread_counts):
     for threads in thread_counts:
         numba.set_num_threads(threads)
         out, weights = forward(q, k, v, 0.4, causal)
-        results.append([a.tobytes() for a in (out, weights, *backward(dout, weights, q, k, v, 0.4))])
+        results.append(
+            [a.tobytes() for a in (out, weights, *backward(dout, weights, q, k, v, 0.4))]
+        )
     assert all(r == results[0] for r in results[1:])
 
 

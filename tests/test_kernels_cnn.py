@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import assert_all_same_bits, f64, rand, run_with_threads, tolerance
 
 from nbengine.gradcheck import check_gradients
 from nbengine.kernels.conv2d import conv2d_backward, conv2d_forward, output_size, sum_parts
@@ -23,12 +24,12 @@ from nbengine.kernels.flatten import flatten_backward, flatten_forward
 from nbengine.kernels.maxpool import maxpool_backward, maxpool_forward
 from nbengine.kernels.relu import relu_backward, relu_forward
 from nbengine.kernels.softmax import softmax_backward, softmax_forward
-from nbengine.kernels.softmax_cross_entropy import softmax_cross_entropy_backward, softmax_cross_entropy_forward
+from nbengine.kernels.softmax_cross_entropy import (
+    softmax_cross_entropy_backward,
+    softmax_cross_entropy_forward,
+)
 from nbengine.testing import assert_close, assert_gradients_pass
-
 from tests.reference import cnn_numpy as ref
-
-from helpers import assert_all_same_bits, f64, rand, run_with_threads, tolerance
 
 
 def tol(dtype, *refs):
@@ -40,22 +41,25 @@ DTYPES = [pytest.param(np.float64, id="float64"), pytest.param(np.float32, id="f
 KERAS_EPSILON = 1e-7
 
 
-@pytest.mark.parametrize("size, k, stride, padding", [
-    pytest.param(28, 3, 1, "same", id="28-k3-s1-same"),
-    pytest.param(28, 2, 2, "same", id="28-k2-s2-same"),
-    pytest.param(7, 2, 2, "same", id="7-k2-s2-same-odd"),
-    pytest.param(8, 3, 2, "same", id="8-k3-s2-same-pad-after"),
-    pytest.param(7, 3, 2, "same", id="7-k3-s2-same"),
-    pytest.param(4, 4, 1, "same", id="4-k4-s1-same-even-kernel"),
-    pytest.param(3, 1, 3, "same", id="3-k1-s3-same-no-pad"),
-    pytest.param(5, 2, 1, "same", id="5-k2-s1-same"),
-    pytest.param(28, 3, 1, "valid", id="28-k3-s1-valid"),
-    pytest.param(7, 2, 2, "valid", id="7-k2-s2-valid-drops-last"),
-    pytest.param(5, 5, 1, "valid", id="5-k5-s1-valid-one"),
-    pytest.param(7, 3, 2, 1, id="7-k3-s2-pad1"),
-    pytest.param(5, 3, 1, 2, id="5-k3-s1-pad2"),
-    pytest.param(4, 2, 3, 0, id="4-k2-s3-pad0"),
-])
+@pytest.mark.parametrize(
+    "size, k, stride, padding",
+    [
+        pytest.param(28, 3, 1, "same", id="28-k3-s1-same"),
+        pytest.param(28, 2, 2, "same", id="28-k2-s2-same"),
+        pytest.param(7, 2, 2, "same", id="7-k2-s2-same-odd"),
+        pytest.param(8, 3, 2, "same", id="8-k3-s2-same-pad-after"),
+        pytest.param(7, 3, 2, "same", id="7-k3-s2-same"),
+        pytest.param(4, 4, 1, "same", id="4-k4-s1-same-even-kernel"),
+        pytest.param(3, 1, 3, "same", id="3-k1-s3-same-no-pad"),
+        pytest.param(5, 2, 1, "same", id="5-k2-s1-same"),
+        pytest.param(28, 3, 1, "valid", id="28-k3-s1-valid"),
+        pytest.param(7, 2, 2, "valid", id="7-k2-s2-valid-drops-last"),
+        pytest.param(5, 5, 1, "valid", id="5-k5-s1-valid-one"),
+        pytest.param(7, 3, 2, 1, id="7-k3-s2-pad1"),
+        pytest.param(5, 3, 1, 2, id="5-k3-s1-pad2"),
+        pytest.param(4, 2, 3, 0, id="4-k2-s3-pad0"),
+    ],
+)
 def test_output_size_agrees_with_the_references_padding_arithmetic(size, k, stride, padding):
     if padding == "same":
         expected = ref.same_padding(size, k, stride)
@@ -69,21 +73,24 @@ def test_output_size_agrees_with_the_references_padding_arithmetic(size, k, stri
 def test_output_size_worked_examples():
     assert output_size(28, 3, 1, "same") == (28, 1, 1)
     assert output_size(28, 2, 2, "same") == (14, 0, 0)
-    assert output_size(7, 2, 2, "same") == (4, 0, 1)   # TensorFlow puts the odd padding after
+    assert output_size(7, 2, 2, "same") == (4, 0, 1)  # TensorFlow puts the odd padding after
     assert output_size(7, 2, 2, "valid") == (3, 0, 0)
     assert output_size(7, 3, 2, 1) == (4, 1, 1)
     assert output_size(7, 3, 2, np.int64(1)) == (4, 1, 1)
 
 
-@pytest.mark.parametrize("args", [
-    pytest.param((2, 3, 1, "valid"), id="window-larger-than-input"),
-    pytest.param((5, 3, 1, "full"), id="unknown-name"),
-    pytest.param((5, 3, 1, -1), id="negative"),
-    pytest.param((5, 3, 1, True), id="bool"),
-    pytest.param((5, 3, 1, 1.0), id="float"),
-    pytest.param((5, 0, 1, "same"), id="empty-window"),
-    pytest.param((5, 3, 0, "same"), id="zero-stride"),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param((2, 3, 1, "valid"), id="window-larger-than-input"),
+        pytest.param((5, 3, 1, "full"), id="unknown-name"),
+        pytest.param((5, 3, 1, -1), id="negative"),
+        pytest.param((5, 3, 1, True), id="bool"),
+        pytest.param((5, 3, 1, 1.0), id="float"),
+        pytest.param((5, 0, 1, "same"), id="empty-window"),
+        pytest.param((5, 3, 0, "same"), id="zero-stride"),
+    ],
+)
 def test_output_size_refuses_bad_geometry(args):
     with pytest.raises(ValueError):
         output_size(*args)
@@ -194,7 +201,9 @@ def test_conv2d_weight_gradient_from_any_number_of_parts(parts, dtype):
         if lo == hi:
             assert np.all(dw_parts[g] == 0), f"part {g} holds no sample"
             continue
-        _, part_dw, _ = ref.conv2d_ref_backward(f64(dout[lo:hi]), f64(x[lo:hi]), f64(w), f64(b), stride, pad)
+        _, part_dw, _ = ref.conv2d_ref_backward(
+            f64(dout[lo:hi]), f64(x[lo:hi]), f64(w), f64(b), stride, pad
+        )
         assert_close(f"dw part {g} (samples {lo}:{hi})", dw_parts[g], part_dw, *tol(dtype, part_dw))
 
 
@@ -223,7 +232,9 @@ def test_conv2d_backward_without_dx_leaves_dx_untouched(dtype):
     placeholder = np.full((1, 1, 1, 1), 7.0, dtype)
     dw_parts[...] = 0
     db_parts[...] = 0
-    conv2d_backward(placeholder, dw_parts, db_parts, dout, x, w, stride[0], stride[1], pt, pl, False)
+    conv2d_backward(
+        placeholder, dw_parts, db_parts, dout, x, w, stride[0], stride[1], pt, pl, False
+    )
     assert placeholder[0, 0, 0, 0] == 7.0
     sum_parts(dw.reshape(-1), dw_parts.reshape(3, -1))
     assert_close("dw with placeholder dx", dw, dw_with, *tol(dtype, dw_with))
@@ -240,7 +251,13 @@ def test_conv2d_worked_example_valid():
     # w[0,0] = +1 touches the top-left 2×2 block, w[1,1] = -1 the bottom-right one
     assert_close("dx", dx[0, :, :, 0], [[1, 1, 0], [1, 0, -1], [0, -1, -1]], atol=0, rtol=0)
     # dw[r, s] = sum of the 2×2 block of x starting at (r, s)
-    assert_close("dw", dw[:, :, 0, 0], [[1 + 2 + 4 + 5, 2 + 3 + 5 + 6], [4 + 5 + 7 + 8, 5 + 6 + 8 + 9]], atol=0, rtol=0)
+    assert_close(
+        "dw",
+        dw[:, :, 0, 0],
+        [[1 + 2 + 4 + 5, 2 + 3 + 5 + 6], [4 + 5 + 7 + 8, 5 + 6 + 8 + 9]],
+        atol=0,
+        rtol=0,
+    )
     assert_close("db", db, [4.0], atol=0, rtol=0)
 
 
@@ -262,7 +279,13 @@ def test_conv2d_worked_example_channels_and_filters():
     x = np.array([1.0, 2.0, 3.0, 4.0]).reshape(1, 1, 2, 2)  # pixels (1, 2) and (3, 4)
     w = np.array([[1.0, 10.0], [100.0, 1000.0]]).reshape(1, 1, 2, 2)  # w[c, k]
     out = conv_forward(x, w, np.array([0.0, 0.5]), (1, 1), "valid")
-    assert_close("out", out.reshape(2, 2), [[1 + 200, 10 + 2000 + 0.5], [3 + 400, 30 + 4000 + 0.5]], atol=0, rtol=0)
+    assert_close(
+        "out",
+        out.reshape(2, 2),
+        [[1 + 200, 10 + 2000 + 0.5], [3 + 400, 30 + 4000 + 0.5]],
+        atol=0,
+        rtol=0,
+    )
 
 
 # -- finite differences (float64) ----------------------------------------------------------------------
@@ -282,13 +305,16 @@ def test_conv2d_gradients_match_finite_differences(N, H, W, C, R, S, K, stride, 
     x = rand(rng, (N, H, W, C), np.float64)
     w = rand(rng, (R, S, C, K), np.float64)
     b = rand(rng, (K,), np.float64)
-    G = rand(rng, conv_forward(x, w, b, stride, padding).shape, np.float64)  # L = sum(G * out), dL/dout = G
+    # L = sum(G * out), dL/dout = G
+    G = rand(rng, conv_forward(x, w, b, stride, padding).shape, np.float64)
 
     def loss():
         return float(np.sum(G * conv_forward(x, w, b, stride, padding)))
 
     dx, dw, db, _ = conv_backward(G, x, w, stride, padding, parts=min(N, 2))
-    assert_gradients_pass(check_gradients(loss, {"x": x, "w": w, "b": b}, {"x": dx, "w": dw, "b": db}))
+    assert_gradients_pass(
+        check_gradients(loss, {"x": x, "w": w, "b": b}, {"x": dx, "w": dw, "b": db})
+    )
 
 
 # == maxpool ============================================================================================
@@ -351,12 +377,15 @@ def test_maxpool_matches_im2col_reference(N, H, W, C, pool, stride, padding, dty
     assert_close("maxpool dx", dx, ref_dx, *tol(dtype, ref_dx))
 
 
-@pytest.mark.parametrize("pool, stride, padding", [
-    pytest.param((2, 2), (2, 2), "valid", id="2x2-s2-valid"),
-    pytest.param((2, 2), (2, 2), "same", id="2x2-s2-same"),
-    pytest.param((3, 3), (2, 2), "same", id="3x3-s2-same-overlap"),
-    pytest.param((3, 3), (1, 1), "valid", id="3x3-s1-valid-overlap"),
-])
+@pytest.mark.parametrize(
+    "pool, stride, padding",
+    [
+        pytest.param((2, 2), (2, 2), "valid", id="2x2-s2-valid"),
+        pytest.param((2, 2), (2, 2), "same", id="2x2-s2-same"),
+        pytest.param((3, 3), (2, 2), "same", id="3x3-s2-same-overlap"),
+        pytest.param((3, 3), (1, 1), "valid", id="3x3-s1-valid-overlap"),
+    ],
+)
 def test_maxpool_ties_go_to_the_first_maximum_in_row_major_order(pool, stride, padding):
     """Values drawn from {0, 1, 2}: most windows hold ties, which the reference breaks
     with np.argmax (the first maximum, reading row by row)."""
@@ -367,24 +396,30 @@ def test_maxpool_ties_go_to_the_first_maximum_in_row_major_order(pool, stride, p
     assert_close("out", out, ref.maxpool_ref(x, pool, stride, pad), atol=0, rtol=0)
     dout = rng.uniform(1, 2, size=out.shape)
     dx = pool_backward(dout, arg, x.shape, np.float64)
-    assert_close("dx", dx, ref.maxpool_ref_backward(dout, x, pool, stride, pad), atol=1e-15, rtol=1e-15)
+    assert_close(
+        "dx", dx, ref.maxpool_ref_backward(dout, x, pool, stride, pad), atol=1e-15, rtol=1e-15
+    )
 
 
 def test_maxpool_worked_example_ties_and_windows():
     # 2×2 windows, stride 2, on a 4×4 image
-    x = np.array([[5, 5, 1, 2],
-                  [5, 5, 3, 3],
-                  [0, 0, -1, -2],
-                  [0, 7, -3, -1]], np.float64).reshape(1, 4, 4, 1)
+    x = np.array([[5, 5, 1, 2], [5, 5, 3, 3], [0, 0, -1, -2], [0, 7, -3, -1]], np.float64).reshape(
+        1, 4, 4, 1
+    )
     out, arg = pool_forward(x, (2, 2), (2, 2), "valid")
     assert_close("out", out[0, :, :, 0], [[5, 3], [7, -1]], atol=0, rtol=0)
     # a tie of four 5s: the top-left one (flat position 0); a tie of two 3s: the left one (1*4 + 2)
     assert arg[0, :, :, 0].tolist() == [[0, 6], [13, 10]]
-    dx = pool_backward(np.array([10.0, 20.0, 30.0, 40.0]).reshape(1, 2, 2, 1), arg, x.shape, np.float64)
-    assert_close("dx", dx[0, :, :, 0], [[10, 0, 0, 0],
-                                        [0, 0, 20, 0],
-                                        [0, 0, 40, 0],
-                                        [0, 30, 0, 0]], atol=0, rtol=0)
+    dx = pool_backward(
+        np.array([10.0, 20.0, 30.0, 40.0]).reshape(1, 2, 2, 1), arg, x.shape, np.float64
+    )
+    assert_close(
+        "dx",
+        dx[0, :, :, 0],
+        [[10, 0, 0, 0], [0, 0, 20, 0], [0, 0, 40, 0], [0, 30, 0, 0]],
+        atol=0,
+        rtol=0,
+    )
 
 
 def test_maxpool_worked_example_overlapping_windows_add_up():
@@ -406,20 +441,18 @@ def test_maxpool_window_with_nan_gives_nan_as_pytorch_does(dtype):
     """The max of a window holding NaN is NaN, wherever the NaN sits (it used to win only as
     the window's first value: [1, NaN, 3, 0.5] gave 3), and the gradient goes to the NaN:
     the last one in row-major order when there are several, as PyTorch's kernel keeps it."""
-    x = np.array([[1, np.nan, 7, 7],
-                  [3, 0.5, np.nan, np.nan],
-                  [np.nan, 2, 4, 1],
-                  [5, 6, 1, 2]], dtype).reshape(1, 4, 4, 1)
+    x = np.array(
+        [[1, np.nan, 7, 7], [3, 0.5, np.nan, np.nan], [np.nan, 2, 4, 1], [5, 6, 1, 2]], dtype
+    ).reshape(1, 4, 4, 1)
     out, arg = pool_forward(x, (2, 2), (2, 2), "valid")
     got = out[0, :, :, 0]
     assert np.isnan(got[0, 0]) and np.isnan(got[0, 1]) and np.isnan(got[1, 0]) and got[1, 1] == 4
     assert arg[0, :, :, 0].tolist() == [[1, 7], [8, 10]]
     np.testing.assert_array_equal(out, ref.maxpool_ref(x))  # NaN where the NumPy reference has NaN
-    dx = pool_backward(np.array([10.0, 20.0, 30.0, 40.0], dtype).reshape(1, 2, 2, 1), arg, x.shape, dtype)
-    assert dx[0, :, :, 0].tolist() == [[0, 10, 0, 0],
-                                       [0, 0, 0, 20],
-                                       [30, 0, 40, 0],
-                                       [0, 0, 0, 0]]
+    dx = pool_backward(
+        np.array([10.0, 20.0, 30.0, 40.0], dtype).reshape(1, 2, 2, 1), arg, x.shape, dtype
+    )
+    assert dx[0, :, :, 0].tolist() == [[0, 10, 0, 0], [0, 0, 0, 20], [30, 0, 40, 0], [0, 0, 0, 0]]
 
 
 def test_maxpool_same_padding_never_wins_over_negative_values():
@@ -445,12 +478,15 @@ def test_maxpool_window_entirely_in_padding_sends_no_gradient():
     assert_close("dx", dx, ref.maxpool_ref_backward(dout, x, (2, 2), (2, 2), pad), atol=0, rtol=0)
 
 
-@pytest.mark.parametrize("N, H, W, C, pool, stride, padding", [
-    pytest.param(2, 6, 6, 2, (2, 2), (2, 2), "same", id="2x2-s2-same"),
-    pytest.param(2, 7, 7, 2, (2, 2), (2, 2), "same", id="7x7-2x2-s2-same"),
-    pytest.param(1, 7, 6, 2, (3, 3), (2, 2), "same", id="3x3-s2-same-overlap"),
-    pytest.param(1, 5, 5, 1, (3, 2), (1, 2), "valid", id="3x2-s1x2-valid"),
-])
+@pytest.mark.parametrize(
+    "N, H, W, C, pool, stride, padding",
+    [
+        pytest.param(2, 6, 6, 2, (2, 2), (2, 2), "same", id="2x2-s2-same"),
+        pytest.param(2, 7, 7, 2, (2, 2), (2, 2), "same", id="7x7-2x2-s2-same"),
+        pytest.param(1, 7, 6, 2, (3, 3), (2, 2), "same", id="3x3-s2-same-overlap"),
+        pytest.param(1, 5, 5, 1, (3, 2), (1, 2), "valid", id="3x2-s1x2-valid"),
+    ],
+)
 def test_maxpool_gradient_matches_finite_differences(N, H, W, C, pool, stride, padding):
     # a random permutation of well-separated values: no perturbation of 1e-6 changes a winner
     rng = np.random.default_rng(H * W)
@@ -528,7 +564,11 @@ def test_backward_kernels_overwrite_what_the_caller_passes():
     # The kernels zero their outputs themselves: stale values from a previous batch
     # (here: NaN) must not leak into the gradients.
     rng = np.random.default_rng(12)
-    x, w, dout = rand(rng, (3, 4), np.float64), rand(rng, (4, 2), np.float64), rand(rng, (3, 2), np.float64)
+    x, w, dout = (
+        rand(rng, (3, 4), np.float64),
+        rand(rng, (4, 2), np.float64),
+        rand(rng, (3, 2), np.float64),
+    )
     ref_dx, ref_dw, ref_db = ref.dense_ref_backward(dout, x, w)
     dx, dw, db = np.full_like(x, np.nan), np.full_like(w, np.nan), np.full(2, np.nan)
     dense_backward(dx, dw, db, dout, x, w, True)
@@ -539,7 +579,11 @@ def test_backward_kernels_overwrite_what_the_caller_passes():
     x, w, b = rand(rng, (3, 5, 5, 2), np.float64), rand(rng, (3, 3, 2, 4), np.float64), np.zeros(4)
     dout = rand(rng, (3, 5, 5, 4), np.float64)
     ref_dx, ref_dw, ref_db = ref.conv2d_ref_backward(dout, x, w, b, (1, 1), (1, 1, 1, 1))
-    dx, dw_parts, db_parts = np.full_like(x, np.nan), np.full((2,) + w.shape, np.nan), np.full((2, 4), np.nan)
+    dx, dw_parts, db_parts = (
+        np.full_like(x, np.nan),
+        np.full((2,) + w.shape, np.nan),
+        np.full((2, 4), np.nan),
+    )
     conv2d_backward(dx, dw_parts, db_parts, dout, x, w, 1, 1, 1, 1, True)
     assert_close("conv dx", dx, ref_dx, atol=1e-12)
     assert_close("conv dw", dw_parts.sum(axis=0), ref_dw, atol=1e-12)
@@ -551,7 +595,9 @@ def test_backward_kernels_overwrite_what_the_caller_passes():
     dout = rand(rng, (2, 2, 2, 3), np.float64)
     dx = np.full_like(x, np.nan)
     maxpool_backward(dx, dout, arg)
-    assert_close("pool dx", dx, ref.maxpool_ref_backward(dout, x, (2, 2), (2, 2), (0, 0, 0, 0)), atol=0)
+    assert_close(
+        "pool dx", dx, ref.maxpool_ref_backward(dout, x, (2, 2), (2, 2), (0, 0, 0, 0)), atol=0
+    )
 
 
 def test_dense_worked_example():
@@ -571,11 +617,18 @@ def test_dense_worked_example():
 @pytest.mark.parametrize("N", [4, 5], ids=lambda n: f"batch{n}")
 def test_dense_gradients_match_finite_differences(N):
     rng = np.random.default_rng(13 + N)
-    x, w, b = rand(rng, (N, 6), np.float64), rand(rng, (6, 5), np.float64), rand(rng, (5,), np.float64)
+    x, w, b = (
+        rand(rng, (N, 6), np.float64),
+        rand(rng, (6, 5), np.float64),
+        rand(rng, (5,), np.float64),
+    )
     G = rand(rng, (N, 5), np.float64)
     dx, dw, db = dense_grads(G, x, w)
-    results = check_gradients(lambda: float(np.sum(G * dense(x, w, b))), {"x": x, "w": w, "b": b},
-                              {"x": dx, "w": dw, "b": db})
+    results = check_gradients(
+        lambda: float(np.sum(G * dense(x, w, b))),
+        {"x": x, "w": w, "b": b},
+        {"x": dx, "w": dw, "b": db},
+    )
     assert_gradients_pass(results)
 
 
@@ -632,7 +685,9 @@ def test_relu_gradient_matches_finite_differences():
 
     dx = np.empty_like(x)
     relu_backward(dx, G, forward())
-    assert_gradients_pass(check_gradients(lambda: float(np.sum(G * forward())), {"x": x}, {"x": dx}))
+    assert_gradients_pass(
+        check_gradients(lambda: float(np.sum(G * forward())), {"x": x}, {"x": dx})
+    )
 
 
 # == dropout ============================================================================================
@@ -652,7 +707,9 @@ def test_dropout_matches_reference(rate, dtype):
     dout = rand(rng, (300,), dtype)
     dx = np.empty_like(x)
     dropout_backward(dx, dout, keep, scale)
-    assert_close("dropout dx", dx, ref.dropout_ref_backward(f64(dout), keep.astype(bool), rate), *tol(dtype))
+    assert_close(
+        "dropout dx", dx, ref.dropout_ref_backward(f64(dout), keep.astype(bool), rate), *tol(dtype)
+    )
 
 
 def test_dropout_worked_example():
@@ -695,7 +752,8 @@ def test_flatten_reads_rows_then_columns_then_channels(dtype):
     # out[n, (p*W + q)*C + c] = x[n, p, q, c], which is NumPy's C-order reshape of NHWC
     assert np.array_equal(out, x.reshape(N, -1))
     assert out[1, (2 * W + 1) * C + 3] == x[1, 2, 1, 3]
-    assert out[0, :C + 1].tolist() == [0, 1, 2, 3, 4, 5]  # channels first vary fastest, then columns
+    # channels first vary fastest, then columns
+    assert out[0, : C + 1].tolist() == [0, 1, 2, 3, 4, 5]
     # not the NCHW (c, h, w) order the textbook's Affine reads
     assert not np.array_equal(out, x.transpose(0, 3, 1, 2).reshape(N, -1))
     dout = np.random.default_rng(18).uniform(-1, 1, (N, H * W * C)).astype(dtype)
@@ -732,12 +790,18 @@ def test_softmax_matches_reference(dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_softmax_is_stable_for_huge_logits(dtype):
-    z = np.array([[1000.0, -1000.0, 0.0], [-1000.0, -1000.0, -1000.0], [1000.0, 1000.0, 999.0]], dtype)
+    z = np.array(
+        [[1000.0, -1000.0, 0.0], [-1000.0, -1000.0, -1000.0], [1000.0, 1000.0, 999.0]], dtype
+    )
     out = softmax(z)
     assert np.all(np.isfinite(out))
     e = np.exp(-1.0)
-    assert_close("softmax", out, [[1, 0, 0], [1 / 3, 1 / 3, 1 / 3], [1 / (2 + e), 1 / (2 + e), e / (2 + e)]],
-                 *tol(dtype))
+    assert_close(
+        "softmax",
+        out,
+        [[1, 0, 0], [1 / 3, 1 / 3, 1 / 3], [1 / (2 + e), 1 / (2 + e), e / (2 + e)]],
+        *tol(dtype),
+    )
 
 
 def test_softmax_gradient_matches_finite_differences():
@@ -746,7 +810,9 @@ def test_softmax_gradient_matches_finite_differences():
     G = rand(rng, (3, 5), np.float64)
     dz = np.empty_like(z)
     softmax_backward(dz, G, softmax(z))
-    assert_gradients_pass(check_gradients(lambda: float(np.sum(G * softmax(z))), {"z": z}, {"z": dz}))
+    assert_gradients_pass(
+        check_gradients(lambda: float(np.sum(G * softmax(z))), {"z": z}, {"z": dz})
+    )
 
 
 # == softmax cross-entropy ==============================================================================
@@ -770,16 +836,16 @@ def test_softmax_cross_entropy_matches_reference(dtype):
     ref_loss, ref_dz = ref.softmax_cross_entropy_ref(f64(z), y)
     assert probs.dtype == loss.dtype == dz.dtype == dtype
     assert_close("probs", probs, ref.softmax_ref(f64(z)), *tol(dtype))
-    assert_close("per-sample loss", loss, -np.log(ref.softmax_ref(f64(z))[np.arange(7), y]), *tol(dtype))
+    assert_close(
+        "per-sample loss", loss, -np.log(ref.softmax_ref(f64(z))[np.arange(7), y]), *tol(dtype)
+    )
     assert_close("mean loss", loss.mean(dtype=np.float64), ref_loss, *tol(dtype))
     assert_close("dz", dz, ref_dz, *tol(dtype))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_softmax_cross_entropy_is_finite_for_logits_of_plus_minus_1000(dtype):
-    z = np.array([[1000.0, -1000.0, 0.0],
-                  [1000.0, -1000.0, 0.0],
-                  [-1000.0, 1000.0, 1000.0]], dtype)
+    z = np.array([[1000.0, -1000.0, 0.0], [1000.0, -1000.0, 0.0], [-1000.0, 1000.0, 1000.0]], dtype)
     y = np.array([0, 1, 0])
     probs, loss, dz = softmax_ce(z, y)
     assert np.all(np.isfinite(loss)) and np.all(np.isfinite(dz))
@@ -806,7 +872,9 @@ def test_softmax_cross_entropy_gradient_matches_finite_differences():
     z = rand(rng, (4, 6), np.float64, -3, 3)
     y = rng.integers(0, 6, 4)
     _, _, dz = softmax_ce(z, y)
-    assert_gradients_pass(check_gradients(lambda: float(np.mean(softmax_ce(z, y)[1])), {"z": z}, {"z": dz}))
+    assert_gradients_pass(
+        check_gradients(lambda: float(np.mean(softmax_ce(z, y)[1])), {"z": z}, {"z": dz})
+    )
 
 
 # == cross-entropy of probabilities (Keras's, for the model as written) ================================
@@ -855,17 +923,25 @@ def test_cross_entropy_matches_keras_formula(dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_cross_entropy_worked_examples_of_the_clip(dtype):
-    p = np.array([[0.0, 0.6, 0.4],     # true class dropped: p_true = 0
-                  [1.0, 0.0, 0.0],     # certain and right: t = 1, clipped to 1 - 1e-7
-                  [0.2, 0.2, 0.4],     # plain: t = 0.5
-                  [0.0, 0.0, 0.0]],    # everything dropped: the sum is 0
-                 dtype)
+    p = np.array(
+        [
+            [0.0, 0.6, 0.4],  # true class dropped: p_true = 0
+            [1.0, 0.0, 0.0],  # certain and right: t = 1, clipped to 1 - 1e-7
+            [0.2, 0.2, 0.4],  # plain: t = 0.5
+            [0.0, 0.0, 0.0],
+        ],  # everything dropped: the sum is 0
+        dtype,
+    )
     y = np.array([0, 0, 2, 1])
     loss, clipped, dp = cross_entropy(p, y)
     eps = dtype(KERAS_EPSILON)
     assert -np.log(1e-7) == pytest.approx(16.118095650958319)
-    assert_close("loss", loss, [-np.log(eps), -np.log(dtype(1) - eps), np.log(2.0), -np.log(eps)],
-                 *tol(dtype, [16.2]))
+    assert_close(
+        "loss",
+        loss,
+        [-np.log(eps), -np.log(dtype(1) - eps), np.log(2.0), -np.log(eps)],
+        *tol(dtype, [16.2]),
+    )
     assert clipped.tolist() == [1, 1, 0, 1]
     # no gradient through the clip; the plain row: (1/N)(1/s - [m == y]/p_y) with N = 4, s = 0.8
     expected = np.zeros((4, 3))
@@ -887,7 +963,9 @@ def test_cross_entropy_gradient_matches_finite_differences():
     y = rng.integers(0, 5, 4)
     loss, clipped, dp = cross_entropy(p, y)
     assert not clipped.any()
-    assert_gradients_pass(check_gradients(lambda: float(np.mean(cross_entropy(p, y)[0])), {"p": p}, {"p": dp}))
+    assert_gradients_pass(
+        check_gradients(lambda: float(np.mean(cross_entropy(p, y)[0])), {"p": p}, {"p": dp})
+    )
 
 
 # == the same bits whatever the number of threads =======================================================
@@ -906,7 +984,9 @@ def test_conv2d_is_bit_identical_for_any_thread_count(thread_counts, dtype):
         dx, dw, db, dw_parts = conv_backward(dout, x, w, (1, 1), "same", parts=8)
         return out, dx, dw, db, dw_parts
 
-    assert_all_same_bits(run_with_threads(thread_counts, run), ["out", "dx", "dw", "db", "dw_parts"])
+    assert_all_same_bits(
+        run_with_threads(thread_counts, run), ["out", "dx", "dw", "db", "dw_parts"]
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -12,16 +12,15 @@ from __future__ import annotations
 import numba
 import numpy as np
 import pytest
+from helpers import f64, nans
+from helpers import tolerance as tol
 
 from nbengine.gradcheck import check_gradients
 from nbengine.kernels.conv2d import sum_parts
 from nbengine.kernels.gelu import gelu_backward, gelu_forward
 from nbengine.kernels.layernorm import layernorm_backward, layernorm_forward
 from nbengine.testing import assert_close, assert_gradients_pass
-
 from tests.reference import transformer_numpy as ref
-
-from helpers import f64, nans, tolerance as tol
 
 DTYPES = [pytest.param(np.float64, id="float64"), pytest.param(np.float32, id="float32")]
 # (R, C, P)
@@ -139,7 +138,9 @@ def test_layernorm_gradients_match_finite_differences(one_thread):
         return float(np.sum(G * ln_forward(x, gamma, beta)[0]))
 
     assert_gradients_pass(
-        check_gradients(loss, {"x": x, "gamma": gamma, "beta": beta}, {"x": dx, "gamma": dgamma, "beta": dbeta})
+        check_gradients(
+            loss, {"x": x, "gamma": gamma, "beta": beta}, {"x": dx, "gamma": dgamma, "beta": dbeta}
+        )
     )
     # a shift of a whole row changes nothing: each row of dx sums to 0
     np.testing.assert_allclose(dx.sum(axis=1), 0.0, atol=1e-12)
@@ -201,5 +202,7 @@ def test_same_bits_on_every_thread_count(dtype, thread_counts):
         numba.set_num_threads(threads)
         out, mean, rstd = ln_forward(x, gamma, beta)
         grads = ln_backward(dout, x, mean, rstd, gamma, P)
-        results.append([a.tobytes() for a in (out, mean, rstd, *grads, gelu(flat), gelu_grad(dflat, flat))])
+        results.append(
+            [a.tobytes() for a in (out, mean, rstd, *grads, gelu(flat), gelu_grad(dflat, flat))]
+        )
     assert all(r == results[0] for r in results[1:])

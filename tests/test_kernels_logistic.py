@@ -39,7 +39,17 @@ def reference(x, w, b, y):
     dL_dz = a - y
     dw = x.T @ dL_dz / N
     db = np.array([dL_dz.sum() / N])
-    return dict(z=z, a=a, one_minus_a=one_minus_a, loss=loss, dL_da=dL_da, da_dz=da_dz, dL_dz=dL_dz, dw=dw, db=db)
+    return dict(
+        z=z,
+        a=a,
+        one_minus_a=one_minus_a,
+        loss=loss,
+        dL_da=dL_da,
+        da_dz=da_dz,
+        dL_dz=dL_dz,
+        dw=dw,
+        db=db,
+    )
 
 
 def run_kernels(x, w, b, y):
@@ -51,8 +61,17 @@ def run_kernels(x, w, b, y):
     out["db"] = np.zeros(1, dt)
     logistic_forward(out["z"], out["a"], out["one_minus_a"], x, w, b)
     logistic_loss(out["loss"], out["z"], y)
-    logistic_backward(out["dw"], out["db"], out["dL_da"], out["da_dz"], out["dL_dz"], x, out["a"],
-                      out["one_minus_a"], y)
+    logistic_backward(
+        out["dw"],
+        out["db"],
+        out["dL_da"],
+        out["da_dz"],
+        out["dL_dz"],
+        x,
+        out["a"],
+        out["one_minus_a"],
+        y,
+    )
     return out
 
 
@@ -122,6 +141,7 @@ def test_backward_accumulates_into_the_callers_buffers():
 
 # -- extreme z ---------------------------------------------------------------------------
 
+
 def saturating_batch(dtype):
     """Rows giving z = 300, -300, 800, -800, each once with y = 1 and once with y = 0."""
     z_values = [300.0, -300.0, 800.0, -800.0]
@@ -185,14 +205,18 @@ def test_consistency_of_chain_factors_at_moderate_z():
 
 # -- dtypes ----------------------------------------------------------------------------------
 
+
 def test_float32_inputs_compile_a_float32_specialisation():
     x, w, b, y = random_batch(np.float32, N=6, D=3)
     out = run_kernels(x, w, b, y)
     for name, arr in out.items():
         assert arr.dtype == np.float32, name
     for kernel in (logistic_forward, logistic_loss, logistic_backward):
-        f32 = [sig for sig in kernel.nopython_signatures
-               if all(isinstance(t, numba.types.Array) and t.dtype == numba.float32 for t in sig.args)]
+        f32 = [
+            sig
+            for sig in kernel.nopython_signatures
+            if all(isinstance(t, numba.types.Array) and t.dtype == numba.float32 for t in sig.args)
+        ]
         assert f32, (kernel.__name__, kernel.nopython_signatures)
     ref64 = run_kernels(*(v.astype(np.float64) for v in (x, w, b, y)))
     for name in out:
@@ -220,8 +244,14 @@ def _float64_instructions(dispatcher):
     compute in double precision."""
     (sig,) = dispatcher.signatures
     ir = dispatcher.inspect_llvm(sig)
-    return [ln.strip() for ln in ir.splitlines()
-            if re.search(r"\bfpext\b|\bsitofp\b.*\bto double\b|= (fadd|fsub|fmul|fdiv|fcmp|call)\b[^;]*\bdouble\b", ln)]
+    return [
+        ln.strip()
+        for ln in ir.splitlines()
+        if re.search(
+            r"\bfpext\b|\bsitofp\b.*\bto double\b|= (fadd|fsub|fmul|fdiv|fcmp|call)\b[^;]*\bdouble\b",
+            ln,
+        )
+    ]
 
 
 def test_float32_kernels_do_not_compute_in_float64():
@@ -231,10 +261,21 @@ def test_float32_kernels_do_not_compute_in_float64():
     z, a, oma, loss = (np.empty(N, np.float32) for _ in range(4))
     fresh["logistic_forward"](z, a, oma, x, w, b)
     fresh["logistic_loss"](loss, z, y)
-    fresh["logistic_backward"](np.zeros(D, np.float32), np.zeros(1, np.float32), np.empty(N, np.float32),
-                               np.empty(N, np.float32), np.empty(N, np.float32), x, a, oma, y)
+    fresh["logistic_backward"](
+        np.zeros(D, np.float32),
+        np.zeros(1, np.float32),
+        np.empty(N, np.float32),
+        np.empty(N, np.float32),
+        np.empty(N, np.float32),
+        x,
+        a,
+        oma,
+        y,
+    )
     for name in ("logistic_forward", "logistic_loss", "logistic_backward"):
-        assert _float64_instructions(fresh[name]) == [], f"{name}: float32 specialisation uses float64"
+        assert _float64_instructions(fresh[name]) == [], (
+            f"{name}: float32 specialisation uses float64"
+        )
 
 
 def test_float64_leak_detector_detects_a_leak():
@@ -251,6 +292,7 @@ def test_float64_leak_detector_detects_a_leak():
 
 
 # -- finite differences on real data --------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def breast_cancer():

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import assert_all_same_bits, assert_same_bits, f64, nans, rand, run_with_threads
+from helpers import tolerance as tol
 
 from nbengine.gradcheck import check_gradients, compare, numerical_gradient
 from nbengine.kernels.conv2d import sum_parts
@@ -20,16 +22,16 @@ from nbengine.kernels.embedding import embedding_backward, embedding_forward
 from nbengine.kernels.lstm import lstm_backward, lstm_forward
 from nbengine.kernels.norm import sum_of_squares
 from nbengine.kernels.rnn import rnn_backward, rnn_forward
-from nbengine.kernels.softmax_cross_entropy import (counted, softmax_cross_entropy_backward,
-                                                     softmax_cross_entropy_forward)
+from nbengine.kernels.softmax_cross_entropy import (
+    counted,
+    softmax_cross_entropy_backward,
+    softmax_cross_entropy_forward,
+)
 from nbengine.layers.losses import SoftmaxCrossEntropy
 from nbengine.layers.time_affine import TimeAffine
 from nbengine.optim import NORM_PARTS, clip_global_norm, global_norm
 from nbengine.testing import assert_close, assert_gradients_pass
-
 from tests.reference import rnn_numpy as ref
-
-from helpers import assert_all_same_bits, assert_same_bits, f64, nans, rand, run_with_threads, tolerance as tol
 
 DTYPES = [pytest.param(np.float64, id="float64"), pytest.param(np.float32, id="float32")]
 GATES = ["f", "g", "i", "o"]  # the order of the LSTM's 4H columns
@@ -48,19 +50,23 @@ def embed_grad(dout, ids, V):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("N, T, V, D", [
-    pytest.param(1, 1, 3, 2, id="N1-T1"),
-    pytest.param(3, 5, 7, 4, id="N3-T5"),
-    pytest.param(4, 9, 5, 6, id="N4-T9-every-id-repeated"),
-    pytest.param(2, 3, 50, 3, id="N2-T3-most-ids-unused"),
-])
+@pytest.mark.parametrize(
+    "N, T, V, D",
+    [
+        pytest.param(1, 1, 3, 2, id="N1-T1"),
+        pytest.param(3, 5, 7, 4, id="N3-T5"),
+        pytest.param(4, 9, 5, 6, id="N4-T9-every-id-repeated"),
+        pytest.param(2, 3, 50, 3, id="N2-T3-most-ids-unused"),
+    ],
+)
 def test_embedding_matches_reference(N, T, V, D, dtype):
     rng = np.random.default_rng(N * 100 + T * 10 + V)
     W = rand(rng, (V, D), dtype)
     ids = rng.integers(0, V, (N, T)).astype(np.int64)
     out = embed(W, ids)
     assert out.dtype == dtype
-    assert_close("embedding out", out, ref.embedding_ref(ids, f64(W)), atol=0, rtol=0)  # a copy is exact
+    # a copy is exact
+    assert_close("embedding out", out, ref.embedding_ref(ids, f64(W)), atol=0, rtol=0)
     dout = rand(rng, (N, T, D), dtype)
     dW = embed_grad(dout, ids, V)
     expected = ref.embedding_ref_backward(f64(dout), ids, V)
@@ -76,14 +82,16 @@ def test_embedding_worked_example_repeated_ids_add_up():
     out = embed(W, ids)
     assert_close("out", out, W[ids], atol=0, rtol=0)
     dout = np.zeros((2, 3, 3))
-    dout[0, 0] = [1, 2, 3]          # id 2
-    dout[0, 2] = [10, 20, 30]       # id 2 again
-    dout[1, 0] = [100, 200, 300]    # id 2 a third time
-    dout[0, 1] = [-1, -1, -1]       # id 0
-    dout[1, 2] = [0.5, 0.5, 0.5]    # id 0 again
-    dout[1, 1] = [7, 8, 9]          # id 3
+    dout[0, 0] = [1, 2, 3]  # id 2
+    dout[0, 2] = [10, 20, 30]  # id 2 again
+    dout[1, 0] = [100, 200, 300]  # id 2 a third time
+    dout[0, 1] = [-1, -1, -1]  # id 0
+    dout[1, 2] = [0.5, 0.5, 0.5]  # id 0 again
+    dout[1, 1] = [7, 8, 9]  # id 3
     dW = embed_grad(dout, ids, 4)
-    assert_close("dW", dW, [[-0.5, -0.5, -0.5], [0, 0, 0], [111, 222, 333], [7, 8, 9]], atol=0, rtol=0)
+    assert_close(
+        "dW", dW, [[-0.5, -0.5, -0.5], [0, 0, 0], [111, 222, 333], [7, 8, 9]], atol=0, rtol=0
+    )
     # a second call overwrites, it does not add
     embedding_backward(dW, dout, ids)
     assert_close("dW, second call", dW[2], [111, 222, 333], atol=0, rtol=0)
@@ -95,7 +103,9 @@ def test_embedding_gradient_matches_finite_differences():
     ids = np.array([[1, 4, 1, 1], [0, 4, 2, 1]], np.int64)  # 3 and 5 unused
     G = rand(rng, (2, 4, 3), np.float64)
     dW = embed_grad(G, ids, 6)
-    assert_gradients_pass(check_gradients(lambda: float(np.sum(G * embed(W, ids))), {"W": W}, {"W": dW}))
+    assert_gradients_pass(
+        check_gradients(lambda: float(np.sum(G * embed(W, ids))), {"W": W}, {"W": dW})
+    )
 
 
 # == RNN ================================================================================================
@@ -113,11 +123,30 @@ def rnn_grads(dhs, hs, h0, xs, Wx, Wh, parts):
     N, T, D = xs.shape
     H = Wh.shape[0]
     dt = xs.dtype
-    g = {"dxs": nans((N, T, D), dt), "dWx_parts": nans((parts, D, H), dt), "dWh_parts": nans((parts, H, H), dt),
-         "db_parts": nans((parts, H), dt), "dh0": nans((N, H), dt), "dh_total": nans((N, T, H), dt),
-         "dzs": nans((N, T, H), dt)}
-    rnn_backward(g["dxs"], g["dWx_parts"], g["dWh_parts"], g["db_parts"], g["dh0"], g["dh_total"], g["dzs"],
-                 dhs, hs, h0, xs, Wx, Wh)
+    g = {
+        "dxs": nans((N, T, D), dt),
+        "dWx_parts": nans((parts, D, H), dt),
+        "dWh_parts": nans((parts, H, H), dt),
+        "db_parts": nans((parts, H), dt),
+        "dh0": nans((N, H), dt),
+        "dh_total": nans((N, T, H), dt),
+        "dzs": nans((N, T, H), dt),
+    }
+    rnn_backward(
+        g["dxs"],
+        g["dWx_parts"],
+        g["dWh_parts"],
+        g["db_parts"],
+        g["dh0"],
+        g["dh_total"],
+        g["dzs"],
+        dhs,
+        hs,
+        h0,
+        xs,
+        Wx,
+        Wh,
+    )
     for name in ("Wx", "Wh", "b"):
         p = g[f"d{name}_parts"]
         total = nans(p.shape[1:], dt)
@@ -159,8 +188,16 @@ def test_rnn_matches_reference(N, T, D, H, parts, dtype):
 
     dhs = rand(rng, (N, T, H), dtype)
     g = rnn_grads(dhs, hs, h0, xs, Wx, Wh, parts)
-    r_dxs, r_dWx, r_dWh, r_db, r_dh0 = ref.rnn_ref_backward(f64(dhs), f64(xs), f64(h0), f64(Wx), f64(Wh), f64(b))
-    for name, expected in (("dxs", r_dxs), ("dWx", r_dWx), ("dWh", r_dWh), ("db", r_db), ("dh0", r_dh0)):
+    r_dxs, r_dWx, r_dWh, r_db, r_dh0 = ref.rnn_ref_backward(
+        f64(dhs), f64(xs), f64(h0), f64(Wx), f64(Wh), f64(b)
+    )
+    for name, expected in (
+        ("dxs", r_dxs),
+        ("dWx", r_dWx),
+        ("dWh", r_dWh),
+        ("db", r_db),
+        ("dh0", r_dh0),
+    ):
         assert g[name].dtype == dtype
         assert_close(f"rnn {name}", g[name], expected, *tol(dtype, expected))
     for g_ in range(parts):  # each part holds its own samples' gradient, an empty part 0
@@ -168,8 +205,9 @@ def test_rnn_matches_reference(N, T, D, H, parts, dtype):
         if lo == hi:
             assert all(np.all(g[k][g_] == 0) for k in ("dWx_parts", "dWh_parts", "db_parts"))
             continue
-        _, p_dWx, p_dWh, p_db, _ = ref.rnn_ref_backward(f64(dhs[lo:hi]), f64(xs[lo:hi]), f64(h0[lo:hi]), f64(Wx),
-                                                        f64(Wh), f64(b))
+        _, p_dWx, p_dWh, p_db, _ = ref.rnn_ref_backward(
+            f64(dhs[lo:hi]), f64(xs[lo:hi]), f64(h0[lo:hi]), f64(Wx), f64(Wh), f64(b)
+        )
         assert_close(f"rnn dWx part {g_}", g["dWx_parts"][g_], p_dWx, *tol(dtype, p_dWx))
         assert_close(f"rnn dWh part {g_}", g["dWh_parts"][g_], p_dWh, *tol(dtype, p_dWh))
 
@@ -179,7 +217,7 @@ def full_dh_reference_rnn(t, dhs, xs, hs, Wx, Wh, b):
     the later steps (the reference run from h_t over steps t+1..T-1)."""
     if t == xs.shape[1] - 1:
         return dhs[:, t]
-    *_, dh = ref.rnn_ref_backward(dhs[:, t + 1:], xs[:, t + 1:], hs[:, t], Wx, Wh, b)
+    *_, dh = ref.rnn_ref_backward(dhs[:, t + 1 :], xs[:, t + 1 :], hs[:, t], Wx, Wh, b)
     return dhs[:, t] + dh
 
 
@@ -211,8 +249,8 @@ def test_rnn_worked_example_one_unit():
     assert_close("hs", hs.reshape(-1), [h1, h2], atol=1e-15, rtol=0)
     # L = h2: dz2 = 1 - h2²; dh1 = 0.5 dz2; dz1 = dh1 (1 - h1²); dh0 = 0.5 dz1
     g = rnn_grads(np.array([[[0.0], [1.0]]]), hs, h0, xs, Wx, Wh, 1)
-    dz2 = 1 - h2 ** 2
-    dz1 = 0.5 * dz2 * (1 - h1 ** 2)
+    dz2 = 1 - h2**2
+    dz1 = 0.5 * dz2 * (1 - h1**2)
     assert_close("dh_total", g["dh_total"].reshape(-1), [0.5 * dz2, 1.0], atol=1e-15, rtol=0)
     assert_close("dxs", g["dxs"].reshape(-1), [dz1, dz2], atol=1e-15, rtol=0)
     assert_close("dWx", g["dWx"], [[0.3 * dz1 - 0.4 * dz2]], atol=1e-15, rtol=0)
@@ -224,7 +262,9 @@ def test_rnn_worked_example_one_unit():
 # -- finite differences (float64) ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("last_step_only", [False, True], ids=["loss-at-every-step", "loss-at-last-step-only"])
+@pytest.mark.parametrize(
+    "last_step_only", [False, True], ids=["loss-at-every-step", "loss-at-last-step-only"]
+)
 def test_rnn_bptt_gradients_match_finite_differences(last_step_only, one_thread):
     """L = sum(G * hs) over six steps from a nonzero h0. With G nonzero only at the last
     step, every gradient of an earlier step's input got there through time alone."""
@@ -253,7 +293,11 @@ def test_rnn_bptt_gradients_match_finite_differences(last_step_only, one_thread)
 def lstm(xs, h0, c0, Wx, Wh, b):
     N, T, _ = xs.shape
     H = Wh.shape[0]
-    hs, cs, gates = nans((N, T, H), xs.dtype), nans((N, T, H), xs.dtype), nans((N, T, 4 * H), xs.dtype)
+    hs, cs, gates = (
+        nans((N, T, H), xs.dtype),
+        nans((N, T, H), xs.dtype),
+        nans((N, T, 4 * H), xs.dtype),
+    )
     lstm_forward(hs, cs, gates, h0, c0, xs, Wx, Wh, b)
     return hs, cs, gates
 
@@ -262,12 +306,37 @@ def lstm_grads(dhs, hs, cs, gates, h0, c0, xs, Wx, Wh, parts):
     N, T, D = xs.shape
     H = Wh.shape[0]
     dt = xs.dtype
-    g = {"dxs": nans((N, T, D), dt), "dWx_parts": nans((parts, D, 4 * H), dt),
-         "dWh_parts": nans((parts, H, 4 * H), dt), "db_parts": nans((parts, 4 * H), dt),
-         "dh0": nans((N, H), dt), "dc0": nans((N, H), dt), "dh_total": nans((N, T, H), dt),
-         "dc_total": nans((N, T, H), dt), "dgates": nans((N, T, 4 * H), dt)}
-    lstm_backward(g["dxs"], g["dWx_parts"], g["dWh_parts"], g["db_parts"], g["dh0"], g["dc0"], g["dh_total"],
-                  g["dc_total"], g["dgates"], dhs, hs, cs, gates, h0, c0, xs, Wx, Wh)
+    g = {
+        "dxs": nans((N, T, D), dt),
+        "dWx_parts": nans((parts, D, 4 * H), dt),
+        "dWh_parts": nans((parts, H, 4 * H), dt),
+        "db_parts": nans((parts, 4 * H), dt),
+        "dh0": nans((N, H), dt),
+        "dc0": nans((N, H), dt),
+        "dh_total": nans((N, T, H), dt),
+        "dc_total": nans((N, T, H), dt),
+        "dgates": nans((N, T, 4 * H), dt),
+    }
+    lstm_backward(
+        g["dxs"],
+        g["dWx_parts"],
+        g["dWh_parts"],
+        g["db_parts"],
+        g["dh0"],
+        g["dc0"],
+        g["dh_total"],
+        g["dc_total"],
+        g["dgates"],
+        dhs,
+        hs,
+        cs,
+        gates,
+        h0,
+        c0,
+        xs,
+        Wx,
+        Wh,
+    )
     for name in ("Wx", "Wh", "b"):
         p = g[f"d{name}_parts"]
         total = nans(p.shape[1:], dt)
@@ -311,8 +380,12 @@ def test_lstm_matches_reference(N, T, D, H, parts, dtype):
 
     dhs = rand(rng, (N, T, H), dtype)
     g = lstm_grads(dhs, hs, cs, gates, h0, c0, xs, Wx, Wh, parts)
-    expected = dict(zip(("dxs", "dWx", "dWh", "db", "dh0", "dc0"),
-                        ref.lstm_ref_backward(*(f64(a) for a in (dhs, xs, h0, c0, Wx, Wh, b)))))
+    expected = dict(
+        zip(
+            ("dxs", "dWx", "dWh", "db", "dh0", "dc0"),
+            ref.lstm_ref_backward(*(f64(a) for a in (dhs, xs, h0, c0, Wx, Wh, b))),
+        )
+    )
     for name, e in expected.items():
         assert g[name].dtype == dtype
         assert_close(f"lstm {name}", g[name], e, *tol(dtype, e))
@@ -322,7 +395,8 @@ def test_lstm_matches_reference(N, T, D, H, parts, dtype):
             assert all(np.all(g[k][g_] == 0) for k in ("dWx_parts", "dWh_parts", "db_parts"))
             continue
         _, p_dWx, p_dWh, p_db, _, _ = ref.lstm_ref_backward(
-            *(f64(a[lo:hi]) for a in (dhs, xs, h0, c0)), f64(Wx), f64(Wh), f64(b))
+            *(f64(a[lo:hi]) for a in (dhs, xs, h0, c0)), f64(Wx), f64(Wh), f64(b)
+        )
         assert_close(f"lstm dWx part {g_}", g["dWx_parts"][g_], p_dWx, *tol(dtype, p_dWx))
         assert_close(f"lstm db part {g_}", g["db_parts"][g_], p_db, *tol(dtype, p_db))
 
@@ -342,7 +416,9 @@ def test_lstm_dh_total_is_the_full_gradient_at_every_step(dtype):
         if t == T - 1:
             expected = d[:, t]
         else:
-            _, _, _, _, dh, _ = ref.lstm_ref_backward(d[:, t + 1:], x[:, t + 1:], h[:, t], c[:, t], wx, wh, bb)
+            _, _, _, _, dh, _ = ref.lstm_ref_backward(
+                d[:, t + 1 :], x[:, t + 1 :], h[:, t], c[:, t], wx, wh, bb
+            )
             expected = d[:, t] + dh
         assert_close(f"lstm dh_total[:, {t}]", g["dh_total"][:, t], expected, *tol(dtype, expected))
 
@@ -428,8 +504,13 @@ def test_lstm_gate_order_f_g_i_o_one_gate_at_a_time(gate, weights):
     xs, h0, c0 = np.full((1, 1, 1), X), np.full((1, 1), H0), np.full((1, 1), C0)
     hs, cs, gates = lstm(xs, h0, c0, Wx, Wh, b)
     f, g, i, o, c, h = expected_one_gate(gate, pre)
-    assert_close(f"gates with only {gate}'s {weights} column set", gates.reshape(-1), [f, g, i, o],
-                 atol=1e-15, rtol=0)
+    assert_close(
+        f"gates with only {gate}'s {weights} column set",
+        gates.reshape(-1),
+        [f, g, i, o],
+        atol=1e-15,
+        rtol=0,
+    )
     assert_close("c", cs.reshape(-1), [c], atol=1e-15, rtol=0)
     assert_close("h", hs.reshape(-1), [h], atol=1e-15, rtol=0)
     # the four cases really differ: a kernel that read the slices in another order fails
@@ -445,7 +526,12 @@ def test_lstm_gate_order_f_g_i_o_one_gate_at_a_time(gate, weights):
     assert_close("dc0", grads["dc0"], r_dc0, atol=1e-15, rtol=1e-12)
     # by hand: dL/dh = 1; ds = o (1 - tanh(c)^2); dA = [ds c0 f(1-f), ds i (1-g^2), ds g i(1-i), tanh(c) o(1-o)]
     ds = o * (1 - np.tanh(c) ** 2)
-    by_hand = [ds * C0 * f * (1 - f), ds * i * (1 - g * g), ds * g * i * (1 - i), np.tanh(c) * o * (1 - o)]
+    by_hand = [
+        ds * C0 * f * (1 - f),
+        ds * i * (1 - g * g),
+        ds * g * i * (1 - i),
+        np.tanh(c) * o * (1 - o),
+    ]
     assert_close("db by hand", grads["db"], by_hand, atol=1e-15, rtol=1e-12)
     assert_close("dc0 by hand", grads["dc0"].reshape(-1), [ds * f], atol=1e-15, rtol=1e-12)
 
@@ -503,7 +589,9 @@ def lstm_loss_problem(seed, last_step_only=False):
     return xs, h0, c0, Wx, Wh, b, Gh
 
 
-@pytest.mark.parametrize("last_step_only", [False, True], ids=["loss-at-every-step", "loss-at-last-step-only"])
+@pytest.mark.parametrize(
+    "last_step_only", [False, True], ids=["loss-at-every-step", "loss-at-last-step-only"]
+)
 def test_lstm_bptt_gradients_match_finite_differences(last_step_only, one_thread):
     """L = sum(G * hs) over six steps from nonzero h0 and c0: every input the backward
     pass differentiates, dc0 and dh0 included."""
@@ -517,7 +605,14 @@ def test_lstm_bptt_gradients_match_finite_differences(last_step_only, one_thread
         return float(np.sum(G * lstm(xs, h0, c0, Wx, Wh, b)[0]))
 
     params = {"xs": xs, "h0": h0, "c0": c0, "Wx": Wx, "Wh": Wh, "b": b}
-    analytic = {"xs": g["dxs"], "h0": g["dh0"], "c0": g["dc0"], "Wx": g["dWx"], "Wh": g["dWh"], "b": g["db"]}
+    analytic = {
+        "xs": g["dxs"],
+        "h0": g["dh0"],
+        "c0": g["dc0"],
+        "Wx": g["dWx"],
+        "Wh": g["dWh"],
+        "b": g["db"],
+    }
     assert_gradients_pass(check_gradients(loss, params, analytic))
 
 
@@ -537,11 +632,17 @@ def test_lstm_each_gate_block_matches_finite_differences(gate, one_thread):
 
     results = []
     for name, p, dp in (("Wx", Wx, g["dWx"]), ("Wh", Wh, g["dWh"]), ("b", b, g["db"])):
-        entries = np.arange(p.size).reshape(p.shape)[..., k * H:(k + 1) * H].reshape(-1)  # the gate's columns
+        # the gate's columns
+        entries = np.arange(p.size).reshape(p.shape)[..., k * H : (k + 1) * H].reshape(-1)
         analytic = dp.reshape(-1)[entries]
         assert np.any(analytic != 0)
-        results.append(compare(f"{gate} gate {name}[:, {k * H}:{(k + 1) * H}]", analytic,
-                               numerical_gradient(loss, p, entries=entries)))
+        results.append(
+            compare(
+                f"{gate} gate {name}[:, {k * H}:{(k + 1) * H}]",
+                analytic,
+                numerical_gradient(loss, p, entries=entries),
+            )
+        )
     assert_gradients_pass(results)
 
 
@@ -571,7 +672,8 @@ def test_softmax_cross_entropy_with_ignore_label_matches_reference(ignored, dtyp
     assert counted(y) == N * T - ignored
     assert np.all(loss[~mask] == 0), "an ignored row has loss 0"
     assert np.all(dz[~mask] == 0), "an ignored row sends no gradient"
-    mean = float(np.sum(loss, dtype=np.float64)) / (N * T - ignored)  # the mean over counted rows only
+    # the mean over counted rows only
+    mean = float(np.sum(loss, dtype=np.float64)) / (N * T - ignored)
     assert mean == pytest.approx(r_loss, rel=1e-12 if dtype == np.float64 else 1e-5)
     assert_close("probs", probs, ref.softmax(f64(z)), *tol(dtype))
     assert_close("dz", dz, r_dscores.reshape(N * T, V), *tol(dtype))
@@ -631,10 +733,15 @@ def test_softmax_cross_entropy_gradient_matches_finite_differences():
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("E, P", [
-    pytest.param(1, 1, id="E1-P1"), pytest.param(5, 8, id="E5-P8-empty-parts"),
-    pytest.param(1000, 8, id="E1000-P8"), pytest.param(1001, 3, id="E1001-P3-uneven"),
-])
+@pytest.mark.parametrize(
+    "E, P",
+    [
+        pytest.param(1, 1, id="E1-P1"),
+        pytest.param(5, 8, id="E5-P8-empty-parts"),
+        pytest.param(1000, 8, id="E1000-P8"),
+        pytest.param(1001, 3, id="E1001-P3-uneven"),
+    ],
+)
 def test_sum_of_squares_matches_numpy_in_float64(E, P, dtype):
     x = rand(np.random.default_rng(E + P), (E,), dtype, -3, 3)
     expected = float(np.sum(np.square(f64(x))))  # float32 values squared and summed in float64
@@ -644,8 +751,11 @@ def test_sum_of_squares_matches_numpy_in_float64(E, P, dtype):
 
 
 def grads_dict(rng, dtype, scale):
-    return {"a": rand(rng, (3, 4), dtype) * dtype(scale), "b": rand(rng, (7,), dtype) * dtype(scale),
-            "c": rand(rng, (2, 3, 5), dtype) * dtype(scale)}
+    return {
+        "a": rand(rng, (3, 4), dtype) * dtype(scale),
+        "b": rand(rng, (7,), dtype) * dtype(scale),
+        "c": rand(rng, (2, 3, 5), dtype) * dtype(scale),
+    }
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -707,10 +817,14 @@ def time_affine(D, M, dtype, seed=0, blas=True):
 
 @pytest.mark.parametrize("blas", [True, False], ids=["blas", "loops"])
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("N, T, D, M", [
-    pytest.param(1, 1, 3, 4, id="N1-T1"), pytest.param(3, 5, 4, 7, id="N3-T5"),
-    pytest.param(2, 9, 6, 33, id="N2-T9-M33"),
-])
+@pytest.mark.parametrize(
+    "N, T, D, M",
+    [
+        pytest.param(1, 1, 3, 4, id="N1-T1"),
+        pytest.param(3, 5, 4, 7, id="N3-T5"),
+        pytest.param(2, 9, 6, 33, id="N2-T9-M33"),
+    ],
+)
 def test_time_affine_matches_reference(N, T, D, M, dtype, blas):
     # BLAS by default; the explicit dense loops are the same products and must agree
     rng = np.random.default_rng(N + T + M)
@@ -739,15 +853,32 @@ def test_time_affine_gradients_match_finite_differences():
     G = rand(rng, (2, 3, 5), np.float64)
     layer.forward(hs, training=True)
     analytic = {"hs": layer.backward(G).copy(), **{k: g.copy() for k, g in layer.grads.items()}}
-    assert_gradients_pass(check_gradients(lambda: float(np.sum(G * layer.forward(hs, training=True))),
-                                          {"hs": hs, **layer.params}, analytic))
+    assert_gradients_pass(
+        check_gradients(
+            lambda: float(np.sum(G * layer.forward(hs, training=True))),
+            {"hs": hs, **layer.params},
+            analytic,
+        )
+    )
 
 
 # == the same bits whatever the number of threads =======================================================
 
 
 RNN_OUTPUTS = ["hs", "dxs", "dWx", "dWh", "db", "dh0", "dh_total", "dWx_parts"]
-LSTM_OUTPUTS = ["hs", "cs", "gates", "dxs", "dWx", "dWh", "db", "dh0", "dc0", "dh_total", "dWx_parts"]
+LSTM_OUTPUTS = [
+    "hs",
+    "cs",
+    "gates",
+    "dxs",
+    "dWx",
+    "dWh",
+    "db",
+    "dh0",
+    "dc0",
+    "dh_total",
+    "dWx_parts",
+]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -790,7 +921,16 @@ def test_embedding_softmax_ce_and_norm_are_bit_identical_for_any_thread_count(th
 
     def run():
         probs, loss, dz = sce(z, y)
-        return [embed(W, ids), embed_grad(dout, ids, 40), probs, loss, dz, np.array(sum_of_squares(x, NORM_PARTS))]
+        return [
+            embed(W, ids),
+            embed_grad(dout, ids, 40),
+            probs,
+            loss,
+            dz,
+            np.array(sum_of_squares(x, NORM_PARTS)),
+        ]
 
-    assert_all_same_bits(run_with_threads(thread_counts, run), ["embed out", "embed dW", "probs", "loss", "dz",
-                                                                "sum of squares"])
+    assert_all_same_bits(
+        run_with_threads(thread_counts, run),
+        ["embed out", "embed dW", "probs", "loss", "dz", "sum of squares"],
+    )

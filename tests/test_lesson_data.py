@@ -32,9 +32,17 @@ def test_confusion_matrix_counts_each_true_and_predicted_pair():
 def test_a_sample_is_drawn_by_the_seed_and_keeps_the_order():
     im = images(30)
     a, b, c = im.sample(10, 0), im.sample(10, 0), im.sample(10, 1)
-    assert len(a) == 10 and np.array_equal(a.pixels, b.pixels) and not np.array_equal(a.pixels, c.pixels)
+    assert (
+        len(a) == 10
+        and np.array_equal(a.pixels, b.pixels)
+        and not np.array_equal(a.pixels, c.pixels)
+    )
     rows = a.pixels[:, 0, 0].tolist()  # which images were drawn
-    assert rows == sorted(rows) and len(set(rows)) == 10 and a.labels.tolist() == [r % 10 for r in rows]
+    assert (
+        rows == sorted(rows)
+        and len(set(rows)) == 10
+        and a.labels.tolist() == [r % 10 for r in rows]
+    )
     assert im.sample(None, 0) is im and im.sample(30, 0) is im and len(im.sample(29, 0)) == 29
 
 
@@ -55,7 +63,9 @@ def test_a_split_gives_its_train_its_test_or_all_of_them():
 
 def test_a_table_gives_the_rows_of_each_part():
     table = load_binary_table("breast_cancer")
-    assert np.array_equal(table.rows("train"), table.train_idx) and np.array_equal(table.rows("test"), table.test_idx)
+    assert np.array_equal(table.rows("train"), table.train_idx) and np.array_equal(
+        table.rows("test"), table.test_idx
+    )
     assert table.rows("all").tolist() == list(range(569))
 
 
@@ -71,7 +81,9 @@ def test_a_model_for_a_table_standardises_with_the_training_rows():
 def test_a_logreg_checkpoint_is_used_on_its_own_split_unless_told(tmp_path):
     table = load_binary_table("breast_cancer", 0.3, 5)
     path = tmp_path / "lr.npz"
-    for_table(table, extra_config={"data": "breast_cancer", "test_fraction": 0.3, "split_seed": 5}).save(path)
+    for_table(
+        table, extra_config={"data": "breast_cancer", "test_fraction": 0.3, "split_seed": 5}
+    ).save(path)
     again = checkpoint_table(LogisticRegression.load(path))
     assert np.array_equal(again.test_idx, table.test_idx)
     narrow = tmp_path / "narrow.csv"

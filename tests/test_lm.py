@@ -12,8 +12,29 @@ from nbengine.errors import CheckpointError, DataError
 from nbengine.lm_train import evaluate, fit_corpus
 from nbengine.train import Epoch, Result
 
-RECURRENT = ("batch_size", "time_size", "embed_size", "hidden_size", "vocab_size", "optimizer", "lr", "clip", "epochs")
-TRANSFORMER = ("epochs", "batch_size", "time_size", "size", "heads", "blocks", "hidden", "vocab_size", "lr", "clip")
+RECURRENT = (
+    "batch_size",
+    "time_size",
+    "embed_size",
+    "hidden_size",
+    "vocab_size",
+    "optimizer",
+    "lr",
+    "clip",
+    "epochs",
+)
+TRANSFORMER = (
+    "epochs",
+    "batch_size",
+    "time_size",
+    "size",
+    "heads",
+    "blocks",
+    "hidden",
+    "vocab_size",
+    "lr",
+    "clip",
+)
 
 
 def nothing(keys, **given):
@@ -27,6 +48,7 @@ def toy():
 
 # -- settings -------------------------------------------------------------------------------------
 
+
 def test_recurrent_defaults_toy_and_book():
     s = lm.settings("lstmlm", "toy", "word", nothing(RECURRENT))
     assert {k: s[k] for k in lm.TOY} == lm.TOY and s["level"] == "word"
@@ -34,28 +56,55 @@ def test_recurrent_defaults_toy_and_book():
     assert {k: book[k] for k in lm.BOOK} == lm.BOOK
     # the book's η = 20 wrecks the plain RNN: 5 unless the book's settings are asked for
     assert lm.settings("rnnlm", "shakespeare", "word", nothing(RECURRENT))["lr"] == lm.RNN_LR
-    assert lm.settings("rnnlm", "shakespeare", "word", nothing(RECURRENT), ptb_settings=True)["lr"] == 20.0
-    assert lm.settings("rnnlm", "toy", "word", nothing(RECURRENT), ptb_settings=True)["batch_size"] == 20
+    assert (
+        lm.settings("rnnlm", "shakespeare", "word", nothing(RECURRENT), ptb_settings=True)["lr"]
+        == 20.0
+    )
+    assert (
+        lm.settings("rnnlm", "toy", "word", nothing(RECURRENT), ptb_settings=True)["batch_size"]
+        == 20
+    )
 
 
 def test_recurrent_given_settings_win_and_the_rate_follows_the_optimizer():
     s = lm.settings("lstmlm", "toy", "word", nothing(RECURRENT, batch_size=3, clip=0.5))
     assert (s["batch_size"], s["clip"], s["hidden_size"]) == (3, 0.5, lm.TOY["hidden_size"])
-    assert lm.settings("lstmlm", "toy", "word", nothing(RECURRENT, optimizer="momentum"))["lr"] == lm.TOY_LR["momentum"]
-    assert lm.settings("lstmlm", "ptb", "word", nothing(RECURRENT, optimizer="adam"))["lr"] == lm.BOOK_LR["adam"]
+    assert (
+        lm.settings("lstmlm", "toy", "word", nothing(RECURRENT, optimizer="momentum"))["lr"]
+        == lm.TOY_LR["momentum"]
+    )
+    assert (
+        lm.settings("lstmlm", "ptb", "word", nothing(RECURRENT, optimizer="adam"))["lr"]
+        == lm.BOOK_LR["adam"]
+    )
     rnn = lm.settings("rnnlm", "ptb", "word", nothing(RECURRENT, optimizer="momentum"))["lr"]
     assert rnn == pytest.approx(lm.BOOK_LR["momentum"] * lm.RNN_LR / lm.BOOK["lr"])
-    assert lm.settings("lstmlm", "toy", "word", nothing(RECURRENT, optimizer="sgd", lr=0.3))["lr"] == 0.3
+    assert (
+        lm.settings("lstmlm", "toy", "word", nothing(RECURRENT, optimizer="sgd", lr=0.3))["lr"]
+        == 0.3
+    )
     # characters: every one is kept unless a limit is given
     assert lm.settings("lstmlm", "ptb", "char", nothing(RECURRENT))["vocab_size"] is None
-    assert lm.settings("lstmlm", "ptb", "char", nothing(RECURRENT, vocab_size=50))["vocab_size"] == 50
+    assert (
+        lm.settings("lstmlm", "ptb", "char", nothing(RECURRENT, vocab_size=50))["vocab_size"] == 50
+    )
 
 
 def test_transformer_settings():
     toy = lm.settings("transformer", "toy", None, nothing(TRANSFORMER))
-    assert (toy["level"], toy["vocab_size"], toy["optimizer"], toy["size"]) == ("word", 10_000, "adam", 16)
+    assert (toy["level"], toy["vocab_size"], toy["optimizer"], toy["size"]) == (
+        "word",
+        10_000,
+        "adam",
+        16,
+    )
     text = lm.settings("transformer", "shakespeare", None, nothing(TRANSFORMER, hidden=7))
-    assert (text["level"], text["vocab_size"], text["time_size"], text["hidden"]) == ("char", None, 64, 7)
+    assert (text["level"], text["vocab_size"], text["time_size"], text["hidden"]) == (
+        "char",
+        None,
+        64,
+        7,
+    )
     with pytest.raises(lm.SettingError, match="does not split into 3 equal heads") as e:
         lm.settings("transformer", "toy", None, nothing(TRANSFORMER, heads=3))
     assert e.value.setting == "heads"
@@ -63,19 +112,27 @@ def test_transformer_settings():
 
 # -- building and checkpoints ---------------------------------------------------------------------
 
+
 def test_build_fills_the_toy_length_and_the_checkpoint_config(toy):
     s = lm.settings("rnnlm", "toy", "word", nothing(RECURRENT))
     model, opt = lm.build("rnnlm", s, toy, "toy", seed=1)
     assert s["time_size"] == len(toy.train) - 1 and model.vocab_size == len(toy.vocab)
     cfg = model.extra_config
     assert (cfg["start"], cfg["time_size"], cfg["optimizer"], cfg["train_tokens"]) == (
-        "you", s["time_size"], "adam", len(toy.train))
+        "you",
+        s["time_size"],
+        "adam",
+        len(toy.train),
+    )
     assert type(opt).__name__ == "Adam" and model.sizes == {"embed_size": 16, "hidden_size": 32}
     t = lm.settings("transformer", "toy", None, nothing(TRANSFORMER))
     transformer, _ = lm.build("transformer", t, toy, "toy", seed=1)
     assert transformer.context == len(toy.train) - 1
     assert transformer.extra_config["start"] == toy.vocab.tokens[int(toy.train[0])]
-    assert transformer.description == f"1 block of 2 heads, size 16, feed-forward 64, context {transformer.context}"
+    assert (
+        transformer.description
+        == f"1 block of 2 heads, size 16, feed-forward 64, context {transformer.context}"
+    )
 
 
 def test_load_round_trip_and_refusals(toy, tmp_path):
@@ -83,7 +140,9 @@ def test_load_round_trip_and_refusals(toy, tmp_path):
     model, _ = lm.build("lstmlm", s, toy, "toy", seed=0)
     model.save(tmp_path / "m.npz")
     loaded, vocab = lm.load("lstmlm", str(tmp_path / "m.npz"))
-    assert vocab == toy.vocab and all(np.array_equal(loaded.params[k], model.params[k]) for k in model.params)
+    assert vocab == toy.vocab and all(
+        np.array_equal(loaded.params[k], model.params[k]) for k in model.params
+    )
     model.extra_config.pop("vocab")
     model.save(tmp_path / "bare.npz")
     with pytest.raises(CheckpointError, match="holds no vocabulary"):
@@ -106,6 +165,7 @@ def test_reencode(toy):
 
 
 # -- measuring and sampling -----------------------------------------------------------------------
+
 
 def test_measure_reads_the_split_as_training_did(toy):
     s = lm.settings("lstmlm", "toy", "word", nothing(RECURRENT))
@@ -136,8 +196,11 @@ def test_read_start_generate_length_and_sample(toy):
     s = lm.settings("rnnlm", "toy", "word", nothing(RECURRENT))
     model, _ = lm.build("rnnlm", s, toy, "toy", seed=0)
     drawn = list(lm.sample(model, toy.vocab, ["you"], 30, seed=4))
-    assert drawn == list(lm.sample(model, toy.vocab, ["you"], 30, seed=4)) != list(
-        lm.sample(model, toy.vocab, ["you"], 30, seed=5))
+    assert (
+        drawn
+        == list(lm.sample(model, toy.vocab, ["you"], 30, seed=4))
+        != list(lm.sample(model, toy.vocab, ["you"], 30, seed=5))
+    )
     assert len(drawn) == 30 and all(0 <= i < len(toy.vocab) for i in drawn)
 
 
@@ -152,16 +215,21 @@ def test_sample_never_draws_unk():
 
 # -- training on a corpus -------------------------------------------------------------------------
 
+
 def test_fit_corpus_measures_validation_and_test(toy):
     s = lm.settings("lstmlm", "toy", "word", nothing(RECURRENT, epochs=3))
     model, opt = lm.build("lstmlm", s, toy, "toy", seed=0)
-    start, per_epoch, sample = fit_corpus(model, opt, toy, 1, s["time_size"], epochs=3, clip=s["clip"])
+    start, per_epoch, sample = fit_corpus(
+        model, opt, toy, 1, s["time_size"], epochs=3, clip=s["clip"]
+    )
     assert per_epoch == len(toy.train) // s["time_size"] and sample[0].shape == (1, s["time_size"])
     events = list(start())
     epochs = [e for e in events if isinstance(e, Epoch)]
     result = events[-1]
     assert [e.epoch for e in epochs] == [1, 2, 3] and isinstance(result, Result)
-    assert epochs[-1].metrics["valid_perplexity"] == pytest.approx(np.exp(epochs[-1].metrics["valid_loss"]))
+    assert epochs[-1].metrics["valid_perplexity"] == pytest.approx(
+        np.exp(epochs[-1].metrics["valid_loss"])
+    )
     test = evaluate(model, toy.test, 1, s["time_size"])
     assert (result.metrics["test_loss"], result.metrics["n_test"]) == (test.loss, test.tokens)
     with pytest.raises(DataError):
@@ -170,8 +238,11 @@ def test_fit_corpus_measures_validation_and_test(toy):
 
 # -- traces ---------------------------------------------------------------------------------------
 
+
 def test_trace_model_and_tokens(toy, tmp_path):
-    model, vocab, about, level = lm.trace_model("lstm", None, "toy", "word", hidden=3, embed=2, seed=1)
+    model, vocab, about, level = lm.trace_model(
+        "lstm", None, "toy", "word", hidden=3, embed=2, seed=1
+    )
     assert (model.name, model.dtype, model.hidden_size, level) == ("lstmlm", np.float64, 3, "word")
     assert about == "untrained weights (random, seed 1)" and vocab == toy.vocab
     s = lm.settings("rnnlm", "toy", "word", nothing(RECURRENT))

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import assert_all_same_bits, f64, nans, run_with_threads
+from helpers import tolerance as tol
+from test_kernels_layernorm_gelu import ln_backward as ln_backward_fast
 
 from nbengine.gradcheck import check_gradients
 from nbengine.kernels.attention import (
@@ -20,22 +23,24 @@ from nbengine.kernels.attention import (
     attention_forward,
     attention_forward_naive,
 )
-from nbengine.kernels.gelu import gelu_backward, gelu_backward_naive, gelu_forward, gelu_forward_naive
+from nbengine.kernels.gelu import (
+    gelu_backward,
+    gelu_backward_naive,
+    gelu_forward,
+    gelu_forward_naive,
+)
 from nbengine.kernels.layernorm import (
     layernorm_backward_naive,
     layernorm_forward,
     layernorm_forward_naive,
 )
 from nbengine.testing import assert_close, assert_gradients_pass
-
 from tests.reference import attention_numpy as attn_ref
 from tests.reference import transformer_numpy as ref
 
-from helpers import assert_all_same_bits, f64, nans, run_with_threads, tolerance as tol
-from test_kernels_layernorm_gelu import ln_backward as ln_backward_fast
-
 DTYPES = [pytest.param(np.float64, id="float64"), pytest.param(np.float32, id="float32")]
-F32_ULPS = 8  # float32: naive and fast differ by up to about 3 units in the last place of the values' size
+# float32: naive and fast differ by up to about 3 units in the last place of the values' size
+F32_ULPS = 8
 
 
 def assert_agree(name, naive, fast, f32_ulps=F32_ULPS):
@@ -109,7 +114,9 @@ def test_attention_naive_matches_fast_and_reference(N, T, S, D, E, causal, dtype
     for name, a, r in zip(ATTN_NAMES, naive, (r_out, r_w, *r_grads)):
         assert_close(f"{name}: naive vs NumPy", a, r, *tol(dtype, r))
     w = naive[1]
-    np.testing.assert_allclose(w.sum(axis=-1), 1.0, rtol=0, atol=1e-12 if dtype == np.float64 else 1e-6)
+    np.testing.assert_allclose(
+        w.sum(axis=-1), 1.0, rtol=0, atol=1e-12 if dtype == np.float64 else 1e-6
+    )
     if causal:  # the masked weights are exactly +0, the others positive
         future = ~attn_ref.causal_mask(T, S)
         assert np.all(w[:, future] == 0.0) and not np.any(np.signbit(w[:, future]))
@@ -151,7 +158,9 @@ def test_attention_naive_gradients_match_finite_differences(causal, one_thread):
     def loss():
         return float(np.sum(G * attn_forward(attention_forward_naive, q, k, v, scale, causal)[0]))
 
-    assert_gradients_pass(check_gradients(loss, {"q": q, "k": k, "v": v}, {"q": dq, "k": dk, "v": dv}))
+    assert_gradients_pass(
+        check_gradients(loss, {"q": q, "k": k, "v": v}, {"q": dq, "k": dk, "v": dv})
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -266,7 +275,9 @@ def test_layernorm_naive_gradients_match_finite_differences(one_thread):
         return float(np.sum(G * ln_forward(layernorm_forward_naive, x, gamma, beta)[0]))
 
     assert_gradients_pass(
-        check_gradients(loss, {"x": x, "gamma": gamma, "beta": beta}, {"x": dx, "gamma": dgamma, "beta": dbeta})
+        check_gradients(
+            loss, {"x": x, "gamma": gamma, "beta": beta}, {"x": dx, "gamma": dgamma, "beta": dbeta}
+        )
     )
     np.testing.assert_allclose(dx.sum(axis=1), 0.0, atol=1e-12)
 
@@ -334,5 +345,7 @@ def test_layernorm_and_gelu_naive_same_bits_on_1_and_2_threads(dtype, thread_cou
     x, gamma, beta, dout = ln_problem(rng, 37, 24, dtype)
     flat = rng.uniform(-4.0, 4.0, 1001).astype(dtype)
     dflat = rng.uniform(-1.0, 1.0, 1001).astype(dtype)
-    results = run_with_threads(thread_counts, lambda: ln_naive(x, gamma, beta, dout) + gelu_naive(flat, dflat))
+    results = run_with_threads(
+        thread_counts, lambda: ln_naive(x, gamma, beta, dout) + gelu_naive(flat, dflat)
+    )
     assert_all_same_bits(results, LN_NAMES + ("gelu out", "gelu dx"))

@@ -10,15 +10,27 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import (
+    assert_all_same_bits,
+    assert_same_bits,
+    f64,
+    nans,
+    rand,
+    run_with_threads,
+    tolerance,
+)
 
 from nbengine.gradcheck import check_gradients
-from nbengine.kernels.conv2d import (conv2d_backward, conv2d_backward_naive, conv2d_forward,
-                                     conv2d_forward_naive, output_size, sum_parts)
+from nbengine.kernels.conv2d import (
+    conv2d_backward,
+    conv2d_backward_naive,
+    conv2d_forward,
+    conv2d_forward_naive,
+    output_size,
+    sum_parts,
+)
 from nbengine.testing import assert_close, assert_gradients_pass
-
 from tests.reference import cnn_numpy as ref
-
-from helpers import assert_all_same_bits, assert_same_bits, f64, nans, rand, run_with_threads, tolerance
 
 DTYPES = [pytest.param(np.float64, id="float64"), pytest.param(np.float32, id="float32")]
 
@@ -69,13 +81,16 @@ def assert_agree(name, ours, other, magnitude):
         bound = 8 * np.finfo(np.float32).eps * magnitude  # seen up to 1.7 on these cases
     diff = np.abs(f64(ours) - f64(other))
     if not np.all(diff <= bound):
-        assert_close(name, ours, other, atol=0, rtol=0)  # fails with the first values and the worst one
+        # fails with the first values and the worst one
+        assert_close(name, ours, other, atol=0, rtol=0)
 
 
 def magnitudes(dout, x, w, b, stride, pad):
     """out, dx, dw, db of the reference taken on |inputs|: the size of each sum's terms."""
     a = [np.abs(f64(v)) for v in (dout, x, w, b)]
-    return (ref.conv2d_ref(a[1], a[2], a[3], stride, pad),) + ref.conv2d_ref_backward(*a, stride, pad)
+    return (ref.conv2d_ref(a[1], a[2], a[3], stride, pad),) + ref.conv2d_ref_backward(
+        *a, stride, pad
+    )
 
 
 # N, H, W, C, R, S, K, (sh, sw), padding
@@ -91,7 +106,9 @@ CASES = [
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("N, H, W, C, R, S, K, stride, padding", CASES)
-def test_conv2d_naive_agrees_with_fast_and_with_the_im2col_reference(N, H, W, C, R, S, K, stride, padding, dtype):
+def test_conv2d_naive_agrees_with_fast_and_with_the_im2col_reference(
+    N, H, W, C, R, S, K, stride, padding, dtype
+):
     rng = np.random.default_rng(N * 1000 + H * 100 + W * 10 + C)
     x, w, b = rand(rng, (N, H, W, C), dtype), rand(rng, (R, S, C, K), dtype), rand(rng, (K,), dtype)
     _, pad = geometry(x.shape, w.shape, stride, padding)
@@ -101,13 +118,16 @@ def test_conv2d_naive_agrees_with_fast_and_with_the_im2col_reference(N, H, W, C,
     dx, dw, db = backward_naive(dout, x, w, stride, padding)
     assert out.dtype == dx.dtype == dw.dtype == db.dtype == dtype
 
-    fast = (forward(conv2d_forward, x, w, b, stride, padding),) + backward_fast(dout, x, w, stride, padding)
+    fast = (forward(conv2d_forward, x, w, b, stride, padding),) + backward_fast(
+        dout, x, w, stride, padding
+    )
     sizes = magnitudes(dout, x, w, b, stride, pad)
     for name, ours, other, size in zip(["out", "dx", "dw", "db"], (out, dx, dw, db), fast, sizes):
         assert_agree(f"naive vs fast {name}", ours, other, size)
 
     expected = (ref.conv2d_ref(f64(x), f64(w), f64(b), stride, pad),) + ref.conv2d_ref_backward(
-        f64(dout), f64(x), f64(w), f64(b), stride, pad)
+        f64(dout), f64(x), f64(w), f64(b), stride, pad
+    )
     for name, ours, e in zip(["out", "dx", "dw", "db"], (out, dx, dw, db), expected):
         assert_close(f"naive {name} vs im2col", ours, e, *tolerance(dtype, e, f32_atol=2e-6))
 
@@ -117,7 +137,9 @@ def test_conv2d_backward_naive_without_dx_leaves_dx_alone(dtype):
     rng = np.random.default_rng(3)
     stride, padding = (2, 2), "same"
     x, w = rand(rng, (3, 7, 6, 5), dtype), rand(rng, (3, 3, 5, 4), dtype)
-    dout = rand(rng, forward(conv2d_forward_naive, x, w, np.zeros(4, dtype), stride, padding).shape, dtype)
+    dout = rand(
+        rng, forward(conv2d_forward_naive, x, w, np.zeros(4, dtype), stride, padding).shape, dtype
+    )
     _, dw_with, db_with = backward_naive(dout, x, w, stride, padding, need_dx=True)
     _, (pt, _, pl, _) = geometry(x.shape, w.shape, stride, padding)
 
@@ -131,12 +153,17 @@ def test_conv2d_backward_naive_without_dx_leaves_dx_alone(dtype):
         assert_same_bits("db without dx", db, db_with)
 
 
-@pytest.mark.parametrize("N, H, W, C, R, S, K, stride, padding", [
-    pytest.param(2, 5, 4, 2, 3, 3, 3, (1, 1), "same", id="s1-same"),
-    pytest.param(1, 7, 5, 5, 3, 2, 2, (2, 1), 1, id="7x5x5-k3x2-s2x1-pad1-batch1"),
-    pytest.param(3, 6, 5, 3, 3, 2, 2, (2, 2), "valid", id="s2-valid-batch3"),
-])
-def test_conv2d_naive_gradients_match_finite_differences(N, H, W, C, R, S, K, stride, padding, one_thread):
+@pytest.mark.parametrize(
+    "N, H, W, C, R, S, K, stride, padding",
+    [
+        pytest.param(2, 5, 4, 2, 3, 3, 3, (1, 1), "same", id="s1-same"),
+        pytest.param(1, 7, 5, 5, 3, 2, 2, (2, 1), 1, id="7x5x5-k3x2-s2x1-pad1-batch1"),
+        pytest.param(3, 6, 5, 3, 3, 2, 2, (2, 2), "valid", id="s2-valid-batch3"),
+    ],
+)
+def test_conv2d_naive_gradients_match_finite_differences(
+    N, H, W, C, R, S, K, stride, padding, one_thread
+):
     rng = np.random.default_rng(H * W + K)
     x = rand(rng, (N, H, W, C), np.float64)
     w = rand(rng, (R, S, C, K), np.float64)
@@ -147,17 +174,25 @@ def test_conv2d_naive_gradients_match_finite_differences(N, H, W, C, R, S, K, st
         return float(np.sum(G * forward(conv2d_forward_naive, x, w, b, stride, padding)))
 
     dx, dw, db = backward_naive(G, x, w, stride, padding)
-    assert_gradients_pass(check_gradients(loss, {"x": x, "w": w, "b": b}, {"x": dx, "w": dw, "b": db}))
+    assert_gradients_pass(
+        check_gradients(loss, {"x": x, "w": w, "b": b}, {"x": dx, "w": dw, "b": db})
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_conv2d_naive_is_bit_identical_for_any_thread_count(thread_counts, dtype):
     rng = np.random.default_rng(25)
-    x, w, b = rand(rng, (5, 9, 8, 6), dtype), rand(rng, (3, 3, 6, 10), dtype), rand(rng, (10,), dtype)
+    x, w, b = (
+        rand(rng, (5, 9, 8, 6), dtype),
+        rand(rng, (3, 3, 6, 10), dtype),
+        rand(rng, (10,), dtype),
+    )
     dout = rand(rng, forward(conv2d_forward_naive, x, w, b, (1, 1), "same").shape, dtype)
 
     def run():
-        return (forward(conv2d_forward_naive, x, w, b, (1, 1), "same"),) + backward_naive(dout, x, w, (1, 1), "same")
+        return (forward(conv2d_forward_naive, x, w, b, (1, 1), "same"),) + backward_naive(
+            dout, x, w, (1, 1), "same"
+        )
 
     assert_all_same_bits(run_with_threads(thread_counts, run), ["out", "dx", "dw", "db"])
 
@@ -167,12 +202,15 @@ def test_conv2d_naive_is_bit_identical_for_any_thread_count(thread_counts, dtype
 # one before), and narrower than a tile (no tile at all); stride 2, padding columns inside a tile,
 # and channels that are not a multiple of four.
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("extra, C, stride, padding", [
-    pytest.param(0, 8, (1, 1), "valid", id="one-tile-valid-C8"),
-    pytest.param(3, 9, (1, 1), "same", id="tile-and-3-same-C9"),
-    pytest.param(1, 6, (2, 2), "same", id="tile-and-1-s2-same-C6"),
-    pytest.param(-1, 5, (1, 2), 1, id="narrower-than-a-tile-pad1-C5"),
-])
+@pytest.mark.parametrize(
+    "extra, C, stride, padding",
+    [
+        pytest.param(0, 8, (1, 1), "valid", id="one-tile-valid-C8"),
+        pytest.param(3, 9, (1, 1), "same", id="tile-and-3-same-C9"),
+        pytest.param(1, 6, (2, 2), "same", id="tile-and-1-s2-same-C6"),
+        pytest.param(-1, 5, (1, 2), 1, id="narrower-than-a-tile-pad1-C5"),
+    ],
+)
 def test_conv2d_forward_tiles_agree_with_the_naive_loops(extra, C, stride, padding, dtype):
     from nbengine.kernels.simd import PIXELS
 
@@ -193,6 +231,12 @@ def test_conv2d_forward_tiles_are_bit_identical_for_any_thread_count(thread_coun
     from nbengine.kernels.simd import PIXELS
 
     rng = np.random.default_rng(26)
-    x, w, b = rand(rng, (5, 6, 2 * PIXELS + 1, 7), dtype), rand(rng, (3, 3, 7, 33), dtype), rand(rng, (33,), dtype)
-    results = run_with_threads(thread_counts, lambda: [forward(conv2d_forward, x, w, b, (1, 1), "same")])
+    x, w, b = (
+        rand(rng, (5, 6, 2 * PIXELS + 1, 7), dtype),
+        rand(rng, (3, 3, 7, 33), dtype),
+        rand(rng, (33,), dtype),
+    )
+    results = run_with_threads(
+        thread_counts, lambda: [forward(conv2d_forward, x, w, b, (1, 1), "same")]
+    )
     assert_all_same_bits(results, ["out"])

@@ -6,20 +6,35 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import assert_all_same_bits, f64, nans, rand, run_with_threads, tolerance
 
 from nbengine.gradcheck import check_gradients
-from nbengine.kernels.dense import dense_backward, dense_backward_naive, dense_forward, dense_forward_naive
-from nbengine.kernels.logistic import logistic_backward, logistic_forward, logistic_forward_naive, logistic_loss
-from nbengine.kernels.softmax import (softmax_backward, softmax_backward_naive, softmax_forward,
-                                      softmax_forward_naive)
-from nbengine.kernels.softmax_cross_entropy import (softmax_cross_entropy_backward, softmax_cross_entropy_forward,
-                                                    softmax_cross_entropy_forward_naive)
+from nbengine.kernels.dense import (
+    dense_backward,
+    dense_backward_naive,
+    dense_forward,
+    dense_forward_naive,
+)
+from nbengine.kernels.logistic import (
+    logistic_backward,
+    logistic_forward,
+    logistic_forward_naive,
+    logistic_loss,
+)
+from nbengine.kernels.softmax import (
+    softmax_backward,
+    softmax_backward_naive,
+    softmax_forward,
+    softmax_forward_naive,
+)
+from nbengine.kernels.softmax_cross_entropy import (
+    softmax_cross_entropy_backward,
+    softmax_cross_entropy_forward,
+    softmax_cross_entropy_forward_naive,
+)
 from nbengine.testing import assert_close, assert_gradients_pass
-
 from tests.reference import cnn_numpy as ref
 from tests.reference.logreg_numpy import numpy_step
-
-from helpers import assert_all_same_bits, f64, nans, rand, run_with_threads, tolerance
 
 DTYPES = [pytest.param(np.float64, id="float64"), pytest.param(np.float32, id="float32")]
 # naive against fast: float64 to 1e-12 relative, float32 to a few units in the last place,
@@ -35,8 +50,10 @@ def assert_agree(name, ours, other, scale):
     bad = ~(np.abs(a - b) <= bound)
     if bad.any():
         worst = np.unravel_index(int(np.argmax(np.abs(a - b) - bound)), a.shape)
-        raise AssertionError(f"{name}: {int(bad.sum())} of {a.size} values differ; at {worst}: "
-                             f"{a[worst]!r} vs {b[worst]!r}, bound {bound[worst]:.3e}")
+        raise AssertionError(
+            f"{name}: {int(bad.sum())} of {a.size} values differ; at {worst}: "
+            f"{a[worst]!r} vs {b[worst]!r}, bound {bound[worst]:.3e}"
+        )
 
 
 # == dense ==============================================================================================
@@ -56,7 +73,12 @@ def dense_grads(kernel, dout, x, w, need_dx=True):
 
 def dense_case(N, D, M, dtype, seed):
     rng = np.random.default_rng(seed)
-    return rand(rng, (N, D), dtype), rand(rng, (D, M), dtype), rand(rng, (M,), dtype), rand(rng, (N, M), dtype)
+    return (
+        rand(rng, (N, D), dtype),
+        rand(rng, (D, M), dtype),
+        rand(rng, (M,), dtype),
+        rand(rng, (N, M), dtype),
+    )
 
 
 # the fast forward takes four samples and two rows of w at a time: batches below, at,
@@ -111,8 +133,11 @@ def test_dense_naive_worked_example():
 def test_dense_naive_gradients_match_finite_differences(one_thread):
     x, w, b, G = dense_case(3, 5, 4, np.float64, seed=13)
     dx, dw, db = dense_grads(dense_backward_naive, G, x, w)
-    results = check_gradients(lambda: float(np.sum(G * dense(dense_forward_naive, x, w, b))),
-                              {"x": x, "w": w, "b": b}, {"x": dx, "w": dw, "b": db})
+    results = check_gradients(
+        lambda: float(np.sum(G * dense(dense_forward_naive, x, w, b))),
+        {"x": x, "w": w, "b": b},
+        {"x": dx, "w": dw, "b": db},
+    )
     assert_gradients_pass(results)
 
 
@@ -156,7 +181,9 @@ def test_logistic_naive_matches_fast_and_numpy(dtype):
     logistic_backward(dw, db, nans(N, dtype), nans(N, dtype), nans(N, dtype), x, a, oma, y)
     w_step, b_step = f64(w).copy(), f64(b).copy()
     ref_loss = numpy_step(w_step, b_step, f64(x), f64(y), 1.0)
-    assert_close("mean loss vs NumPy", loss.mean(dtype=np.float64), ref_loss, *tolerance(dtype, ref_loss))
+    assert_close(
+        "mean loss vs NumPy", loss.mean(dtype=np.float64), ref_loss, *tolerance(dtype, ref_loss)
+    )
     assert_close("dw vs NumPy", dw, f64(w) - w_step, *tolerance(dtype))
     assert_close("db vs NumPy", db, f64(b) - b_step, *tolerance(dtype))
 
@@ -165,7 +192,11 @@ def test_logistic_naive_matches_fast_and_numpy(dtype):
 def test_logistic_naive_is_finite_for_large_z(dtype):
     # z = ±300 and ±800: a and 1 - a saturate without NaN, and the loss stays about |z|
     x = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]], dtype)
-    w, b, y = np.array([300.0, 800.0], dtype), np.zeros(1, dtype), np.array([0.0, 0.0, 1.0, 1.0], dtype)
+    w, b, y = (
+        np.array([300.0, 800.0], dtype),
+        np.zeros(1, dtype),
+        np.array([0.0, 0.0, 1.0, 1.0], dtype),
+    )
     z, a, oma = logistic(logistic_forward_naive, x, w, b)
     assert_close("z", z, [300.0, -300.0, 800.0, -800.0], atol=0, rtol=0)
     assert_close("a", a, [1, 0, 1, 0], atol=1e-30, rtol=0)
@@ -223,11 +254,17 @@ def test_softmax_naive_matches_fast_and_reference(dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_softmax_naive_is_stable_for_huge_logits(dtype):
-    z = np.array([[1000.0, -1000.0, 0.0], [-1000.0, -1000.0, -1000.0], [1000.0, 1000.0, 999.0]], dtype)
+    z = np.array(
+        [[1000.0, -1000.0, 0.0], [-1000.0, -1000.0, -1000.0], [1000.0, 1000.0, 999.0]], dtype
+    )
     out = softmax(softmax_forward_naive, z)
     e = np.exp(-1.0)
-    assert_close("softmax", out, [[1, 0, 0], [1 / 3, 1 / 3, 1 / 3], [1 / (2 + e), 1 / (2 + e), e / (2 + e)]],
-                 *tolerance(dtype))
+    assert_close(
+        "softmax",
+        out,
+        [[1, 0, 0], [1 / 3, 1 / 3, 1 / 3], [1 / (2 + e), 1 / (2 + e), e / (2 + e)]],
+        *tolerance(dtype),
+    )
 
 
 def test_softmax_naive_gradient_matches_finite_differences(one_thread):
@@ -236,8 +273,11 @@ def test_softmax_naive_gradient_matches_finite_differences(one_thread):
     G = rand(rng, (3, 5), np.float64)
     dz = np.empty_like(z)
     softmax_backward_naive(dz, G, softmax(softmax_forward_naive, z))
-    assert_gradients_pass(check_gradients(lambda: float(np.sum(G * softmax(softmax_forward_naive, z))),
-                                          {"z": z}, {"z": dz}))
+    assert_gradients_pass(
+        check_gradients(
+            lambda: float(np.sum(G * softmax(softmax_forward_naive, z))), {"z": z}, {"z": dz}
+        )
+    )
 
 
 # == softmax cross-entropy ==============================================================================
@@ -275,18 +315,27 @@ def test_softmax_cross_entropy_naive_matches_fast_and_reference(dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_softmax_cross_entropy_naive_is_finite_for_logits_of_plus_minus_1000(dtype):
-    z = np.array([[1000.0, -1000.0, 0.0],
-                  [1000.0, -1000.0, 0.0],
-                  [-1000.0, 1000.0, 1000.0],
-                  [1000.0, -1000.0, 0.0]], dtype)
+    z = np.array(
+        [
+            [1000.0, -1000.0, 0.0],
+            [1000.0, -1000.0, 0.0],
+            [-1000.0, 1000.0, 1000.0],
+            [1000.0, -1000.0, 0.0],
+        ],
+        dtype,
+    )
     y = np.array([0, 1, 0, -1])
     probs, loss = softmax_ce(softmax_cross_entropy_forward_naive, z, y)
     assert np.all(np.isfinite(probs))
     # sample 0 is certain and right (loss 0), sample 1 certain and wrong by 2000,
     # sample 2 gives class 0 e^-2000 against two equal classes: loss 2000 + log 2;
     # sample 3 is ignored
-    assert_close("loss", loss, [0.0, 2000.0, 2000.0 + np.log(2.0), 0.0], *tolerance(dtype, [2000.0]))
-    assert_close("probs", probs, [[1, 0, 0], [1, 0, 0], [0, 0.5, 0.5], [1, 0, 0]], *tolerance(dtype))
+    assert_close(
+        "loss", loss, [0.0, 2000.0, 2000.0 + np.log(2.0), 0.0], *tolerance(dtype, [2000.0])
+    )
+    assert_close(
+        "probs", probs, [[1, 0, 0], [1, 0, 0], [0, 0.5, 0.5], [1, 0, 0]], *tolerance(dtype)
+    )
 
 
 def test_softmax_cross_entropy_naive_gradient_matches_finite_differences(one_thread):
@@ -314,8 +363,11 @@ def test_naive_kernels_give_the_same_bits_on_any_thread_count(thread_counts):
     y = rng.integers(-1, 10, 9)
 
     def run():
-        return [dense(dense_forward_naive, x, w, b), *dense_grads(dense_backward_naive, dout, x, w),
-                *softmax_ce(softmax_cross_entropy_forward_naive, z, y)]
+        return [
+            dense(dense_forward_naive, x, w, b),
+            *dense_grads(dense_backward_naive, dout, x, w),
+            *softmax_ce(softmax_cross_entropy_forward_naive, z, y),
+        ]
 
     results = run_with_threads(thread_counts, run)
     assert_all_same_bits(results, ["out", "dx", "dw", "db", "probs", "loss"])
@@ -340,4 +392,6 @@ def test_dense_forward_panels_are_bit_identical_for_any_thread_count(thread_coun
     from nbengine.kernels.simd import PIXELS
 
     x, w, b, _ = dense_case(PIXELS + 2, PANEL + 5, 2 * PANEL + 3, np.float32, seed=42)
-    assert_all_same_bits(run_with_threads(thread_counts, lambda: [dense(dense_forward, x, w, b)]), ["out"])
+    assert_all_same_bits(
+        run_with_threads(thread_counts, lambda: [dense(dense_forward, x, w, b)]), ["out"]
+    )

@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import assert_all_same_bits, f64, nans, rand, run_with_threads
+from helpers import tolerance as tol
 
 from nbengine.gradcheck import check_gradients
 from nbengine.kernels.conv2d import sum_parts
-from nbengine.kernels.lstm import lstm_backward, lstm_backward_naive, lstm_forward, lstm_forward_naive
+from nbengine.kernels.lstm import (
+    lstm_backward,
+    lstm_backward_naive,
+    lstm_forward,
+    lstm_forward_naive,
+)
 from nbengine.kernels.rnn import rnn_backward, rnn_backward_naive, rnn_forward, rnn_forward_naive
 from nbengine.testing import assert_close, assert_gradients_pass
-
 from tests.reference import rnn_numpy as ref
-
-from helpers import assert_all_same_bits, f64, nans, rand, run_with_threads, tolerance as tol
 
 DTYPES = [pytest.param(np.float64, id="float64"), pytest.param(np.float32, id="float32")]
 
@@ -78,8 +82,15 @@ def rnn_naive_grads(dhs, hs, h0, xs, Wx, Wh):
     N, T, D = xs.shape
     H = Wh.shape[0]
     dt = xs.dtype
-    out = (nans((N, T, D), dt), nans((D, H), dt), nans((H, H), dt), nans((H,), dt), nans((N, H), dt),
-           nans((N, T, H), dt), nans((N, T, H), dt))
+    out = (
+        nans((N, T, D), dt),
+        nans((D, H), dt),
+        nans((H, H), dt),
+        nans((H,), dt),
+        nans((N, H), dt),
+        nans((N, T, H), dt),
+        nans((N, T, H), dt),
+    )
     rnn_backward_naive(*out, dhs, hs, h0, xs, Wx, Wh)
     return out
 
@@ -88,7 +99,12 @@ def rnn_fast_grads(dhs, hs, h0, xs, Wx, Wh):
     N, T, D = xs.shape
     H = Wh.shape[0]
     dt = xs.dtype
-    dxs, dh0, dh_total, dzs = nans((N, T, D), dt), nans((N, H), dt), nans((N, T, H), dt), nans((N, T, H), dt)
+    dxs, dh0, dh_total, dzs = (
+        nans((N, T, D), dt),
+        nans((N, H), dt),
+        nans((N, T, H), dt),
+        nans((N, T, H), dt),
+    )
     dWx_p, dWh_p, db_p = nans((PARTS, D, H), dt), nans((PARTS, H, H), dt), nans((PARTS, H), dt)
     rnn_backward(dxs, dWx_p, dWh_p, db_p, dh0, dh_total, dzs, dhs, hs, h0, xs, Wx, Wh)
     return dxs, summed(dWx_p), summed(dWh_p), summed(db_p), dh0, dh_total, dzs
@@ -128,12 +144,18 @@ def test_rnn_naive_matches_reference(N, T, D, H, dtype):
     d, x, h, wx, wh, bb = (f64(a) for a in (dhs, xs, hs, Wx, Wh, b))
     dh_total = grads[5]
     for t in range(T):
-        e = d[:, t] if t == T - 1 else d[:, t] + ref.rnn_ref_backward(
-            d[:, t + 1:], x[:, t + 1:], h[:, t], wx, wh, bb)[4]
+        e = (
+            d[:, t]
+            if t == T - 1
+            else d[:, t]
+            + ref.rnn_ref_backward(d[:, t + 1 :], x[:, t + 1 :], h[:, t], wx, wh, bb)[4]
+        )
         assert_close(f"rnn dh_total[:, {t}]", dh_total[:, t], e, *tol(dtype, e))
 
 
-@pytest.mark.parametrize("last_step_only", [False, True], ids=["loss-at-every-step", "loss-at-last-step-only"])
+@pytest.mark.parametrize(
+    "last_step_only", [False, True], ids=["loss-at-every-step", "loss-at-last-step-only"]
+)
 def test_rnn_naive_gradients_match_finite_differences(last_step_only, one_thread):
     """L = sum(G * hs) over five steps from a nonzero h0, batch 3, D = 3, H = 2."""
     rng = np.random.default_rng(31)
@@ -143,7 +165,9 @@ def test_rnn_naive_gradients_match_finite_differences(last_step_only, one_thread
     G = rand(rng, (N, T, H), np.float64)
     if last_step_only:
         G[:, :-1] = 0
-    dxs, dWx, dWh, db, dh0, *_ = rnn_naive_grads(G, rnn_run(rnn_forward_naive, xs, h0, Wx, Wh, b), h0, xs, Wx, Wh)
+    dxs, dWx, dWh, db, dh0, *_ = rnn_naive_grads(
+        G, rnn_run(rnn_forward_naive, xs, h0, Wx, Wh, b), h0, xs, Wx, Wh
+    )
     if last_step_only:
         assert np.abs(dxs[:, 0]).max() > 1e-3, "the gradient must reach the first step"
 
@@ -189,7 +213,11 @@ def lstm_problem(rng, N, T, D, H, dtype, scale=1.0):
 def lstm_run(forward, xs, h0, c0, Wx, Wh, b):
     N, T, _ = xs.shape
     H = Wh.shape[0]
-    hs, cs, gates = nans((N, T, H), xs.dtype), nans((N, T, H), xs.dtype), nans((N, T, 4 * H), xs.dtype)
+    hs, cs, gates = (
+        nans((N, T, H), xs.dtype),
+        nans((N, T, H), xs.dtype),
+        nans((N, T, 4 * H), xs.dtype),
+    )
     forward(hs, cs, gates, h0, c0, xs, Wx, Wh, b)
     return hs, cs, gates
 
@@ -199,8 +227,17 @@ def lstm_naive_grads(dhs, hs, cs, gates, h0, c0, xs, Wx, Wh):
     N, T, D = xs.shape
     H = Wh.shape[0]
     dt = xs.dtype
-    out = (nans((N, T, D), dt), nans((D, 4 * H), dt), nans((H, 4 * H), dt), nans((4 * H,), dt),
-           nans((N, H), dt), nans((N, H), dt), nans((N, T, H), dt), nans((N, T, H), dt), nans((N, T, 4 * H), dt))
+    out = (
+        nans((N, T, D), dt),
+        nans((D, 4 * H), dt),
+        nans((H, 4 * H), dt),
+        nans((4 * H,), dt),
+        nans((N, H), dt),
+        nans((N, H), dt),
+        nans((N, T, H), dt),
+        nans((N, T, H), dt),
+        nans((N, T, 4 * H), dt),
+    )
     lstm_backward_naive(*out, dhs, hs, cs, gates, h0, c0, xs, Wx, Wh)
     return out
 
@@ -210,11 +247,33 @@ def lstm_fast_grads(dhs, hs, cs, gates, h0, c0, xs, Wx, Wh):
     H = Wh.shape[0]
     dt = xs.dtype
     dxs = nans((N, T, D), dt)
-    dWx_p, dWh_p, db_p = nans((PARTS, D, 4 * H), dt), nans((PARTS, H, 4 * H), dt), nans((PARTS, 4 * H), dt)
+    dWx_p, dWh_p, db_p = (
+        nans((PARTS, D, 4 * H), dt),
+        nans((PARTS, H, 4 * H), dt),
+        nans((PARTS, 4 * H), dt),
+    )
     dh0, dc0, dh_total = nans((N, H), dt), nans((N, H), dt), nans((N, T, H), dt)
     dc_total, dgates = nans((N, T, H), dt), nans((N, T, 4 * H), dt)
-    lstm_backward(dxs, dWx_p, dWh_p, db_p, dh0, dc0, dh_total, dc_total, dgates, dhs, hs, cs, gates, h0, c0, xs, Wx,
-                  Wh)
+    lstm_backward(
+        dxs,
+        dWx_p,
+        dWh_p,
+        db_p,
+        dh0,
+        dc0,
+        dh_total,
+        dc_total,
+        dgates,
+        dhs,
+        hs,
+        cs,
+        gates,
+        h0,
+        c0,
+        xs,
+        Wx,
+        Wh,
+    )
     return dxs, summed(dWx_p), summed(dWh_p), summed(db_p), dh0, dc0, dh_total, dc_total, dgates
 
 
@@ -227,7 +286,9 @@ def test_lstm_naive_matches_fast(N, T, D, H, dtype):
     rng = np.random.default_rng(N * 1000 + T * 100 + D * 10 + H + 2)
     xs, h0, c0, Wx, Wh, b = lstm_problem(rng, N, T, D, H, dtype)
     hs, cs, gates = lstm_run(lstm_forward_naive, xs, h0, c0, Wx, Wh, b)
-    for name, ours, fast in zip(("hs", "cs", "gates"), (hs, cs, gates), lstm_run(lstm_forward, xs, h0, c0, Wx, Wh, b)):
+    for name, ours, fast in zip(
+        ("hs", "cs", "gates"), (hs, cs, gates), lstm_run(lstm_forward, xs, h0, c0, Wx, Wh, b)
+    ):
         assert_agree(f"lstm {name}", ours, fast)
     dhs = rand(rng, (N, T, H), dtype)
     naive = lstm_naive_grads(dhs, hs, cs, gates, h0, c0, xs, Wx, Wh)
@@ -237,17 +298,24 @@ def test_lstm_naive_matches_fast(N, T, D, H, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("N, T, D, H, scale", [
-    pytest.param(*CASES[1].values, 1.0, id="N1-T6"),
-    pytest.param(*CASES[3].values, 1.0, id="N3-T7-D5-H2"),
-    pytest.param(2, 5, 3, 2, 200.0, id="saturated-gates"),  # pre-activations up to ±200: gates 0 or 1, no overflow
-])
+@pytest.mark.parametrize(
+    "N, T, D, H, scale",
+    [
+        pytest.param(*CASES[1].values, 1.0, id="N1-T6"),
+        pytest.param(*CASES[3].values, 1.0, id="N3-T7-D5-H2"),
+        # pre-activations up to ±200: gates 0 or 1, no overflow
+        pytest.param(2, 5, 3, 2, 200.0, id="saturated-gates"),
+    ],
+)
 def test_lstm_naive_matches_reference(N, T, D, H, scale, dtype):
     rng = np.random.default_rng(N * 1000 + T * 100 + D * 10 + H + 3)
     xs, h0, c0, Wx, Wh, b = lstm_problem(rng, N, T, D, H, dtype, scale)
     hs, cs, gates = lstm_run(lstm_forward_naive, xs, h0, c0, Wx, Wh, b)
-    for name, ours, e in zip(("hs", "cs", "gates (f, g, i, o)"), (hs, cs, gates),
-                             ref.lstm_ref(*(f64(a) for a in (xs, h0, c0, Wx, Wh, b)))):
+    for name, ours, e in zip(
+        ("hs", "cs", "gates (f, g, i, o)"),
+        (hs, cs, gates),
+        ref.lstm_ref(*(f64(a) for a in (xs, h0, c0, Wx, Wh, b))),
+    ):
         assert_close(f"lstm {name}", ours, e, *tol(dtype, e))
     dhs = rand(rng, (N, T, H), dtype)
     grads = lstm_naive_grads(dhs, hs, cs, gates, h0, c0, xs, Wx, Wh)
@@ -259,12 +327,18 @@ def test_lstm_naive_matches_reference(N, T, D, H, scale, dtype):
     d, x, h, c, wx, wh, bb = (f64(a) for a in (dhs, xs, hs, cs, Wx, Wh, b))
     dh_total = grads[6]
     for t in range(T):
-        e = d[:, t] if t == T - 1 else d[:, t] + ref.lstm_ref_backward(
-            d[:, t + 1:], x[:, t + 1:], h[:, t], c[:, t], wx, wh, bb)[4]
+        e = (
+            d[:, t]
+            if t == T - 1
+            else d[:, t]
+            + ref.lstm_ref_backward(d[:, t + 1 :], x[:, t + 1 :], h[:, t], c[:, t], wx, wh, bb)[4]
+        )
         assert_close(f"lstm dh_total[:, {t}]", dh_total[:, t], e, *tol(dtype, e))
 
 
-@pytest.mark.parametrize("last_step_only", [False, True], ids=["loss-at-every-step", "loss-at-last-step-only"])
+@pytest.mark.parametrize(
+    "last_step_only", [False, True], ids=["loss-at-every-step", "loss-at-last-step-only"]
+)
 def test_lstm_naive_gradients_match_finite_differences(last_step_only, one_thread):
     """L = sum(G * hs) over five steps from nonzero h0 and c0, batch 3, D = 3, H = 2:
     every input the backward pass differentiates, dc0 and dh0 included."""

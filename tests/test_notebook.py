@@ -13,7 +13,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 
 def notebook_cell() -> str:
     text = README.read_text(encoding="utf-8")
-    section = text[text.index("## In a notebook"):]
+    section = text[text.index("## In a notebook") :]
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
@@ -26,7 +26,11 @@ def test_the_readmes_notebook_cell_runs(capsys):
     # the trained model's attention, and its numbers as an array
     assert "Self-attention in a trained model" in shown and "it attends most to" in shown
     weights = namespace["weights"]
-    assert isinstance(weights, np.ndarray) and weights.shape == (1, 9) and abs(weights.sum() - 1) < 1e-12
+    assert (
+        isinstance(weights, np.ndarray)
+        and weights.shape == (1, 9)
+        and abs(weights.sum() - 1) < 1e-12
+    )
     assert f"{weights.max():.2f}" in shown
 
 

@@ -21,7 +21,8 @@ from nbengine.optim import OPTIMIZERS, SGD, Adam, Momentum
 from nbengine.testing import assert_close
 
 DTYPES = [pytest.param(np.float64, id="float64"), pytest.param(np.float32, id="float32")]
-SHAPES = {"conv.w": (3, 3, 2, 4), "conv.b": (4,), "dense.w": (6, 5)}  # several shapes, updated through flat views
+# several shapes, updated through flat views
+SHAPES = {"conv.w": (3, 3, 2, 4), "conv.b": (4,), "dense.w": (6, 5)}
 STEPS = 6
 
 
@@ -36,7 +37,9 @@ def problem(dtype, seed=0):
     dicts an optimizer holds: layers write each new gradient into the same arrays."""
     rng = np.random.default_rng(seed)
     params = {k: rng.uniform(-1, 1, s).astype(dtype) for k, s in SHAPES.items()}
-    steps = [{k: rng.uniform(-2, 2, s).astype(dtype) for k, s in SHAPES.items()} for _ in range(STEPS)]
+    steps = [
+        {k: rng.uniform(-2, 2, s).astype(dtype) for k, s in SHAPES.items()} for _ in range(STEPS)
+    ]
     grads = {k: np.zeros(s, dtype) for k, s in SHAPES.items()}
     return params, grads, steps
 
@@ -97,10 +100,13 @@ def test_momentum_follows_the_rule(mu, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("lr, beta1, beta2", [
-    pytest.param(0.001, 0.9, 0.999, id="keras-defaults"),
-    pytest.param(0.01, 0.8, 0.99, id="lr0.01-b0.8-b0.99"),
-])
+@pytest.mark.parametrize(
+    "lr, beta1, beta2",
+    [
+        pytest.param(0.001, 0.9, 0.999, id="keras-defaults"),
+        pytest.param(0.01, 0.8, 0.99, id="lr0.01-b0.8-b0.99"),
+    ],
+)
 def test_adam_follows_the_rule(lr, beta1, beta2, dtype):
     params, grads, steps = problem(dtype, seed=3)
     eps = 1e-7
@@ -112,7 +118,7 @@ def test_adam_follows_the_rule(lr, beta1, beta2, dtype):
     history = run(opt, params, grads, steps)
     assert opt.t == STEPS
     for t, g in enumerate(steps, start=1):
-        alpha = lr * np.sqrt(1 - beta2 ** t) / (1 - beta1 ** t)
+        alpha = lr * np.sqrt(1 - beta2**t) / (1 - beta1**t)
         for k in p:
             gk = g[k].astype(np.float64)
             m[k] = m[k] + (1 - beta1) * (gk - m[k])
@@ -201,13 +207,15 @@ def test_kernels_called_as_the_optimizers_call_them_keep_float32():
     assert_close("momentum v", v, [-0.05, -0.05, 0.1], atol=1e-7)
     m, s = np.zeros(3, np.float32), np.zeros(3, np.float32)
     f = np.float32
-    alpha = f(0.01 * np.sqrt(1 - 0.999) / (1 - 0.9))  # step 1's α for lr 0.01, computed by the caller
+    # step 1's α for lr 0.01, computed by the caller
+    alpha = f(0.01 * np.sqrt(1 - 0.999) / (1 - 0.9))
     adam_update(p, m, s, g, alpha, f(0.9), f(0.999), f(1e-7))
     assert p.dtype == m.dtype == s.dtype == np.float32
     assert_close("adam m", m, [0.05, 0.05, -0.1], atol=1e-7)
     # 1 - 0.999 in float32 is 0.00099998713 (0.999 itself rounds), as in any float32 Adam
     assert_close("adam v", s, [0.00025, 0.00025, 0.001], atol=1e-9, rtol=2e-5)
-    assert_close("adam p", p, [0.90 - 0.01, -2.10 - 0.01, 3.2 + 0.01], atol=1e-6)  # step 1: about lr
+    # step 1: about lr
+    assert_close("adam p", p, [0.90 - 0.01, -2.10 - 0.01, 3.2 + 0.01], atol=1e-6)
 
 
 # == the optimizers' names and checks ==================================================================
@@ -218,14 +226,17 @@ def test_optimizers_by_name():
     assert [OPTIMIZERS[n].name for n in ("sgd", "momentum", "adam")] == ["sgd", "momentum", "adam"]
 
 
-@pytest.mark.parametrize("make", [
-    pytest.param(lambda p, g: SGD(p, g, lr=0.0), id="sgd-lr-0"),
-    pytest.param(lambda p, g: SGD(p, g, lr=-0.1), id="sgd-lr-negative"),
-    pytest.param(lambda p, g: SGD(p, g, lr=float("nan")), id="sgd-lr-nan"),
-    pytest.param(lambda p, g: Momentum(p, g, lr=0.1, momentum=1.0), id="momentum-1"),
-    pytest.param(lambda p, g: Momentum(p, g, lr=0.1, momentum=-0.1), id="momentum-negative"),
-    pytest.param(lambda p, g: Adam(p, g, lr=0.0), id="adam-lr-0"),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda p, g: SGD(p, g, lr=0.0), id="sgd-lr-0"),
+        pytest.param(lambda p, g: SGD(p, g, lr=-0.1), id="sgd-lr-negative"),
+        pytest.param(lambda p, g: SGD(p, g, lr=float("nan")), id="sgd-lr-nan"),
+        pytest.param(lambda p, g: Momentum(p, g, lr=0.1, momentum=1.0), id="momentum-1"),
+        pytest.param(lambda p, g: Momentum(p, g, lr=0.1, momentum=-0.1), id="momentum-negative"),
+        pytest.param(lambda p, g: Adam(p, g, lr=0.0), id="adam-lr-0"),
+    ],
+)
 def test_bad_settings_are_refused(make):
     params, grads = one_param(1.0)
     with pytest.raises(ValueError):

@@ -6,9 +6,9 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-import nbengine
-
 from helpers import ROOT, run
+
+import nbengine
 
 LEFT_OUT = ("benchmarks", "tests")
 
@@ -17,7 +17,9 @@ def packaged_folders(pyproject: Path) -> dict[str, Path]:
     """Each package setuptools puts in the wheel, with the folder it comes from: the explicit
     ``packages`` list, a dotted name found under its top-level package's ``package-dir``."""
     config = tomllib.loads(pyproject.read_text())["tool"]["setuptools"]
-    assert isinstance(config["packages"], list), "packages is an explicit list (no find: that could pick up tests)"
+    assert isinstance(config["packages"], list), (
+        "packages is an explicit list (no find: that could pick up tests)"
+    )
     roots = config.get("package-dir", {})
     folders = {}
     for name in config["packages"]:
@@ -28,8 +30,12 @@ def packaged_folders(pyproject: Path) -> dict[str, Path]:
 
 def left_out_but_packaged(pyproject: Path) -> list[str]:
     left_out = [(pyproject.parent / f).resolve() for f in LEFT_OUT]
-    return [f"{name} ({folder})" for name, folder in packaged_folders(pyproject).items()
-            if name.split(".")[0] in LEFT_OUT or any(folder == f or f in folder.parents for f in left_out)]
+    return [
+        f"{name} ({folder})"
+        for name, folder in packaged_folders(pyproject).items()
+        if name.split(".")[0] in LEFT_OUT
+        or any(folder == f or f in folder.parents for f in left_out)
+    ]
 
 
 def test_the_wheel_holds_no_benchmarks_and_no_tests():
@@ -42,7 +48,8 @@ def test_the_wheel_holds_no_benchmarks_and_no_tests():
 def test_the_wheel_check_finds_a_benchmark_or_test_package(tmp_path):
     (tmp_path / "pyproject.toml").write_text(
         '[tool.setuptools]\npackages = ["nbengine", "nbengine.bench", "benchmarks", "refs"]\n'
-        '[tool.setuptools.package-dir]\nrefs = "tests/reference"\nnbengine = "nbengine"\n')
+        '[tool.setuptools.package-dir]\nrefs = "tests/reference"\nnbengine = "nbengine"\n'
+    )
     found = left_out_but_packaged(tmp_path / "pyproject.toml")
     assert [f.split()[0] for f in found] == ["benchmarks", "refs"]
 
@@ -51,7 +58,12 @@ def test_every_package_of_the_engine_and_the_command_line_is_in_the_wheel():
     """A sub-package missing from the explicit list would be missing from the wheel."""
     folders = set(packaged_folders(ROOT / "pyproject.toml").values())
     tops = [Path(nbengine.__file__).resolve().parent, ROOT / "cli", ROOT / "datasets"]
-    on_disk = {p.parent.resolve() for top in tops for p in top.rglob("__init__.py") if "__pycache__" not in p.parts}
+    on_disk = {
+        p.parent.resolve()
+        for top in tops
+        for p in top.rglob("__init__.py")
+        if "__pycache__" not in p.parts
+    }
     assert len(on_disk) >= 10
     assert on_disk - folders == set()
 
@@ -66,6 +78,9 @@ def test_bench_outside_a_source_checkout_says_where_to_get_the_benchmarks(tmp_pa
         result = run(*args, code=2)
         assert result.stdout == ""
         lines = result.stderr.splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: the benchmarks are not in the installed package")
+        assert len(lines) == 1 and lines[0].startswith(
+            "error: the benchmarks are not in the installed package"
+        )
         assert "source checkout" in lines[0] and "Traceback" not in result.output
-    assert "--batch-sizes" in run("bench", "cnn", "--help").stdout  # the commands' help needs no benchmarks
+    # the commands' help needs no benchmarks
+    assert "--batch-sizes" in run("bench", "cnn", "--help").stdout

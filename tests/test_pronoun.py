@@ -5,22 +5,39 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nbengine.data.pronoun import (ANIMAL_ADJECTIVES, ANIMALS, FOOD_ADJECTIVES, FOODS, LESSON_PAIR, LESSON_SENTENCE,
-                                   LESSON_TASTY, batches, make_task, sentence, split_pairs, tokenize)
+from nbengine.data.pronoun import (
+    ANIMAL_ADJECTIVES,
+    ANIMALS,
+    FOOD_ADJECTIVES,
+    FOODS,
+    LESSON_PAIR,
+    LESSON_SENTENCE,
+    LESSON_TASTY,
+    batches,
+    make_task,
+    sentence,
+    split_pairs,
+    tokenize,
+)
 from nbengine.errors import CheckpointError
 from nbengine.gradcheck import check_gradients
 from nbengine.models.pronoun import PronounModel, accuracy, steps_per_epoch, train_batches
-from nbengine.train import Epoch, fit
 from nbengine.optim import Adam
 from nbengine.testing import assert_gradients_pass
-
+from nbengine.train import Epoch, fit
 
 # == the task ==========================================================================================
 
+
 def test_patterns_and_antecedents():
-    assert sentence("active", "cat", "fish", "hungry") == "the cat ate the fish because it was hungry".split()
-    assert sentence("passive", "cat", "fish", "tasty", verb=2, articles=("a", "the")) == \
-        "a fish was gobbled up by the cat because it was tasty".split()
+    assert (
+        sentence("active", "cat", "fish", "hungry")
+        == "the cat ate the fish because it was hungry".split()
+    )
+    assert (
+        sentence("passive", "cat", "fish", "tasty", verb=2, articles=("a", "the"))
+        == "a fish was gobbled up by the cat because it was tasty".split()
+    )
     with pytest.raises(ValueError, match="no pattern"):
         sentence("sideways", "cat", "fish", "hungry")
     task = make_task(0)
@@ -59,13 +76,19 @@ def test_held_out_pairs_are_disjoint_from_training(seed):
     assert not train_pairs & held_pairs
     assert train_pairs | held_pairs == {(a, f) for a in ANIMALS for f in FOODS}
     assert LESSON_PAIR in held_pairs
-    assert {e.pair for e in task.train} == train_pairs and {e.pair for e in task.held_out} == held_pairs
+    assert {e.pair for e in task.train} == train_pairs and {
+        e.pair for e in task.held_out
+    } == held_pairs
     # no held-out sentence, nor any held-out pair of nouns, occurs in training
     train_sentences = {tuple(e.words) for e in task.train}
     assert not any(tuple(e.words) in train_sentences for e in task.held_out)
     for e in task.train:  # the nouns a training sentence names are never a held-out pair
         nouns = [w for w in e.words if w in ANIMALS or w in FOODS]
-        assert len(nouns) == 2 and (nouns[0], nouns[1]) not in held_pairs and (nouns[1], nouns[0]) not in held_pairs
+        assert (
+            len(nouns) == 2
+            and (nouns[0], nouns[1]) not in held_pairs
+            and (nouns[1], nouns[0]) not in held_pairs
+        )
     # every word of the held-out sentences is seen in training
     seen = {w for e in task.train for w in e.words}
     assert {w for e in task.held_out for w in e.words} <= seen
@@ -78,7 +101,9 @@ def test_seeds_reproduce_and_differ():
     a, b = make_task(5), make_task(5)
     assert [e.words for e in a.train] == [e.words for e in b.train]
     rng1, rng2 = np.random.default_rng(9), np.random.default_rng(9)
-    for (i1, w1, y1, _), (i2, w2, y2, _) in zip(batches(a, a.train, 64, rng1), batches(b, b.train, 64, rng2)):
+    for (i1, w1, y1, _), (i2, w2, y2, _) in zip(
+        batches(a, a.train, 64, rng1), batches(b, b.train, 64, rng2)
+    ):
         assert np.array_equal(i1, i2) and np.array_equal(w1, w2) and np.array_equal(y1, y2)
 
 
@@ -114,7 +139,16 @@ def test_gradients_match_finite_differences_for_every_parameter(one_thread):
     ids, where, answers = tiny_batch(model)
     model.loss_and_backward(ids, where, answers)
     grads = {k: g.copy() for k, g in model.grads.items()}
-    for name in ("q.W", "k.W", "v.W", "out.W", "embed.tokens", "embed.positions", "block.attn.q.W", "block.ff.up.W"):
+    for name in (
+        "q.W",
+        "k.W",
+        "v.W",
+        "out.W",
+        "embed.tokens",
+        "embed.positions",
+        "block.attn.q.W",
+        "block.ff.up.W",
+    ):
         assert np.any(grads[name] != 0), name  # every road to the answer is checked, none is cut
     results = check_gradients(lambda: model.loss(ids, where, answers), model.params, grads)
     assert_gradients_pass(results)
@@ -129,7 +163,9 @@ def test_the_answer_is_read_from_the_attention_of_it():
     w, v, z = model.cache["weights"], model.cache["v"], model.cache["z"]
     np.testing.assert_allclose(w.sum(axis=2), 1.0, rtol=1e-12)
     np.testing.assert_allclose(z, w @ v, rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(s, z[:, 0] @ model.params["out.W"] + model.params["out.b"], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(
+        s, z[:, 0] @ model.params["out.W"] + model.params["out.b"], rtol=1e-12, atol=1e-15
+    )
 
 
 def test_model_refuses_bad_input():
@@ -174,10 +210,13 @@ def test_bad_checkpoints_are_clear_errors(tmp_path):
     with pytest.raises(CheckpointError, match="cut.npz"):
         PronounModel.load(cut)
     from nbengine import checkpoint
+
     arrays = dict(model.params)
     arrays["q.W"] = arrays["q.W"][:2]
     checkpoint.save(tmp_path / "shape.npz", "pronoun", model.config(), arrays)
-    with pytest.raises(CheckpointError, match=r"shape.npz: does not hold a valid pronoun model \(q.W has shape"):
+    with pytest.raises(
+        CheckpointError, match=r"shape.npz: does not hold a valid pronoun model \(q.W has shape"
+    ):
         PronounModel.load(tmp_path / "shape.npz")
     checkpoint.save(tmp_path / "other.npz", "rnnlm", model.config(), dict(model.params))
     with pytest.raises(CheckpointError, match="model 'rnnlm', not 'pronoun'"):
@@ -186,14 +225,22 @@ def test_bad_checkpoints_are_clear_errors(tmp_path):
 
 # == learning ==========================================================================================
 
+
 @pytest.fixture(scope="module")
 def trained():
     task = make_task(0)
     # one pass over the training sentences: a second or two
     model = PronounModel(task.words, size=16, seed=0, context=task.max_length)
     opt = Adam(model.params, model.grads, 0.01)
-    events = fit(model, opt, train_batches(task, 32, seed=0), epochs=1, steps_per_epoch=steps_per_epoch(task, 32),
-                 clip=5.0, measure=lambda m: {"held_out_accuracy": accuracy(m, task, task.held_out)})
+    events = fit(
+        model,
+        opt,
+        train_batches(task, 32, seed=0),
+        epochs=1,
+        steps_per_epoch=steps_per_epoch(task, 32),
+        clip=5.0,
+        measure=lambda m: {"held_out_accuracy": accuracy(m, task, task.held_out)},
+    )
     epochs = [ev for ev in events if isinstance(ev, Epoch)]
     return task, model, epochs
 
@@ -202,11 +249,16 @@ def test_short_training_reaches_high_held_out_accuracy(trained):
     task, model, epochs = trained
     assert epochs[-1].metrics["held_out_accuracy"] >= 0.95
     assert epochs[-1].metrics["held_out_accuracy"] == accuracy(model, task, task.held_out)
-    assert 0.5 < epochs[-1].metrics["train_accuracy"] <= 1  # counted on the batches as they were trained
+    # counted on the batches as they were trained
+    assert 0.5 < epochs[-1].metrics["train_accuracy"] <= 1
 
 
-@pytest.mark.parametrize("text, antecedent, other", [(LESSON_SENTENCE, "cat", "fish"), (LESSON_TASTY, "fish", "cat")])
-def test_it_attends_most_to_its_antecedent_in_the_lessons_sentence(trained, text, antecedent, other):
+@pytest.mark.parametrize(
+    "text, antecedent, other", [(LESSON_SENTENCE, "cat", "fish"), (LESSON_TASTY, "fish", "cat")]
+)
+def test_it_attends_most_to_its_antecedent_in_the_lessons_sentence(
+    trained, text, antecedent, other
+):
     _, model, _ = trained
     words = tokenize(text)
     ids = model.encode(words)[None]
@@ -226,6 +278,7 @@ def test_untrained_model_does_not_already_know():
 
 # == what the commands use ===============================================================================
 
+
 def test_build_and_fit_task_train_as_the_loop_does():
     from nbengine.models.pronoun import CLIP, build, fit_task
 
@@ -234,7 +287,13 @@ def test_build_and_fit_task_train_as_the_loop_does():
     start, per_epoch, sample = fit_task(model, opt, task, 32, 0, epochs=1)
     assert per_epoch == steps_per_epoch(task, 32) and len(sample[0]) == 2
     twin = PronounModel(task.words, size=16, seed=0, context=task.max_length)
-    theirs = fit(twin, Adam(twin.params, twin.grads, 0.01), train_batches(task, 32, seed=0), epochs=1, clip=CLIP)
+    theirs = fit(
+        twin,
+        Adam(twin.params, twin.grads, 0.01),
+        train_batches(task, 32, seed=0),
+        epochs=1,
+        clip=CLIP,
+    )
     ours = start()
     for _ in range(4):  # the same seed, the same steps
         assert next(ours).loss == next(theirs).loss
@@ -246,17 +305,25 @@ def test_accuracy_by_pattern_and_examples(trained):
 
     task, model, _ = trained
     total, right, by_pattern = accuracy_by_pattern(model, task)
-    assert total == accuracy(model, task, task.held_out) and right == round(total * len(task.held_out))
+    assert total == accuracy(model, task, task.held_out) and right == round(
+        total * len(task.held_out)
+    )
     counts = {p: sum(e.pattern == p for e in task.held_out) for p in PATTERNS}
     assert sum(by_pattern[p] * counts[p] for p in PATTERNS) == pytest.approx(right)
     shown = examples(model, task, 4, seed=1)
-    assert [e["sentence"] for e in shown[:2]] == [" ".join(tokenize(LESSON_SENTENCE)), " ".join(tokenize(LESSON_TASTY))]
+    assert [e["sentence"] for e in shown[:2]] == [
+        " ".join(tokenize(LESSON_SENTENCE)),
+        " ".join(tokenize(LESSON_TASTY)),
+    ]
     assert [e["truth"] for e in shown[:2]] == ["cat", "fish"] and len(shown) == 4
     for e in shown:
         words = e["sentence"].split(" ")
         assert len(e["weights"]) == len(words) and sum(e["weights"]) == pytest.approx(1.0)
         assert e["attends_most_to"] == words[int(np.argmax(e["weights"]))]
-    assert shown == examples(model, task, 4, seed=1) and shown[2:] != examples(model, task, 4, seed=2)[2:]
+    assert (
+        shown == examples(model, task, 4, seed=1)
+        and shown[2:] != examples(model, task, 4, seed=2)[2:]
+    )
     assert examples(model, task, 1) == shown[:1]
 
 

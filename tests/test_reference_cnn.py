@@ -11,25 +11,26 @@ import pytest
 
 from nbengine.gradcheck import compare, numerical_gradient
 from nbengine.testing import assert_gradients_pass
-
 from tests.reference import cnn_numpy as ref
-
 
 # -- padding arithmetic ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("size, k, stride, expected", [
-    (28, 3, 1, (28, 1, 1)),
-    (28, 2, 2, (14, 0, 0)),
-    (14, 2, 2, (7, 0, 0)),
-    (7, 2, 2, (4, 0, 1)),   # odd size: the extra padding goes after
-    (8, 3, 2, (4, 0, 1)),   # stride 2 on an even input: (0, 1) as TensorFlow pads
-    (7, 3, 2, (4, 1, 1)),
-    (5, 5, 1, (5, 2, 2)),
-    (4, 4, 1, (4, 1, 2)),   # even kernel: the larger half after
-    (1, 3, 1, (1, 1, 1)),
-    (3, 1, 3, (1, 0, 0)),   # never negative
-])
+@pytest.mark.parametrize(
+    "size, k, stride, expected",
+    [
+        (28, 3, 1, (28, 1, 1)),
+        (28, 2, 2, (14, 0, 0)),
+        (14, 2, 2, (7, 0, 0)),
+        (7, 2, 2, (4, 0, 1)),  # odd size: the extra padding goes after
+        (8, 3, 2, (4, 0, 1)),  # stride 2 on an even input: (0, 1) as TensorFlow pads
+        (7, 3, 2, (4, 1, 1)),
+        (5, 5, 1, (5, 2, 2)),
+        (4, 4, 1, (4, 1, 2)),  # even kernel: the larger half after
+        (1, 3, 1, (1, 1, 1)),
+        (3, 1, 3, (1, 0, 0)),  # never negative
+    ],
+)
 def test_same_padding(size, k, stride, expected):
     assert ref.same_padding(size, k, stride) == expected
 
@@ -61,7 +62,7 @@ def conv_direct(x, w, b, stride, pad):
     out = np.zeros((x.shape[0], oh, ow, K)) + b
     for i in range(R):
         for j in range(S):
-            patch = xp[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw, :]
+            patch = xp[:, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw, :]
             out += np.einsum("nhwc,ck->nhwk", patch, w[i, j])
     return out
 
@@ -76,7 +77,7 @@ def maxpool_direct(x, pool, stride, pad):
     for i in range(oh):
         for j in range(ow):
             p0, q0 = i * stride[0] - t, j * stride[1] - l
-            window = x[:, max(p0, 0):p0 + pool[0], max(q0, 0):q0 + pool[1], :]
+            window = x[:, max(p0, 0) : p0 + pool[0], max(q0, 0) : q0 + pool[1], :]
             out[:, i, j, :] = window.max(axis=(1, 2))
     return out
 
@@ -86,7 +87,7 @@ CONV_CASES = [
     (2, 5, 5, 3, 3, 3, 4, (1, 1), "same"),
     (2, 5, 5, 3, 3, 3, 4, (1, 1), "valid"),
     (1, 7, 6, 2, 3, 3, 3, (2, 2), "same"),
-    (2, 8, 8, 1, 3, 3, 2, (2, 2), "same"),      # even input, stride 2: pad (0, 1, 0, 1)
+    (2, 8, 8, 1, 3, 3, 2, (2, 2), "same"),  # even input, stride 2: pad (0, 1, 0, 1)
     (1, 6, 7, 2, 2, 3, 5, (2, 1), "valid"),
     (3, 5, 4, 2, 3, 2, 2, (1, 2), (1, 0, 2, 1)),  # explicit and lopsided
     (1, 4, 4, 3, 1, 1, 2, (1, 1), 0),
@@ -146,8 +147,8 @@ def test_conv2d_ref_backward_matches_finite_differences(case):
 POOL_CASES = [
     # (N, H, W, C, pool, stride, padding)
     (2, 4, 4, 3, (2, 2), (2, 2), "same"),
-    (1, 7, 7, 2, (2, 2), (2, 2), "same"),     # odd: one padding row and column after
-    (2, 5, 6, 1, (3, 3), (2, 2), "same"),     # overlapping windows
+    (1, 7, 7, 2, (2, 2), (2, 2), "same"),  # odd: one padding row and column after
+    (2, 5, 6, 1, (3, 3), (2, 2), "same"),  # overlapping windows
     (1, 6, 5, 2, (2, 3), (1, 2), "valid"),
     (2, 5, 5, 2, (2, 2), (2, 2), (1, 0, 1, 0)),
 ]
@@ -162,13 +163,16 @@ def pool_case(case, rng):
 @pytest.mark.parametrize("case", POOL_CASES, ids=str)
 def test_maxpool_ref_matches_loops(case):
     x, pool, stride, pad = pool_case(case, np.random.default_rng(3))
-    np.testing.assert_array_equal(ref.maxpool_ref(x, pool, stride, pad), maxpool_direct(x, pool, stride, pad))
+    np.testing.assert_array_equal(
+        ref.maxpool_ref(x, pool, stride, pad), maxpool_direct(x, pool, stride, pad)
+    )
 
 
 @pytest.mark.parametrize("case", POOL_CASES, ids=str)
 def test_maxpool_ref_backward_matches_finite_differences(case):
     rng = np.random.default_rng(4)
-    x, pool, stride, pad = pool_case(case, rng)  # continuous values: no ties, the max is differentiable
+    # continuous values: no ties, the max is differentiable
+    x, pool, stride, pad = pool_case(case, rng)
     G = rng.standard_normal(ref.maxpool_ref(x, pool, stride, pad).shape)
 
     def loss():
@@ -179,7 +183,8 @@ def test_maxpool_ref_backward_matches_finite_differences(case):
 
 
 def test_maxpool_padding_never_wins():
-    x = -np.ones((1, 3, 3, 1)) - np.arange(9.0).reshape(1, 3, 3, 1)  # all negative, so a zero pad would win
+    # all negative, so a zero pad would win
+    x = -np.ones((1, 3, 3, 1)) - np.arange(9.0).reshape(1, 3, 3, 1)
     out = ref.maxpool_ref(x, (2, 2), (2, 2), (0, 1, 0, 1))
     np.testing.assert_array_equal(out[0, :, :, 0], [[-1, -3], [-7, -9]])
 
@@ -217,7 +222,9 @@ def test_relu_and_dropout():
     np.testing.assert_array_equal(ref.relu_ref_backward(np.ones_like(x), x), [[0, 0, 1]])
     keep = np.array([[True, False, True]])
     np.testing.assert_allclose(ref.dropout_ref(x, keep, 0.25), [[-2 / 0.75, 0, 4]])
-    np.testing.assert_allclose(ref.dropout_ref_backward(np.ones_like(x), keep, 0.25), [[1 / 0.75, 0, 1 / 0.75]])
+    np.testing.assert_allclose(
+        ref.dropout_ref_backward(np.ones_like(x), keep, 0.25), [[1 / 0.75, 0, 1 / 0.75]]
+    )
 
 
 def test_softmax_cross_entropy_ref():
@@ -272,7 +279,9 @@ def test_numpy_cnn_is_the_composition_of_the_nhwc_references():
     h = ref.relu_ref(ref.dense_ref(h.reshape(3, -1), p["dense1.w"], p["dense1.b"]))
     logits = ref.dense_ref(h, p["dense2.w"], p["dense2.b"])
     model = ref.NumpyCNN(params, dropout=0.0)
-    np.testing.assert_allclose(model.predict_proba(x), ref.softmax_ref(logits), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(
+        model.predict_proba(x), ref.softmax_ref(logits), rtol=1e-12, atol=1e-15
+    )
     assert model.loss(x, y) == pytest.approx(ref.softmax_cross_entropy_ref(logits, y)[0], rel=1e-12)
 
 
@@ -284,14 +293,26 @@ def test_numpy_cnn_gradients_match_finite_differences():
     grads = model.grads()
 
     def loss():
-        return ref.NumpyCNN(params, dropout=0.0).loss(x, y)  # a new network from the perturbed parameters
+        # a new network from the perturbed parameters
+        return ref.NumpyCNN(params, dropout=0.0).loss(x, y)
 
     rng = np.random.default_rng(7)
     results = []
-    for name, p in params.items():  # three entries of each; a ReLU or a max pool's kink within eps would blur one
-        entries = [np.ravel_multi_index(tuple(rng.integers(0, n) for n in p.shape), p.shape) for _ in range(3)]
-        results.append(compare(f"{name}{entries}", grads[name].reshape(-1)[entries],
-                               numerical_gradient(loss, p, entries=entries), rtol=1e-5, atol=1e-8))
+    # three entries of each; a ReLU or a max pool's kink within eps would blur one
+    for name, p in params.items():
+        entries = [
+            np.ravel_multi_index(tuple(rng.integers(0, n) for n in p.shape), p.shape)
+            for _ in range(3)
+        ]
+        results.append(
+            compare(
+                f"{name}{entries}",
+                grads[name].reshape(-1)[entries],
+                numerical_gradient(loss, p, entries=entries),
+                rtol=1e-5,
+                atol=1e-8,
+            )
+        )
     assert_gradients_pass(results)
 
 
@@ -340,10 +361,20 @@ def test_torch_cnn_pads_like_tensorflow():
     import torch.nn.functional as F
 
     rng = np.random.default_rng(8)
-    x, w, b = rng.standard_normal((2, 8, 8, 2)), rng.standard_normal((3, 3, 2, 4)), rng.standard_normal(4)
+    x, w, b = (
+        rng.standard_normal((2, 8, 8, 2)),
+        rng.standard_normal((3, 3, 2, 4)),
+        rng.standard_normal(4),
+    )
     (_, _), (t, bo, l, r) = ref.padding_2d((8, 8), (3, 3), (2, 2), "same")
     assert (t, bo, l, r) == (0, 1, 0, 1)
     xt = F.pad(torch.from_numpy(x).permute(0, 3, 1, 2), (l, r, t, bo))
-    out = F.conv2d(xt, torch.from_numpy(w.transpose(3, 2, 0, 1).copy()), torch.from_numpy(b), stride=2)
-    np.testing.assert_allclose(out.permute(0, 2, 3, 1).numpy(), ref.conv2d_ref(x, w, b, (2, 2), (t, bo, l, r)),
-                               rtol=1e-10, atol=1e-10)
+    out = F.conv2d(
+        xt, torch.from_numpy(w.transpose(3, 2, 0, 1).copy()), torch.from_numpy(b), stride=2
+    )
+    np.testing.assert_allclose(
+        out.permute(0, 2, 3, 1).numpy(),
+        ref.conv2d_ref(x, w, b, (2, 2), (t, bo, l, r)),
+        rtol=1e-10,
+        atol=1e-10,
+    )

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from nbengine.gradcheck import numerical_gradient
-
 from tests.reference import rnn_numpy as ref
 
 
@@ -32,7 +31,12 @@ def lstm_direct(xs, h0, c0, Wx, Wh, b):
     """The LSTM written from its equations, each gate with its own slice of the weights."""
     H = h0.shape[1]
     h, c, hs, cs = h0, c0, [], []
-    block = {"f": slice(0, H), "g": slice(H, 2 * H), "i": slice(2 * H, 3 * H), "o": slice(3 * H, 4 * H)}
+    block = {
+        "f": slice(0, H),
+        "g": slice(H, 2 * H),
+        "i": slice(2 * H, 3 * H),
+        "o": slice(3 * H, 4 * H),
+    }
 
     def a(gate, x, h):
         s = block[gate]
@@ -40,7 +44,12 @@ def lstm_direct(xs, h0, c0, Wx, Wh, b):
 
     for t in range(xs.shape[1]):
         x = xs[:, t]
-        f, g, i, o = sigmoid(a("f", x, h)), np.tanh(a("g", x, h)), sigmoid(a("i", x, h)), sigmoid(a("o", x, h))
+        f, g, i, o = (
+            sigmoid(a("f", x, h)),
+            np.tanh(a("g", x, h)),
+            sigmoid(a("i", x, h)),
+            sigmoid(a("o", x, h)),
+        )
         c = f * c + g * i
         h = o * np.tanh(c)
         hs.append(h)
@@ -51,8 +60,13 @@ def lstm_direct(xs, h0, c0, Wx, Wh, b):
 def rnn_case(N=2, T=4, D=3, H=5, seed=0, gates=1):
     rng = np.random.default_rng(seed)
     G = gates * H
-    return (rng.standard_normal((N, T, D)), rng.standard_normal((N, H)) * 0.5,
-            rng.standard_normal((D, G)) * 0.6, rng.standard_normal((H, G)) * 0.6, rng.standard_normal(G) * 0.3)
+    return (
+        rng.standard_normal((N, T, D)),
+        rng.standard_normal((N, H)) * 0.5,
+        rng.standard_normal((D, G)) * 0.6,
+        rng.standard_normal((H, G)) * 0.6,
+        rng.standard_normal(G) * 0.3,
+    )
 
 
 # -- RNN ------------------------------------------------------------------------------------
@@ -60,14 +74,17 @@ def rnn_case(N=2, T=4, D=3, H=5, seed=0, gates=1):
 
 def test_rnn_ref_matches_the_direct_formulation():
     xs, h0, Wx, Wh, b = rnn_case()
-    np.testing.assert_allclose(ref.rnn_ref(xs, h0, Wx, Wh, b), rnn_direct(xs, h0, Wx, Wh, b), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(
+        ref.rnn_ref(xs, h0, Wx, Wh, b), rnn_direct(xs, h0, Wx, Wh, b), rtol=1e-12, atol=1e-14
+    )
 
 
 @pytest.mark.parametrize("with_dhT", [False, True])
 def test_rnn_ref_backward_matches_finite_differences(with_dhT):
     xs, h0, Wx, Wh, b = rnn_case(seed=1)
     rng = np.random.default_rng(2)
-    G = rng.standard_normal(ref.rnn_ref(xs, h0, Wx, Wh, b).shape)  # L = Σ G · hs (+ Σ gT · h_T), so dL/dhs = G
+    # L = Σ G · hs (+ Σ gT · h_T), so dL/dhs = G
+    G = rng.standard_normal(ref.rnn_ref(xs, h0, Wx, Wh, b).shape)
     gT = rng.standard_normal(h0.shape) if with_dhT else np.zeros_like(h0)
 
     def loss():
@@ -92,9 +109,10 @@ def test_lstm_ref_matches_the_direct_formulation():
     np.testing.assert_allclose(cs, cs_d, rtol=1e-12, atol=1e-14)
     N, T, H = hs.shape
     assert gates.shape == (N, T, 4 * H)
-    f, g, i, o = (gates[..., k * H:(k + 1) * H] for k in range(4))
+    f, g, i, o = (gates[..., k * H : (k + 1) * H] for k in range(4))
     c_prev = np.concatenate([c0[:, None], cs[:, :-1]], axis=1)
-    np.testing.assert_allclose(cs, f * c_prev + g * i, rtol=1e-12)  # the gates returned are the ones used
+    # the gates returned are the ones used
+    np.testing.assert_allclose(cs, f * c_prev + g * i, rtol=1e-12)
     np.testing.assert_allclose(hs, o * np.tanh(cs), rtol=1e-12)
 
 
@@ -155,8 +173,12 @@ def test_embedding_ref_and_backward_collect_repeated_words():
     np.testing.assert_array_equal(xs, W[ids])
     G = rng.standard_normal(xs.shape)
     dW = ref.embedding_ref_backward(G, ids, 5)
-    np.testing.assert_allclose(dW, numerical_gradient(lambda: float(np.sum(G * ref.embedding_ref(ids, W))), W),
-                               rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(
+        dW,
+        numerical_gradient(lambda: float(np.sum(G * ref.embedding_ref(ids, W))), W),
+        rtol=1e-6,
+        atol=1e-9,
+    )
     np.testing.assert_allclose(dW[2], G[0, 1] + G[0, 2] + G[1, 1], rtol=1e-14)  # three occurrences
     np.testing.assert_array_equal(dW[[1, 3]], 0)  # words that did not occur
 
@@ -183,11 +205,17 @@ def test_softmax_ce_ref_averages_over_the_counted_tokens():
     loss, d = ref.softmax_ce_ref(scores, ts)
     p = np.exp(scores) / np.exp(scores).sum(axis=-1, keepdims=True)
     counted = [(n, t) for n in range(2) for t in range(3) if ts[n, t] != -1]
-    assert loss == pytest.approx(-np.mean([np.log(p[n, t, ts[n, t]]) for n, t in counted]), rel=1e-12)
+    assert loss == pytest.approx(
+        -np.mean([np.log(p[n, t, ts[n, t]]) for n, t in counted]), rel=1e-12
+    )
     np.testing.assert_array_equal(d[0, 1], 0)  # ignored tokens send nothing back
     np.testing.assert_array_equal(d[1, 2], 0)
-    np.testing.assert_allclose(d, numerical_gradient(lambda: ref.softmax_ce_ref(scores, ts)[0], scores),
-                               rtol=1e-6, atol=1e-10)
+    np.testing.assert_allclose(
+        d,
+        numerical_gradient(lambda: ref.softmax_ce_ref(scores, ts)[0], scores),
+        rtol=1e-6,
+        atol=1e-10,
+    )
     np.testing.assert_allclose(d[0, 0].sum(), 0, atol=1e-15)  # (p − onehot) / 4 sums to 0 per token
     assert d[0, 0, 1] == pytest.approx((p[0, 0, 1] - 1) / 4, rel=1e-12)
 
@@ -239,13 +267,22 @@ def ids(shape, V=7, seed=0, ignore_some=False):
 def test_lm_parameters_have_nbengines_names_and_shapes(kind):
     p = ref.init_params(kind, 10, 6, 5)
     G = 4 * 5 if kind == "lstm" else 5
-    assert {k: v.shape for k, v in p.items()} == {"embed.W": (10, 6), f"{kind}.Wx": (6, G), f"{kind}.Wh": (5, G),
-                                                 f"{kind}.b": (G,), "affine.W": (5, 10), "affine.b": (10,)}
+    assert {k: v.shape for k, v in p.items()} == {
+        "embed.W": (10, 6),
+        f"{kind}.Wx": (6, G),
+        f"{kind}.Wh": (5, G),
+        f"{kind}.b": (G,),
+        "affine.W": (5, 10),
+        "affine.b": (10,),
+    }
     model = KINDS[kind](p)
     assert model.n_params() == sum(v.size for v in p.values())
     for name, value in model.params().items():
         np.testing.assert_array_equal(value, p[name])
-    assert KINDS[kind](vocab_size=10, embed_size=6, hidden_size=5).params()["embed.W"].dtype == np.float32
+    assert (
+        KINDS[kind](vocab_size=10, embed_size=6, hidden_size=5).params()["embed.W"].dtype
+        == np.float32
+    )
     with pytest.raises(ValueError, match="do not fit"):
         KINDS[kind]({**p, "affine.W": np.zeros((4, 10))})
 
@@ -276,8 +313,9 @@ def test_lm_gradients_match_finite_differences(kind):
         def loss():
             return KINDS[kind](p).loss_and_backward(xs, ts)  # a new model: the state starts at zero
 
-        np.testing.assert_allclose(grads[name], numerical_gradient(loss, value), rtol=1e-5, atol=1e-8,
-                                   err_msg=name)
+        np.testing.assert_allclose(
+            grads[name], numerical_gradient(loss, value), rtol=1e-5, atol=1e-8, err_msg=name
+        )
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -289,7 +327,9 @@ def test_lm_carries_its_state_until_reset(kind):
     halves = np.concatenate([model.scores(xs[:, :4]), model.scores(xs[:, 4:])], axis=1)
     np.testing.assert_allclose(halves, whole, rtol=1e-12)  # the second call continues the first
     model.reset_state()
-    np.testing.assert_allclose(model.scores(xs[:, 4:]), KINDS[kind](p).scores(xs[:, 4:]), rtol=1e-12)
+    np.testing.assert_allclose(
+        model.scores(xs[:, 4:]), KINDS[kind](p).scores(xs[:, 4:]), rtol=1e-12
+    )
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -299,13 +339,18 @@ def test_lm_train_step_clips_then_descends(kind):
     plain = KINDS[kind](p)
     plain.loss_and_backward(xs, ts)
     g = plain.grads()
-    norm = np.sqrt(sum(np.sum(v ** 2) for v in g.values()))
+    norm = np.sqrt(sum(np.sum(v**2) for v in g.values()))
     max_norm = norm / 3  # so the step clips
     model = KINDS[kind](p, lr=0.5, max_norm=max_norm)
     model.train_step(xs, ts)
     for name, value in model.params().items():
-        np.testing.assert_allclose(value, p[name] - 0.5 * g[name] * max_norm / (norm + 1e-6), rtol=1e-12,
-                                   atol=1e-15, err_msg=name)
+        np.testing.assert_allclose(
+            value,
+            p[name] - 0.5 * g[name] * max_norm / (norm + 1e-6),
+            rtol=1e-12,
+            atol=1e-15,
+            err_msg=name,
+        )
     model = KINDS[kind](p, lr=0.5, max_norm=None)
     losses = []
     for _ in range(5):
@@ -319,36 +364,51 @@ def test_lm_keeps_float32(kind):
     p = {k: v.astype(np.float32) for k, v in lm_params(kind).items()}
     model = KINDS[kind](p)
     model.train_step(ids((2, 3)), ids((2, 3), seed=1))
-    assert {v.dtype for v in (*model.params().values(), *model.grads().values())} == {np.dtype(np.float32)}
+    assert {v.dtype for v in (*model.params().values(), *model.grads().values())} == {
+        np.dtype(np.float32)
+    }
 
 
 # -- PyTorch, the same models -----------------------------------------------------------------
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("dtype, rtol, atol", [(np.float64, 1e-10, 1e-13), (np.float32, 1e-4, 1e-6)])
+@pytest.mark.parametrize(
+    "dtype, rtol, atol", [(np.float64, 1e-10, 1e-13), (np.float32, 1e-4, 1e-6)]
+)
 def test_torch_lm_matches_numpy_lm(kind, dtype, rtol, atol):
     pytest.importorskip("torch")
     from benchmarks import rnn_torch
 
     p = lm_params(kind, V=9, D=5, H=4, seed=11, dtype=dtype)
     mine = KINDS[kind](p, lr=0.3, max_norm=0.5)
-    theirs = {"rnn": rnn_torch.TorchRNNLM, "lstm": rnn_torch.TorchLSTMLM}[kind](p, lr=0.3, max_norm=0.5, threads=1)
+    theirs = {"rnn": rnn_torch.TorchRNNLM, "lstm": rnn_torch.TorchLSTMLM}[kind](
+        p, lr=0.3, max_norm=0.5, threads=1
+    )
     for name, value in theirs.params().items():  # the layout conversions invert each other
         np.testing.assert_array_equal(value, p[name], err_msg=name)
     for step in range(3):  # consecutive batches: the carried state must agree too
-        xs, ts = ids((3, 4), V=9, seed=20 + step), ids((3, 4), V=9, seed=30 + step, ignore_some=True)
-        assert theirs.loss_and_backward(xs, ts) == pytest.approx(mine.loss_and_backward(xs, ts), rel=rtol)
+        xs, ts = (
+            ids((3, 4), V=9, seed=20 + step),
+            ids((3, 4), V=9, seed=30 + step, ignore_some=True),
+        )
+        assert theirs.loss_and_backward(xs, ts) == pytest.approx(
+            mine.loss_and_backward(xs, ts), rel=rtol
+        )
         g = theirs.grads()
         for name, value in mine.grads().items():
-            np.testing.assert_allclose(g[name], value, rtol=rtol, atol=atol, err_msg=f"step {step} {name}")
+            np.testing.assert_allclose(
+                g[name], value, rtol=rtol, atol=atol, err_msg=f"step {step} {name}"
+            )
     for _ in range(2):  # training steps: clipping and the update agree
         assert theirs.train_step(xs, ts) == pytest.approx(mine.train_step(xs, ts), rel=rtol)
     for name, value in mine.params().items():
         np.testing.assert_allclose(theirs.params()[name], value, rtol=rtol, atol=atol, err_msg=name)
     theirs.reset_state()
     mine.reset_state()
-    assert theirs.loss_and_backward(xs, ts) == pytest.approx(mine.loss_and_backward(xs, ts), rel=rtol)
+    assert theirs.loss_and_backward(xs, ts) == pytest.approx(
+        mine.loss_and_backward(xs, ts), rel=rtol
+    )
 
 
 def test_torch_lstm_gate_blocks_are_reordered():
@@ -357,9 +417,16 @@ def test_torch_lstm_gate_blocks_are_reordered():
 
     H = 2
     b = np.repeat(np.array([10.0, 20.0, 30.0, 40.0]), H)  # f f g g i i o o
-    np.testing.assert_array_equal(rnn_torch.reorder_gates(b, rnn_torch.TORCH_FROM_NBENGINE, 0),
-                                  np.repeat([30.0, 10.0, 20.0, 40.0], H))  # i f g o
     np.testing.assert_array_equal(
-        rnn_torch.reorder_gates(rnn_torch.reorder_gates(b, rnn_torch.TORCH_FROM_NBENGINE, 0),
-                                rnn_torch.NBENGINE_FROM_TORCH, 0), b)
+        rnn_torch.reorder_gates(b, rnn_torch.TORCH_FROM_NBENGINE, 0),
+        np.repeat([30.0, 10.0, 20.0, 40.0], H),
+    )  # i f g o
+    np.testing.assert_array_equal(
+        rnn_torch.reorder_gates(
+            rnn_torch.reorder_gates(b, rnn_torch.TORCH_FROM_NBENGINE, 0),
+            rnn_torch.NBENGINE_FROM_TORCH,
+            0,
+        ),
+        b,
+    )
     assert rnn_torch.available() in (True, False)  # answered without importing torch

@@ -16,6 +16,7 @@ import json
 import numba
 import numpy as np
 import pytest
+from helpers import f64
 
 from nbengine import checkpoint
 from nbengine.errors import CheckpointError
@@ -23,10 +24,7 @@ from nbengine.gradcheck import spot_check_gradients
 from nbengine.models.rnnlm import LSTMLM, RNNLM
 from nbengine.optim import SGD, Adam, clip_global_norm
 from nbengine.testing import assert_close, assert_gradients_pass
-
 from tests.reference import rnn_numpy as ref
-
-from helpers import f64
 
 MODELS = [pytest.param(RNNLM, id="rnnlm"), pytest.param(LSTMLM, id="lstmlm")]
 REFERENCES = {RNNLM: ref.NumpyRNNLM, LSTMLM: ref.NumpyLSTMLM}
@@ -87,7 +85,9 @@ def test_parameter_names_and_shapes_match_the_reference(cls):
 # == the model against the NumPy reference ==============================================================
 
 
-@pytest.mark.parametrize("dtype", [pytest.param(np.float64, id="float64"), pytest.param(np.float32, id="float32")])
+@pytest.mark.parametrize(
+    "dtype", [pytest.param(np.float64, id="float64"), pytest.param(np.float32, id="float32")]
+)
 @pytest.mark.parametrize("cls", MODELS)
 def test_loss_and_gradients_match_the_numpy_model_over_carried_batches(cls, dtype):
     """Three batches in a row, the state carried through both models, then a reset and
@@ -107,11 +107,24 @@ def test_loss_and_gradients_match_the_numpy_model_over_carried_batches(cls, dtyp
         for name, g in model.grads.items():
             assert g.dtype == dtype
             scale = max(float(np.abs(ref_grads[name]).max()), 1e-3)
-            assert_close(f"batch {step} dL/d{name}", g, ref_grads[name], atol=atol * scale * 10, rtol=rtol)
-        assert_close(f"batch {step} carried h", model.recurrent.h, numpy_lm.recurrent.h, atol=atol * 10, rtol=rtol)
+            assert_close(
+                f"batch {step} dL/d{name}", g, ref_grads[name], atol=atol * scale * 10, rtol=rtol
+            )
+        assert_close(
+            f"batch {step} carried h",
+            model.recurrent.h,
+            numpy_lm.recurrent.h,
+            atol=atol * 10,
+            rtol=rtol,
+        )
         if cls is LSTMLM:
-            assert_close(f"batch {step} carried c", model.recurrent.c, numpy_lm.recurrent.c, atol=atol * 10,
-                         rtol=rtol)
+            assert_close(
+                f"batch {step} carried c",
+                model.recurrent.c,
+                numpy_lm.recurrent.c,
+                atol=atol * 10,
+                rtol=rtol,
+            )
 
 
 @pytest.mark.parametrize("cls", MODELS)
@@ -119,7 +132,9 @@ def test_training_steps_match_the_numpy_models_training_steps(cls):
     """SGD with the global norm clipped to 0.25, as the textbook trains: the same
     parameters after four steps over carried batches."""
     model = make(cls, np.float64, seed=2)
-    numpy_lm = REFERENCES[cls]({k: v.copy() for k, v in model.params.items()}, lr=0.5, max_norm=0.25)
+    numpy_lm = REFERENCES[cls](
+        {k: v.copy() for k, v in model.params.items()}, lr=0.5, max_norm=0.25
+    )
     opt = SGD(model.params, model.grads, lr=0.5)
     for step in range(4):
         xs, ts = batch(2, 6, seed=10 + step)
@@ -129,7 +144,9 @@ def test_training_steps_match_the_numpy_models_training_steps(cls):
         opt.step()
         assert loss == pytest.approx(numpy_lm.train_step(xs, ts), rel=1e-10), step
     for name, p in numpy_lm.params().items():
-        assert_close(f"{name} after 4 clipped SGD steps", model.params[name], p, atol=1e-12, rtol=1e-9)
+        assert_close(
+            f"{name} after 4 clipped SGD steps", model.params[name], p, atol=1e-12, rtol=1e-9
+        )
 
 
 # == the model against finite differences ===============================================================
@@ -154,8 +171,18 @@ def test_gradients_match_finite_differences_for_every_parameter(cls, one_thread)
         return model.loss(xs, ts)
 
     assert all(np.any(g != 0) for g in grads.values())
-    assert_gradients_pass(spot_check_gradients(loss, model.params, grads, np.random.default_rng(32), largest=3,
-                                               random=3, rtol=1e-6, atol=1e-9))
+    assert_gradients_pass(
+        spot_check_gradients(
+            loss,
+            model.params,
+            grads,
+            np.random.default_rng(32),
+            largest=3,
+            random=3,
+            rtol=1e-6,
+            atol=1e-9,
+        )
+    )
 
 
 # == the state carried between batches, and truncated BPTT ==============================================
@@ -218,7 +245,7 @@ def test_gradient_does_not_flow_into_the_previous_batch(cls):
 
 @pytest.mark.parametrize("cls", MODELS)
 def test_learns_and_generates_the_lessons_sentence(cls):
-    """"you say goodbye and i say hello ." (7 words, ids in order of first appearance):
+    """ "you say goodbye and i say hello ." (7 words, ids in order of first appearance):
     Adam 0.01, gradients clipped to 5, 200 steps, each step reading the sentence from the
     start. Perplexity below 1.2, and sampling after "you" gives the rest back (after
     "say" the state alone tells "goodbye" from "hello")."""
@@ -252,15 +279,27 @@ def test_next_probabilities_sum_to_one_and_temperature_sharpens(cls):
         model.reset_state()
         p[temperature] = model.next_probabilities(ids, temperature)
         assert p[temperature].shape == (3, V) and p[temperature].dtype == np.float64
-        assert_close(f"row sums at temperature {temperature}", p[temperature].sum(axis=1), np.ones(3),
-                     atol=1e-12)
+        assert_close(
+            f"row sums at temperature {temperature}",
+            p[temperature].sum(axis=1),
+            np.ones(3),
+            atol=1e-12,
+        )
         assert np.all(p[temperature] > 0)
-    assert_close("temperature 1 is the softmax of the scores", p[1.0], ref.softmax(scores), atol=1e-12)
-    assert_close("temperature 1/2 squares and renormalises", p[0.5],
-                 p[1.0] ** 2 / np.sum(p[1.0] ** 2, axis=1, keepdims=True), atol=1e-9)
+    assert_close(
+        "temperature 1 is the softmax of the scores", p[1.0], ref.softmax(scores), atol=1e-12
+    )
+    assert_close(
+        "temperature 1/2 squares and renormalises",
+        p[0.5],
+        p[1.0] ** 2 / np.sum(p[1.0] ** 2, axis=1, keepdims=True),
+        atol=1e-9,
+    )
     top = np.argmax(p[1.0], axis=1)
     rows = np.arange(3)
-    assert np.all(p[0.5][rows, top] > p[1.0][rows, top]) and np.all(p[1.0][rows, top] > p[2.0][rows, top])
+    assert np.all(p[0.5][rows, top] > p[1.0][rows, top]) and np.all(
+        p[1.0][rows, top] > p[2.0][rows, top]
+    )
     assert np.array_equal(np.argmax(p[0.5], axis=1), top)  # sharper, same favourite
 
     def entropy(q):
@@ -291,7 +330,9 @@ def test_model_refuses_token_ids_out_of_range_or_of_the_wrong_shape(cls):
 # == saving and loading =================================================================================
 
 
-@pytest.mark.parametrize("dtype", [pytest.param(np.float32, id="float32"), pytest.param(np.float64, id="float64")])
+@pytest.mark.parametrize(
+    "dtype", [pytest.param(np.float32, id="float32"), pytest.param(np.float64, id="float64")]
+)
 @pytest.mark.parametrize("cls", MODELS)
 def test_save_and_load_round_trip(tmp_path, cls, dtype):
     xs, ts = batch(2, 5, seed=80)
@@ -313,8 +354,14 @@ def test_save_and_load_round_trip(tmp_path, cls, dtype):
 
 def write_checkpoint(path, name, config, arrays):
     """A checkpoint file written directly in the format nbengine reads (save itself refuses NaN)."""
-    np.savez(path, __format__=np.array(checkpoint.FORMAT_VERSION), __model__=np.array(name),
-             __config__=np.array(json.dumps(config)), __arrays__=np.array(sorted(arrays), dtype=str), **arrays)
+    np.savez(
+        path,
+        __format__=np.array(checkpoint.FORMAT_VERSION),
+        __model__=np.array(name),
+        __config__=np.array(json.dumps(config)),
+        __arrays__=np.array(sorted(arrays), dtype=str),
+        **arrays,
+    )
 
 
 @pytest.mark.parametrize("cls", MODELS)
@@ -344,7 +391,9 @@ def test_loading_a_wrong_shape_is_a_checkpoint_error(tmp_path, cls):
 def test_loading_a_missing_parameter_or_the_other_model_is_a_checkpoint_error(tmp_path, cls):
     model = cls(V, D, H, seed=9)
     path = tmp_path / "missing.npz"
-    checkpoint.save(path, cls.name, model.config(), {k: v for k, v in model.params.items() if k != "affine.b"})
+    checkpoint.save(
+        path, cls.name, model.config(), {k: v for k, v in model.params.items() if k != "affine.b"}
+    )
     with pytest.raises(CheckpointError, match=r"affine\.b"):
         cls.load(path)
     other = LSTMLM if cls is RNNLM else RNNLM
@@ -371,7 +420,11 @@ def training_run(cls, seed=13):
         losses.append(model.loss_and_backward(xs, ts))
         losses.append(clip_global_norm(model.grads, 0.05))
         opt.step()
-    return losses, {k: g.copy() for k, g in model.grads.items()}, {k: p.copy() for k, p in model.params.items()}
+    return (
+        losses,
+        {k: g.copy() for k, g in model.grads.items()},
+        {k: p.copy() for k, p in model.params.items()},
+    )
 
 
 @pytest.mark.parametrize("cls", MODELS)
@@ -386,7 +439,10 @@ def test_a_training_step_is_bit_identical_for_any_thread_count_and_run(cls, thre
     for label, (losses, grads, params) in rest:
         assert losses == losses0, (label, losses, losses0)
         for name in params0:
-            for kind, a, b in (("grad", grads[name], grads0[name]), ("param", params[name], params0[name])):
+            for kind, a, b in (
+                ("grad", grads[name], grads0[name]),
+                ("param", params[name], params0[name]),
+            ):
                 if a.tobytes() != b.tobytes():
                     assert_close(f"{kind} {name}: {label} vs {label0}", a, b, atol=0, rtol=0)
                     raise AssertionError(f"{kind} {name}: {label} vs {label0}: different bits")

@@ -11,9 +11,23 @@ import numpy as np
 import pytest
 
 from nbengine.data.registry import PTB_FILES, shipped_path
-from nbengine.data.text import (EOS, TOY_SENTENCE, UNK, Corpus, UnknownTokenError, Vocabulary, bptt_batches,
-                                build_shakespeare, load_corpus, markdown_to_text, read_text, split_lines,
-                                tokenize, window_batches, write_text_gz)
+from nbengine.data.text import (
+    EOS,
+    TOY_SENTENCE,
+    UNK,
+    Corpus,
+    UnknownTokenError,
+    Vocabulary,
+    bptt_batches,
+    build_shakespeare,
+    load_corpus,
+    markdown_to_text,
+    read_text,
+    split_lines,
+    tokenize,
+    window_batches,
+    write_text_gz,
+)
 from nbengine.errors import DataError, NBEngineError
 
 SHAKESPEARE_MD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "shakespeare"
@@ -77,7 +91,11 @@ PTB = {  # tiny stand-ins for the three files, in PTB's own layout (a space at e
 
 def one_line_error(excinfo, *parts: str) -> str:
     message = str(excinfo.value)
-    assert "\n" not in message and isinstance(excinfo.value, DataError) and excinfo.value.exit_code == 2
+    assert (
+        "\n" not in message
+        and isinstance(excinfo.value, DataError)
+        and excinfo.value.exit_code == 2
+    )
     for part in parts:
         assert part in message, message
     return message
@@ -98,6 +116,7 @@ def ptb_folder(tmp_path) -> Path:
 
 
 # -- Markdown to plain text ---------------------------------------------------------------------------
+
 
 def test_markdown_is_stripped_line_for_line():
     assert markdown_to_text(PLAY) == PLAY_TEXT
@@ -124,13 +143,16 @@ def test_the_gzip_file_is_the_same_bytes_every_time(tmp_path):
     assert gzip.decompress((tmp_path / "a.txt.gz").read_bytes()).decode() == "héllo\n"
 
 
-@pytest.mark.skipif(not SHAKESPEARE_MD.is_dir(), reason="the plays' Markdown is not beside the repository")
+@pytest.mark.skipif(
+    not SHAKESPEARE_MD.is_dir(), reason="the plays' Markdown is not beside the repository"
+)
 def test_the_shipped_file_is_what_the_plays_make(tmp_path):
     write_text_gz(build_shakespeare(SHAKESPEARE_MD), tmp_path / "s.txt.gz")
     assert hashlib.sha256((tmp_path / "s.txt.gz").read_bytes()).hexdigest() == SHIPPED_SHA256
 
 
 # -- the shipped Shakespeare --------------------------------------------------------------------------
+
 
 def test_the_shipped_file_is_plain_text():
     data = Path(shipped_path("shakespeare")).read_bytes()
@@ -139,8 +161,13 @@ def test_the_shipped_file_is_plain_text():
     assert len(text.encode()) == 4_955_713 and text.count("\n") == 188_942
     for mark in ("*", "_", "#", "\\", "&amp;", "\n\n\n", " \n"):
         assert mark not in text
-    assert text.startswith("A Midsummer Night's Dream\n\nACT I\n\nSCENE I. Athens. The palace of THESEUS.\n")
-    assert "\nHamlet\n\nACT I\n" in text and "HAMLET\nTo be, or not to be: that is the question:\n" in text
+    assert text.startswith(
+        "A Midsummer Night's Dream\n\nACT I\n\nSCENE I. Athens. The palace of THESEUS.\n"
+    )
+    assert (
+        "\nHamlet\n\nACT I\n" in text
+        and "HAMLET\nTo be, or not to be: that is the question:\n" in text
+    )
 
 
 def test_the_split_is_by_position_90_5_5():
@@ -155,11 +182,14 @@ def test_shakespeare_words(shakespeare):
     c = shakespeare
     assert (c.name, c.level) == ("shakespeare", "word")
     assert (len(c.train), len(c.valid), len(c.test)) == (1_163_068, 64_431, 60_493)
-    assert len(c.vocab) == 24_436 and c.vocab.unk == UNK  # <unk> for words valid and test have but train lacks
+    # <unk> for words valid and test have but train lacks
+    assert len(c.vocab) == 24_436 and c.vocab.unk == UNK
     assert c.vocab.tokens[:4] == [EOS, ",", ".", "the"]  # by frequency
-    assert c.description == ("shakespeare, words: 1,163,068 train / 64,431 valid / 60,493 test tokens, "
-                             "vocabulary 24,436 (with <unk> for tokens training never saw); "
-                             "lines split 90/5/5 by position")
+    assert c.description == (
+        "shakespeare, words: 1,163,068 train / 64,431 valid / 60,493 test tokens, "
+        "vocabulary 24,436 (with <unk> for tokens training never saw); "
+        "lines split 90/5/5 by position"
+    )
     assert all(a.dtype == np.int64 and a.ndim == 1 for a in (c.train, c.valid, c.test))
     assert c.join(c.train[:15]) == "a midsummer night's dream\n\nact i\n\nscene i . athens ."
     assert int(c.train.max()) < len(c.vocab) and (c.train != c.vocab.id(UNK)).all()
@@ -188,12 +218,55 @@ def test_shakespeare_characters():
 
 # -- tokens -------------------------------------------------------------------------------------------
 
+
 def test_word_tokens():
-    assert tokenize(TOY_SENTENCE, "word") == ["you", "say", "goodbye", "and", "i", "say", "hello", "."]
+    assert tokenize(TOY_SENTENCE, "word") == [
+        "you",
+        "say",
+        "goodbye",
+        "and",
+        "i",
+        "say",
+        "hello",
+        ".",
+    ]
     assert tokenize("O'er the hills, 'tis far!\nGo... now--quick; don't.", "word") == [
-        "o'er", "the", "hills", ",", "'", "tis", "far", "!", EOS, "go", "...", "now", "--", "quick", ";", "don't", "."]
+        "o'er",
+        "the",
+        "hills",
+        ",",
+        "'",
+        "tis",
+        "far",
+        "!",
+        EOS,
+        "go",
+        "...",
+        "now",
+        "--",
+        "quick",
+        ";",
+        "don't",
+        ".",
+    ]
     assert tokenize("'Let him roar again,'\n\nbare-faced [Aside] 1599", "word") == [
-        "'", "let", "him", "roar", "again", ",", "'", EOS, EOS, "bare", "-", "faced", "[", "aside", "]", "1599"]
+        "'",
+        "let",
+        "him",
+        "roar",
+        "again",
+        ",",
+        "'",
+        EOS,
+        EOS,
+        "bare",
+        "-",
+        "faced",
+        "[",
+        "aside",
+        "]",
+        "1599",
+    ]
     assert tokenize("a <unk> b <eos>\n", "word") == ["a", UNK, "b", EOS, EOS]
     assert tokenize("", "word") == [] and tokenize("\n", "word") == [EOS]
 
@@ -210,6 +283,7 @@ def test_character_tokens_keep_everything():
 
 # -- the vocabulary -----------------------------------------------------------------------------------
 
+
 def test_vocabulary_by_frequency_ties_in_order_of_first_use():
     v = Vocabulary.build("b a c a b d".split())
     assert v.tokens == ["b", "a", "c", "d"] and v.unk is None and len(v) == 4
@@ -221,7 +295,8 @@ def test_vocabulary_cap_keeps_the_most_frequent_and_adds_unk():
     # a (3) and b (2) are kept; c, d and e (1 each) become <unk>, which counts 3 and comes first
     assert v.tokens == ["a", UNK, "b"] and v.unk == UNK
     assert v.encode("a c b z".split()).tolist() == [0, 1, 2, 1]
-    assert Vocabulary.build("a b".split(), max_size=2).tokens == ["a", "b"]  # nothing dropped, no <unk>
+    # nothing dropped, no <unk>
+    assert Vocabulary.build("a b".split(), max_size=2).tokens == ["a", "b"]
     assert Vocabulary.build("a b".split(), need_unk=True).tokens == ["a", "b", UNK]
     assert Vocabulary.build(["a", UNK, UNK, "b"]).tokens == [UNK, "a", "b"]  # a corpus's own <unk>
     with pytest.raises(ValueError, match="at least 2"):
@@ -262,6 +337,7 @@ def test_vocabulary_errors():
 
 # -- the toy sentence ---------------------------------------------------------------------------------
 
+
 def test_toy_corpus_is_the_lesson_sentence():
     c = load_corpus("toy")
     assert sorted(c.vocab.tokens) == sorted(["you", "say", "goodbye", "and", "i", "hello", "."])
@@ -284,15 +360,22 @@ def test_join_shows_eos_as_a_line_break():
 
 # -- the Penn Treebank --------------------------------------------------------------------------------
 
+
 def test_a_ptb_folder_reads_each_line_plus_eos(ptb_folder):
     c = load_corpus(str(ptb_folder))
     assert c.name == "ptb-here" and c.level == "word"
-    assert c.vocab.decode(c.train) == ("the cat sat on the mat <eos> the dog sat <unk> <eos> a cat ran <eos>").split()
+    assert (
+        c.vocab.decode(c.train)
+        == ("the cat sat on the mat <eos> the dog sat <unk> <eos> a cat ran <eos>").split()
+    )
     # "bird" is not in training: <unk>, which the corpus has anyway
     assert c.vocab.decode(c.valid) == ["the", UNK, "sat", EOS]
     assert c.vocab.decode(c.test) == "a dog ran on the mat <eos>".split()
     assert c.vocab.tokens[:4] == ["the", EOS, "cat", "sat"] and c.vocab.unk == UNK
-    assert c.description == "ptb-here, words: 16 train / 4 valid / 7 test tokens, vocabulary 10 (with <unk>)"
+    assert (
+        c.description
+        == "ptb-here, words: 16 train / 4 valid / 7 test tokens, vocabulary 10 (with <unk>)"
+    )
 
 
 def test_a_ptb_folder_capped(ptb_folder):
@@ -304,7 +387,9 @@ def test_a_ptb_folder_capped(ptb_folder):
 def test_ptb_by_name_once_fetched(tmp_path, ptb_folder):
     with pytest.raises(DataError) as e:
         load_corpus("ptb", cache_dir=tmp_path)
-    one_line_error(e, "ptb: not downloaded yet: `nbengine data fetch ptb --cache-dir", str(tmp_path / "ptb"))
+    one_line_error(
+        e, "ptb: not downloaded yet: `nbengine data fetch ptb --cache-dir", str(tmp_path / "ptb")
+    )
     (tmp_path / "ptb").mkdir()
     (tmp_path / "ptb" / "ptb.train.txt").write_text(PTB["ptb.train.txt"])
     with pytest.raises(DataError) as e:
@@ -335,6 +420,7 @@ def test_a_folder_without_the_ptb_files(ptb_folder):
 
 # -- any text file ------------------------------------------------------------------------------------
 
+
 def test_a_korean_text_file_at_character_level(tmp_path):
     lines = [f"{i}번째 줄: 안녕하세요, 세계!" for i in range(40)]
     path = tmp_path / "korean.txt"
@@ -355,7 +441,14 @@ def test_korean_test_split_has_unseen_characters(tmp_path):
     path.write_text("\n".join(lines), encoding="utf-8")  # no line break at the end: one is added
     c = load_corpus(path, "char")
     assert c.join(c.valid) == "안녕\n안녕\n"
-    assert c.vocab.decode(c.test) == [UNK, UNK, UNK, "\n", UNK, "\n"]  # 새, space, 글, 끝: never seen
+    assert c.vocab.decode(c.test) == [
+        UNK,
+        UNK,
+        UNK,
+        "\n",
+        UNK,
+        "\n",
+    ]  # 새, space, 글, 끝: never seen
     assert c.vocab.unk == UNK and c.vocab.tokens[-1] == UNK
     assert "(with <unk> for tokens training never saw)" in c.description
 
@@ -379,11 +472,18 @@ def test_windows_line_ends_and_a_byte_order_mark(tmp_path):
 
 # -- bad input: one clear line ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("content,problem", [
-    (b"", "is empty"),
-    (b" \n\n\t\n", "has no text, only white space"),
-    (b"one line\ntwo lines\n", "has 2 lines; at least 3 are needed to split it into train, valid and test"),
-])
+
+@pytest.mark.parametrize(
+    "content,problem",
+    [
+        (b"", "is empty"),
+        (b" \n\n\t\n", "has no text, only white space"),
+        (
+            b"one line\ntwo lines\n",
+            "has 2 lines; at least 3 are needed to split it into train, valid and test",
+        ),
+    ],
+)
 def test_bad_text_files(tmp_path, content, problem):
     path = tmp_path / "bad.txt"
     path.write_bytes(content)
@@ -424,6 +524,7 @@ def test_bad_arguments_are_value_errors():
 
 # -- batches for truncated BPTT -----------------------------------------------------------------------
 
+
 def test_bptt_batches_worked_example():
     batches = list(bptt_batches(np.arange(20), batch_size=2, time_size=3))
     assert len(batches) == 3  # 20 // (2 * 3)
@@ -443,8 +544,8 @@ def test_bptt_rows_continue_and_targets_are_the_next_token():
     targets = np.concatenate([t for _, t in batches], axis=1)
     jump = 1003 // 4
     for i in range(4):
-        assert np.array_equal(rows[i], ids[i * jump:i * jump + rows.shape[1]])
-        assert np.array_equal(targets[i], ids[i * jump + 1:i * jump + 1 + rows.shape[1]])
+        assert np.array_equal(rows[i], ids[i * jump : i * jump + rows.shape[1]])
+        assert np.array_equal(targets[i], ids[i * jump + 1 : i * jump + 1 + rows.shape[1]])
 
 
 def test_bptt_the_last_target_wraps_when_the_streams_fill_the_sequence():
@@ -461,8 +562,10 @@ def test_bptt_on_a_corpus(shakespeare):
 def test_bptt_too_short_is_checked_at_once():
     with pytest.raises(DataError) as e:
         bptt_batches(np.arange(10), batch_size=4, time_size=3, name="toy (valid)")
-    assert one_line_error(e) == ("toy (valid): 10 tokens are too few for one batch of 4 × 3 = 12 tokens; "
-                                 "use a smaller batch size or time size")
+    assert one_line_error(e) == (
+        "toy (valid): 10 tokens are too few for one batch of 4 × 3 = 12 tokens; "
+        "use a smaller batch size or time size"
+    )
     with pytest.raises(ValueError, match="at least 1"):
         bptt_batches(np.arange(10), batch_size=0, time_size=3)
 
@@ -471,17 +574,23 @@ def test_a_text_corpus_is_not_a_table():
     from nbengine.data.registry import resolve
 
     for name in ("shakespeare", "ptb", "toy"):
-        with pytest.raises(DataError, match=f"^{name}: is a text corpus \\(for the language models\\), not a table"):
+        with pytest.raises(
+            DataError, match=f"^{name}: is a text corpus \\(for the language models\\), not a table"
+        ):
             resolve(name)
 
 
 def test_window_batches_worked_example():
     got = [(xs.tolist(), ts.tolist()) for xs, ts in window_batches(np.arange(10), 2, 4)]
-    assert got == [([[0, 1, 2, 3], [2, 3, 4, 5]], [[1, 2, 3, 4], [-1, -1, 5, 6]]),
-                   ([[4, 5, 6, 7], [5, 6, 7, 8]], [[-1, -1, 7, 8], [-1, -1, -1, 9]])]
+    assert got == [
+        ([[0, 1, 2, 3], [2, 3, 4, 5]], [[1, 2, 3, 4], [-1, -1, 5, 6]]),
+        ([[4, 5, 6, 7], [5, 6, 7, 8]], [[-1, -1, 7, 8], [-1, -1, -1, 9]]),
+    ]
 
 
-@pytest.mark.parametrize("n, batch, time", [(2, 1, 5), (3, 4, 4), (10, 3, 1), (101, 4, 7), (200, 5, 64), (65, 2, 64)])
+@pytest.mark.parametrize(
+    "n, batch, time", [(2, 1, 5), (3, 4, 4), (10, 3, 1), (101, 4, 7), (200, 5, 64), (65, 2, 64)]
+)
 def test_window_batches_predict_every_next_token_once_from_enough_context(n, batch, time):
     ids = np.random.default_rng(n).integers(0, 1000, n)
     predicted = []
@@ -490,14 +599,16 @@ def test_window_batches_predict_every_next_token_once_from_enough_context(n, bat
         assert xs.shape == ts.shape and xs.shape[0] <= batch and T == min(time, n - 1)
         for x, t in zip(xs, ts):
             counted = np.flatnonzero(t >= 0)
-            assert counted.size and np.all(np.diff(counted) == 1) and counted[-1] == T - 1  # a window's last part
+            # a window's last part
+            assert counted.size and np.all(np.diff(counted) == 1) and counted[-1] == T - 1
             predicted.extend(t[counted].tolist())
-            if len(predicted) > counted.size:  # not the first window: at least T - ceil(T/2) ids before each
+            # not the first window: at least T - ceil(T/2) ids before each
+            if len(predicted) > counted.size:
                 assert counted[0] >= T - (T + 1) // 2
             # each counted target is the id after its input, as in the text
             row = ids.tolist()
-            start = next(i for i in range(n - T + 1) if row[i:i + T] == x.tolist())
-            assert t[counted].tolist() == row[start + 1 + counted[0]:start + 1 + T]
+            start = next(i for i in range(n - T + 1) if row[i : i + T] == x.tolist())
+            assert t[counted].tolist() == row[start + 1 + counted[0] : start + 1 + T]
     assert predicted == ids[1:].tolist()
 
 

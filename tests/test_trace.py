@@ -12,7 +12,21 @@ from nbengine.layers.logistic import Logistic
 from nbengine.optim import SGD
 from nbengine.trace import Step, Tracer, record, step_to_dict, to_json_data, tracing
 
-LESSON_STEPS = ["x", "w", "b", "z", "a", "y", "L", "dL/da", "da/dz", "dL/dz", "dz/dw", "dL/dw", "dL/db"]
+LESSON_STEPS = [
+    "x",
+    "w",
+    "b",
+    "z",
+    "a",
+    "y",
+    "L",
+    "dL/da",
+    "da/dz",
+    "dL/dz",
+    "dz/dw",
+    "dL/dw",
+    "dL/db",
+]
 
 
 def test_record_without_a_tracer_does_nothing():
@@ -84,12 +98,22 @@ def test_labels_are_checked_against_the_shape():
 def test_step_to_dict_and_json():
     with Tracer() as tr:
         record("p", np.float32(0.1), "p = 0.1", "a probability")
-        record("v", np.array([0.1, np.inf, -np.inf, np.nan, 1e-45, 3.4028235e38], np.float32),
-               labels=(["a", "b", "c", "d", "e", "f"],))
+        record(
+            "v",
+            np.array([0.1, np.inf, -np.inf, np.nan, 1e-45, 3.4028235e38], np.float32),
+            labels=(["a", "b", "c", "d", "e", "f"],),
+        )
         record("d", np.array([[1 / 3, np.nan]]))
         record("i", np.array([1, 2, 3], np.int64))
     p, v, d, i = (step_to_dict(s) for s in tr.steps)
-    assert p == {"name": "p", "formula": "p = 0.1", "note": "a probability", "shape": [], "labels": [], "data": 0.1}
+    assert p == {
+        "name": "p",
+        "formula": "p = 0.1",
+        "note": "a probability",
+        "shape": [],
+        "labels": [],
+        "data": 0.1,
+    }
     assert v["data"][0] == 0.1
     assert v["data"][1:4] == ["inf", "-inf", "nan"]
     # the shortest decimal that reads back as the same float32, not its exact value
@@ -116,8 +140,13 @@ def test_float32_json_values_read_back_as_the_same_float32(v):
 
 
 def _batch_of_one():
-    layer = Logistic(3, np.random.default_rng(0), dtype=np.float32, feature_names=["f1", "f2", "f3"],
-                     init_scale=0.5)
+    layer = Logistic(
+        3,
+        np.random.default_rng(0),
+        dtype=np.float32,
+        feature_names=["f1", "f2", "f3"],
+        init_scale=0.5,
+    )
     layer.params["b"][0] = 0.2
     x = np.array([[0.5, -1.0, 2.0]], np.float32)
     y = np.array([1.0], np.float32)
@@ -185,7 +214,9 @@ def test_layer_records_a_batch_with_its_mean_loss():
     assert s["x"].value.shape == (3, 2) and s["x"].labels == (None, ["u", "v"])
     assert s["mean L"].value.shape == ()
     assert float(s["mean L"].value) == pytest.approx(mean, rel=1e-6)
-    assert float(s["mean L"].value) == pytest.approx(float(s["L"].value.astype(np.float64).mean()), rel=1e-6)
+    assert float(s["mean L"].value) == pytest.approx(
+        float(s["L"].value.astype(np.float64).mean()), rel=1e-6
+    )
     assert "averaged" in s["dL/dw"].note
 
 

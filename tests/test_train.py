@@ -19,22 +19,44 @@ def table():
 
 
 def setup(table, lr=0.1, model_seed=0):
-    model = LogisticRegression(table.data.n_features, seed=model_seed, feature_names=table.data.feature_names,
-                               scaler=Standardizer.fit(table.x_train))
+    model = LogisticRegression(
+        table.data.n_features,
+        seed=model_seed,
+        feature_names=table.data.feature_names,
+        scaler=Standardizer.fit(table.x_train),
+    )
     opt = SGD(model.params, model.grads, lr, labels=model.param_labels)
-    return model, opt, model.prepare(table.x_train), table.y_train, model.prepare(table.x_test), table.y_test
+    return (
+        model,
+        opt,
+        model.prepare(table.x_train),
+        table.y_train,
+        model.prepare(table.x_test),
+        table.y_test,
+    )
 
 
 def measure_on(xtr, ytr, xte, yte):
     """What the logistic regression command measures after each epoch."""
-    return lambda model: {"train_accuracy": accuracy(model, xtr, ytr), "test_accuracy": accuracy(model, xte, yte)}
+    return lambda model: {
+        "train_accuracy": accuracy(model, xtr, ytr),
+        "test_accuracy": accuracy(model, xte, yte),
+    }
 
 
 def run(table, *, lr=0.1, epochs=20, batch_size=32, seed=0, trace_every=0):
     model, opt, xtr, ytr, xte, yte = setup(table, lr)
-    events = list(fit(model, opt, shuffled(xtr, ytr, batch_size, seed), epochs=epochs,
-                      steps_per_epoch=batches(len(xtr), batch_size), measure=measure_on(xtr, ytr, xte, yte),
-                      trace_every=trace_every))
+    events = list(
+        fit(
+            model,
+            opt,
+            shuffled(xtr, ytr, batch_size, seed),
+            epochs=epochs,
+            steps_per_epoch=batches(len(xtr), batch_size),
+            measure=measure_on(xtr, ytr, xte, yte),
+            trace_every=trace_every,
+        )
+    )
     return model, events
 
 
@@ -55,10 +77,13 @@ def test_logreg_learns_breast_cancer(table):
     assert epochs[-1].loss < 0.5 * epochs[0].loss
     assert epochs[-1].loss < 0.15
     assert model.params["w"].dtype == np.float32
-    assert epochs[-1].metrics["test_accuracy"] == accuracy(model, model.prepare(table.x_test), table.y_test)
+    assert epochs[-1].metrics["test_accuracy"] == accuracy(
+        model, model.prepare(table.x_test), table.y_test
+    )
     assert all(e.count == n for e in epochs) and sum(s.count for s in steps if s.epoch == 1) == n
     (result,) = [e for e in events if isinstance(e, Result)]
-    assert events[-1] is result and result.metrics == epochs[-1].metrics  # without finish: the last epoch's
+    # without finish: the last epoch's
+    assert events[-1] is result and result.metrics == epochs[-1].metrics
 
 
 def test_epoch_loss_is_the_sample_weighted_mean_of_its_steps(table):
@@ -68,7 +93,9 @@ def test_epoch_loss_is_the_sample_weighted_mean_of_its_steps(table):
     first = [e for e in events if isinstance(e, Step) and e.epoch == 1]
     (epoch1,) = [e for e in events if isinstance(e, Epoch) and e.epoch == 1]
     assert len(first) == len(sizes) and sizes[-1] < 100
-    assert epoch1.loss == pytest.approx(sum(s.loss * k for s, k in zip(first, sizes)) / n, rel=1e-12)
+    assert epoch1.loss == pytest.approx(
+        sum(s.loss * k for s, k in zip(first, sizes)) / n, rel=1e-12
+    )
 
 
 def test_same_seed_is_bit_identical(table):
@@ -85,7 +112,9 @@ def test_different_seed_gives_different_batches(table):
     m1, e1 = run(table, epochs=3, seed=0)
     m2, e2 = run(table, epochs=3, seed=1)
     assert not np.array_equal(m1.params["w"], m2.params["w"])
-    assert [e.loss for e in e1 if isinstance(e, Step)] != [e.loss for e in e2 if isinstance(e, Step)]
+    assert [e.loss for e in e1 if isinstance(e, Step)] != [
+        e.loss for e in e2 if isinstance(e, Step)
+    ]
 
 
 def test_trace_every_traces_steps_1_then_every_kth(table):
@@ -120,7 +149,9 @@ def test_huge_learning_rate_diverges(table):
     model, opt, xtr, ytr, xte, yte = setup(table, lr=1e38)
     seen = []
     with pytest.raises(DivergedError) as err:
-        for e in fit(model, opt, shuffled(xtr, ytr, 32, 0), epochs=3, measure=measure_on(xtr, ytr, xte, yte)):
+        for e in fit(
+            model, opt, shuffled(xtr, ytr, 32, 0), epochs=3, measure=measure_on(xtr, ytr, xte, yte)
+        ):
             seen.append(e)
     assert err.value.exit_code == 1
     assert "at step 2 (epoch 1)" in str(err.value)
@@ -200,8 +231,14 @@ def test_non_finite_loss_inside_a_traced_step_leaves_no_tracer_active():
 @pytest.mark.parametrize("epochs,batch_size", [(0, 32), (1, 0), (-1, 8)])
 def test_bad_epochs_or_batch_size(epochs, batch_size):
     with pytest.raises(ValueError, match="at least 1"):
-        list(fit(NaNModel(0), CountingOptimizer(), shuffled(np.zeros((4, 2)), np.zeros(4), batch_size, 0),
-                 epochs=epochs))
+        list(
+            fit(
+                NaNModel(0),
+                CountingOptimizer(),
+                shuffled(np.zeros((4, 2)), np.zeros(4), batch_size, 0),
+                epochs=epochs,
+            )
+        )
 
 
 def test_sgd_refuses_a_non_positive_learning_rate():
@@ -221,6 +258,7 @@ def test_sgd_keeps_float32():
 
 # == the one loop with every kind of model ==============================================================
 
+
 def tiny_runs():
     """(name, model, optimizer, batches, steps per epoch, fit's options) for each kind of model, tiny."""
     from nbengine.lm_train import text_batches
@@ -236,19 +274,36 @@ def tiny_runs():
     cnn = CNN(0, input_shape=(4, 4, 1), n_classes=3)
     yield "cnn", cnn, Adam(cnn.params, cnn.grads, 0.01), shuffled(x, y, 4, 0), 2, {}
     ids = rng.integers(0, 5, 41)
-    for name, model in (("rnnlm", RNNLM(5, 3, 4)), ("lstmlm", LSTMLM(5, 3, 4)),
-                        ("transformer", TransformerLM(5, size=4, heads=2, blocks=1, hidden=4, context=4))):
+    for name, model in (
+        ("rnnlm", RNNLM(5, 3, 4)),
+        ("lstmlm", LSTMLM(5, 3, 4)),
+        ("transformer", TransformerLM(5, size=4, heads=2, blocks=1, hidden=4, context=4)),
+    ):
         batches_, per_epoch = text_batches(ids, 2, 4)
-        yield name, model, Adam(model.params, model.grads, 0.01), batches_, per_epoch, {"clip": 1.0,
-                                                                                          "perplexities": True}
+        yield (
+            name,
+            model,
+            Adam(model.params, model.grads, 0.01),
+            batches_,
+            per_epoch,
+            {"clip": 1.0, "perplexities": True},
+        )
     pronoun = PronounModel(["a", "b", "c", "it"], size=4, context=3)
     ids3 = np.array([[0, 3, 1], [2, 3, 0], [1, 3, 2]])
     where, answers = np.array([1, 1, 1]), np.array([0, 2, 1])
-    yield ("pronoun", pronoun, Adam(pronoun.params, pronoun.grads, 0.01),
-           lambda epoch: iter([(ids3, where, answers)] * 2), 2, {"clip": 5.0})
+    yield (
+        "pronoun",
+        pronoun,
+        Adam(pronoun.params, pronoun.grads, 0.01),
+        lambda epoch: iter([(ids3, where, answers)] * 2),
+        2,
+        {"clip": 5.0},
+    )
 
 
-@pytest.mark.parametrize("case", list(range(5)), ids=["cnn", "rnnlm", "lstmlm", "transformer", "pronoun"])
+@pytest.mark.parametrize(
+    "case", list(range(5)), ids=["cnn", "rnnlm", "lstmlm", "transformer", "pronoun"]
+)
 def test_the_loop_trains_every_kind_of_model(case):
     def one_run():
         name, model, opt, batches_, per_epoch, options = list(tiny_runs())[case]
@@ -259,7 +314,9 @@ def test_the_loop_trains_every_kind_of_model(case):
     name, model, before, events, per_epoch, options = one_run()
     steps = [e for e in events if isinstance(e, Step)]
     epochs = [e for e in events if isinstance(e, Epoch)]
-    assert [s.step for s in steps] == list(range(1, 2 * per_epoch + 1)) and steps[-1].total_steps == 2 * per_epoch
+    assert [s.step for s in steps] == list(range(1, 2 * per_epoch + 1)) and steps[
+        -1
+    ].total_steps == 2 * per_epoch
     assert [e.epoch for e in epochs] == [1, 2] and isinstance(events[-1], Result)
     for e in epochs:
         mine = [s for s in steps if s.epoch == e.epoch]
@@ -273,9 +330,12 @@ def test_the_loop_trains_every_kind_of_model(case):
     else:
         assert 0 <= epochs[0].metrics["train_accuracy"] <= 1
     assert (steps[0].grad_norm is None) == ("clip" not in options)
-    assert any(not np.array_equal(model.params[k], before[k]) for k in before)  # it learnt something
+    # it learnt something
+    assert any(not np.array_equal(model.params[k], before[k]) for k in before)
     _, again, _, events_again, _, _ = one_run()  # and the same run again gives the same bits
-    assert [e.loss for e in events if isinstance(e, Step)] == [e.loss for e in events_again if isinstance(e, Step)]
+    assert [e.loss for e in events if isinstance(e, Step)] == [
+        e.loss for e in events_again if isinstance(e, Step)
+    ]
     assert all(model.params[k].tobytes() == again.params[k].tobytes() for k in model.params)
 
 
@@ -315,29 +375,48 @@ def test_a_non_finite_gradient_norm_diverges_before_the_update_when_clipping():
     opt = CountingOptimizer()
     seen = []
     with pytest.raises(DivergedError, match="the gradients' norm became inf at step 1"):
-        for e in fit(ConstantModel(0.5, grad=np.inf), opt, shuffled(x, y, 2, 0), epochs=1, clip=1.0):
+        for e in fit(
+            ConstantModel(0.5, grad=np.inf), opt, shuffled(x, y, 2, 0), epochs=1, clip=1.0
+        ):
             seen.append(e)
     assert opt.steps == 0 and [type(e) for e in seen] == [Diverged]
     # without clipping the norm is not computed (the loss is finite, so the step is taken)
-    assert isinstance(list(fit(ConstantModel(0.5, grad=np.inf), opt, shuffled(x, y, 2, 0), epochs=1))[-1], Result)
+    assert isinstance(
+        list(fit(ConstantModel(0.5, grad=np.inf), opt, shuffled(x, y, 2, 0), epochs=1))[-1], Result
+    )
 
 
 def test_a_non_finite_measured_metric_diverges_after_its_epoch():
     x, y = data()
     seen = []
-    with pytest.raises(DivergedError, match="the test loss became nan after epoch 1: the run diverged"):
-        for e in fit(ConstantModel(0.5), CountingOptimizer(), shuffled(x, y, 2, 0), epochs=2,
-                     measure=lambda m: {"test_accuracy": 0.5, "test_loss": float("nan")}):
+    with pytest.raises(
+        DivergedError, match="the test loss became nan after epoch 1: the run diverged"
+    ):
+        for e in fit(
+            ConstantModel(0.5),
+            CountingOptimizer(),
+            shuffled(x, y, 2, 0),
+            epochs=2,
+            measure=lambda m: {"test_accuracy": 0.5, "test_loss": float("nan")},
+        ):
             seen.append(e)
-    assert not any(isinstance(e, Epoch) for e in seen)  # no epoch of a model whose numbers are not finite
+    # no epoch of a model whose numbers are not finite
+    assert not any(isinstance(e, Epoch) for e in seen)
     assert (seen[-1].step, seen[-1].epoch) == (2, 1)
 
 
 def test_should_stop_ends_the_run_after_the_step_with_a_stopped_event():
     x, y = data(8)
     asked = []
-    events = list(fit(ConstantModel(0.5), CountingOptimizer(), shuffled(x, y, 2, 0), epochs=3,
-                      should_stop=lambda: len(asked.append(1) or asked) >= 6))
+    events = list(
+        fit(
+            ConstantModel(0.5),
+            CountingOptimizer(),
+            shuffled(x, y, 2, 0),
+            epochs=3,
+            should_stop=lambda: len(asked.append(1) or asked) >= 6,
+        )
+    )
     assert isinstance(events[-1], Stopped) and (events[-1].step, events[-1].epoch) == (6, 2)
     assert [e.epoch for e in events if isinstance(e, Epoch)] == [1]
     assert not any(isinstance(e, Result) for e in events)
@@ -345,12 +424,20 @@ def test_should_stop_ends_the_run_after_the_step_with_a_stopped_event():
 
 def test_finish_gives_the_result():
     x, y = data()
-    events = list(fit(ConstantModel(0.5), CountingOptimizer(), shuffled(x, y, 2, 0), epochs=1,
-                      finish=lambda m: {"test_loss": 0.25}))
+    events = list(
+        fit(
+            ConstantModel(0.5),
+            CountingOptimizer(),
+            shuffled(x, y, 2, 0),
+            epochs=1,
+            finish=lambda m: {"test_loss": 0.25},
+        )
+    )
     assert events[-1] == Result(1, {"test_loss": 0.25})
 
 
 # == warm-up ===========================================================================================
+
 
 def test_warm_up_runs_a_step_on_a_twin_and_leaves_the_model_alone():
     from nbengine.models.cnn import CNN
@@ -362,10 +449,13 @@ def test_warm_up_runs_a_step_on_a_twin_and_leaves_the_model_alone():
     before = {k: v.copy() for k, v in model.params.items()}
     x, y = np.ones((2, 4, 4, 1), np.float32), np.array([0, 2])
     stages = list(warm_up(model, opt, (x, y)))
-    assert [s.done for s in stages] == list(range(1, STAGES + 1)) and {s.total for s in stages} == {STAGES}
+    assert [s.done for s in stages] == list(range(1, STAGES + 1)) and {s.total for s in stages} == {
+        STAGES
+    }
     assert all(model.params[k].tobytes() == before[k].tobytes() for k in before)
     assert opt.t == 0  # the real optimizer took no step
-    assert not any(s.compiled for s in warm_up(model, opt, (x, y)))  # the second time nothing compiles
+    # the second time nothing compiles
+    assert not any(s.compiled for s in warm_up(model, opt, (x, y)))
 
 
 def test_compiled_so_far_counts_kernels_compiled_rather_than_loaded(monkeypatch):

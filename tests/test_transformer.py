@@ -14,12 +14,21 @@ from __future__ import annotations
 import numba
 import numpy as np
 import pytest
+from helpers import nans, tolerance
 
 from nbengine import checkpoint
 from nbengine.errors import CheckpointError
 from nbengine.gradcheck import spot_check_gradients
-from nbengine.kernels.heads import merge_heads, merge_heads_backward, split_heads, split_heads_backward
-from nbengine.kernels.position_embedding import position_embedding_backward, position_embedding_forward
+from nbengine.kernels.heads import (
+    merge_heads,
+    merge_heads_backward,
+    split_heads,
+    split_heads_backward,
+)
+from nbengine.kernels.position_embedding import (
+    position_embedding_backward,
+    position_embedding_forward,
+)
 from nbengine.kernels.residual import residual_backward, residual_forward
 from nbengine.layers.attention import MultiHeadAttention
 from nbengine.layers.feedforward import FeedForward
@@ -28,11 +37,11 @@ from nbengine.layers.transformer import TransformerBlock
 from nbengine.models.transformer import TransformerLM
 from nbengine.optim import Adam, clip_global_norm
 from nbengine.testing import assert_close, assert_gradients_pass
-
-from tests.reference.transformer_numpy import (multi_head_attention_ref, transformer_block_ref,
-                                              transformer_lm_ref)
-
-from helpers import nans, tolerance
+from tests.reference.transformer_numpy import (
+    multi_head_attention_ref,
+    transformer_block_ref,
+    transformer_lm_ref,
+)
 
 DTYPES = [np.float64, np.float32]
 
@@ -56,7 +65,9 @@ def test_split_and_merge_heads_are_numpys_reshape_and_transpose_and_undo_each_ot
     d = rng.standard_normal((N * H, T, E)).astype(dtype)
     dx = nans((N, T, H * E), dtype)
     split_heads_backward(dx, d)
-    assert np.sum(dx * x, dtype=np.float64) == pytest.approx(np.sum(d * heads, dtype=np.float64), rel=1e-6)
+    assert np.sum(dx * x, dtype=np.float64) == pytest.approx(
+        np.sum(d * heads, dtype=np.float64), rel=1e-6
+    )
     dh = nans((N * H, T, E), dtype)
     merge_heads_backward(dh, dx)
     assert dh.tobytes() == d.tobytes()
@@ -74,7 +85,9 @@ def test_residual_adds_forward_and_sends_the_gradient_down_both_roads():
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_position_embedding_is_a_gather_plus_a_row_per_position_and_its_backward_a_scatter_add(dtype):
+def test_position_embedding_is_a_gather_plus_a_row_per_position_and_its_backward_a_scatter_add(
+    dtype,
+):
     rng = np.random.default_rng(2)
     V, L, D, N, T = 6, 7, 3, 4, 5
     Wt, Wp = rng.standard_normal((V, D)).astype(dtype), rng.standard_normal((L, D)).astype(dtype)
@@ -107,15 +120,27 @@ def built(layer, D, dtype=np.float64, seed=0):
 
 def finite_difference_check(layer, x, dy, names=None, picks=4, seed=0):
     """Backprop's gradients against central differences of sum(dy * layer(x)) for x and parameters."""
+
     def f():
         return float(np.sum(layer.forward(x, training=True) * dy))
+
     layer.forward(x, training=True)
     dx = layer.backward(dy).copy()
     grads = {k: g.copy() for k, g in layer.grads.items()}
     checked = {"x": x, **{k: layer.params[k] for k in (names or layer.params)}}
     analytic = {"x": dx, **{k: grads[k] for k in checked if k != "x"}}
-    assert_gradients_pass(spot_check_gradients(f, checked, analytic, np.random.default_rng(seed), largest=2,
-                                               random=picks, rtol=1e-6, atol=1e-8))
+    assert_gradients_pass(
+        spot_check_gradients(
+            f,
+            checked,
+            analytic,
+            np.random.default_rng(seed),
+            largest=2,
+            random=picks,
+            rtol=1e-6,
+            atol=1e-8,
+        )
+    )
 
 
 @pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
@@ -128,7 +153,9 @@ def test_multi_head_attention_matches_numpy_and_finite_differences(heads, causal
     out = layer.forward(x, training=True)
     ref, weights = multi_head_attention_ref(x, layer.params, heads, causal)
     assert_close("out", out, ref, *tolerance(np.float64, ref))
-    assert_close("weights", layer.cache["weights"].reshape(weights.shape), weights, *tolerance(np.float64))
+    assert_close(
+        "weights", layer.cache["weights"].reshape(weights.shape), weights, *tolerance(np.float64)
+    )
     if causal:
         assert np.all(weights[..., np.triu_indices(5, 1)[0], np.triu_indices(5, 1)[1]] == 0)
     finite_difference_check(layer, x, rng.standard_normal(out.shape))
@@ -220,8 +247,18 @@ def test_lm_gradients_match_finite_differences_for_every_parameter(one_thread):
     xs, ts = batch(2, 6, seed=9, ignored=2)
     model.loss_and_backward(xs, ts)
     grads = {k: g.copy() for k, g in model.grads.items()}
-    assert_gradients_pass(spot_check_gradients(lambda: model.loss(xs, ts), model.params, grads,
-                                               np.random.default_rng(10), largest=2, random=3, rtol=1e-5, atol=1e-9))
+    assert_gradients_pass(
+        spot_check_gradients(
+            lambda: model.loss(xs, ts),
+            model.params,
+            grads,
+            np.random.default_rng(10),
+            largest=2,
+            random=3,
+            rtol=1e-5,
+            atol=1e-9,
+        )
+    )
 
 
 def test_the_causal_mask_hides_the_future_in_the_whole_model():
@@ -233,7 +270,7 @@ def test_the_causal_mask_hides_the_future_in_the_whole_model():
         changed = xs.copy()
         changed[:, t + 1] = (changed[:, t + 1] + 1) % V
         after = model.scores(changed)
-        assert after[:, :t + 1].tobytes() == before[:, :t + 1].tobytes(), t
+        assert after[:, : t + 1].tobytes() == before[:, : t + 1].tobytes(), t
         assert not np.array_equal(after[:, t + 1], before[:, t + 1])
 
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import inspect
 import re
-from functools import lru_cache
+from functools import cache
 
 import numba
 import pytest
+from helpers import json_lines, run
 
 from nbengine import ctwins
 from nbengine.kernels.conv2d import conv2d_forward, conv2d_forward_naive
-from helpers import json_lines, run
 
 LANGS = ["en", "ko"]
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
@@ -25,10 +25,14 @@ FLOPS = 2 * 8 * 14 * 14 * 64 * 3 * 3 * 32  # conv2 of the lesson's CNN at batch 
 SAME_ORDER = ["loop", "nchw", "k_inner", "nchw_k_inner"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def steps(lang: str) -> tuple[dict, ...]:
     events = json_lines(run("tutorial", "run", "speed", "--lang", lang, "--json"))
-    assert events[0]["event"] == "start" and events[0]["name"] == "speed" and events[-1]["event"] == "end"
+    assert (
+        events[0]["event"] == "start"
+        and events[0]["name"] == "speed"
+        and events[-1]["event"] == "end"
+    )
     found = tuple(e for e in events if e["event"] == "step")
     assert [s["index"] for s in found] == list(range(1, events[0]["steps"] + 1))
     return found
@@ -69,7 +73,16 @@ def test_the_narration_is_in_the_language_asked_and_the_checks_do_not_depend_on_
         assert HANGUL.search(b["say"]) and HANGUL.search(b["title"])
         assert a["code"] == b["code"]
     # what the lesson checks is computed from fixed inputs: the same in both runs (the times are not)
-    timed = ("speed", "road", "c_row", "tiny_ms", "njit_speedup", "numba_over_c", "torch_row", "steps_in_memory")
+    timed = (
+        "speed",
+        "road",
+        "c_row",
+        "tiny_ms",
+        "njit_speedup",
+        "numba_over_c",
+        "torch_row",
+        "steps_in_memory",
+    )
     for name in values("en"):
         if name in timed or name.endswith("speedup"):
             continue
@@ -88,7 +101,8 @@ def test_the_kernels_shown_are_the_shipped_ones(lang):
 @pytest.mark.parametrize("lang", LANGS)
 def test_every_variant_computes_the_naive_kernels_output(lang):
     v = values(lang)
-    assert v["tiny_same_bits"] is True  # pure Python, @njit and the shipped naive kernel, on the tiny size
+    # pure Python, @njit and the shipped naive kernel, on the tiny size
+    assert v["tiny_same_bits"] is True
     for name in SAME_ORDER:  # the same products added in the same order: every bit the same
         assert v[f"{name}_same_bits"] is True, name
     # regrouped sums (four channels per pass, the fast kernel): float32 rounding of outputs of a few units
@@ -111,8 +125,11 @@ def test_the_same_bits_on_1_and_2_threads(lang):
     # another number of parts is another order of additions: a count of dw's values, not a thread count
     assert 0 <= v["values_with_other_bits_as_one_part"] <= 3 * 3 * 32 * 64
     rows = table(steps(lang)[5]["values"]["speed"])
-    assert list(rows) == ["conv_reuse", "conv_threads, 1 thread",
-                          f"conv_threads, {threads(min(2, numba.config.NUMBA_NUM_THREADS))}"]
+    assert list(rows) == [
+        "conv_reuse",
+        "conv_threads, 1 thread",
+        f"conv_threads, {threads(min(2, numba.config.NUMBA_NUM_THREADS))}",
+    ]
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -120,8 +137,17 @@ def test_the_timing_tables_agree_with_themselves(lang):
     s = steps(lang)
     road = table(values(lang)["road"])
     most = threads(numba.config.NUMBA_NUM_THREADS)
-    expected = ["conv2d_forward_naive", "conv_loop", "conv_nchw", "conv_k_inner", "conv_nchw_k_inner", "conv_reuse",
-                "conv_threads, 1 thread", "conv2d_forward, 1 thread", f"conv2d_forward, {most}"]
+    expected = [
+        "conv2d_forward_naive",
+        "conv_loop",
+        "conv_nchw",
+        "conv_k_inner",
+        "conv_nchw_k_inner",
+        "conv_reuse",
+        "conv_threads, 1 thread",
+        "conv2d_forward, 1 thread",
+        f"conv2d_forward, {most}",
+    ]
     assert [r for r in expected if r in road] == expected
     naive_ms = road["conv2d_forward_naive"][0]
     for label, (ms, gflops, times) in road.items():
@@ -138,8 +164,12 @@ def test_the_timing_tables_agree_with_themselves(lang):
     tiny = dict(zip(s[1]["values"]["tiny_ms"]["labels"][1], s[1]["values"]["tiny_ms"]["data"][0]))
     assert abs(s[1]["values"]["njit_speedup"] - tiny["Python"] / tiny["@njit"]) <= 1
     v = values(lang)
-    assert v["order_speedup"] == pytest.approx(road["conv_loop"][0] / road["conv_k_inner"][0], abs=0.0051)
-    assert v["reuse_speedup"] == pytest.approx(road["conv_k_inner"][0] / road["conv_reuse"][0], abs=0.0051)
+    assert v["order_speedup"] == pytest.approx(
+        road["conv_loop"][0] / road["conv_k_inner"][0], abs=0.0051
+    )
+    assert v["reuse_speedup"] == pytest.approx(
+        road["conv_k_inner"][0] / road["conv_reuse"][0], abs=0.0051
+    )
 
 
 def any_compiler() -> bool:

@@ -12,11 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import json_lines, run
 
 from nbengine.i18n import set_language
 from nbengine.tutorial import find, load, shipped
-
-from helpers import json_lines, run
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -24,7 +23,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 def readme_tutorial() -> str:
     """The complete user-written tutorial the README shows (the ```toml block after its heading)."""
     text = README.read_text(encoding="utf-8")
-    section = text[text.index("### Write your own tutorial"):]
+    section = text[text.index("### Write your own tutorial") :]
     return re.search(r"```toml\n(.*?)```", section, re.S).group(1)
 
 
@@ -44,22 +43,34 @@ def test_the_readmes_tutorial_runs_from_a_path_with_its_numbers(own, lang):
     assert steps[0]["values"]["scores"] == [13.75, 11.25, 10.0]
     weights = steps[1]["values"]["weights"]
     assert weights["labels"] == [["I", "am", "good"]]
-    assert [round(w, 4) for w in weights["data"]] == [0.9045, 0.0742, 0.0213] and abs(sum(weights["data"]) - 1) < 1e-12
+    assert [round(w, 4) for w in weights["data"]] == [0.9045, 0.0742, 0.0213] and abs(
+        sum(weights["data"]) - 1
+    ) < 1e-12
     assert "0.9045" in steps[2]["output"] and steps[2]["run"] == "trace attention --example"
     korean = any("\uac00" <= ch <= "\ud7a3" for ch in steps[0]["say"])
     assert korean == (lang == "ko")
     human = run("tutorial", "run", str(own), "--lang", lang).stdout
-    assert ("Step 3/3" if lang == "en" else "3/3단계") in human and "0.9045   0.0742   0.0213" in human
+    assert (
+        "Step 3/3" if lang == "en" else "3/3단계"
+    ) in human and "0.9045   0.0742   0.0213" in human
 
 
-def test_a_language_the_file_lacks_falls_back_to_english_and_the_locale_picks_the_default(tmp_path, monkeypatch):
+def test_a_language_the_file_lacks_falls_back_to_english_and_the_locale_picks_the_default(
+    tmp_path, monkeypatch
+):
     path = tmp_path / "en_only.toml"
-    path.write_text('title = "Only English"\n[[steps]]\ntitle = "One"\nsay = "Hello."\ncode = "x = 1 + 1"\n'
-                    'show = ["x"]\nexpect = { x = 2 }\n')
+    path.write_text(
+        'title = "Only English"\n[[steps]]\ntitle = "One"\nsay = "Hello."\ncode = "x = 1 + 1"\n'
+        'show = ["x"]\nexpect = { x = 2 }\n'
+    )
     events = json_lines(run("tutorial", "run", str(path), "--lang", "ko", "--json"))
     assert events[1]["say"] == "Hello." and events[1]["values"] == {"x": 2}
-    for env, lang in (({"LANG": "ko_KR.UTF-8"}, "ko"), ({"LANG": "en_US.UTF-8"}, "en"),
-                      ({"LC_ALL": "ko_KR.UTF-8", "LANG": "C"}, "ko"), ({}, "en")):
+    for env, lang in (
+        ({"LANG": "ko_KR.UTF-8"}, "ko"),
+        ({"LANG": "en_US.UTF-8"}, "en"),
+        ({"LC_ALL": "ko_KR.UTF-8", "LANG": "C"}, "ko"),
+        ({}, "en"),
+    ):
         for var in ("LC_ALL", "LC_MESSAGES", "LANG"):
             monkeypatch.delenv(var, raising=False)
         for k, v in env.items():
@@ -74,14 +85,16 @@ def test_step_mode_off_a_terminal_runs_straight_through(own):
 
 def test_steps_share_one_namespace_and_tmp_folder(tmp_path):
     path = tmp_path / "shared.toml"
-    path.write_text('title = "Shared"\n'
-                    '[[steps]]\ntitle = "Train"\nsay = "Save a model."\n'
-                    'run = "train logreg --epochs 1 --save {tmp}/m.npz -q"\n'
-                    '[[steps]]\ntitle = "Use it"\nsay = "Load it."\n'
-                    'code = """\nimport os\nfound = os.path.exists(os.path.join(\'{tmp}\', \'m.npz\'))\nlosses = [3, 2, 1.5, 1.2]\n"""\n'
-                    'curve = "losses"\n'
-                    '[[steps]]\ntitle = "Again"\nsay = "The namespace is shared."\ncode = "total = sum(losses)"\n'
-                    'show = ["total"]\nexpect = { total = 7.7 }\n')
+    path.write_text(
+        'title = "Shared"\n'
+        '[[steps]]\ntitle = "Train"\nsay = "Save a model."\n'
+        'run = "train logreg --epochs 1 --save {tmp}/m.npz -q"\n'
+        '[[steps]]\ntitle = "Use it"\nsay = "Load it."\n'
+        'code = """\nimport os\nfound = os.path.exists(os.path.join(\'{tmp}\', \'m.npz\'))\nlosses = [3, 2, 1.5, 1.2]\n"""\n'
+        'curve = "losses"\n'
+        '[[steps]]\ntitle = "Again"\nsay = "The namespace is shared."\ncode = "total = sum(losses)"\n'
+        'show = ["total"]\nexpect = { total = 7.7 }\n'
+    )
     events = json_lines(run("tutorial", "run", str(path), "--json"))
     assert events[2]["values"]["losses"] == [3, 2, 1.5, 1.2]
     assert events[3]["values"]["total"] == pytest.approx(7.7)
@@ -91,26 +104,47 @@ def test_steps_share_one_namespace_and_tmp_folder(tmp_path):
 
 BROKEN = [
     ('title = "T"\n[[steps]\n', "is not valid TOML", None),
-    ('title = "T"\n[[steps]]\ntitle = "One"\nsay = "s"\nexpcet = { x = 1 }\n', "unknown key 'expcet'", 1),
-    ('title = "T"\n[[steps]]\ntitle = "One"\nsay = "s"\n[[steps]]\ntitle = "Two"\n', "has no say", 2),
+    (
+        'title = "T"\n[[steps]]\ntitle = "One"\nsay = "s"\nexpcet = { x = 1 }\n',
+        "unknown key 'expcet'",
+        1,
+    ),
+    (
+        'title = "T"\n[[steps]]\ntitle = "One"\nsay = "s"\n[[steps]]\ntitle = "Two"\n',
+        "has no say",
+        2,
+    ),
     ('title = "T"\n[[steps]]\ntitle = "One"\nsay = "s"\ncode = "x = (1"\n', "syntax error", 1),
-    ('title = "T"\n[[steps]]\ntitle = "One"\nsay = "s"\ncode = "x = 1 / 0"\n', "ZeroDivisionError", 1),
+    (
+        'title = "T"\n[[steps]]\ntitle = "One"\nsay = "s"\ncode = "x = 1 / 0"\n',
+        "ZeroDivisionError",
+        1,
+    ),
     ('title = "T"\n[[steps]]\ntitle = "One"\nsay = "s"\ncode = "x = 1"\nshow = ["y"]\n', "'y'", 1),
     ('title = "T"\n[[steps]]\ntitle = "One"\nsay = "s"\nrun = "trace nothing"\n', "exited 2", 1),
-    ('title = "T"\n[[steps]]\ntitle = "One"\nsay = "s"\nrun = "nbengine trace conv"\n', "without the word", 1),
+    (
+        'title = "T"\n[[steps]]\ntitle = "One"\nsay = "s"\nrun = "nbengine trace conv"\n',
+        "without the word",
+        1,
+    ),
     ('title = "T"\n[[steps]]\ntitle = "One"\nsay = "s"\nshow = ["x"]\n', "needs a code step", 1),
     ('title = "T"\n', "has no steps", None),
 ]
 
 
 @pytest.mark.parametrize("text, problem, step", BROKEN)
-def test_a_broken_tutorial_is_one_line_naming_the_file_and_the_step_exit_2(tmp_path, text, problem, step):
+def test_a_broken_tutorial_is_one_line_naming_the_file_and_the_step_exit_2(
+    tmp_path, text, problem, step
+):
     path = tmp_path / "broken.toml"
     path.write_text(text)
     r = run("tutorial", "run", str(path), code=2)
     lines = r.stderr.strip().splitlines()
-    if lines[0].startswith("note:"):  # a file that loads, not one of the shipped ones, runs after a line saying so
-        assert lines[0].startswith(f"note: {path} is not one of nbengine's tutorials; its code steps run as Python")
+    # a file that loads, not one of the shipped ones, runs after a line saying so
+    if lines[0].startswith("note:"):
+        assert lines[0].startswith(
+            f"note: {path} is not one of nbengine's tutorials; its code steps run as Python"
+        )
         lines = lines[1:]
     assert len(lines) == 1 and "Traceback" not in lines[0]
     line = lines[0]
@@ -121,12 +155,16 @@ def test_a_broken_tutorial_is_one_line_naming_the_file_and_the_step_exit_2(tmp_p
 
 def test_a_number_the_tutorial_expects_and_does_not_get_exits_1(tmp_path):
     path = tmp_path / "wrong.toml"
-    path.write_text('title = "T"\n[[steps]]\ntitle = "Sum"\nsay = "s"\ncode = "x = 2 + 2"\nexpect = { x = 5 }\n'
-                    '[[steps]]\ntitle = "Trace"\nsay = "s"\nrun = "trace attention --example"\n')
+    path.write_text(
+        'title = "T"\n[[steps]]\ntitle = "Sum"\nsay = "s"\ncode = "x = 2 + 2"\nexpect = { x = 5 }\n'
+        '[[steps]]\ntitle = "Trace"\nsay = "s"\nrun = "trace attention --example"\n'
+    )
     r = run("tutorial", "run", str(path), code=1)
     assert "step 1 (Sum): expected x = 5, but the code computed 4" in r.stderr
-    path.write_text('title = "T"\n[[steps]]\ntitle = "Trace"\nsay = "s"\nrun = "trace attention --example"\n'
-                    'expect_output = ["0.5000"]\n')
+    path.write_text(
+        'title = "T"\n[[steps]]\ntitle = "Trace"\nsay = "s"\nrun = "trace attention --example"\n'
+        'expect_output = ["0.5000"]\n'
+    )
     r = run("tutorial", "run", str(path), code=1)
     assert "step 1 (Trace)" in r.stderr and "'0.5000'" in r.stderr
 
@@ -148,7 +186,10 @@ def test_list_shows_every_shipped_tutorial_in_both_languages():
         assert find(t.name).path == t.path and load(t.path).title == t.title
         assert set(t.title) == {"en", "ko"}, t.path  # shipped ones speak both languages
         for step in t.steps:
-            assert set(step.title) == {"en", "ko"} and set(step.say) == {"en", "ko"}, (t.path, step.index)
+            assert set(step.title) == {"en", "ko"} and set(step.say) == {"en", "ko"}, (
+                t.path,
+                step.index,
+            )
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="a pseudo-terminal is a POSIX feature")
@@ -159,8 +200,20 @@ def test_step_mode_on_a_terminal_waits_for_enter_and_q_quits(own):
     pid, fd = pty.fork()
     if pid == 0:  # the child: nbengine on the terminal
         os.environ["COLUMNS"] = "100"
-        os.execv(sys.executable, [sys.executable, "-m", "nbengine_cli.main", "tutorial", "run", str(own), "--step",
-                                  "--lang", "en"])
+        os.execv(
+            sys.executable,
+            [
+                sys.executable,
+                "-m",
+                "nbengine_cli.main",
+                "tutorial",
+                "run",
+                str(own),
+                "--step",
+                "--lang",
+                "en",
+            ],
+        )
     seen = b""
 
     def read_until(marker: bytes, count: int):
@@ -192,13 +245,17 @@ def test_step_mode_on_a_terminal_waits_for_enter_and_q_quits(own):
 
 def test_code_is_shown_labels_keep_their_brackets_and_whole_numbers_print_whole(tmp_path):
     path = tmp_path / "show.toml"
-    path.write_text('title = "Show"\n[[steps]]\ntitle = "One"\nsay = "s"\n'
-                    'code = """\nprobs = tensor([0.25, 0.75], cols=["p[false]", "p[true]"])\n'
-                    'counts = np.arange(20.0)\n"""\nshow = ["probs", "counts"]\n')
+    path.write_text(
+        'title = "Show"\n[[steps]]\ntitle = "One"\nsay = "s"\n'
+        'code = """\nprobs = tensor([0.25, 0.75], cols=["p[false]", "p[true]"])\n'
+        'counts = np.arange(20.0)\n"""\nshow = ["probs", "counts"]\n'
+    )
     out = run("tutorial", "run", str(path)).stdout
-    assert 'probs = tensor([0.25, 0.75], cols=["p[false]", "p[true]"])' in out  # the code, before its results
+    # the code, before its results
+    assert 'probs = tensor([0.25, 0.75], cols=["p[false]", "p[true]"])' in out
     assert "p[false]" in out and "p[true]" in out  # labels are text, not markup
-    assert " 19" in out and "19.0000" not in out and "…" not in out  # small: whole, and whole numbers as such
+    # small: whole, and whole numbers as such
+    assert " 19" in out and "19.0000" not in out and "…" not in out
     quiet = run("tutorial", "run", str(path), "--no-code").stdout
     assert "tensor(" not in quiet and "p[true]" in quiet
 

@@ -11,7 +11,6 @@ import re
 
 import numpy as np
 import pytest
-
 from helpers import json_lines, run
 
 LANGS = ["en", "ko"]
@@ -36,7 +35,10 @@ def hangul(text: str) -> bool:
 
 def numbers(values: dict) -> dict:
     """A step's values without the words: a tensor(...)'s note and formula are in the run's language."""
-    return {k: {f: v[f] for f in ("data", "labels", "shape")} if isinstance(v, dict) else v for k, v in values.items()}
+    return {
+        k: {f: v[f] for f in ("data", "labels", "shape")} if isinstance(v, dict) else v
+        for k, v in values.items()
+    }
 
 
 def by_label(tensor: dict) -> dict[str, float]:
@@ -64,6 +66,7 @@ def test_narration_is_in_the_language_asked_and_the_numbers_do_not_depend_on_it(
 
 
 # -- lesson 1: logistic regression --------------------------------------------------------------
+
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_logreg_forward_loss_chain_rule_and_update(lang):
@@ -104,17 +107,28 @@ def test_logreg_forward_loss_chain_rule_and_update(lang):
 
     check = s[7]["output"]
     assert check.count("pass") == 2 and "FAIL" not in check
-    acc, correct, total = re.search(r"test accuracy ([\d.]+) \((\d+) of (\d+)\)", s[8]["output"]).groups()
-    assert int(total) == 113 and float(acc) == pytest.approx(int(correct) / 113, abs=1e-4) and float(acc) > 0.95
+    acc, correct, total = re.search(
+        r"test accuracy ([\d.]+) \((\d+) of (\d+)\)", s[8]["output"]
+    ).groups()
+    assert (
+        int(total) == 113
+        and float(acc) == pytest.approx(int(correct) / 113, abs=1e-4)
+        and float(acc) > 0.95
+    )
 
 
 # -- lesson 2: the MNIST CNN --------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_mnist_data_preprocessing_and_one_hot(lang):
     s = steps_of("mnist-cnn", lang)
     data = s[1]["values"]
-    assert (data["train_images"], data["test_images"], data["pixels_per_image"]) == (4000, 1000, 784)
+    assert (data["train_images"], data["test_images"], data["pixels_per_image"]) == (
+        4000,
+        1000,
+        784,
+    )
     pixels = np.array(data["pixels"])
     assert pixels.shape == (28, 28) and pixels.min() == 0 and pixels.max() == 255
     patch = np.array(data["patch"])
@@ -140,7 +154,9 @@ def test_mnist_summary_training_and_prediction(lang):
     summary = s[4]["output"]
     assert "Total params: 3,241,354" in summary
     counts = [int(m.replace(",", "")) for m in re.findall(r"│\s*([\d,]+) │", summary)]
-    assert sum(counts) == 3_241_354 and 3 * 3 * 1 * 32 + 32 in counts and 3136 * 1024 + 1024 in counts
+    assert (
+        sum(counts) == 3_241_354 and 3 * 3 * 1 * 32 + 32 in counts and 3136 * 1024 + 1024 in counts
+    )
 
     trained = table_loss(s[5]["output"])
     acc, correct = re.search(r"test accuracy ([\d.]+) \((\d+) of 1000\)", s[5]["output"]).groups()
@@ -149,7 +165,8 @@ def test_mnist_summary_training_and_prediction(lang):
     loop = s[6]["values"]
     losses = loop["batch_losses"]
     assert len(losses) == 32 and loop["first_batch_loss"] == round(losses[0], 4)
-    assert losses[0] == pytest.approx(math.log(10), abs=0.05)  # untrained: about 0.1 for every class
+    # untrained: about 0.1 for every class
+    assert losses[0] == pytest.approx(math.log(10), abs=0.05)
     assert np.mean(losses[-8:]) < 0.5 * np.mean(losses[:8]) and loop["test_accuracy"] > 0.7
 
     pred = s[7]["values"]
@@ -179,20 +196,30 @@ def test_mnist_dropout_after_softmax_costs_the_clip_and_no_gradient(lang):
         else:  # kept and scaled by 1/(1 − 0.25)
             kept += 1
             assert after == pytest.approx(p / 0.75, rel=1e-5)
-            assert loss == pytest.approx(-math.log(min(after / total, 1 - 1e-7)), rel=1e-4, abs=1e-6)
+            assert loss == pytest.approx(
+                -math.log(min(after / total, 1 - 1e-7)), rel=1e-4, abs=1e-6
+            )
             assert grad > 0
     assert dropped >= 1 and kept >= 1
 
 
 # -- lesson 3: CNN theory -----------------------------------------------------------------------
 
+
 def correlate(x: np.ndarray, f: np.ndarray, stride: int = 1) -> np.ndarray:
     """The lesson's convolution, written independently of the kernel: window ⊙ filter, summed."""
     R, S = f.shape
     rows = (x.shape[0] - R) // stride + 1
     cols = (x.shape[1] - S) // stride + 1
-    return np.array([[np.sum(x[i * stride:i * stride + R, j * stride:j * stride + S] * f) for j in range(cols)]
-                     for i in range(rows)])
+    return np.array(
+        [
+            [
+                np.sum(x[i * stride : i * stride + R, j * stride : j * stride + S] * f)
+                for j in range(cols)
+            ]
+            for i in range(rows)
+        ]
+    )
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -206,8 +233,12 @@ def test_cnn_theory_convolution_padding_and_stride(lang):
 
     sums = [int(v) for v in re.findall(r"sum = (-?\d+)", s[2]["output"])]
     assert sums[:4] == [7, 6, 10, 7]  # the lesson's four windows, in sliding order
-    assert "Computed by conv2d_forward_naive" in " ".join(s[2]["output"].split())  # the lesson's loop, not the fast one
-    assert "conv2d_forward_naive(out," in s[3]["code"] and "`nbengine tutorial run speed`" in s[3]["say"]
+    # the lesson's loop, not the fast one
+    assert "Computed by conv2d_forward_naive" in " ".join(s[2]["output"].split())
+    assert (
+        "conv2d_forward_naive(out," in s[3]["code"]
+        and "`nbengine tutorial run speed`" in s[3]["say"]
+    )
 
     pad = s[3]["values"]
     assert np.array_equal(pad["X_padded"], np.pad(X, 1))
@@ -234,7 +265,12 @@ def test_cnn_theory_max_pooling_and_the_digits_shapes(lang):
     assert pool["pooled"] == M.reshape(2, 2, 2, 2).max(axis=(1, 3)).tolist() == [[5, 8], [5, 4]]
     for (r, c), best in zip(pool["winners"]["data"], [5, 8, 5, 4]):
         assert M[r, c] == best
-    assert [(r // 2, c // 2) for r, c in pool["winners"]["data"]] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert [(r // 2, c // 2) for r, c in pool["winners"]["data"]] == [
+        (0, 0),
+        (0, 1),
+        (1, 0),
+        (1, 1),
+    ]
     shapes = pool["shape_after"]["data"]
     assert shapes == [[28, 28, 32], [14, 14, 32], [14, 14, 64], [7, 7, 64]]
     assert pool["flatten"].startswith(f"7·7·64 = {7 * 7 * 64:,}") and "3,136" in pool["flatten"]

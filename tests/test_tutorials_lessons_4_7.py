@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import math
 import re
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
-
 from helpers import json_lines, run
 
 LANGS = ["en", "ko"]
@@ -21,7 +20,7 @@ TOY_WORDS = ["you", "say", "goodbye", "and", "i", "hello", "."]
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
 
 
-@lru_cache(maxsize=None)
+@cache
 def tutorial(name: str, lang: str) -> tuple[dict, ...]:
     """The step events of one run (each tutorial runs once per language for the whole module)."""
     events = json_lines(run("tutorial", "run", name, "--lang", lang, "--json"))
@@ -47,7 +46,9 @@ def data(v) -> np.ndarray:
 
 def output(name: str, lang: str, command_start: str) -> str:
     """The output of the run step whose command starts with command_start."""
-    found = [s["output"] for s in tutorial(name, lang) if s.get("run", "").startswith(command_start)]
+    found = [
+        s["output"] for s in tutorial(name, lang) if s.get("run", "").startswith(command_start)
+    ]
     assert len(found) == 1, f"{name}: {len(found)} run steps start with {command_start!r}"
     return found[0]
 
@@ -73,6 +74,7 @@ def bptt_table(text: str) -> np.ndarray:
 
 # -- all four ---------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", ["why-rnn", "rnn-bptt", "lstm", "attention"])
 def test_the_narration_is_in_the_language_asked_for_and_the_numbers_do_not_depend_on_it(name):
     en, ko = tutorial(name, "en"), tutorial(name, "ko")
@@ -85,6 +87,7 @@ def test_the_narration_is_in_the_language_asked_for_and_the_numbers_do_not_depen
 
 
 # -- 4: why RNNs ------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_why_rnn_the_sentence_and_the_chain_rule(lang):
@@ -130,12 +133,15 @@ def test_why_rnn_the_command_line_learns_and_writes_the_sentence(lang):
 
 # -- 5: the RNN and BPTT ----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("lang", LANGS)
 def test_rnn_bptt_the_forward_loop_and_the_gradient_sum_match_the_kernels(lang):
     v = values("rnn-bptt", lang)
     h = data(v["h_by_hand"])
     assert h.shape == (7, 4) and np.all(np.abs(h) < 1)
-    assert v["h_by_hand"]["labels"][0][1] == "t=1 say" and v["h_by_hand"]["labels"][0][5] == "t=5 say"
+    assert (
+        v["h_by_hand"]["labels"][0][1] == "t=1 say" and v["h_by_hand"]["labels"][0][5] == "t=5 say"
+    )
     assert not np.allclose(h[1], h[5])  # the same word, a different state: h remembers
     assert v["largest_difference"] < 1e-12
     dh_norms, shares = data(v["per_step"])
@@ -144,7 +150,10 @@ def test_rnn_bptt_the_forward_loop_and_the_gradient_sum_match_the_kernels(lang):
     assert v["dWh_difference"] < 1e-12
     traced = output("rnn-bptt", lang, "trace rnn")
     assert "the token 'say'" in traced
-    assert "the hidden state after each token (rnn_forward_naive)" in flat(traced) and "reordered" not in traced
+    assert (
+        "the hidden state after each token (rnn_forward_naive)" in flat(traced)
+        and "reordered" not in traced
+    )
     assert number_after(r"over the sentence =", traced) == pytest.approx(math.log(7), abs=0.01)
 
 
@@ -153,14 +162,15 @@ def test_rnn_bptt_vanishing_and_exploding(lang):
     v = values("rnn-bptt", lang)
     small, large = data(v["factors"])
     assert v["factors"]["labels"][1][-1] == "t = 0"
-    assert small[-1] == pytest.approx(0.5 ** 19) and large[-1] == 2 ** 19
+    assert small[-1] == pytest.approx(0.5**19) and large[-1] == 2**19
     assert np.allclose(small * large, 1)
-    assert v["half_to_the_19th"] == 0.5 ** 19 and v["two_to_the_19th"] == 2 ** 19
+    assert v["half_to_the_19th"] == 0.5**19 and v["two_to_the_19th"] == 2**19
     table = bptt_table(output("rnn-bptt", lang, "trace bptt"))
     assert len(table) == 20 and np.all(table[-1, 1:] == 1)
-    assert np.all(np.diff(table[:, 1]) > 0) and np.all(np.diff(table[:, 2]) < 0)  # one grows to t = 19, one shrinks
-    assert table[0, 1] == pytest.approx(0.5 ** 19, rel=0.01)  # vanishes: σ^19
-    assert table[0, 2] == pytest.approx(2 ** 19, rel=0.01)  # explodes
+    # one grows to t = 19, one shrinks
+    assert np.all(np.diff(table[:, 1]) > 0) and np.all(np.diff(table[:, 2]) < 0)
+    assert table[0, 1] == pytest.approx(0.5**19, rel=0.01)  # vanishes: σ^19
+    assert table[0, 2] == pytest.approx(2**19, rel=0.01)  # explodes
     assert table[0, 3] > 0.1  # the LSTM's survives
     assert v["norm_before"] == 1300 and v["norm_after"] == pytest.approx(5, abs=1e-5)
     wx, wh = data(v["clipped_Wx"]).ravel(), data(v["clipped_Wh"]).ravel()
@@ -168,6 +178,7 @@ def test_rnn_bptt_vanishing_and_exploding(lang):
 
 
 # -- 6: the LSTM ------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_lstm_the_fused_affine_sliced_into_gates(lang):
@@ -189,7 +200,7 @@ def test_lstm_the_cell_keeps_the_gradient_while_f_is_near_1(lang):
     v = values("lstm", lang)
     assert v["f_bias_2"] == pytest.approx(1 / (1 + math.exp(-2)), abs=1e-4) and v["f_bias_0"] == 0.5
     kept, lost = data(v["after_19_steps"]).ravel()
-    assert kept == pytest.approx(v["f_bias_2"] ** 19) and lost == pytest.approx(0.5 ** 19)
+    assert kept == pytest.approx(v["f_bias_2"] ** 19) and lost == pytest.approx(0.5**19)
     table = bptt_table(output("lstm", lang, "trace bptt --forget-bias 0"))
     assert table[0, 3] < 1e-3  # f near 0.5: the LSTM's gradient fades too
     rnn5 = bptt_table(output("rnn-bptt", lang, "trace bptt"))
@@ -201,7 +212,9 @@ def test_lstm_the_cell_keeps_the_gradient_while_f_is_near_1(lang):
 def test_lstm_trained_says_hello_after_the_second_say(lang):
     traced = output("lstm", lang, "trace lstm --checkpoint")
     assert "Step t = 5: the token 'say'" in traced
-    assert "as lstm_forward_naive computed it" in flat(traced) and "lstm_backward_naive's dh_total[t]" in flat(traced)
+    assert "as lstm_forward_naive computed it" in flat(
+        traced
+    ) and "lstm_backward_naive's dh_total[t]" in flat(traced)
     assert number_after(r"p\('hello'\) =", traced) > 0.99
     gates = re.search(r"^f = σ\(A\[f\]\)(.*)$", traced, re.M).group(1).split()
     f = np.array([float(x) for x in gates if x != "…"])
@@ -209,6 +222,7 @@ def test_lstm_trained_says_hello_after_the_second_say(lang):
 
 
 # -- 7: self-attention ------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_attention_the_lessons_scores(lang):
@@ -222,7 +236,8 @@ def test_attention_the_lessons_scores(lang):
     example = output("attention", lang, "trace attention --example")
     kernel = re.search(r"^I\s+(0\.\d{4})\s+(0\.\d{4})\s+(0\.\d{4})\s*$", example, re.M)
     assert [float(x) for x in kernel.groups()] == weights.round(4).tolist()  # the kernel agrees
-    assert "computed by attention_forward_naive" in flat(example)  # the naive kernel, the lesson's loops
+    # the naive kernel, the lesson's loops
+    assert "computed by attention_forward_naive" in flat(example)
     assert v["std_of_scores"] / v["std_of_scaled_scores"] == pytest.approx(8, rel=0.02)
     assert v["std_of_scores"] == pytest.approx(8, abs=0.3)
 
@@ -245,8 +260,12 @@ def test_attention_it_points_at_cat_then_at_fish(lang):
     trained = output("attention", lang, "train pronoun")
     assert number_after("held-out accuracy", trained) >= 0.95
     for sentence, antecedent, other in (("hungry", "cat", "fish"), ("tasty", "fish", "cat")):
-        traced = output("attention", lang, f'trace attention --checkpoint {{tmp}}/pronoun.npz "A cat ate the fish '
-                                           f'because it was {sentence}"')
+        traced = output(
+            "attention",
+            lang,
+            f'trace attention --checkpoint {{tmp}}/pronoun.npz "A cat ate the fish '
+            f'because it was {sentence}"',
+        )
         m = re.search(r"it attends most to (\w+) \((\d\.\d\d)\)", traced)
         assert m.group(1) == antecedent and float(m.group(2)) > 0.9
         answer = re.search(r"The model's answer.*?: (\w+) \(p = (\d\.\d+)\)", traced, re.S)
@@ -261,5 +280,6 @@ def test_the_kernels_named_are_the_naive_ones_and_lesson_8_makes_them_fast(name,
     said = " ".join(s["say"] for s in steps)
     assert "_naive" in said and "`nbengine tutorial run speed`" in said
     for s in steps:
-        if s.get("run", "").startswith("trace ") and "bptt" not in s["run"]:  # a trace that names its kernel
+        # a trace that names its kernel
+        if s.get("run", "").startswith("trace ") and "bptt" not in s["run"]:
             assert s["run"].endswith("--kernels naive"), s["run"]

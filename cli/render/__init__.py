@@ -16,10 +16,24 @@ arrays as colours), ``values`` (what a tutorial's code step shows of its values)
 from __future__ import annotations
 
 from nbengine.i18n import _
-from nbengine_cli.render.tensor import StreamingTable, matrix_table, number_format, render_step, vector_table
+from nbengine_cli.render.tensor import (
+    StreamingTable,
+    matrix_table,
+    number_format,
+    render_step,
+    vector_table,
+)
 
-__all__ = ["StreamingTable", "matrix_table", "number_format", "render", "render_step", "show",
-           "terminal", "vector_table"]
+__all__ = [
+    "StreamingTable",
+    "matrix_table",
+    "number_format",
+    "render",
+    "render_step",
+    "show",
+    "terminal",
+    "vector_table",
+]
 
 
 def _say(text: str, style: str = "") -> str:
@@ -86,10 +100,18 @@ def to_html(steps, precision: int = 4, full: bool = False, width: int = 100) -> 
 
     from rich.console import Console
 
-    console = Console(record=True, file=io.StringIO(), width=width, force_terminal=True, color_system="truecolor",
-                      highlight=False)
+    console = Console(
+        record=True,
+        file=io.StringIO(),
+        width=width,
+        force_terminal=True,
+        color_system="truecolor",
+        highlight=False,
+    )
     show(steps, precision, full, console)
-    return console.export_html(inline_styles=True, code_format='<pre style="font-family:monospace">{code}</pre>')
+    return console.export_html(
+        inline_styles=True, code_format='<pre style="font-family:monospace">{code}</pre>'
+    )
 
 
 def load_ipython_extension(ipython) -> None:

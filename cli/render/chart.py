@@ -25,7 +25,12 @@ def _series(events: list[dict], keep) -> dict[str, list[tuple[int, float]]]:
     found: dict[str, list[tuple[int, float]]] = {}
     for e in events:
         for key, v in e.items():
-            if keep(key) and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+            if (
+                keep(key)
+                and isinstance(v, (int, float))
+                and not isinstance(v, bool)
+                and math.isfinite(v)
+            ):
                 found.setdefault(key, []).append((int(e["epoch"]), float(v)))
     return found
 
@@ -48,12 +53,18 @@ def _label(v: float) -> str:
     return f"{v:.4g}"
 
 
-def _panel(x0: int, title: str, series: dict[str, list[tuple[int, float]]], epochs: int) -> list[str]:
-    out = [f'<g transform="translate({x0},0)">',
-           f'<text x="{WIDTH / 2}" y="22" text-anchor="middle" font-weight="bold">{escape(title)}</text>']
+def _panel(
+    x0: int, title: str, series: dict[str, list[tuple[int, float]]], epochs: int
+) -> list[str]:
+    out = [
+        f'<g transform="translate({x0},0)">',
+        f'<text x="{WIDTH / 2}" y="22" text-anchor="middle" font-weight="bold">{escape(title)}</text>',
+    ]
     if not series:
         empty = escape(_("no values"))
-        out.append(f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle">{empty}</text></g>')
+        out.append(
+            f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle">{empty}</text></g>'
+        )
         return out
     values = [v for points in series.values() for _, v in points]
     ys = _ticks(min(values), max(values))
@@ -66,24 +77,42 @@ def _panel(x0: int, title: str, series: dict[str, list[tuple[int, float]]], epoc
     def py(v: float) -> float:
         return TOP + plot_h * (1 - (v - lo) / (hi - lo))
 
-    out.append(f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#999"/>')
+    out.append(
+        f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#999"/>'
+    )
     for y in ys:
-        out.append(f'<line x1="{LEFT - 4}" x2="{LEFT + plot_w}" y1="{py(y):.1f}" y2="{py(y):.1f}" stroke="#eee"/>')
-        out.append(f'<text x="{LEFT - 6}" y="{py(y) + 4:.1f}" text-anchor="end" font-size="11">{_label(y)}</text>')
+        out.append(
+            f'<line x1="{LEFT - 4}" x2="{LEFT + plot_w}" y1="{py(y):.1f}" y2="{py(y):.1f}" stroke="#eee"/>'
+        )
+        out.append(
+            f'<text x="{LEFT - 6}" y="{py(y) + 4:.1f}" text-anchor="end" font-size="11">{_label(y)}</text>'
+        )
     step = max(1, math.ceil(epochs / 10))
     for e in range(1, epochs + 1, step):
-        out.append(f'<text x="{px(e):.1f}" y="{TOP + plot_h + 16}" text-anchor="middle" font-size="11">{e}</text>')
+        out.append(
+            f'<text x="{px(e):.1f}" y="{TOP + plot_h + 16}" text-anchor="middle" font-size="11">{e}</text>'
+        )
     axis = escape(_("epoch"))
-    out.append(f'<text x="{LEFT + plot_w / 2}" y="{HEIGHT - 8}" text-anchor="middle" font-size="12">{axis}</text>')
+    out.append(
+        f'<text x="{LEFT + plot_w / 2}" y="{HEIGHT - 8}" text-anchor="middle" font-size="12">{axis}</text>'
+    )
     for k, (name, points) in enumerate(series.items()):
         colour = COLOURS[k % len(COLOURS)]
         line = " ".join(f"{px(e):.1f},{py(v):.1f}" for e, v in points)
         out.append(f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="2"/>')
         for e, v in points:
-            tip = escape(_("epoch {e}: {name} {value}").format(e=e, name=name, value=format(v, ".4f")))
-            out.append(f'<circle cx="{px(e):.1f}" cy="{py(v):.1f}" r="3" fill="{colour}"><title>{tip}</title></circle>')
-        out.append(f'<rect x="{LEFT + 8}" y="{TOP + 8 + 16 * k}" width="10" height="10" fill="{colour}"/>')
-        out.append(f'<text x="{LEFT + 22}" y="{TOP + 17 + 16 * k}" font-size="11">{escape(name)}</text>')
+            tip = escape(
+                _("epoch {e}: {name} {value}").format(e=e, name=name, value=format(v, ".4f"))
+            )
+            out.append(
+                f'<circle cx="{px(e):.1f}" cy="{py(v):.1f}" r="3" fill="{colour}"><title>{tip}</title></circle>'
+            )
+        out.append(
+            f'<rect x="{LEFT + 8}" y="{TOP + 8 + 16 * k}" width="10" height="10" fill="{colour}"/>'
+        )
+        out.append(
+            f'<text x="{LEFT + 22}" y="{TOP + 17 + 16 * k}" font-size="11">{escape(name)}</text>'
+        )
     out.append("</g>")
     return out
 
@@ -98,11 +127,14 @@ def epoch_chart(events: list[dict], title: str = "") -> str:
     if not scores:
         scores, right = _series(events, lambda k: "perplexity" in k), _("perplexity per epoch")
     width = 2 * WIDTH
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{HEIGHT + 24}" '
-             f'viewBox="0 0 {width} {HEIGHT + 24}" font-family="sans-serif">',
-             f"<title>{escape(title)}</title>", '<rect width="100%" height="100%" fill="white"/>',
-             f'<text x="{width / 2}" y="{HEIGHT + 18}" text-anchor="middle" font-size="11" fill="#666">'
-             f"{escape(title)}</text>"]
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{HEIGHT + 24}" '
+        f'viewBox="0 0 {width} {HEIGHT + 24}" font-family="sans-serif">',
+        f"<title>{escape(title)}</title>",
+        '<rect width="100%" height="100%" fill="white"/>',
+        f'<text x="{width / 2}" y="{HEIGHT + 18}" text-anchor="middle" font-size="11" fill="#666">'
+        f"{escape(title)}</text>",
+    ]
     parts += _panel(0, _("loss per epoch"), losses, epochs)
     parts += _panel(WIDTH, right, scores, epochs)
     parts.append("</svg>")

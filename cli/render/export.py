@@ -18,9 +18,13 @@ import click
 from nbengine.i18n import N_, _
 
 KEY = "nbengine.export"
-KINDS = {"svg": N_("Write what the terminal shows to FILE as an SVG picture (Rich's export)."),
-         "html": N_("Write what the terminal shows to FILE as an HTML page (Rich's export).")}
-PLOT_HELP = N_("Write the loss and accuracy (or perplexity) of every epoch to FILE as an SVG chart.")
+KINDS = {
+    "svg": N_("Write what the terminal shows to FILE as an SVG picture (Rich's export)."),
+    "html": N_("Write what the terminal shows to FILE as an HTML page (Rich's export)."),
+}
+PLOT_HELP = N_(
+    "Write the loss and accuracy (or perplexity) of every epoch to FILE as an SVG chart."
+)
 
 
 def _state(ctx: click.Context) -> dict:
@@ -33,11 +37,15 @@ def _remember(ctx, param, value):
         state["title"] = ctx.command_path
         if param.name == "plot":
             if not value.lower().endswith(".svg"):
-                raise click.BadParameter(_("the chart is an SVG file: give a name ending in .svg"), ctx, param)
+                raise click.BadParameter(
+                    _("the chart is an SVG file: give a name ending in .svg"), ctx, param
+                )
             state["epochs"] = []
         folder = os.path.dirname(os.path.abspath(value))
         if not os.path.isdir(folder):
-            raise click.BadParameter(_("the folder {folder} does not exist").format(folder=folder), ctx, param)
+            raise click.BadParameter(
+                _("the folder {folder} does not exist").format(folder=folder), ctx, param
+            )
         state["paths"][param.name] = value
     return value
 
@@ -46,11 +54,30 @@ def add_export_options(command: click.Command, plot: bool = False) -> None:
     """Give a command --svg FILE and --html FILE (and --plot FILE.svg for training)."""
     names = [p.name for p in command.params]
     where = names.index("json_mode") if "json_mode" in names else len(names)
-    options = [click.Option([f"--{kind}"], type=click.Path(dir_okay=False), metavar="FILE", default=None,
-                            expose_value=False, callback=_remember, help=help) for kind, help in KINDS.items()]
+    options = [
+        click.Option(
+            [f"--{kind}"],
+            type=click.Path(dir_okay=False),
+            metavar="FILE",
+            default=None,
+            expose_value=False,
+            callback=_remember,
+            help=help,
+        )
+        for kind, help in KINDS.items()
+    ]
     if plot:
-        options.append(click.Option(["--plot"], type=click.Path(dir_okay=False), metavar="FILE.svg", default=None,
-                                    expose_value=False, callback=_remember, help=PLOT_HELP))
+        options.append(
+            click.Option(
+                ["--plot"],
+                type=click.Path(dir_okay=False),
+                metavar="FILE.svg",
+                default=None,
+                expose_value=False,
+                callback=_remember,
+                help=PLOT_HELP,
+            )
+        )
     command.params[where:where] = options
 
 
@@ -66,8 +93,14 @@ def recorder():
         return None
     if state["recorder"] is None:
         width = Console().width  # the terminal's width, or $COLUMNS
-        state["recorder"] = Console(record=True, file=io.StringIO(), width=width, force_terminal=True,
-                                    color_system="truecolor", highlight=False)
+        state["recorder"] = Console(
+            record=True,
+            file=io.StringIO(),
+            width=width,
+            force_terminal=True,
+            color_system="truecolor",
+            highlight=False,
+        )
     return state["recorder"]
 
 
@@ -102,5 +135,8 @@ def write(ctx: click.Context) -> None:
             with atomic_write(path, text=True, suffix=f".{kind}.tmp") as f:
                 f.write(text)
         except OSError as e:
-            raise NBEngineError(_("cannot write {path}: {reason}").format(path=os.fspath(path),
-                                                                          reason=e.strerror or e)) from None
+            raise NBEngineError(
+                _("cannot write {path}: {reason}").format(
+                    path=os.fspath(path), reason=e.strerror or e
+                )
+            ) from None

@@ -92,14 +92,25 @@ class HeatMap:
     at the ends of the scale, (0, 255) for pixels  [default: the data's range].
     """
 
-    def __init__(self, array, *, signed: bool | None = None, title: str | None = None,
-                 palette: str | None = None, legend: bool = True, scale: tuple[float, float] | None = None):
+    def __init__(
+        self,
+        array,
+        *,
+        signed: bool | None = None,
+        title: str | None = None,
+        palette: str | None = None,
+        legend: bool = True,
+        scale: tuple[float, float] | None = None,
+    ):
         a = np.asarray(array, dtype=np.float64)
         if a.ndim == 1:
             a = a.reshape(1, -1)
         if a.ndim != 2 or a.size == 0:
-            raise ValueError(_("a heat map draws a non-empty 1-D or 2-D array, not one of shape {shape}").format(
-                shape=a.shape))
+            raise ValueError(
+                _("a heat map draws a non-empty 1-D or 2-D array, not one of shape {shape}").format(
+                    shape=a.shape
+                )
+            )
         self.values = a
         finite = a[np.isfinite(a)]
         self.min = float(finite.min()) if finite.size else 0.0
@@ -108,8 +119,11 @@ class HeatMap:
         if palette is None:
             palette = "signed" if self.signed else "viridis"
         if palette not in PALETTES:
-            raise ValueError(_("palette must be one of {palettes}, not {palette!r}").format(
-                palettes=", ".join(PALETTES), palette=palette))
+            raise ValueError(
+                _("palette must be one of {palettes}, not {palette!r}").format(
+                    palettes=", ".join(PALETTES), palette=palette
+                )
+            )
         self.palette = PALETTES[palette]
         self.title = title
         self.legend = legend
@@ -171,8 +185,11 @@ class HeatMap:
             text.append("[" + RAMP + "]")
         text.append(" " + _number(self.hi), style="dim")
         if self.signed and (self.min, self.max) != (self.lo, self.hi):
-            text.append("  " + _("(min {min}, max {max})").format(min=_number(self.min), max=_number(self.max)),
-                        style="dim")
+            text.append(
+                "  "
+                + _("(min {min}, max {max})").format(min=_number(self.min), max=_number(self.max)),
+                style="dim",
+            )
         return text
 
     def _map_width(self, colour: bool) -> int:
@@ -195,7 +212,6 @@ class HeatMap:
             widths.append(self._legend(colour).cell_len)
         width = min(max(widths), options.max_width)
         return Measurement(width, width)
-
 
 
 heatmap = HeatMap

@@ -8,7 +8,11 @@ from rich.text import Text
 
 from nbengine_cli.render.tensor import number_format
 
-STYLES = {"window": Style(bold=True, color="yellow"), "pick": Style(bold=True, reverse=True), "pad": "dim"}
+STYLES = {
+    "window": Style(bold=True, color="yellow"),
+    "pick": Style(bold=True, reverse=True),
+    "pad": "dim",
+}
 
 
 def cell_format(values, precision: int):
@@ -73,6 +77,7 @@ def beside(*blocks, gap: int = 1) -> Text:
 
 def product_sum(window, filt, fmt) -> str:
     """The lesson's way of writing a window's sum: 1·1 + 0·0 + ... (negatives in brackets)."""
+
     def term(v):
         s = fmt(v)
         return f"({s})" if s.startswith("-") else s

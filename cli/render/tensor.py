@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Group
@@ -31,7 +32,7 @@ def number_format(values: np.ndarray, precision: int):
         return lambda x: str(int(x))
     finite = np.abs(v[np.isfinite(v)])
     nonzero = finite[finite > 0]
-    scientific = nonzero.size > 0 and (nonzero.max() >= 1e5 or nonzero.min() < 10.0 ** -precision)
+    scientific = nonzero.size > 0 and (nonzero.max() >= 1e5 or nonzero.min() < 10.0**-precision)
 
     def fmt(x) -> str:
         x = float(x)
@@ -73,8 +74,14 @@ def _label(label) -> str:
     return escape(shown(label) if isinstance(label, Msg) else str(label))
 
 
-def matrix_table(values: np.ndarray, row_labels: Sequence[str] | None, col_labels: Sequence[str] | None,
-                 precision: int, full: bool, row_header: bool = True) -> Table:
+def matrix_table(
+    values: np.ndarray,
+    row_labels: Sequence[str] | None,
+    col_labels: Sequence[str] | None,
+    precision: int,
+    full: bool,
+    row_header: bool = True,
+) -> Table:
     """A 2-D array as a table with labelled rows and columns and NumPy-like ellipses.
     row_header=False leaves out the column of row labels (for a single vector)."""
     fmt = number_format(values, precision)
@@ -88,8 +95,12 @@ def matrix_table(values: np.ndarray, row_labels: Sequence[str] | None, col_label
         if j is None:
             table.add_column("…", justify="center")
         else:
-            table.add_column(_label(col_labels[j]) if col_labels is not None else str(j), justify="right",
-                             max_width=14, overflow="fold")
+            table.add_column(
+                _label(col_labels[j]) if col_labels is not None else str(j),
+                justify="right",
+                max_width=14,
+                overflow="fold",
+            )
     for i in rows:
         if i is None:
             cells = ["⋮" if j is not None else "⋱" for j in cols]
@@ -101,7 +112,9 @@ def matrix_table(values: np.ndarray, row_labels: Sequence[str] | None, col_label
     return table
 
 
-def vector_table(values: np.ndarray, labels: Sequence[str] | None, precision: int, full: bool) -> Table:
+def vector_table(
+    values: np.ndarray, labels: Sequence[str] | None, precision: int, full: bool
+) -> Table:
     """A 1-D array as one row under its labels."""
     return matrix_table(values.reshape(1, -1), None, labels, precision, full, row_header=False)
 
@@ -117,7 +130,9 @@ def render_step(step: Step, precision: int = 4, full: bool = False):
     if v.ndim == 1:
         return Group(heading, vector_table(v, step.axis_labels(0), precision, full))
     if v.ndim == 2:
-        return Group(heading, matrix_table(v, step.axis_labels(0), step.axis_labels(1), precision, full))
+        return Group(
+            heading, matrix_table(v, step.axis_labels(0), step.axis_labels(1), precision, full)
+        )
     # More than two axes: one table per index of the leading axes, with ellipses.
     parts = [heading]
     lead = [_shown(n, MAX_ROWS, EDGE_ROWS, full) for n in v.shape[:-2]]
@@ -126,8 +141,15 @@ def render_step(step: Step, precision: int = 4, full: bool = False):
             parts.append(Text("⋮", style="dim"))
             continue
         parts.append(Text(f"[{', '.join(map(str, index))}, :, :]", style="dim"))
-        parts.append(matrix_table(v[index], step.axis_labels(v.ndim - 2), step.axis_labels(v.ndim - 1),
-                                  precision, full))
+        parts.append(
+            matrix_table(
+                v[index],
+                step.axis_labels(v.ndim - 2),
+                step.axis_labels(v.ndim - 1),
+                precision,
+                full,
+            )
+        )
     return Group(*parts)
 
 
@@ -152,7 +174,9 @@ class StreamingTable:
         self.started = False
 
     def row(self, *cells) -> Table:
-        table = Table(box=box.SIMPLE_HEAD, show_edge=False, show_header=not self.started, pad_edge=False)
+        table = Table(
+            box=box.SIMPLE_HEAD, show_edge=False, show_header=not self.started, pad_edge=False
+        )
         for title, width in self.columns:
             table.add_column(title, justify="right", width=width, no_wrap=True)
         table.add_row(*cells)

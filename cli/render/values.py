@@ -20,8 +20,13 @@ def value_views(step, values: dict, precision: int = 4) -> list:
     def shown(s: Step) -> Step:
         """Whole numbers stored as floats print as whole numbers (7, not 7.0000)."""
         v = s.value
-        if v.dtype.kind == "f" and v.size and np.all(np.isfinite(v)) and np.all(v == np.round(v)) \
-                and np.abs(v).max() < 1e9:
+        if (
+            v.dtype.kind == "f"
+            and v.size
+            and np.all(np.isfinite(v))
+            and np.all(v == np.round(v))
+            and np.abs(v).max() < 1e9
+        ):
             return Step(s.name, v.astype(np.int64), s.formula, s.note, s.labels)
         return s
 
@@ -38,7 +43,8 @@ def value_views(step, values: dict, precision: int = 4) -> list:
                 views.append(render(s))
         elif isinstance(v, np.ndarray):
             views.append(render(Step(name, v)))
-        elif isinstance(v, str) and "\n" in v.strip("\n"):  # text of several lines (a kernel's source): a block
+        # text of several lines (a kernel's source): a block
+        elif isinstance(v, str) and "\n" in v.strip("\n"):
             views.append(Text(f"{name}:", style="bold"))
             views.append(Text(v.strip("\n")))
         else:
@@ -75,7 +81,7 @@ def line_chart(values: list[float], title: str, height: int = 8, width: int = 60
         return Text(_("{title}: no finite values").format(title=title))
     if len(values) > width:  # one column per group of values: their mean
         k = math.ceil(len(values) / width)
-        values = [sum(values[i:i + k]) / len(values[i:i + k]) for i in range(0, len(values), k)]
+        values = [sum(values[i : i + k]) / len(values[i : i + k]) for i in range(0, len(values), k)]
     lo, hi = min(finite), max(finite)
     span = hi - lo or 1.0
     rows = [[" "] * len(values) for _ in range(height)]
@@ -84,7 +90,9 @@ def line_chart(values: list[float], title: str, height: int = 8, width: int = 60
             rows[height - 1 - round((v - lo) / span * (height - 1))][x] = "•"
     chart = Text(f"{title}\n", style="bold")
     for r, row in enumerate(rows):
-        label = f"{hi:>9.4g} │" if r == 0 else (f"{lo:>9.4g} │" if r == height - 1 else " " * 9 + " │")
+        label = (
+            f"{hi:>9.4g} │" if r == 0 else (f"{lo:>9.4g} │" if r == height - 1 else " " * 9 + " │")
+        )
         chart.append(label + "".join(row) + "\n")
     chart.append(" " * 10 + "└" + "─" * len(values))
     return chart

@@ -33,13 +33,24 @@ def tensor(item, precision: int, full: bool) -> list:
         return []
     if item.view == "heatmap":
         v = np.asarray(step.value, np.float64)
-        return [heatmap(v.reshape(v.shape[0], -1) if v.ndim > 2 else v, signed=item.signed,
-                        title=shown(item.title) or None, palette=item.palette)]
+        return [
+            heatmap(
+                v.reshape(v.shape[0], -1) if v.ndim > 2 else v,
+                signed=item.signed,
+                title=shown(item.title) or None,
+                palette=item.palette,
+            )
+        ]
     if item.view == "bars":
         return [bars(item, precision)]
     if item.shape is not None:  # shown in another shape than it is stored (a 4H vector as 4×H)
-        step = Step(step.name, step.value.reshape(item.shape), step.formula, item.shape_note or step.note,
-                    item.shape_labels)
+        step = Step(
+            step.name,
+            step.value.reshape(item.shape),
+            step.formula,
+            item.shape_note or step.note,
+            item.shape_labels,
+        )
     return [render_step(step, precision, full or item.full)]
 
 
@@ -65,12 +76,23 @@ def figure(item, precision: int) -> list:
 
 def window_heading(w) -> str:
     (p, p_end), (q, q_end) = w.rows, w.cols
-    where = {"number": w.number, "i": w.position[0], "j": w.position[1], "p": p, "p_end": p_end, "q": q,
-             "q_end": q_end, "of": said(w.of)}
+    where = {
+        "number": w.number,
+        "i": w.position[0],
+        "j": w.position[1],
+        "p": p,
+        "p_end": p_end,
+        "q": q,
+        "q_end": q_end,
+        "of": said(w.of),
+    }
     if w.filter is not None:
-        return _("{number}. output ({i}, {j}): the window at rows {p}–{p_end}, columns {q}–{q_end} of {of}").format(
-            **where)
-    return _("{number}. output ({i}, {j}): the window at rows {p}–{p_end}, columns {q}–{q_end}").format(**where)
+        return _(
+            "{number}. output ({i}, {j}): the window at rows {p}–{p_end}, columns {q}–{q_end} of {of}"
+        ).format(**where)
+    return _(
+        "{number}. output ({i}, {j}): the window at rows {p}–{p_end}, columns {q}–{q_end}"
+    ).format(**where)
 
 
 def window(w, precision: int) -> list:
@@ -82,12 +104,29 @@ def window(w, precision: int) -> list:
         fmt = cell_format(w.source, precision)
         r, c = w.pick
         inside[(r, c)] = STYLES["pick"]
-        return [beside(bracket(w.source, fmt, inside), "→", bracket(w.window, fmt, {(r - p, c - q): STYLES["pick"]}),
-                       "→", _("max = {value}, at row {r}, column {c} of {of}").format(value=fmt(w.value), r=r, c=c,
-                                                                                       of=said(w.of)))]
+        return [
+            beside(
+                bracket(w.source, fmt, inside),
+                "→",
+                bracket(w.window, fmt, {(r - p, c - q): STYLES["pick"]}),
+                "→",
+                _("max = {value}, at row {r}, column {c} of {of}").format(
+                    value=fmt(w.value), r=r, c=c, of=said(w.of)
+                ),
+            )
+        ]
     fmt = cell_format(np.concatenate([w.source.ravel(), w.filter.ravel(), [w.value]]), precision)
-    picture = beside(bracket(w.source, fmt, inside), "→", bracket(w.window, fmt), "⊙", bracket(w.filter, fmt), "=",
-                     bracket(w.products, fmt), "→", _("sum = {value}").format(value=fmt(w.value)))
+    picture = beside(
+        bracket(w.source, fmt, inside),
+        "→",
+        bracket(w.window, fmt),
+        "⊙",
+        bracket(w.filter, fmt),
+        "=",
+        bracket(w.products, fmt),
+        "→",
+        _("sum = {value}").format(value=fmt(w.value)),
+    )
     from nbengine_cli.render import _say
 
     return [picture, _say(f"   {product_sum(w.window, w.filter, fmt)} = {fmt(w.value)}", "dim")]
@@ -108,12 +147,21 @@ def _cell(value, kind: str, precision: int) -> str:
 
 
 def table(item, precision: int) -> Table:
-    t = Table(title=shown(item.title) or None, title_justify="left",
-              box=box.HEAVY_HEAD if item.box == "heavy" else box.SIMPLE_HEAD, show_edge=item.edge,
-              pad_edge=item.edge)
+    t = Table(
+        title=shown(item.title) or None,
+        title_justify="left",
+        box=box.HEAVY_HEAD if item.box == "heavy" else box.SIMPLE_HEAD,
+        show_edge=item.edge,
+        pad_edge=item.edge,
+    )
     for col in item.columns:
-        t.add_column(shown(col.heading), justify=col.justify, no_wrap=not col.wrap, style=col.style or None,
-                     width=col.width)
+        t.add_column(
+            shown(col.heading),
+            justify=col.justify,
+            no_wrap=not col.wrap,
+            style=col.style or None,
+            width=col.width,
+        )
     for row in item.rows:
         t.add_row(*(_cell(said(row[col.key]), col.kind, precision) for col in item.columns))
     return t
@@ -124,7 +172,12 @@ def bars(item, precision: int) -> Table:
     step = item.step
     labels = step.axis_labels(0)
     t = Table(title=shown(item.title) or None, title_justify="left", box=box.SIMPLE_HEAD)
-    for heading, justify in ((_("class"), "left"), (_("probability"), "right"), ("", "left"), ("", "left")):
+    for heading, justify in (
+        (_("class"), "left"),
+        (_("probability"), "right"),
+        ("", "left"),
+        ("", "left"),
+    ):
         t.add_column(heading, justify=justify)
     words = {"predicted": _("predicted"), "true": _("true")}
     for k, p in enumerate(step.value):
@@ -134,11 +187,20 @@ def bars(item, precision: int) -> Table:
             marked = _("{first} and {second}").format(first=words[marks[0]], second=words[marks[1]])
         else:
             marked = "".join(words[m] for m in marks)
-        t.add_row(said(labels[k]), Text(f"{p:.{precision}f}", style=style), "█" * int(round(p * 30)), marked)
+        t.add_row(
+            said(labels[k]),
+            Text(f"{p:.{precision}f}", style=style),
+            "█" * int(round(p * 30)),
+            marked,
+        )
     return t
 
 
 def maps(item) -> Columns:
-    return Columns([heatmap(m, signed=False, title=_("channel {c}").format(c=c))
-                    for c, m in zip(item.channels, item.maps)],
-                   padding=(0, 2))
+    return Columns(
+        [
+            heatmap(m, signed=False, title=_("channel {c}").format(c=c))
+            for c, m in zip(item.channels, item.maps)
+        ],
+        padding=(0, 2),
+    )

@@ -8,19 +8,56 @@ from nbengine_cli.options import Float, json_options
 from nbengine_cli.output import Output
 
 
-@click.command("bptt", short_help="Vanishing and exploding gradients: ‖dL/dh_t‖ back through time, RNN and LSTM.")
-@click.option("--steps", "T", type=click.IntRange(2, 1000), default=20, show_default=True, metavar="T",
-              help="Time steps of the sequence.")
-@click.option("--hidden", "H", type=click.IntRange(1, 1024), default=16, show_default=True, metavar="H",
-              help="Hidden units (and input size).")
-@click.option("--small-sigma", type=Float(min=0, min_open=True), default=0.5, show_default=True,
-              help="The largest singular value of the first RNN's Wh (below 1: the gradient shrinks).")
-@click.option("--large-sigma", type=Float(min=0, min_open=True), default=2.0, show_default=True,
-              help="The largest singular value of the second RNN's Wh (above 1: it can grow).")
-@click.option("--forget-bias", type=Float(), default=2.0, show_default=True,
-              help="The LSTM's bias of the forget gate: f starts near σ(bias).")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed of the sequence, the weights and the gradient at the last step.")
+@click.command(
+    "bptt",
+    short_help="Vanishing and exploding gradients: ‖dL/dh_t‖ back through time, RNN and LSTM.",
+)
+@click.option(
+    "--steps",
+    "T",
+    type=click.IntRange(2, 1000),
+    default=20,
+    show_default=True,
+    metavar="T",
+    help="Time steps of the sequence.",
+)
+@click.option(
+    "--hidden",
+    "H",
+    type=click.IntRange(1, 1024),
+    default=16,
+    show_default=True,
+    metavar="H",
+    help="Hidden units (and input size).",
+)
+@click.option(
+    "--small-sigma",
+    type=Float(min=0, min_open=True),
+    default=0.5,
+    show_default=True,
+    help="The largest singular value of the first RNN's Wh (below 1: the gradient shrinks).",
+)
+@click.option(
+    "--large-sigma",
+    type=Float(min=0, min_open=True),
+    default=2.0,
+    show_default=True,
+    help="The largest singular value of the second RNN's Wh (above 1: it can grow).",
+)
+@click.option(
+    "--forget-bias",
+    type=Float(),
+    default=2.0,
+    show_default=True,
+    help="The LSTM's bias of the forget gate: f starts near σ(bias).",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of the sequence, the weights and the gradient at the last step.",
+)
 @json_options
 def trace_bptt(T, H, small_sigma, large_sigma, forget_bias, seed, json_mode, quiet):
     """Why a plain RNN forgets: the gradient from the last step, carried back through time.
@@ -46,4 +83,6 @@ def trace_bptt(T, H, small_sigma, large_sigma, forget_bias, seed, json_mode, qui
     from nbengine import explain
     from nbengine_cli.render import render
 
-    render(Output(json_mode, quiet), explain.bptt(T, H, small_sigma, large_sigma, forget_bias, seed))
+    render(
+        Output(json_mode, quiet), explain.bptt(T, H, small_sigma, large_sigma, forget_bias, seed)
+    )

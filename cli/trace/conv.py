@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import click
 
-from nbengine_cli.output import Output
 from nbengine_cli.options import output_options
+from nbengine_cli.output import Output
 
 
-@click.command("conv", short_help="The lesson's convolution worked out: every window, padding, stride.")
+@click.command(
+    "conv", short_help="The lesson's convolution worked out: every window, padding, stride."
+)
 @output_options
 def trace_conv(json_mode, quiet, precision, full):
     """The lesson's worked convolution, every number computed by the engine's kernel.

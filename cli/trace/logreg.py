@@ -10,18 +10,41 @@ from nbengine_cli.output import Output
 
 
 @click.command("logreg", short_help="One sample through every step of logistic regression.")
-@click.option("--index", "-i", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Which sample (row of the data file, counting from 0).")
-@click.option("--data", default=None, metavar="NAME|PATH",
-              help="A shipped data set's name or a CSV file  [default: breast_cancer, or the checkpoint's data].")
-@click.option("--lr", type=Float(min=0, min_open=True), default=0.1, show_default=True,
-              help="Learning rate η of the update shown at the end.")
+@click.option(
+    "--index",
+    "-i",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Which sample (row of the data file, counting from 0).",
+)
+@click.option(
+    "--data",
+    default=None,
+    metavar="NAME|PATH",
+    help="A shipped data set's name or a CSV file  [default: breast_cancer, or the checkpoint's data].",
+)
+@click.option(
+    "--lr",
+    type=Float(min=0, min_open=True),
+    default=0.1,
+    show_default=True,
+    help="Learning rate η of the update shown at the end.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the initial weights.")
-@click.option("--checkpoint", "ckpt", type=click.Path(dir_okay=False), default=None, metavar="CKPT",
-              help="Start from a trained model's weights instead of the initial ones.")
+@click.option(
+    "--checkpoint",
+    "ckpt",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="CKPT",
+    help="Start from a trained model's weights instead of the initial ones.",
+)
 @split_options
 @output_options
-def trace_logreg(index, data, lr, seed, ckpt, test_fraction, split_seed, json_mode, quiet, precision, full):
+def trace_logreg(
+    index, data, lr, seed, ckpt, test_fraction, split_seed, json_mode, quiet, precision, full
+):
     """One sample through every step of the lesson, with real numbers.
 
     x, w, b → z = Σᵢ wᵢxᵢ + b → a = σ(z) → L; then the chain rule backwards:
@@ -44,17 +67,37 @@ def trace_logreg(index, data, lr, seed, ckpt, test_fraction, split_seed, json_mo
     check_index(index, len(table.data.y), table.name, "samples")
     part = "test" if index in set(table.test_idx.tolist()) else "training"
     label = int(table.data.y[index])
-    x = model.prepare(table.data.x[index:index + 1])
-    y = table.data.y[index:index + 1]
-    start = _("the weights of {checkpoint}").format(checkpoint=ckpt) if ckpt else \
-        _("initial weights (seed {seed})").format(seed=seed)
-    about = {"index": index, "data": table.name, "label": label, "name": model.class_names[label], "start": start,
-             "lr": lr}
+    x = model.prepare(table.data.x[index : index + 1])
+    y = table.data.y[index : index + 1]
+    start = (
+        _("the weights of {checkpoint}").format(checkpoint=ckpt)
+        if ckpt
+        else _("initial weights (seed {seed})").format(seed=seed)
+    )
+    about = {
+        "index": index,
+        "data": table.name,
+        "label": label,
+        "name": model.class_names[label],
+        "start": start,
+        "lr": lr,
+    }
     if part == "test":
-        shown = _("Sample {index} of {data} (test split), label {label} = {name}; {start}; η = {lr:g}").format(**about)
+        shown = _(
+            "Sample {index} of {data} (test split), label {label} = {name}; {start}; η = {lr:g}"
+        ).format(**about)
     else:
-        shown = _("Sample {index} of {data} (training split), label {label} = {name}; {start}; η = {lr:g}").format(
-            **about)
-    sample = fact("sample", shown,
-                  index=index, data=table.name, split=part, label=label, class_name=model.class_names[label], lr=lr)
+        shown = _(
+            "Sample {index} of {data} (training split), label {label} = {name}; {start}; η = {lr:g}"
+        ).format(**about)
+    sample = fact(
+        "sample",
+        shown,
+        index=index,
+        data=table.name,
+        split=part,
+        label=label,
+        class_name=model.class_names[label],
+        lr=lr,
+    )
     render(out, [sample, *explain.logreg(model, x, y, lr, precision, index=index)])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from nbengine_cli.output import Output
 from nbengine_cli.options import output_options
+from nbengine_cli.output import Output
 
 
 @click.command("pool", short_help="The lesson's max pooling worked out, forward and backward.")

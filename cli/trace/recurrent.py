@@ -14,31 +14,92 @@ from nbengine_cli.output import Output
 
 def trace_command(kind: str, *, help: str, short_help: str) -> click.Command:
     """`trace KIND` (rnn or lstm): nbengine.explain.rnn or .lstm on one step of the text."""
+
     @click.command(kind, help=help, short_help=short_help)
-    @click.option("--checkpoint", "ckpt", type=click.Path(dir_okay=False), default=None, metavar="CKPT",
-                  help="A checkpoint of `nbengine train rnnlm` or `lstmlm`  [default: untrained weights].")
-    @click.option("--data", default="toy", show_default=True, metavar="NAME|PATH",
-                  help="The corpus whose vocabulary numbers the tokens, for untrained weights.")
-    @click.option("--level", type=click.Choice(["word", "char"]), default="word", show_default=True,
-                  help="Words or characters (a checkpoint keeps its own).")
-    @click.option("--text", default=None, metavar="TEXT",
-                  help="The text to read  [default: the lesson's sentence, \"You say goodbye and I say "
-                       "hello.\"].")
-    @click.option("--step", "-t", "step", type=click.IntRange(min=0), default=1, show_default=True,
-                  help="The time step to show in detail, counting from 0.")
-    @click.option("--hidden", type=click.IntRange(min=1), default=4, show_default=True,
-                  help="Hidden units of the untrained model (small, so every number fits).")
-    @click.option("--embed", type=click.IntRange(min=1), default=4, show_default=True,
-                  help="Embedding size of the untrained model.")
-    @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the untrained weights.")
-    @click.option("--cache-dir", type=click.Path(file_okay=False), default=None, envvar="NBENGINE_CACHE_DIR",
-                  help="Where `nbengine data fetch ptb` put the Penn Treebank.")
+    @click.option(
+        "--checkpoint",
+        "ckpt",
+        type=click.Path(dir_okay=False),
+        default=None,
+        metavar="CKPT",
+        help="A checkpoint of `nbengine train rnnlm` or `lstmlm`  [default: untrained weights].",
+    )
+    @click.option(
+        "--data",
+        default="toy",
+        show_default=True,
+        metavar="NAME|PATH",
+        help="The corpus whose vocabulary numbers the tokens, for untrained weights.",
+    )
+    @click.option(
+        "--level",
+        type=click.Choice(["word", "char"]),
+        default="word",
+        show_default=True,
+        help="Words or characters (a checkpoint keeps its own).",
+    )
+    @click.option(
+        "--text",
+        default=None,
+        metavar="TEXT",
+        help="The text to read  [default: the lesson's sentence, \"You say goodbye and I say "
+        'hello."].',
+    )
+    @click.option(
+        "--step",
+        "-t",
+        "step",
+        type=click.IntRange(min=0),
+        default=1,
+        show_default=True,
+        help="The time step to show in detail, counting from 0.",
+    )
+    @click.option(
+        "--hidden",
+        type=click.IntRange(min=1),
+        default=4,
+        show_default=True,
+        help="Hidden units of the untrained model (small, so every number fits).",
+    )
+    @click.option(
+        "--embed",
+        type=click.IntRange(min=1),
+        default=4,
+        show_default=True,
+        help="Embedding size of the untrained model.",
+    )
+    @click.option(
+        "--seed", type=int, default=0, show_default=True, help="Seed of the untrained weights."
+    )
+    @click.option(
+        "--cache-dir",
+        type=click.Path(file_okay=False),
+        default=None,
+        envvar="NBENGINE_CACHE_DIR",
+        help="Where `nbengine data fetch ptb` put the Penn Treebank.",
+    )
     @output_options
-    def command(ckpt, data, level, text, step, hidden, embed, seed, cache_dir, json_mode, quiet, precision, full):
+    def command(
+        ckpt,
+        data,
+        level,
+        text,
+        step,
+        hidden,
+        embed,
+        seed,
+        cache_dir,
+        json_mode,
+        quiet,
+        precision,
+        full,
+    ):
         from nbengine import explain, lm
         from nbengine_cli.render import render
 
-        model, vocab, about, level = lm.trace_model(kind, ckpt, data, level, hidden, embed, seed, cache_dir)
+        model, vocab, about, level = lm.trace_model(
+            kind, ckpt, data, level, hidden, embed, seed, cache_dir
+        )
         with options_checked():
             tokens = lm.trace_tokens(vocab, text, level, step)
         steps = getattr(explain, kind)(model, vocab, tokens, step, about, level, precision)
@@ -48,7 +109,9 @@ def trace_command(kind: str, *, help: str, short_help: str) -> click.Command:
 
 
 # The help texts are given as help= so that Click, which shows them, translates them.
-trace_rnn = trace_command("rnn", help="""\
+trace_rnn = trace_command(
+    "rnn",
+    help="""\
 One step of an RNN language model on the lesson's sentence, every number computed.
 
 \b
@@ -61,8 +124,12 @@ The loss is the model's: the mean of -log p(the next token) over the sentence.
 The whole sentence runs through the model's layers (the rnn kernels); step t's
 numbers are the ones the kernels wrote (dh_total, dz, dxs), and A, which the
 kernel turns into h in place, comes from a dense layer with the same weights.
-""", short_help=N_("One step of the RNN with real numbers, forward and backward."))
-trace_lstm = trace_command("lstm", help="""\
+""",
+    short_help=N_("One step of the RNN with real numbers, forward and backward."),
+)
+trace_lstm = trace_command(
+    "lstm",
+    help="""\
 One step of an LSTM language model on the lesson's sentence, every number computed.
 
 \b
@@ -80,4 +147,6 @@ The whole sentence runs through the model's layers (the lstm kernels); step t's
 numbers are the ones the kernels wrote (the gates, c, h; dh_total, dc_total = ds,
 the gates' gradients dA, dxs), and A, which the kernel activates in place, comes
 from a dense layer with the same weights.
-""", short_help=N_("One step of the LSTM with real numbers: the gates, c and h, and back."))
+""",
+    short_help=N_("One step of the LSTM with real numbers: the gates, c and h, and back."),
+)

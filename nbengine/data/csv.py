@@ -59,16 +59,31 @@ def _parse_label(cell: str, path: str, lineno: int, n_classes: int | None) -> in
     try:
         v = float(cell)
     except ValueError:
-        raise DataError(path, Msg("label {cell} is not a number", cell=repr(cell)), lineno) from None
+        raise DataError(
+            path, Msg("label {cell} is not a number", cell=repr(cell)), lineno
+        ) from None
     if not np.isfinite(v) or v != int(v) or v < 0:
-        raise DataError(path, Msg("label {cell} is not a class number (0, 1, ...)", cell=repr(cell)), lineno)
+        raise DataError(
+            path, Msg("label {cell} is not a class number (0, 1, ...)", cell=repr(cell)), lineno
+        )
     if v >= MAX_CLASSES:
-        raise DataError(path, Msg("label {cell} is too large for a class number (below {limit})", cell=repr(cell),
-                                  limit=MAX_CLASSES), lineno)
+        raise DataError(
+            path,
+            Msg(
+                "label {cell} is too large for a class number (below {limit})",
+                cell=repr(cell),
+                limit=MAX_CLASSES,
+            ),
+            lineno,
+        )
     label = int(v)
     if n_classes is not None and label >= n_classes:
         allowed = ", ".join(str(k) for k in range(n_classes))
-        raise DataError(path, Msg("label {cell} is not one of {allowed}", cell=repr(cell), allowed=allowed), lineno)
+        raise DataError(
+            path,
+            Msg("label {cell} is not one of {allowed}", cell=repr(cell), allowed=allowed),
+            lineno,
+        )
     return label
 
 
@@ -89,7 +104,12 @@ def load_labelled_csv(path: str | os.PathLike, n_classes: int | None = None) -> 
     expect_rows = expect_features = None
     start = first
     numeric = [is_number(c) for c in head_cells]
-    if len(head_cells) >= 4 and head_cells[0].isdigit() and head_cells[1].isdigit() and not any(numeric[2:]):
+    if (
+        len(head_cells) >= 4
+        and head_cells[0].isdigit()
+        and head_cells[1].isdigit()
+        and not any(numeric[2:])
+    ):
         # scikit-learn's count header: rows, features, then at least two class names
         start = first + 1
         expect_rows, expect_features = int(head_cells[0]), int(head_cells[1])
@@ -113,42 +133,79 @@ def load_labelled_csv(path: str | os.PathLike, n_classes: int | None = None) -> 
         if n_cols is None:
             n_cols = len(cells)
             if n_cols < 2:
-                raise DataError(path, Msg("a line needs at least one feature and a label, separated by commas"),
-                                lineno)
+                raise DataError(
+                    path,
+                    Msg("a line needs at least one feature and a label, separated by commas"),
+                    lineno,
+                )
             if feature_names is not None and len(feature_names) + 1 != n_cols:
-                raise DataError(path, Msg("has {n} columns, but the header names {named}", n=n_cols,
-                                          named=len(feature_names) + 1), lineno)
+                raise DataError(
+                    path,
+                    Msg(
+                        "has {n} columns, but the header names {named}",
+                        n=n_cols,
+                        named=len(feature_names) + 1,
+                    ),
+                    lineno,
+                )
             if expect_features is not None and expect_features + 1 != n_cols:
-                raise DataError(path, Msg("has {n} columns, but the header says {features} features and a label",
-                                          n=n_cols, features=expect_features), lineno)
+                raise DataError(
+                    path,
+                    Msg(
+                        "has {n} columns, but the header says {features} features and a label",
+                        n=n_cols,
+                        features=expect_features,
+                    ),
+                    lineno,
+                )
         elif len(cells) != n_cols:
             has = Msg("has 1 column") if len(cells) == 1 else Msg("has {n} columns", n=len(cells))
             if n_cols == 2:
                 expected = Msg("{has}, expected 2 (1 feature and a label)", has=has)
             else:
-                expected = Msg("{has}, expected {n} ({features} features and a label)", has=has, n=n_cols,
-                               features=n_cols - 1)
+                expected = Msg(
+                    "{has}, expected {n} ({features} features and a label)",
+                    has=has,
+                    n=n_cols,
+                    features=n_cols - 1,
+                )
             raise DataError(path, expected, lineno)
         try:
             values = np.array(cells[:-1], dtype=np.float64)
         except ValueError:
             for j, c in enumerate(cells[:-1]):
                 if not is_number(c):
-                    raise DataError(path, Msg("column {j} is {cell}, not a number", j=j + 1, cell=repr(c.strip())),
-                                    lineno) from None
+                    raise DataError(
+                        path,
+                        Msg("column {j} is {cell}, not a number", j=j + 1, cell=repr(c.strip())),
+                        lineno,
+                    ) from None
             raise  # pragma: no cover - numpy and float() disagree
         if not np.all(np.isfinite(values)):
             j = int(np.flatnonzero(~np.isfinite(values))[0])
-            raise DataError(path, Msg("column {j} is {cell}, not a finite number", j=j + 1,
-                                      cell=repr(cells[j].strip())), lineno)
+            raise DataError(
+                path,
+                Msg(
+                    "column {j} is {cell}, not a finite number",
+                    j=j + 1,
+                    cell=repr(cells[j].strip()),
+                ),
+                lineno,
+            )
         rows.append(values)
         labels.append(_parse_label(cells[-1].strip(), path, lineno, max_label))
 
     if not rows:
         raise DataError(path, Msg("has a header but no data lines"))
     if expect_rows is not None and expect_rows != len(rows):
-        raise DataError(path, Msg("the header says {expected} rows, but the file has {n} (truncated?)",
-                                  expected=expect_rows, n=len(rows)))
+        raise DataError(
+            path,
+            Msg(
+                "the header says {expected} rows, but the file has {n} (truncated?)",
+                expected=expect_rows,
+                n=len(rows),
+            ),
+        )
 
     x = np.vstack(rows)
     y = np.asarray(labels, dtype=np.int64)
@@ -168,5 +225,6 @@ def write_submission(path: str | os.PathLike, pred: np.ndarray) -> None:
             f.write("ImageId,Label\n")
             f.writelines(f"{i},{int(label)}\n" for i, label in enumerate(pred, start=1))
     except OSError as e:
-        raise NBEngineError(Msg("{path}: cannot be written ({reason})", path=os.fspath(path),
-                                reason=e.strerror)) from None
+        raise NBEngineError(
+            Msg("{path}: cannot be written ({reason})", path=os.fspath(path), reason=e.strerror)
+        ) from None

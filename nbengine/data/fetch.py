@@ -40,9 +40,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nbengine import __version__
-from nbengine.caches import cache_root, default_cache_root  # noqa: F401 (part of this module's interface)
-from nbengine.data.registry import fetchable, fetchable_names
+from nbengine.caches import cache_root
 from nbengine.data.files import atomic_write
+from nbengine.data.registry import fetchable, fetchable_names
 from nbengine.errors import DataError, NBEngineError
 from nbengine.i18n import Msg, shown
 
@@ -61,7 +61,11 @@ class FetchError(NBEngineError):
         super().__init__(self._message(str))
 
     def _message(self, show) -> str:
-        tried = "; ".join(show(p) for p in self.problems) if self.problems else show(Msg("no mirrors to try"))
+        tried = (
+            "; ".join(show(p) for p in self.problems)
+            if self.problems
+            else show(Msg("no mirrors to try"))
+        )
         return show(Msg("{file}: could not be downloaded: {tried}", file=self.file, tried=tried))
 
     def shown(self) -> str:
@@ -101,6 +105,7 @@ class Fetched:
 
 # -- where the files go -------------------------------------------------------------------------
 
+
 def dataset_folder(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
     """The folder a fetchable data set's files go in: <cache root>/<name>."""
     return cache_root(cache_dir) / name
@@ -120,17 +125,30 @@ def fetchable_sets(cache_dir: str | os.PathLike | None = None) -> list[dict]:
     for name in fetchable_names():
         f, missing = fetchable(name), missing_files(name, cache_dir)
         assert f is not None  # a name fetchable_names gave
-        sets.append(dict(name=f.name, task=f.task, title=f.title, size=f.size, source=f.source, licence=f.licence,
-                         present=not missing, folder=str(dataset_folder(name, cache_dir)), missing=missing))
+        sets.append(
+            dict(
+                name=f.name,
+                task=f.task,
+                title=f.title,
+                size=f.size,
+                source=f.source,
+                licence=f.licence,
+                present=not missing,
+                folder=str(dataset_folder(name, cache_dir)),
+                missing=missing,
+            )
+        )
     return sets
 
 
 # -- checking and downloading one file ----------------------------------------------------------
 
+
 def _hasher(algorithm: str):
     """A fresh hashlib object: "md5" (a checksum against corruption) or "sha256"."""
     if algorithm == "md5":
-        return hashlib.md5(usedforsecurity=False)  # a checksum against corruption, not a security check
+        # a checksum against corruption, not a security check
+        return hashlib.md5(usedforsecurity=False)
     return hashlib.new(algorithm)
 
 
@@ -169,8 +187,9 @@ def _network_problem(e: BaseException, timeout: float) -> str:
     return str(e) or type(e).__name__
 
 
-def _download(url: str, name: str, tmp, progress: Progress | None, timeout: float,
-              algorithm: str = "md5") -> tuple[int, str]:
+def _download(
+    url: str, name: str, tmp, progress: Progress | None, timeout: float, algorithm: str = "md5"
+) -> tuple[int, str]:
     """Stream url into the open file tmp; (bytes, digest). Network problems raise _MirrorProblem."""
     h = _hasher(algorithm)
     done, total = 0, None
@@ -185,26 +204,47 @@ def _download(url: str, name: str, tmp, progress: Progress | None, timeout: floa
                 try:
                     tmp.write(chunk)
                 except OSError as e:  # the disk, not the mirror: no other mirror can help
-                    raise DataError(tmp.name, Msg("cannot be written ({reason})", reason=e.strerror)) from None
+                    raise DataError(
+                        tmp.name, Msg("cannot be written ({reason})", reason=e.strerror)
+                    ) from None
                 h.update(chunk)
                 done += len(chunk)
                 if progress:
                     progress(name, done, total)
-    except http.client.IncompleteRead as e:  # the connection closed before Content-Length bytes came
+    # the connection closed before Content-Length bytes came
+    except http.client.IncompleteRead as e:
         done += len(e.partial)
-        raise _MirrorProblem(Msg("truncated: got {done} of {total} bytes", done=format(done, ","),
-                                 total=format(total, ",")) if total is not None
-                             else Msg("the connection closed after {done} bytes", done=format(done, ","))) from None
+        raise _MirrorProblem(
+            Msg(
+                "truncated: got {done} of {total} bytes",
+                done=format(done, ","),
+                total=format(total, ","),
+            )
+            if total is not None
+            else Msg("the connection closed after {done} bytes", done=format(done, ","))
+        ) from None
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
         raise _MirrorProblem(_network_problem(e, timeout)) from None
     if total is not None and done != total:
-        raise _MirrorProblem(Msg("truncated: got {done} of {total} bytes", done=format(done, ","),
-                                 total=format(total, ",")))
+        raise _MirrorProblem(
+            Msg(
+                "truncated: got {done} of {total} bytes",
+                done=format(done, ","),
+                total=format(total, ","),
+            )
+        )
     return done, h.hexdigest()
 
 
-def fetch_file(folder: str | os.PathLike, name: str, digest: str, mirrors: Sequence[str],
-               progress: Progress | None = None, timeout: float = TIMEOUT, algorithm: str = "md5") -> Fetched:
+def fetch_file(
+    folder: str | os.PathLike,
+    name: str,
+    digest: str,
+    mirrors: Sequence[str],
+    progress: Progress | None = None,
+    timeout: float = TIMEOUT,
+    algorithm: str = "md5",
+) -> Fetched:
     """Make sure folder/name is there with the given digest, downloading it if needed.
 
     digest is the published hex digest by algorithm ("md5" or "sha256"). Each mirror
@@ -218,13 +258,17 @@ def fetch_file(folder: str | os.PathLike, name: str, digest: str, mirrors: Seque
     replaced = False
     if target.is_file():
         if digest_of(target, algorithm) == digest:
-            return Fetched(name, os.fspath(target), target.stat().st_size, digest, None, algorithm=algorithm)
+            return Fetched(
+                name, os.fspath(target), target.stat().st_size, digest, None, algorithm=algorithm
+            )
         replaced = True  # present but not the published file: download it again
     made = [p for p in (folder, *folder.parents) if not p.exists()]  # deepest first
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise DataError(folder, Msg("the cache folder cannot be created ({reason})", reason=e.strerror)) from None
+        raise DataError(
+            folder, Msg("the cache folder cannot be created ({reason})", reason=e.strerror)
+        ) from None
 
     problems = []
     try:
@@ -235,15 +279,22 @@ def fetch_file(folder: str | os.PathLike, name: str, digest: str, mirrors: Seque
                 with atomic_write(target, suffix=".part") as f:
                     size, got = _download(base + name, name, f, progress, timeout, algorithm)
                     if got != digest:
-                        raise _MirrorProblem(Msg("{hash} mismatch (got {got}, expected {expected})", hash=label,
-                                                 got=got, expected=digest))
+                        raise _MirrorProblem(
+                            Msg(
+                                "{hash} mismatch (got {got}, expected {expected})",
+                                hash=label,
+                                got=got,
+                                expected=digest,
+                            )
+                        )
                 return Fetched(name, os.fspath(target), size, digest, base, replaced, algorithm)
             except _MirrorProblem as p:
                 problem = p.args[0] if len(p.args) == 1 and isinstance(p.args[0], Msg) else str(p)
                 problems.append(Msg("{where}: {problem}", where=base, problem=problem))
             except OSError as e:
-                raise DataError(folder, Msg("cannot write in the cache folder ({reason})", reason=e.strerror)) \
-                    from None
+                raise DataError(
+                    folder, Msg("cannot write in the cache folder ({reason})", reason=e.strerror)
+                ) from None
         raise FetchError(name, problems)
     except BaseException:
         # nor the folders made for it, if they are still empty
@@ -257,17 +308,29 @@ def fetch_file(folder: str | os.PathLike, name: str, digest: str, mirrors: Seque
 
 # -- a whole data set ---------------------------------------------------------------------------
 
+
 def _spec(name: str):
     spec = fetchable(name)
     if spec is None:
-        raise DataError(name, Msg("is not a data set that can be fetched ({names})",
-                                  names=", ".join(fetchable_names())))
+        raise DataError(
+            name,
+            Msg(
+                "is not a data set that can be fetched ({names})",
+                names=", ".join(fetchable_names()),
+            ),
+        )
     return spec
 
 
-def fetch_iter(name: str, cache_dir: str | os.PathLike | None = None, extra_mirrors: Sequence[str] = (),
-               progress: Progress | None = None, timeout: float = TIMEOUT,
-               files: dict[str, str] | None = None, mirrors: Sequence[str] | None = None) -> Iterator[Fetched]:
+def fetch_iter(
+    name: str,
+    cache_dir: str | os.PathLike | None = None,
+    extra_mirrors: Sequence[str] = (),
+    progress: Progress | None = None,
+    timeout: float = TIMEOUT,
+    files: dict[str, str] | None = None,
+    mirrors: Sequence[str] | None = None,
+) -> Iterator[Fetched]:
     """Fetch a data set's files one by one, yielding what happened to each.
 
     name is a key of FETCHABLE ("mnist", "fashion-mnist") or FETCHABLE_TEXT ("ptb").
@@ -283,8 +346,14 @@ def fetch_iter(name: str, cache_dir: str | os.PathLike | None = None, extra_mirr
         yield fetch_file(folder, file, digest, mirrors, progress, timeout, spec.algorithm)
 
 
-def fetch(name: str, cache_dir: str | os.PathLike | None = None, extra_mirrors: Sequence[str] = (),
-          progress: Progress | None = None, timeout: float = TIMEOUT,
-          files: dict[str, str] | None = None, mirrors: Sequence[str] | None = None) -> list[Fetched]:
+def fetch(
+    name: str,
+    cache_dir: str | os.PathLike | None = None,
+    extra_mirrors: Sequence[str] = (),
+    progress: Progress | None = None,
+    timeout: float = TIMEOUT,
+    files: dict[str, str] | None = None,
+    mirrors: Sequence[str] | None = None,
+) -> list[Fetched]:
     """Fetch a whole data set (see fetch_iter); a list of what happened to each file."""
     return list(fetch_iter(name, cache_dir, extra_mirrors, progress, timeout, files, mirrors))

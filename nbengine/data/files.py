@@ -10,7 +10,8 @@ import io
 import os
 import stat
 import tempfile
-from typing import IO, BinaryIO, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, BinaryIO
 
 from nbengine.errors import DataError
 from nbengine.i18n import N_, Msg
@@ -19,8 +20,12 @@ from nbengine.i18n import N_, Msg
 # data set it knows, MNIST's 60,000 training digits as CSV, is about 110 MB; without a
 # limit, /dev/zero given as data (or named in a checkpoint) would be read until memory ran out.
 MAX_FILE_BYTES = 10**9
-_KINDS = {stat.S_ISCHR: N_("a character device"), stat.S_ISBLK: N_("a block device"),
-          stat.S_ISFIFO: N_("a named pipe"), stat.S_ISSOCK: N_("a socket")}
+_KINDS = {
+    stat.S_ISCHR: N_("a character device"),
+    stat.S_ISBLK: N_("a block device"),
+    stat.S_ISFIFO: N_("a named pipe"),
+    stat.S_ISSOCK: N_("a socket"),
+}
 # The kinds of file the readers name in their messages (``kind``), and the ways a file is
 # written (``verb``): words put into a message, translated with it when it is shown.
 KIND_WORDS = (N_("file"), N_("CSV file"), N_("text file"), N_("checkpoint"), N_("tutorial file"))
@@ -35,8 +40,9 @@ def size_text(n: int) -> str:
     return f"{n} bytes"
 
 
-def open_regular(path: str | os.PathLike, kind: str = "file", error=DataError,
-                 limit: int | None = None) -> BinaryIO:
+def open_regular(
+    path: str | os.PathLike, kind: str = "file", error=DataError, limit: int | None = None
+) -> BinaryIO:
     """A regular file of at most ``limit`` bytes, opened for reading (binary).
 
     Anything else raises ``error(path, problem)`` (DataError, CheckpointError, ... all
@@ -60,9 +66,18 @@ def open_regular(path: str | os.PathLike, kind: str = "file", error=DataError,
         if stat.S_ISDIR(st.st_mode):
             raise error(path, Msg("is a directory, not a {kind}", kind=kind))
         if not stat.S_ISREG(st.st_mode):
-            what = next((name for test, name in _KINDS.items() if test(st.st_mode)), N_("not a regular file"))
-            raise error(path, Msg("is {what}, not a {kind}: nbengine reads only regular files", what=Msg(what),
-                                  kind=kind))
+            what = next(
+                (name for test, name in _KINDS.items() if test(st.st_mode)),
+                N_("not a regular file"),
+            )
+            raise error(
+                path,
+                Msg(
+                    "is {what}, not a {kind}: nbengine reads only regular files",
+                    what=Msg(what),
+                    kind=kind,
+                ),
+            )
         if st.st_size > limit:
             raise error(path, too_large(st.st_size, kind, limit))
         return os.fdopen(fd, "rb")
@@ -72,9 +87,15 @@ def open_regular(path: str | os.PathLike, kind: str = "file", error=DataError,
 
 
 def too_large(size: int | None, kind: str, limit: int) -> Msg:
-    what = Msg("is {size}", size=size_text(size)) if size is not None else Msg("is larger than that")
-    return Msg("{what}; nbengine reads a {kind} of at most {limit} (the largest data set it knows is about 110 MB)",
-               what=what, kind=Msg(kind), limit=size_text(limit))
+    what = (
+        Msg("is {size}", size=size_text(size)) if size is not None else Msg("is larger than that")
+    )
+    return Msg(
+        "{what}; nbengine reads a {kind} of at most {limit} (the largest data set it knows is about 110 MB)",
+        what=what,
+        kind=Msg(kind),
+        limit=size_text(limit),
+    )
 
 
 def read_bytes(path: str | os.PathLike, kind: str = "file", limit: int | None = None) -> bytes:
@@ -83,18 +104,23 @@ def read_bytes(path: str | os.PathLike, kind: str = "file", limit: int | None = 
     limit = MAX_FILE_BYTES if limit is None else limit
     with open_regular(path, kind, DataError, limit) as f:
         try:
-            data = f.read(limit + 1)  # a file that grew since it was opened, or a /proc file of size 0
+            # a file that grew since it was opened, or a /proc file of size 0
+            data = f.read(limit + 1)
         except OSError as e:
             raise DataError(path, Msg("cannot be read ({reason})", reason=e.strerror)) from None
         except MemoryError:
             size = size_text(os.fstat(f.fileno()).st_size)
-            raise DataError(path, Msg("is too large for this machine's memory ({size})", size=size)) from None
+            raise DataError(
+                path, Msg("is too large for this machine's memory ({size})", size=size)
+            ) from None
     if len(data) > limit:
         raise DataError(path, too_large(None, kind, limit))
     return data
 
 
-def gunzip(data: bytes, path: str | os.PathLike, kind: str = "file", limit: int | None = None) -> bytes:
+def gunzip(
+    data: bytes, path: str | os.PathLike, kind: str = "file", limit: int | None = None
+) -> bytes:
     """The bytes of a gzip file unpacked, at most ``limit`` of them (by default MAX_FILE_BYTES:
     a small file can unpack to a huge one). zlib.error, EOFError and gzip.BadGzipFile are
     left to the caller."""
@@ -102,8 +128,15 @@ def gunzip(data: bytes, path: str | os.PathLike, kind: str = "file", limit: int 
     with gzip.GzipFile(fileobj=io.BytesIO(data)) as f:
         out = f.read(limit + 1)
     if len(out) > limit:
-        raise DataError(path, Msg("unpacks to more than {limit}; nbengine reads a {kind} of at most {limit} (the "
-                                  "largest data set it knows is about 110 MB)", limit=size_text(limit), kind=Msg(kind)))
+        raise DataError(
+            path,
+            Msg(
+                "unpacks to more than {limit}; nbengine reads a {kind} of at most {limit} (the "
+                "largest data set it knows is about 110 MB)",
+                limit=size_text(limit),
+                kind=Msg(kind),
+            ),
+        )
     return out
 
 
@@ -125,8 +158,12 @@ def give_ordinary_mode(path: str | os.PathLike) -> None:
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, text: bool = False, suffix: str = ".tmp",
-                 check: Callable[[str], object] | None = None) -> Iterator:
+def atomic_write(
+    path: str | os.PathLike,
+    text: bool = False,
+    suffix: str = ".tmp",
+    check: Callable[[str], object] | None = None,
+) -> Iterator:
     """Write ``path`` all at once, or not at all.
 
     Yields a file opened for writing (binary, or text with ``text``) in a temporary
@@ -162,6 +199,7 @@ def atomic_write(path: str | os.PathLike, text: bool = False, suffix: str = ".tm
 
 # -- outputs that must not replace inputs ---------------------------------------------------------
 
+
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     """Whether two paths name one file: the same path once links and ".." are resolved, or
     another name for the same file (a hard link: the same device and inode)."""
@@ -173,8 +211,12 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
         return False
 
 
-def check_output(path: str | os.PathLike, inputs: Iterable[tuple[str, str | os.PathLike]], error=DataError,
-                 verb: str = "written") -> None:
+def check_output(
+    path: str | os.PathLike,
+    inputs: Iterable[tuple[str, str | os.PathLike]],
+    error=DataError,
+    verb: str = "written",
+) -> None:
     """Refuse, before any work, an output file that cannot be written or would replace an input.
 
     inputs are (option, path) pairs: every file the command reads (``("--data",
@@ -185,14 +227,28 @@ def check_output(path: str | os.PathLike, inputs: Iterable[tuple[str, str | os.P
     path = os.fspath(path)
     for option, source in inputs:
         if same_file(path, source):
-            raise error(path, Msg("cannot be {verb}: it is the same file as {option} {source}, which this command "
-                                  "reads; choose another name (writing it would destroy that file)",
-                                  verb=Msg(verb), option=option, source=os.fspath(source)))
+            raise error(
+                path,
+                Msg(
+                    "cannot be {verb}: it is the same file as {option} {source}, which this command "
+                    "reads; choose another name (writing it would destroy that file)",
+                    verb=Msg(verb),
+                    option=option,
+                    source=os.fspath(source),
+                ),
+            )
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise error(path, Msg("cannot be {verb}: the folder does not exist", verb=Msg(verb)))
     try:
         tempfile.TemporaryFile(dir=folder).close()
     except OSError as e:
-        raise error(path, Msg("cannot be {verb}: the folder {folder} cannot be written ({reason})", verb=Msg(verb),
-                              folder=folder, reason=e.strerror)) from None
+        raise error(
+            path,
+            Msg(
+                "cannot be {verb}: the folder {folder} cannot be written ({reason})",
+                verb=Msg(verb),
+                folder=folder,
+                reason=e.strerror,
+            ),
+        ) from None

@@ -64,36 +64,76 @@ def parse_idx(data: bytes, path: str | os.PathLike = "<bytes>") -> np.ndarray:
     """
     path = os.fspath(path)
     if len(data) < 4:
-        short = Msg("is too short for an IDX file: 1 byte, the header alone has 4") if len(data) == 1 else \
-            Msg("is too short for an IDX file: {n} bytes, the header alone has 4", n=len(data))
+        short = (
+            Msg("is too short for an IDX file: 1 byte, the header alone has 4")
+            if len(data) == 1
+            else Msg("is too short for an IDX file: {n} bytes, the header alone has 4", n=len(data))
+        )
         raise DataError(path, short)
     if data[0] != 0 or data[1] != 0:
-        raise DataError(path, Msg("is not an IDX file: its magic number (first 4 bytes) is {magic}, and an IDX file's "
-                                  "starts with two zero bytes, then the type and the number of dimensions (00 00 08 03 "
-                                  "for MNIST's images, 00 00 08 01 for its labels)", magic=data[:4].hex(" ")))
+        raise DataError(
+            path,
+            Msg(
+                "is not an IDX file: its magic number (first 4 bytes) is {magic}, and an IDX file's "
+                "starts with two zero bytes, then the type and the number of dimensions (00 00 08 03 "
+                "for MNIST's images, 00 00 08 01 for its labels)",
+                magic=data[:4].hex(" "),
+            ),
+        )
     code, ndim = data[2], data[3]
     if code not in DTYPES:
         known = ", ".join(f"0x{c:02X}" for c in DTYPES)
-        raise DataError(path, Msg("unknown IDX data type code {code} (known: {known})", code="0x" + format(code, "02X"),
-                                  known=known))
+        raise DataError(
+            path,
+            Msg(
+                "unknown IDX data type code {code} (known: {known})",
+                code="0x" + format(code, "02X"),
+                known=known,
+            ),
+        )
     header = 4 + 4 * ndim
     if len(data) < header:
-        raise DataError(path, Msg("truncated: the header of {ndim} dimensions needs {header} bytes, found {found}",
-                                  ndim=ndim, header=header, found=len(data)))
+        raise DataError(
+            path,
+            Msg(
+                "truncated: the header of {ndim} dimensions needs {header} bytes, found {found}",
+                ndim=ndim,
+                header=header,
+                found=len(data),
+            ),
+        )
     shape = tuple(int(s) for s in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
     dtype = DTYPES[code]
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     found = len(data) - header
     dims = "×".join(str(s) for s in shape) or Msg("scalar")
     if found < expected:
-        raise DataError(path, Msg("truncated: a {dims} array of {dtype} needs {expected} bytes of data, found {found}",
-                                  dims=dims, dtype=dtype.newbyteorder("=").name, expected=format(expected, ","),
-                                  found=format(found, ",")))
+        raise DataError(
+            path,
+            Msg(
+                "truncated: a {dims} array of {dtype} needs {expected} bytes of data, found {found}",
+                dims=dims,
+                dtype=dtype.newbyteorder("=").name,
+                expected=format(expected, ","),
+                found=format(found, ","),
+            ),
+        )
     if found > expected:
         extra = found - expected
-        trailing = Msg("1 trailing byte") if extra == 1 else Msg("{n} trailing bytes", n=format(extra, ","))
-        raise DataError(path, Msg("{trailing} after the {expected} bytes of the {dims} array the header describes",
-                                  trailing=trailing, expected=format(expected, ","), dims=dims))
+        trailing = (
+            Msg("1 trailing byte")
+            if extra == 1
+            else Msg("{n} trailing bytes", n=format(extra, ","))
+        )
+        raise DataError(
+            path,
+            Msg(
+                "{trailing} after the {expected} bytes of the {dims} array the header describes",
+                trailing=trailing,
+                expected=format(expected, ","),
+                dims=dims,
+            ),
+        )
     values = np.frombuffer(data, dtype=dtype, count=expected // dtype.itemsize, offset=header)
     return values.reshape(shape).astype(dtype.newbyteorder("="))  # a native-order copy
 

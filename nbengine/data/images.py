@@ -40,7 +40,14 @@ import numpy as np
 from nbengine.data.fetch import dataset_folder, missing_files
 from nbengine.data.files import is_number
 from nbengine.data.idx import parse_idx, read_file_bytes, read_idx
-from nbengine.data.registry import DIGITS, FETCHABLE, MNIST_FILES, SHIPPED, SHIPPED_IMAGES, shipped_path
+from nbengine.data.registry import (
+    DIGITS,
+    FETCHABLE,
+    MNIST_FILES,
+    SHIPPED,
+    SHIPPED_IMAGES,
+    shipped_path,
+)
 from nbengine.data.split import stratified_split
 from nbengine.errors import DataError
 from nbengine.i18n import N_, Msg
@@ -76,23 +83,29 @@ class Images:
         x = self.pixels.astype(np.float32) / np.float32(255)
         return np.ascontiguousarray(x.reshape(len(self), SIDE, SIDE, 1))
 
-    def subset(self, index: np.ndarray) -> "Images":
+    def subset(self, index: np.ndarray) -> Images:
         """The images at the given positions, in that order."""
         labels = None if self.labels is None else self.labels[index]
-        return Images(np.ascontiguousarray(self.pixels[index]), labels, self.source, list(self.class_names))
+        return Images(
+            np.ascontiguousarray(self.pixels[index]), labels, self.source, list(self.class_names)
+        )
 
-    def sample(self, n: int | None, seed: int) -> "Images":
+    def sample(self, n: int | None, seed: int) -> Images:
         """n of the images drawn at random by a generator seeded with ``seed``, kept in their
         order here (so every class is likely in them); all of them if n is None or not smaller."""
         if n is None or n >= len(self):
             return self
         return self.subset(np.sort(np.random.default_rng(seed).permutation(len(self))[:n]))
 
-    def then(self, other: "Images") -> "Images":
+    def then(self, other: Images) -> Images:
         """These images followed by ``other``'s (both labelled, or neither)."""
         labels = None if self.labels is None else np.concatenate([self.labels, other.labels])
-        return Images(np.concatenate([self.pixels, other.pixels]), labels, f"{self.source}, {other.source}",
-                      self.class_names)
+        return Images(
+            np.concatenate([self.pixels, other.pixels]),
+            labels,
+            f"{self.source}, {other.source}",
+            self.class_names,
+        )
 
 
 @dataclass
@@ -117,25 +130,48 @@ class ImageSplit:
 
 # -- checks shared by the formats ----------------------------------------------------------------
 
+
 def _check_pixels(array: np.ndarray, path: str) -> np.ndarray:
     """An IDX array as uint8 (N, 28, 28), or a DataError saying why it is not images."""
     dims = "×".join(str(s) for s in array.shape) or Msg("scalar")
     if array.ndim == 1:
-        raise DataError(path, Msg("holds a {dims} array (is it a labels file?); images are a count × 28 × 28 array",
-                                  dims=dims))
+        raise DataError(
+            path,
+            Msg(
+                "holds a {dims} array (is it a labels file?); images are a count × 28 × 28 array",
+                dims=dims,
+            ),
+        )
     if array.ndim != 3:
-        raise DataError(path, Msg("holds a {dims} array; images are a count × 28 × 28 array", dims=dims))
+        raise DataError(
+            path, Msg("holds a {dims} array; images are a count × 28 × 28 array", dims=dims)
+        )
     if array.shape[1:] != (SIDE, SIDE):
-        raise DataError(path, Msg("holds images of {rows}×{cols} pixels; nbengine's image models take 28×28",
-                                  rows=array.shape[1], cols=array.shape[2]))
+        raise DataError(
+            path,
+            Msg(
+                "holds images of {rows}×{cols} pixels; nbengine's image models take 28×28",
+                rows=array.shape[1],
+                cols=array.shape[2],
+            ),
+        )
     if array.shape[0] == 0:
         raise DataError(path, Msg("holds no images"))
     if array.dtype != np.uint8:
         bad = ~((array >= 0) & (array <= 255) & (array == np.round(array)))
         if bad.any():
             i, r, c = (int(k) for k in np.argwhere(bad)[0])
-            raise DataError(path, Msg("image {i}, row {r}, column {c}: {value} is not a pixel value (a whole number "
-                                      "from 0 to 255)", i=i, r=r, c=c, value=array[i, r, c]))
+            raise DataError(
+                path,
+                Msg(
+                    "image {i}, row {r}, column {c}: {value} is not a pixel value (a whole number "
+                    "from 0 to 255)",
+                    i=i,
+                    r=r,
+                    c=c,
+                    value=array[i, r, c],
+                ),
+            )
         array = array.astype(np.uint8)
     return np.ascontiguousarray(array)
 
@@ -144,19 +180,35 @@ def _check_labels(array: np.ndarray, path: str, n_images: int, images_path: str)
     """An IDX labels array as int64 (N,), checked against the number of images."""
     if array.ndim != 1:
         dims = "×".join(str(s) for s in array.shape) or Msg("scalar")
-        raise DataError(path, Msg("holds a {dims} array; labels are one number per image", dims=dims))
+        raise DataError(
+            path, Msg("holds a {dims} array; labels are one number per image", dims=dims)
+        )
     if array.shape[0] != n_images:
-        raise DataError(path, Msg("has {n} labels, but {images} has {n_images} images", n=format(array.shape[0], ","),
-                                  images=images_path, n_images=format(n_images, ",")))
+        raise DataError(
+            path,
+            Msg(
+                "has {n} labels, but {images} has {n_images} images",
+                n=format(array.shape[0], ","),
+                images=images_path,
+                n_images=format(n_images, ","),
+            ),
+        )
     bad = ~((array >= 0) & (array < N_CLASSES) & (array == np.round(array)))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise DataError(path, Msg("label {label} of image {i} is not a class (a whole number from 0 to 9)",
-                                  label=array[i], i=i))
+        raise DataError(
+            path,
+            Msg(
+                "label {label} of image {i} is not a class (a whole number from 0 to 9)",
+                label=array[i],
+                i=i,
+            ),
+        )
     return array.astype(np.int64)
 
 
 # -- IDX files -----------------------------------------------------------------------------------
+
 
 def labels_beside(images_path: str | os.PathLike) -> str | None:
     """The labels file of the standard name next to an IDX images file, or None.
@@ -176,14 +228,17 @@ def labels_beside(images_path: str | os.PathLike) -> str | None:
     return None
 
 
-def load_idx_images(images_path: str | os.PathLike, labels_path: str | os.PathLike | None = None,
-                    class_names=DIGITS) -> Images:
+def load_idx_images(
+    images_path: str | os.PathLike, labels_path: str | os.PathLike | None = None, class_names=DIGITS
+) -> Images:
     """Images from an IDX file, with labels from labels_path (None: no labels)."""
     images_path = os.fspath(images_path)
     return _idx_images(read_file_bytes(images_path), images_path, labels_path, class_names)
 
 
-def _idx_images(data: bytes, images_path: str, labels_path: str | os.PathLike | None, class_names) -> Images:
+def _idx_images(
+    data: bytes, images_path: str, labels_path: str | os.PathLike | None, class_names
+) -> Images:
     """Images from the (decompressed) bytes of the IDX file images_path, with labels from labels_path."""
     pixels = _check_pixels(parse_idx(data, images_path), images_path)
     labels = None
@@ -212,14 +267,23 @@ def load_idx_folder(folder: str | os.PathLike, class_names=DIGITS) -> tuple[Imag
     found = [_standard_file(folder, name) for name in MNIST_FILES]
     missing = [name for name, path in zip(MNIST_FILES, found) if path is None]
     if missing:
-        raise DataError(folder, Msg("is a folder without the MNIST files {files} (an unpacked file without .gz is "
-                                    "fine too)", files=", ".join(missing)))
+        raise DataError(
+            folder,
+            Msg(
+                "is a folder without the MNIST files {files} (an unpacked file without .gz is "
+                "fine too)",
+                files=", ".join(missing),
+            ),
+        )
     train_images, train_labels, test_images, test_labels = (str(path) for path in found)
-    return (load_idx_images(train_images, train_labels, class_names),
-            load_idx_images(test_images, test_labels, class_names))
+    return (
+        load_idx_images(train_images, train_labels, class_names),
+        load_idx_images(test_images, test_labels, class_names),
+    )
 
 
 # -- CSV files -----------------------------------------------------------------------------------
+
 
 @dataclass
 class _Layout:
@@ -241,7 +305,9 @@ class _Layout:
     @property
     def pixel_cols(self) -> slice:
         """The columns read as pixels (with "either", all 785 of them, each 0 to 255)."""
-        return {"first": slice(1, None), "last": slice(0, N_PIXELS)}.get(self.label or "", slice(0, None))
+        return {"first": slice(1, None), "last": slice(0, N_PIXELS)}.get(
+            self.label or "", slice(0, None)
+        )
 
     @property
     def label_col(self) -> int:
@@ -258,17 +324,31 @@ def _layout(first: str, lineno: int, path: str) -> _Layout:
         # mnist_5k), which only the values can tell; any other count is reported as a
         # line of nbengine's layout, 784 pixels then the label.
         return _Layout({N_PIXELS: None, N_PIXELS + 1: "either"}.get(len(cells), "last"), lineno)
-    expected = N_("'label,pixel0,...,pixel783' (Kaggle's train.csv) or 'pixel0,...,pixel783' (its test.csv)")
+    expected = N_(
+        "'label,pixel0,...,pixel783' (Kaggle's train.csv) or 'pixel0,...,pixel783' (its test.csv)"
+    )
     if "label" in cells[1:-1]:
-        raise DataError(path, Msg("the header has 'label' in column {column}; it must be the first or last column",
-                                  column=cells.index('label') + 1), lineno + 1)
+        raise DataError(
+            path,
+            Msg(
+                "the header has 'label' in column {column}; it must be the first or last column",
+                column=cells.index("label") + 1,
+            ),
+            lineno + 1,
+        )
     label = "first" if cells[0] == "label" else "last" if cells[-1] == "label" else None
     n_pixels = len(cells) - (label is not None)
     if n_pixels != N_PIXELS:
-        names = Msg("the header names 1 pixel column") if n_pixels == 1 else \
-            Msg("the header names {n} pixel columns", n=n_pixels)
-        raise DataError(path, Msg("{names}, expected 784 (28×28): {expected}", names=names, expected=Msg(expected)),
-                        lineno + 1)
+        names = (
+            Msg("the header names 1 pixel column")
+            if n_pixels == 1
+            else Msg("the header names {n} pixel columns", n=n_pixels)
+        )
+        raise DataError(
+            path,
+            Msg("{names}, expected 784 (28×28): {expected}", names=names, expected=Msg(expected)),
+            lineno + 1,
+        )
     return _Layout(label, lineno + 1)
 
 
@@ -279,14 +359,21 @@ def _label_column(values: np.ndarray, path: str, line: int) -> str:
     0 throughout). Read the wrong way, the last pixel of Kaggle's train.csv becomes the
     label. When the values cannot tell, the label is last (nbengine's own layout), and
     a column that is not labels is reported line by line."""
+
     def labels(col: np.ndarray) -> bool:
         return col.size > 0 and col.max() < N_CLASSES and np.unique(col).size > 1
 
     first, last = labels(values[:, 0]), labels(values[:, -1])
     if first and last:
-        raise DataError(path, Msg("has no header, and both its first and its last column hold whole numbers from 0 "
-                                  "to 9, so either could be the label: add a header line, 'label,pixel0,...,pixel783' "
-                                  "or 'pixel0,...,pixel783,label'"), line)
+        raise DataError(
+            path,
+            Msg(
+                "has no header, and both its first and its last column hold whole numbers from 0 "
+                "to 9, so either could be the label: add a header line, 'label,pixel0,...,pixel783' "
+                "or 'pixel0,...,pixel783,label'"
+            ),
+            line,
+        )
     return "first" if first else "last"
 
 
@@ -360,17 +447,34 @@ def _parse_slow(lines: list[str], start: int, layout: _Layout, path: str, first:
             continue
         cells = line.split(",")
         if len(cells) == 1 and n_cols > 1:  # "found 0" would hide the value that is there
-            want = {"first": N_("a label, then 784 pixel values"), "last": N_("784 pixel values, then the label"),
-                    None: N_("784 pixel values")}[layout.label]
-            raise DataError(path, Msg("the line holds one value, {value}; expected {want}, separated by commas",
-                                      value=repr(cells[0].strip()), want=Msg(want)), lineno)
+            want = {
+                "first": N_("a label, then 784 pixel values"),
+                "last": N_("784 pixel values, then the label"),
+                None: N_("784 pixel values"),
+            }[layout.label]
+            raise DataError(
+                path,
+                Msg(
+                    "the line holds one value, {value}; expected {want}, separated by commas",
+                    value=repr(cells[0].strip()),
+                    want=Msg(want),
+                ),
+                lineno,
+            )
         if len(cells) != n_cols:
             found = len(cells) - (layout.label is not None)
             if first and not rows:  # the very first data line: perhaps not 28×28 images at all
-                where = {"first": N_("after the label"), "last": N_("then the label"),
-                         None: N_("and no label")}[layout.label]
-                problem = Msg("{n} pixel values expected, found {found} (a 28×28 image is 784 pixel values, {where})",
-                              n=N_PIXELS, found=found, where=Msg(where))
+                where = {
+                    "first": N_("after the label"),
+                    "last": N_("then the label"),
+                    None: N_("and no label"),
+                }[layout.label]
+                problem = Msg(
+                    "{n} pixel values expected, found {found} (a 28×28 image is 784 pixel values, {where})",
+                    n=N_PIXELS,
+                    found=found,
+                    where=Msg(where),
+                )
             else:
                 problem = Msg("{n} pixel values expected, found {found}", n=N_PIXELS, found=found)
             raise DataError(path, problem, lineno)
@@ -378,21 +482,47 @@ def _parse_slow(lines: list[str], start: int, layout: _Layout, path: str, first:
             values = np.array(cells, dtype=np.float64)
         except ValueError:
             j = next(j for j, c in enumerate(cells) if not is_number(c))
-            what = Msg("the label") if layout.label and j == lcol else Msg("pixel {k}", k=j - first_pixel_col)
-            raise DataError(path, Msg("column {j} ({what}) is {cell}, not a number", j=j + 1, what=what,
-                                      cell=repr(cells[j].strip())), lineno) from None
+            what = (
+                Msg("the label")
+                if layout.label and j == lcol
+                else Msg("pixel {k}", k=j - first_pixel_col)
+            )
+            raise DataError(
+                path,
+                Msg(
+                    "column {j} ({what}) is {cell}, not a number",
+                    j=j + 1,
+                    what=what,
+                    cell=repr(cells[j].strip()),
+                ),
+                lineno,
+            ) from None
         p = values[pcols]
         bad = ~((p >= 0) & (p <= 255) & (p == np.round(p)))  # NaN and inf fail every comparison
         if bad.any():
             k = int(np.flatnonzero(bad)[0])
-            raise DataError(path, Msg("column {j} (pixel {k}) is {cell}, not a pixel value (a whole number from 0 "
-                                      "to 255)", j=first_pixel_col + k + 1, k=k,
-                                      cell=repr(cells[first_pixel_col + k].strip())), lineno)
+            raise DataError(
+                path,
+                Msg(
+                    "column {j} (pixel {k}) is {cell}, not a pixel value (a whole number from 0 "
+                    "to 255)",
+                    j=first_pixel_col + k + 1,
+                    k=k,
+                    cell=repr(cells[first_pixel_col + k].strip()),
+                ),
+                lineno,
+            )
         if layout.label:
             y = values[lcol]
             if not (0 <= y < N_CLASSES and y == round(y)):
-                raise DataError(path, Msg("label {cell} is not a class (a whole number from 0 to 9)",
-                                          cell=repr(cells[lcol].strip())), lineno)
+                raise DataError(
+                    path,
+                    Msg(
+                        "label {cell} is not a class (a whole number from 0 to 9)",
+                        cell=repr(cells[lcol].strip()),
+                    ),
+                    lineno,
+                )
             labels.append(int(y))
         rows.append(p.astype(np.uint8))
     pixels = np.vstack(rows) if rows else np.empty((0, N_PIXELS), np.uint8)
@@ -427,21 +557,28 @@ def _csv_images(body: bytes, path: str) -> Images:
         lineno, pos = lineno + 1, end + 1
     layout = _layout(_text_lines(body[pos:end], path, lineno + 1)[0], lineno, path)
 
-    data = body[end + 1 if layout.data_line > lineno else pos:].rstrip()
+    data = body[end + 1 if layout.data_line > lineno else pos :].rstrip()
     if not data:
         raise DataError(path, Msg("has a header but no data lines"))
     if layout.label == "either":
-        values, _, complete = _parse_fast(data, layout)  # the regular lines, each 785 values from 0 to 255
+        # the regular lines, each 785 values from 0 to 255
+        values, _, complete = _parse_fast(data, layout)
         layout = _Layout(_label_column(values, path, layout.data_line + 1), layout.data_line)
         col = layout.label_col
         if complete and values[:, col].max() < N_CLASSES:
-            return Images(np.ascontiguousarray(values[:, layout.pixel_cols]).reshape(-1, SIDE, SIDE),
-                          values[:, col].astype(np.int64), path, list(DIGITS))
+            return Images(
+                np.ascontiguousarray(values[:, layout.pixel_cols]).reshape(-1, SIDE, SIDE),
+                values[:, col].astype(np.int64),
+                path,
+                list(DIGITS),
+            )
         # else read again, knowing the layout, to report the first bad line as such
     pixels, labels, complete = _parse_fast(data, layout)
     if not complete:  # something is wrong (or merely irregular): line by line from where it stopped
         done = len(pixels)  # the fast path's rows are the lines from layout.data_line on, one each
-        more, more_labels = _parse_slow(_text_lines(body, path), layout.data_line + done, layout, path, done == 0)
+        more, more_labels = _parse_slow(
+            _text_lines(body, path), layout.data_line + done, layout, path, done == 0
+        )
         pixels = np.concatenate([pixels, more])
         labels = None if labels is None else np.concatenate([labels, more_labels])
     if len(pixels) == 0:
@@ -458,15 +595,28 @@ def load_image_csv(path: str | os.PathLike) -> Images:
 
 # -- names, files and folders ------------------------------------------------------------------
 
+
 def _not_fetched(name: str, cache_dir, missing: list[str]) -> DataError:
     spec = FETCHABLE[name]
     folder = dataset_folder(name, cache_dir)
     option = f" --cache-dir {cache_dir}" if cache_dir else ""
-    state = Msg("not downloaded yet") if len(missing) == len(spec.files) else \
-        Msg("incomplete (missing {files})", files=", ".join(missing))
-    return DataError(name, Msg("{state}: `nbengine data fetch {command}` downloads it ({size}) into {folder}; the "
-                               "5,000 digits of `{default}` ship with nbengine and need no download", state=state,
-                               command=name + option, size=spec.size, folder=folder, default=DEFAULT))
+    state = (
+        Msg("not downloaded yet")
+        if len(missing) == len(spec.files)
+        else Msg("incomplete (missing {files})", files=", ".join(missing))
+    )
+    return DataError(
+        name,
+        Msg(
+            "{state}: `nbengine data fetch {command}` downloads it ({size}) into {folder}; the "
+            "5,000 digits of `{default}` ship with nbengine and need no download",
+            state=state,
+            command=name + option,
+            size=spec.size,
+            folder=folder,
+            default=DEFAULT,
+        ),
+    )
 
 
 def _load(ref: str, cache_dir) -> tuple[str, Images | tuple[Images, Images]]:
@@ -487,10 +637,18 @@ def _load(ref: str, cache_dir) -> tuple[str, Images | tuple[Images, Images]]:
         else:
             problem = Msg("no such file or folder")
         names = list(FETCHABLE)
-        raise DataError(ref, Msg("{problem}; image sets: {default} (ships with nbengine), {fetchable} "
-                                 "(`nbengine data fetch NAME`), or a CSV or IDX file", problem=problem,
-                                 default=DEFAULT, fetchable=Msg("{names} and {last}", names=", ".join(names[:-1]),
-                                                                last=names[-1]) if len(names) > 1 else names[0]))
+        raise DataError(
+            ref,
+            Msg(
+                "{problem}; image sets: {default} (ships with nbengine), {fetchable} "
+                "(`nbengine data fetch NAME`), or a CSV or IDX file",
+                problem=problem,
+                default=DEFAULT,
+                fetchable=Msg("{names} and {last}", names=", ".join(names[:-1]), last=names[-1])
+                if len(names) > 1
+                else names[0],
+            ),
+        )
     name = os.path.basename(os.path.normpath(ref))
     if os.path.isdir(ref):
         return name, load_idx_folder(ref)
@@ -509,7 +667,9 @@ def files_read(ref: str, cache_dir: str | os.PathLike | None = None) -> list[str
     ref = os.fspath(ref)
     if ref in SHIPPED_IMAGES:
         return [shipped_path(ref)]
-    folder = dataset_folder(ref, cache_dir) if ref in FETCHABLE else ref if os.path.isdir(ref) else None
+    folder = (
+        dataset_folder(ref, cache_dir) if ref in FETCHABLE else ref if os.path.isdir(ref) else None
+    )
     if folder is not None:
         return [p for p in (_standard_file(os.fspath(folder), name) for name in MNIST_FILES) if p]
     if not os.path.exists(ref):
@@ -523,12 +683,20 @@ def require_classes(images: Images) -> None:
     nothing from them but to answer that value, and its test accuracy is then 1.0. It
     is what a file whose label column was misread looks like."""
     if images.labels is None:
-        raise DataError(images.source, Msg("has no labels: there is nothing to train on (is it a test file?)"))
+        raise DataError(
+            images.source, Msg("has no labels: there is nothing to train on (is it a test file?)")
+        )
     values = np.unique(images.labels)
     if values.size < 2:
-        raise DataError(images.source, Msg("every label of its {n} training images is {value}: there is nothing to "
-                                           "learn from one class (is the label in another column?)",
-                                           n=format(len(images), ","), value=values[0]))
+        raise DataError(
+            images.source,
+            Msg(
+                "every label of its {n} training images is {value}: there is nothing to "
+                "learn from one class (is the label in another column?)",
+                n=format(len(images), ","),
+                value=values[0],
+            ),
+        )
 
 
 def load_images(ref: str, cache_dir: str | os.PathLike | None = None) -> Images:
@@ -541,8 +709,9 @@ def load_images(ref: str, cache_dir: str | os.PathLike | None = None) -> Images:
     return train.then(test)
 
 
-def load_split(ref: str, seed: int = 0, test_fraction: float = 0.2,
-               cache_dir: str | os.PathLike | None = None) -> ImageSplit:
+def load_split(
+    ref: str, seed: int = 0, test_fraction: float = 0.2, cache_dir: str | os.PathLike | None = None
+) -> ImageSplit:
     """Training and test images of a ref.
 
     MNIST and Fashion-MNIST (fetched, or a folder of their four files) come with an
@@ -554,18 +723,47 @@ def load_split(ref: str, seed: int = 0, test_fraction: float = 0.2,
     name, images = _load(ref, cache_dir)
     if not isinstance(images, Images):
         train, test = images
-        return ImageSplit(name, train, test, Msg("{name}: {train:,} train / {test:,} test, the official split",
-                                                 name=name, train=len(train), test=len(test)))
+        return ImageSplit(
+            name,
+            train,
+            test,
+            Msg(
+                "{name}: {train:,} train / {test:,} test, the official split",
+                name=name,
+                train=len(train),
+                test=len(test),
+            ),
+        )
     if images.labels is None:
-        raise UnlabelledError(images.source, Msg("has no labels (like Kaggle's test.csv), so it has no training "
-                                                 "and test split; it can only be looked at or predicted on"))
+        raise UnlabelledError(
+            images.source,
+            Msg(
+                "has no labels (like Kaggle's test.csv), so it has no training "
+                "and test split; it can only be looked at or predicted on"
+            ),
+        )
     train_index, test_index = stratified_split(images.labels, test_fraction, seed)
     if len(train_index) == 0 or len(test_index) == 0:
-        raise DataError(images.source, Msg("has too few images ({n}) for both a training and a test part with a "
-                                           "test fraction of {fraction}", n=len(images), fraction=format(test_fraction, "g")))
+        raise DataError(
+            images.source,
+            Msg(
+                "has too few images ({n}) for both a training and a test part with a "
+                "test fraction of {fraction}",
+                n=len(images),
+                fraction=format(test_fraction, "g"),
+            ),
+        )
     return ImageSplit(
-        name, images.subset(train_index), images.subset(test_index),
-        Msg("{name}: {train:,} train / {test:,} test, stratified split, seed {seed}", name=name,
-            train=len(train_index), test=len(test_index), seed=seed),
-        train_index, test_index,
+        name,
+        images.subset(train_index),
+        images.subset(test_index),
+        Msg(
+            "{name}: {train:,} train / {test:,} test, stratified split, seed {seed}",
+            name=name,
+            train=len(train_index),
+            test=len(test_index),
+            seed=seed,
+        ),
+        train_index,
+        test_index,
     )

@@ -30,12 +30,39 @@ import numpy as np
 
 from nbengine.i18n import Msg
 
-ANIMALS = ("cat", "dog", "fox", "bear", "wolf", "owl", "lion", "tiger", "mouse", "otter", "eagle", "shark")
-FOODS = ("fish", "bread", "cake", "apple", "cheese", "meat", "rice", "soup", "carrot", "egg", "honey", "pie")
+ANIMALS = (
+    "cat",
+    "dog",
+    "fox",
+    "bear",
+    "wolf",
+    "owl",
+    "lion",
+    "tiger",
+    "mouse",
+    "otter",
+    "eagle",
+    "shark",
+)
+FOODS = (
+    "fish",
+    "bread",
+    "cake",
+    "apple",
+    "cheese",
+    "meat",
+    "rice",
+    "soup",
+    "carrot",
+    "egg",
+    "honey",
+    "pie",
+)
 # Adjectives that only suit the eater, and ones that only suit the food.
 ANIMAL_ADJECTIVES = ("hungry", "starving", "greedy", "ravenous")
 FOOD_ADJECTIVES = ("tasty", "delicious", "fresh", "juicy")
-ARTICLES = ("the", "a")  # "a" is written "an" before a vowel and "some" before a food one cannot count
+# "a" is written "an" before a vowel and "some" before a food one cannot count
+ARTICLES = ("the", "a")
 UNCOUNTABLE = ("bread", "cheese", "meat", "rice", "soup", "honey")
 # (active form, passive participle)
 VERBS = (("ate", "eaten"), ("devoured", "devoured"), ("gobbled up", "gobbled up"))
@@ -63,7 +90,7 @@ def tokenize(sentence: str) -> list[str]:
 
 
 def article(kind: str, noun: str) -> str:
-    """"the", or "a" as English writes it before this noun: "a cat", "an owl", "some rice"."""
+    """ "the", or "a" as English writes it before this noun: "a cat", "an owl", "some rice"."""
     if kind == "the":
         return "the"
     if kind != "a":
@@ -73,8 +100,14 @@ def article(kind: str, noun: str) -> str:
     return "an" if noun[0] in "aeiou" else "a"
 
 
-def sentence(pattern: str, animal: str, food: str, adjective: str, verb: int = 0,
-             articles: tuple[str, str] = ("the", "the")) -> list[str]:
+def sentence(
+    pattern: str,
+    animal: str,
+    food: str,
+    adjective: str,
+    verb: int = 0,
+    articles: tuple[str, str] = ("the", "the"),
+) -> list[str]:
     """One sentence's words. ``articles`` are those of the first and the second noun ("the" or "a")."""
     active, passive = VERBS[verb]
     if pattern == "active":
@@ -103,7 +136,9 @@ class Example:
 
 def example(words: list[str], animal: str, food: str, adjective: str, pattern: str) -> Example:
     answer = animal if adjective in ANIMAL_ADJECTIVES else food
-    return Example(words, words.index(PRONOUN), words.index(answer), answer, pattern, (animal, food))
+    return Example(
+        words, words.index(PRONOUN), words.index(answer), answer, pattern, (animal, food)
+    )
 
 
 def split_pairs(seed: int, held_out_fraction: float = HELD_OUT_FRACTION):
@@ -121,9 +156,17 @@ def examples_for(pairs) -> list[Example]:
     """Every sentence of these pairs: each pattern, verb, pair of articles and adjective."""
     out = []
     for animal, food in pairs:
-        for pattern, verb, arts, adj in product(PATTERNS, range(len(VERBS)), product(ARTICLES, ARTICLES),
-                                                ANIMAL_ADJECTIVES + FOOD_ADJECTIVES):
-            out.append(example(sentence(pattern, animal, food, adj, verb, arts), animal, food, adj, pattern))
+        for pattern, verb, arts, adj in product(
+            PATTERNS,
+            range(len(VERBS)),
+            product(ARTICLES, ARTICLES),
+            ANIMAL_ADJECTIVES + FOOD_ADJECTIVES,
+        ):
+            out.append(
+                example(
+                    sentence(pattern, animal, food, adj, verb, arts), animal, food, adj, pattern
+                )
+            )
     return out
 
 
@@ -148,20 +191,36 @@ class PronounTask:
 
     @property
     def description(self) -> str:
-        return Msg("the pronoun task: {train:,} training sentences ({train_pairs} animal–food pairs), {held_out:,} "
-                   "held-out ({held_out_pairs} other pairs, the lesson's cat–fish among them), {words} words",
-                   train=len(self.train), train_pairs=len(self.train_pairs), held_out=len(self.held_out),
-                   held_out_pairs=len(self.held_out_pairs), words=len(self.words))
+        return Msg(
+            "the pronoun task: {train:,} training sentences ({train_pairs} animal–food pairs), {held_out:,} "
+            "held-out ({held_out_pairs} other pairs, the lesson's cat–fish among them), {words} words",
+            train=len(self.train),
+            train_pairs=len(self.train_pairs),
+            held_out=len(self.held_out),
+            held_out_pairs=len(self.held_out_pairs),
+            words=len(self.words),
+        )
 
 
 def make_task(seed: int = 0, held_out_fraction: float = HELD_OUT_FRACTION) -> PronounTask:
     """The task from a seed: the same seed gives the same split."""
     train_pairs, held_pairs = split_pairs(seed, held_out_fraction)
-    return PronounTask(vocabulary(), examples_for(train_pairs), examples_for(held_pairs), train_pairs, held_pairs,
-                       seed)
+    return PronounTask(
+        vocabulary(),
+        examples_for(train_pairs),
+        examples_for(held_pairs),
+        train_pairs,
+        held_pairs,
+        seed,
+    )
 
 
-def batches(task: PronounTask, examples: list[Example], batch_size: int, rng: np.random.Generator | None = None):
+def batches(
+    task: PronounTask,
+    examples: list[Example],
+    batch_size: int,
+    rng: np.random.Generator | None = None,
+):
     """Yield (ids (N, T), pronoun positions (N,), answer ids (N,), the examples) with every
     sentence of a batch the same length (so no padding is needed); shuffled when rng is given."""
     by_length: dict[int, list[int]] = {}
@@ -172,7 +231,7 @@ def batches(task: PronounTask, examples: list[Example], batch_size: int, rng: np
         idx = np.array(by_length[length])
         if rng is not None:
             idx = idx[rng.permutation(len(idx))]
-        chunks += [idx[s:s + batch_size] for s in range(0, len(idx), batch_size)]
+        chunks += [idx[s : s + batch_size] for s in range(0, len(idx), batch_size)]
     if rng is not None:
         chunks = [chunks[i] for i in rng.permutation(len(chunks))]
     index = {w: i for i, w in enumerate(task.words)}

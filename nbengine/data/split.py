@@ -7,7 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 
 
-def stratified_split(y: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def stratified_split(
+    y: np.ndarray, test_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Indices (train, test), each sorted, keeping every class's share in both parts.
 
     For each class, in increasing label order, its sample indices are shuffled
@@ -38,7 +40,7 @@ class Standardizer:
     std: np.ndarray
 
     @classmethod
-    def fit(cls, x: np.ndarray) -> "Standardizer":
+    def fit(cls, x: np.ndarray) -> Standardizer:
         x = np.asarray(x, dtype=np.float64)
         mean = x.mean(axis=0)
         std = x.std(axis=0)
@@ -52,4 +54,6 @@ class Standardizer:
         return cls(mean=mean, std=std)
 
     def transform(self, x: np.ndarray, dtype=np.float32) -> np.ndarray:
-        return np.ascontiguousarray(((np.asarray(x, dtype=np.float64) - self.mean) / self.std).astype(dtype))
+        return np.ascontiguousarray(
+            ((np.asarray(x, dtype=np.float64) - self.mean) / self.std).astype(dtype)
+        )

@@ -39,7 +39,9 @@ class SplitTable:
 
     def rows(self, part: str) -> np.ndarray:
         """The rows of the "train" or "test" part, or "all" of them in file order."""
-        return {"train": self.train_idx, "test": self.test_idx}.get(part, np.arange(len(self.data.y)))
+        return {"train": self.train_idx, "test": self.test_idx}.get(
+            part, np.arange(len(self.data.y))
+        )
 
 
 def load_binary_table(data: str, test_fraction: float = 0.2, split_seed: int = 0) -> SplitTable:
@@ -50,7 +52,13 @@ def load_binary_table(data: str, test_fraction: float = 0.2, split_seed: int = 0
         table.feature_names = list(SHIPPED[name].feature_names)
     counts = np.bincount(table.y, minlength=2)
     if counts.min() < 2:
-        raise DataError(path, Msg("needs at least 2 samples of each class to split, has {zeros} of 0 and {ones} of 1",
-                                  zeros=counts[0], ones=counts[1]))
+        raise DataError(
+            path,
+            Msg(
+                "needs at least 2 samples of each class to split, has {zeros} of 0 and {ones} of 1",
+                zeros=counts[0],
+                ones=counts[1],
+            ),
+        )
     train_idx, test_idx = stratified_split(table.y, test_fraction, split_seed)
     return SplitTable(name, path, table, train_idx, test_idx)

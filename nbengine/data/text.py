@@ -92,12 +92,15 @@ def tokenize(text: str, level: str) -> list[str]:
 
 # -- vocabulary -----------------------------------------------------------------------------------
 
+
 class UnknownTokenError(NBEngineError, KeyError):
     """A token the vocabulary does not hold, and it has no <unk> to stand in for it."""
 
     def __init__(self, token: str):
         self.token = token
-        super().__init__(Msg("{token} is not in the vocabulary (which has no {unk})", token=repr(token), unk=UNK))
+        super().__init__(
+            Msg("{token} is not in the vocabulary (which has no {unk})", token=repr(token), unk=UNK)
+        )
 
     def __str__(self) -> str:  # KeyError would print the message in quotes
         return str.__str__(self.args[0])
@@ -125,12 +128,16 @@ class Vocabulary:
             if not isinstance(t, str):
                 raise ValueError(f"token {i} of the vocabulary is {t!r}, not a string")
             if t in self._ids:
-                raise ValueError(f"token {t!r} appears twice in the vocabulary (ids {self._ids[t]} and {i})")
+                raise ValueError(
+                    f"token {t!r} appears twice in the vocabulary (ids {self._ids[t]} and {i})"
+                )
             self._ids[t] = i
         self.unk: str | None = UNK if UNK in self._ids else None
 
     @classmethod
-    def build(cls, tokens: Iterable[str], max_size: int | None = None, need_unk: bool = False) -> Vocabulary:
+    def build(
+        cls, tokens: Iterable[str], max_size: int | None = None, need_unk: bool = False
+    ) -> Vocabulary:
         """The vocabulary of a training text's tokens, by frequency.
 
         Tokens are ordered by how often they occur, most often first; tokens that occur
@@ -141,7 +148,9 @@ class Vocabulary:
         nothing is dropped (for tokens of other splits that training never saw).
         """
         if max_size is not None and max_size < 2:
-            raise ValueError(f"a vocabulary needs at least 2 tokens (one word and {UNK}), not {max_size}")
+            raise ValueError(
+                f"a vocabulary needs at least 2 tokens (one word and {UNK}), not {max_size}"
+            )
         counts: Counter[str] = Counter()
         first: dict[str, int] = {}
         for i, t in enumerate(tokens):
@@ -152,10 +161,12 @@ class Vocabulary:
         too_many = max_size is not None and len(words) + (UNK in counts) > max_size
         if not (too_many or need_unk or UNK in counts):
             return cls(words)
-        keep = words if max_size is None else words[:max_size - 1]
-        dropped = words[len(keep):]
+        keep = words if max_size is None else words[: max_size - 1]
+        dropped = words[len(keep) :]
         unk_count = counts.get(UNK, 0) + sum(counts[t] for t in dropped)
-        unk_first = min([first[t] for t in dropped] + ([first[UNK]] if UNK in first else []), default=len(first))
+        unk_first = min(
+            [first[t] for t in dropped] + ([first[UNK]] if UNK in first else []), default=len(first)
+        )
         rank = {t: (-counts[t], first[t]) for t in keep} | {UNK: (-unk_count, unk_first)}
         return cls(sorted(rank, key=rank.__getitem__))
 
@@ -197,7 +208,9 @@ class Vocabulary:
         flat = np.asarray(ids, dtype=np.int64).ravel()
         if flat.size and (flat.min() < 0 or flat.max() >= len(self.tokens)):
             bad = int(flat[(flat < 0) | (flat >= len(self.tokens))][0])
-            raise IndexError(f"id {bad} is outside the vocabulary (ids 0 to {len(self.tokens) - 1})")
+            raise IndexError(
+                f"id {bad} is outside the vocabulary (ids 0 to {len(self.tokens) - 1})"
+            )
         return [self.tokens[i] for i in flat.tolist()]
 
     def to_json(self) -> list[str]:
@@ -208,11 +221,14 @@ class Vocabulary:
     def from_json(cls, tokens: Sequence[str]) -> Vocabulary:
         """The vocabulary saved by to_json (ValueError if the list is not one)."""
         if isinstance(tokens, str) or not isinstance(tokens, Sequence):
-            raise ValueError(f"a vocabulary is stored as a list of tokens, not {type(tokens).__name__}")
+            raise ValueError(
+                f"a vocabulary is stored as a list of tokens, not {type(tokens).__name__}"
+            )
         return cls(tokens)
 
 
 # -- corpora --------------------------------------------------------------------------------------
+
 
 @dataclass
 class Corpus:
@@ -269,10 +285,15 @@ def split_lines(text: str) -> tuple[str, str, str]:
     lines = text.split("\n")[:-1]
     n = len(lines)
     if n < 3:
-        raise ValueError(Msg("has 1 line; at least 3 are needed to split it into train, valid and test") if n == 1
-                         else Msg("has {n} lines; at least 3 are needed to split it into train, valid and test", n=n))
+        raise ValueError(
+            Msg("has 1 line; at least 3 are needed to split it into train, valid and test")
+            if n == 1
+            else Msg(
+                "has {n} lines; at least 3 are needed to split it into train, valid and test", n=n
+            )
+        )
     k = max(1, n * SPLIT_PERCENT[1] // 100)
-    parts = lines[:n - 2 * k], lines[n - 2 * k:n - k], lines[n - k:]
+    parts = lines[: n - 2 * k], lines[n - 2 * k : n - k], lines[n - k :]
     train, valid, test = ("".join(line + "\n" for line in part) for part in parts)
     return train, valid, test
 
@@ -286,8 +307,14 @@ def decode_text(data: bytes, path: str | os.PathLike) -> str:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
-        raise DataError(path, Msg("is not UTF-8 text (byte {byte} cannot be decoded)", byte="0x" + format(data[e.start], "02x")),
-                        line=line) from None
+        raise DataError(
+            path,
+            Msg(
+                "is not UTF-8 text (byte {byte} cannot be decoded)",
+                byte="0x" + format(data[e.start], "02x"),
+            ),
+            line=line,
+        ) from None
     return text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
 
 
@@ -299,7 +326,9 @@ def read_text(path: str | os.PathLike) -> str:
         try:
             data = gunzip(data, path, "text file")
         except (OSError, EOFError, zlib.error) as e:
-            raise DataError(path, Msg("is not a valid gzip file ({reason})", reason=str(e))) from None
+            raise DataError(
+                path, Msg("is not a valid gzip file ({reason})", reason=str(e))
+            ) from None
     return decode_text(data, path)
 
 
@@ -307,8 +336,14 @@ def read_text(path: str | os.PathLike) -> str:
 LINES_SPLIT = Msg("; lines split 90/5/5 by position")
 
 
-def _encode_splits(name: str, level: str, parts: Sequence[list[str]], vocab_size: int | None,
-                   note: str = "", first_use: bool = False) -> Corpus:
+def _encode_splits(
+    name: str,
+    level: str,
+    parts: Sequence[list[str]],
+    vocab_size: int | None,
+    note: str = "",
+    first_use: bool = False,
+) -> Corpus:
     """The Corpus of three token lists: the vocabulary from train, every split encoded by it.
 
     With ``first_use`` (and no cap), ids follow the order in which tokens first
@@ -333,10 +368,27 @@ def _encode_splits(name: str, level: str, parts: Sequence[list[str]], vocab_size
     else:
         about = Msg("")
     unit = Msg("words") if level == "word" else Msg("characters")
-    description = Msg("{name}, {unit}: {train:,} train / {valid:,} valid / {test:,} test tokens, "
-                      "vocabulary {vocab:,}{about}{note}", name=name, unit=unit, train=len(train), valid=len(valid),
-                      test=len(test), vocab=len(vocab), about=about, note=note)
-    return Corpus(name, level, vocab.encode(train), vocab.encode(valid), vocab.encode(test), vocab, description)
+    description = Msg(
+        "{name}, {unit}: {train:,} train / {valid:,} valid / {test:,} test tokens, "
+        "vocabulary {vocab:,}{about}{note}",
+        name=name,
+        unit=unit,
+        train=len(train),
+        valid=len(valid),
+        test=len(test),
+        vocab=len(vocab),
+        about=about,
+        note=note,
+    )
+    return Corpus(
+        name,
+        level,
+        vocab.encode(train),
+        vocab.encode(valid),
+        vocab.encode(test),
+        vocab,
+        description,
+    )
 
 
 def _ptb_tokens(text: str, level: str) -> list[str]:
@@ -357,7 +409,9 @@ def _ptb_tokens(text: str, level: str) -> list[str]:
     return tokens
 
 
-def _load_ptb_folder(folder: str | os.PathLike, name: str, level: str, vocab_size: int | None) -> Corpus:
+def _load_ptb_folder(
+    folder: str | os.PathLike, name: str, level: str, vocab_size: int | None
+) -> Corpus:
     parts = []
     for file in PTB_FILES:
         path = os.path.join(folder, file)
@@ -368,7 +422,9 @@ def _load_ptb_folder(folder: str | os.PathLike, name: str, level: str, vocab_siz
     return _encode_splits(name, level, parts, vocab_size)
 
 
-def _load_single_text(text: str, path: str, name: str, level: str, vocab_size: int | None, note: str = "") -> Corpus:
+def _load_single_text(
+    text: str, path: str, name: str, level: str, vocab_size: int | None, note: str = ""
+) -> Corpus:
     if not text.strip():
         raise DataError(path, Msg("is empty") if not text else Msg("has no text, only white space"))
     try:
@@ -381,11 +437,22 @@ def _load_single_text(text: str, path: str, name: str, level: str, vocab_size: i
 def _not_fetched(name: str, cache_dir, missing: list[str], folder: Path) -> DataError:
     spec = FETCHABLE_TEXT[name]
     option = f" --cache-dir {cache_dir}" if cache_dir else ""
-    state = Msg("not downloaded yet") if len(missing) == len(spec.files) else \
-        Msg("incomplete (missing {files})", files=", ".join(missing))
-    return DataError(name, Msg("{state}: `nbengine data fetch {command}` downloads it ({size}) into {folder}; "
-                               "`shakespeare` ships with nbengine and needs no download", state=state,
-                               command=name + option, size=spec.size, folder=folder))
+    state = (
+        Msg("not downloaded yet")
+        if len(missing) == len(spec.files)
+        else Msg("incomplete (missing {files})", files=", ".join(missing))
+    )
+    return DataError(
+        name,
+        Msg(
+            "{state}: `nbengine data fetch {command}` downloads it ({size}) into {folder}; "
+            "`shakespeare` ships with nbengine and needs no download",
+            state=state,
+            command=name + option,
+            size=spec.size,
+            folder=folder,
+        ),
+    )
 
 
 def files_read(ref: str, cache_dir=None) -> list[str]:
@@ -396,13 +463,21 @@ def files_read(ref: str, cache_dir=None) -> list[str]:
         return []
     if ref in SHIPPED_TEXT:
         return [shipped_path(ref)]
-    folder = dataset_folder(ref, cache_dir) if ref in FETCHABLE_TEXT else ref if os.path.isdir(ref) else None
+    folder = (
+        dataset_folder(ref, cache_dir)
+        if ref in FETCHABLE_TEXT
+        else ref
+        if os.path.isdir(ref)
+        else None
+    )
     if folder is not None:
         return [p for p in (os.path.join(folder, f) for f in PTB_FILES) if os.path.isfile(p)]
     return [ref] if os.path.exists(ref) else []
 
 
-def load_corpus(ref: str, level: str = "word", vocab_size: int | None = None, cache_dir=None) -> Corpus:
+def load_corpus(
+    ref: str, level: str = "word", vocab_size: int | None = None, cache_dir=None
+) -> Corpus:
     """A corpus as token ids: train, valid and test, and the vocabulary.
 
     ref is ``"toy"``, ``"shakespeare"``, ``"ptb"`` (after ``nbengine data fetch ptb``;
@@ -419,12 +494,17 @@ def load_corpus(ref: str, level: str = "word", vocab_size: int | None = None, ca
     ref = os.fspath(ref)
     if ref == "toy":
         tokens = tokenize(TOY_SENTENCE, level)
-        return _encode_splits("toy", level, [tokens, tokens, tokens], vocab_size,
-                              note=Msg("; the lesson's sentence, the same in every split"), first_use=True)
+        return _encode_splits(
+            "toy",
+            level,
+            [tokens, tokens, tokens],
+            vocab_size,
+            note=Msg("; the lesson's sentence, the same in every split"),
+            first_use=True,
+        )
     if ref in SHIPPED_TEXT:
         path = shipped_path(ref)
-        return _load_single_text(read_text(path), path, ref, level, vocab_size,
-                                 note=LINES_SPLIT)
+        return _load_single_text(read_text(path), path, ref, level, vocab_size, note=LINES_SPLIT)
     if ref in FETCHABLE_TEXT:
         missing = missing_files(ref, cache_dir)
         folder = dataset_folder(ref, cache_dir)
@@ -432,23 +512,37 @@ def load_corpus(ref: str, level: str = "word", vocab_size: int | None = None, ca
             raise _not_fetched(ref, cache_dir, missing, folder)
         return _load_ptb_folder(folder, ref, level, vocab_size)
     if not os.path.exists(ref):
-        raise DataError(ref, Msg("no such file or folder; corpora: toy and shakespeare (ship with nbengine), "
-                                 "ptb (`nbengine data fetch ptb`), a folder of ptb.train.txt, ptb.valid.txt and "
-                                 "ptb.test.txt, or a UTF-8 text file"))
+        raise DataError(
+            ref,
+            Msg(
+                "no such file or folder; corpora: toy and shakespeare (ship with nbengine), "
+                "ptb (`nbengine data fetch ptb`), a folder of ptb.train.txt, ptb.valid.txt and "
+                "ptb.test.txt, or a UTF-8 text file"
+            ),
+        )
     name = os.path.basename(os.path.normpath(ref))
     if os.path.isdir(ref):
         missing = [f for f in PTB_FILES if not os.path.isfile(os.path.join(ref, f))]
         if missing:
-            raise DataError(ref, Msg("is a folder without {missing}; a text corpus is a folder of {files}, or one "
-                                     "UTF-8 text file", missing=", ".join(missing), files=", ".join(PTB_FILES)))
+            raise DataError(
+                ref,
+                Msg(
+                    "is a folder without {missing}; a text corpus is a folder of {files}, or one "
+                    "UTF-8 text file",
+                    missing=", ".join(missing),
+                    files=", ".join(PTB_FILES),
+                ),
+            )
         return _load_ptb_folder(ref, name, level, vocab_size)
     return _load_single_text(read_text(ref), ref, name, level, vocab_size, note=LINES_SPLIT)
 
 
 # -- batches for truncated BPTT -------------------------------------------------------------------
 
-def bptt_batches(ids: np.ndarray, batch_size: int, time_size: int, *,
-                 name: str = "corpus") -> Iterator[tuple[np.ndarray, np.ndarray]]:
+
+def bptt_batches(
+    ids: np.ndarray, batch_size: int, time_size: int, *, name: str = "corpus"
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """One epoch of (xs, ts) batches for truncated backpropagation through time.
 
     As DLFS2's training loop does it: the sequence of n ids is read as ``batch_size``
@@ -475,15 +569,28 @@ def bptt_batches(ids: np.ndarray, batch_size: int, time_size: int, *,
     """
     ids = np.asarray(ids, dtype=np.int64).ravel()
     if batch_size < 1 or time_size < 1:
-        raise ValueError(f"batch_size and time_size must be at least 1, not {batch_size} and {time_size}")
+        raise ValueError(
+            f"batch_size and time_size must be at least 1, not {batch_size} and {time_size}"
+        )
     n = len(ids)
     n_batches = n // (batch_size * time_size)
     if n_batches == 0:
-        raise DataError(name, Msg("{n} tokens are too few for one batch of {batch} × {time} = {needed} tokens; use a "
-                                  "smaller batch size or time size", n=format(n, ","), batch=batch_size,
-                                  time=time_size, needed=format(batch_size * time_size, ",")))
+        raise DataError(
+            name,
+            Msg(
+                "{n} tokens are too few for one batch of {batch} × {time} = {needed} tokens; use a "
+                "smaller batch size or time size",
+                n=format(n, ","),
+                batch=batch_size,
+                time=time_size,
+                needed=format(batch_size * time_size, ","),
+            ),
+        )
     jump = n // batch_size
-    starts = np.arange(batch_size, dtype=np.int64)[:, None] * jump + np.arange(time_size, dtype=np.int64)[None, :]
+    starts = (
+        np.arange(batch_size, dtype=np.int64)[:, None] * jump
+        + np.arange(time_size, dtype=np.int64)[None, :]
+    )
 
     def batches():
         for b in range(n_batches):
@@ -493,8 +600,9 @@ def bptt_batches(ids: np.ndarray, batch_size: int, time_size: int, *,
     return batches()
 
 
-def window_batches(ids: np.ndarray, batch_size: int, time_size: int, *,
-                   name: str = "corpus") -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def window_batches(
+    ids: np.ndarray, batch_size: int, time_size: int, *, name: str = "corpus"
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Every next token of ids, predicted once, in overlapping windows: for a model
     without state (a Transformer), which reads each window on its own.
 
@@ -516,11 +624,17 @@ def window_batches(ids: np.ndarray, batch_size: int, time_size: int, *,
     """
     ids = np.asarray(ids, dtype=np.int64).ravel()
     if batch_size < 1 or time_size < 1:
-        raise ValueError(f"batch_size and time_size must be at least 1, not {batch_size} and {time_size}")
+        raise ValueError(
+            f"batch_size and time_size must be at least 1, not {batch_size} and {time_size}"
+        )
     n = len(ids)
     if n < 2:
-        raise DataError(name, Msg("1 token is too few: nothing to predict") if n == 1 else
-                        Msg("{n} tokens are too few: nothing to predict", n=n))
+        raise DataError(
+            name,
+            Msg("1 token is too few: nothing to predict")
+            if n == 1
+            else Msg("{n} tokens are too few: nothing to predict", n=n),
+        )
     T = min(time_size, n - 1)
     stride = (T + 1) // 2
     starts = list(range(0, n - 1 - T + 1, stride))
@@ -531,7 +645,7 @@ def window_batches(ids: np.ndarray, batch_size: int, time_size: int, *,
     def batches():
         done = 0  # targets ids[1 .. done] are predicted already
         for b in range(0, len(starts), batch_size):
-            group = starts[b:b + batch_size]
+            group = starts[b : b + batch_size]
             xs = np.empty((len(group), T), np.int64)
             ts = np.empty((len(group), T), np.int64)
             for i, p in enumerate(group):
@@ -582,6 +696,8 @@ def build_shakespeare(folder: str | os.PathLike) -> str:
 
 def write_text_gz(text: str, path: str | os.PathLike) -> None:
     """Write text as UTF-8, gzip-compressed the same way every time (no time or name in the header)."""
-    with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=9,
-                                                mtime=0) as gz:
+    with (
+        open(path, "wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=9, mtime=0) as gz,
+    ):
         gz.write(text.encode("utf-8"))

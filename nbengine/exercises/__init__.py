@@ -18,9 +18,23 @@ from nbengine.exercises.logreg import LOGISTIC_BACKWARD, LOGISTIC_FORWARD
 from nbengine.exercises.mnist import ADAM, DENSE_BACKWARD, SOFTMAX_CE_BACKWARD
 from nbengine.exercises.recurrent import LSTM_BACKWARD, LSTM_FORWARD, RNN_BACKWARD, RNN_FORWARD
 
-ORDER = (LOGISTIC_FORWARD, LOGISTIC_BACKWARD, DENSE_BACKWARD, SOFTMAX_CE_BACKWARD, ADAM,
-         CONV_FORWARD, MAXPOOL_FORWARD, MAXPOOL_BACKWARD, CONV_BACKWARD,
-         RNN_FORWARD, RNN_BACKWARD, LSTM_FORWARD, LSTM_BACKWARD, ATTENTION_FORWARD, ATTENTION_BACKWARD)
+ORDER = (
+    LOGISTIC_FORWARD,
+    LOGISTIC_BACKWARD,
+    DENSE_BACKWARD,
+    SOFTMAX_CE_BACKWARD,
+    ADAM,
+    CONV_FORWARD,
+    MAXPOOL_FORWARD,
+    MAXPOOL_BACKWARD,
+    CONV_BACKWARD,
+    RNN_FORWARD,
+    RNN_BACKWARD,
+    LSTM_FORWARD,
+    LSTM_BACKWARD,
+    ATTENTION_FORWARD,
+    ATTENTION_BACKWARD,
+)
 EXERCISES = {ex.name: ex for ex in ORDER}
 
 
@@ -31,7 +45,9 @@ def get(name: str):
     try:
         return EXERCISES[name]
     except KeyError:
-        raise ExerciseError(f"no exercise {name!r}; the exercises are: {', '.join(EXERCISES)}") from None
+        raise ExerciseError(
+            f"no exercise {name!r}; the exercises are: {', '.join(EXERCISES)}"
+        ) from None
 
 
 def start(name: str, folder, lang: str = "en"):
@@ -54,8 +70,10 @@ def start(name: str, folder, lang: str = "en"):
             raise ExerciseError(f"{path}: {e}") from None
         if is_skeleton(ex, text):
             return path, False
-        raise ExerciseError(f"{path} exists and differs from the skeleton (your work?): not overwritten; "
-                            f"move it away, or start in another folder with --dir")
+        raise ExerciseError(
+            f"{path} exists and differs from the skeleton (your work?): not overwritten; "
+            f"move it away, or start in another folder with --dir"
+        )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, part = tempfile.mkstemp(prefix=f".{ex.name}-", suffix=".part", dir=path.parent)
@@ -65,7 +83,9 @@ def start(name: str, folder, lang: str = "en"):
         os.unlink(part)
     except FileExistsError:
         os.unlink(part)
-        raise ExerciseError(f"{path} appeared while it was being written: not overwritten") from None
+        raise ExerciseError(
+            f"{path} appeared while it was being written: not overwritten"
+        ) from None
     except OSError as e:
         raise ExerciseError(f"{path}: cannot write it: {e.strerror or e}") from None
     return path, True

@@ -12,8 +12,9 @@ picks one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -36,9 +37,12 @@ class Out:
     name: str
     letters: str  # the element's index letters, "n i j k"
     formula: str  # what that element is, in those letters
-    fill: str = "nan"  # "nan": the kernel must write every element; "zero": it adds into zeros; "keep": updated in place
-    gradient_of: str | None = None  # for a gradient output, the name of what it is the gradient of (dL/d...)
-    axes: tuple = (-2, -1)  # the two axes of the slice shown beside the expected one (rows, columns)
+    # "nan": the kernel must write every element; "zero": it adds into zeros; "keep": updated in place
+    fill: str = "nan"
+    # for a gradient output, the name of what it is the gradient of (dL/d...)
+    gradient_of: str | None = None
+    # the two axes of the slice shown beside the expected one (rows, columns)
+    axes: tuple = (-2, -1)
 
 
 @dataclass
@@ -47,11 +51,15 @@ class Case:
 
     label: Text
     args: dict
-    extra: dict = field(default_factory=dict)  # what the case was made from, not passed (weights of a forward pass)
+    # what the case was made from, not passed (weights of a forward pass)
+    extra: dict = field(default_factory=dict)
 
-    def copy(self) -> "Case":
-        return Case(self.label, {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in self.args.items()},
-                    {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in self.extra.items()})
+    def copy(self) -> Case:
+        return Case(
+            self.label,
+            {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in self.args.items()},
+            {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in self.extra.items()},
+        )
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,7 @@ class Mistake:
 
 def kernel(module: str, name: str) -> Callable[[], Any]:
     """The kernel ``name`` of nbengine/kernels/MODULE.py, imported when asked for."""
+
     def get():
         import importlib
 
@@ -80,6 +89,7 @@ def kernel(module: str, name: str) -> Callable[[], Any]:
 def again(reference: Callable[[], Any], **change) -> Callable[[dict], None]:
     """A mistake made by running the reference with some arguments changed (each a value,
     or a function of the case's arguments)."""
+
     def compute(a):
         args = dict(a)
         for k, v in change.items():
@@ -93,6 +103,7 @@ def in_parts(module: str, name: str, positions: tuple, batch: int, parts: int = 
     """A fast backward kernel that sums its weight gradients in parts (``dw_parts``, shape
     (P, ...), see nbengine/kernels/registry.py), called with the naive kernel's arguments:
     the parts are made for it (once per shape) and added up after it."""
+
     def get():
         fast = kernel(module, name)()
         made: dict = {}
@@ -119,6 +130,7 @@ def in_parts(module: str, name: str, positions: tuple, batch: int, parts: int = 
 
 def after(reference: Callable[[], Any], change: Callable[[dict], None]) -> Callable[[dict], None]:
     """A mistake made by running the reference, then changing its outputs (``change(args)``)."""
+
     def compute(a):
         reference()(*a.values())
         change(a)
@@ -153,8 +165,10 @@ class Exercise:
     hints: tuple = ()  # graded hints when no mistake is recognised: ((en, ko), ...), gentlest first
     body: Text = ("", "")  # commented lines inside the body to fill: the shapes unpacked, a start
     helpers: str = ""  # given code above the kernel (a sigmoid the kernel may call)
-    gradient: Callable[[Case], tuple] | None = None  # case -> (loss(), {output name: parameter array})
-    fast: Callable[[], Any] | None = None  # the engine's fast kernel, called with the same arguments
+    # case -> (loss(), {output name: parameter array})
+    gradient: Callable[[Case], tuple] | None = None
+    # the engine's fast kernel, called with the same arguments
+    fast: Callable[[], Any] | None = None
     c_twin: str | None = None  # the C twin's name in nbengine/csrc
     tolerance: float = 1e-9
 
@@ -186,6 +200,7 @@ class Exercise:
 
 
 # -- comparing ----------------------------------------------------------------------------------
+
 
 def close(expected: np.ndarray, got: np.ndarray, tol: float) -> np.ndarray:
     """Where got agrees with expected: within tol relative to the output's scale (so a sum
@@ -259,7 +274,7 @@ def reference_source(ex: Exercise) -> str:
     start = next(i for i, line in enumerate(lines) if line.startswith("def "))
     while not lines[start].rstrip().endswith(":"):
         start += 1
-    body = lines[start + 1:]
+    body = lines[start + 1 :]
     text = "\n".join(body)
     doc = fn.__doc__
     if doc:

@@ -67,11 +67,17 @@ def identify(path: str | os.PathLike, lang: str = "en") -> str:
         raise ExerciseError(f"{p}: {e}") from None
     name = exercise_of(text, p.stem, EXERCISES)
     if name not in EXERCISES:
-        raise ExerciseError(say((
-            f"{p}: cannot tell which exercise this is: its first line should be '# nbengine exercise: NAME' "
-            f"(`nbengine exercise list` shows the names)",
-            f"{p}: 어떤 과제인지 알 수 없습니다: 첫 줄이 '# nbengine exercise: 이름' 이어야 합니다 "
-            f"(`nbengine exercise list` 로 이름을 볼 수 있습니다)"), lang))
+        raise ExerciseError(
+            say(
+                (
+                    f"{p}: cannot tell which exercise this is: its first line should be '# nbengine exercise: NAME' "
+                    f"(`nbengine exercise list` shows the names)",
+                    f"{p}: 어떤 과제인지 알 수 없습니다: 첫 줄이 '# nbengine exercise: 이름' 이어야 합니다 "
+                    f"(`nbengine exercise list` 로 이름을 볼 수 있습니다)",
+                ),
+                lang,
+            )
+        )
     return name
 
 
@@ -80,7 +86,7 @@ def _read(stream, into: queue.Queue) -> None:
         line = raw.decode("utf-8", "replace")
         at = line.find(TAG)
         if at >= 0:
-            into.put(json.loads(line[at + len(TAG):]))
+            into.put(json.loads(line[at + len(TAG) :]))
     into.put(None)  # the process closed its output: it ended
 
 
@@ -99,14 +105,24 @@ def _ended(code: int, lang: str) -> str:
             sig = signal.Signals(-code).name
         except ValueError:
             sig = f"signal {-code}"
-        what = {"SIGSEGV": ("a segmentation fault: an index out of range, most likely",
-                            "세그멘테이션 오류: 범위를 벗어난 인덱스일 가능성이 큽니다")}.get(sig, (sig, sig))
+        what = {
+            "SIGSEGV": (
+                "a segmentation fault: an index out of range, most likely",
+                "세그멘테이션 오류: 범위를 벗어난 인덱스일 가능성이 큽니다",
+            )
+        }.get(sig, (sig, sig))
         return say(what, lang)
     return say((f"exit code {code}", f"종료 코드 {code}"), lang)
 
 
-def check_file(path: str | os.PathLike, lang: str = "en", hint: int = 0, timeout: float = DEFAULT_TIMEOUT,
-               on_check=None, on_start=None) -> Report:
+def check_file(
+    path: str | os.PathLike,
+    lang: str = "en",
+    hint: int = 0,
+    timeout: float = DEFAULT_TIMEOUT,
+    on_check=None,
+    on_start=None,
+) -> Report:
     """Grade one file in a worker process. ``on_start(exercise)`` is called once the file is
     known to be an exercise, ``on_check(check)`` as each check ends. ExerciseError if the
     file cannot be graded at all."""
@@ -118,8 +134,12 @@ def check_file(path: str | os.PathLike, lang: str = "en", hint: int = 0, timeout
     t0 = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "nbengine.exercises.worker", path, name, lang, str(int(hint))],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-        env={**os.environ, "PYTHONFAULTHANDLER": ""})
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        env={**os.environ, "PYTHONFAULTHANDLER": ""},
+    )
     reports: queue.Queue = queue.Queue()
     threading.Thread(target=_read, args=(process.stdout, reports), daemon=True).start()
     errors: list[bytes] = []
@@ -139,17 +159,42 @@ def check_file(path: str | os.PathLike, lang: str = "en", hint: int = 0, timeout
                 item = reports.get(timeout=timeout)
             except queue.Empty:
                 _stop(process)
-                add({"check": current, "passed": False, "reason": "timeout", "message": say((
-                    f"{path}: the {current} check did not finish in {timeout:g} s (an endless loop?)",
-                    f"{path}: {current} 검사가 {timeout:g}초 안에 끝나지 않았습니다 (무한 반복?)"), lang)})
+                add(
+                    {
+                        "check": current,
+                        "passed": False,
+                        "reason": "timeout",
+                        "message": say(
+                            (
+                                f"{path}: the {current} check did not finish in {timeout:g} s (an endless loop?)",
+                                f"{path}: {current} 검사가 {timeout:g}초 안에 끝나지 않았습니다 (무한 반복?)",
+                            ),
+                            lang,
+                        ),
+                    }
+                )
                 break
             if item is None:
                 code = process.wait()
                 if code != 0 or (report.failed is None and not report.passed):
-                    last = (b"".join(errors).decode("utf-8", "replace").strip().splitlines() or [""])[-1][:200]
-                    add({"check": current, "passed": False, "reason": "crash", "stderr": last, "message": say((
-                        f"{path}: the process ended during the {current} check ({_ended(code, lang)})",
-                        f"{path}: {current} 검사 중 프로세스가 끝났습니다 ({_ended(code, lang)})"), lang)})
+                    last = (
+                        b"".join(errors).decode("utf-8", "replace").strip().splitlines() or [""]
+                    )[-1][:200]
+                    add(
+                        {
+                            "check": current,
+                            "passed": False,
+                            "reason": "crash",
+                            "stderr": last,
+                            "message": say(
+                                (
+                                    f"{path}: the process ended during the {current} check ({_ended(code, lang)})",
+                                    f"{path}: {current} 검사 중 프로세스가 끝났습니다 ({_ended(code, lang)})",
+                                ),
+                                lang,
+                            ),
+                        }
+                    )
                 break
             if "started" in item:
                 current = item["started"]
@@ -170,11 +215,15 @@ def submissions(folder: str | os.PathLike) -> list[Path]:
     return sorted(f for f in p.iterdir() if f.suffix == ".py" and f.is_file())
 
 
-def check_folder(folder: str | os.PathLike, lang: str = "en", hint: int = 0, timeout: float = DEFAULT_TIMEOUT):
+def check_folder(
+    folder: str | os.PathLike, lang: str = "en", hint: int = 0, timeout: float = DEFAULT_TIMEOUT
+):
     """Grade every Python file of a folder, one after another; yields a Report per file
     (a file that is no exercise gets a report with one failed check saying so)."""
     for f in submissions(folder):
         try:
             yield check_file(f, lang, hint, timeout)
         except ExerciseError as e:
-            yield Report(os.fspath(f), None, [{"check": "compile", "passed": False, "message": str(e)}])
+            yield Report(
+                os.fspath(f), None, [{"check": "compile", "passed": False, "message": str(e)}]
+            )

@@ -9,18 +9,28 @@ import textwrap
 from nbengine.exercises.core import Exercise, say
 
 MARKER = "# nbengine exercise: "
-BEGIN = {"en": "# ----- your code starts here -----", "ko": "# ----- 여기서부터 직접 작성하세요 -----"}
+BEGIN = {
+    "en": "# ----- your code starts here -----",
+    "ko": "# ----- 여기서부터 직접 작성하세요 -----",
+}
 END = {"en": "# ----- your code ends here -----", "ko": "# ----- 여기까지 -----"}
 
 HEAD = {
-    "en": ("{title}. Lesson: `nbengine tutorial run {lesson}`.\n"
-           "Fill in the body of {name} below, then check it:\n"
-           "    nbengine exercise check {name}.py          (add --hint when stuck)"),
-    "ko": ("{title}. 관련 강의: `nbengine tutorial run {lesson}`.\n"
-           "아래 {name} 함수의 본문을 채운 뒤 채점해 보세요:\n"
-           "    nbengine exercise check {name}.py          (막히면 --hint 를 붙이세요)"),
+    "en": (
+        "{title}. Lesson: `nbengine tutorial run {lesson}`.\n"
+        "Fill in the body of {name} below, then check it:\n"
+        "    nbengine exercise check {name}.py          (add --hint when stuck)"
+    ),
+    "ko": (
+        "{title}. 관련 강의: `nbengine tutorial run {lesson}`.\n"
+        "아래 {name} 함수의 본문을 채운 뒤 채점해 보세요:\n"
+        "    nbengine exercise check {name}.py          (막히면 --hint 를 붙이세요)"
+    ),
 }
-FILL = {"en": "pass  # replace this line with your loops", "ko": "pass  # 이 줄을 지우고 반복문을 작성하세요"}
+FILL = {
+    "en": "pass  # replace this line with your loops",
+    "ko": "pass  # 이 줄을 지우고 반복문을 작성하세요",
+}
 
 
 def skeleton(ex: Exercise, lang: str) -> str:
@@ -32,18 +42,20 @@ def skeleton(ex: Exercise, lang: str) -> str:
     body = say(ex.body, lang).strip("\n")
     body = textwrap.indent(body, "    ") + "\n" if body else ""
     helpers = ex.helpers.strip("\n") + "\n\n\n" if ex.helpers else ""
-    return (f"{MARKER}{ex.name}\n"
-            f'"""{head}\n\n{narration}\n"""\n\n'
-            "import numpy as np\n"
-            "from numba import njit, prange\n\n\n"
-            f"{helpers}"
-            "@njit(cache=True)\n"
-            f"def {ex.name}({', '.join(ex.params)}):\n"
-            f'    """\n{doc}\n    """\n'
-            f"    {BEGIN[lang]}\n"
-            f"{body}"
-            f"    {FILL[lang]}\n"
-            f"    {END[lang]}\n")
+    return (
+        f"{MARKER}{ex.name}\n"
+        f'"""{head}\n\n{narration}\n"""\n\n'
+        "import numpy as np\n"
+        "from numba import njit, prange\n\n\n"
+        f"{helpers}"
+        "@njit(cache=True)\n"
+        f"def {ex.name}({', '.join(ex.params)}):\n"
+        f'    """\n{doc}\n    """\n'
+        f"    {BEGIN[lang]}\n"
+        f"{body}"
+        f"    {FILL[lang]}\n"
+        f"    {END[lang]}\n"
+    )
 
 
 def is_skeleton(ex: Exercise, text: str) -> bool:
@@ -56,7 +68,7 @@ def exercise_of(text: str, stem: str, names) -> str | None:
     first exercise whose function it defines."""
     first = text.split("\n", 1)[0].strip()
     if first.startswith(MARKER.strip()):
-        return first[len(MARKER.strip()):].strip()
+        return first[len(MARKER.strip()) :].strip()
     if stem in names:
         return stem
     for name in names:

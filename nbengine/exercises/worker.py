@@ -26,7 +26,9 @@ def main(argv: list[str]) -> int:
     from nbengine.exercises import get
     from nbengine.exercises.grading import grade
 
-    for result in grade(path, get(name), lang, int(hint), started=lambda check: _report(started=check)):
+    for result in grade(
+        path, get(name), lang, int(hint), started=lambda check: _report(started=check)
+    ):
         _report(result=result)
     return 0
 

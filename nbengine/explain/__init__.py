@@ -17,9 +17,43 @@ from nbengine.explain.bptt import bptt
 from nbengine.explain.cnn import cnn, cnn_summary
 from nbengine.explain.logreg import logreg
 from nbengine.explain.recurrent import lstm, rnn
-from nbengine.explain.steps import Column, Fact, Figure, Maps, Say, Steps, Table, Tensor, Window, fact, tensor
+from nbengine.explain.steps import (
+    Column,
+    Fact,
+    Figure,
+    Maps,
+    Say,
+    Steps,
+    Table,
+    Tensor,
+    Window,
+    fact,
+    tensor,
+)
 from nbengine.explain.worked import conv_windows, pool
 
-__all__ = ["Column", "Fact", "Figure", "Maps", "Say", "Steps", "Table", "Tensor", "Window", "attention",
-           "attention_example", "bptt", "cnn", "cnn_summary", "conv_windows", "fact", "lessons", "logreg", "lstm",
-           "pool", "pronoun_attention", "rnn", "tensor"]
+__all__ = [
+    "Column",
+    "Fact",
+    "Figure",
+    "Maps",
+    "Say",
+    "Steps",
+    "Table",
+    "Tensor",
+    "Window",
+    "attention",
+    "attention_example",
+    "bptt",
+    "cnn",
+    "cnn_summary",
+    "conv_windows",
+    "fact",
+    "lessons",
+    "logreg",
+    "lstm",
+    "pool",
+    "pronoun_attention",
+    "rnn",
+    "tensor",
+]

@@ -14,8 +14,13 @@ import math
 
 import numpy as np
 
-from nbengine.explain.lessons import (ATTENTION_DK, ATTENTION_SCORES, ATTENTION_SENTENCE, ATTENTION_TOKENS,
-                                      PRONOUN_SENTENCE)
+from nbengine.explain.lessons import (
+    ATTENTION_DK,
+    ATTENTION_SCORES,
+    ATTENTION_SENTENCE,
+    ATTENTION_TOKENS,
+    PRONOUN_SENTENCE,
+)
 from nbengine.explain.steps import Steps
 from nbengine.i18n import Msg, joined
 from nbengine.kernels.attention import attention_forward
@@ -60,8 +65,15 @@ def _which_ran(steps: Steps) -> str:
     return name_of(attention_forward)
 
 
-def attention(sentence: str | list | None = None, d_model: int = 4, d_k: int = 3, seed: int = 0, *, model=None,
-              source: str = Msg("the model")) -> Steps:
+def attention(
+    sentence: str | list | None = None,
+    d_model: int = 4,
+    d_k: int = 3,
+    seed: int = 0,
+    *,
+    model=None,
+    source: str = Msg("the model"),
+) -> Steps:
     """Self-attention over a sentence in the lesson's four steps.
 
     Without ``model``: the sentence (split on spaces; default "I am good") with seeded
@@ -72,7 +84,9 @@ def attention(sentence: str | list | None = None, d_model: int = 4, d_k: int = 3
     if model is not None:
         if sentence is None:
             sentence = PRONOUN_SENTENCE
-        return pronoun_attention(model, sentence if isinstance(sentence, str) else " ".join(sentence), source)
+        return pronoun_attention(
+            model, sentence if isinstance(sentence, str) else " ".join(sentence), source
+        )
     sentence = ATTENTION_SENTENCE if sentence is None else sentence
     tokens = sentence.split() if isinstance(sentence, str) else list(sentence)
     if not tokens:
@@ -94,13 +108,30 @@ def attention(sentence: str | list | None = None, d_model: int = 4, d_k: int = 3
     s = Steps(title="attention")
     about = {"sentence": " ".join(tokens), "T": T, "d_model": d_model, "d_k": d_k, "seed": seed}
     if T == 1:
-        s.say(Msg("Self-attention over {sentence!r}: {T} token, d_model = {d_model}, d_k = {d_k}, seed {seed}; "
-                  "float64", **about), "bold")
+        s.say(
+            Msg(
+                "Self-attention over {sentence!r}: {T} token, d_model = {d_model}, d_k = {d_k}, seed {seed}; "
+                "float64",
+                **about,
+            ),
+            "bold",
+        )
     else:
-        s.say(Msg("Self-attention over {sentence!r}: {T} tokens, d_model = {d_model}, d_k = {d_k}, seed {seed}; "
-                  "float64", **about), "bold")
-    s.say(Msg("The embeddings and Wq, Wk, Wv are seeded random numbers (untrained), so which word attends to which "
-              "is chance here; a trained model learns them."), "dim")
+        s.say(
+            Msg(
+                "Self-attention over {sentence!r}: {T} tokens, d_model = {d_model}, d_k = {d_k}, seed {seed}; "
+                "float64",
+                **about,
+            ),
+            "bold",
+        )
+    s.say(
+        Msg(
+            "The embeddings and Wq, Wk, Wv are seeded random numbers (untrained), so which word attends to which "
+            "is chance here; a trained model learns them."
+        ),
+        "dim",
+    )
     kernel = _which_ran(s)
     s.fact("setup", tokens=tokens, d_model=d_model, d_k=d_k, seed=seed, scale=scale, kernel=kernel)
 
@@ -115,34 +146,76 @@ def attention(sentence: str | list | None = None, d_model: int = 4, d_k: int = 3
     s.tensor("V", V, "V = X·Wv", Msg("what each token passes on"), (tokens, v_cols))
     s.say("")
     s.say(Msg("Step 2: the scores"), "bold")
-    s.tensor("QK^T", scores, "QKᵀ", Msg("row: the query's token, column: the key's token; the dot product of "
-                                        "q_i and k_j"), (tokens, tokens))
+    s.tensor(
+        "QK^T",
+        scores,
+        "QKᵀ",
+        Msg("row: the query's token, column: the key's token; the dot product of q_i and k_j"),
+        (tokens, tokens),
+    )
     s.say("")
     s.say(Msg("Step 3: scaled"), "bold")
     qk = "QKᵀ"
-    s.tensor("QK^T/sqrt(d_k)", scaled, f"{qk} / √d_k = {qk} / {math.sqrt(d_k):.4g}",
-             Msg("so the softmax is not pushed to 0s and 1s as d_k grows"), (tokens, tokens))
+    s.tensor(
+        "QK^T/sqrt(d_k)",
+        scaled,
+        f"{qk} / √d_k = {qk} / {math.sqrt(d_k):.4g}",
+        Msg("so the softmax is not pushed to 0s and 1s as d_k grows"),
+        (tokens, tokens),
+    )
     s.say("")
     s.say(Msg("Step 4: softmax of each row, the attention weights, then Z"), "bold")
-    s.tensor("weights", weights, Msg("softmax(QKᵀ / √d_k), row by row"),
-             Msg("how much each token (row) draws on each token (column); every row sums to 1 ({kernel})",
-                 kernel=kernel), (tokens, tokens))
-    s.tensor("weights", weights, view="heatmap", json=False, signed=False,
-             title=Msg("the attention weights (rows: queries, columns: keys)"))
-    s.tensor("Z", Z, "Z = weights·V", Msg("each row a weighted sum of V's rows ({kernel})", kernel=kernel),
-             (tokens, v_cols))
+    s.tensor(
+        "weights",
+        weights,
+        Msg("softmax(QKᵀ / √d_k), row by row"),
+        Msg(
+            "how much each token (row) draws on each token (column); every row sums to 1 ({kernel})",
+            kernel=kernel,
+        ),
+        (tokens, tokens),
+    )
+    s.tensor(
+        "weights",
+        weights,
+        view="heatmap",
+        json=False,
+        signed=False,
+        title=Msg("the attention weights (rows: queries, columns: keys)"),
+    )
+    s.tensor(
+        "Z",
+        Z,
+        "Z = weights·V",
+        Msg("each row a weighted sum of V's rows ({kernel})", kernel=kernel),
+        (tokens, v_cols),
+    )
     s.say("")
     lines = [weighted_sum(i, weights[i], tokens) for i in range(T)]
     for line in lines:
         s.say(line)
-    most = ", ".join(f"{t} → {tokens[int(weights[i].argmax())]} ({weights[i].max():.2f})"
-                     for i, t in enumerate(tokens))
+    most = ", ".join(
+        f"{t} → {tokens[int(weights[i].argmax())]} ({weights[i].max():.2f})"
+        for i, t in enumerate(tokens)
+    )
     reading = Msg("Each token draws most on: {most}.", most=most)
     s.say(reading, "bold")
     diff = max(softmax_check(scaled, weights), float(np.abs(weights @ V - Z).max()))
-    s.fact("result", Msg("A NumPy softmax of step 3 and weights·V agree with {kernel}'s: largest difference "
-                         "{diff:.1e}", kernel=kernel, diff=diff), "dim", tokens=tokens, weights=weights.tolist(),
-           sums=lines, reading=reading, difference=diff)
+    s.fact(
+        "result",
+        Msg(
+            "A NumPy softmax of step 3 and weights·V agree with {kernel}'s: largest difference "
+            "{diff:.1e}",
+            kernel=kernel,
+            diff=diff,
+        ),
+        "dim",
+        tokens=tokens,
+        weights=weights.tolist(),
+        sums=lines,
+        reading=reading,
+        difference=diff,
+    )
     return s
 
 
@@ -161,28 +234,73 @@ def attention_example() -> Steps:
     scaled = (q @ k.T) / root
 
     s = Steps(title=Msg("attention, the lesson's numbers"))
-    s.say(Msg("The lesson's numbers for {sentence!r}: the first row of QKᵀ, with d_k = {d_k}",
-              sentence=ATTENTION_SENTENCE, d_k=ATTENTION_DK), "bold")
+    s.say(
+        Msg(
+            "The lesson's numbers for {sentence!r}: the first row of QKᵀ, with d_k = {d_k}",
+            sentence=ATTENTION_SENTENCE,
+            d_k=ATTENTION_DK,
+        ),
+        "bold",
+    )
     kernel = _which_ran(s)
     s.fact("setup", tokens=tokens, d_k=ATTENTION_DK, scale=1 / root, example=True, kernel=kernel)
     first = [tokens[0]]
-    s.tensor("QK^T", row, "q1·k_j", Msg("the lesson's scores of the query of 'I' against each key"), (first, tokens))
+    s.tensor(
+        "QK^T",
+        row,
+        "q1·k_j",
+        Msg("the lesson's scores of the query of 'I' against each key"),
+        (first, tokens),
+    )
     qk = "QKᵀ"
-    s.tensor("QK^T/sqrt(d_k)", scaled, f"{qk} / √{ATTENTION_DK} = {qk} / {root:g}",
-             Msg("as {kernel} scales them", kernel=kernel), (first, tokens))
-    s.tensor("weights", weights, Msg("softmax of the row"), Msg("computed by {kernel}", kernel=kernel), (first, tokens))
-    s.tensor("weights", weights, view="heatmap", json=False, signed=False,
-             title=Msg("the attention weights of 'I'"))
+    s.tensor(
+        "QK^T/sqrt(d_k)",
+        scaled,
+        f"{qk} / √{ATTENTION_DK} = {qk} / {root:g}",
+        Msg("as {kernel} scales them", kernel=kernel),
+        (first, tokens),
+    )
+    s.tensor(
+        "weights",
+        weights,
+        Msg("softmax of the row"),
+        Msg("computed by {kernel}", kernel=kernel),
+        (first, tokens),
+    )
+    s.tensor(
+        "weights",
+        weights,
+        view="heatmap",
+        json=False,
+        signed=False,
+        title=Msg("the attention weights of 'I'"),
+    )
     line = weighted_sum(0, weights[0], tokens)
     s.say(line)
     top, second, third = scaled[0]  # the lesson's three scores, scaled
-    sharp = Msg("Softmax of scores this far apart is sharp: {top:g} is {gap2:g} above {second:g} and {gap3:g} above "
-                "{third:g}, so {token!r} keeps {kept:.3f} of its attention for itself; the lesson's diagram suggests "
-                "gentler weights.", top=top, gap2=top - second, second=second, gap3=top - third, third=third,
-                token=tokens[0], kept=weights[0, 0])
+    sharp = Msg(
+        "Softmax of scores this far apart is sharp: {top:g} is {gap2:g} above {second:g} and {gap3:g} above "
+        "{third:g}, so {token!r} keeps {kept:.3f} of its attention for itself; the lesson's diagram suggests "
+        "gentler weights.",
+        top=top,
+        gap2=top - second,
+        second=second,
+        gap3=top - third,
+        third=third,
+        token=tokens[0],
+        kept=weights[0, 0],
+    )
     diff = max(softmax_check(scaled, weights), float(np.abs(Z - weights).max()))
-    s.fact("result", sharp, "bold", tokens=tokens, weights=weights.tolist(), sums=[line], reading=sharp,
-           difference=diff)
+    s.fact(
+        "result",
+        sharp,
+        "bold",
+        tokens=tokens,
+        weights=weights.tolist(),
+        sums=[line],
+        reading=sharp,
+        difference=diff,
+    )
     return s
 
 
@@ -226,54 +344,139 @@ def pronoun_attention(model, sentence: str, source: str = Msg("the model")) -> S
     one = [it]
     epochs = model.extra_config.get("epochs", "?")
     s = Steps(title=Msg("attention in a trained model"))
-    s.say(Msg("Self-attention in a trained model over {sentence!r}: which word does {it!r} stand for? "
-              "d_model = d_k = {D}; {source}, trained {epochs} epochs; float64", sentence=" ".join(tokens), it=it,
-              D=D, source=source, epochs=epochs), "bold")
-    s.say(Msg("The model's answer is read from z({it}) alone, a weighted sum of the words' values, and each value "
-              "comes from its own word: to name the right word the model must attend to it. Nothing told it where "
-              "to look; these are the weights it learnt from the answers.", it=it), "dim")
+    s.say(
+        Msg(
+            "Self-attention in a trained model over {sentence!r}: which word does {it!r} stand for? "
+            "d_model = d_k = {D}; {source}, trained {epochs} epochs; float64",
+            sentence=" ".join(tokens),
+            it=it,
+            D=D,
+            source=source,
+            epochs=epochs,
+        ),
+        "bold",
+    )
+    s.say(
+        Msg(
+            "The model's answer is read from z({it}) alone, a weighted sum of the words' values, and each value "
+            "comes from its own word: to name the right word the model must attend to it. Nothing told it where "
+            "to look; these are the weights it learnt from the answers.",
+            it=it,
+        ),
+        "dim",
+    )
     kernel = _which_ran(s)
-    s.fact("setup", tokens=tokens, d_model=D, d_k=D, scale=scale, checkpoint=source, pronoun=where,
-           epochs=epochs, kernel=kernel)
+    s.fact(
+        "setup",
+        tokens=tokens,
+        d_model=D,
+        d_k=D,
+        scale=scale,
+        checkpoint=source,
+        pronoun=where,
+        epochs=epochs,
+        kernel=kernel,
+    )
     if block_heads:
-        heads = joined(Msg("head {i} → {t} ({w:.2f})", i=i + 1, t=t, w=w) for i, (t, w) in enumerate(block_heads))
-        s.say(Msg("First, a transformer block let {it!r} read the sentence; its heads drew most on: {heads}.", it=it,
-                  heads=heads), "dim")
+        heads = joined(
+            Msg("head {i} → {t} ({w:.2f})", i=i + 1, t=t, w=w)
+            for i, (t, w) in enumerate(block_heads)
+        )
+        s.say(
+            Msg(
+                "First, a transformer block let {it!r} read the sentence; its heads drew most on: {heads}.",
+                it=it,
+                heads=heads,
+            ),
+            "dim",
+        )
 
     s.say("")
     s.say(Msg("Step 1: the query of {it!r}, the keys and values of the words", it=it), "bold")
-    s.tensor("X", X, Msg("X = each word's vector: token + position, layer-normed"),
-             Msg("a row per word; the keys and values are made from these"), (tokens, e_cols))
-    s.tensor("h(it)", h, Msg("h({it}) = {it!r} after the block read the sentence, layer-normed", it=it),
-             Msg("the query is made from this row"), (one, e_cols))
+    s.tensor(
+        "X",
+        X,
+        Msg("X = each word's vector: token + position, layer-normed"),
+        Msg("a row per word; the keys and values are made from these"),
+        (tokens, e_cols),
+    )
+    s.tensor(
+        "h(it)",
+        h,
+        Msg("h({it}) = {it!r} after the block read the sentence, layer-normed", it=it),
+        Msg("the query is made from this row"),
+        (one, e_cols),
+    )
     s.tensor("Wq", Wq, "Wq", Msg("the trained query weights (d_model × d_k)"), (e_cols, q_cols))
     s.tensor("Wk", Wk, "Wk", Msg("the trained key weights"), (e_cols, k_cols))
     s.tensor("Wv", Wv, "Wv", Msg("the trained value weights"), (e_cols, v_cols))
     s.tensor("bq", bq, "bq", Msg("the query bias"), (["bq"], q_cols))
-    s.tensor("bk", bk, "bk", Msg("the key bias (it adds the same to every score of a row)"), (["bk"], k_cols))
+    s.tensor(
+        "bk",
+        bk,
+        "bk",
+        Msg("the key bias (it adds the same to every score of a row)"),
+        (["bk"], k_cols),
+    )
     s.tensor("bv", bv, "bv", Msg("the value bias"), (["bv"], v_cols))
-    s.tensor("Q", Q, f"q({it}) = h({it})·Wq + bq", Msg("what {it!r} is looking for", it=it), (one, q_cols))
+    s.tensor(
+        "Q",
+        Q,
+        f"q({it}) = h({it})·Wq + bq",
+        Msg("what {it!r} is looking for", it=it),
+        (one, q_cols),
+    )
     s.tensor("K", K, "K = X·Wk + bk", Msg("what each word offers to be found by"), (tokens, k_cols))
     s.tensor("V", V, "V = X·Wv + bv", Msg("what each word passes on"), (tokens, v_cols))
 
     s.say("")
     s.say(Msg("Step 2: the scores"), "bold")
     # one query: its rows of scores and weights are shown as columns, a word per line
-    s.tensor("QK^T", scores.T, f"q({it})·Kᵀ", Msg("how well the query of {it!r} matches each word's key", it=it),
-             (tokens, one), full=True)
+    s.tensor(
+        "QK^T",
+        scores.T,
+        f"q({it})·Kᵀ",
+        Msg("how well the query of {it!r} matches each word's key", it=it),
+        (tokens, one),
+        full=True,
+    )
     s.say("")
     s.say(Msg("Step 3: scaled"), "bold")
-    s.tensor("QK^T/sqrt(d_k)", scaled.T, f"q·Kᵀ / √d_k = q·Kᵀ / {math.sqrt(D):.4g}",
-             Msg("so the softmax is not pushed to 0s and 1s as d_k grows"), (tokens, one), full=True)
+    s.tensor(
+        "QK^T/sqrt(d_k)",
+        scaled.T,
+        f"q·Kᵀ / √d_k = q·Kᵀ / {math.sqrt(D):.4g}",
+        Msg("so the softmax is not pushed to 0s and 1s as d_k grows"),
+        (tokens, one),
+        full=True,
+    )
     s.say("")
     s.say(Msg("Step 4: softmax, the attention weights, then Z"), "bold")
-    s.tensor("weights", weights.T, "softmax(q·Kᵀ / √d_k)",
-             Msg("how much {it!r} draws on each word; they sum to 1 ({kernel})", it=it, kernel=kernel), (tokens, one),
-             full=True)
-    s.tensor("weights", weights, view="heatmap", json=False, signed=False,
-             title=Msg("the attention weights of {it!r} (columns: {words})", it=it, words=" ".join(tokens)))
-    s.tensor("Z", Z, f"z({it}) = weights·V", Msg("the weighted sum of the words' values ({kernel})", kernel=kernel),
-             (one, v_cols))
+    s.tensor(
+        "weights",
+        weights.T,
+        "softmax(q·Kᵀ / √d_k)",
+        Msg("how much {it!r} draws on each word; they sum to 1 ({kernel})", it=it, kernel=kernel),
+        (tokens, one),
+        full=True,
+    )
+    s.tensor(
+        "weights",
+        weights,
+        view="heatmap",
+        json=False,
+        signed=False,
+        title=Msg(
+            "the attention weights of {it!r} (columns: {words})", it=it, words=" ".join(tokens)
+        ),
+    )
+    s.tensor(
+        "Z",
+        Z,
+        f"z({it}) = weights·V",
+        Msg("the weighted sum of the words' values ({kernel})", kernel=kernel),
+        (one, v_cols),
+    )
 
     s.say("")
     line = f"z({it}) = " + " + ".join(f"{w:.2f}·v({t})" for w, t in zip(weights[0], tokens))
@@ -281,21 +484,53 @@ def pronoun_attention(model, sentence: str, source: str = Msg("the model")) -> S
     j = int(weights[0].argmax())
     others = sorted(((weights[0, i], tokens[i]) for i in range(T) if i != j), reverse=True)
     if others:
-        reading = Msg("{it} attends most to {word} ({w:.2f}); next is {next} ({next_w:.2f})", it=it, word=tokens[j],
-                      w=weights[0, j], next=others[0][1], next_w=others[0][0])
+        reading = Msg(
+            "{it} attends most to {word} ({w:.2f}); next is {next} ({next_w:.2f})",
+            it=it,
+            word=tokens[j],
+            w=weights[0, j],
+            next=others[0][1],
+            next_w=others[0][0],
+        )
     else:
-        reading = Msg("{it} attends most to {word} ({w:.2f})", it=it, word=tokens[j], w=weights[0, j])
+        reading = Msg(
+            "{it} attends most to {word} ({w:.2f})", it=it, word=tokens[j], w=weights[0, j]
+        )
     s.say(reading, "bold")
     top = np.argsort(-probs)[:3]
-    s.say(Msg("The model's answer, from z({it})·Wout + b over its {n} words: {answer} (p = {p:.3f}); next {next}",
-              it=it, n=model.vocab_size, answer=answer, p=probs[top[0]],
-              next=", ".join(f"{model.words[i]} ({probs[i]:.3f})" for i in top[1:])), "bold")
+    s.say(
+        Msg(
+            "The model's answer, from z({it})·Wout + b over its {n} words: {answer} (p = {p:.3f}); next {next}",
+            it=it,
+            n=model.vocab_size,
+            answer=answer,
+            p=probs[top[0]],
+            next=", ".join(f"{model.words[i]} ({probs[i]:.3f})" for i in top[1:]),
+        ),
+        "bold",
+    )
     diff = max(softmax_check(scaled, weights), float(np.abs(weights @ V - Z).max()))
     model_diff = float(np.abs(model_weights - weights[0]).max())
-    s.fact("result", Msg("A NumPy softmax of step 3 and weights·V agree with {kernel}'s: largest difference "
-                         "{diff:.1e}; the model's own float32 weights differ by at most {model_diff:.1e}",
-                         kernel=kernel, diff=diff, model_diff=model_diff), "dim",
-           tokens=tokens, weights=weights.tolist(), sums=[line], reading=reading, attends_most_to=tokens[j],
-           answer=answer, probability=float(probs.max()), answer_from_z=model.words[int(answer_scores.argmax())],
-           block_heads=[list(hw) for hw in block_heads], difference=diff, model_difference=model_diff)
+    s.fact(
+        "result",
+        Msg(
+            "A NumPy softmax of step 3 and weights·V agree with {kernel}'s: largest difference "
+            "{diff:.1e}; the model's own float32 weights differ by at most {model_diff:.1e}",
+            kernel=kernel,
+            diff=diff,
+            model_diff=model_diff,
+        ),
+        "dim",
+        tokens=tokens,
+        weights=weights.tolist(),
+        sums=[line],
+        reading=reading,
+        attends_most_to=tokens[j],
+        answer=answer,
+        probability=float(probs.max()),
+        answer_from_z=model.words[int(answer_scores.argmax())],
+        block_heads=[list(hw) for hw in block_heads],
+        difference=diff,
+        model_difference=model_diff,
+    )
     return s

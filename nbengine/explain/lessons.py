@@ -18,24 +18,13 @@ and the lesson's sentence whose "it" a trained model resolves.
 
 from __future__ import annotations
 
-CONV_INPUT = ((1, 0, 2, 3),
-              (0, 2, 1, 0),
-              (0, 2, 1, 1),
-              (2, 1, 5, -3))
-CONV_FILTER = ((1, 0, 0),
-               (2, 1, 3),
-               (0, 0, 1))
-CONV_OUTPUT = ((7, 6),
-               (10, 7))  # what the lesson's worked example arrives at
+CONV_INPUT = ((1, 0, 2, 3), (0, 2, 1, 0), (0, 2, 1, 1), (2, 1, 5, -3))
+CONV_FILTER = ((1, 0, 0), (2, 1, 3), (0, 0, 1))
+CONV_OUTPUT = ((7, 6), (10, 7))  # what the lesson's worked example arrives at
 
-POOL_INPUT = ((1, 5, 2, 1),
-              (3, 0, 8, 6),
-              (5, 2, 1, 3),
-              (1, 4, 2, 4))
-POOL_UPSTREAM = ((1, 2),
-                 (3, 4))
-POOL_OUTPUT = ((5, 8),
-               (5, 4))
+POOL_INPUT = ((1, 5, 2, 1), (3, 0, 8, 6), (5, 2, 1, 3), (1, 4, 2, 4))
+POOL_UPSTREAM = ((1, 2), (3, 4))
+POOL_OUTPUT = ((5, 8), (5, 4))
 
 ATTENTION_TOKENS = ("I", "am", "good")  # the lesson's words: data, in every language
 ATTENTION_SENTENCE = " ".join(ATTENTION_TOKENS)

@@ -35,11 +35,19 @@ def logreg(model, x, y, lr: float = 0.1, precision: int = 4, **fields) -> Steps:
     a_before = float(next(s.value for s in tracer.steps if s.name == "a"))
     a_after = float(model.predict_proba(x)[0])
     if abs(a_after - label) < abs(a_before - label):
-        note = Msg("the same sample after the update: {before:.4f} → {after:.4f}, closer to y = {label}",
-                   before=a_before, after=a_after, label=label)
+        note = Msg(
+            "the same sample after the update: {before:.4f} → {after:.4f}, closer to y = {label}",
+            before=a_before,
+            after=a_after,
+            label=label,
+        )
     else:
-        note = Msg("the same sample after the update: {before:.4f} → {after:.4f}, no closer to y = {label}",
-                   before=a_before, after=a_after, label=label)
+        note = Msg(
+            "the same sample after the update: {before:.4f} → {after:.4f}, no closer to y = {label}",
+            before=a_before,
+            after=a_after,
+            label=label,
+        )
     tracer.add("new a", np.float32(a_after), Msg("a = σ(new w · x + new b)"), note)
     s = traced(tracer.steps, **fields)
     s.title = Msg("logistic regression")
@@ -54,7 +62,14 @@ def logreg(model, x, y, lr: float = 0.1, precision: int = 4, **fields) -> Steps:
     numbers = " × ".join(f"({f:.{p}f})" if f < 0 else f"{f:.{p}f}" for f in factors)
     name = model.feature_names[i]
     s.say(Msg("The chain for the weight of {name!r} (the largest gradient):", name=name))
-    s.fact("chain", f"  dL/dw = dL/da · da/dz · dz/dw = {numbers} = {product:.{p}f}", feature=name, index=i,
-           dL_da=to_json_data(v["dL/da"]), da_dz=to_json_data(v["da/dz"]), dz_dw=to_json_data(v["dz/dw"][i]),
-           dL_dw=to_json_data(v["dL/dw"][i]))
+    s.fact(
+        "chain",
+        f"  dL/dw = dL/da · da/dz · dz/dw = {numbers} = {product:.{p}f}",
+        feature=name,
+        index=i,
+        dL_da=to_json_data(v["dL/da"]),
+        da_dz=to_json_data(v["da/dz"]),
+        dz_dw=to_json_data(v["dz/dw"][i]),
+        dL_dw=to_json_data(v["dL/dw"][i]),
+    )
     return s

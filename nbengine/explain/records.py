@@ -16,17 +16,30 @@ def records(item) -> list[dict]:
             rows = item.value.reshape(item.shape or item.value.shape)
             cols = item.shape_labels[-1] if item.shape_labels else item.step.axis_labels(1)
             for row, (name, formula, note) in zip(rows, item.json_rows):
-                lines.append({"event": "trace", **item.fields, **step_to_dict(
-                    Step(name, row, formula, note, () if cols is None else (cols,)))})
+                lines.append(
+                    {
+                        "event": "trace",
+                        **item.fields,
+                        **step_to_dict(
+                            Step(name, row, formula, note, () if cols is None else (cols,))
+                        ),
+                    }
+                )
         return lines
     if isinstance(item, Figure):
         return [line for t in item.tensors() for line in records(t)]
     if isinstance(item, Fact):
         return [{"event": item.event, **item.fields}]
     if isinstance(item, Window):
-        w = {"event": "window", **({"case": item.case} if item.case is not None else {}), "step": item.number,
-             "position": list(item.position), "rows": list(item.rows), "columns": list(item.cols),
-             "window": item.window.tolist()}
+        w = {
+            "event": "window",
+            **({"case": item.case} if item.case is not None else {}),
+            "step": item.number,
+            "position": list(item.position),
+            "rows": list(item.rows),
+            "columns": list(item.cols),
+            "window": item.window.tolist(),
+        }
         if item.filter is not None:
             return [{**w, "products": item.products.tolist(), "sum": float(item.value)}]
         return [{**w, "max": float(item.value), "argmax": list(item.pick or ())}]

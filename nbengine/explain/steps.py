@@ -66,7 +66,8 @@ class Tensor:
     title: str = ""
     signed: bool | None = None
     palette: str | None = None
-    marks: dict = field(default_factory=dict)  # for "bars": label index -> words ("predicted", "true")
+    # for "bars": label index -> words ("predicted", "true")
+    marks: dict = field(default_factory=dict)
     json: bool = True  # False: the terminal's picture of numbers that other JSON lines carry
 
     @property
@@ -115,7 +116,7 @@ class Window:
 
     @property
     def window(self) -> np.ndarray:
-        return self.source[self.rows[0]:self.rows[1] + 1, self.cols[0]:self.cols[1] + 1]
+        return self.source[self.rows[0] : self.rows[1] + 1, self.cols[0] : self.cols[1] + 1]
 
     @property
     def products(self) -> np.ndarray:
@@ -193,7 +194,13 @@ class Steps(list):
         """Every tensor by name (the last one of a name wins): for a notebook or a test."""
         found: dict[str, np.ndarray] = {}
         for item in self:
-            for t in ([item] if isinstance(item, Tensor) else item.tensors() if isinstance(item, Figure) else []):
+            for t in (
+                [item]
+                if isinstance(item, Tensor)
+                else item.tensors()
+                if isinstance(item, Figure)
+                else []
+            ):
                 found[t.step.name] = t.value
         return found
 

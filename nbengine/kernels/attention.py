@@ -281,7 +281,9 @@ def attention_backward(dq, dk, dv, dout, weights, q, k, v, scale):
             for t in range(t0, t1):
                 ds[t] = zero
             if t1 - t0 == ROWS:
-                _add_rows(ds[t0, :hi], ds[t0 + 1, :hi], ds[t0 + 2, :hi], dout[n], t0, vT, 0, E, False)
+                _add_rows(
+                    ds[t0, :hi], ds[t0 + 1, :hi], ds[t0 + 2, :hi], dout[n], t0, vT, 0, E, False
+                )
             else:
                 for t in range(t0, t1):
                     _add_row(ds[t, :hi], dout[n], t, vT, 0, E, False)

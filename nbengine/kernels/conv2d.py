@@ -124,7 +124,8 @@ def conv2d_forward(out, x, w, b, sh, sw, pt, pl):
         xs = np.empty((T, 4), x.dtype)
         for i in range(OH):
             for tile in range(tiles):
-                j0 = min(tile * T, OW - T) if wide else 0  # the last tile ends at the last column (it may redo a few)
+                # the last tile ends at the last column (it may redo a few)
+                j0 = min(tile * T, OW - T) if wide else 0
                 j1 = j0 + T if wide else OW
                 for t in range(j1 - j0):
                     for k in range(K):
@@ -141,7 +142,12 @@ def conv2d_forward(out, x, w, b, sh, sw, pt, pl):
                                     for u in range(4):
                                         xs[t, u] = x[n, p, q0 + t * sw, c + u]
                                 for k in range(K):
-                                    w0, w1, w2, w3 = w[r, s, c, k], w[r, s, c + 1, k], w[r, s, c + 2, k], w[r, s, c + 3, k]
+                                    w0, w1, w2, w3 = (
+                                        w[r, s, c, k],
+                                        w[r, s, c + 1, k],
+                                        w[r, s, c + 2, k],
+                                        w[r, s, c + 3, k],
+                                    )
                                     for t in range(T):
                                         o = out[n, i, j0 + t, k]
                                         o += xs[t, 0] * w0
@@ -149,18 +155,25 @@ def conv2d_forward(out, x, w, b, sh, sw, pt, pl):
                                         o += xs[t, 2] * w2
                                         o += xs[t, 3] * w3
                                         out[n, i, j0 + t, k] = o
-                            for c in range(C4, C):  # the channels left over (all of them when C < 4)
+                            # the channels left over (all of them when C < 4)
+                            for c in range(C4, C):
                                 for t in range(T):
                                     xv = x[n, p, q0 + t * sw, c]
                                     for k in range(K):
                                         out[n, i, j0 + t, k] += xv * w[r, s, c, k]
                             continue
-                        for j in range(j0, j1):  # some column of the tile reads padding: one at a time
+                        # some column of the tile reads padding: one at a time
+                        for j in range(j0, j1):
                             q = j * sw + s - pl
                             if q < 0 or q >= W:
                                 continue
                             for c in range(0, C4, 4):
-                                x0, x1, x2, x3 = x[n, p, q, c], x[n, p, q, c + 1], x[n, p, q, c + 2], x[n, p, q, c + 3]
+                                x0, x1, x2, x3 = (
+                                    x[n, p, q, c],
+                                    x[n, p, q, c + 1],
+                                    x[n, p, q, c + 2],
+                                    x[n, p, q, c + 3],
+                                )
                                 for k in range(K):
                                     o = out[n, i, j, k]
                                     o += x0 * w[r, s, c, k]
@@ -272,7 +285,9 @@ def output_size(size: int, k: int, stride: int, padding) -> tuple[int, int, int]
     elif isinstance(padding, (int, np.integer)) and not isinstance(padding, bool) and padding >= 0:
         before = after = int(padding)
     else:
-        raise ValueError(f"padding must be 'same', 'valid' or a non-negative integer, not {padding!r}")
+        raise ValueError(
+            f"padding must be 'same', 'valid' or a non-negative integer, not {padding!r}"
+        )
     out = (size + before + after - k) // stride + 1
     if out < 1:
         raise ValueError(f"a {k}-wide window does not fit in {size} (+{before + after} padding)")

@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit
 
 f32 = np.float32
-POW2 = np.array([2.0 ** k for k in range(-127, 128)], np.float32)  # 2^k at index k + 127
+POW2 = np.array([2.0**k for k in range(-127, 128)], np.float32)  # 2^k at index k + 127
 
 
 @njit(cache=True)

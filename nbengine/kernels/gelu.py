@@ -45,7 +45,9 @@ def gelu_backward_naive(dx, dout, x):
     for e in prange(x.shape[0]):
         u = k * (x[e] + a * x[e] * x[e] * x[e])
         t = np.tanh(u)
-        dx[e] = dout[e] * (half * (one + t) + half * x[e] * (one - t * t) * k * (one + three * a * x[e] * x[e]))
+        dx[e] = dout[e] * (
+            half * (one + t) + half * x[e] * (one - t * t) * k * (one + three * a * x[e] * x[e])
+        )
 
 
 # The same values, computed faster (each trick in one line):

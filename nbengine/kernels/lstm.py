@@ -71,7 +71,7 @@ def lstm_forward_naive(hs, cs, gates, h0, c0, xs, Wx, Wh, b):
                 for i in range(H):
                     a += h_prev[i] * Wh[i, k]
                 A[k] = a
-            f, g, i_gate, o = A[0:H], A[H:2 * H], A[2 * H:3 * H], A[3 * H:4 * H]  # the slice
+            f, g, i_gate, o = A[0:H], A[H : 2 * H], A[2 * H : 3 * H], A[3 * H : 4 * H]  # the slice
             for j in range(H):
                 f[j] = _sigmoid(f[j], one)
                 g[j] = np.tanh(g[j])
@@ -84,8 +84,9 @@ def lstm_forward_naive(hs, cs, gates, h0, c0, xs, Wx, Wh, b):
 
 
 @njit(cache=True)
-def lstm_backward_naive(dxs, dWx, dWh, db, dh0, dc0, dh_total, dc_total, dgates, dhs, hs, cs, gates, h0, c0, xs,
-                        Wx, Wh):
+def lstm_backward_naive(
+    dxs, dWx, dWh, db, dh0, dc0, dh_total, dc_total, dgates, dhs, hs, cs, gates, h0, c0, xs, Wx, Wh
+):
     """Backpropagation through time over the whole sequence, line by line as above.
 
     dhs is (N, T, H) (dL/dh_t from above); hs, cs (N, T, H) and gates (N, T, 4H)
@@ -111,10 +112,11 @@ def lstm_backward_naive(dxs, dWx, dWh, db, dh0, dc0, dh_total, dc_total, dgates,
             h_prev = h0[n] if t == 0 else hs[n, t - 1]
             c_prev = c0[n] if t == 0 else cs[n, t - 1]
             A = gates[n, t]
-            f, g, i_gate, o = A[0:H], A[H:2 * H], A[2 * H:3 * H], A[3 * H:4 * H]
+            f, g, i_gate, o = A[0:H], A[H : 2 * H], A[2 * H : 3 * H], A[3 * H : 4 * H]
             ds = dc_total[n, t]  # dL/dc_t in full, and dA, are kept for every step
             dA = dgates[n, t]
-            df, dg, di, do = dA[0:H], dA[H:2 * H], dA[2 * H:3 * H], dA[3 * H:4 * H]  # dA = [df, dg, di, do]
+            # dA = [df, dg, di, do]
+            df, dg, di, do = dA[0:H], dA[H : 2 * H], dA[2 * H : 3 * H], dA[3 * H : 4 * H]
             for j in range(H):
                 dh = dhs[n, t, j] + dh_next[j]
                 dh_total[n, t, j] = dh
@@ -181,7 +183,7 @@ def lstm_forward(hs, cs, gates, h0, c0, xs, Wx, Wh, b):
                 hv = h_prev[i]
                 for k in range(4 * H):
                     A[k] += hv * Wh[i, k]
-            f, g, i_gate, o = A[0:H], A[H:2 * H], A[2 * H:3 * H], A[3 * H:4 * H]  # the slice
+            f, g, i_gate, o = A[0:H], A[H : 2 * H], A[2 * H : 3 * H], A[3 * H : 4 * H]  # the slice
             for j in range(H):
                 f[j] = _sigmoid(f[j], one)
                 g[j] = np.tanh(g[j])
@@ -192,8 +194,26 @@ def lstm_forward(hs, cs, gates, h0, c0, xs, Wx, Wh, b):
 
 
 @njit(cache=True, parallel=True, fastmath={"reassoc"})
-def lstm_backward(dxs, dWx_parts, dWh_parts, db_parts, dh0, dc0, dh_total, dc_total, dgates, dhs, hs, cs, gates,
-                  h0, c0, xs, Wx, Wh):
+def lstm_backward(
+    dxs,
+    dWx_parts,
+    dWh_parts,
+    db_parts,
+    dh0,
+    dc0,
+    dh_total,
+    dc_total,
+    dgates,
+    dhs,
+    hs,
+    cs,
+    gates,
+    h0,
+    c0,
+    xs,
+    Wx,
+    Wh,
+):
     """Backpropagation through time over the whole sequence.
 
     dhs is (N, T, H) (dL/dh_t from above); hs, cs (N, T, H) and gates (N, T, 4H)
@@ -229,9 +249,9 @@ def lstm_backward(dxs, dWx_parts, dWh_parts, db_parts, dh0, dc0, dh_total, dc_to
                 h_prev = h0[n] if t == 0 else hs[n, t - 1]
                 c_prev = c0[n] if t == 0 else cs[n, t - 1]
                 A = gates[n, t]
-                f, gg, i_gate, o = A[0:H], A[H:2 * H], A[2 * H:3 * H], A[3 * H:4 * H]
+                f, gg, i_gate, o = A[0:H], A[H : 2 * H], A[2 * H : 3 * H], A[3 * H : 4 * H]
                 dA = dgates[n, t]
-                df, dg, di, do = dA[0:H], dA[H:2 * H], dA[2 * H:3 * H], dA[3 * H:4 * H]
+                df, dg, di, do = dA[0:H], dA[H : 2 * H], dA[2 * H : 3 * H], dA[3 * H : 4 * H]
                 for j in range(H):
                     dh = dhs[n, t, j] + dh_next[j]
                     dh_total[n, t, j] = dh

@@ -155,9 +155,15 @@ def reordered_note(*fast) -> str | None:
     fast_names = _listed([r for r, _ in pairs])
     naive_names = _listed([n for _, n in pairs])
     if len(pairs) > 1:
-        return Msg("{fast}: the same sums as the naive loops {naive}, reordered for speed (lesson 8: "
-                   "`nbengine tutorial run speed`); `--kernels naive` runs the naive loops.", fast=fast_names,
-                   naive=naive_names)
-    return Msg("{fast}: the same sums as the naive loop {naive}, reordered for speed (lesson 8: "
-               "`nbengine tutorial run speed`); `--kernels naive` runs the naive loop.", fast=fast_names,
-               naive=naive_names)
+        return Msg(
+            "{fast}: the same sums as the naive loops {naive}, reordered for speed (lesson 8: "
+            "`nbengine tutorial run speed`); `--kernels naive` runs the naive loops.",
+            fast=fast_names,
+            naive=naive_names,
+        )
+    return Msg(
+        "{fast}: the same sums as the naive loop {naive}, reordered for speed (lesson 8: "
+        "`nbengine tutorial run speed`); `--kernels naive` runs the naive loop.",
+        fast=fast_names,
+        naive=naive_names,
+    )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from nbengine.kernels.registry import kernel
 from nbengine.kernels.relu import relu_backward, relu_forward
 from nbengine.kernels.softmax import softmax_backward, softmax_forward
-from nbengine.kernels.registry import kernel
 
 ACTIVATIONS = (None, "relu", "softmax")
 

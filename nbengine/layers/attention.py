@@ -18,7 +18,12 @@ import math
 
 from nbengine.i18n import Msg
 from nbengine.kernels.attention import attention_backward, attention_forward
-from nbengine.kernels.heads import merge_heads, merge_heads_backward, split_heads, split_heads_backward
+from nbengine.kernels.heads import (
+    merge_heads,
+    merge_heads_backward,
+    split_heads,
+    split_heads_backward,
+)
 from nbengine.kernels.registry import kernel
 from nbengine.layers.base import Composite
 from nbengine.layers.time_affine import TimeAffine
@@ -35,7 +40,9 @@ def attend(z, weights, q, k, v, scale: float, causal: bool = False) -> None:
 class MultiHeadAttention(Composite):
     kind = "MultiHeadAttention"
 
-    def __init__(self, name: str, size: int, heads: int = 1, causal: bool = False, blas: bool = True):
+    def __init__(
+        self, name: str, size: int, heads: int = 1, causal: bool = False, blas: bool = True
+    ):
         super().__init__(name)
         if heads < 1 or size % heads:
             raise ValueError(f"the size {size} must split into {heads} heads of equal size")
@@ -49,13 +56,17 @@ class MultiHeadAttention(Composite):
 
     def _build(self, input_shape, rng):
         if input_shape[-1] != self.D:
-            raise ValueError(f"{self.name}: expected vectors of size {self.D}, got {input_shape[-1]}")
+            raise ValueError(
+                f"{self.name}: expected vectors of size {self.D}, got {input_shape[-1]}"
+            )
         for p in self.parts:
             p.build(input_shape, self.dtype, rng)
         return input_shape
 
     def describe(self) -> str:
-        return f"{self.H} head{'s' if self.H > 1 else ''} of {self.E}" + (", causal" if self.causal else "")
+        return f"{self.H} head{'s' if self.H > 1 else ''} of {self.E}" + (
+            ", causal" if self.causal else ""
+        )
 
     @property
     def scale(self) -> float:
@@ -78,11 +89,21 @@ class MultiHeadAttention(Composite):
         self.cache = {"x": x, "weights": weights, **heads}
         if tracing():
             shape = (N, self.H, T, E)
-            record(f"{self.name} Q", heads["q"].reshape(shape), Msg("Q = x·Wq + bq, split into heads"))
-            record(f"{self.name} K", heads["k"].reshape(shape), Msg("K = x·Wk + bk, split into heads"))
-            record(f"{self.name} V", heads["v"].reshape(shape), Msg("V = x·Wv + bv, split into heads"))
-            record(f"{self.name} weights", weights.reshape(N, self.H, T, T), "softmax(Q·Kᵀ / √d_k)",
-                   Msg("row t: how much position t draws on each position"))
+            record(
+                f"{self.name} Q", heads["q"].reshape(shape), Msg("Q = x·Wq + bq, split into heads")
+            )
+            record(
+                f"{self.name} K", heads["k"].reshape(shape), Msg("K = x·Wk + bk, split into heads")
+            )
+            record(
+                f"{self.name} V", heads["v"].reshape(shape), Msg("V = x·Wv + bv, split into heads")
+            )
+            record(
+                f"{self.name} weights",
+                weights.reshape(N, self.H, T, T),
+                "softmax(Q·Kᵀ / √d_k)",
+                Msg("row t: how much position t draws on each position"),
+            )
             record(f"{self.name} Z", zm, Msg("Z = weights·V, heads side by side"))
         return out
 
@@ -94,7 +115,9 @@ class MultiHeadAttention(Composite):
         dz = self.buffer("dz", (NH, T, E))
         merge_heads_backward(dz, dzm)
         dqh, dkh, dvh = (self.buffer(key, (NH, T, E)) for key in ("dqh", "dkh", "dvh"))
-        kernel(attention_backward)(dqh, dkh, dvh, dz, c["weights"], c["q"], c["k"], c["v"], self.scale)
+        kernel(attention_backward)(
+            dqh, dkh, dvh, dz, c["weights"], c["q"], c["k"], c["v"], self.scale
+        )
         dx = self.buffer("dx", (N, T, D))
         d_proj = self.buffer("d_proj", (N, T, D))
         for i, (proj, dh) in enumerate(((self.q, dqh), (self.k, dkh), (self.v, dvh))):

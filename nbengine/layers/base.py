@@ -25,7 +25,9 @@ class Layer:
         self.cache: dict = {}
         self._buffers: dict[str, np.ndarray] = {}
 
-    def build(self, input_shape: tuple[int | None, ...], dtype, rng: np.random.Generator) -> tuple[int | None, ...]:
+    def build(
+        self, input_shape: tuple[int | None, ...], dtype, rng: np.random.Generator
+    ) -> tuple[int | None, ...]:
         """Create the parameters for inputs of ``input_shape`` (one sample); return the output shape."""
         self.input_shape = tuple(input_shape)
         self.dtype = np.dtype(dtype)
@@ -44,7 +46,9 @@ class Layer:
         """A few words on the layer's settings, for the summary."""
         return ""
 
-    def buffer(self, key: str, shape: tuple[int, ...], dtype=None, zero: bool = False) -> np.ndarray:
+    def buffer(
+        self, key: str, shape: tuple[int, ...], dtype=None, zero: bool = False
+    ) -> np.ndarray:
         """A work array kept between calls (allocating megabytes per batch costs time)."""
         dtype = self.dtype if dtype is None else np.dtype(dtype)
         buf = self._buffers.get(key)

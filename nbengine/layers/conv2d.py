@@ -22,8 +22,15 @@ class Conv2D(Layer):
 
     kind = "Conv2D"
 
-    def __init__(self, name: str, filters: int, kernel_size=(3, 3), strides=(1, 1), padding="same",
-                 activation: str | None = "relu"):
+    def __init__(
+        self,
+        name: str,
+        filters: int,
+        kernel_size=(3, 3),
+        strides=(1, 1),
+        padding="same",
+        activation: str | None = "relu",
+    ):
         super().__init__(name)
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, not {activation!r}")
@@ -47,8 +54,15 @@ class Conv2D(Layer):
     def describe(self) -> str:
         R, S = self.kernel_size
         act = f", {self.activation}" if self.activation else ""
-        return Msg("{n} filters {R}×{S}, stride {stride}, padding {padding}{act}", n=self.filters, R=R, S=S,
-                   stride=self.strides[0], padding=self.padding, act=act)
+        return Msg(
+            "{n} filters {R}×{S}, stride {stride}, padding {padding}{act}",
+            n=self.filters,
+            R=R,
+            S=S,
+            stride=self.strides[0],
+            padding=self.padding,
+            act=act,
+        )
 
     def forward(self, x, training):
         N = x.shape[0]
@@ -59,9 +73,23 @@ class Conv2D(Layer):
         self.cache = {"x": x, "a": a}
         if tracing():
             R, S = self.kernel_size
-            record(self.name, a, Msg("{act}(Σ x·w + b) over {R}×{S}×{C} windows", act=self.activation or "", R=R,
-                                     S=S, C=x.shape[3]),
-                   Msg("{n} feature maps of {h}×{w}", n=self.filters, h=self.output_shape[0], w=self.output_shape[1]))
+            record(
+                self.name,
+                a,
+                Msg(
+                    "{act}(Σ x·w + b) over {R}×{S}×{C} windows",
+                    act=self.activation or "",
+                    R=R,
+                    S=S,
+                    C=x.shape[3],
+                ),
+                Msg(
+                    "{n} feature maps of {h}×{w}",
+                    n=self.filters,
+                    h=self.output_shape[0],
+                    w=self.output_shape[1],
+                ),
+            )
         return a
 
     def backward(self, dy, need_dx=True):

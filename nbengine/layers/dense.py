@@ -32,7 +32,10 @@ class Dense(Layer):
 
     def _build(self, input_shape, rng):
         (D,), M = input_shape, self.units
-        self.params = {"w": glorot_uniform(rng, (D, M), D, M, self.dtype), "b": np.zeros(M, self.dtype)}
+        self.params = {
+            "w": glorot_uniform(rng, (D, M), D, M, self.dtype),
+            "b": np.zeros(M, self.dtype),
+        }
         return (M,)
 
     def describe(self) -> str:
@@ -46,13 +49,19 @@ class Dense(Layer):
         a = activate(self, act, z)
         self.cache = {"x": x, "a": a, "act": act}
         if tracing():
-            record(self.name, a, f"{act}(x·w + b)" if act else "z = x·w + b",
-                   Msg("logits: the softmax is applied by the loss") if self.emit_logits else "")
+            record(
+                self.name,
+                a,
+                f"{act}(x·w + b)" if act else "z = x·w + b",
+                Msg("logits: the softmax is applied by the loss") if self.emit_logits else "",
+            )
         return a
 
     def backward(self, dy, need_dx=True):
         x, a = self.cache["x"], self.cache["a"]
         dz = activation_backward(self, self.cache["act"], dy, a)
         dx = self.buffer("dx", x.shape) if need_dx else self.buffer("dx_unused", (1, 1))
-        kernel(dense_backward)(dx, self.grads["w"], self.grads["b"], dz, x, self.params["w"], need_dx)
+        kernel(dense_backward)(
+            dx, self.grads["w"], self.grads["b"], dz, x, self.params["w"], need_dx
+        )
         return dx if need_dx else None

@@ -35,8 +35,12 @@ class Dropout(Layer):
         dropout_forward(out.reshape(-1), x.reshape(-1), keep.reshape(-1), scale)
         self.cache = {"keep": keep, "scale": scale}
         if tracing():
-            record(f"{self.name} mask", keep, Msg("1 with probability {p:g}", p=1 - self.rate),
-                   Msg("which values survive"))
+            record(
+                f"{self.name} mask",
+                keep,
+                Msg("1 with probability {p:g}", p=1 - self.rate),
+                Msg("which values survive"),
+            )
         return out
 
     def backward(self, dy, need_dx=True):

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from nbengine.kernels.embedding import embedding_backward, embedding_forward
-from nbengine.kernels.position_embedding import position_embedding_backward, position_embedding_forward
+from nbengine.kernels.position_embedding import (
+    position_embedding_backward,
+    position_embedding_forward,
+)
 from nbengine.layers.base import Layer
 
 
@@ -16,7 +19,9 @@ class Embedding(Layer):
 
     def _build(self, input_shape, rng):
         # small random vectors, as Deep Learning from Scratch 2 starts them
-        self.params = {"W": (rng.standard_normal((self.vocab_size, self.size)) * 0.01).astype(self.dtype)}
+        self.params = {
+            "W": (rng.standard_normal((self.vocab_size, self.size)) * 0.01).astype(self.dtype)
+        }
         return tuple(input_shape) + (self.size,)
 
     def describe(self) -> str:
@@ -45,8 +50,10 @@ class PositionEmbedding(Layer):
 
     def _build(self, input_shape, rng):
         # small random vectors (GPT-2 starts both tables with standard deviation 0.02)
-        self.params = {"tokens": (rng.standard_normal((self.vocab_size, self.size)) * 0.02).astype(self.dtype),
-                       "positions": (rng.standard_normal((self.length, self.size)) * 0.02).astype(self.dtype)}
+        self.params = {
+            "tokens": (rng.standard_normal((self.vocab_size, self.size)) * 0.02).astype(self.dtype),
+            "positions": (rng.standard_normal((self.length, self.size)) * 0.02).astype(self.dtype),
+        }
         return tuple(input_shape) + (self.size,)
 
     def describe(self) -> str:
@@ -54,12 +61,16 @@ class PositionEmbedding(Layer):
 
     def forward(self, ids, training):
         if ids.shape[1] > self.length:
-            raise ValueError(f"{ids.shape[1]} positions is more than the {self.length} this model has vectors for")
+            raise ValueError(
+                f"{ids.shape[1]} positions is more than the {self.length} this model has vectors for"
+            )
         out = self.buffer("out", ids.shape + (self.size,))
         position_embedding_forward(out, self.params["tokens"], self.params["positions"], ids)
         self.cache = {"ids": ids}
         return out
 
     def backward(self, dy, need_dx=False):
-        position_embedding_backward(self.grads["tokens"], self.grads["positions"], dy, self.cache["ids"])
+        position_embedding_backward(
+            self.grads["tokens"], self.grads["positions"], dy, self.cache["ids"]
+        )
         return None  # token ids have no gradient

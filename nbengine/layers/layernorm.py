@@ -36,7 +36,9 @@ class LayerNorm(Layer):
         R = x2.shape[0]
         out = self.buffer("out", (R, self.C))
         mean, rstd = self.buffer("mean", (R,)), self.buffer("rstd", (R,))
-        kernel(layernorm_forward)(out, mean, rstd, x2, self.params["gamma"], self.params["beta"], self.eps)
+        kernel(layernorm_forward)(
+            out, mean, rstd, x2, self.params["gamma"], self.params["beta"], self.eps
+        )
         self.cache = {"x": x2, "mean": mean, "rstd": rstd, "shape": shape}
         return out.reshape(shape)
 
@@ -45,9 +47,20 @@ class LayerNorm(Layer):
         R = c["x"].shape[0]
         P = max(1, min(R, PARTS))
         dx = self.buffer("dx", (R, self.C))
-        dgamma_parts, dbeta_parts = self.buffer("dgamma_parts", (P, self.C)), self.buffer("dbeta_parts", (P, self.C))
-        kernel(layernorm_backward)(dx, dgamma_parts, dbeta_parts, np.ascontiguousarray(dy).reshape(R, self.C), c["x"],
-                                   c["mean"], c["rstd"], self.params["gamma"])
+        dgamma_parts, dbeta_parts = (
+            self.buffer("dgamma_parts", (P, self.C)),
+            self.buffer("dbeta_parts", (P, self.C)),
+        )
+        kernel(layernorm_backward)(
+            dx,
+            dgamma_parts,
+            dbeta_parts,
+            np.ascontiguousarray(dy).reshape(R, self.C),
+            c["x"],
+            c["mean"],
+            c["rstd"],
+            self.params["gamma"],
+        )
         sum_parts(self.grads["gamma"], dgamma_parts)
         sum_parts(self.grads["beta"], dbeta_parts)
         return dx.reshape(c["shape"])

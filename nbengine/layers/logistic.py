@@ -8,7 +8,7 @@ the lesson gives it.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -24,8 +24,14 @@ class Logistic:
     params: {"w": (D,), "b": (1,)}; grads: the same shapes.
     """
 
-    def __init__(self, n_features: int, rng: np.random.Generator, dtype=np.float32,
-                 feature_names: Sequence[str] | None = None, init_scale: float = 0.01):
+    def __init__(
+        self,
+        n_features: int,
+        rng: np.random.Generator,
+        dtype=np.float32,
+        feature_names: Sequence[str] | None = None,
+        init_scale: float = 0.01,
+    ):
         self.dtype = np.dtype(dtype)
         D = n_features
         self.params = {
@@ -62,11 +68,21 @@ class Logistic:
         kernel(logistic_forward)(z, a, one_minus_a, x, w, b)
         self.cache = {"x": x, "z": z, "a": a, "one_minus_a": one_minus_a}
         if tracing():
-            self._rec("x", x, Msg("the input"), Msg("the features of each sample, standardised"), feature_axis=True)
-            self._rec_param("w", w, Msg("the weights"), Msg("one weight per feature"), per_feature=True)
+            self._rec(
+                "x",
+                x,
+                Msg("the input"),
+                Msg("the features of each sample, standardised"),
+                feature_axis=True,
+            )
+            self._rec_param(
+                "w", w, Msg("the weights"), Msg("one weight per feature"), per_feature=True
+            )
             self._rec_param("b", b, Msg("the bias"))
             self._rec("z", z, "z = Σᵢ wᵢxᵢ + b", Msg("the weighted sum"))
-            self._rec("a", a, "a = σ(z) = 1 / (1 + e⁻ᶻ)", Msg("the predicted probability of class 1"))
+            self._rec(
+                "a", a, "a = σ(z) = 1 / (1 + e⁻ᶻ)", Msg("the predicted probability of class 1")
+            )
         return a
 
     def loss(self, y: np.ndarray) -> float:
@@ -82,7 +98,12 @@ class Logistic:
             self._rec("y", labels, Msg("the label"), Msg("1 for class 1, 0 for class 0"))
             self._rec("L", L, "L = −(y·log a + (1−y)·log(1−a))", Msg("binary cross-entropy"))
             if L.shape[0] > 1:
-                record("mean L", np.asarray(mean, self.dtype), "(1/N) Σₙ Lₙ", Msg("the loss of the batch"))
+                record(
+                    "mean L",
+                    np.asarray(mean, self.dtype),
+                    "(1/N) Σₙ Lₙ",
+                    Msg("the loss of the batch"),
+                )
         return float(mean)
 
     # -- backward --------------------------------------------------------------------
@@ -99,11 +120,22 @@ class Logistic:
         db.fill(0)
         logistic_backward(dw, db, dL_da, da_dz, dL_dz, x, a, one_minus_a, y)
         if tracing():
-            self._rec("dL/da", dL_da, "dL/da = −y/a + (1−y)/(1−a)", Msg("how the loss changes with a"))
+            self._rec(
+                "dL/da", dL_da, "dL/da = −y/a + (1−y)/(1−a)", Msg("how the loss changes with a")
+            )
             self._rec("da/dz", da_dz, "da/dz = a(1−a)", Msg("the slope of the sigmoid"))
-            self._rec("dL/dz", dL_dz, "dL/dz = dL/da · da/dz = a − y", Msg("the chain's first two links"))
-            self._rec("dz/dw", x, "dz/dw = x", Msg("the weighted sum's slope in each weight is its input"),
-                      feature_axis=True)
+            self._rec(
+                "dL/dz", dL_dz, "dL/dz = dL/da · da/dz = a − y", Msg("the chain's first two links")
+            )
+            self._rec(
+                "dz/dw",
+                x,
+                "dz/dw = x",
+                Msg("the weighted sum's slope in each weight is its input"),
+                feature_axis=True,
+            )
             how = Msg("averaged over the batch") if N > 1 else ""
-            self._rec_param("dL/dw", dw, "dL/dw = dL/da · da/dz · dz/dw = −(y − a)·x", how, per_feature=True)
+            self._rec_param(
+                "dL/dw", dw, "dL/dw = dL/da · da/dz · dz/dw = −(y − a)·x", how, per_feature=True
+            )
             self._rec_param("dL/db", db, "dL/db = dL/da · da/dz · dz/db = −(y − a)", how)

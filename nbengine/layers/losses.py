@@ -8,8 +8,11 @@ from nbengine.i18n import Msg
 from nbengine.kernels.cross_entropy import cross_entropy_backward, cross_entropy_forward
 from nbengine.kernels.registry import kernel
 from nbengine.kernels.softmax import softmax_forward
-from nbengine.kernels.softmax_cross_entropy import (counted, softmax_cross_entropy_backward,
-                                                     softmax_cross_entropy_forward)
+from nbengine.kernels.softmax_cross_entropy import (
+    counted,
+    softmax_cross_entropy_backward,
+    softmax_cross_entropy_forward,
+)
 from nbengine.trace import record, tracing
 
 KERAS_EPSILON = 1e-7
@@ -27,7 +30,12 @@ class SoftmaxCrossEntropy:
         self.y = y
         self.count = counted(y)  # rows that count: the ignore label -1 does not
         if tracing():
-            record("probabilities", self.probs, "softmax(z) = e^z / Σ e^z", Msg("the network's belief in each class"))
+            record(
+                "probabilities",
+                self.probs,
+                "softmax(z) = e^z / Σ e^z",
+                Msg("the network's belief in each class"),
+            )
             record("loss", losses, Msg("-log p[true class]"), Msg("cross-entropy per sample"))
         return float(np.sum(losses, dtype=np.float64)) / max(self.count, 1)
 
@@ -35,7 +43,12 @@ class SoftmaxCrossEntropy:
         dz = np.empty_like(self.probs)
         softmax_cross_entropy_backward(dz, self.probs, self.y)
         if tracing():
-            record("dL/dz", dz, "(p - onehot(y)) / N", Msg("the gradient of the mean loss at the logits"))
+            record(
+                "dL/dz",
+                dz,
+                "(p - onehot(y)) / N",
+                Msg("the gradient of the mean loss at the logits"),
+            )
         return dz
 
     @staticmethod
@@ -56,12 +69,19 @@ class CrossEntropy:
         cross_entropy_forward(losses, self.clipped, p, y, p.dtype.type(KERAS_EPSILON))
         self.p, self.y = p, y
         if tracing():
-            record("loss", losses, Msg("-log clip(p[true class] / Σ p)"), Msg("cross-entropy per sample"))
+            record(
+                "loss",
+                losses,
+                Msg("-log clip(p[true class] / Σ p)"),
+                Msg("cross-entropy per sample"),
+            )
         return float(np.mean(losses, dtype=np.float64))
 
     def backward(self) -> np.ndarray:
         dp = np.empty_like(self.p)
         cross_entropy_backward(dp, self.p, self.y, self.clipped)
         if tracing():
-            record("dL/dp", dp, "(1/N)(1/Σp - [true class]/p)", Msg("zero where the clip was active"))
+            record(
+                "dL/dp", dp, "(1/N)(1/Σp - [true class]/p)", Msg("zero where the clip was active")
+            )
         return dp

@@ -30,19 +30,37 @@ class MaxPool2D(Layer):
 
     def describe(self) -> str:
         ph, pw = self.pool_size
-        return Msg("{ph}×{pw}, stride {stride}, padding {padding}", ph=ph, pw=pw, stride=self.strides[0],
-                   padding=self.padding)
+        return Msg(
+            "{ph}×{pw}, stride {stride}, padding {padding}",
+            ph=ph,
+            pw=pw,
+            stride=self.strides[0],
+            padding=self.padding,
+        )
 
     def forward(self, x, training):
         N = x.shape[0]
         out = self.buffer("out", (N,) + self.output_shape)
         arg = self.buffer("arg", (N,) + self.output_shape, np.int32)
-        maxpool_forward(out, arg, x, self.pool_size[0], self.pool_size[1], self.strides[0], self.strides[1],
-                        self.pt, self.pl)
+        maxpool_forward(
+            out,
+            arg,
+            x,
+            self.pool_size[0],
+            self.pool_size[1],
+            self.strides[0],
+            self.strides[1],
+            self.pt,
+            self.pl,
+        )
         self.cache = {"x_shape": x.shape, "arg": arg}
         if tracing():
-            record(self.name, out, Msg("max over each window"),
-                   Msg("{h}×{w} maps", h=self.output_shape[0], w=self.output_shape[1]))
+            record(
+                self.name,
+                out,
+                Msg("max over each window"),
+                Msg("{h}×{w} maps", h=self.output_shape[0], w=self.output_shape[1]),
+            )
         return out
 
     def backward(self, dy, need_dx=True):

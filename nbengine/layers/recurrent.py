@@ -61,8 +61,11 @@ class Recurrent(Layer):
     def _parts(self, N):
         P = min(N, PARTS)
         G, D, H = self.gates, self.D, self.H
-        return (self.buffer("dWx_parts", (P, D, G * H)), self.buffer("dWh_parts", (P, H, G * H)),
-                self.buffer("db_parts", (P, G * H)))
+        return (
+            self.buffer("dWx_parts", (P, D, G * H)),
+            self.buffer("dWh_parts", (P, H, G * H)),
+            self.buffer("db_parts", (P, G * H)),
+        )
 
     def _sum_parts(self, parts):
         for name, p in zip(("Wx", "Wh", "b"), parts):
@@ -80,8 +83,12 @@ class TimeRNN(Recurrent):
         self.cache = {"xs": xs, "hs": hs, "h0": h0}
         self.h = hs[:, -1].copy()
         if tracing():
-            record(f"{self.name} h", hs, "h_t = tanh(x_t·Wx + h_{t-1}·Wh + b)",
-                   Msg("the hidden state after each step"))
+            record(
+                f"{self.name} h",
+                hs,
+                "h_t = tanh(x_t·Wx + h_{t-1}·Wh + b)",
+                Msg("the hidden state after each step"),
+            )
         return hs
 
     def backward(self, dhs, need_dx=True):
@@ -91,8 +98,19 @@ class TimeRNN(Recurrent):
         dh0 = np.empty_like(h0)
         self.dh_total = np.empty_like(hs)
         self.dzs = np.empty_like(hs)  # dz = dh ⊙ (1 − h²), every step
-        kernel(rnn_backward)(dxs, *parts, dh0, self.dh_total, self.dzs, dhs, hs, h0, xs, self.params["Wx"],
-                             self.params["Wh"])
+        kernel(rnn_backward)(
+            dxs,
+            *parts,
+            dh0,
+            self.dh_total,
+            self.dzs,
+            dhs,
+            hs,
+            h0,
+            xs,
+            self.params["Wx"],
+            self.params["Wh"],
+        )
         self._sum_parts(parts)
         self.dh0 = dh0
         return dxs
@@ -109,15 +127,24 @@ class TimeLSTM(Recurrent):
         hs = np.empty((N, T, self.H), self.dtype)
         cs = np.empty((N, T, self.H), self.dtype)
         gates = np.empty((N, T, 4 * self.H), self.dtype)
-        kernel(lstm_forward)(hs, cs, gates, h0, c0, xs, self.params["Wx"], self.params["Wh"], self.params["b"])
+        kernel(lstm_forward)(
+            hs, cs, gates, h0, c0, xs, self.params["Wx"], self.params["Wh"], self.params["b"]
+        )
         self.cache = {"xs": xs, "hs": hs, "cs": cs, "gates": gates, "h0": h0, "c0": c0}
         self.h, self.c = hs[:, -1].copy(), cs[:, -1].copy()
         if tracing():
             H = self.H
             record(f"{self.name} f", gates[..., :H], "f = σ(A[:, 0:H])", Msg("forget gate"))
-            record(f"{self.name} g", gates[..., H:2 * H], "g = tanh(A[:, H:2H])", Msg("candidate memory"))
-            record(f"{self.name} i", gates[..., 2 * H:3 * H], "i = σ(A[:, 2H:3H])", Msg("input gate"))
-            record(f"{self.name} o", gates[..., 3 * H:], "o = σ(A[:, 3H:4H])", Msg("output gate"))
+            record(
+                f"{self.name} g",
+                gates[..., H : 2 * H],
+                "g = tanh(A[:, H:2H])",
+                Msg("candidate memory"),
+            )
+            record(
+                f"{self.name} i", gates[..., 2 * H : 3 * H], "i = σ(A[:, 2H:3H])", Msg("input gate")
+            )
+            record(f"{self.name} o", gates[..., 3 * H :], "o = σ(A[:, 3H:4H])", Msg("output gate"))
             record(f"{self.name} c", cs, "c_t = f⊙c_{t-1} + g⊙i", Msg("the cell (memory)"))
             record(f"{self.name} h", hs, "h_t = o⊙tanh(c_t)", Msg("the hidden state"))
         return hs
@@ -130,8 +157,24 @@ class TimeLSTM(Recurrent):
         self.dh_total = np.empty_like(c["hs"])
         self.dc_total = np.empty_like(c["cs"])  # dL/dc_t in full, every step
         self.dgates = np.empty_like(c["gates"])  # dA = [df, dg, di, do], every step
-        kernel(lstm_backward)(dxs, *parts, dh0, dc0, self.dh_total, self.dc_total, self.dgates, dhs, c["hs"], c["cs"],
-                              c["gates"], c["h0"], c["c0"], c["xs"], self.params["Wx"], self.params["Wh"])
+        kernel(lstm_backward)(
+            dxs,
+            *parts,
+            dh0,
+            dc0,
+            self.dh_total,
+            self.dc_total,
+            self.dgates,
+            dhs,
+            c["hs"],
+            c["cs"],
+            c["gates"],
+            c["h0"],
+            c["c0"],
+            c["xs"],
+            self.params["Wx"],
+            self.params["Wh"],
+        )
         self._sum_parts(parts)
         self.dh0, self.dc0 = dh0, dc0
         return dxs

@@ -28,8 +28,10 @@ class TimeAffine(Layer):
         self.blas = blas
 
     def _build(self, input_shape, rng):
-        self.params = {"W": (rng.standard_normal((self.D, self.M)) / np.sqrt(self.D)).astype(self.dtype),
-                       "b": np.zeros(self.M, self.dtype)}
+        self.params = {
+            "W": (rng.standard_normal((self.D, self.M)) / np.sqrt(self.D)).astype(self.dtype),
+            "b": np.zeros(self.M, self.dtype),
+        }
         return tuple(input_shape[:-1]) + (self.M,)
 
     def describe(self) -> str:
@@ -42,7 +44,8 @@ class TimeAffine(Layer):
         out = self.buffer("out", (N * T, self.M))
         W, b = self.params["W"], self.params["b"]
         if self.blas:
-            with np.errstate(over="ignore", invalid="ignore"):  # a diverged run is reported by its loss
+            # a diverged run is reported by its loss
+            with np.errstate(over="ignore", invalid="ignore"):
                 np.matmul(x, W, out=out)
                 out += b
         else:

@@ -20,7 +20,9 @@ from nbengine.layers.layernorm import LayerNorm
 class TransformerBlock(Composite):
     kind = "TransformerBlock"
 
-    def __init__(self, name: str, size: int, heads: int, hidden: int, causal: bool = True, blas: bool = True):
+    def __init__(
+        self, name: str, size: int, heads: int, hidden: int, causal: bool = True, blas: bool = True
+    ):
         super().__init__(name)
         self.D = size
         self.ln1 = LayerNorm("ln1", size)
@@ -39,16 +41,26 @@ class TransformerBlock(Composite):
 
     def forward(self, x, training):
         h = self.buffer("h", x.shape)
-        residual_forward(h.reshape(-1), x.reshape(-1), self.attn.forward(self.ln1.forward(x, training), training)
-                         .reshape(-1))
+        residual_forward(
+            h.reshape(-1),
+            x.reshape(-1),
+            self.attn.forward(self.ln1.forward(x, training), training).reshape(-1),
+        )
         y = self.buffer("y", x.shape)
-        residual_forward(y.reshape(-1), h.reshape(-1), self.ff.forward(self.ln2.forward(h, training), training)
-                         .reshape(-1))
+        residual_forward(
+            y.reshape(-1),
+            h.reshape(-1),
+            self.ff.forward(self.ln2.forward(h, training), training).reshape(-1),
+        )
         return y
 
     def backward(self, dy, need_dx=True):
         dh = self.buffer("dh", dy.shape)
-        residual_backward(dh.reshape(-1), dy.reshape(-1), self.ln2.backward(self.ff.backward(dy)).reshape(-1))
+        residual_backward(
+            dh.reshape(-1), dy.reshape(-1), self.ln2.backward(self.ff.backward(dy)).reshape(-1)
+        )
         dx = self.buffer("dx", dy.shape)
-        residual_backward(dx.reshape(-1), dh.reshape(-1), self.ln1.backward(self.attn.backward(dh)).reshape(-1))
+        residual_backward(
+            dx.reshape(-1), dh.reshape(-1), self.ln1.backward(self.attn.backward(dh)).reshape(-1)
+        )
         return dx

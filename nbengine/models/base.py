@@ -24,7 +24,8 @@ What the training loop (nbengine.train) asks of a model:
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar, Iterator
+from collections.abc import Iterator
+from typing import Any, ClassVar
 
 import numpy as np
 

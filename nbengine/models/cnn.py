@@ -75,18 +75,36 @@ class CNN(Model):
     name = "cnn"
     Config = CNNConfig
 
-    def __init__(self, seed: int = 0, dtype=np.float32, as_written: bool = False, dropout: float = 0.25,
-                 n_classes: int = 10, class_names=None, input_shape=INPUT_SHAPE, extra_config: dict | None = None):
+    def __init__(
+        self,
+        seed: int = 0,
+        dtype=np.float32,
+        as_written: bool = False,
+        dropout: float = 0.25,
+        n_classes: int = 10,
+        class_names=None,
+        input_shape=INPUT_SHAPE,
+        extra_config: dict | None = None,
+    ):
         self.seed = seed
         self.dtype = check_dtype(dtype)
         self.as_written = as_written
         self.dropout_rate = dropout
         self.n_classes = n_classes
-        self.class_names = list(class_names) if class_names is not None else [str(c) for c in range(n_classes)]
+        self.class_names = (
+            list(class_names) if class_names is not None else [str(c) for c in range(n_classes)]
+        )
         self.input_shape = tuple(input_shape)
         self.extra_config = dict(extra_config or {})
-        self.settings = CNNConfig(seed, self.dtype.name, as_written, dropout, n_classes, self.class_names,
-                                  list(self.input_shape))
+        self.settings = CNNConfig(
+            seed,
+            self.dtype.name,
+            as_written,
+            dropout,
+            n_classes,
+            self.class_names,
+            list(self.input_shape),
+        )
         # Dropout draws its masks from its own generator, seeded from the model's seed.
         dropout_seed = int(np.random.SeedSequence([seed, 1]).generate_state(1)[0])
         self.layers = [
@@ -115,8 +133,10 @@ class CNN(Model):
     # -- computing -------------------------------------------------------------------
     def _check(self, x: np.ndarray) -> np.ndarray:
         if x.ndim != 4 or x.shape[1:] != self.input_shape:
-            raise ValueError(f"expected images of shape (N, {', '.join(map(str, self.input_shape))}), "
-                             f"got {x.shape}")
+            raise ValueError(
+                f"expected images of shape (N, {', '.join(map(str, self.input_shape))}), "
+                f"got {x.shape}"
+            )
         return np.ascontiguousarray(x, dtype=self.dtype)
 
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
@@ -153,19 +173,23 @@ class CNN(Model):
 
     def predict_proba(self, x: np.ndarray, batch_size: int = PREDICT_BATCH) -> np.ndarray:
         """Class probabilities (N, classes), inference mode (dropout off)."""
-        parts = [self._probabilities(self.forward(x[s:s + batch_size], training=False))
-                 for s in range(0, x.shape[0], batch_size)]
+        parts = [
+            self._probabilities(self.forward(x[s : s + batch_size], training=False))
+            for s in range(0, x.shape[0], batch_size)
+        ]
         return np.concatenate(parts) if parts else np.empty((0, self.n_classes), self.dtype)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return np.argmax(self.predict_proba(x), axis=1)
 
-    def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int = PREDICT_BATCH) -> tuple[float, float]:
+    def evaluate(
+        self, x: np.ndarray, y: np.ndarray, batch_size: int = PREDICT_BATCH
+    ) -> tuple[float, float]:
         """(mean loss, accuracy) in inference mode, in one pass over the data."""
         total, correct = 0.0, 0
         for s in range(0, x.shape[0], batch_size):
-            out = self.forward(x[s:s + batch_size], training=False)
-            yb = np.ascontiguousarray(y[s:s + batch_size], dtype=np.int64)
+            out = self.forward(x[s : s + batch_size], training=False)
+            yb = np.ascontiguousarray(y[s : s + batch_size], dtype=np.int64)
             total += self.loss_fn.forward(out, yb) * yb.size
             correct += int(np.sum(np.argmax(out, axis=1) == yb))
         n = max(x.shape[0], 1)
@@ -176,7 +200,10 @@ class CNN(Model):
         return self.evaluate(x, y)[0]
 
     def summary(self) -> list[SummaryRow]:
-        return [SummaryRow(l.name, l.kind, l.output_shape, l.n_params, l.describe()) for l in self.layers]
+        return [
+            SummaryRow(l.name, l.kind, l.output_shape, l.n_params, l.describe())
+            for l in self.layers
+        ]
 
     # -- saving ----------------------------------------------------------------------
     @classmethod
@@ -184,7 +211,8 @@ class CNN(Model):
         """(name, shape) of every parameter of the model a config describes, without building it."""
         H, W, C = (int(d) for d in config["input_shape"])
         K = int(config["n_classes"])
-        for _ in FILTERS:  # each "same" convolution keeps the size; each pooling halves it, rounding up
+        # each "same" convolution keeps the size; each pooling halves it, rounding up
+        for _ in FILTERS:
             H, W = -(-H // POOL[0]), -(-W // POOL[1])
         R, S = KERNEL
         yield "conv1.w", (R, S, C, FILTERS[0])
@@ -201,5 +229,9 @@ def checkpoint_split(model: CNN, data: str | None = None, cache_dir=None) -> Ima
     """The images a checkpoint's model is used on: ``data`` if given, else the data it was
     trained on, split as it was (its config remembers how)."""
     cfg = model.extra_config
-    return load_split(data or cfg.get("data", DEFAULT_DATA), cfg.get("split_seed", 0), cfg.get("test_fraction", 0.2),
-                      cache_dir)
+    return load_split(
+        data or cfg.get("data", DEFAULT_DATA),
+        cfg.get("split_seed", 0),
+        cfg.get("test_fraction", 0.2),
+        cache_dir,
+    )

@@ -58,8 +58,17 @@ class PronounModel(Model):
     name = "pronoun"
     Config = PronounConfig
 
-    def __init__(self, words: list[str], size: int = 16, heads: int = 2, hidden: int | None = None,
-                 context: int = 12, seed: int = 0, dtype=np.float32, extra_config: dict | None = None):
+    def __init__(
+        self,
+        words: list[str],
+        size: int = 16,
+        heads: int = 2,
+        hidden: int | None = None,
+        context: int = 12,
+        seed: int = 0,
+        dtype=np.float32,
+        extra_config: dict | None = None,
+    ):
         if not all(isinstance(w, str) for w in words):
             raise ValueError("its vocabulary is not a list of words")
         self.words = list(words)
@@ -70,12 +79,19 @@ class PronounModel(Model):
         self.size, self.heads, self.context, self.seed = size, heads, context, seed
         self.hidden = 2 * size if hidden is None else hidden
         self.dtype = check_dtype(dtype)
-        for what, v in (("vocabulary", self.vocab_size), ("size", size), ("heads", heads),
-                        ("hidden", self.hidden), ("context", context)):
+        for what, v in (
+            ("vocabulary", self.vocab_size),
+            ("size", size),
+            ("heads", heads),
+            ("hidden", self.hidden),
+            ("context", context),
+        ):
             if v < 1:
                 raise ValueError(f"{what} must be at least 1, not {v}")
         self.extra_config = dict(extra_config or {})
-        self.settings = PronounConfig(self.words, size, heads, self.hidden, context, seed, self.dtype.name)
+        self.settings = PronounConfig(
+            self.words, size, heads, self.hidden, context, seed, self.dtype.name
+        )
         D = size
         self.embed = PositionEmbedding("embed", self.vocab_size, context, D)
         self.block = TransformerBlock("block", D, heads, self.hidden, causal=False)
@@ -134,8 +150,18 @@ class PronounModel(Model):
         z = np.empty((N, 1, self.size), self.dtype)
         kernel(attention_forward)(z, weights, q, k, v, self.scale, False)
         s = self.out.forward(z, False)
-        self.cache = {"N": N, "T": T, "where": where, "weights": weights, "q": q, "k": k, "v": v, "z": z,
-                      "x": x, "h_it": h_it}
+        self.cache = {
+            "N": N,
+            "T": T,
+            "where": where,
+            "weights": weights,
+            "q": q,
+            "k": k,
+            "v": v,
+            "z": z,
+            "x": x,
+            "h_it": h_it,
+        }
         return s.reshape(N, self.vocab_size)
 
     def loss(self, ids, where, answers) -> float:
@@ -151,10 +177,12 @@ class PronounModel(Model):
         dq = np.empty((N, 1, D), self.dtype)
         dk = np.empty((N, T, D), self.dtype)
         dv = np.empty((N, T, D), self.dtype)
-        kernel(attention_backward)(dq, dk, dv, np.ascontiguousarray(dz), c["weights"], c["q"], c["k"], c["v"],
-                                   self.scale)
+        kernel(attention_backward)(
+            dq, dk, dv, np.ascontiguousarray(dz), c["weights"], c["q"], c["k"], c["v"], self.scale
+        )
         dh_it = self.q.backward(dq)
-        dx = self.k.backward(dk) + self.v.backward(dv)  # X reaches the answer through K and through V
+        # X reaches the answer through K and through V
+        dx = self.k.backward(dk) + self.v.backward(dv)
         dh = np.zeros((N, T, D), self.dtype)  # only the row of "it" reaches the answer
         dh[np.arange(N), c["where"]] = dh_it[:, 0]
         dx0 = self.block.backward(self.ln_q.backward(dh)) + self.ln_x.backward(dx)
@@ -174,7 +202,12 @@ class PronounModel(Model):
         """(name, shape) of every parameter of the model a config describes, without building it."""
         from nbengine.models.transformer import block_shapes
 
-        V, D, F, T = len(config["words"]), int(config["size"]), int(config["hidden"]), int(config["context"])
+        V, D, F, T = (
+            len(config["words"]),
+            int(config["size"]),
+            int(config["hidden"]),
+            int(config["context"]),
+        )
         yield "embed.tokens", (V, D)
         yield "embed.positions", (T, D)
         yield from block_shapes("block", D, F)
@@ -188,6 +221,7 @@ class PronounModel(Model):
 
 # -- measuring ---------------------------------------------------------------------------------------
 
+
 def accuracy(model: PronounModel, task, examples, batch_size: int = 256) -> float:
     """Share of the sentences whose antecedent the model names."""
     from nbengine.data.pronoun import batches
@@ -198,7 +232,9 @@ def accuracy(model: PronounModel, task, examples, batch_size: int = 256) -> floa
     return right / max(len(examples), 1)
 
 
-def accuracy_by_pattern(model: PronounModel, task, batch_size: int = 512) -> tuple[float, int, dict[str, float]]:
+def accuracy_by_pattern(
+    model: PronounModel, task, batch_size: int = 512
+) -> tuple[float, int, dict[str, float]]:
     """(the share of the held-out sentences whose antecedent the model names, how many
     that is, that share for each pattern), in one pass over them."""
     from nbengine.data.pronoun import PATTERNS, batches
@@ -209,7 +245,11 @@ def accuracy_by_pattern(model: PronounModel, task, batch_size: int = 512) -> tup
             right[e.pattern] += int(ok)
             count[e.pattern] += 1
     n_right = sum(right.values())
-    return n_right / max(len(task.held_out), 1), n_right, {p: right[p] / max(count[p], 1) for p in PATTERNS}
+    return (
+        n_right / max(len(task.held_out), 1),
+        n_right,
+        {p: right[p] / max(count[p], 1) for p in PATTERNS},
+    )
 
 
 def choose(model: PronounModel, words: list[str]) -> tuple[str, np.ndarray]:
@@ -229,13 +269,22 @@ def examples(model: PronounModel, task, n: int, seed: int = 0) -> list[dict]:
 
     rng = np.random.default_rng(seed)
     picked = [tokenize(LESSON_SENTENCE), tokenize(LESSON_TASTY)]
-    picked += [task.held_out[i].words for i in rng.choice(len(task.held_out), max(0, n - 2), replace=False)]
+    picked += [
+        task.held_out[i].words for i in rng.choice(len(task.held_out), max(0, n - 2), replace=False)
+    ]
     answers = {tuple(e.words): e.answer for e in task.held_out}
     shown = []
     for words in picked[:n]:
         chosen, weights = choose(model, words)
-        shown.append({"sentence": " ".join(words), "answer": chosen, "truth": answers[tuple(words)],
-                      "attends_most_to": words[int(weights.argmax())], "weights": weights.tolist()})
+        shown.append(
+            {
+                "sentence": " ".join(words),
+                "answer": chosen,
+                "truth": answers[tuple(words)],
+                "attends_most_to": words[int(weights.argmax())],
+                "weights": weights.tolist(),
+            }
+        )
     return shown
 
 
@@ -250,8 +299,11 @@ def load_with_task(path):
     except (TypeError, ValueError) as e:
         raise CheckpointError(path, f"holds a bad task seed ({e})") from None
     if task.words != model.words:
-        raise CheckpointError(path, "holds a vocabulary that is not the pronoun task's (was it written by another "
-                                    "version of nbengine?)")
+        raise CheckpointError(
+            path,
+            "holds a vocabulary that is not the pronoun task's (was it written by another "
+            "version of nbengine?)",
+        )
     return model, task
 
 
@@ -264,13 +316,27 @@ def build(seed: int, size: int, lr: float, batch_size: int):
 
     task = make_task(seed)
     config = {"task_seed": seed, "lr": lr, "batch_size": batch_size, "epochs": 0}
-    model = PronounModel(task.words, size=size, seed=seed, context=task.max_length, dtype=np.float32,
-                         extra_config=config)
+    model = PronounModel(
+        task.words,
+        size=size,
+        seed=seed,
+        context=task.max_length,
+        dtype=np.float32,
+        extra_config=config,
+    )
     return task, model, Adam(model.params, model.grads, lr)
 
 
-def fit_task(model: PronounModel, optimizer, task, batch_size: int, seed: int, *, epochs: int,
-             clip: float | None = CLIP):
+def fit_task(
+    model: PronounModel,
+    optimizer,
+    task,
+    batch_size: int,
+    seed: int,
+    *,
+    epochs: int,
+    clip: float | None = CLIP,
+):
     """Training on the task's sentences, as (start, steps per epoch, a first batch).
 
     ``start(should_stop)`` runs :func:`nbengine.train.fit` on :func:`train_batches`,
@@ -282,8 +348,16 @@ def fit_task(model: PronounModel, optimizer, task, batch_size: int, seed: int, *
     per_epoch = steps_per_epoch(task, batch_size)
 
     def start(should_stop=None):
-        return fit(model, optimizer, batches, epochs=epochs, steps_per_epoch=per_epoch, clip=clip,
-                   measure=lambda m: {"held_out_accuracy": accuracy(m, task, task.held_out)}, should_stop=should_stop)
+        return fit(
+            model,
+            optimizer,
+            batches,
+            epochs=epochs,
+            steps_per_epoch=per_epoch,
+            clip=clip,
+            measure=lambda m: {"held_out_accuracy": accuracy(m, task, task.held_out)},
+            should_stop=should_stop,
+        )
 
     return start, per_epoch, next(iter(train_batches(task, 2, seed)(1)))
 
@@ -317,10 +391,16 @@ def read_sentence(model, text: str):
         raise NBEngineError("the sentence has no words")
     for w in words:
         if w not in model.index:
-            raise NBEngineError(f"the model does not know the word {w!r}; it knows: {', '.join(model.words)}")
+            raise NBEngineError(
+                f"the model does not know the word {w!r}; it knows: {', '.join(model.words)}"
+            )
     if words.count(PRONOUN) != 1:
-        raise NBEngineError(f"the sentence must hold the word {PRONOUN!r} exactly once (it holds it "
-                            f"{words.count(PRONOUN)} times): the model finds what {PRONOUN!r} stands for")
+        raise NBEngineError(
+            f"the sentence must hold the word {PRONOUN!r} exactly once (it holds it "
+            f"{words.count(PRONOUN)} times): the model finds what {PRONOUN!r} stands for"
+        )
     if len(words) > model.context:
-        raise NBEngineError(f"the sentence has {len(words)} words; the model reads at most {model.context}")
+        raise NBEngineError(
+            f"the sentence has {len(words)} words; the model reads at most {model.context}"
+        )
     return words, model.encode(words)[None], words.index(PRONOUN)

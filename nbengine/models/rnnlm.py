@@ -14,14 +14,15 @@ batch (truncated backpropagation through time).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import ClassVar, Iterator
+from typing import ClassVar
 
 import numpy as np
 
+from nbengine.i18n import Msg
 from nbengine.layers.base import Layer
 from nbengine.layers.embedding import Embedding
-from nbengine.i18n import Msg
 from nbengine.layers.losses import SoftmaxCrossEntropy
 from nbengine.layers.recurrent import TimeLSTM, TimeRNN
 from nbengine.layers.time_affine import TimeAffine
@@ -46,13 +47,22 @@ class LanguageModel(Model):
     stateless = False  # it carries a state from batch to batch (see lm_train.evaluate)
     context: int | None = None  # the most tokens it reads at once: no limit
 
-    def __init__(self, vocab_size: int, embed_size: int = 100, hidden_size: int = 100, seed: int = 0,
-                 dtype=np.float32, extra_config: dict | None = None):
+    def __init__(
+        self,
+        vocab_size: int,
+        embed_size: int = 100,
+        hidden_size: int = 100,
+        seed: int = 0,
+        dtype=np.float32,
+        extra_config: dict | None = None,
+    ):
         self.vocab_size, self.embed_size, self.hidden_size = vocab_size, embed_size, hidden_size
         self.seed = seed
         self.dtype = check_dtype(dtype)
         self.extra_config = dict(extra_config or {})
-        self.settings = LanguageModelConfig(vocab_size, embed_size, hidden_size, seed, self.dtype.name)
+        self.settings = LanguageModelConfig(
+            vocab_size, embed_size, hidden_size, seed, self.dtype.name
+        )
         cell_name = "lstm" if self.cell is TimeLSTM else "rnn"
         self.embed: Layer = Embedding("embed", vocab_size, embed_size)
         self.recurrent = self.cell(cell_name, embed_size, hidden_size)
@@ -77,7 +87,9 @@ class LanguageModel(Model):
     @property
     def description(self) -> str:
         """The sizes in a few words, for a status line."""
-        return Msg("embedding {embed}, hidden {hidden}", embed=self.embed_size, hidden=self.hidden_size)
+        return Msg(
+            "embedding {embed}, hidden {hidden}", embed=self.embed_size, hidden=self.hidden_size
+        )
 
     # -- computing -------------------------------------------------------------------
     def reset_state(self) -> None:
@@ -105,7 +117,9 @@ class LanguageModel(Model):
         """Mean cross-entropy of predicting ts (N, T) after xs, without a backward pass."""
         s = self.scores(xs)
         N, T, V = s.shape
-        loss = self.loss_fn.forward(s.reshape(N * T, V), np.ascontiguousarray(ts, np.int64).reshape(-1))
+        loss = self.loss_fn.forward(
+            s.reshape(N * T, V), np.ascontiguousarray(ts, np.int64).reshape(-1)
+        )
         self.count = self.loss_fn.count  # the targets that count (not IGNORE)
         return loss
 
@@ -113,7 +127,9 @@ class LanguageModel(Model):
         """Forward, loss and backpropagation through time; grads then hold dL/dθ."""
         s = self.scores(xs)
         N, T, V = s.shape
-        loss = self.loss_fn.forward(s.reshape(N * T, V), np.ascontiguousarray(ts, np.int64).reshape(-1))
+        loss = self.loss_fn.forward(
+            s.reshape(N * T, V), np.ascontiguousarray(ts, np.int64).reshape(-1)
+        )
         self.count = self.loss_fn.count
         d = self.loss_fn.backward().reshape(N, T, V)
         for layer in reversed(self.layers):  # the embedding, first, needs no gradient for its ids
@@ -128,13 +144,25 @@ class LanguageModel(Model):
         p = np.exp(s)
         return p / p.sum(axis=1, keepdims=True)
 
-    def generate(self, start: np.ndarray, length: int, rng: np.random.Generator, temperature: float = 1.0,
-                 skip: tuple[int, ...] = ()) -> list[int]:
+    def generate(
+        self,
+        start: np.ndarray,
+        length: int,
+        rng: np.random.Generator,
+        temperature: float = 1.0,
+        skip: tuple[int, ...] = (),
+    ) -> list[int]:
         """Sample ``length`` tokens after the start ids (see :meth:`sample`)."""
         return list(self.sample(start, length, rng, temperature, skip))
 
-    def sample(self, start: np.ndarray, length: int, rng: np.random.Generator, temperature: float = 1.0,
-               skip: tuple[int, ...] = ()) -> Iterator[int]:
+    def sample(
+        self,
+        start: np.ndarray,
+        length: int,
+        rng: np.random.Generator,
+        temperature: float = 1.0,
+        skip: tuple[int, ...] = (),
+    ) -> Iterator[int]:
         """Yield ``length`` tokens after the start ids, one at a time, each fed back in.
 
         Tokens in ``skip`` (e.g. "<unk>") are never drawn.
@@ -154,7 +182,8 @@ class LanguageModel(Model):
     def param_shapes(cls, config: dict):
         """(name, shape) of every parameter of the model a config describes, without building it."""
         V, E, H = int(config["vocab_size"]), int(config["embed_size"]), int(config["hidden_size"])
-        cell, G = ("lstm", 4 * H) if cls.cell is TimeLSTM else ("rnn", H)  # the LSTM's four gates side by side
+        # the LSTM's four gates side by side
+        cell, G = ("lstm", 4 * H) if cls.cell is TimeLSTM else ("rnn", H)
         yield "embed.W", (V, E)
         yield f"{cell}.Wx", (E, G)
         yield f"{cell}.Wh", (H, G)

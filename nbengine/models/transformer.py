@@ -15,13 +15,13 @@ recurrent models (nbengine.lm_train), and saves and loads the same way.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 
-from nbengine.layers.embedding import PositionEmbedding
 from nbengine.i18n import Msg
+from nbengine.layers.embedding import PositionEmbedding
 from nbengine.layers.layernorm import LayerNorm
 from nbengine.layers.time_affine import TimeAffine
 from nbengine.layers.transformer import TransformerBlock
@@ -49,21 +49,42 @@ class TransformerLM(LanguageModel):
     stateless = True  # each batch is read on its own: evaluation reads overlapping windows
     context: int  # the most tokens it reads at once
 
-    def __init__(self, vocab_size: int, size: int = 64, heads: int = 4, blocks: int = 2, hidden: int | None = None,
-                 context: int = 64, seed: int = 0, dtype=np.float32, extra_config: dict | None = None):
+    def __init__(
+        self,
+        vocab_size: int,
+        size: int = 64,
+        heads: int = 4,
+        blocks: int = 2,
+        hidden: int | None = None,
+        context: int = 64,
+        seed: int = 0,
+        dtype=np.float32,
+        extra_config: dict | None = None,
+    ):
         self.vocab_size, self.size, self.heads, self.blocks = vocab_size, size, heads, blocks
         self.hidden = 4 * size if hidden is None else hidden
         self.context = context
         self.seed = seed
         self.dtype = check_dtype(dtype)
-        for what, v in (("vocab_size", vocab_size), ("size", size), ("heads", heads), ("blocks", blocks),
-                        ("hidden", self.hidden), ("context", context)):
+        for what, v in (
+            ("vocab_size", vocab_size),
+            ("size", size),
+            ("heads", heads),
+            ("blocks", blocks),
+            ("hidden", self.hidden),
+            ("context", context),
+        ):
             if v < 1:
                 raise ValueError(f"{what} must be at least 1, not {v}")
         self.extra_config = dict(extra_config or {})
-        self.settings = TransformerConfig(vocab_size, size, heads, blocks, self.hidden, context, seed, self.dtype.name)
+        self.settings = TransformerConfig(
+            vocab_size, size, heads, blocks, self.hidden, context, seed, self.dtype.name
+        )
         self.embed = PositionEmbedding("embed", vocab_size, context, size)
-        stack = [TransformerBlock(f"block{b}", size, heads, self.hidden, causal=True) for b in range(blocks)]
+        stack = [
+            TransformerBlock(f"block{b}", size, heads, self.hidden, causal=True)
+            for b in range(blocks)
+        ]
         self.ln = LayerNorm("ln", size)
         self.affine = TimeAffine("affine", size, vocab_size)
         self._assemble([self.embed, *stack, self.ln, self.affine])
@@ -71,30 +92,47 @@ class TransformerLM(LanguageModel):
     @property
     def sizes(self) -> dict[str, int]:
         """The sizes a training run chose, by setting name (the context is the run's time_size)."""
-        return {"size": self.size, "heads": self.heads, "blocks": self.blocks, "hidden": self.hidden}
+        return {
+            "size": self.size,
+            "heads": self.heads,
+            "blocks": self.blocks,
+            "hidden": self.hidden,
+        }
 
     @property
     def description(self) -> str:
         """The sizes in a few words, for a status line."""
         b, h = self.blocks, self.heads
-        return Msg("{blocks} of {heads}, size {size}, feed-forward {hidden}, context {context}",
-                   blocks=Msg("{n} block", n=b) if b == 1 else Msg("{n} blocks", n=b),
-                   heads=Msg("{n} head", n=h) if h == 1 else Msg("{n} heads", n=h),
-                   size=self.size, hidden=self.hidden, context=self.context)
+        return Msg(
+            "{blocks} of {heads}, size {size}, feed-forward {hidden}, context {context}",
+            blocks=Msg("{n} block", n=b) if b == 1 else Msg("{n} blocks", n=b),
+            heads=Msg("{n} head", n=h) if h == 1 else Msg("{n} heads", n=h),
+            size=self.size,
+            hidden=self.hidden,
+            context=self.context,
+        )
 
     def _check(self, ids):
         ids = super()._check(ids)
         if ids.shape[1] > self.context:
-            raise ValueError(f"this model reads at most {self.context} tokens at a time, not {ids.shape[1]}")
+            raise ValueError(
+                f"this model reads at most {self.context} tokens at a time, not {ids.shape[1]}"
+            )
         return ids
 
     def next_probabilities(self, ids: np.ndarray, temperature: float = 1.0) -> np.ndarray:
         """p(next token) (N, V) after the last of ids (N, T); only the last ``context`` ids are read."""
         ids = np.asarray(ids, np.int64)
-        return super().next_probabilities(ids[:, -self.context:], temperature)
+        return super().next_probabilities(ids[:, -self.context :], temperature)
 
-    def sample(self, start: np.ndarray, length: int, rng: np.random.Generator, temperature: float = 1.0,
-               skip: tuple[int, ...] = ()) -> Iterator[int]:
+    def sample(
+        self,
+        start: np.ndarray,
+        length: int,
+        rng: np.random.Generator,
+        temperature: float = 1.0,
+        skip: tuple[int, ...] = (),
+    ) -> Iterator[int]:
         """Yield ``length`` tokens after the start ids, each one appended to the text
         the next is predicted from (its last ``context`` tokens; the model has no state).
 
@@ -102,7 +140,7 @@ class TransformerLM(LanguageModel):
         """
         text = [int(i) for i in np.asarray(start, np.int64).ravel()]
         for _ in range(length):
-            p = self.next_probabilities(np.array([text[-self.context:]], np.int64), temperature)[0]
+            p = self.next_probabilities(np.array([text[-self.context :]], np.int64), temperature)[0]
             if skip:
                 p[list(skip)] = 0
                 p /= p.sum()

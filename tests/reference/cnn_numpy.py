@@ -49,7 +49,7 @@ Where this departs from the textbook, and why:
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -73,7 +73,9 @@ def valid_padding(size: int, k: int, stride: int) -> tuple[int, int, int]:
     return explicit_padding(size, k, stride, 0, 0)
 
 
-def explicit_padding(size: int, k: int, stride: int, before: int, after: int) -> tuple[int, int, int]:
+def explicit_padding(
+    size: int, k: int, stride: int, before: int, after: int
+) -> tuple[int, int, int]:
     """(output size, before, after) for a given number of padding positions on each side."""
     out = (size + before + after - k) // stride + 1
     if out < 1:
@@ -81,8 +83,9 @@ def explicit_padding(size: int, k: int, stride: int, before: int, after: int) ->
     return out, before, after
 
 
-def padding_2d(hw: tuple[int, int], k: tuple[int, int], stride: tuple[int, int], padding
-               ) -> tuple[tuple[int, int], tuple[int, int, int, int]]:
+def padding_2d(
+    hw: tuple[int, int], k: tuple[int, int], stride: tuple[int, int], padding
+) -> tuple[tuple[int, int], tuple[int, int, int, int]]:
     """((out_h, out_w), (top, bottom, left, right)) for an image of hw = (H, W).
 
     padding: "same", "valid", an integer p (p on every side), or (top, bottom, left, right).
@@ -144,7 +147,7 @@ def col2im(col: np.ndarray, shape, fh: int, fw: int, stride=(1, 1), pad=(0, 0, 0
         for xx in range(fw):
             x_max = xx + sw * ow
             img[:, :, y:y_max:sh, xx:x_max:sw] += col[:, :, y, xx, :, :]
-    return img[:, :, t:t + H, l:l + W]
+    return img[:, :, t : t + H, l : l + W]
 
 
 # -- the textbook's layers (NCHW), each with forward and backward -------------------------------
@@ -306,7 +309,9 @@ def _conv_layer(w: np.ndarray, b: np.ndarray, stride, pad) -> Convolution:
     return Convolution(np.ascontiguousarray(w.transpose(3, 2, 0, 1)), b, tuple(stride), tuple(pad))
 
 
-def conv2d_ref(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride=(1, 1), pad=(0, 0, 0, 0)) -> np.ndarray:
+def conv2d_ref(
+    x: np.ndarray, w: np.ndarray, b: np.ndarray, stride=(1, 1), pad=(0, 0, 0, 0)
+) -> np.ndarray:
     """Convolution (cross-correlation) of x (N, H, W, C) with w (R, S, C, K) plus b (K,).
 
     stride (sh, sw); pad (top, bottom, left, right) zeros. Returns (N, OH, OW, K).
@@ -314,8 +319,9 @@ def conv2d_ref(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride=(1, 1), pad=(
     return _nhwc(_conv_layer(w, b, stride, pad).forward(_nchw(x)))
 
 
-def conv2d_ref_backward(dout: np.ndarray, x: np.ndarray, w: np.ndarray, b: np.ndarray,
-                        stride=(1, 1), pad=(0, 0, 0, 0)) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def conv2d_ref_backward(
+    dout: np.ndarray, x: np.ndarray, w: np.ndarray, b: np.ndarray, stride=(1, 1), pad=(0, 0, 0, 0)
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(dL/dx, dL/dw, dL/db) of conv2d_ref given dout = dL/dout (N, OH, OW, K), in the same layouts."""
     layer = _conv_layer(w, b, stride, pad)
     layer.forward(_nchw(x))
@@ -329,8 +335,9 @@ def maxpool_ref(x: np.ndarray, pool=(2, 2), stride=(2, 2), pad=(0, 0, 0, 0)) -> 
     return _nhwc(Pooling(pool[0], pool[1], tuple(stride), tuple(pad)).forward(_nchw(x)))
 
 
-def maxpool_ref_backward(dout: np.ndarray, x: np.ndarray, pool=(2, 2), stride=(2, 2),
-                         pad=(0, 0, 0, 0)) -> np.ndarray:
+def maxpool_ref_backward(
+    dout: np.ndarray, x: np.ndarray, pool=(2, 2), stride=(2, 2), pad=(0, 0, 0, 0)
+) -> np.ndarray:
     """dL/dx of maxpool_ref: each dout goes to its window's arg-max.
 
     On a tie the first maximum in row-major window order (top row first, then
@@ -346,7 +353,9 @@ def dense_ref(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
     return Affine(w, b).forward(x)
 
 
-def dense_ref_backward(dout: np.ndarray, x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def dense_ref_backward(
+    dout: np.ndarray, x: np.ndarray, w: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(dL/dx, dL/dw, dL/db) of dense_ref given dout (N, M)."""
     layer = Affine(w, np.zeros(w.shape[1], w.dtype))
     layer.forward(x)
@@ -421,10 +430,14 @@ def param_shapes() -> dict[str, tuple[int, ...]]:
     """Every parameter's shape in nbengine's layout."""
     h, w, c = FLAT
     return {
-        "conv1.w": (3, 3, 1, 32), "conv1.b": (32,),
-        "conv2.w": (3, 3, 32, 64), "conv2.b": (64,),
-        "dense1.w": (h * w * c, HIDDEN), "dense1.b": (HIDDEN,),
-        "dense2.w": (HIDDEN, CLASSES), "dense2.b": (CLASSES,),
+        "conv1.w": (3, 3, 1, 32),
+        "conv1.b": (32,),
+        "conv2.w": (3, 3, 32, 64),
+        "conv2.b": (64,),
+        "dense1.w": (h * w * c, HIDDEN),
+        "dense1.b": (HIDDEN,),
+        "dense2.w": (HIDDEN, CLASSES),
+        "dense2.b": (CLASSES,),
     }
 
 
@@ -447,13 +460,17 @@ def init_params(seed: int = 0, dtype=np.float32) -> dict[str, np.ndarray]:
 def hwc_rows_to_chw(w: np.ndarray, shape=FLAT) -> np.ndarray:
     """Reorder a dense weight's rows from a flattened NHWC map (h, w, c) to a flattened NCHW map (c, h, w)."""
     h, ww, c = shape
-    return np.ascontiguousarray(w.reshape(h, ww, c, -1).transpose(2, 0, 1, 3).reshape(h * ww * c, -1))
+    return np.ascontiguousarray(
+        w.reshape(h, ww, c, -1).transpose(2, 0, 1, 3).reshape(h * ww * c, -1)
+    )
 
 
 def chw_rows_to_hwc(w: np.ndarray, shape=FLAT) -> np.ndarray:
     """The inverse of hwc_rows_to_chw."""
     h, ww, c = shape
-    return np.ascontiguousarray(w.reshape(c, h, ww, -1).transpose(1, 2, 0, 3).reshape(h * ww * c, -1))
+    return np.ascontiguousarray(
+        w.reshape(c, h, ww, -1).transpose(1, 2, 0, 3).reshape(h * ww * c, -1)
+    )
 
 
 def _relayout(arrays: Mapping[str, np.ndarray], conv_axes, dense1_rows) -> dict[str, np.ndarray]:
@@ -486,7 +503,9 @@ def paddings() -> dict[str, tuple[int, int, int, int]]:
     for i, (name, k, _, _) in enumerate(CONV, start=1):
         before = "input" if i == 1 else f"pool{i - 1}"
         pads[name] = padding_2d(g[before][:2], (k, k), (1, 1), "same")[1]
-        pads[f"pool{i}"] = padding_2d(g[name][:2], (POOL, POOL), (POOL_STRIDE, POOL_STRIDE), "same")[1]
+        pads[f"pool{i}"] = padding_2d(
+            g[name][:2], (POOL, POOL), (POOL_STRIDE, POOL_STRIDE), "same"
+        )[1]
     return pads
 
 
@@ -501,8 +520,14 @@ class NumpyCNN:
     Inputs and outputs use nbengine's layouts too: x (N, 28, 28, 1), y int (N,).
     """
 
-    def __init__(self, params: Mapping[str, np.ndarray] | None = None, lr: float = 0.01,
-                 dropout: float = DROPOUT, seed: int = 0, dtype=np.float32):
+    def __init__(
+        self,
+        params: Mapping[str, np.ndarray] | None = None,
+        lr: float = 0.01,
+        dropout: float = DROPOUT,
+        seed: int = 0,
+        dtype=np.float32,
+    ):
         if params is None:
             params = init_params(seed, dtype)
         self.lr = lr
@@ -516,10 +541,25 @@ class NumpyCNN:
         self.dense1 = Affine(p["dense1.w"], p["dense1.b"])
         self.dense2 = Affine(p["dense2.w"], p["dense2.b"])
         self.dropout = Dropout(dropout, np.random.default_rng(seed))
-        self.layers = [self.conv1, Relu(), self.pool1, self.conv2, Relu(), self.pool2,
-                       self.dense1, Relu(), self.dropout, self.dense2]
+        self.layers = [
+            self.conv1,
+            Relu(),
+            self.pool1,
+            self.conv2,
+            Relu(),
+            self.pool2,
+            self.dense1,
+            Relu(),
+            self.dropout,
+            self.dense2,
+        ]
         self.last = SoftmaxWithLoss()
-        self.trainable = {"conv1": self.conv1, "conv2": self.conv2, "dense1": self.dense1, "dense2": self.dense2}
+        self.trainable = {
+            "conv1": self.conv1,
+            "conv2": self.conv2,
+            "dense1": self.dense1,
+            "dense2": self.dense2,
+        }
 
     def logits(self, x: np.ndarray, train: bool = False) -> np.ndarray:
         out = _nchw(x)
@@ -554,13 +594,23 @@ class NumpyCNN:
 
     def params(self) -> dict[str, np.ndarray]:
         """The parameters back in nbengine's layout (copies)."""
-        return from_textbook({f"{name}.{k}": a for name, layer in self.trainable.items()
-                              for k, a in (("w", layer.W), ("b", layer.b))})
+        return from_textbook(
+            {
+                f"{name}.{k}": a
+                for name, layer in self.trainable.items()
+                for k, a in (("w", layer.W), ("b", layer.b))
+            }
+        )
 
     def grads(self) -> dict[str, np.ndarray]:
         """The last backward pass's gradients in nbengine's layout (copies)."""
-        return from_textbook({f"{name}.{k}": a for name, layer in self.trainable.items()
-                              for k, a in (("w", layer.dW), ("b", layer.db))})
+        return from_textbook(
+            {
+                f"{name}.{k}": a
+                for name, layer in self.trainable.items()
+                for k, a in (("w", layer.dW), ("b", layer.db))
+            }
+        )
 
     def n_params(self) -> int:
         return sum(layer.W.size + layer.b.size for layer in self.trainable.values())

@@ -53,7 +53,7 @@ Where this departs from the textbook, and why:
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
@@ -107,7 +107,7 @@ class RNN:
     def backward(self, dh_next: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         Wx, Wh, b = self.params
         x, h_prev, h_next = self.cache
-        dt = dh_next * (1 - h_next ** 2)  # tanh' = 1 − tanh²
+        dt = dh_next * (1 - h_next**2)  # tanh' = 1 − tanh²
         db = np.sum(dt, axis=0)
         dWh = np.dot(h_prev.T, dt)
         dh_prev = np.dot(dt, Wh.T)
@@ -163,7 +163,8 @@ class TimeRNN:
         grads = [np.zeros_like(g) for g in self.grads]
         for t in reversed(range(T)):
             layer = self.layers[t]
-            dx, dh = layer.backward(dhs[:, t, :] + dh)  # h_t went to the output and to the next step
+            # h_t went to the output and to the next step
+            dx, dh = layer.backward(dhs[:, t, :] + dh)
             dxs[:, t, :] = dx
             for i, grad in enumerate(layer.grads):
                 grads[i] += grad
@@ -182,14 +183,16 @@ class LSTM:
         self.grads = [np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)]
         self.cache = None
 
-    def forward(self, x: np.ndarray, h_prev: np.ndarray, c_prev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def forward(
+        self, x: np.ndarray, h_prev: np.ndarray, c_prev: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         Wx, Wh, b = self.params
         N, H = h_prev.shape
         A = np.dot(x, Wx) + np.dot(h_prev, Wh) + b
         f = A[:, :H]
-        g = A[:, H:2 * H]
-        i = A[:, 2 * H:3 * H]
-        o = A[:, 3 * H:]
+        g = A[:, H : 2 * H]
+        i = A[:, 2 * H : 3 * H]
+        o = A[:, 3 * H :]
         f = sigmoid(f)
         g = np.tanh(g)
         i = sigmoid(i)
@@ -199,11 +202,13 @@ class LSTM:
         self.cache = (x, h_prev, c_prev, i, f, g, o, c_next)
         return h_next, c_next
 
-    def backward(self, dh_next: np.ndarray, dc_next: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def backward(
+        self, dh_next: np.ndarray, dc_next: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         Wx, Wh, b = self.params
         x, h_prev, c_prev, i, f, g, o, c_next = self.cache
         tanh_c_next = np.tanh(c_next)
-        ds = dc_next + (dh_next * o) * (1 - tanh_c_next ** 2)  # c_next reaches the loss two ways
+        ds = dc_next + (dh_next * o) * (1 - tanh_c_next**2)  # c_next reaches the loss two ways
         dc_prev = ds * f
         di = ds * g
         df = ds * c_prev
@@ -212,7 +217,7 @@ class LSTM:
         di *= i * (1 - i)  # σ' = σ(1 − σ)
         df *= f * (1 - f)
         do *= o * (1 - o)
-        dg *= (1 - g ** 2)  # tanh' = 1 − tanh²
+        dg *= 1 - g**2  # tanh' = 1 − tanh²
         dA = np.hstack((df, dg, di, do))
         dWh = np.dot(h_prev.T, dA)
         dWx = np.dot(x.T, dA)
@@ -259,8 +264,9 @@ class TimeLSTM:
             self.layers.append(layer)
         return hs
 
-    def backward(self, dhs: np.ndarray, dh_last: np.ndarray | None = None,
-                 dc_last: np.ndarray | None = None) -> np.ndarray:
+    def backward(
+        self, dhs: np.ndarray, dh_last: np.ndarray | None = None, dc_last: np.ndarray | None = None
+    ) -> np.ndarray:
         """dL/dxs from dL/dhs; grads summed over the time steps; self.dh, self.dc = dL/dh0, dL/dc0."""
         Wx, Wh, b = self.params
         N, T, H = dhs.shape
@@ -343,7 +349,8 @@ class TimeSoftmaxWithLoss:
         N, T, V = xs.shape
         mask = ts != self.ignore_label
         xs = xs.reshape(N * T, V)
-        ts = np.where(mask, ts, 0).reshape(N * T)  # an ignored target reads column 0, then counts for nothing
+        # an ignored target reads column 0, then counts for nothing
+        ts = np.where(mask, ts, 0).reshape(N * T)
         mask = mask.reshape(N * T)
         z = xs - xs.max(axis=1, keepdims=True)
         e = np.exp(z)
@@ -380,16 +387,24 @@ def embedding_ref_backward(dxs: np.ndarray, ids: np.ndarray, V: int) -> np.ndarr
     return layer.grads[0]
 
 
-def rnn_ref(xs: np.ndarray, h0: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray) -> np.ndarray:
+def rnn_ref(
+    xs: np.ndarray, h0: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray
+) -> np.ndarray:
     """hs (N, T, H): h_t = tanh(x_t · Wx + h_{t−1} · Wh + b), from h0 (N, H)."""
     layer = TimeRNN(Wx, Wh, b, stateful=True)
     layer.set_state(h0)
     return layer.forward(xs)
 
 
-def rnn_ref_backward(dhs: np.ndarray, xs: np.ndarray, h0: np.ndarray, Wx: np.ndarray, Wh: np.ndarray,
-                     b: np.ndarray, dhT: np.ndarray | None = None
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def rnn_ref_backward(
+    dhs: np.ndarray,
+    xs: np.ndarray,
+    h0: np.ndarray,
+    Wx: np.ndarray,
+    Wh: np.ndarray,
+    b: np.ndarray,
+    dhT: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(dxs, dWx, dWh, db, dh0) of rnn_ref given dhs = dL/dhs (N, T, H) (and dhT = dL/dh_T from outside)."""
     layer = TimeRNN(Wx, Wh, b, stateful=True)
     layer.set_state(h0)
@@ -399,8 +414,9 @@ def rnn_ref_backward(dhs: np.ndarray, xs: np.ndarray, h0: np.ndarray, Wx: np.nda
     return dxs, dWx, dWh, db, layer.dh
 
 
-def lstm_ref(xs: np.ndarray, h0: np.ndarray, c0: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def lstm_ref(
+    xs: np.ndarray, h0: np.ndarray, c0: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(hs, cs, gates) of an LSTM over xs (N, T, D) from h0, c0 (N, H).
 
     hs, cs (N, T, H) are the hidden and cell states after each step; gates
@@ -419,9 +435,17 @@ def lstm_ref(xs: np.ndarray, h0: np.ndarray, c0: np.ndarray, Wx: np.ndarray, Wh:
     return hs, cs, gates
 
 
-def lstm_ref_backward(dhs: np.ndarray, xs: np.ndarray, h0: np.ndarray, c0: np.ndarray, Wx: np.ndarray,
-                      Wh: np.ndarray, b: np.ndarray, dhT: np.ndarray | None = None, dcT: np.ndarray | None = None
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def lstm_ref_backward(
+    dhs: np.ndarray,
+    xs: np.ndarray,
+    h0: np.ndarray,
+    c0: np.ndarray,
+    Wx: np.ndarray,
+    Wh: np.ndarray,
+    b: np.ndarray,
+    dhT: np.ndarray | None = None,
+    dcT: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(dxs, dWx, dWh, db, dh0, dc0) of lstm_ref's hs given dhs = dL/dhs (N, T, H)
     (and dhT, dcT = dL/dh_T, dL/dc_T from outside the sequence)."""
     layer = TimeLSTM(Wx, Wh, b, stateful=True)
@@ -437,8 +461,9 @@ def affine_ref(hs: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
     return TimeAffine(W, b).forward(hs)
 
 
-def affine_ref_backward(dscores: np.ndarray, hs: np.ndarray, W: np.ndarray
-                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def affine_ref_backward(
+    dscores: np.ndarray, hs: np.ndarray, W: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(dhs, dW, db) of affine_ref given dscores (N, T, V)."""
     layer = TimeAffine(W, np.zeros(W.shape[1], W.dtype))
     layer.forward(hs)
@@ -446,7 +471,9 @@ def affine_ref_backward(dscores: np.ndarray, hs: np.ndarray, W: np.ndarray
     return dhs, layer.grads[0], layer.grads[1]
 
 
-def softmax_ce_ref(scores: np.ndarray, ts: np.ndarray, ignore: int = IGNORE) -> tuple[float, np.ndarray]:
+def softmax_ce_ref(
+    scores: np.ndarray, ts: np.ndarray, ignore: int = IGNORE
+) -> tuple[float, np.ndarray]:
     """(mean cross-entropy over the tokens whose target is not ``ignore``, dL/dscores (N, T, V))."""
     layer = TimeSoftmaxWithLoss(ignore)
     loss = layer.forward(scores, np.asarray(ts))
@@ -456,16 +483,30 @@ def softmax_ce_ref(scores: np.ndarray, ts: np.ndarray, ignore: int = IGNORE) -> 
 # -- the language models -----------------------------------------------------------------------
 
 
-def param_shapes(kind: str, vocab_size: int, embed_size: int, hidden_size: int) -> dict[str, tuple[int, ...]]:
+def param_shapes(
+    kind: str, vocab_size: int, embed_size: int, hidden_size: int
+) -> dict[str, tuple[int, ...]]:
     """Every parameter's name and shape, as nbengine's RNNLM ("rnn") and LSTMLM ("lstm") have them."""
     V, D, H = vocab_size, embed_size, hidden_size
     G = {"rnn": H, "lstm": 4 * H}[kind]
-    return {"embed.W": (V, D), f"{kind}.Wx": (D, G), f"{kind}.Wh": (H, G), f"{kind}.b": (G,),
-            "affine.W": (H, V), "affine.b": (V,)}
+    return {
+        "embed.W": (V, D),
+        f"{kind}.Wx": (D, G),
+        f"{kind}.Wh": (H, G),
+        f"{kind}.b": (G,),
+        "affine.W": (H, V),
+        "affine.b": (V,),
+    }
 
 
-def init_params(kind: str, vocab_size: int, embed_size: int = 100, hidden_size: int = 100, seed: int = 0,
-                dtype=np.float32) -> dict[str, np.ndarray]:
+def init_params(
+    kind: str,
+    vocab_size: int,
+    embed_size: int = 100,
+    hidden_size: int = 100,
+    seed: int = 0,
+    dtype=np.float32,
+) -> dict[str, np.ndarray]:
     """The textbook's initialisation: embedding N(0, 0.01²), Wx and Wh "Xavier" N(0, 1/fan_in), affine
     N(0, 1/H), zero biases."""
     rng = np.random.default_rng(seed)
@@ -491,32 +532,53 @@ class NumpyLM:
 
     kind = ""
 
-    def __init__(self, params: Mapping[str, np.ndarray] | None = None, *, vocab_size: int | None = None,
-                 embed_size: int = 100, hidden_size: int = 100, lr: float = 0.1, max_norm: float | None = 0.25,
-                 seed: int = 0, dtype=np.float32):
+    def __init__(
+        self,
+        params: Mapping[str, np.ndarray] | None = None,
+        *,
+        vocab_size: int | None = None,
+        embed_size: int = 100,
+        hidden_size: int = 100,
+        lr: float = 0.1,
+        max_norm: float | None = 0.25,
+        seed: int = 0,
+        dtype=np.float32,
+    ):
         if params is None:
             if vocab_size is None:
                 raise ValueError("give the parameters or a vocabulary size")
             params = init_params(self.kind, vocab_size, embed_size, hidden_size, seed, dtype)
         k = self.kind
         self.dtype = np.dtype(params["embed.W"].dtype)
-        self._params = {name: np.array(params[name], dtype=self.dtype)
-                        for name in ("embed.W", f"{k}.Wx", f"{k}.Wh", f"{k}.b", "affine.W", "affine.b")}
+        self._params = {
+            name: np.array(params[name], dtype=self.dtype)
+            for name in ("embed.W", f"{k}.Wx", f"{k}.Wh", f"{k}.b", "affine.W", "affine.b")
+        }
         p = self._params
         self.vocab_size, self.embed_size = p["embed.W"].shape
         self.hidden_size = p[f"{k}.Wh"].shape[0]
-        if p[f"{k}.Wx"].shape[0] != self.embed_size or p["affine.W"].shape != (self.hidden_size, self.vocab_size):
-            raise ValueError("the parameters' shapes do not fit together: "
-                             + ", ".join(f"{n} {v.shape}" for n, v in p.items()))
+        if p[f"{k}.Wx"].shape[0] != self.embed_size or p["affine.W"].shape != (
+            self.hidden_size,
+            self.vocab_size,
+        ):
+            raise ValueError(
+                "the parameters' shapes do not fit together: "
+                + ", ".join(f"{n} {v.shape}" for n, v in p.items())
+            )
         self.lr, self.max_norm = lr, max_norm
         time_layer = {"rnn": TimeRNN, "lstm": TimeLSTM}[k]
         self.embed = TimeEmbedding(p["embed.W"])
         self.recurrent = time_layer(p[f"{k}.Wx"], p[f"{k}.Wh"], p[f"{k}.b"], stateful=True)
         self.affine = TimeAffine(p["affine.W"], p["affine.b"])
         self.loss_layer = TimeSoftmaxWithLoss(IGNORE)
-        self._grads = {"embed.W": self.embed.grads[0], f"{k}.Wx": self.recurrent.grads[0],
-                       f"{k}.Wh": self.recurrent.grads[1], f"{k}.b": self.recurrent.grads[2],
-                       "affine.W": self.affine.grads[0], "affine.b": self.affine.grads[1]}
+        self._grads = {
+            "embed.W": self.embed.grads[0],
+            f"{k}.Wx": self.recurrent.grads[0],
+            f"{k}.Wh": self.recurrent.grads[1],
+            f"{k}.b": self.recurrent.grads[2],
+            "affine.W": self.affine.grads[0],
+            "affine.b": self.affine.grads[1],
+        }
 
     def reset_state(self) -> None:
         self.recurrent.reset_state()

@@ -56,7 +56,9 @@ def layernorm_ref_backward(dout, x, gamma, eps):
     dbeta = np.sum(dout, axis=0)
     dxhat = dout * gamma
     dvar = np.sum(dxhat * xc, axis=-1, keepdims=True) * -0.5 * std**-3
-    dmean = -np.sum(dxhat, axis=-1, keepdims=True) / std + dvar * np.mean(-2.0 * xc, axis=-1, keepdims=True)
+    dmean = -np.sum(dxhat, axis=-1, keepdims=True) / std + dvar * np.mean(
+        -2.0 * xc, axis=-1, keepdims=True
+    )
     dx = dxhat / std + dvar * 2.0 * xc / C + dmean / C
     return dx, dgamma, dbeta
 
@@ -101,8 +103,9 @@ def transformer_block_ref(x, p, heads, causal, prefix="", eps=1e-5):
     N, T, D = x.shape
 
     def ln(a, name):
-        return layernorm_ref(a.reshape(-1, D), p[f"{prefix}{name}.gamma"], p[f"{prefix}{name}.beta"],
-                             eps)[0].reshape(N, T, D)
+        return layernorm_ref(
+            a.reshape(-1, D), p[f"{prefix}{name}.gamma"], p[f"{prefix}{name}.beta"], eps
+        )[0].reshape(N, T, D)
 
     h = x + multi_head_attention_ref(ln(x, "ln1"), p, heads, causal, f"{prefix}attn.")[0]
     a = gelu_ref(ln(h, "ln2") @ p[f"{prefix}ff.up.W"] + p[f"{prefix}ff.up.b"])
@@ -127,11 +130,27 @@ class NumpyTransformerLM:
     softmax cross-entropy averaged over the N·T tokens, clipping to a global norm and the
     textbook's Adam. Parameters are named as nbengine's model names them and copied."""
 
-    def __init__(self, params, heads: int, blocks: int, lr: float = 0.003, max_norm: float | None = 1.0,
-                 beta1: float = 0.9, beta2: float = 0.999, adam_eps: float = 1e-7, eps: float = 1e-5):
+    def __init__(
+        self,
+        params,
+        heads: int,
+        blocks: int,
+        lr: float = 0.003,
+        max_norm: float | None = 1.0,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        adam_eps: float = 1e-7,
+        eps: float = 1e-5,
+    ):
         self.p = {k: np.array(v, copy=True) for k, v in params.items()}
         self.heads, self.blocks, self.eps = heads, blocks, eps
-        self.lr, self.max_norm, self.beta1, self.beta2, self.adam_eps = lr, max_norm, beta1, beta2, adam_eps
+        self.lr, self.max_norm, self.beta1, self.beta2, self.adam_eps = (
+            lr,
+            max_norm,
+            beta1,
+            beta2,
+            adam_eps,
+        )
         self.m = {k: np.zeros_like(v) for k, v in self.p.items()}
         self.v = {k: np.zeros_like(v) for k, v in self.p.items()}
         self.t = 0
@@ -139,13 +158,15 @@ class NumpyTransformerLM:
     # -- forward, keeping what the backward needs ------------------------------------------
     def _ln(self, a, name):
         N, T, D = a.shape
-        return layernorm_ref(a.reshape(-1, D), self.p[f"{name}.gamma"], self.p[f"{name}.beta"],
-                             self.eps)[0].reshape(N, T, D)
+        return layernorm_ref(
+            a.reshape(-1, D), self.p[f"{name}.gamma"], self.p[f"{name}.beta"], self.eps
+        )[0].reshape(N, T, D)
 
     def _ln_back(self, d, a, name, g):
         N, T, D = a.shape
         dx, g[f"{name}.gamma"], g[f"{name}.beta"] = layernorm_ref_backward(
-            d.reshape(-1, D), a.reshape(-1, D), self.p[f"{name}.gamma"], self.eps)
+            d.reshape(-1, D), a.reshape(-1, D), self.p[f"{name}.gamma"], self.eps
+        )
         return dx.reshape(N, T, D)
 
     def _block(self, x, b):
@@ -155,7 +176,11 @@ class NumpyTransformerLM:
         a1 = self._ln(x, pre + "ln1")
 
         def project(name):  # (N, T, D) → (N, H, T, E)
-            return (a1 @ p[f"{pre}attn.{name}.W"] + p[f"{pre}attn.{name}.b"]).reshape(N, T, H, E).transpose(0, 2, 1, 3)
+            return (
+                (a1 @ p[f"{pre}attn.{name}.W"] + p[f"{pre}attn.{name}.b"])
+                .reshape(N, T, H, E)
+                .transpose(0, 2, 1, 3)
+            )
 
         q, k, v = project("q"), project("k"), project("v")
         scores = np.einsum("nhte,nhse->nhts", q, k) / math.sqrt(E)
@@ -185,11 +210,15 @@ class NumpyTransformerLM:
         dz = dense_back(dh, z, pre + "attn.o").reshape(N, T, H, E).transpose(0, 2, 1, 3)
         dweights = np.einsum("nhte,nhse->nhts", dz, v)
         dv = np.einsum("nhts,nhte->nhse", weights, dz)
-        dscores = weights * (dweights - (dweights * weights).sum(axis=-1, keepdims=True)) / math.sqrt(E)
+        dscores = (
+            weights * (dweights - (dweights * weights).sum(axis=-1, keepdims=True)) / math.sqrt(E)
+        )
         dq = np.einsum("nhts,nhse->nhte", dscores, k)
         dk = np.einsum("nhts,nhte->nhse", dscores, q)
-        da1 = sum(dense_back(d.transpose(0, 2, 1, 3).reshape(N, T, D), a1, f"{pre}attn.{name}")
-                  for name, d in (("q", dq), ("k", dk), ("v", dv)))
+        da1 = sum(
+            dense_back(d.transpose(0, 2, 1, 3).reshape(N, T, D), a1, f"{pre}attn.{name}")
+            for name, d in (("q", dq), ("k", dk), ("v", dv))
+        )
         return dh + self._ln_back(da1, x, pre + "ln1", grads)
 
     def loss_and_grads(self, xs, ts):
@@ -231,7 +260,7 @@ class NumpyTransformerLM:
                 for g in grads.values():
                     g *= g.dtype.type(self.max_norm / (norm + 1e-6))
         self.t += 1
-        alpha = self.lr * math.sqrt(1 - self.beta2 ** self.t) / (1 - self.beta1 ** self.t)
+        alpha = self.lr * math.sqrt(1 - self.beta2**self.t) / (1 - self.beta1**self.t)
         for name, w in self.p.items():
             g, m, v = grads[name], self.m[name], self.v[name]
             m += (1 - self.beta1) * (g - m)
