@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nbengine import __version__
-from nbengine.caches import cache_root
+from nbengine.caches import cache_root, default_cache_root  # noqa: F401 (this module's interface)
 from nbengine.data.files import atomic_write
 from nbengine.data.registry import fetchable, fetchable_names
 from nbengine.errors import DataError, NBEngineError
