@@ -24,9 +24,10 @@ heat maps and ``curve`` a list of numbers drawn as a line; ``expect`` (with
 ``tolerance``) and, for a command, ``expect_output`` state what the step must
 produce, so a tutorial whose numbers drift fails instead of teaching the wrong
 ones; ``expect_output`` is one list for every language, or a table of lists by
-language (``{ en = [...], ko = [...] }``) with each language's own. Every ``title`` and ``say`` has English (``en``) and may have Korean
-(``ko``); a missing language falls back to English. Unknown keys are errors: a
-misspelt ``expcet`` must not pass silently.
+language (``{ en = [...], ko = [...] }``) with each language's own. Every
+``title`` and ``say`` has English (``en``) and may have Korean (``ko``); a
+missing language falls back to English. Unknown keys are errors: a misspelt
+``expcet`` must not pass silently.
 
 This module reads, checks and runs the steps; printing is the command line's.
 """
@@ -217,19 +218,21 @@ def _expect_output(value, path, i: int, heading: str) -> dict[str, list[str]]:
     if isinstance(value, list):
         value = dict.fromkeys(LANGUAGES, value)
     if not isinstance(value, dict):
-        raise TutorialError(path, "expect_output must be a list of strings or a table of lists by language "
-                                  "(en, ko)", i, heading)
-    unknown = set(value) - set(LANGUAGES)
+        raise TutorialError(path, "expect_output must be a list of strings or a table of lists "
+                                  "by language (en, ko)", i, heading)
+    unknown = sorted(set(value) - set(LANGUAGES))
     if unknown:
-        raise TutorialError(path, f"expect_output has the language {sorted(unknown)[0]!r}; known: en, ko", i,
-                            heading)
+        raise TutorialError(path, f"expect_output has the language {unknown[0]!r}; known: en, ko",
+                            i, heading)
     missing = [lang for lang in LANGUAGES if lang not in value]
     if missing:
-        raise TutorialError(path, f"expect_output has no {missing[0]!r} list; a table by language needs a list "
-                                  f"in each language ({', '.join(LANGUAGES)}), or give one list for checks "
-                                  f"that are the same in every language", i, heading)
+        raise TutorialError(path, f"expect_output has no {missing[0]!r} list; a table by language "
+                                  f"needs a list in each language ({', '.join(LANGUAGES)}), or give "
+                                  f"one list for checks that are the same in every language",
+                            i, heading)
     if not all(isinstance(v, list) and all(isinstance(o, str) for o in v) for v in value.values()):
-        raise TutorialError(path, "expect_output must be a list of strings in each language", i, heading)
+        raise TutorialError(path, "expect_output must be a list of strings in each language",
+                            i, heading)
     return {lang: list(value[lang]) for lang in LANGUAGES}
 
 

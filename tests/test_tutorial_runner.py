@@ -100,10 +100,11 @@ BROKEN = [
     ('title = "T"\n[[steps]]\ntitle = "One"\nsay = "s"\nrun = "nbengine trace conv"\n', "without the word", 1),
     ('title = "T"\n[[steps]]\ntitle = "One"\nsay = "s"\nshow = ["x"]\n', "needs a code step", 1),
     ('title = "T"\n', "has no steps", None),
-    ('title = "T"\n[[steps]]\ntitle = "One"\nsay = "s"\nrun = "trace pool"\nexpect_output = { en = ["max = 5"] }\n',
-     "expect_output has no 'ko' list", 1),
     ('title = "T"\n[[steps]]\ntitle = "One"\nsay = "s"\nrun = "trace pool"\n'
-     'expect_output = { en = ["a"], ko = ["b"], fr = ["c"] }\n', "expect_output has the language 'fr'", 1),
+     'expect_output = { en = ["max = 5"] }\n', "expect_output has no 'ko' list", 1),
+    ('title = "T"\n[[steps]]\ntitle = "One"\nsay = "s"\nrun = "trace pool"\n'
+     'expect_output = { en = ["a"], ko = ["b"], fr = ["c"] }\n',
+     "expect_output has the language 'fr'", 1),
 ]
 
 
@@ -142,9 +143,10 @@ def test_expect_output_by_language_checks_each_language_with_its_own_list(tmp_pa
         path.write_text(head + f'expect_output = {{ {good} = ["0.9045"], {bad} = ["0.5000"] }}\n')
         assert "0.9045" in run("tutorial", "run", str(path), "--lang", good).stdout
         r = run("tutorial", "run", str(path), "--lang", bad, code=1)
-        assert ("step 1 (Trace)" if bad == "en" else "1단계 (Trace)") in r.stderr and "'0.5000'" in r.stderr
+        where = "step 1 (Trace)" if bad == "en" else "1단계 (Trace)"
+        assert where in r.stderr and "'0.5000'" in r.stderr
     assert load(path).steps[0].expect_output == {"ko": ["0.9045"], "en": ["0.5000"]}
-    path.write_text(head + 'expect_output = ["0.9045"]\n')  # one list: the same check in every language
+    path.write_text(head + 'expect_output = ["0.9045"]\n')  # one list: the same in every language
     assert load(path).steps[0].expect_output == {"en": ["0.9045"], "ko": ["0.9045"]}
 
 
