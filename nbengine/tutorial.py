@@ -23,9 +23,11 @@ code step, ``show`` names the values to print, ``heatmap`` those also drawn as
 heat maps and ``curve`` a list of numbers drawn as a line; ``expect`` (with
 ``tolerance``) and, for a command, ``expect_output`` state what the step must
 produce, so a tutorial whose numbers drift fails instead of teaching the wrong
-ones. Every ``title`` and ``say`` has English (``en``) and may have Korean
-(``ko``); a missing language falls back to English. Unknown keys are errors: a
-misspelt ``expcet`` must not pass silently.
+ones; ``expect_output`` is one list for every language, or a table of lists by
+language (``{ en = [...], ko = [...] }``) with each language's own. Every
+``title`` and ``say`` has English (``en``) and may have Korean (``ko``); a
+missing language falls back to English. Unknown keys are errors: a misspelt
+``expcet`` must not pass silently.
 
 This module reads, checks and runs the steps; printing is the command line's.
 """
@@ -77,7 +79,7 @@ class TutorialStep:
     curve: str | None = None
     expect: dict = field(default_factory=dict)
     tolerance: float = 1e-9
-    expect_output: list[str] = field(default_factory=list)
+    expect_output: dict[str, list[str]] = field(default_factory=dict)  # by language
     compiled: CodeType | None = None  # the code, compiled once when the file is read
 
 
@@ -253,13 +255,45 @@ def _step(path, i: int, s: dict) -> TutorialStep:
     if not _number(tol) or tol < 0:  # nan would fail every check, inf pass every one
         raise TutorialError(path, "tolerance must be a finite number ≥ 0", i, heading)
     step.tolerance = float(tol)
-    out = s.get("expect_output", [])
-    if isinstance(out, str):
-        out = [out]
-    if not isinstance(out, list) or not all(isinstance(o, str) for o in out):
-        raise TutorialError(path, "expect_output must be a list of strings", i, heading)
-    step.expect_output = out
+    step.expect_output = _expect_output(s.get("expect_output", []), path, i, heading)
     return step
+
+
+def _expect_output(value, path, i: int, heading: str) -> dict[str, list[str]]:
+    """expect_output by language: one list checked in every language (numbers, formulas,
+    names), or a table of lists by language, which must then have each language's own
+    list (a check on English words cannot pass on Korean output)."""
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, list):
+        value = dict.fromkeys(LANGUAGES, value)
+    if not isinstance(value, dict):
+        raise TutorialError(
+            path,
+            "expect_output must be a list of strings or a table of lists by language (en, ko)",
+            i,
+            heading,
+        )
+    unknown = sorted(set(value) - set(LANGUAGES))
+    if unknown:
+        raise TutorialError(
+            path, f"expect_output has the language {unknown[0]!r}; known: en, ko", i, heading
+        )
+    missing = [lang for lang in LANGUAGES if lang not in value]
+    if missing:
+        raise TutorialError(
+            path,
+            f"expect_output has no {missing[0]!r} list; a table by language "
+            f"needs a list in each language ({', '.join(LANGUAGES)}), or give "
+            f"one list for checks that are the same in every language",
+            i,
+            heading,
+        )
+    if not all(isinstance(v, list) and all(isinstance(o, str) for o in v) for v in value.values()):
+        raise TutorialError(
+            path, "expect_output must be a list of strings in each language", i, heading
+        )
+    return {lang: list(value[lang]) for lang in LANGUAGES}
 
 
 def shipped() -> list[Tutorial]:
@@ -386,7 +420,7 @@ class Session:
         """Each expect_output string must appear in the command's output (runs of spaces and
         line breaks count as one space, so a line the terminal wrapped still matches)."""
         flat = " ".join(output.split())
-        for s in step.expect_output:
+        for s in step.expect_output.get(self.lang, []):
             if " ".join(s.split()) not in flat:
                 raise TutorialCheckFailed(
                     self.tutorial.path,

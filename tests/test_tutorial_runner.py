@@ -129,6 +129,18 @@ BROKEN = [
     ),
     ('title = "T"\n[[steps]]\ntitle = "One"\nsay = "s"\nshow = ["x"]\n', "needs a code step", 1),
     ('title = "T"\n', "has no steps", None),
+    (
+        'title = "T"\n[[steps]]\ntitle = "One"\nsay = "s"\nrun = "trace pool"\n'
+        'expect_output = { en = ["max = 5"] }\n',
+        "expect_output has no 'ko' list",
+        1,
+    ),
+    (
+        'title = "T"\n[[steps]]\ntitle = "One"\nsay = "s"\nrun = "trace pool"\n'
+        'expect_output = { en = ["a"], ko = ["b"], fr = ["c"] }\n',
+        "expect_output has the language 'fr'",
+        1,
+    ),
 ]
 
 
@@ -167,6 +179,20 @@ def test_a_number_the_tutorial_expects_and_does_not_get_exits_1(tmp_path):
     )
     r = run("tutorial", "run", str(path), code=1)
     assert "step 1 (Trace)" in r.stderr and "'0.5000'" in r.stderr
+
+
+def test_expect_output_by_language_checks_each_language_with_its_own_list(tmp_path):
+    path = tmp_path / "by_language.toml"
+    head = 'title = "T"\n[[steps]]\ntitle = "Trace"\nsay = "s"\nrun = "trace attention --example"\n'
+    for good, bad in (("en", "ko"), ("ko", "en")):
+        path.write_text(head + f'expect_output = {{ {good} = ["0.9045"], {bad} = ["0.5000"] }}\n')
+        assert "0.9045" in run("tutorial", "run", str(path), "--lang", good).stdout
+        r = run("tutorial", "run", str(path), "--lang", bad, code=1)
+        where = "step 1 (Trace)" if bad == "en" else "1단계 (Trace)"
+        assert where in r.stderr and "'0.5000'" in r.stderr
+    assert load(path).steps[0].expect_output == {"ko": ["0.9045"], "en": ["0.5000"]}
+    path.write_text(head + 'expect_output = ["0.9045"]\n')  # one list: the same in every language
+    assert load(path).steps[0].expect_output == {"en": ["0.9045"], "ko": ["0.9045"]}
 
 
 def test_missing_tutorial_names_the_choices(tmp_path):
