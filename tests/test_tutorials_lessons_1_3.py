@@ -16,14 +16,26 @@ from helpers import json_lines, run
 LANGS = ["en", "ko"]
 # what the commands say in each language (their numbers are the same in both)
 SAID = {
-    "en": {"closer": "closer to y = 0", "pass": "pass", "fail": "FAIL",
-           "accuracy": r"test accuracy (?P<acc>[\d.]+) \((?P<right>\d+) of (?P<n>\d+)\)",
-           "total": "Total params: ", "sum": "sum = ", "max": "max = ",
-           "naive": "Computed by conv2d_forward_naive"},
-    "ko": {"closer": "y = 0에 더 가까워졌습니다", "pass": "통과", "fail": "실패",
-           "accuracy": r"테스트 정확도 (?P<acc>[\d.]+) \((?P<n>\d+)개 중 (?P<right>\d+)개\)",
-           "total": "전체 매개변수: ", "sum": "합 = ", "max": "최댓값 = ",
-           "naive": "conv2d_forward_naive 커널이 float64로 계산했습니다"},
+    "en": {
+        "closer": "closer to y = 0",
+        "pass": "pass",
+        "fail": "FAIL",
+        "accuracy": r"test accuracy (?P<acc>[\d.]+) \((?P<right>\d+) of (?P<n>\d+)\)",
+        "total": "Total params: ",
+        "sum": "sum = ",
+        "max": "max = ",
+        "naive": "Computed by conv2d_forward_naive",
+    },
+    "ko": {
+        "closer": "y = 0에 더 가까워졌습니다",
+        "pass": "통과",
+        "fail": "실패",
+        "accuracy": r"테스트 정확도 (?P<acc>[\d.]+) \((?P<n>\d+)개 중 (?P<right>\d+)개\)",
+        "total": "전체 매개변수: ",
+        "sum": "합 = ",
+        "max": "최댓값 = ",
+        "naive": "conv2d_forward_naive 커널이 float64로 계산했습니다",
+    },
 }
 _runs: dict[tuple[str, str], list[dict]] = {}
 
@@ -117,22 +129,14 @@ def test_logreg_forward_loss_chain_rule_and_update(lang):
     assert f"{dL_da:.4f} × {da_dz:.4f} × {dz_dw:.4f} = {chain['product']:.4f}" in trace
 
     check = s[7]["output"]
-<<<<<<< HEAD
-    assert check.count("pass") == 2 and "FAIL" not in check
-    acc, correct, total = re.search(
-        r"test accuracy ([\d.]+) \((\d+) of (\d+)\)", s[8]["output"]
-    ).groups()
+    assert check.count(SAID[lang]["pass"]) == 2 and SAID[lang]["fail"] not in check
+    found = re.search(SAID[lang]["accuracy"], s[8]["output"])
+    acc, correct, total = found.group("acc", "right", "n")
     assert (
         int(total) == 113
         and float(acc) == pytest.approx(int(correct) / 113, abs=1e-4)
         and float(acc) > 0.95
     )
-=======
-    assert check.count(SAID[lang]["pass"]) == 2 and SAID[lang]["fail"] not in check
-    found = re.search(SAID[lang]["accuracy"], s[8]["output"])
-    acc, correct, total = found.group("acc", "right", "n")
-    assert int(total) == 113 and float(acc) == pytest.approx(int(correct) / 113, abs=1e-4) and float(acc) > 0.95
->>>>>>> ko-tut
 
 
 # -- lesson 2: the MNIST CNN --------------------------------------------------------------------
@@ -184,8 +188,9 @@ def test_mnist_summary_training_and_prediction(lang):
     loop = s[6]["values"]
     losses = loop["batch_losses"]
     assert len(losses) == 32 and loop["first_batch_loss"] == round(losses[0], 4)
-    # untrained: about 0.1 for every class
-    assert losses[0] == pytest.approx(math.log(10), abs=0.05)
+    assert losses[0] == pytest.approx(
+        math.log(10), abs=0.05
+    )  # untrained: about 0.1 for every class
     assert np.mean(losses[-8:]) < 0.5 * np.mean(losses[:8]) and loop["test_accuracy"] > 0.7
 
     pred = s[7]["values"]
@@ -253,16 +258,11 @@ def test_cnn_theory_convolution_padding_and_stride(lang):
     sums = [int(v) for v in re.findall(SAID[lang]["sum"] + r"(-?\d+)", s[2]["output"])]
     assert sums[:4] == [7, 6, 10, 7]  # the lesson's four windows, in sliding order
     # the lesson's loop, not the fast one
-<<<<<<< HEAD
-    assert "Computed by conv2d_forward_naive" in " ".join(s[2]["output"].split())
+    assert SAID[lang]["naive"] in " ".join(s[2]["output"].split())
     assert (
         "conv2d_forward_naive(out," in s[3]["code"]
         and "`nbengine tutorial run speed`" in s[3]["say"]
     )
-=======
-    assert SAID[lang]["naive"] in " ".join(s[2]["output"].split())
-    assert "conv2d_forward_naive(out," in s[3]["code"] and "`nbengine tutorial run speed`" in s[3]["say"]
->>>>>>> ko-tut
 
     pad = s[3]["values"]
     assert np.array_equal(pad["X_padded"], np.pad(X, 1))
