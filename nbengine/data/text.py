@@ -359,6 +359,7 @@ def _encode_splits(
     else:
         vocab = Vocabulary.build(train, vocab_size, need_unk=unseen)
     distinct = len(seen - {UNK})  # the training split's distinct tokens besides <unk>
+    about: str  # a Msg, or nothing
     if len(vocab) - (vocab.unk is not None) < distinct:
         about = Msg(" (capped from {n:,}: {unk} for the rest)", n=len(seen), unk=UNK)
     elif vocab.unk is not None and UNK not in seen:
@@ -366,7 +367,7 @@ def _encode_splits(
     elif vocab.unk is not None:
         about = Msg(" (with {unk})", unk=UNK)
     else:
-        about = Msg("")
+        about = ""
     unit = Msg("words") if level == "word" else Msg("characters")
     description = Msg(
         "{name}, {unit}: {train:,} train / {valid:,} valid / {test:,} test tokens, "
