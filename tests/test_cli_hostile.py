@@ -530,9 +530,12 @@ def test_a_line_of_one_value_says_what_it_holds(tmp_path):
 
 
 def test_ctrl_c_while_importing_is_one_line_and_exit_130(tmp_path):
-    # a real SIGINT, sent by the process to itself while the command line imports Rich
+    # a real SIGINT, sent by the process to itself while the command line imports Rich; Ctrl-C
+    # handled as in a terminal (a job started in the background by a script inherits SIGINT
+    # ignored, and Python then leaves it ignored)
     (tmp_path / "sitecustomize.py").write_text(
         "import os, signal, sys\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "class Interrupt:\n"
         "    def find_spec(self, name, path=None, target=None):\n"
         "        if name == 'rich':\n"
