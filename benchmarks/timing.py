@@ -16,6 +16,15 @@ class Timing:
     calls: int  # calls per round
     rounds: int
 
+    def fields(self) -> dict:
+        """The timing as a benchmark's JSON line states it."""
+        return {
+            "median_s": self.median,
+            "best_s": self.best,
+            "calls_per_round": self.calls,
+            "rounds": self.rounds,
+        }
+
 
 class Rates:
     """What a benchmark's result says of each implementation: its GFLOP/s, and how many
