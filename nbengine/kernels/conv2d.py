@@ -106,85 +106,78 @@ def conv2d_backward_naive(dx, dw, db, dout, x, w, sh, sw, pt, pl, need_dx):
 def conv2d_forward(out, x, w, b, sh, sw, pt, pl):
     """out = conv(x, w) + b.
 
-    x is (N, H, W, C), w is (R, S, C, K), b is (K,); out will be (N, OH, OW, K).
-    k runs innermost, along memory, adding into out.
+    x is (N, H, W, C), w is (R, S, C, K) and C-contiguous, b is (K,); out will be (N, OH, OW, K).
+    k runs innermost, along memory.
+    Each sample is first copied into a zero-bordered buffer xp: no window position is padding any more, so no tests.
+    The window's taps (r, s, c) are one run u = (r·S + s)·C + c, as w is (R·S·C, K) in memory; off[u] is where tap u sits in xp.
     A tile of PIXELS output columns j0 .. j0+PIXELS-1 (simd.py: from the CPU's register count) shares each w value read.
-    Four channels per pass over k: each out value is loaded and stored once per four products, added in c order.
+    Four taps per pass over k: each sum is loaded and stored once per four products, added in u order.
+    The tile's sums stay in a small array (acc, rows K + 16 apart: not a power of two) while the taps pass, then go to out once.
     The tile's 4·PIXELS inputs sit in a small array read before the pass, so they stay in registers across it.
-    A window position that is padding for some column of the tile sends those columns the one-column way.
     """
     N, H, W, C = x.shape
     R, S, _, K = w.shape
     _, OH, OW, _ = out.shape
-    C4 = C - C % 4
+    Hp = max(pt + H, (OH - 1) * sh + R)  # xp's rows and columns: the input, its padding,
+    Wp = max(pl + W, (OW - 1) * sw + S)  # and all that the windows reach
+    U = R * S * C
+    U4 = U - U % 4
+    wu = w.reshape(U, K)
+    off = np.empty(U, np.int64)
+    for r in range(R):
+        for s in range(S):
+            for c in range(C):
+                off[(r * S + s) * C + c] = (r * Wp + s) * C + c
     T = PIXELS  # columns per tile, a constant: the loops over t unroll
-    wide = OW >= T  # else every column goes the one-column way, in one tile as wide as the row
+    wide = OW >= T  # else every column goes the one-tap way, in one tile as wide as the row
     tiles = -(-OW // T) if wide else 1
     for n in prange(N):
+        xp = np.zeros(Hp * Wp * C, x.dtype)
+        for p in range(H):
+            for q in range(W):
+                for c in range(C):
+                    xp[((pt + p) * Wp + pl + q) * C + c] = x[n, p, q, c]
         xs = np.empty((T, 4), x.dtype)
+        acc = np.empty((T, K + 16), x.dtype)
         for i in range(OH):
             for tile in range(tiles):
                 # the last tile ends at the last column (it may redo a few)
                 j0 = min(tile * T, OW - T) if wide else 0
                 j1 = j0 + T if wide else OW
-                for t in range(j1 - j0):
+                at = (i * sh * Wp + j0 * sw) * C  # the tile's first window in xp
+                if not wide:
+                    for t in range(j1 - j0):
+                        for k in range(K):
+                            out[n, i, j0 + t, k] = b[k]
+                        for u in range(U):
+                            xv = xp[at + t * sw * C + off[u]]
+                            for k in range(K):
+                                out[n, i, j0 + t, k] += xv * wu[u, k]
+                    continue
+                for t in range(T):
                     for k in range(K):
-                        out[n, i, j0 + t, k] = b[k]
-                for r in range(R):
-                    p = i * sh + r - pt
-                    if p < 0 or p >= H:
-                        continue  # a padding row: x reads as 0 there
-                    for s in range(S):
-                        q0 = j0 * sw + s - pl
-                        if wide and q0 >= 0 and q0 + (T - 1) * sw < W:
-                            for c in range(0, C4, 4):
-                                for t in range(T):
-                                    for u in range(4):
-                                        xs[t, u] = x[n, p, q0 + t * sw, c + u]
-                                for k in range(K):
-                                    w0, w1, w2, w3 = (
-                                        w[r, s, c, k],
-                                        w[r, s, c + 1, k],
-                                        w[r, s, c + 2, k],
-                                        w[r, s, c + 3, k],
-                                    )
-                                    for t in range(T):
-                                        o = out[n, i, j0 + t, k]
-                                        o += xs[t, 0] * w0
-                                        o += xs[t, 1] * w1
-                                        o += xs[t, 2] * w2
-                                        o += xs[t, 3] * w3
-                                        out[n, i, j0 + t, k] = o
-                            # the channels left over (all of them when C < 4)
-                            for c in range(C4, C):
-                                for t in range(T):
-                                    xv = x[n, p, q0 + t * sw, c]
-                                    for k in range(K):
-                                        out[n, i, j0 + t, k] += xv * w[r, s, c, k]
-                            continue
-                        # some column of the tile reads padding: one at a time
-                        for j in range(j0, j1):
-                            q = j * sw + s - pl
-                            if q < 0 or q >= W:
-                                continue
-                            for c in range(0, C4, 4):
-                                x0, x1, x2, x3 = (
-                                    x[n, p, q, c],
-                                    x[n, p, q, c + 1],
-                                    x[n, p, q, c + 2],
-                                    x[n, p, q, c + 3],
-                                )
-                                for k in range(K):
-                                    o = out[n, i, j, k]
-                                    o += x0 * w[r, s, c, k]
-                                    o += x1 * w[r, s, c + 1, k]
-                                    o += x2 * w[r, s, c + 2, k]
-                                    o += x3 * w[r, s, c + 3, k]
-                                    out[n, i, j, k] = o
-                            for c in range(C4, C):
-                                xv = x[n, p, q, c]
-                                for k in range(K):
-                                    out[n, i, j, k] += xv * w[r, s, c, k]
+                        acc[t, k] = b[k]
+                for u in range(0, U4, 4):
+                    for t in range(T):
+                        for v in range(4):
+                            xs[t, v] = xp[at + t * sw * C + off[u + v]]
+                    for k in range(K):
+                        w0, w1, w2, w3 = wu[u, k], wu[u + 1, k], wu[u + 2, k], wu[u + 3, k]
+                        for t in range(T):
+                            o = acc[t, k]
+                            o += xs[t, 0] * w0
+                            o += xs[t, 1] * w1
+                            o += xs[t, 2] * w2
+                            o += xs[t, 3] * w3
+                            acc[t, k] = o
+                for u in range(U4, U):  # the taps left over, one at a time
+                    for t in range(T):
+                        xv = xp[at + t * sw * C + off[u]]
+                        for k in range(K):
+                            acc[t, k] += xv * wu[u, k]
+                for t in range(T):
+                    for k in range(K):
+                        out[n, i, j0 + t, k] = acc[t, k]
 
 
 # fastmath "reassoc" lets each sum over k for dx run in SIMD lanes, in an order the compiled code fixes.
@@ -204,15 +197,17 @@ def conv2d_backward(dx, dw_parts, db_parts, dout, x, w, sh, sw, pt, pl, need_dx)
     The parts are then added in the order g = 0, 1, ..., P-1, so the result does
     not depend on which thread ran which part: the same inputs give the same bits.
 
-    Samples go in pairs a, b (the same window positions in both): each w and dw
-    value loaded serves two samples. A part with an odd number of samples ends
-    with one alone (b = a, and only a's terms are kept).
+    Samples go in fours a0..a3 (the same window positions in all four): each w and dw
+    value loaded serves four samples, and each dw value is loaded and stored once per four products.
+    A part whose size is not a multiple of four ends with a short group: the missing
+    samples repeat a0 with the weight e = 0, and only the real ones' dx is written.
     """
     N, H, W, C = x.shape
     R, S, _, K = w.shape
     _, OH, OW, _ = dout.shape
     P = dw_parts.shape[0]
     zero = x.dtype.type(0)
+    one = x.dtype.type(1)
     for g in prange(P):
         n0, n1 = g * N // P, (g + 1) * N // P  # part g: a contiguous run of samples
         dw_parts[g] = zero
@@ -220,14 +215,19 @@ def conv2d_backward(dx, dw_parts, db_parts, dout, x, w, sh, sw, pt, pl, need_dx)
         if need_dx:
             for n in range(n0, n1):
                 dx[n] = zero
-        for a in range(n0, n1, 2):
-            pair = a + 1 < n1
-            b = a + 1 if pair else a
-            both = x.dtype.type(1) if pair else zero  # weight of sample b's terms
+        for a0 in range(n0, n1, 4):
+            a1, e1 = (a0 + 1, one) if a0 + 1 < n1 else (a0, zero)
+            a2, e2 = (a0 + 2, one) if a0 + 2 < n1 else (a0, zero)
+            a3, e3 = (a0 + 3, one) if a0 + 3 < n1 else (a0, zero)
             for i in range(OH):
                 for j in range(OW):
                     for k in range(K):
-                        db_parts[g, k] += dout[a, i, j, k] + both * dout[b, i, j, k]
+                        db_parts[g, k] += (
+                            dout[a0, i, j, k]
+                            + e1 * dout[a1, i, j, k]
+                            + e2 * dout[a2, i, j, k]
+                            + e3 * dout[a3, i, j, k]
+                        )
                     for r in range(R):
                         p = i * sh + r - pt
                         if p < 0 or p >= H:
@@ -237,18 +237,29 @@ def conv2d_backward(dx, dw_parts, db_parts, dout, x, w, sh, sw, pt, pl, need_dx)
                             if q < 0 or q >= W:
                                 continue
                             for c in range(C):
-                                xa, xb = x[a, p, q, c], both * x[b, p, q, c]
-                                acc_a = zero  # sum over k for dx[a, p, q, c]
-                                acc_b = zero
+                                x0, x1 = x[a0, p, q, c], e1 * x[a1, p, q, c]
+                                x2, x3 = e2 * x[a2, p, q, c], e3 * x[a3, p, q, c]
+                                acc0 = zero  # sums over k for dx[a0, p, q, c], ...
+                                acc1 = zero
+                                acc2 = zero
+                                acc3 = zero
                                 for k in range(K):
-                                    ga, gb = dout[a, i, j, k], dout[b, i, j, k]
-                                    dw_parts[g, r, s, c, k] += xa * ga + xb * gb
-                                    acc_a += w[r, s, c, k] * ga
-                                    acc_b += w[r, s, c, k] * gb
+                                    g0, g1 = dout[a0, i, j, k], dout[a1, i, j, k]
+                                    g2, g3 = dout[a2, i, j, k], dout[a3, i, j, k]
+                                    dw_parts[g, r, s, c, k] += x0 * g0 + x1 * g1 + x2 * g2 + x3 * g3
+                                    wv = w[r, s, c, k]
+                                    acc0 += wv * g0
+                                    acc1 += wv * g1
+                                    acc2 += wv * g2
+                                    acc3 += wv * g3
                                 if need_dx:
-                                    dx[a, p, q, c] += acc_a
-                                    if pair:
-                                        dx[b, p, q, c] += acc_b
+                                    dx[a0, p, q, c] += acc0
+                                    if a0 + 1 < n1:
+                                        dx[a1, p, q, c] += acc1
+                                    if a0 + 2 < n1:
+                                        dx[a2, p, q, c] += acc2
+                                    if a0 + 3 < n1:
+                                        dx[a3, p, q, c] += acc3
 
 
 @njit(cache=True)
