@@ -11,22 +11,38 @@ NaN passes through, as in PyTorch (torch.relu(nan) is nan, and its backward pass
 gradient wherever the output is not ≤ 0): a layer that has diverged must not hand a
 clean 0 on, or the loss stays finite and the divergence goes unnoticed. So the tests
 are written "x ≤ 0 gives 0", which is false for NaN, not "x > 0 keeps x".
+
+Each element is computed on its own, so a large array is split between the threads
+(prange), with the same result on any number of threads; a small one is done by one
+thread (see nbengine/kernels/__init__.py).
 """
 
-from numba import njit
+from numba import njit, prange
+
+from nbengine.kernels import PARALLEL_MIN
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def relu_forward(out, x):
     """x is (E,); out will be (E,) (it may be x itself, to work in place)."""
     zero = x.dtype.type(0)
-    for e in range(x.shape[0]):
-        out[e] = zero if x[e] <= zero else x[e]
+    E = x.shape[0]
+    if E < PARALLEL_MIN:
+        for e in range(E):
+            out[e] = zero if x[e] <= zero else x[e]
+    else:
+        for e in prange(E):
+            out[e] = zero if x[e] <= zero else x[e]
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def relu_backward(dx, dout, out):
     """dout and out (the forward output) are (E,); dx will be (E,) (may be dout)."""
     zero = out.dtype.type(0)
-    for e in range(out.shape[0]):
-        dx[e] = zero if out[e] <= zero else dout[e]
+    E = out.shape[0]
+    if E < PARALLEL_MIN:
+        for e in range(E):
+            dx[e] = zero if out[e] <= zero else dout[e]
+    else:
+        for e in prange(E):
+            dx[e] = zero if out[e] <= zero else dout[e]
