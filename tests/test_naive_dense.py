@@ -104,6 +104,24 @@ def test_dense_naive_matches_fast_and_reference(N, dtype):
         assert_close(f"{name} vs reference", ours, expected, *tolerance(dtype, expected))
 
 
+# sizes past every block of the fast kernels, and not multiples of their tiles: N over
+# PANEL (dw's panels of samples), D over DX_ROWS, M over PANEL and DX_COLS
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dense_fast_matches_naive_across_blocks(dtype):
+    from nbengine.kernels.dense import DX_COLS, DX_ROWS, PANEL
+
+    N, D, M = PANEL + 5, DX_ROWS * 2 + 3, DX_COLS + 6
+    x, w, b, dout = dense_case(N, D, M, dtype, seed=21)
+    ax, aw, adout = np.abs(f64(x)), np.abs(f64(w)), np.abs(f64(dout))
+    out = dense(dense_forward_naive, x, w, b)
+    assert_agree("out", out, dense(dense_forward, x, w, b), ax @ aw + np.abs(f64(b)))
+    naive = dense_grads(dense_backward_naive, dout, x, w)
+    fast = dense_grads(dense_backward, dout, x, w)
+    scales = (adout @ aw.T, ax.T @ adout, adout.sum(axis=0))
+    for name, ours, theirs, scale in zip(("dx", "dw", "db"), naive, fast, scales):
+        assert_agree(name, ours, theirs, scale)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_dense_naive_backward_without_dx_leaves_dx_untouched(dtype):
     x, w, _, dout = dense_case(5, 7, 6, dtype, seed=11)
