@@ -63,9 +63,40 @@ def softmax_backward_naive(dz, dout, out):
 # The same sums, reordered for speed (each trick in one line).
 
 
+LANES = 16  # running maxima of a row, one per SIMD lane (16 float32 in 512 bits)
+
+
+@njit(cache=True)
+def row_max(z, n):
+    """The largest z[n, m]: LANES running maxima over the row, m = l, l + LANES, ..., then the largest of them.
+
+    A single running maximum is a chain, each comparison waiting for the last; LANES of
+    them are independent, and the compiler runs them in SIMD lanes. The maximum does not
+    depend on the order in which it is taken.
+    """
+    M = z.shape[1]
+    ML = M - M % LANES
+    lanes = np.empty(LANES, z.dtype)
+    for lane in range(LANES):
+        lanes[lane] = z[n, 0]
+    for m0 in range(0, ML, LANES):
+        for lane in range(LANES):
+            v = z[n, m0 + lane]
+            lanes[lane] = v if v > lanes[lane] else lanes[lane]
+    z_max = lanes[0]
+    for lane in range(1, LANES):
+        if lanes[lane] > z_max:
+            z_max = lanes[lane]
+    for m in range(ML, M):  # the few left over
+        if z[n, m] > z_max:
+            z_max = z[n, m]
+    return z_max
+
+
 # fastmath "reassoc" lets the sum over m run in SIMD lanes instead of one addition
 # waiting for the last; its order is fixed by the compiled code, so runs repeat bit
 # for bit. A float32 row uses exp32, an e^x the compiler can run in SIMD lanes.
+# The row's maximum is taken in lanes too (row_max).
 @njit(cache=True, error_model="numpy", fastmath={"reassoc"})
 def softmax_row(out, z, n):
     """out[n] = softmax(z[n]) for one row n; returns (log of the sum, z_max).
@@ -74,10 +105,7 @@ def softmax_row(out, z, n):
     that the cross-entropy needs (see softmax_cross_entropy.py).
     """
     M = z.shape[1]
-    z_max = z[n, 0]
-    for m in range(1, M):
-        if z[n, m] > z_max:
-            z_max = z[n, m]
+    z_max = row_max(z, n)
     if z.itemsize == 4:  # float32: the vectorising exp (see exp.py); float64 keeps np.exp
         for m in range(M):
             out[n, m] = exp32(z[n, m] - z_max, POW2)
