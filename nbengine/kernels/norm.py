@@ -6,13 +6,15 @@ E = number of values (a flat view), indexed e; P = parts, indexed g.
 The values are cut into P contiguous parts (P fixed by the caller, not by the
 number of threads); each part is summed in float64 on its own, and the parts
 are added in order, so the total is the same on any number of threads.
+fastmath "reassoc" lets a part's sum run in SIMD lanes instead of one addition waiting
+for the last; its order is fixed by the compiled code, so runs repeat bit for bit.
 """
 
 import numpy as np
 from numba import njit, prange
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, fastmath={"reassoc"})
 def sum_of_squares(x, P):
     """x is (E,); returns sum of x[e]^2 as a float64."""
     E = x.shape[0]
