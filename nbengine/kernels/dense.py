@@ -221,9 +221,21 @@ def dense_backward(dx, dw, db, dout, x, w, need_dx):
     dense_forward(dw, xt, dout, np.zeros(M, x.dtype))
     if need_dx:
         dense_dx(dx, dout, w)
-    zero = x.dtype.type(0)
-    for m in range(M):
-        db[m] = zero
-    for n in range(N):
-        for m in range(M):
-            db[m] += dout[n, m]
+    column_sums(db, dout)
+
+
+@njit(cache=True, parallel=True)
+def column_sums(out, a):
+    """out[m] = sum over n of a[n, m], the rows added in order n = 0, 1, ...
+
+    a is (N, M), out (M,). Threads take blocks of PANEL columns; each adds the rows of its block.
+    """
+    N, M = a.shape
+    zero = a.dtype.type(0)
+    for block in prange((M + PANEL - 1) // PANEL):
+        u0, u1 = np.uint64(block * PANEL), np.uint64(min(M, (block + 1) * PANEL))
+        for m in range(u0, u1):
+            out[m] = zero
+        for n in range(N):
+            for m in range(u0, u1):
+                out[m] += a[n, m]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nbengine.kernels.dense import dense_backward, dense_forward
+from nbengine.kernels.dense import column_sums, dense_backward, dense_forward
 from nbengine.kernels.registry import kernel
 from nbengine.layers.base import Layer
 
@@ -62,9 +62,9 @@ class TimeAffine(Layer):
         if self.blas:
             with np.errstate(over="ignore", invalid="ignore"):
                 np.matmul(x.T, dout, out=dW)
-                np.sum(dout, axis=0, out=db)
                 if need_dx:
                     np.matmul(dout, W.T, out=dx)
+            column_sums(db, dout)
         else:
             kernel(dense_backward)(dx, dW, db, dout, x, W, need_dx)
         return dx.reshape(self.cache["shape"]) if need_dx else None
