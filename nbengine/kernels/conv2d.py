@@ -180,8 +180,9 @@ def conv2d_forward(out, x, w, b, sh, sw, pt, pl):
                         out[n, i, j0 + t, k] = acc[t, k]
 
 
-# fastmath "reassoc" lets each sum over k for dx run in SIMD lanes, in an order the compiled code fixes.
-@njit(cache=True, parallel=True, fastmath={"reassoc"})
+# fastmath "reassoc" lets each sum over k for dx run in SIMD lanes, in an order the compiled code fixes;
+# "contract" lets each a*b + c become one fused multiply-add.
+@njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})
 def conv2d_backward(dx, dw_parts, db_parts, dout, x, w, sh, sw, pt, pl, need_dx):
     """dx (if need_dx), and per-part weight and bias gradients.
 

@@ -147,8 +147,8 @@ def transpose(out, a):
 
 
 # fastmath "reassoc": each sum over m runs in SIMD lanes; its order is fixed by the
-# compiled code, so runs repeat bit for bit.
-@njit(cache=True, parallel=True, fastmath={"reassoc"})
+# compiled code, so runs repeat bit for bit. "contract": each a*b + c may be one fused multiply-add.
+@njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})
 def dense_dx(dx, dout, w):
     """dx = dout · wᵀ: dx[n, d] = sum over m of dout[n, m] * w[d, m].
 
