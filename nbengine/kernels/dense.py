@@ -16,6 +16,7 @@ in a fixed order, so the result does not depend on the number of threads.
 import numpy as np
 from numba import njit, prange
 
+from nbengine.kernels import PARALLEL_MIN
 from nbengine.kernels.simd import PIXELS
 
 
@@ -73,6 +74,8 @@ PANEL = 256
 # A tile's rows of sums lie PANEL + PAD values apart, not a power of two: rows of out
 # that are 4 KB apart (M = 1024) make each load wait on the store before it (4K aliasing).
 PAD = 16
+# Enough jobs for the threads of a small machine even when out has one block of columns.
+JOBS = 4
 
 
 # fastmath "contract": each x*w + out may become one fused multiply-add (one rounding, not two).
@@ -81,7 +84,8 @@ def dense_forward(out, x, w, b):
     """out = x·w + b.
 
     x is (N, D), w is (D, M), b is (M,); out will be (N, M).
-    m runs innermost, along memory; threads take blocks of PANEL columns of out.
+    m runs innermost, along memory; threads take blocks of PANEL columns of out
+    (and, when there are fewer than JOBS blocks, groups of the samples' tiles too).
     w is read one panel of PANEL rows × PANEL columns at a time, while all the samples pass over it.
     A tile of PIXELS samples (simd.py: from the CPU's register count) shares each w value read.
     The tile's sums stay in a small array (acc, rows PANEL + PAD apart) while a panel passes, then go to out.
@@ -94,7 +98,11 @@ def dense_forward(out, x, w, b):
     M = w.shape[1]
     T = PIXELS  # samples per tile, a constant: the loops over t unroll
     zero = x.dtype.type(0)
-    for block in prange((M + PANEL - 1) // PANEL):
+    blocks, tiles = (M + PANEL - 1) // PANEL, (N + T - 1) // T
+    groups = max(1, min(tiles, JOBS // blocks))  # the samples' tiles cut in groups when M is narrow
+    for job in prange(blocks * groups):
+        block, group = job // groups, job % groups
+        n_first, n_end = group * tiles // groups * T, min(N, (group + 1) * tiles // groups * T)
         m0 = block * PANEL
         m1 = min(M, m0 + PANEL)
         u0, u1 = np.uint64(m0), np.uint64(m1)
@@ -103,7 +111,7 @@ def dense_forward(out, x, w, b):
         for d0 in range(0, D, PANEL):
             d1 = min(D, d0 + PANEL)
             D4 = d1 - (d1 - d0) % 4
-            for n0 in range(0, N, T):
+            for n0 in range(n_first, n_end, T):
                 nt = min(T, N - n0)  # samples in this tile
                 for t in range(nt):
                     for m in range(u0, u1):
@@ -205,6 +213,55 @@ def dense_dx(dx, dout, w):
                                 dx[a0 + u, d0 + v] += tile[u, v]
 
 
+# fastmath "reassoc": the sum over m for dx runs in SIMD lanes; its order is fixed
+# by the compiled code, so runs repeat bit for bit.
+@njit(cache=True, parallel=True, fastmath={"reassoc"})
+def dense_backward_rows(dx, dw, dout, x, w, need_dx):
+    """dx (if need_dx) and dw in one loop, for a small or narrow layer (see dense_backward).
+
+    Each thread takes rows d, so w[d, :] and dw[d, :] stay in cache while the samples pass.
+    Samples go in fours a0..a3: each w and dw value read serves four samples, each dw value loaded and stored once per four products.
+    A batch that is not a multiple of four ends with a short group: the missing samples repeat a0 with the weight e = 0.
+    """
+    N, D = x.shape
+    M = w.shape[1]
+    zero = x.dtype.type(0)
+    one = x.dtype.type(1)
+    for d in prange(D):
+        for m in range(M):
+            dw[d, m] = zero
+        for a0 in range(0, N, 4):
+            a1, e1 = (a0 + 1, one) if a0 + 1 < N else (a0, zero)
+            a2, e2 = (a0 + 2, one) if a0 + 2 < N else (a0, zero)
+            a3, e3 = (a0 + 3, one) if a0 + 3 < N else (a0, zero)
+            x0, x1, x2, x3 = x[a0, d], e1 * x[a1, d], e2 * x[a2, d], e3 * x[a3, d]
+            acc0 = zero  # sums over m for dx[a0, d], ...
+            acc1 = zero
+            acc2 = zero
+            acc3 = zero
+            for m in range(M):
+                g0, g1, g2, g3 = dout[a0, m], dout[a1, m], dout[a2, m], dout[a3, m]
+                dw[d, m] += x0 * g0 + x1 * g1 + x2 * g2 + x3 * g3
+                wv = w[d, m]
+                acc0 += wv * g0
+                acc1 += wv * g1
+                acc2 += wv * g2
+                acc3 += wv * g3
+            if need_dx:
+                dx[a0, d] = acc0
+                if a0 + 1 < N:
+                    dx[a1, d] = acc1
+                if a0 + 2 < N:
+                    dx[a2, d] = acc2
+                if a0 + 3 < N:
+                    dx[a3, d] = acc3
+
+
+# Where dense_backward takes the one-loop way (dense_backward_rows).
+ROWS_MAX = 1 << 22
+NARROW = 64
+
+
 @njit(cache=True)
 def dense_backward(dx, dw, db, dout, x, w, need_dx):
     """dx (if need_dx), dw and db from dout.
@@ -213,9 +270,15 @@ def dense_backward(dx, dw, db, dout, x, w, need_dx):
     db (M,), all overwritten (dx untouched if not need_dx).
     dw = xᵀ · dout is a dense layer's forward pass, with xᵀ as its input and dout as its weights: dense_forward's tiles.
     dx = dout · wᵀ has the sums along rows of w: dense_dx's tiles.
+    A small or narrow layer (fewer than ROWS_MAX multiply-adds, or M < NARROW) takes dense_backward_rows:
+    one parallel loop instead of three, no transposed copy, and no tiles along an m too short to fill them.
     """
     N, D = x.shape
     M = w.shape[1]
+    if N * D * M < ROWS_MAX or M < NARROW:
+        dense_backward_rows(dx, dw, dout, x, w, need_dx)
+        column_sums(db, dout)
+        return
     xt = np.empty((D, N), x.dtype)
     transpose(xt, x)
     dense_forward(dw, xt, dout, np.zeros(M, x.dtype))
@@ -229,9 +292,17 @@ def column_sums(out, a):
     """out[m] = sum over n of a[n, m], the rows added in order n = 0, 1, ...
 
     a is (N, M), out (M,). Threads take blocks of PANEL columns; each adds the rows of its block.
+    A small a is summed on one thread, in the same order.
     """
     N, M = a.shape
     zero = a.dtype.type(0)
+    if N * M < PARALLEL_MIN:  # a small one on one thread: waking the others costs more
+        for m in range(M):
+            out[m] = zero
+        for n in range(N):
+            for m in range(M):
+                out[m] += a[n, m]
+        return
     for block in prange((M + PANEL - 1) // PANEL):
         u0, u1 = np.uint64(block * PANEL), np.uint64(min(M, (block + 1) * PANEL))
         for m in range(u0, u1):

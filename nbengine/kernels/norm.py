@@ -13,18 +13,30 @@ for the last; its order is fixed by the compiled code, so runs repeat bit for bi
 import numpy as np
 from numba import njit, prange
 
+from nbengine.kernels import PARALLEL_MIN
 
-@njit(cache=True, parallel=True, fastmath={"reassoc"})
+
+@njit(cache=True, fastmath={"reassoc"})
+def _part(x, e0, e1):
+    """sum of x[e]^2 for e0 <= e < e1, in float64."""
+    s = 0.0
+    for e in range(e0, e1):
+        v = np.float64(x[e])
+        s += v * v
+    return s
+
+
+@njit(cache=True, parallel=True)
 def sum_of_squares(x, P):
     """x is (E,); returns sum of x[e]^2 as a float64."""
     E = x.shape[0]
-    parts = np.zeros(P, np.float64)
-    for g in prange(P):
-        s = 0.0
-        for e in range(g * E // P, (g + 1) * E // P):
-            v = np.float64(x[e])
-            s += v * v
-        parts[g] = s
+    parts = np.empty(P, np.float64)  # (np.zeros would be a parallel loop of its own)
+    if E < PARALLEL_MIN:  # a small one on one thread (the same parts, the same sums)
+        for g in range(P):
+            parts[g] = _part(x, g * E // P, (g + 1) * E // P)
+    else:
+        for g in prange(P):
+            parts[g] = _part(x, g * E // P, (g + 1) * E // P)
     total = 0.0
     for g in range(P):
         total += parts[g]
