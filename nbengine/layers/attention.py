@@ -41,7 +41,7 @@ class MultiHeadAttention(Composite):
     kind = "MultiHeadAttention"
 
     def __init__(
-        self, name: str, size: int, heads: int = 1, causal: bool = False, blas: bool = True
+        self, name: str, size: int, heads: int = 1, causal: bool = False, blas: bool = False
     ):
         super().__init__(name)
         if heads < 1 or size % heads:

@@ -16,7 +16,7 @@ from nbengine.layers.time_affine import TimeAffine
 class FeedForward(Composite):
     kind = "FeedForward"
 
-    def __init__(self, name: str, size: int, hidden: int, blas: bool = True):
+    def __init__(self, name: str, size: int, hidden: int, blas: bool = False):
         super().__init__(name)
         self.D, self.F = size, hidden
         self.up = TimeAffine("up", size, hidden, blas)

@@ -2,12 +2,17 @@
 
 The N·T rows are independent, so they go through as one (N·T, H) matrix. For a
 language model this is by far the largest product of a step (at the book's PTB
-sizes 700 × 100 × 10,000 multiply-adds forward, twice that backward), and it is a
-plain matrix product, so by default it goes to NumPy's BLAS (a library tuned for
-exactly this). ``blas=False`` runs the same products through the explicit loops
-of kernels/dense.py instead; the tests check that the two agree. Measured here at
-the PTB sizes: a whole LSTM LM training step took 78 ms with the loops and 45 ms
-with BLAS.
+sizes 700 × 100 × 10,000 multiply-adds forward, twice that backward). It runs
+through the explicit loops of kernels/dense.py, the same as a Dense layer.
+``blas=True`` hands the same products to NumPy's BLAS instead, a library tuned
+for exactly this; the tests check that the two agree.
+
+Why the loops by default: at the PTB sizes, the products alone take about 9 ms
+forward and 19 ms backward with BLAS against 12 ms and 21 ms with the loops, but
+a step that mixes the two thread pools (Numba's for the recurrent kernels,
+OpenBLAS's for the products) loses more than that when they wait on each other:
+a whole LSTM LM training step took 57 ms with BLAS and 44 ms with the loops
+(`nbengine bench lstmlm`, benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from nbengine.layers.base import Layer
 class TimeAffine(Layer):
     kind = "TimeAffine"
 
-    def __init__(self, name: str, input_size: int, output_size: int, blas: bool = True):
+    def __init__(self, name: str, input_size: int, output_size: int, blas: bool = False):
         super().__init__(name)
         self.D, self.M = input_size, output_size
         self.blas = blas

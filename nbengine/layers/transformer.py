@@ -21,7 +21,7 @@ class TransformerBlock(Composite):
     kind = "TransformerBlock"
 
     def __init__(
-        self, name: str, size: int, heads: int, hidden: int, causal: bool = True, blas: bool = True
+        self, name: str, size: int, heads: int, hidden: int, causal: bool = True, blas: bool = False
     ):
         super().__init__(name)
         self.D = size
