@@ -28,6 +28,7 @@ import numpy as np
 from numba import njit, prange
 
 from nbengine.kernels.exp import POW2, exp32
+from nbengine.kernels.softmax import lanes_max
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -131,6 +132,7 @@ def attention_backward_naive(dq, dk, dv, dout, weights, q, k, v, scale):
 # - dk and dv read columns of dscores and of the weights (a_transposed) instead of copying them;
 # - with the causal mask, a block of rows stops at its last key, a block of keys starts at its first query;
 # - float32 uses exp32 (exp.py), which vectorises, where np.exp calls the C library one value at a time;
+# - a row's maximum is taken in SIMD lanes (softmax.lanes_max);
 # - fastmath "reassoc" lets sums run in SIMD lanes and "contract" fuse a·b + c (order fixed by the compiled code).
 FASTMATH = {"reassoc", "contract"}
 ROWS = 3  # rows of an output computed together
@@ -195,10 +197,7 @@ def _softmax_row(w, smax):
     """w[s] = softmax of the scores w[s] over s < smax, in place; w[s] = 0 for s ≥ smax."""
     S = w.shape[0]
     zero = w.dtype.type(0)
-    w_max = w[0]
-    for s in range(1, smax):
-        if w[s] > w_max:
-            w_max = w[s]
+    w_max = lanes_max(w, smax)
     total = zero
     if w.itemsize == 4:  # float32: the vectorising exp (see exp.py); float64 keeps np.exp
         for s in range(smax):

@@ -67,30 +67,36 @@ LANES = 16  # running maxima of a row, one per SIMD lane (16 float32 in 512 bits
 
 
 @njit(cache=True)
-def row_max(z, n):
-    """The largest z[n, m]: LANES running maxima over the row, m = l, l + LANES, ..., then the largest of them.
+def lanes_max(v, end):
+    """The largest of v[0], ..., v[end - 1] (end ≥ 1): LANES running maxima, one over
+    m = l, l + LANES, ..., then the largest of them.
 
     A single running maximum is a chain, each comparison waiting for the last; LANES of
     them are independent, and the compiler runs them in SIMD lanes. The maximum does not
     depend on the order in which it is taken.
     """
-    M = z.shape[1]
-    ML = M - M % LANES
-    lanes = np.empty(LANES, z.dtype)
+    ML = end - end % LANES
+    lanes = np.empty(LANES, v.dtype)
     for lane in range(LANES):
-        lanes[lane] = z[n, 0]
+        lanes[lane] = v[0]
     for m0 in range(0, ML, LANES):
         for lane in range(LANES):
-            v = z[n, m0 + lane]
-            lanes[lane] = v if v > lanes[lane] else lanes[lane]
-    z_max = lanes[0]
+            x = v[m0 + lane]
+            lanes[lane] = x if x > lanes[lane] else lanes[lane]
+    v_max = lanes[0]
     for lane in range(1, LANES):
-        if lanes[lane] > z_max:
-            z_max = lanes[lane]
-    for m in range(ML, M):  # the few left over
-        if z[n, m] > z_max:
-            z_max = z[n, m]
-    return z_max
+        if lanes[lane] > v_max:
+            v_max = lanes[lane]
+    for m in range(ML, end):  # the few left over
+        if v[m] > v_max:
+            v_max = v[m]
+    return v_max
+
+
+@njit(cache=True)
+def row_max(z, n):
+    """The largest z[n, m] (lanes_max of the row)."""
+    return lanes_max(z[n], z.shape[1])
 
 
 # fastmath "reassoc" lets the sum over m run in SIMD lanes instead of one addition
