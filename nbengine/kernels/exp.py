@@ -52,3 +52,24 @@ def exp32(x, pow2):
     # integer is undefined; the result is then NaN anyway (p is NaN), as e^NaN should be
     i = min(max(np.int32(k), np.int32(-127)), np.int32(127))
     return (p * r * r + r + f32(1.0)) * pow2[i + 127]
+
+
+# Made from exp32, for the float32 activations of the fast kernels (gelu.py, rnn.py, lstm.py).
+
+
+@njit(cache=True, fastmath={"contract"})
+def tanh32(u, pow2):
+    """tanh(u) = 1 - 2 / (e^{2u} + 1) for a float32 u, from exp32; pow2 is POW2.
+    Its error is absolute, about 1e-7 (relative, tanh(u) ≈ u is lost for |u| < 1e-7,
+    where 0.5·x·(1 + t) does not notice); for large |u|, e^{2u} is 0 or 1.65e38 and
+    t is exactly ±1."""
+    one = np.float32(1)
+    return one - np.float32(2) / (exp32(np.float32(2) * u, pow2) + one)
+
+
+@njit(cache=True, fastmath={"contract"})
+def sigmoid32(a, pow2):
+    """1 / (1 + e^-a) for a float32 a, from exp32; pow2 is POW2. exp32 clamps its argument,
+    so a large |a| gives 0 or 1 without overflow; NaN stays NaN."""
+    one = np.float32(1)
+    return one / (one + exp32(-a, pow2))

@@ -16,7 +16,7 @@ Threads: values in parallel; each thread writes only its own values.
 import numpy as np
 from numba import njit, prange
 
-from nbengine.kernels.exp import POW2, exp32
+from nbengine.kernels.exp import POW2, tanh32
 
 SQRT_2_OVER_PI = float(np.sqrt(2.0 / np.pi))  # k
 COEF = 0.044715  # a
@@ -51,17 +51,7 @@ def gelu_backward_naive(dx, dout, x):
 
 
 # The same values, computed faster (each trick in one line):
-# - float32 takes tanh from exp32 (tanh32), which vectorises, where np.tanh calls the C library one value at a time.
-@njit(cache=True, fastmath={"contract"})
-def tanh32(u, pow2):
-    """tanh(u) = 1 - 2 / (e^{2u} + 1) for a float32 u, from exp32; pow2 is POW2.
-    Its error is absolute, about 1e-7 (relative, tanh(u) ≈ u is lost for |u| < 1e-7,
-    where 0.5·x·(1 + t) does not notice); for large |u|, e^{2u} is 0 or 1.65e38 and
-    t is exactly ±1."""
-    one = np.float32(1)
-    return one - np.float32(2) / (exp32(np.float32(2) * u, pow2) + one)
-
-
+# - float32 takes tanh from exp32 (exp.tanh32), which vectorises, where np.tanh calls the C library one value at a time.
 @njit(cache=True, parallel=True, error_model="numpy")
 def gelu_forward(out, x):
     """gelu_forward_naive with tanh32 for float32. x is (E,); out will be (E,)."""

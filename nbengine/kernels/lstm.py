@@ -39,6 +39,8 @@ by the caller) and the parts are added in order.
 import numpy as np
 from numba import njit, prange
 
+from nbengine.kernels.exp import POW2, sigmoid32, tanh32
+
 
 @njit(cache=True)
 def _sigmoid(a, one):
@@ -164,6 +166,8 @@ def lstm_forward(hs, cs, gates, h0, c0, xs, Wx, Wh, b):
     Loop order: one x_t[d] (or h_{t-1}[i]) is loaded once and added into every A[k]
     along a row of Wx (or Wh), so the inner loop runs along memory, where the compiler
     can use SIMD lanes; each A[k] still adds its terms in the naive kernel's order.
+    float32 takes the sigmoid and tanh from exp32 (exp.py), which vectorise, where np.exp and
+    np.tanh call the C library one value at a time; float64 keeps them.
     """
     N, T, D = xs.shape
     H = Wh.shape[0]
@@ -184,13 +188,22 @@ def lstm_forward(hs, cs, gates, h0, c0, xs, Wx, Wh, b):
                 for k in range(4 * H):
                     A[k] += hv * Wh[i, k]
             f, g, i_gate, o = A[0:H], A[H : 2 * H], A[2 * H : 3 * H], A[3 * H : 4 * H]  # the slice
-            for j in range(H):
-                f[j] = _sigmoid(f[j], one)
-                g[j] = np.tanh(g[j])
-                i_gate[j] = _sigmoid(i_gate[j], one)
-                o[j] = _sigmoid(o[j], one)
-                cs[n, t, j] = f[j] * c_prev[j] + g[j] * i_gate[j]
-                hs[n, t, j] = o[j] * np.tanh(cs[n, t, j])
+            if xs.itemsize == 4:  # float32: the activations from exp32, which vectorise
+                for j in range(H):
+                    f[j] = sigmoid32(f[j], POW2)
+                    g[j] = tanh32(g[j], POW2)
+                    i_gate[j] = sigmoid32(i_gate[j], POW2)
+                    o[j] = sigmoid32(o[j], POW2)
+                    cs[n, t, j] = f[j] * c_prev[j] + g[j] * i_gate[j]
+                    hs[n, t, j] = o[j] * tanh32(cs[n, t, j], POW2)
+            else:
+                for j in range(H):
+                    f[j] = _sigmoid(f[j], one)
+                    g[j] = np.tanh(g[j])
+                    i_gate[j] = _sigmoid(i_gate[j], one)
+                    o[j] = _sigmoid(o[j], one)
+                    cs[n, t, j] = f[j] * c_prev[j] + g[j] * i_gate[j]
+                    hs[n, t, j] = o[j] * np.tanh(cs[n, t, j])
 
 
 @njit(cache=True, parallel=True, fastmath={"reassoc"})
@@ -230,12 +243,14 @@ def lstm_backward(
     order is fixed by the compiled code, so runs repeat bit for bit.
     Per-part weight gradients: threads take whole parts of the batch and never write
     the same element, and the parts are added in a fixed order.
+    float32 takes tanh(c) from exp32 (exp.tanh32), as the forward pass does.
     """
     N, T, D = xs.shape
     H = Wh.shape[0]
     P = dWx_parts.shape[0]
     zero = xs.dtype.type(0)
     one = xs.dtype.type(1)
+    f32 = xs.itemsize == 4
     for g in prange(P):
         dWx_parts[g] = zero
         dWh_parts[g] = zero
@@ -255,7 +270,7 @@ def lstm_backward(
                 for j in range(H):
                     dh = dhs[n, t, j] + dh_next[j]
                     dh_total[n, t, j] = dh
-                    tanh_c = np.tanh(cs[n, t, j])
+                    tanh_c = tanh32(cs[n, t, j], POW2) if f32 else np.tanh(cs[n, t, j])
                     ds = dc_next[j] + dh * o[j] * (one - tanh_c * tanh_c)
                     dc_total[n, t, j] = ds
                     df[j] = ds * c_prev[j] * f[j] * (one - f[j])
