@@ -105,12 +105,14 @@ def test_dense_naive_matches_fast_and_reference(N, dtype):
 
 
 # sizes past every block of the fast kernels, and not multiples of their tiles: N over
-# PANEL (dw's panels of samples), D over DX_ROWS, M over PANEL and DX_COLS
+# PANEL (dw's panels of samples), M over PANEL and DX_COLS, and D both ways: up to
+# DX_WHOLE (w one block for dx, the samples in groups) and over it (blocks of DX_ROWS)
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_dense_fast_matches_naive_across_blocks(dtype):
-    from nbengine.kernels.dense import DX_COLS, DX_ROWS, PANEL
+@pytest.mark.parametrize("whole", [True, False], ids=["w-whole", "w-in-blocks"])
+def test_dense_fast_matches_naive_across_blocks(dtype, whole):
+    from nbengine.kernels.dense import DX_COLS, DX_ROWS, DX_WHOLE, PANEL
 
-    N, D, M = PANEL + 5, DX_ROWS * 2 + 3, DX_COLS + 6
+    N, D, M = PANEL + 5, (DX_ROWS * 2 + 3) if whole else (DX_WHOLE + 3), DX_COLS + 6
     x, w, b, dout = dense_case(N, D, M, dtype, seed=21)
     ax, aw, adout = np.abs(f64(x)), np.abs(f64(w)), np.abs(f64(dout))
     out = dense(dense_forward_naive, x, w, b)
