@@ -13,6 +13,7 @@ import numpy as np
 from nbengine.i18n import Msg
 from nbengine.kernels.adam import adam_update
 from nbengine.kernels.norm import sum_of_squares
+from nbengine.kernels.registry import kernel
 from nbengine.kernels.sgd import momentum_update, sgd_update
 from nbengine.trace import record, tracing
 
@@ -130,7 +131,8 @@ NORM_PARTS = 8  # the sum of squares is taken in this many parts, added in order
 
 def global_norm(grads: Mapping[str, np.ndarray]) -> float:
     """The L2 norm of all gradients together, as if they were one long vector."""
-    return float(np.sqrt(sum(sum_of_squares(g.reshape(-1), NORM_PARTS) for g in grads.values())))
+    squares = kernel(sum_of_squares)
+    return float(np.sqrt(sum(squares(g.reshape(-1), NORM_PARTS) for g in grads.values())))
 
 
 def clip_global_norm(grads: Mapping[str, np.ndarray], max_norm: float) -> float:

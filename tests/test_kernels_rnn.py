@@ -20,7 +20,7 @@ from nbengine.gradcheck import check_gradients, compare, numerical_gradient
 from nbengine.kernels.conv2d import sum_parts
 from nbengine.kernels.embedding import embedding_backward, embedding_forward
 from nbengine.kernels.lstm import lstm_backward, lstm_forward
-from nbengine.kernels.norm import sum_of_squares
+from nbengine.kernels.norm import sum_of_squares, sum_of_squares_naive
 from nbengine.kernels.rnn import rnn_backward, rnn_forward
 from nbengine.kernels.softmax_cross_entropy import (
     counted,
@@ -745,9 +745,10 @@ def test_softmax_cross_entropy_gradient_matches_finite_differences():
 def test_sum_of_squares_matches_numpy_in_float64(E, P, dtype):
     x = rand(np.random.default_rng(E + P), (E,), dtype, -3, 3)
     expected = float(np.sum(np.square(f64(x))))  # float32 values squared and summed in float64
-    total = sum_of_squares(x, P)
-    assert isinstance(total, float)
-    assert total == pytest.approx(expected, rel=1e-13)
+    for kernel in (sum_of_squares, sum_of_squares_naive):
+        total = kernel(x, P)
+        assert isinstance(total, float)
+        assert total == pytest.approx(expected, rel=1e-13)
 
 
 def grads_dict(rng, dtype, scale):
