@@ -291,13 +291,12 @@ def dense_backward(dx, dw, db, dout, x, w, need_dx):
     M = w.shape[1]
     if N * D * M < ROWS_MAX or M < NARROW:
         dense_backward_rows(dx, dw, dout, x, w, need_dx)
-        column_sums(db, dout)
-        return
-    xt = np.empty((D, N), x.dtype)
-    transpose(xt, x)
-    dense_forward(dw, xt, dout, np.zeros(M, x.dtype))
-    if need_dx:
-        dense_dx(dx, dout, w)
+    else:
+        xt = np.empty((D, N), x.dtype)
+        transpose(xt, x)
+        dense_forward(dw, xt, dout, np.zeros(M, x.dtype))
+        if need_dx:
+            dense_dx(dx, dout, w)
     column_sums(db, dout)
 
 

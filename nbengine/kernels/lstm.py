@@ -172,6 +172,7 @@ def lstm_forward(hs, cs, gates, h0, c0, xs, Wx, Wh, b):
     N, T, D = xs.shape
     H = Wh.shape[0]
     one = xs.dtype.type(1)
+    f32 = xs.itemsize == 4
     for n in prange(N):
         for t in range(T):
             h_prev = h0[n] if t == 0 else hs[n, t - 1]
@@ -188,22 +189,13 @@ def lstm_forward(hs, cs, gates, h0, c0, xs, Wx, Wh, b):
                 for k in range(4 * H):
                     A[k] += hv * Wh[i, k]
             f, g, i_gate, o = A[0:H], A[H : 2 * H], A[2 * H : 3 * H], A[3 * H : 4 * H]  # the slice
-            if xs.itemsize == 4:  # float32: the activations from exp32, which vectorise
-                for j in range(H):
-                    f[j] = sigmoid32(f[j], POW2)
-                    g[j] = tanh32(g[j], POW2)
-                    i_gate[j] = sigmoid32(i_gate[j], POW2)
-                    o[j] = sigmoid32(o[j], POW2)
-                    cs[n, t, j] = f[j] * c_prev[j] + g[j] * i_gate[j]
-                    hs[n, t, j] = o[j] * tanh32(cs[n, t, j], POW2)
-            else:
-                for j in range(H):
-                    f[j] = _sigmoid(f[j], one)
-                    g[j] = np.tanh(g[j])
-                    i_gate[j] = _sigmoid(i_gate[j], one)
-                    o[j] = _sigmoid(o[j], one)
-                    cs[n, t, j] = f[j] * c_prev[j] + g[j] * i_gate[j]
-                    hs[n, t, j] = o[j] * np.tanh(cs[n, t, j])
+            for j in range(H):
+                f[j] = sigmoid32(f[j], POW2) if f32 else _sigmoid(f[j], one)
+                g[j] = tanh32(g[j], POW2) if f32 else np.tanh(g[j])
+                i_gate[j] = sigmoid32(i_gate[j], POW2) if f32 else _sigmoid(i_gate[j], one)
+                o[j] = sigmoid32(o[j], POW2) if f32 else _sigmoid(o[j], one)
+                cs[n, t, j] = f[j] * c_prev[j] + g[j] * i_gate[j]
+                hs[n, t, j] = o[j] * (tanh32(cs[n, t, j], POW2) if f32 else np.tanh(cs[n, t, j]))
 
 
 @njit(cache=True, parallel=True, fastmath={"reassoc"})
