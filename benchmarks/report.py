@@ -117,6 +117,28 @@ class CaseTables:
         yield from self.tables
 
 
+def compared(m, result, name: str, t, numpy_name: str, torch_name: str, use_torch: bool, *middle):
+    """One implementation's row of a benchmark against NumPy and PyTorch, and its JSON fields.
+
+    The cells: name, median, ``middle`` (a case's own rate), GFLOP/s and sgemm share, × NumPy
+    and, with PyTorch, × PyTorch. The fields: the implementation, its timing, GFLOP/s, sgemm
+    share and both ratios (None where an implementation was not run)."""
+    gflops = result.gflops(name)
+    cells = [name, fmt_seconds(t.median), *middle, *rate(m, gflops)]
+    cells.append(_ratio(result.ratio(name, numpy_name)))
+    if use_torch:
+        cells.append(_ratio(result.ratio(name, torch_name)))
+    fields = {
+        "implementation": name,
+        **t.fields(),
+        "gflops": gflops,
+        "sgemm_share": m.share(gflops),
+        "speedup_vs_numpy": result.ratio(name, numpy_name),
+        "speedup_vs_torch": result.ratio(name, torch_name),
+    }
+    return cells, fields
+
+
 def show_results(out, table: CaseTables, use_torch: bool) -> None:
     """The thread setup the timings ran under (a JSON line and four lines of text), then the table."""
     from benchmarks import threads
@@ -336,28 +358,16 @@ def cnn(
         case = result.case
         table.add_case(case.name)
         for name, t in result.timings.items():
-            row = [
-                name,
-                fmt_seconds(t.median),
-                *rate(m, result.gflops(name)),
-                _ratio(result.ratio(name, cnn.NUMPY)),
-            ]
-            if use_torch:
-                row.append(_ratio(result.ratio(name, cnn.TORCH)))
+            row, fields = compared(m, result, name, t, cnn.NUMPY, cnn.TORCH, use_torch)
             add_row(
                 row,
                 "bench",
                 case=case.name,
                 mode=case.mode,
                 batch=case.batch,
-                implementation=name,
-                **t.fields(),
+                **fields,
                 images_per_s=result.images_per_s(name),
-                gflops=result.gflops(name),
-                sgemm_share=m.share(result.gflops(name)),
                 flops_per_image=cnn.flops_per_image(case.mode),
-                speedup_vs_numpy=result.ratio(name, cnn.NUMPY),
-                speedup_vs_torch=result.ratio(name, cnn.TORCH),
             )
     show_results(out, table, use_torch)
 
@@ -433,15 +443,8 @@ def language_model(
         case, size = result.case, result.case.size
         table.add_case(case.name)
         for name, t in result.timings.items():
-            row = [
-                name,
-                fmt_seconds(t.median),
-                f"{result.tokens_per_s(name):,.0f}",
-                *rate(m, result.gflops(name)),
-                _ratio(result.ratio(name, rnnlm.NUMPY)),
-            ]
-            if use_torch:
-                row.append(_ratio(result.ratio(name, rnnlm.TORCH)))
+            tokens = f"{result.tokens_per_s(name):,.0f}"
+            row, fields = compared(m, result, name, t, rnnlm.NUMPY, rnnlm.TORCH, use_torch, tokens)
             add_row(
                 row,
                 "bench",
@@ -453,14 +456,9 @@ def language_model(
                 vocab=size.vocab,
                 embed=size.embed,
                 hidden=size.hidden,
-                implementation=name,
-                **t.fields(),
+                **fields,
                 tokens_per_s=result.tokens_per_s(name),
-                gflops=result.gflops(name),
                 flops_per_step=case.flops,
-                sgemm_share=m.share(result.gflops(name)),
-                speedup_vs_numpy=result.ratio(name, rnnlm.NUMPY),
-                speedup_vs_torch=result.ratio(name, rnnlm.TORCH),
             )
     show_results(out, table, use_torch)
 
@@ -502,14 +500,7 @@ def attention(out, sizes, rounds, min_round, no_torch, no_idle, keep_wait_policy
         case, size = result.case, result.case.size
         table.add_case(case.name)
         for name, t in result.timings.items():
-            row = [
-                name,
-                fmt_seconds(t.median),
-                *rate(m, result.gflops(name)),
-                _ratio(result.ratio(name, attention.NUMPY)),
-            ]
-            if use_torch:
-                row.append(_ratio(result.ratio(name, attention.TORCH)))
+            row, fields = compared(m, result, name, t, attention.NUMPY, attention.TORCH, use_torch)
             add_row(
                 row,
                 "bench",
@@ -519,13 +510,8 @@ def attention(out, sizes, rounds, min_round, no_torch, no_idle, keep_wait_policy
                 time=size.time,
                 d=size.d,
                 causal=case.causal,
-                implementation=name,
-                **t.fields(),
-                gflops=result.gflops(name),
+                **fields,
                 flops=case.flops,
-                sgemm_share=m.share(result.gflops(name)),
-                speedup_vs_numpy=result.ratio(name, attention.NUMPY),
-                speedup_vs_torch=result.ratio(name, attention.TORCH),
             )
     show_results(out, table, use_torch)
     if use_torch:
@@ -572,15 +558,10 @@ def transformer(out, sizes, rounds, min_round, no_torch, no_idle, keep_wait_poli
         checked.append(result)
         table.add_case(case.name)
         for name, t in result.timings.items():
-            row = [
-                name,
-                fmt_seconds(t.median),
-                f"{result.tokens_per_s(name):,.0f}",
-                *rate(m, result.gflops(name)),
-                _ratio(result.ratio(name, transformer.NUMPY)),
-            ]
-            if use_torch:
-                row.append(_ratio(result.ratio(name, transformer.TORCH)))
+            tokens = f"{result.tokens_per_s(name):,.0f}"
+            row, fields = compared(
+                m, result, name, t, transformer.NUMPY, transformer.TORCH, use_torch, tokens
+            )
             add_row(
                 row,
                 "bench",
@@ -593,14 +574,9 @@ def transformer(out, sizes, rounds, min_round, no_torch, no_idle, keep_wait_poli
                 heads=size.heads,
                 blocks=size.blocks,
                 hidden=size.hidden,
-                implementation=name,
-                **t.fields(),
+                **fields,
                 tokens_per_s=result.tokens_per_s(name),
-                gflops=result.gflops(name),
                 flops_per_step=case.flops,
-                sgemm_share=m.share(result.gflops(name)),
-                speedup_vs_numpy=result.ratio(name, transformer.NUMPY),
-                speedup_vs_torch=result.ratio(name, transformer.TORCH),
             )
     show_results(out, table, use_torch)
     for r in checked:
