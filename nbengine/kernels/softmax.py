@@ -93,16 +93,10 @@ def lanes_max(v, end):
     return v_max
 
 
-@njit(cache=True)
-def row_max(z, n):
-    """The largest z[n, m] (lanes_max of the row)."""
-    return lanes_max(z[n], z.shape[1])
-
-
 # fastmath "reassoc" lets the sum over m run in SIMD lanes instead of one addition
 # waiting for the last; its order is fixed by the compiled code, so runs repeat bit
 # for bit. A float32 row uses exp32, an e^x the compiler can run in SIMD lanes.
-# The row's maximum is taken in lanes too (row_max).
+# The row's maximum is taken in lanes too (lanes_max).
 @njit(cache=True, error_model="numpy", fastmath={"reassoc"})
 def softmax_row(out, z, n):
     """out[n] = softmax(z[n]) for one row n; returns (log of the sum, z_max).
@@ -111,7 +105,7 @@ def softmax_row(out, z, n):
     that the cross-entropy needs (see softmax_cross_entropy.py).
     """
     M = z.shape[1]
-    z_max = row_max(z, n)
+    z_max = lanes_max(z[n], M)
     if z.itemsize == 4:  # float32: the vectorising exp (see exp.py); float64 keeps np.exp
         for m in range(M):
             out[n, m] = exp32(z[n, m] - z_max, POW2)
